@@ -1,0 +1,182 @@
+"""Vigia settings. Every value comes from the environment; the README lists each one with its default."""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_float(name, default):
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def env_list(name, default=""):
+    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+DATA_DIR = Path(os.environ.get("VIGIA_DATA_DIR", BASE_DIR / "data"))
+DEBUG = env_bool("DEBUG", False)
+
+
+def _secret_key():
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    # Local use: generate once and keep it, so sessions and signed queue payloads survive restarts.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_q",
+    "scheduler",
+    "channels_app",
+    "scrapers",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+LOGIN_URL = "admin:login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+
+
+def _database():
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{DATA_DIR / 'vigia.sqlite3'}"
+    db = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL lets the web server, the workers and the scheduler read while one writes; IMMEDIATE
+        # transactions take the write lock up front, so a busy database waits instead of failing
+        # with "database is locked" half-way through a transaction.
+        db["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+        }
+        db["CONN_MAX_AGE"] = 0 if env_bool("VIGIA_SQLITE_CLOSE", False) else 600
+    return db
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TIME_ZONE", "America/Sao_Paulo")
+USE_I18N = True
+USE_TZ = True  # stored in UTC; shown in TIME_ZONE
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+
+LOG_FORMAT = os.environ.get("VIGIA_LOG_FORMAT", "text")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "scheduler.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": os.environ.get("VIGIA_LOG_LEVEL", "INFO")},
+    "loggers": {"django_q": {"level": os.environ.get("VIGIA_QUEUE_LOG_LEVEL", "WARNING"), "propagate": True}},
+}
+
+# --- Vigia engine ---------------------------------------------------------------------------
+VIGIA_QUEUES = ["high", "default", "low"]  # priority order: a cluster serving several takes high first
+VIGIA_LEASE_TTL = env_float("VIGIA_LEASE_TTL", 10.0)  # seconds a scheduler leader's lease lasts
+VIGIA_MISFIRE_THRESHOLD = env_float("VIGIA_MISFIRE_THRESHOLD", 30.0)  # later than this = missed
+VIGIA_HEARTBEAT_SECONDS = env_float("VIGIA_HEARTBEAT_SECONDS", 2.0)  # running runs report this often
+VIGIA_STALE_AFTER = env_float("VIGIA_STALE_AFTER", 15.0)  # no heartbeat for this long = worker lost
+VIGIA_MAX_DELIVERIES = env_int("VIGIA_MAX_DELIVERIES", 3)  # worker losses before a run is failed
+VIGIA_MAX_TIMEOUT = env_int("VIGIA_MAX_TIMEOUT", 6 * 3600)  # largest timeout a job may ask for
+VIGIA_EXTRA_JOB_KINDS = env_list("VIGIA_EXTRA_JOB_KINDS")  # modules that register more job kinds
+
+# django-q2 runs the work; our Run table is the history, so successes are not stored twice.
+Q_CLUSTER = {
+    "name": "vigia",
+    "orm": "default",
+    "broker_class": "scheduler.broker.PriorityORMBroker",
+    "workers": env_int("VIGIA_WORKERS", 4),
+    # Each queued task carries its run's own timeout (scheduler.queue); this is only the fallback.
+    "timeout": env_int("VIGIA_QUEUE_RETRY", 60) - 1,
+    "retry": env_int("VIGIA_QUEUE_RETRY", 60),  # unacknowledged tasks come back after this
+    "save_limit": -1,
+    "ack_failures": True,
+    "max_attempts": 1,
+    "poll": env_float("VIGIA_QUEUE_POLL", 0.05),
+    "bulk": env_int("VIGIA_QUEUE_BULK", 8),
+    "guard_cycle": 0.5,
+    "recycle": 1000,
+    "catch_up": False,
+    "label": "Queue",
+}

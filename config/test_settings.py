@@ -1,0 +1,20 @@
+"""Settings for the test suite: the same as production, plus a throwaway secret and a file-backed SQLite test DB.
+
+Process-level tests start real `scheduler` and `qcluster` processes; they must see the test database,
+so SQLite's test database is a file (not in memory) and its path is exported for those processes.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
+
+from config.settings import *  # noqa: E402,F403
+from config.settings import DATA_DIR, DATABASES  # noqa: E402
+
+_test_name = os.environ.get("VIGIA_TEST_DB_NAME", "test_vigia")  # distinct names let test runs overlap
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"{_test_name}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": _test_name}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

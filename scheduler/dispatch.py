@@ -1,0 +1,178 @@
+"""The dispatcher: turns due occurrences and due retries into queued runs.
+
+Each batch is one transaction that checks the leader's lease, creates the Run rows, puts them on
+django-q2's queue and advances the jobs' next_run_at, so a crash leaves either all of it or none.
+The unique (job, scheduled_for, attempt) constraint makes a double dispatch impossible even if two
+leaders ever overlap: the second transaction fails and rolls back whole.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from scheduler import lease, queue, schedules
+from scheduler.models import Job, Run
+
+log = logging.getLogger("vigia.scheduler")
+
+BATCH = 500
+MAX_CATCH_UP = 10_000  # occurrences counted one by one after downtime; beyond this, "at least"
+
+
+@dataclass
+class Plan:
+    """What to do with one due job: runs to queue, runs to record as skipped, the next due time."""
+
+    queued: list = field(default_factory=list)  # (scheduled_for, result)
+    skipped: list = field(default_factory=list)  # (scheduled_for, reason, result)
+    next_run_at: object = None
+    fired: int = 0
+
+
+def due_occurrences(job, now):
+    """Every occurrence from job.next_run_at up to now, oldest first, and the first one after now.
+
+    After a very long downtime only the first MAX_CATCH_UP are listed; the rest are jumped over.
+    """
+    due, moment = [], job.next_run_at
+    while moment is not None and moment <= now and len(due) < MAX_CATCH_UP:
+        due.append(moment)
+        found = schedules.upcoming(job, moment, 1)
+        moment = found[0] if found else None
+    if moment is not None and moment <= now:
+        found = schedules.upcoming(job, now, 1)
+        moment = found[0] if found else None
+    return due, moment
+
+
+def plan_job(job, now, busy):
+    """Apply the misfire, overlap and max-occurrence policies to a due job."""
+    plan = Plan()
+    due, upcoming = due_occurrences(job, now)
+    threshold = timedelta(seconds=settings.VIGIA_MISFIRE_THRESHOLD)
+    missed = [moment for moment in due if now - moment > threshold]
+    to_run, result = due, None
+    if missed:
+        if job.misfire_policy == Job.Misfire.COALESCE:
+            to_run, result = [due[-1]], {"missed": len(due) - 1}
+        elif job.misfire_policy == Job.Misfire.SKIP:
+            to_run = due[len(missed) :]  # missed ones are the oldest
+            plan.skipped.append((missed[-1], "missed", {"missed": len(missed)}))
+        else:  # ALL: within the grace window
+            window = timedelta(seconds=job.misfire_grace_seconds)
+            dropped = [moment for moment in missed if now - moment > window]
+            to_run = due[len(dropped) :]
+            if dropped:
+                plan.skipped.append((dropped[-1], "missed beyond the grace window", {"missed": len(dropped)}))
+    remaining = None if job.max_occurrences is None else max(job.max_occurrences - job.occurrences, 0)
+    for moment in to_run:
+        if remaining is not None and plan.fired >= remaining:
+            break
+        if busy and job.overlap_policy == Job.Overlap.FORBID:
+            plan.skipped.append((moment, "overlap: the previous run has not finished", None))
+            continue
+        plan.queued.append((moment, result))
+        plan.fired += 1
+        busy = True
+    exhausted = remaining is not None and plan.fired >= remaining
+    plan.next_run_at = None if exhausted else upcoming
+    return plan
+
+
+def dispatch_due(holder, now=None):
+    """Dispatch everything due now. Returns the number of runs queued. Raises LostLease."""
+    total = 0
+    if not _anything_due(now or timezone.now()):
+        return 0  # the common case: no transaction, no lease write
+    while True:
+        try:
+            queued, more = _dispatch_batch(holder, now or timezone.now())
+        except IntegrityError:
+            log.warning("dispatch batch collided with another dispatcher; rolled back")
+            queued, more = 0, True
+        total += queued
+        if not more:
+            return total
+
+
+def _dispatch_batch(holder, now):
+    with transaction.atomic():
+        lease.fence(holder, settings.VIGIA_LEASE_TTL)
+        jobs = list(
+            Job.objects.select_for_update(skip_locked=True)
+            .filter(enabled=True, next_run_at__lte=now)
+            .order_by("next_run_at")[:BATCH]
+        )
+        retries = list(
+            Run.objects.select_for_update(skip_locked=True)
+            .filter(status=Run.Status.RETRYING, due_at__lte=now)
+            .select_related("job")
+            .order_by("due_at")[:BATCH]
+        )
+        if not jobs and not retries:
+            return 0, False
+        forbid = [job.id for job in jobs if job.overlap_policy == Job.Overlap.FORBID]
+        busy = set(
+            Run.objects.filter(job_id__in=forbid, status__in=Run.ACTIVE).values_list("job_id", flat=True).distinct()
+        )
+        runs, to_queue = [], []
+        for job in jobs:
+            plan = plan_job(job, now, job.id in busy)
+            for moment, result in plan.queued:
+                runs.append(_run(job, moment, Run.Status.QUEUED, now, result=result))
+            for moment, reason, result in plan.skipped:
+                runs.append(_run(job, moment, Run.Status.SKIPPED, now, result=result, error=reason))
+            job.occurrences += plan.fired
+            job.last_scheduled_for = (plan.queued or plan.skipped or [(job.next_run_at,)])[-1][0]
+            job.next_run_at = plan.next_run_at
+            if job.next_run_at is None:
+                job.completed_at = now
+        Run.objects.bulk_create(runs, batch_size=BATCH)
+        to_queue = [(run.id, run.job.queue, run.job.timeout_seconds) for run in runs if run.status == Run.Status.QUEUED]
+        Job.objects.bulk_update(
+            jobs, ["occurrences", "last_scheduled_for", "next_run_at", "completed_at"], batch_size=BATCH
+        )
+        for run in retries:
+            run.status, run.queued_at = Run.Status.QUEUED, now
+            to_queue.append((run.id, run.job.queue, run.job.timeout_seconds))
+        Run.objects.bulk_update(retries, ["status", "queued_at"], batch_size=BATCH)
+        queue.enqueue(to_queue)
+    if runs or retries:
+        log.info("dispatched", extra={"queued": len(to_queue), "skipped": len(runs) + len(retries) - len(to_queue)})
+    return len(to_queue), len(jobs) == BATCH or len(retries) == BATCH
+
+
+def _run(job, moment, status, now, result=None, error=""):
+    finished = now if status == Run.Status.SKIPPED else None
+    return Run(
+        job=job,
+        scheduled_for=moment,
+        attempt=1,
+        trigger=Run.Trigger.SCHEDULE,
+        status=status,
+        due_at=moment,
+        queued_at=now if status == Run.Status.QUEUED else None,
+        finished_at=finished,
+        result=result,
+        error=error,
+    )
+
+
+def _anything_due(now):
+    return (
+        Job.objects.filter(enabled=True, next_run_at__lte=now).exists()
+        or Run.objects.filter(status=Run.Status.RETRYING, due_at__lte=now).exists()
+    )
+
+
+def next_wake(now):
+    """When the dispatcher next has something to do (None: nothing scheduled)."""
+    job_due = Job.objects.filter(enabled=True).aggregate(at=Min("next_run_at"))["at"]
+    retry_due = Run.objects.filter(status=Run.Status.RETRYING).aggregate(at=Min("due_at"))["at"]
+    candidates = [moment for moment in (job_due, retry_due) if moment is not None]
+    return min(candidates) if candidates else None

@@ -1,0 +1,12 @@
+from scheduler.registry import JobKind, register
+
+
+@register
+class Noop(JobKind):
+    """Does nothing: handy to check the pipeline end to end, and what the scheduler benchmark runs."""
+
+    name = "noop"
+    label = "No-op"
+
+    def run(self, params, context):
+        return {"ok": True}

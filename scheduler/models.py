@@ -1,0 +1,166 @@
+"""Jobs, their runs, and the scheduler lease."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.timezone import now as utc_now
+
+
+class Job(models.Model):
+    class ScheduleType(models.TextChoices):
+        CRON = "cron", "Cron"
+        INTERVAL = "interval", "Interval"
+        ONCE = "once", "Once"
+
+    class Queue(models.TextChoices):
+        HIGH = "high", "High"
+        DEFAULT = "default", "Default"
+        LOW = "low", "Low"
+
+    class Overlap(models.TextChoices):
+        FORBID = "forbid", "Forbid (skip while one is running)"
+        ALLOW = "allow", "Allow"
+
+    class Misfire(models.TextChoices):
+        COALESCE = "coalesce", "Coalesce (one run for all missed)"
+        SKIP = "skip", "Skip missed"
+        ALL = "all", "Run all missed within the grace window"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=50)
+    params = models.JSONField(default=dict, blank=True)
+
+    schedule_type = models.CharField(max_length=10, choices=ScheduleType.choices, default=ScheduleType.CRON)
+    cron = models.CharField("cron expression", max_length=200, blank=True)
+    timezone = models.CharField("time zone", max_length=64, default=settings.TIME_ZONE)
+    interval_seconds = models.PositiveIntegerField(null=True, blank=True)
+    run_at = models.DateTimeField(null=True, blank=True)
+    start_at = models.DateTimeField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True)
+    max_occurrences = models.PositiveIntegerField(null=True, blank=True)
+    occurrences = models.PositiveIntegerField(default=0, editable=False)
+
+    enabled = models.BooleanField(default=True, help_text="Off = paused.")
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_scheduled_for = models.DateTimeField(null=True, blank=True, editable=False)
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    queue = models.CharField(max_length=10, choices=Queue.choices, default=Queue.DEFAULT)
+    timeout_seconds = models.PositiveIntegerField(default=300)
+    max_attempts = models.PositiveSmallIntegerField(default=1, help_text="1 = no retry.")
+    backoff_base_seconds = models.FloatField(default=10)
+    backoff_cap_seconds = models.FloatField(default=600)
+    backoff_jitter = models.FloatField(default=0.1, help_text="Fraction of the delay added at random (0–1).")
+    overlap_policy = models.CharField(max_length=10, choices=Overlap.choices, default=Overlap.FORBID)
+    misfire_policy = models.CharField(max_length=10, choices=Misfire.choices, default=Misfire.COALESCE)
+    misfire_grace_seconds = models.PositiveIntegerField(
+        default=3600, help_text="With 'all': missed occurrences older than this are dropped."
+    )
+
+    # NULL (not "") means "no external id", so the unique pair ignores jobs without one.
+    external_service = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    external_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+
+    # Set at construction (not on insert) so an interval schedule's anchor is known before the first save.
+    created_at = models.DateTimeField(default=utc_now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_service", "external_key"],
+                name="job_external_unique",
+                condition=Q(external_service__isnull=False, external_key__isnull=False),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["next_run_at"], name="job_due", condition=Q(enabled=True)),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def schedule_display(self):
+        if self.schedule_type == self.ScheduleType.CRON:
+            return f"{self.cron} ({self.timezone})"
+        if self.schedule_type == self.ScheduleType.INTERVAL:
+            return f"every {self.interval_seconds} s"
+        return f"once at {self.run_at:%Y-%m-%d %H:%M:%S %Z}" if self.run_at else "once"
+
+
+class Run(models.Model):
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Manual"
+        RETRY = "retry", "Retry"
+        API = "api", "API"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        RETRYING = "retrying", "Waiting to retry"
+        TIMED_OUT = "timed_out", "Timed out"
+        CANCELLED = "cancelled", "Cancelled"
+        SKIPPED = "skipped", "Skipped"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    FINAL = (Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED, Status.SKIPPED)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    scheduled_for = models.DateTimeField()
+    attempt = models.PositiveSmallIntegerField(default=1)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    due_at = models.DateTimeField(help_text="When this attempt may start (later than scheduled for retries).")
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    deliveries = models.PositiveSmallIntegerField(default=0, help_text="Times a worker picked this attempt up.")
+    worker = models.CharField(max_length=120, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "scheduled_for", "attempt"], name="run_unique_attempt"),
+        ]
+        indexes = [
+            # history pages: newest first, overall and per job / status / trigger
+            models.Index(fields=["-scheduled_for", "-id"], name="run_recent"),
+            models.Index(fields=["job", "-scheduled_for"], name="run_job_recent"),
+            models.Index(fields=["status", "-scheduled_for"], name="run_status_recent"),
+            models.Index(fields=["trigger", "-scheduled_for"], name="run_trigger_recent"),
+            # the dispatcher's and reaper's small working sets
+            models.Index(fields=["due_at"], name="run_retry_due", condition=Q(status="retrying")),
+            models.Index(fields=["heartbeat_at"], name="run_running", condition=Q(status="running")),
+            models.Index(
+                fields=["job", "status"], name="run_job_active", condition=Q(status__in=["queued", "running"])
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.job_id}@{self.scheduled_for:%Y-%m-%d %H:%M:%S}#{self.attempt}"
+
+    @property
+    def is_final(self):
+        return self.status in self.FINAL
+
+
+class Lease(models.Model):
+    """One row per elected role; whoever holds an unexpired lease is the leader."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    holder = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField(null=True)
+    renewed_at = models.DateTimeField(null=True)
+    acquired_at = models.DateTimeField(null=True)
+
+    def __str__(self):
+        return f"{self.name}: {self.holder or '-'}"

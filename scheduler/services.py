@@ -1,0 +1,77 @@
+"""Operator actions on jobs and runs. The admin, the commands, the dashboard and the API all call these."""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from scheduler import queue, schedules
+from scheduler.models import Job, Run
+
+log = logging.getLogger("vigia.scheduler")
+
+
+def first_run_after(job, after):
+    """When the job fires next after `after`, or None when its schedule is complete."""
+    if job.max_occurrences is not None and job.occurrences >= job.max_occurrences:
+        return None
+    found = schedules.upcoming(job, after, 1)
+    return found[0] if found else None
+
+
+def refresh_schedule(job, now=None):
+    """Recompute next_run_at after a create, an edit or a resume (missed times are not replayed)."""
+    now = now or timezone.now()
+    job.next_run_at = first_run_after(job, now - _once_grace(job)) if job.enabled else None
+    job.completed_at = None if job.next_run_at or not job.enabled else (job.completed_at or now)
+    return job
+
+
+def _once_grace(job):
+    # A one-off job saved a moment before its time still fires (validation refuses past times).
+    from datetime import timedelta
+
+    return timedelta(seconds=1) if job.schedule_type == Job.ScheduleType.ONCE else timedelta(0)
+
+
+def save_job(job):
+    refresh_schedule(job)
+    job.save()
+    return job
+
+
+@transaction.atomic
+def run_now(job, trigger=Run.Trigger.MANUAL):
+    """Queue one run immediately, outside the schedule (does not count towards max occurrences)."""
+    now = timezone.now()
+    run = Run.objects.create(
+        job=job, scheduled_for=now, attempt=1, trigger=trigger, status=Run.Status.QUEUED, due_at=now, queued_at=now
+    )
+    queue.enqueue([(run.id, job.queue, job.timeout_seconds)])
+    log.info("run queued", extra={"run": run.id, "job": job.id, "trigger": trigger})
+    return run
+
+
+def pause(jobs):
+    return Job.objects.filter(pk__in=[j.pk for j in jobs]).update(enabled=False, next_run_at=None)
+
+
+def resume(jobs):
+    count = 0
+    for job in Job.objects.filter(pk__in=[j.pk for j in jobs]):
+        job.enabled = True
+        refresh_schedule(job)
+        job.save(update_fields=["enabled", "next_run_at", "completed_at", "updated_at"])
+        count += 1
+    return count
+
+
+def cancel(runs):
+    """Queued or waiting runs never start; running ones are asked to stop (within a heartbeat)."""
+    ids = [r.pk for r in runs]
+    now = timezone.now()
+    waiting = Run.objects.filter(pk__in=ids, status__in=[Run.Status.QUEUED, Run.Status.RETRYING]).update(
+        status=Run.Status.CANCELLED, finished_at=now, error="Cancelled by an operator."
+    )
+    running = Run.objects.filter(pk__in=ids, status=Run.Status.RUNNING).update(cancel_requested=True)
+    return waiting, running

@@ -1,0 +1,64 @@
+"""Job kinds used only by tests. Worker processes started by tests load them via VIGIA_EXTRA_JOB_KINDS."""
+
+import time
+
+from django import forms
+
+from scheduler.errors import PermanentError, TransientError
+from scheduler.models import Run
+from scheduler.registry import JobKind, register
+
+
+@register
+class Sleep(JobKind):
+    name = "test_sleep"
+
+    class Params(forms.Form):
+        seconds = forms.FloatField(min_value=0)
+        marker = forms.CharField(required=False)
+
+    def run(self, params, context):
+        time.sleep(params["seconds"])
+        return {"slept": params["seconds"]}
+
+
+@register
+class Fail(JobKind):
+    """Fails the first `failures` attempts (transient or permanent), then succeeds."""
+
+    name = "test_fail"
+
+    class Params(forms.Form):
+        failures = forms.IntegerField(min_value=0)
+        permanent = forms.BooleanField(required=False)
+
+    def run(self, params, context):
+        if context.attempt <= params["failures"]:
+            error = PermanentError if params.get("permanent") else TransientError
+            raise error(f"planned failure {context.attempt}", result={"attempt": context.attempt})
+        return {"attempt": context.attempt}
+
+
+@register
+class Crash(JobKind):
+    name = "test_crash"
+
+    def run(self, params, context):
+        raise ZeroDivisionError("a bug in the kind")
+
+
+@register
+class Busy(JobKind):
+    """Sleeps in small steps and records how far it got (to observe a kill or a cancel)."""
+
+    name = "test_busy"
+
+    class Params(forms.Form):
+        seconds = forms.FloatField(min_value=0)
+
+    def run(self, params, context):
+        end = time.monotonic() + params["seconds"]
+        while time.monotonic() < end:
+            time.sleep(0.05)
+        Run.objects.filter(id=context.run_id).exists()  # touches the DB like real kinds do
+        return {"busy": params["seconds"]}
