@@ -148,7 +148,10 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("VIGIA_LOG_LEVEL", "INFO")},
-    "loggers": {"django_q": {"level": os.environ.get("VIGIA_QUEUE_LOG_LEVEL", "WARNING"), "propagate": True}},
+    "loggers": {
+        "django_q": {"level": os.environ.get("VIGIA_QUEUE_LOG_LEVEL", "WARNING"), "propagate": True},
+        "httpx": {"level": "WARNING"},  # it logs full URLs at INFO, query-string tokens included
+    },
 }
 
 # --- Vigia engine ---------------------------------------------------------------------------

@@ -1,0 +1,159 @@
+"""JobForm: the one validation of a job, shared by the admin, the import command and (later) the dashboard/API."""
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from scheduler import registry, schedules, services
+from scheduler.models import Job
+
+FIELDS = [
+    "name",
+    "kind",
+    "params",
+    "schedule_type",
+    "cron",
+    "timezone",
+    "interval_seconds",
+    "run_at",
+    "start_at",
+    "end_at",
+    "max_occurrences",
+    "enabled",
+    "queue",
+    "timeout_seconds",
+    "max_attempts",
+    "backoff_base_seconds",
+    "backoff_cap_seconds",
+    "backoff_jitter",
+    "overlap_policy",
+    "misfire_policy",
+    "misfire_grace_seconds",
+    "external_service",
+    "external_key",
+]
+
+
+class JobForm(forms.ModelForm):
+    kind = forms.ChoiceField(choices=())
+    params = forms.JSONField(required=False, help_text="JSON object; the fields depend on the kind.")
+
+    class Meta:
+        model = Job
+        fields = FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = registry.choices()
+        self.fields["timezone"].help_text = "IANA name, e.g. America/Sao_Paulo or UTC."
+        self.fields[
+            "cron"
+        ].help_text = (
+            "5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or @hourly/@daily/..."
+        )
+
+    def clean_params(self):
+        return self.cleaned_data.get("params") or {}
+
+    def clean_timezone(self):
+        name = (self.cleaned_data.get("timezone") or "").strip()
+        try:
+            schedules.get_zone(name)
+        except schedules.ScheduleError as exc:
+            raise ValidationError(str(exc))
+        return name
+
+    def clean_timeout_seconds(self):
+        value = self.cleaned_data.get("timeout_seconds")
+        if value is not None and not 1 <= value <= settings.VIGIA_MAX_TIMEOUT:
+            raise ValidationError(f"Choose between 1 and {settings.VIGIA_MAX_TIMEOUT} seconds.")
+        return value
+
+    def clean_max_attempts(self):
+        value = self.cleaned_data.get("max_attempts")
+        if value is not None and value < 1:
+            raise ValidationError("At least 1 (1 means no retry).")
+        return value
+
+    def clean_backoff_jitter(self):
+        value = self.cleaned_data.get("backoff_jitter")
+        if value is not None and not 0 <= value <= 1:
+            raise ValidationError("A fraction between 0 and 1.")
+        return value
+
+    def clean_backoff_base_seconds(self):
+        value = self.cleaned_data.get("backoff_base_seconds")
+        if value is not None and value <= 0:
+            raise ValidationError("Must be more than 0 seconds.")
+        return value
+
+    def clean_max_occurrences(self):
+        value = self.cleaned_data.get("max_occurrences")
+        if value is not None and value < 1:
+            raise ValidationError("At least 1, or leave empty for no limit.")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        self._clean_kind_params(data)
+        self._clean_schedule(data)
+        base, cap = data.get("backoff_base_seconds"), data.get("backoff_cap_seconds")
+        if base is not None and cap is not None and cap < base:
+            self.add_error("backoff_cap_seconds", "The cap cannot be shorter than the base delay.")
+        service, key = data.get("external_service") or None, data.get("external_key") or None
+        if bool(service) != bool(key):
+            self.add_error("external_key" if service else "external_service", "Give both service and key, or neither.")
+        data["external_service"], data["external_key"] = service, key
+        return data
+
+    def _clean_kind_params(self, data):
+        kind = data.get("kind")
+        if not kind or "params" in self.errors:
+            return
+        try:
+            data["params"] = registry.clean_params(kind, data.get("params") or {})
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                label = key.removeprefix("params.").removeprefix("params")
+                for message in messages:
+                    self.add_error("params", f"{label}: {message}" if label else message)
+
+    def _clean_schedule(self, data):
+        kind = data.get("schedule_type")
+        if kind == Job.ScheduleType.CRON:
+            try:
+                schedules.parse_cron(data.get("cron"))
+            except schedules.ScheduleError as exc:
+                self.add_error("cron", str(exc))
+        elif kind == Job.ScheduleType.INTERVAL:
+            if not data.get("interval_seconds") or data["interval_seconds"] <= 0:
+                self.add_error("interval_seconds", "Give a positive number of seconds.")
+        elif kind == Job.ScheduleType.ONCE:
+            run_at = data.get("run_at")
+            if run_at is None:
+                if "run_at" not in self.errors:
+                    self.add_error("run_at", "Give the date and time to run at.")
+            elif run_at <= timezone.now() and (self.instance.pk is None or "run_at" in self.changed_data):
+                self.add_error("run_at", "This time is in the past.")
+        start, end = data.get("start_at"), data.get("end_at")
+        if start and end and end <= start:
+            self.add_error("end_at", "The end must be after the start.")
+
+    def save(self, commit=True):
+        job = super().save(commit=False)
+        schedule_fields = {
+            "schedule_type",
+            "cron",
+            "timezone",
+            "interval_seconds",
+            "run_at",
+            "start_at",
+            "end_at",
+            "max_occurrences",
+        }
+        if job.pk is None or schedule_fields & set(self.changed_data) or "enabled" in self.changed_data:
+            services.refresh_schedule(job)
+        if commit:
+            job.save()
+        return job

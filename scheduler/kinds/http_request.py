@@ -1,0 +1,266 @@
+"""Call an HTTP endpoint: a health check, a webhook, a REST or GraphQL API.
+
+The outcome is classified so the retry policy does the right thing: network trouble, timeouts, 408/425/429
+and 5xx are transient; other unexpected statuses and GraphQL errors are permanent. Request header values
+never appear in errors or results, since they often carry tokens.
+"""
+
+import json
+import re
+import time
+
+import httpx
+from django import forms
+from django.core.exceptions import ValidationError
+
+from scheduler.errors import PermanentError, TransientError
+from scheduler.registry import JobKind, register
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+BODYLESS = ("GET", "HEAD")
+MAX_BODY_BYTES = 1024 * 1024  # read at most this much (enough to parse a GraphQL reply), never more
+RESULT_CHARS = 2048  # what the run's result keeps of the response
+MAX_TIMEOUT = 60.0
+MAX_REDIRECTS = 5
+TRANSIENT_STATUSES = {408, 425, 429}
+HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 token
+
+
+class MethodField(forms.ChoiceField):
+    """Accepts "post" as well as "POST"."""
+
+    def to_python(self, value):
+        return super().to_python(value).strip().upper()
+
+
+class StatusListField(forms.Field):
+    """Expected statuses: a list of ints, one int, or "200, 204" typed into a form."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, str):
+            value = [part for part in re.split(r"[\s,]+", value) if part]
+        elif not isinstance(value, list):
+            value = [value]
+        statuses = []
+        for item in value:
+            if isinstance(item, str) and item.isdigit():
+                item = int(item)
+            if type(item) is not int or not 100 <= item <= 599:  # type() check: True is not a status
+                raise ValidationError("Enter HTTP status codes (100–599), e.g. [200, 204].", code="invalid")
+            statuses.append(item)
+        return sorted(set(statuses))
+
+    def prepare_value(self, value):
+        return ", ".join(map(str, value)) if isinstance(value, list) else value
+
+
+def _json_object(value, what):
+    if value is not None and not isinstance(value, dict):
+        raise ValidationError(f"{what} must be a JSON object.", code="invalid")
+    return value
+
+
+@register
+class HttpRequest(JobKind):
+    name = "http_request"
+    label = "HTTP request / webhook / GraphQL"
+    description = "Calls a URL; 2xx (or the expected statuses) is success, 5xx/429/timeouts are retried."
+
+    class Params(forms.Form):
+        method = MethodField(
+            choices=[("", "Default (POST with a body, else GET)")] + [(m, m) for m in METHODS], required=False
+        )
+        url = forms.CharField(max_length=2048)
+        headers = forms.JSONField(required=False, help_text='JSON object, e.g. {"Authorization": "Bearer …"}.')
+        query = forms.JSONField(required=False, help_text="JSON object of query-string parameters.")
+        json = forms.JSONField(required=False, help_text="JSON request body.")
+        graphql_query = forms.CharField(required=False, widget=forms.Textarea)
+        graphql_variables = forms.JSONField(required=False)
+        expected_status = StatusListField(required=False, help_text="Default: any 2xx.")
+
+        def clean_url(self):
+            value = self.cleaned_data["url"].strip()
+            # Parsed by hand rather than URLValidator, which rejects TLD-less hosts like http://wuzapi:8080.
+            try:
+                url = httpx.URL(value)
+            except httpx.InvalidURL as exc:
+                raise ValidationError(f"Enter a valid URL ({exc}).", code="invalid")
+            if url.scheme not in ("http", "https") or not url.host:
+                raise ValidationError("Enter an http:// or https:// URL with a host.", code="invalid")
+            return value
+
+        def clean_headers(self):
+            headers = _json_object(self.cleaned_data["headers"], "Headers")
+            for name, value in (headers or {}).items():
+                if not HEADER_NAME.match(name):
+                    raise ValidationError(f"'{name}' is not a valid header name.", code="invalid")
+                # Names only in messages: values may be secrets.
+                if not isinstance(value, str):
+                    raise ValidationError(f"Header '{name}' must have a string value.", code="invalid")
+                if any(ch in value for ch in "\r\n\0"):
+                    raise ValidationError(f"Header '{name}' contains a line break.", code="invalid")
+            return headers
+
+        def clean_query(self):
+            query = _json_object(self.cleaned_data["query"], "Query")
+            scalar = (str, int, float, bool)
+            for name, value in (query or {}).items():
+                values = value if isinstance(value, list) else [value]
+                if not all(isinstance(v, scalar) for v in values):
+                    raise ValidationError(
+                        f"Query parameter '{name}' must be a string, number, boolean or a list of them.",
+                        code="invalid",
+                    )
+            return query
+
+        def clean_graphql_variables(self):
+            return _json_object(self.cleaned_data["graphql_variables"], "GraphQL variables")
+
+        def clean(self):
+            data = super().clean()
+            has_json = data.get("json") is not None
+            graphql = data.get("graphql_query")
+            method = data.get("method")
+            if has_json and graphql:
+                self.add_error("graphql_query", "Send either a JSON body or a GraphQL query, not both.")
+            if data.get("graphql_variables") is not None and not graphql:
+                self.add_error("graphql_variables", "GraphQL variables need a GraphQL query.")
+            if "method" not in data:  # invalid choice, already reported
+                pass
+            elif not method:
+                data["method"] = "POST" if (has_json or graphql) else "GET"
+            elif graphql and method != "POST":
+                self.add_error("method", "GraphQL queries are sent with POST.")
+            elif has_json and method in BODYLESS:
+                self.add_error("method", f"{method} cannot carry a JSON body; use POST, PUT, PATCH or DELETE.")
+            return data
+
+    def run(self, params, context):
+        method = params.get("method", "GET")
+        body = None
+        if params.get("graphql_query"):
+            body = {"query": params["graphql_query"], "variables": params.get("graphql_variables") or {}}
+        elif "json" in params:
+            body = params["json"]
+        # A little under the run's own timeout, so a slow server ends as a transient failure that keeps
+        # its result rather than racing the watchdog's RunTimeout.
+        timeout = min(float(context.timeout_seconds or MAX_TIMEOUT) * 0.9, MAX_TIMEOUT)
+        url = httpx.URL(params["url"])
+        if params.get("query"):  # merged: httpx's params= would drop a query string already in the URL
+            url = url.copy_merge_params(params["query"])
+        started = time.monotonic()
+
+        def result(status=None, final_url=url, text="", truncated=False):
+            return {
+                "status": status,
+                "latency_ms": int((time.monotonic() - started) * 1000),
+                "url": _public_url(final_url),
+                "response": text,
+                "truncated": truncated,
+            }
+
+        client = httpx.Client(
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
+            timeout=timeout,
+            # The job's own headers may override these. Uncompressed replies keep the 1 MiB cap a real
+            # memory bound: httpx decompresses a whole network chunk at once, whatever its expanded size.
+            headers={"User-Agent": _user_agent(context), "Accept-Encoding": "identity"},
+        )
+        try:
+            with (
+                client,
+                client.stream(method, url, headers=params.get("headers"), json=body) as response,
+            ):
+                raw, overflow = read_capped(response, MAX_BODY_BYTES, deadline=started + timeout)
+        except httpx.TooManyRedirects:
+            raise PermanentError(f"more than {MAX_REDIRECTS} redirects from {_where(url)}", result())
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
+            # Our request (or a redirect target) is unusable: retrying cannot help.
+            raise PermanentError(f"bad request to {_where(url)}: {_reason(exc)}", result())
+        except httpx.TimeoutException:
+            raise TransientError(f"timed out after {timeout:g}s waiting for {_where(url)}", result())
+        except httpx.RequestError as exc:  # connection refused/reset, DNS, TLS, broken encodings
+            raise TransientError(f"{_reason(exc)} ({_where(url)})", result())
+        except _SlowBody:
+            raise TransientError(f"response from {_where(url)} took longer than {timeout:g}s", result())
+
+        text = _decode(raw, response)
+        outcome = result(response.status_code, response.url, text[:RESULT_CHARS], overflow or len(text) > RESULT_CHARS)
+        graphql_error = _graphql_error(raw) if params.get("graphql_query") else None
+        status = response.status_code
+        expected = params.get("expected_status")
+        if (status in expected) if expected else 200 <= status < 300:
+            if graphql_error:
+                raise PermanentError(f"GraphQL error from {_where(response.url)}: {graphql_error}", outcome)
+            return outcome
+        message = f"HTTP {status} from {_where(response.url)}"
+        if expected:
+            message += f" (expected {', '.join(map(str, expected))})"
+        if graphql_error:
+            message += f": {graphql_error}"
+        if status in TRANSIENT_STATUSES or status >= 500:
+            raise TransientError(message, outcome)
+        raise PermanentError(message, outcome)
+
+
+class _SlowBody(Exception):
+    """The body trickled in for longer than the timeout (httpx only bounds each read)."""
+
+
+def read_capped(response, limit, deadline=None):
+    """Read a streamed response's body up to `limit` bytes; return (bytes, whether more was left)."""
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        if size + len(chunk) > limit:
+            chunks.append(chunk[: limit - size])
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        size += len(chunk)
+        if deadline is not None and time.monotonic() > deadline:
+            raise _SlowBody()
+    return b"".join(chunks), False
+
+
+def _decode(raw, response):
+    try:
+        return raw.decode(response.charset_encoding or "utf-8", errors="replace")
+    except LookupError:  # unknown charset in Content-Type
+        return raw.decode("utf-8", errors="replace")
+
+
+def _graphql_error(raw):
+    """The first error message of a GraphQL reply, or None."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list) or not errors:
+        return None
+    first = errors[0]
+    message = first.get("message") if isinstance(first, dict) else first
+    return str(message or "unknown error")[:300]
+
+
+def _where(url):
+    """host[:port] for messages: no path or query, which may hold tokens."""
+    return f"{url.host}:{url.port}" if url.port else url.host
+
+
+def _public_url(url):
+    """The URL without user:password, for the stored result."""
+    return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
+
+
+def _reason(exc):
+    """A short cause: 'connection refused' rather than '[Errno 111] Connection refused'."""
+    text = str(exc) or type(exc).__name__
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text.splitlines()[0])
+    return text[:1].lower() + text[1:200]
+
+
+def _user_agent(context):
+    return f"Vigia/0.1 (+job {context.job_id})" if context.job_id is not None else "Vigia/0.1"
