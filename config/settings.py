@@ -115,7 +115,6 @@ def _database():
             "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
         }
-        db["CONN_MAX_AGE"] = 0 if env_bool("VIGIA_SQLITE_CLOSE", False) else 600
     return db
 
 

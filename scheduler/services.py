@@ -41,19 +41,25 @@ def save_job(job):
 
 
 @transaction.atomic
-def run_now(job, trigger=Run.Trigger.MANUAL):
-    """Queue one run immediately, outside the schedule (does not count towards max occurrences)."""
+def run_now(job, trigger=Run.Trigger.MANUAL, enqueue=True):
+    """Create one run now, outside the schedule (not counted towards max occurrences).
+
+    enqueue=False when the caller executes it itself (`run_job` in the foreground).
+    """
     now = timezone.now()
     run = Run.objects.create(
         job=job, scheduled_for=now, attempt=1, trigger=trigger, status=Run.Status.QUEUED, due_at=now, queued_at=now
     )
-    queue.enqueue([(run.id, job.queue, job.timeout_seconds)])
+    if enqueue:
+        queue.enqueue([(run.id, job.queue, job.timeout_seconds)])
     log.info("run queued", extra={"run": run.id, "job": job.id, "trigger": trigger})
     return run
 
 
 def pause(jobs):
-    return Job.objects.filter(pk__in=[j.pk for j in jobs]).update(enabled=False, next_run_at=None)
+    return Job.objects.filter(pk__in=[j.pk for j in jobs]).update(
+        enabled=False, next_run_at=None, updated_at=timezone.now()
+    )
 
 
 def resume(jobs):

@@ -2,15 +2,13 @@
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+from scheduler.processes import spawn, stop
 
 
 def test_database_url():
@@ -40,14 +38,7 @@ class Process:
         self.name = name
         self.log_path = Path(log_dir) / f"{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), *args],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: killing it takes its children too
-        )
+        self.popen = spawn(args, env=env, stdout=self._log)
 
     @property
     def pid(self):
@@ -67,16 +58,7 @@ class Process:
                 pass
 
     def stop(self, timeout=10):
-        self.kill(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill(signal.SIGKILL)
-            self.popen.wait(5)
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)  # stragglers (qcluster workers)
-        except (ProcessLookupError, PermissionError):
-            pass
+        stop(self.popen, timeout)
         self._log.close()
 
     def output(self):

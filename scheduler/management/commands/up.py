@@ -4,9 +4,7 @@ server, one worker cluster and the scheduler together until Ctrl-C (which stops 
 import secrets
 import signal
 import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 from django.conf import settings
@@ -14,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-MANAGE = Path(settings.BASE_DIR) / "manage.py"
+from scheduler.processes import spawn, stop
 
 
 class Command(BaseCommand):
@@ -61,12 +59,7 @@ def supervise(children, out):
     processes = {}
     for name, args in children.items():
         # A session of their own: Ctrl-C reaches only us, and we stop them in order.
-        processes[name] = subprocess.Popen(
-            [sys.executable, str(MANAGE), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        processes[name] = spawn(args, stdout=subprocess.PIPE)
         threading.Thread(target=_relay, args=(name, processes[name], out), daemon=True).start()
     code = 0
     while not stopping.is_set():
@@ -79,15 +72,9 @@ def supervise(children, out):
     out.write("[up] stopping...\n")
     for process in processes.values():
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for name, process in processes.items():
-        try:
-            process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            out.write(f"[up] {name} did not stop in time; killing it\n")
-            process.kill()
-            process.wait()
+            process.send_signal(signal.SIGTERM)  # all at once, then wait for each
+    for process in processes.values():
+        stop(process)
     out.write("[up] stopped.\n")
     return code
 

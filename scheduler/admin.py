@@ -1,0 +1,212 @@
+"""The operator's admin for jobs and runs. Thin: validation is JobForm's, actions are services'."""
+
+from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+from django.utils.html import format_html_join
+
+from scheduler import schedules, services
+from scheduler.forms import JobForm
+from scheduler.models import Job, Lease, Run
+
+UPCOMING = 5
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
+
+
+def _local(moment):
+    """A stored (UTC) instant on the operator's clock (TIME_ZONE, or whatever zone is active)."""
+    return f"{timezone.localtime(moment):{TIME_FORMAT}}" if moment else "—"
+
+
+def _latest_run_status():
+    # One correlated subquery for the whole page (served by the run_unique_attempt index) instead of
+    # a query per job: the list may hold thousands of jobs.
+    latest = Run.objects.filter(job=OuterRef("pk")).order_by("-scheduled_for", "-attempt")
+    return Subquery(latest.values("status")[:1])
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    # The admin saves through form.save(commit=False) (ModelAdmin.save_form), so JobForm.save
+    # recomputes next_run_at; save_model then only writes the row.
+    form = JobForm
+    list_display = [
+        "name",
+        "kind",
+        "schedule",
+        "enabled",
+        "next_run",
+        "last_status",
+        "queue",
+        "occurrences_of_max",
+    ]
+    list_filter = ["kind", "schedule_type", "enabled", "queue"]
+    search_fields = ["name", "kind", "external_key"]
+    ordering = ["name"]
+    actions = ["run_now", "pause", "resume"]
+    readonly_fields = [
+        "upcoming",
+        "next_run_at",
+        "occurrences",
+        "last_scheduled_for",
+        "completed_at",
+        "created_at",
+        "updated_at",
+    ]
+    edit_fieldsets = [
+        ("What", {"fields": ["name", "kind", "params"]}),
+        (
+            "When",
+            {
+                "fields": [
+                    "schedule_type",
+                    "cron",
+                    "timezone",
+                    "interval_seconds",
+                    "run_at",
+                    ("start_at", "end_at"),
+                    "max_occurrences",
+                    "enabled",
+                ]
+            },
+        ),
+        (
+            "Policies",
+            {
+                "fields": [
+                    "queue",
+                    "timeout_seconds",
+                    "max_attempts",
+                    ("backoff_base_seconds", "backoff_cap_seconds", "backoff_jitter"),
+                    "overlap_policy",
+                    ("misfire_policy", "misfire_grace_seconds"),
+                ]
+            },
+        ),
+        ("Identity", {"fields": [("external_service", "external_key")], "description": "Set by an integration."}),
+    ]
+    state_fieldset = (
+        "State",
+        {"fields": ["upcoming", "next_run_at", "occurrences", "last_scheduled_for", "completed_at"]},
+    )
+    record_fieldset = ("Record", {"fields": [("created_at", "updated_at")], "classes": ["collapse"]})
+
+    def get_fieldsets(self, request, obj=None):
+        # A job being added has no state yet.
+        if obj is None:
+            return self.edit_fieldsets
+        return [*self.edit_fieldsets, self.state_fieldset, self.record_fieldset]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(last_status=_latest_run_status())
+
+    @admin.display(description="Schedule")
+    def schedule(self, job):
+        return job.schedule_display
+
+    @admin.display(description="Next run", ordering="next_run_at")
+    def next_run(self, job):
+        return _local(job.next_run_at)
+
+    @admin.display(description="Last run", ordering="last_status")
+    def last_status(self, job):
+        return Run.Status(job.last_status).label if job.last_status else "—"
+
+    @admin.display(description="Occurrences")
+    def occurrences_of_max(self, job):
+        return f"{job.occurrences}/{job.max_occurrences or '∞'}"
+
+    @admin.display(description=f"Next {UPCOMING} occurrences")
+    def upcoming(self, job):
+        try:
+            zone = schedules.get_zone(job.timezone)
+            moments = schedules.upcoming(job, timezone.now(), UPCOMING)
+        except schedules.ScheduleError as exc:
+            return f"Invalid schedule: {exc}"
+        if job.max_occurrences is not None:  # upcoming() leaves the limit to the caller
+            moments = moments[: max(job.max_occurrences - job.occurrences, 0)]
+        if not moments:
+            return "None: the schedule is complete."
+        note = [("(paused: these are the times if it were resumed now)",)] if not job.enabled else []
+        times = [(f"{moment.astimezone(zone):{TIME_FORMAT}}",) for moment in moments]
+        return format_html_join("", "<div>{}</div>", [*times, *note])
+
+    @admin.action(description="Run now", permissions=["change"])
+    def run_now(self, request, queryset):
+        runs = [services.run_now(job) for job in queryset]
+        self.message_user(request, f"Queued {len(runs)} run(s).", messages.SUCCESS)
+
+    @admin.action(description="Pause", permissions=["change"])
+    def pause(self, request, queryset):
+        self.message_user(request, f"Paused {services.pause(queryset)} job(s).", messages.SUCCESS)
+
+    @admin.action(description="Resume", permissions=["change"])
+    def resume(self, request, queryset):
+        self.message_user(request, f"Resumed {services.resume(queryset)} job(s).", messages.SUCCESS)
+
+    def get_deleted_objects(self, objs, request):
+        # The default confirmation page lists every related run, and a job may have millions: count them.
+        jobs = list(objs)
+        runs = Run.objects.filter(job__in=jobs).count()
+        perms_needed = {"run"} if runs and not request.user.has_perm("scheduler.delete_run") else set()
+        return [str(job) for job in jobs], {"jobs": len(jobs), "runs": runs}, perms_needed, []
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = [
+        "job",
+        "scheduled_for",
+        "attempt",
+        "trigger",
+        "status",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "duration",
+        "worker",
+    ]
+    list_filter = ["status", "trigger", "job__kind"]
+    search_fields = ["job__name"]
+    # No date_hierarchy: its drill-down scans the whole table for distinct dates on millions of rows.
+    ordering = ["-scheduled_for", "-id"]  # the run_recent index
+    # Millions of rows: no unfiltered COUNT(*), and the job's name in the same query.
+    show_full_result_count = False
+    list_select_related = ["job"]
+    actions = ["cancel"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in Run._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # runs come from the schedule, Run now, retries or the API
+
+    def has_change_permission(self, request, obj=None):
+        # View only: saving the form would write back a stale status over the worker's.
+        return False
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("scheduler.change_run")
+
+    @admin.display(description="Duration", ordering="duration_ms")
+    def duration(self, run):
+        return f"{run.duration_ms / 1000:.2f} s" if run.duration_ms is not None else "—"
+
+    @admin.action(description="Cancel", permissions=["cancel"])
+    def cancel(self, request, queryset):
+        cancelled, asked = services.cancel(queryset)
+        self.message_user(request, f"{cancelled} cancelled, {asked} asked to stop.", messages.SUCCESS)
+
+
+@admin.register(Lease)
+class LeaseAdmin(admin.ModelAdmin):
+    list_display = ["name", "holder", "expires_at", "renewed_at", "acquired_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the schedulers own it
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,55 @@
+"""A throwaway database for a benchmark, so a run never touches real data."""
+
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+
+def bench_database_url():
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(settings.DATA_DIR) / 'bench.sqlite3'}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}_bench"
+
+
+def recreate(url):
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    _admin_sql(url, "DROP DATABASE IF EXISTS {name} WITH (FORCE)", "CREATE DATABASE {name}")
+
+
+def drop(url):
+    if url.startswith("sqlite"):
+        recreate(url)
+    else:
+        _admin_sql(url, "DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _admin_sql(url, *statements):
+    import psycopg
+    from psycopg import sql
+
+    name = url.rsplit("/", 1)[1]
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db.get("PASSWORD") or None,
+        dbname="postgres",
+        autocommit=True,
+    ) as admin:
+        for statement in statements:
+            admin.execute(sql.SQL(statement).format(name=sql.Identifier(name)))
+
+
+def env_for(url, **extra):
+    env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=settings.SECRET_KEY, PYTHONUNBUFFERED="1")
+    env.update({key: str(value) for key, value in extra.items()})
+    return env

@@ -1,0 +1,122 @@
+"""`bench scheduler`: how late runs are dispatched and started, and how fast a burst drains.
+
+Real processes on a throwaway database: one scheduler and one django-q2 cluster of 4 workers.
+Phase 1: one-off jobs due at random instants (200 across 60 s; --quick: 50 across 20 s).
+Phase 2: a burst of no-op occurrences due in the same second (5,000; --quick: 1,000).
+"""
+
+import random
+import subprocess
+import time
+from datetime import timedelta
+
+from django.db.models import Max
+from django.utils import timezone
+
+from scheduler import lease, services
+from scheduler.bench import register
+from scheduler.bench.figures import percentile, seconds
+from scheduler.models import Job, Run
+from scheduler.processes import spawn, stop
+
+TARGETS = {
+    "start_lag_p99_s": 0.5,
+    "dispatch_lag_p99_s": 0.1,
+    "burst_5000_dispatch_s": 5.0,
+    "burst_5000_complete_s": 50.0,
+}
+
+
+@register("scheduler")
+def run(env, quick, say, log_dir):
+    spread, timely, burst = (20, 50, 1000) if quick else (60, 200, 5000)
+    workers = {"VIGIA_WORKERS": "4", "VIGIA_LOG_LEVEL": "WARNING"}
+    logs = {name: open(log_dir / f"bench-{name}.log", "wb") for name in ("scheduler", "qcluster")}  # noqa: SIM115
+    children = [
+        spawn(["scheduler"], env={**env, **workers}, stdout=logs["scheduler"]),
+        spawn(["qcluster"], env={**env, **workers}, stdout=logs["qcluster"]),
+    ]
+    try:
+        _warm_up(say)
+        say(f"phase 1: {timely} one-off jobs due at random instants across {spread} s")
+        start = timezone.now() + timedelta(seconds=3)
+        moments = [start + timedelta(seconds=random.uniform(0, spread)) for _ in range(timely)]
+        jobs = _one_off_jobs("timely", moments)
+        runs = _wait_final(jobs, timeout=spread + 120, say=say)
+        dispatch_lags = [seconds(r.queued_at - r.scheduled_for) for r in runs]
+        start_lags = [seconds(r.started_at - r.scheduled_for) for r in runs]
+
+        say(f"phase 2: a burst of {burst} no-op occurrences due in the same second")
+        due = timezone.now().replace(microsecond=0) + timedelta(seconds=4)
+        jobs = _one_off_jobs("burst", [due] * burst)
+        _wait(lambda: Run.objects.filter(job__in=jobs).count() == burst, 120, "the burst to be dispatched")
+        dispatched = Run.objects.filter(job__in=jobs).aggregate(at=Max("queued_at"))["at"]
+        _wait_final(jobs, timeout=600, say=say)
+        finished = Run.objects.filter(job__in=jobs).aggregate(at=Max("finished_at"))["at"]
+        statuses = set(Run.objects.filter(job__name__startswith="bench ").values_list("status", flat=True))
+    finally:
+        for child in children:
+            stop(child)
+        for handle in logs.values():
+            handle.close()
+    complete_s = seconds(finished - due)
+    return {
+        "start_lag_p50_s": percentile(start_lags, 0.5),
+        "start_lag_p99_s": percentile(start_lags, 0.99),
+        "start_lag_max_s": max(start_lags),
+        "dispatch_lag_p50_s": percentile(dispatch_lags, 0.5),
+        "dispatch_lag_p99_s": percentile(dispatch_lags, 0.99),
+        "dispatch_lag_max_s": max(dispatch_lags),
+        f"burst_{burst}_dispatch_s": seconds(dispatched - due),
+        f"burst_{burst}_complete_s": complete_s,
+        "burst_runs_per_s": round(burst / complete_s, 1),
+        "timely_jobs": timely,
+        "burst_jobs": burst,
+        "workers": 4,
+        "all_succeeded": statuses == {"succeeded"},
+        "quick": quick,
+        "targets": TARGETS,
+    }
+
+
+def _warm_up(say):
+    _wait(lambda: lease.current() and lease.current().expires_at > timezone.now(), 30, "a scheduler leader")
+    probe = services.save_job(Job(name="bench warm-up", kind="noop", schedule_type="interval", interval_seconds=3600))
+    run = services.run_now(probe)
+    _wait(lambda: Run.objects.get(pk=run.pk).status == "succeeded", 60, "the cluster to start")
+    say("scheduler leader and cluster are up")
+
+
+def _one_off_jobs(label, moments):
+    stamp = time.time_ns()
+    jobs = [
+        Job(
+            name=f"bench {label} {stamp} {i}",
+            kind="noop",
+            schedule_type="once",
+            run_at=moment,
+            next_run_at=moment,
+            overlap_policy="allow",
+        )
+        for i, moment in enumerate(moments)
+    ]
+    return Job.objects.bulk_create(jobs, batch_size=1000)
+
+
+def _wait_final(jobs, timeout, say):
+    ids = [job.pk for job in jobs]
+    _wait(
+        lambda: Run.objects.filter(job_id__in=ids, status__in=Run.FINAL).count() >= len(ids),
+        timeout,
+        f"{len(ids)} runs to finish",
+    )
+    return list(Run.objects.filter(job_id__in=ids))
+
+
+def _wait(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise subprocess.TimeoutExpired(what, timeout)

@@ -1,0 +1,53 @@
+"""`python manage.py run_job <id|name>`: run a job once, right here, and show the outcome."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from scheduler import services
+from scheduler.execution import execute_run
+from scheduler.models import Job, Run
+
+
+def find_job(ref):
+    """A job by id (when `ref` is a number) or by name."""
+    job = None
+    if str(ref).isdigit():
+        job = Job.objects.filter(pk=int(ref)).first()
+    job = job or Job.objects.filter(name=ref).first()
+    if job is None:
+        raise CommandError(f"No job with id or name '{ref}'")
+    return job
+
+
+class Command(BaseCommand):
+    help = "Run one attempt of a job in the foreground (a manual run) and print its outcome."
+
+    def add_arguments(self, parser):
+        parser.add_argument("job", help="The job's id or name.")
+
+    def handle(self, *args, **options):
+        job = find_job(options["job"])
+        run = services.run_now(job, trigger=Run.Trigger.MANUAL, enqueue=False)
+        self.stdout.write(f"Run {run.id} of job {job.id} '{job.name}' ({job.kind})")
+        if execute_run(run.id) == "not claimed":  # e.g. an operator cancelled it meanwhile
+            raise CommandError(f"Run {run.id} could not be started; see it in the admin.")
+        run.refresh_from_db()
+        self.report(run)
+        if run.status != Run.Status.SUCCEEDED:
+            raise CommandError(f"Run {run.id} {run.get_status_display().lower()}: {run.error}")
+
+    def report(self, run):
+        duration = f"{run.duration_ms / 1000:.3f} s" if run.duration_ms is not None else "-"
+        self.stdout.write(f"Status:   {run.status}")
+        self.stdout.write(f"Duration: {duration}")
+        self.stdout.write(f"Result:   {json.dumps(run.result, sort_keys=True, default=str)}")
+        if run.error:
+            self.stdout.write(f"Error:    {run.error}")
+        if run.traceback:
+            self.stdout.write(run.traceback)
+        retry = Run.objects.filter(job=run.job_id, scheduled_for=run.scheduled_for, attempt=run.attempt + 1).first()
+        if retry:  # the dispatcher starts it when its backoff is over
+            due = timezone.localtime(retry.due_at)
+            self.stdout.write(f"Retry:    attempt {retry.attempt} (run {retry.id}) due at {due:%Y-%m-%d %H:%M:%S %Z}")

@@ -1,0 +1,42 @@
+"""Starting and stopping our own `manage.py` processes (used by `up`, the benchmarks and the tests)."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+MANAGE = Path(settings.BASE_DIR) / "manage.py"
+
+
+def spawn(args, env=None, stdout=None):
+    """A manage.py child in a session of its own, so it and its children can be stopped as a group."""
+    return subprocess.Popen(
+        [sys.executable, str(MANAGE), *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=stdout,
+        stderr=subprocess.STDOUT if stdout is not None else None,
+        start_new_session=True,
+    )
+
+
+def stop(process, timeout=15):
+    """SIGTERM, wait, then SIGKILL the whole group (qcluster leaves worker processes behind otherwise)."""
+    if process.poll() is None:
+        _signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait(5)
+    _signal_group(process, signal.SIGKILL)
+
+
+def _signal_group(process, sig):
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
