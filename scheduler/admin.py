@@ -1,7 +1,6 @@
 """The operator's admin for jobs and runs. Thin: validation is JobForm's, actions are services'."""
 
 from django.contrib import admin, messages
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.html import format_html_join
 
@@ -16,13 +15,6 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
 def _local(moment):
     """A stored (UTC) instant on the operator's clock (TIME_ZONE, or whatever zone is active)."""
     return f"{timezone.localtime(moment):{TIME_FORMAT}}" if moment else "—"
-
-
-def _latest_run_status():
-    # One correlated subquery for the whole page (served by the run_unique_attempt index) instead of
-    # a query per job: the list may hold thousands of jobs.
-    latest = Run.objects.filter(job=OuterRef("pk")).order_by("-scheduled_for", "-attempt")
-    return Subquery(latest.values("status")[:1])
 
 
 @admin.register(Job)
@@ -98,7 +90,7 @@ class JobAdmin(admin.ModelAdmin):
         return [*self.edit_fieldsets, self.state_fieldset, self.record_fieldset]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(last_status=_latest_run_status())
+        return super().get_queryset(request).with_last_status()
 
     @admin.display(description="Schedule")
     def schedule(self, job):

@@ -31,6 +31,7 @@ class Plan:
     queued: list = field(default_factory=list)  # (scheduled_for, result)
     skipped: list = field(default_factory=list)  # (scheduled_for, reason, result)
     next_run_at: object = None
+    last_due: object = None
     fired: int = 0
 
 
@@ -54,6 +55,7 @@ def plan_job(job, now, busy):
     """Apply the misfire, overlap and max-occurrence policies to a due job."""
     plan = Plan()
     due, upcoming = due_occurrences(job, now)
+    plan.last_due = due[-1] if due else job.next_run_at
     threshold = timedelta(seconds=settings.VIGIA_MISFIRE_THRESHOLD)
     missed = [moment for moment in due if now - moment > threshold]
     to_run, result = due, None
@@ -89,12 +91,15 @@ def dispatch_due(holder, now=None):
     total = 0
     if not _anything_due(now or timezone.now()):
         return 0  # the common case: no transaction, no lease write
+    collisions = 0
     while True:
         try:
             queued, more = _dispatch_batch(holder, now or timezone.now())
         except IntegrityError:
+            # Only a second leader inserting the same runs at this very moment gets here; its batch won.
+            collisions += 1
             log.warning("dispatch batch collided with another dispatcher; rolled back")
-            queued, more = 0, True
+            queued, more = 0, collisions < 3
         total += queued
         if not more:
             return total
@@ -120,7 +125,7 @@ def _dispatch_batch(holder, now):
         busy = set(
             Run.objects.filter(job_id__in=forbid, status__in=Run.ACTIVE).values_list("job_id", flat=True).distinct()
         )
-        runs, to_queue = [], []
+        runs = []
         for job in jobs:
             plan = plan_job(job, now, job.id in busy)
             for moment, result in plan.queued:
@@ -128,10 +133,11 @@ def _dispatch_batch(holder, now):
             for moment, reason, result in plan.skipped:
                 runs.append(_run(job, moment, Run.Status.SKIPPED, now, result=result, error=reason))
             job.occurrences += plan.fired
-            job.last_scheduled_for = (plan.queued or plan.skipped or [(job.next_run_at,)])[-1][0]
+            job.last_scheduled_for = plan.last_due
             job.next_run_at = plan.next_run_at
             if job.next_run_at is None:
                 job.completed_at = now
+        runs = _not_yet_recorded(runs)
         Run.objects.bulk_create(runs, batch_size=BATCH)
         to_queue = [(run.id, run.job.queue, run.job.timeout_seconds) for run in runs if run.status == Run.Status.QUEUED]
         Job.objects.bulk_update(
@@ -145,6 +151,18 @@ def _dispatch_batch(holder, now):
     if runs or retries:
         log.info("dispatched", extra={"queued": len(to_queue), "skipped": len(runs) + len(retries) - len(to_queue)})
     return len(to_queue), len(jobs) == BATCH or len(retries) == BATCH
+
+
+def _not_yet_recorded(runs):
+    """Drop occurrences that already have a first attempt (an earlier dispatch), so a batch never collides."""
+    if not runs:
+        return runs
+    existing = set(
+        Run.objects.filter(
+            job_id__in={run.job_id for run in runs}, attempt=1, scheduled_for__in={run.scheduled_for for run in runs}
+        ).values_list("job_id", "scheduled_for")
+    )
+    return [run for run in runs if (run.job_id, run.scheduled_for) not in existing]
 
 
 def _run(job, moment, status, now, result=None, error=""):

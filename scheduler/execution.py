@@ -253,7 +253,9 @@ class Watchdog:
         while True:
             time.sleep(settings.VIGIA_HEARTBEAT_SECONDS)
             current = self._current
-            if current is not None and self._heartbeat(*current[:2]):
+            if current is None:
+                connection.close()  # this thread's own connection: not held open between runs
+            elif self._heartbeat(*current[:2]):
                 self._fire(RunCancelled, current)
 
     def _heartbeat(self, run_id, me):

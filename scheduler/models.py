@@ -6,6 +6,13 @@ from django.db.models import Q
 from django.utils.timezone import now as utc_now
 
 
+class JobQuerySet(models.QuerySet):
+    def with_last_status(self):
+        """Annotate `last_status` with one correlated subquery (served by the run_job_recent index)."""
+        latest = Run.objects.filter(job=models.OuterRef("pk")).order_by("-scheduled_for", "-attempt")
+        return self.annotate(last_status=models.Subquery(latest.values("status")[:1]))
+
+
 class Job(models.Model):
     class ScheduleType(models.TextChoices):
         CRON = "cron", "Cron"
@@ -64,6 +71,8 @@ class Job(models.Model):
     # Set at construction (not on insert) so an interval schedule's anchor is known before the first save.
     created_at = models.DateTimeField(default=utc_now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = JobQuerySet.as_manager()
 
     class Meta:
         constraints = [

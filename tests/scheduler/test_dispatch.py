@@ -200,3 +200,14 @@ def test_next_wake_is_the_earliest_due_time():
     job = make_job(schedule_type="interval", interval_seconds=120)
     other = make_job(schedule_type="interval", interval_seconds=60)
     assert dispatch.next_wake(timezone.now()) == min(job.next_run_at, other.next_run_at)
+
+
+def test_an_occurrence_already_recorded_is_not_dispatched_again():
+    holder = lead()
+    job = make_job(schedule_type="interval", interval_seconds=60, overlap_policy="allow")
+    due = job.next_run_at
+    Run.objects.create(job=job, scheduled_for=due, attempt=1, status="succeeded", due_at=due)
+    assert dispatch.dispatch_due(holder, now=due) == 0
+    job.refresh_from_db()
+    assert job.next_run_at == due + timedelta(seconds=60)
+    assert Run.objects.filter(job=job).count() == 1

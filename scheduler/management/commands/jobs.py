@@ -4,10 +4,9 @@ import json
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import OuterRef, Subquery
 
 from scheduler import schedules
-from scheduler.models import Job, Run
+from scheduler.models import Job
 
 COLUMNS = [("id", "ID"), ("name", "NAME"), ("kind", "KIND"), ("schedule", "SCHEDULE"), ("state", "STATE")]
 COLUMNS += [("next_run", "NEXT RUN"), ("last_status", "LAST STATUS")]
@@ -17,12 +16,6 @@ def state(job):
     if job.completed_at:
         return "completed"
     return "enabled" if job.enabled else "paused"
-
-
-def jobs_with_last_status():
-    # One correlated subquery rather than a query per job (the run_unique_attempt index serves it).
-    latest = Run.objects.filter(job=OuterRef("pk")).order_by("-scheduled_for", "-attempt")
-    return Job.objects.annotate(last_status=Subquery(latest.values("status")[:1])).order_by("name")
 
 
 class Command(BaseCommand):
@@ -37,7 +30,7 @@ class Command(BaseCommand):
             zone = schedules.get_zone(options["tz"])
         except schedules.ScheduleError as exc:
             raise CommandError(str(exc))
-        rows = [self.row(job, zone) for job in jobs_with_last_status()]
+        rows = [self.row(job, zone) for job in Job.objects.with_last_status().order_by("name")]
         if options["json"]:
             for row in rows:
                 row["next_run"] = row["next_run"].isoformat() if row["next_run"] else None
