@@ -3,6 +3,7 @@
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
 from scheduler import registry, schedules, services
@@ -33,6 +34,22 @@ FIELDS = [
     "external_service",
     "external_key",
 ]
+
+
+def _between(low, high, message):
+    validators = [MinValueValidator(low, message)]
+    return validators + ([MaxValueValidator(high, message)] if high is not None else [])
+
+
+def _limits():
+    top = settings.VIGIA_MAX_TIMEOUT  # a setting, so not a model validator (it would churn migrations)
+    return {
+        "timeout_seconds": _between(1, top, f"Choose between 1 and {top} seconds."),
+        "max_attempts": _between(1, None, "At least 1 (1 means no retry)."),
+        "backoff_base_seconds": _between(0.1, None, "At least 0.1 seconds."),
+        "backoff_jitter": _between(0, 1, "A fraction between 0 and 1."),
+        "max_occurrences": _between(1, None, "At least 1, or leave empty for no limit."),
+    }
 
 
 class JobForm(forms.ModelForm):
@@ -70,36 +87,6 @@ class JobForm(forms.ModelForm):
         except schedules.ScheduleError as exc:
             raise ValidationError(str(exc))
         return name
-
-    def clean_timeout_seconds(self):
-        value = self.cleaned_data.get("timeout_seconds")
-        if value is not None and not 1 <= value <= settings.VIGIA_MAX_TIMEOUT:
-            raise ValidationError(f"Choose between 1 and {settings.VIGIA_MAX_TIMEOUT} seconds.")
-        return value
-
-    def clean_max_attempts(self):
-        value = self.cleaned_data.get("max_attempts")
-        if value is not None and value < 1:
-            raise ValidationError("At least 1 (1 means no retry).")
-        return value
-
-    def clean_backoff_jitter(self):
-        value = self.cleaned_data.get("backoff_jitter")
-        if value is not None and not 0 <= value <= 1:
-            raise ValidationError("A fraction between 0 and 1.")
-        return value
-
-    def clean_backoff_base_seconds(self):
-        value = self.cleaned_data.get("backoff_base_seconds")
-        if value is not None and value <= 0:
-            raise ValidationError("Must be more than 0 seconds.")
-        return value
-
-    def clean_max_occurrences(self):
-        value = self.cleaned_data.get("max_occurrences")
-        if value is not None and value < 1:
-            raise ValidationError("At least 1, or leave empty for no limit.")
-        return value
 
     def clean(self):
         data = super().clean()

@@ -11,6 +11,14 @@ from django.conf import settings
 MANAGE = Path(settings.BASE_DIR) / "manage.py"
 
 
+def database_url(db, name=None):
+    """A DATABASE_URL for a Django database settings dict, optionally naming another database."""
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{name or db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name or db['NAME']}"
+
+
 def spawn(args, env=None, stdout=None):
     """A manage.py child in a session of its own, so it and its children can be stopped as a group."""
     return subprocess.Popen(

@@ -6,13 +6,13 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from scheduler.processes import database_url
+
 
 def bench_database_url():
     db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{Path(settings.DATA_DIR) / 'bench.sqlite3'}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}_bench"
+    sqlite = db["ENGINE"].endswith("sqlite3")
+    return database_url(db, Path(settings.DATA_DIR) / "bench.sqlite3" if sqlite else f"{db['NAME']}_bench")
 
 
 def recreate(url):

@@ -8,22 +8,14 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from scheduler.processes import spawn, stop
-
-
-def test_database_url():
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+from scheduler.processes import database_url, spawn, stop
 
 
 def django_env(**extra):
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=test_database_url(),
+        DATABASE_URL=database_url(connection.settings_dict),  # the test database, once created
         SECRET_KEY=settings.SECRET_KEY,  # queued tasks are signed with it
         VIGIA_EXTRA_JOB_KINDS="tests.support.kinds",
         VIGIA_DATA_DIR=str(settings.DATA_DIR),

@@ -1,0 +1,71 @@
+"""`manage.py up` (the README's first command) runs web + worker + scheduler and Ctrl-C stops them all."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+
+import httpx
+import pytest
+
+from scheduler.models import Run
+from tests.support.processes import wait_for
+
+pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def status_of(url):
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.TransportError:
+        return None
+
+
+def children_of(pid):
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(line) for line in out.split()]
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout
+    return bool(state.strip()) and not state.startswith("Z")
+
+
+def test_up_serves_runs_jobs_and_stops_cleanly_on_ctrl_c(processes, tmp_path):
+    base = f"http://127.0.0.1:{free_port()}"
+    up = processes.start("up", "up", "--addr", base.removeprefix("http://"), VIGIA_DATA_DIR=tmp_path)
+
+    wait_for(lambda: status_of(f"{base}/admin/login/") == 200, 60, message="the web server")
+    assert status_of(f"{base}/admin/") == 302  # every page needs a login
+    heartbeat = Run.objects.filter(job__name__startswith="Demo: heartbeat", status="succeeded")
+    wait_for(heartbeat.exists, 40, message="the demo heartbeat job to run through the worker")
+
+    password = (tmp_path / "admin_password").read_text().strip()
+    assert re.search(rf"log in as admin / {re.escape(password)}", up.output())
+    with httpx.Client(base_url=base) as browser:
+        browser.get("/admin/login/")
+        reply = browser.post(
+            "/admin/login/?next=/admin/",
+            data={"username": "admin", "password": password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+            headers={"Referer": f"{base}/admin/login/"},
+        )
+        assert reply.status_code == 302 and reply.headers["location"] == "/admin/"
+        assert browser.get("/admin/scheduler/job/").status_code == 200
+
+    children = children_of(up.pid)
+    assert len(children) == 3
+    up.kill(signal.SIGINT, group=False)  # what Ctrl-C delivers to the foreground process
+    assert up.popen.wait(30) == 0
+    assert "[up] stopped." in up.output()
+    assert not [pid for pid in children if alive(pid)]
