@@ -163,6 +163,14 @@ VIGIA_MAX_DELIVERIES = env_int("VIGIA_MAX_DELIVERIES", 3)  # worker losses befor
 VIGIA_MAX_TIMEOUT = env_int("VIGIA_MAX_TIMEOUT", 6 * 3600)  # largest timeout a job may ask for
 VIGIA_EXTRA_JOB_KINDS = env_list("VIGIA_EXTRA_JOB_KINDS")  # modules that register more job kinds
 
+# --- Sources ---------------------------------------------------------------------------------
+VIGIA_HOST_RATE = env_float("VIGIA_HOST_RATE", 1.0)  # requests per second per host, unless set per host
+VIGIA_FETCH_MAX_BYTES = env_int("VIGIA_FETCH_MAX_BYTES", 5 * 1024 * 1024)
+VIGIA_FETCH_MAX_REDIRECTS = env_int("VIGIA_FETCH_MAX_REDIRECTS", 5)
+VIGIA_FETCH_RETRIES = env_int("VIGIA_FETCH_RETRIES", 2)  # quick retries inside one check
+VIGIA_USER_AGENT = os.environ.get("VIGIA_USER_AGENT", "Vigia/0.1 (self-hosted change monitor; rate-limited)")
+VIGIA_SOURCE_BROKEN_AFTER = env_int("VIGIA_SOURCE_BROKEN_AFTER", 3)  # consecutive failures = broken
+
 # django-q2 runs the work; our Run table is the history, so successes are not stored twice.
 Q_CLUSTER = {
     "name": "vigia",

@@ -1,1 +1,110 @@
-"""Models arrive with their issue (see ../shared/DESIGN.md)."""
+"""Sources, the items they yield (each once, with revisions), and the shared per-host request budget."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.timezone import now as utc_now
+
+from scheduler.models import Job
+
+
+class Source(models.Model):
+    class Method(models.TextChoices):
+        GET = "GET", "GET"
+        POST = "POST", "POST"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=50, help_text="A scraper kind: html, json, feed, page_watch, ...")
+    url = models.URLField(max_length=2000)
+    config = models.JSONField(default=dict, blank=True, help_text="Validated by the kind (selectors, paths...).")
+
+    method = models.CharField(max_length=6, choices=Method.choices, default=Method.GET)
+    headers = models.JSONField(default=dict, blank=True)
+    timeout_seconds = models.FloatField(default=15)
+    user_agent = models.CharField(max_length=300, blank=True, help_text="Empty: Vigia's identifying agent.")
+
+    # The schedule is a scheduler Job of kind check_source, kept in step with these fields.
+    interval_seconds = models.PositiveIntegerField(default=60, null=True, blank=True)
+    cron = models.CharField(max_length=200, blank=True, help_text="Instead of the interval, when set.")
+    timezone = models.CharField(max_length=64, default=settings.TIME_ZONE)
+    active_from = models.DateTimeField(null=True, blank=True)
+    active_until = models.DateTimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="source")
+
+    # Conditional requests: what the last 200 answered.
+    etag = models.CharField(max_length=500, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+
+    # Health
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_item_count = models.PositiveIntegerField(null=True, blank=True)
+    broken = models.BooleanField(default=False, help_text="Raised after repeated failures; cleared on success.")
+
+    created_at = models.DateTimeField(default=utc_now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["broken", "name"], name="source_health")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def topic(self):
+        return f"source:{self.pk}"
+
+
+class Item(models.Model):
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="items")
+    key = models.CharField(max_length=500)
+    title = models.TextField(blank=True)
+    url = models.URLField(max_length=2000, blank=True)
+    body = models.TextField(blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    content_hash = models.CharField(max_length=64)
+    first_seen = models.DateTimeField(default=utc_now)
+    last_seen = models.DateTimeField(default=utc_now)
+    revisions_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "key"], name="item_unique_key")]
+        indexes = [models.Index(fields=["source", "-first_seen"], name="item_source_recent")]
+
+    def __str__(self):
+        return self.title or self.key
+
+
+class ItemRevision(models.Model):
+    """An item as it was before a change (organizers amend tasks)."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="revisions")
+    title = models.TextField(blank=True)
+    url = models.URLField(max_length=2000, blank=True)
+    body = models.TextField(blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    content_hash = models.CharField(max_length=64)
+    valid_from = models.DateTimeField(help_text="When this version was first seen.")
+    replaced_at = models.DateTimeField(default=utc_now)
+
+    class Meta:
+        indexes = [models.Index(fields=["item", "-replaced_at"], name="revision_item_recent")]
+
+    def __str__(self):
+        return f"{self.item_id} until {self.replaced_at:%Y-%m-%d %H:%M}"
+
+
+class HostBudget(models.Model):
+    """A token bucket per host, in the database so every worker on every host shares it."""
+
+    host = models.CharField(max_length=255, primary_key=True)
+    rate_per_second = models.FloatField(null=True, blank=True, help_text="Empty: VIGIA_HOST_RATE.")
+    next_slot_at = models.DateTimeField(default=utc_now, help_text="The earliest time the next request may go.")
+
+    def __str__(self):
+        return self.host

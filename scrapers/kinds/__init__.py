@@ -1,0 +1,1 @@
+"""Built-in scraper kinds; each module registers itself."""
