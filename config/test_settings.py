@@ -18,3 +18,6 @@ else:
     DATABASES["default"]["TEST"] = {"NAME": _test_name}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The shared per-host rate limit is exercised by its own tests; elsewhere it would only slow tests down.
+VIGIA_HOST_RATE = 1000.0

@@ -6,4 +6,4 @@ class ScrapersConfig(AppConfig):
     name = "scrapers"
 
     def ready(self):
-        from scrapers import jobs, kinds  # noqa: F401  (register the check_source job kind and scraper kinds)
+        from scrapers import jobs, kinds, sources  # noqa: F401  (job kind, scraper kinds, the delete hook)

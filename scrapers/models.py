@@ -29,6 +29,9 @@ class Source(models.Model):
     active_from = models.DateTimeField(null=True, blank=True)
     active_until = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
+    announce_first_check = models.BooleanField(
+        default=False, help_text="Announce the items the first check finds (otherwise they are the baseline)."
+    )
     job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="source")
 
     # Conditional requests: what the last 200 answered.

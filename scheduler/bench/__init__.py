@@ -9,3 +9,13 @@ def register(name):
         return function
 
     return decorator
+
+
+def discover():
+    """Import every app's `bench` module (scheduler.bench registers its own below)."""
+    from django.utils.module_loading import autodiscover_modules
+
+    autodiscover_modules("bench")
+
+
+from scheduler.bench import scheduler_bench  # noqa: E402,F401  (registers "scheduler")

@@ -15,14 +15,11 @@ from pathlib import Path
 from django.core.management import CommandError
 from django.core.management.base import BaseCommand
 
-from scheduler.bench import (
-    BENCHMARKS,
-    database,
-    scheduler_bench,  # noqa: F401  (registers itself)
-)
+from scheduler.bench import BENCHMARKS, database, discover
 from scheduler.processes import MANAGE
 
 INNER = "VIGIA_BENCH_INNER"
+discover()
 
 
 class Command(BaseCommand):

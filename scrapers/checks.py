@@ -1,0 +1,286 @@
+"""Checking a source: fetch → parse → key → store each item once (revisions on change) → events → health.
+
+The check_source job kind, the `check_source` command, the admin's "check now" and the dashboard's
+preview all come through here, so every path behaves the same.
+"""
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from channels_app.events import publish
+from scheduler.errors import JobError, PermanentError
+from scrapers.fetch import fetch
+from scrapers.kinds import base as kinds
+from scrapers.models import Item, ItemRevision, Source
+
+log = logging.getLogger("vigia.sources")
+MAX_KEY = 500
+
+
+@dataclass
+class Outcome:
+    status: str  # "checked", "unchanged" (304), "inactive" (outside the active window)
+    items: list = field(default_factory=list)  # ParsedItems with keys, in page order
+    new: list = field(default_factory=list)  # Item ids
+    updated: list = field(default_factory=list)
+    http_status: int | None = None
+    elapsed_ms: int | None = None
+    encoding: str = ""
+    etag: str = ""
+    last_modified: str = ""
+    baseline: bool = False  # the first check: items stored, not announced
+
+    def summary(self):
+        return {
+            "status": self.status,
+            "baseline": self.baseline,
+            "found": len(self.items),
+            "new": len(self.new),
+            "updated": len(self.updated),
+            "http_status": self.http_status,
+            "elapsed_ms": self.elapsed_ms,
+        }
+
+
+def in_active_window(source, now):
+    return (source.active_from is None or now >= source.active_from) and (
+        source.active_until is None or now <= source.active_until
+    )
+
+
+def preview(url, kind, config, *, method="GET", headers=None, timeout=15.0, user_agent=""):
+    """What a configuration extracts from a page right now, saving nothing (for the dashboard's editor).
+
+    Raises ValidationError for a bad configuration and JobError for an upstream problem.
+    """
+    cleaned = kinds.clean_config(kind, config)
+    source = Source(name="preview", kind=kind, url=url, config=cleaned, method=method, headers=headers or {})
+    source.timeout_seconds, source.user_agent = timeout, user_agent
+    return _fetch_and_parse(source, cleaned, conditional=False, deadline=time.monotonic() + timeout * 3, known=None)
+
+
+def check_source(source, *, dry_run=False, respect_window=True, deadline=None):
+    """Check one source. Records health (unless dry_run) and raises JobError on failure."""
+    now = timezone.now()
+    if respect_window and not dry_run and not in_active_window(source, now):
+        return Outcome(status="inactive")
+    try:
+        config = kinds.clean_config(source.kind, source.config)
+        outcome = _fetch_and_parse(source, config, conditional=not dry_run, deadline=deadline, known=source)
+        expected = source.last_item_count or 0
+        if outcome.status == "checked" and not outcome.items and expected:
+            raise PermanentError(f"Selectors may be broken: 0 items where the last check found {expected}.")
+    except JobError as exc:
+        if not dry_run:
+            record_failure(source, str(exc), now)
+        raise
+    except ValidationError as exc:  # the stored configuration no longer validates: fix it, don't retry
+        if not dry_run:
+            record_failure(source, _describe(exc), now)
+        raise PermanentError(_describe(exc)) from exc
+    except Exception as exc:  # a bug or a database hiccup: recorded on the source and the run, retried
+        log.exception("source check crashed", extra={"source": source.pk})
+        if not dry_run:
+            record_failure(source, _describe(exc), now)
+        raise JobError(_describe(exc)) from exc
+    if not dry_run:
+        if outcome.status == "checked":
+            outcome.baseline = source.last_success_at is None and not source.announce_first_check
+            outcome.new, outcome.updated = store_items(source, outcome.items, now, announce=not outcome.baseline)
+        record_success(source, outcome, now)
+    return outcome
+
+
+def _fetch_and_parse(source, config, *, conditional, deadline, known):
+    result = fetch(
+        source.url,
+        method=source.method,
+        headers=source.headers or {},
+        timeout=source.timeout_seconds,
+        user_agent=source.user_agent or None,
+        etag=source.etag if conditional else "",
+        last_modified=source.last_modified if conditional else "",
+        deadline=deadline,
+    )
+    outcome = Outcome(status="checked", http_status=result.status, elapsed_ms=result.elapsed_ms)
+    outcome.encoding = result.encoding or ""
+    outcome.etag, outcome.last_modified = result.etag or "", result.last_modified or ""
+    if result.not_modified:
+        outcome.status = "unchanged"
+        return outcome
+    document = kinds.Document(
+        url=result.url, text=result.text, content_type=result.headers.get("content-type", ""), headers=result.headers
+    )
+    try:
+        parsed = kinds.get(source.kind).parse(document, config, source=known)
+    except kinds.ParseError as exc:
+        raise PermanentError(f"Could not parse the page: {exc}") from exc
+    outcome.items = with_keys(parsed)
+    return outcome
+
+
+def with_keys(parsed):
+    """Give every item its stable key (id, else link, else a content hash); keep the first of duplicates."""
+    seen, keyed = set(), []
+    for item in parsed:
+        key = item.key or item.url or "sha256:" + _digest([item.title, item.body])
+        if len(key) > MAX_KEY:
+            key = "sha256:" + _digest([key])
+        if key in seen:
+            continue
+        seen.add(key)
+        item.key = key
+        keyed.append(item)
+    return keyed
+
+
+def content_hash(item):
+    published = item.published_at.isoformat() if item.published_at else ""
+    return _digest([item.title, item.url, item.body, published])
+
+
+def store_items(source, items, now, announce=True):
+    """Insert new items, revise changed ones, touch the rest. Returns (new ids, updated ids)."""
+    hashes = {item.key: content_hash(item) for item in items}
+    with transaction.atomic():
+        existing = {row.key: row for row in Item.objects.select_for_update().filter(source=source, key__in=hashes)}
+        fresh = [_new_row(source, item, hashes[item.key], now) for item in items if item.key not in existing]
+        new_ids = _insert(fresh)
+        changed = [row for key, row in existing.items() if row.content_hash != hashes[key]]
+        by_key = {item.key: item for item in items}
+        for row in changed:
+            _revise(row, by_key[row.key], hashes[row.key], now)
+        unchanged = [row.pk for key, row in existing.items() if row.content_hash == hashes[key]]
+        Item.objects.filter(pk__in=unchanged).update(last_seen=now)
+        updated_ids = [row.pk for row in changed]
+        if announce:
+            transaction.on_commit(lambda: _announce(source, new_ids, updated_ids))
+    return new_ids, updated_ids
+
+
+def _new_row(source, item, digest, now):
+    return Item(
+        source=source,
+        key=item.key,
+        title=item.title,
+        url=item.url,
+        body=item.body,
+        published_at=item.published_at,
+        raw=item.raw,
+        content_hash=digest,
+        first_seen=now,
+        last_seen=now,
+    )
+
+
+def _insert(rows):
+    if not rows:
+        return []
+    try:
+        with transaction.atomic():
+            return [row.pk for row in Item.objects.bulk_create(rows)]
+    except IntegrityError:
+        # A concurrent check (a manual "check now") inserted some of them first: keep what is left.
+        ids = []
+        for row in rows:
+            obj, created = Item.objects.get_or_create(source=row.source, key=row.key, defaults=_fields(row))
+            if created:
+                ids.append(obj.pk)
+        return ids
+
+
+def _fields(row):
+    names = ["title", "url", "body", "published_at", "raw", "content_hash", "first_seen", "last_seen"]
+    return {name: getattr(row, name) for name in names}
+
+
+def _revise(row, item, digest, now):
+    ItemRevision.objects.create(
+        item=row,
+        title=row.title,
+        url=row.url,
+        body=row.body,
+        published_at=row.published_at,
+        raw=row.raw,
+        content_hash=row.content_hash,
+        valid_from=row.revisions.order_by("-replaced_at").values_list("replaced_at", flat=True).first()
+        or row.first_seen,
+        replaced_at=now,
+    )
+    row.title, row.url, row.body, row.published_at, row.raw = (
+        item.title,
+        item.url,
+        item.body,
+        item.published_at,
+        item.raw,
+    )
+    row.content_hash, row.last_seen, row.revisions_count = digest, now, row.revisions_count + 1
+    row.save()
+
+
+def _announce(source, new_ids, updated_ids):
+    for event_type, ids in (("item.new", new_ids), ("item.updated", updated_ids)):
+        for item in Item.objects.filter(pk__in=ids).order_by("pk"):
+            publish(
+                source.topic,
+                {
+                    "type": event_type,
+                    "source": source.pk,
+                    "source_name": source.name,
+                    "item": item.pk,
+                    "title": item.title,
+                    "url": item.url,
+                    "body": item.body,
+                },
+            )
+
+
+def record_success(source, outcome, now):
+    changes = {"last_checked_at": now, "last_success_at": now, "last_error": "", "consecutive_failures": 0}
+    if outcome.status == "checked":
+        changes.update(last_item_count=len(outcome.items), etag=outcome.etag, last_modified=outcome.last_modified)
+    Source.objects.filter(pk=source.pk).update(**changes)
+    # Flip the flag with a conditional UPDATE so "recovered" is announced once, even with concurrent checks.
+    if Source.objects.filter(pk=source.pk, broken=True).update(broken=False):
+        _health_event(source, "source.recovered", "")
+    source.refresh_from_db()
+    log.info("source checked", extra={"source": source.pk, **outcome.summary()})
+
+
+def record_failure(source, error, now):
+    Source.objects.filter(pk=source.pk).update(
+        last_checked_at=now,
+        last_error=error[:5000],
+        last_error_at=now,
+        consecutive_failures=F("consecutive_failures") + 1,
+    )
+    threshold = settings.VIGIA_SOURCE_BROKEN_AFTER
+    if Source.objects.filter(pk=source.pk, broken=False, consecutive_failures__gte=threshold).update(broken=True):
+        _health_event(source, "source.broken", error)
+    source.refresh_from_db()
+    log.warning("source check failed", extra={"source": source.pk, "error": error[:300]})
+
+
+def _health_event(source, event_type, error):
+    event = {"type": event_type, "source": source.pk, "source_name": source.name, "error": error}
+    transaction.on_commit(lambda: (publish(source.topic, event), publish("sources:broken", event)))
+
+
+def _digest(parts):
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()
+
+
+def _describe(exc):
+    message = getattr(exc, "message_dict", None)
+    if message:
+        return "Invalid configuration: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in message.items())
+    return f"{type(exc).__name__}: {exc}"

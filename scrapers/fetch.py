@@ -1,0 +1,332 @@
+"""Fetching a page for a scraper: every kind's HTTP goes through fetch().
+
+Each request (every retry, every redirect hop) first takes a slot from the shared per-host rate limit.
+The body is streamed under a hard size cap and decoded to text: the Content-Type charset, else the
+document's own declaration, else detection. Failures are TransientError (a later check may succeed) or
+PermanentError. Messages name the host, never the path, query or header values: they may hold tokens.
+"""
+
+import codecs
+import random
+import re
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+from bs4 import UnicodeDammit
+from django.conf import settings
+
+from scheduler.errors import PermanentError, TransientError
+from scrapers import ratelimit
+
+BACKOFF_BASE = 0.5  # seconds before the first retry; doubled for each further one, plus jitter
+MAX_WAIT = 60.0  # without a deadline, a longer wait before a retry fails instead; the next check retries
+ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+REDIRECTS = {301, 302, 303, 307, 308}
+TRANSIENT = {408, 425, 429}  # and every 5xx
+HONOUR_RETRY_AFTER = {429, 503}
+CREDENTIALS = ("authorization", "proxy-authorization", "cookie")  # not sent on to another origin
+SNIFF_BYTES = 4096  # where a document's own charset declaration is looked for
+META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
+XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([\w.:-]+)""", re.I)
+HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.I)
+# As browsers do (WHATWG Encoding): pages labelled Latin-1 or ASCII are really Windows-1252.
+BROWSER_ALIASES = {"iso8859-1": "cp1252", "ascii": "cp1252"}
+
+
+@dataclass
+class FetchResult:
+    url: str  # after redirects, without user:password
+    status: int
+    headers: dict  # lower-case names
+    text: str
+    encoding: str  # the codec used, e.g. "utf-8", "cp1252"; "" for a 304
+    not_modified: bool
+    elapsed_ms: int  # the whole fetch: rate-limit waits, retries and redirects included
+    size: int  # body bytes after content decoding
+    etag: str
+    last_modified: str
+
+
+def client(timeout):
+    """The one httpx configuration. Redirects are followed by fetch() itself, so each hop is rate-limited."""
+    return httpx.Client(follow_redirects=False, timeout=httpx.Timeout(timeout))
+
+
+def fetch(
+    url,
+    *,
+    method="GET",
+    headers=None,
+    timeout=15.0,
+    user_agent=None,
+    etag="",
+    last_modified="",
+    max_bytes=None,  # None: the VIGIA_FETCH_* setting (read per call, so tests can override it)
+    max_redirects=None,
+    retries=None,
+    deadline=None,  # a time.monotonic() value no wait (rate limit, backoff, Retry-After) may pass
+) -> FetchResult:
+    max_bytes = settings.VIGIA_FETCH_MAX_BYTES if max_bytes is None else max_bytes
+    max_redirects = settings.VIGIA_FETCH_MAX_REDIRECTS if max_redirects is None else max_redirects
+    retries = settings.VIGIA_FETCH_RETRIES if retries is None else retries
+    started = time.monotonic()
+    current, method = _checked_url(url, None), method.upper()
+    request_headers = _request_headers(headers, user_agent, etag, last_modified)
+    failures = hops = 0
+    with client(timeout) as http:
+        while True:
+            where = ratelimit.host_key(current)
+            ratelimit.acquire(where, max_wait=None if deadline is None else max(0.0, deadline - time.monotonic()))
+            try:
+                response, body = _attempt(http, method, current, request_headers, timeout, max_bytes, where)
+                status = response.status_code
+                if 200 <= status < 300 or status == 304:
+                    break
+                if status in REDIRECTS and "location" in response.headers:
+                    hops += 1
+                    if hops > max_redirects:
+                        raise PermanentError(f"too many redirects (more than {max_redirects})")
+                    current, method, request_headers = _redirect(response, current, method, request_headers, where)
+                    continue
+                if status >= 500 or status in TRANSIENT:
+                    wait = _retry_after(response) if status in HONOUR_RETRY_AFTER else None
+                    raise _Retry(f"HTTP {status} from {where}", wait)
+                raise PermanentError(f"HTTP {status} from {where}")
+            except _Retry as problem:
+                failures += 1
+                if failures > retries:
+                    raise TransientError(problem.message + _after_attempts(problem.message, failures))
+                wait = problem.wait if problem.wait is not None else _backoff(failures)
+                _pause(wait, deadline, problem.message)
+
+    found = {name.lower(): value for name, value in response.headers.items()}
+    result = FetchResult(
+        url=str(current.copy_with(userinfo=b"") if current.userinfo else current),
+        status=status,
+        headers=found,
+        text="",
+        encoding="",
+        not_modified=status == 304,
+        elapsed_ms=0,
+        size=len(body),
+        # A 304 need not repeat the validators: keep the ones that were sent.
+        etag=found.get("etag", etag if status == 304 else ""),
+        last_modified=found.get("last-modified", last_modified if status == 304 else ""),
+    )
+    if status != 304:
+        result.text, result.encoding = decode(body, found.get("content-type", ""))
+    result.elapsed_ms = int((time.monotonic() - started) * 1000)
+    return result
+
+
+class _Retry(Exception):
+    """Something another attempt may fix; `wait` is what the server asked for (Retry-After), if anything."""
+
+    def __init__(self, message, wait=None):
+        super().__init__(message)
+        self.message, self.wait = message, wait
+
+
+def _attempt(http, method, url, headers, timeout, max_bytes, where):
+    """One request. Returns (response, body): the body is read for 2xx only, and the response is closed."""
+    began = time.monotonic()
+    try:
+        response = http.send(http.build_request(method, url, headers=headers), stream=True)
+        try:
+            ok = 200 <= response.status_code < 300 and method != "HEAD"
+            body = _read(response, max_bytes, where, began + timeout, timeout) if ok else b""
+        finally:
+            response.close()  # unread bodies (errors, redirects, an overflow) are dropped with the connection
+    except httpx.TimeoutException:
+        raise _Retry(f"timed out after {timeout:g} s ({where})")
+    except (httpx.UnsupportedProtocol, httpx.LocalProtocolError):
+        # Our own request is malformed (e.g. a line break in a header): no detail, it may quote a value.
+        raise PermanentError(f"invalid request to {where} (check the URL and headers)")
+    except httpx.RequestError as exc:  # refused, reset, DNS, TLS, a garbled response
+        raise _Retry(f"{_reason(exc)} ({where})")
+    return response, body
+
+
+def _read(response, max_bytes, where, deadline, timeout):
+    """The body, decoded from gzip/deflate as it streams, aborting as soon as it passes `max_bytes`."""
+    announced = response.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > max_bytes:
+        raise PermanentError(f"response larger than {_size(max_bytes)} cap")
+    decoder = _Decoder(response.headers.get("content-encoding", ""), where)
+    body = bytearray()  # grows to the cap at most: one byte more and we stop
+    try:
+        for raw in response.iter_raw():
+            body += decoder.decode(raw, max_bytes - len(body) + 1)
+            if len(body) > max_bytes:
+                raise PermanentError(f"response larger than {_size(max_bytes)} cap")
+            if time.monotonic() > deadline:  # httpx bounds each read, not a body that trickles in
+                raise _Retry(f"timed out after {timeout:g} s ({where})")
+        body += decoder.flush(max_bytes - len(body) + 1)
+    except zlib.error:
+        raise _Retry(f"corrupt compressed response from {where}")
+    if len(body) > max_bytes:
+        raise PermanentError(f"response larger than {_size(max_bytes)} cap")
+    return bytes(body)
+
+
+class _Decoder:
+    """Undoes gzip or deflate a piece at a time, never inflating more than asked for, so a small
+    compressed body cannot expand past the cap in memory (httpx's own decoder inflates whole chunks)."""
+
+    def __init__(self, content_encoding, where):
+        coding = content_encoding.strip().lower()
+        self._sniff = coding == "deflate"  # zlib-wrapped by the spec; some servers send it raw
+        if coding in ("", "identity"):
+            self._zlib = None
+        elif coding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif coding == "deflate":
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS)
+        else:  # we only ask for gzip and deflate
+            raise PermanentError(f"response from {where} uses an unsupported content encoding")
+
+    def decode(self, data, limit):
+        if self._zlib is None:
+            return data
+        try:
+            return self._zlib.decompress(data, limit)  # stops at `limit` bytes out; enough to see the overflow
+        except zlib.error:
+            if not self._sniff:
+                raise
+            self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self._zlib.decompress(data, limit)
+        finally:
+            self._sniff = False
+
+    def flush(self, limit):
+        return self._zlib.flush(limit) if self._zlib is not None else b""
+
+
+def decode(raw, content_type=""):
+    """(text, codec): a byte-order mark, the Content-Type charset, the document's own declaration, valid
+    UTF-8, then UnicodeDammit's guess (Windows-1252 for most legacy pages). Never raises."""
+    if raw.startswith(codecs.BOM_UTF8):
+        return raw[3:].decode("utf-8", errors="replace"), "utf-8"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16", errors="replace"), "utf-16"
+    header = HEADER_CHARSET.search(content_type)
+    head = raw[:SNIFF_BYTES]
+    declared = XML_ENCODING.search(head) or META_CHARSET.search(head)
+    for label, in_document in ((header and header.group(1), False), (declared and declared.group(1), True)):
+        codec = _codec(label)
+        if codec and in_document and codec.startswith("utf-16"):
+            codec = "utf-8"  # a declaration we could read in ASCII cannot be UTF-16 (as browsers reason)
+        if codec:
+            return raw.decode(codec, errors="replace"), codec
+    try:
+        return raw.decode("utf-8"), "utf-8"  # cheap, and valid UTF-8 is practically never anything else
+    except UnicodeDecodeError:
+        pass
+    dammit = UnicodeDammit(raw, is_html=True)
+    codec = _codec(dammit.original_encoding)
+    if dammit.unicode_markup is not None and codec:
+        return dammit.unicode_markup, codec
+    return raw.decode("utf-8", errors="replace"), "utf-8"
+
+
+def _codec(label):
+    """Python's name for a charset label, or None if it is unknown or not a text encoding."""
+    if not label:
+        return None
+    try:
+        name = codecs.lookup(label.decode("ascii") if isinstance(label, bytes) else label).name
+        b"".decode(name)  # rejects bytes-to-bytes codecs such as base64
+    except (LookupError, UnicodeDecodeError):
+        return None
+    return BROWSER_ALIASES.get(name, name)
+
+
+def _checked_url(url, where):
+    try:
+        parsed = httpx.URL(str(url))
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise PermanentError(f"invalid redirect from {where}" if where else "not a valid http(s) URL")
+    return parsed
+
+
+def _redirect(response, url, method, headers, where):
+    """The next hop: Location resolved against the current URL, the method and headers a browser would use."""
+    try:
+        target = _checked_url(url.join(response.headers["location"]), where)
+    except httpx.InvalidURL:
+        raise PermanentError(f"invalid redirect from {where}")
+    status = response.status_code
+    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+        method = "GET"
+    if (target.scheme, target.host, target.port) != (url.scheme, url.host, url.port):
+        headers = httpx.Headers({k: v for k, v in headers.items() if k.lower() not in CREDENTIALS})
+    return target, method, headers
+
+
+def _request_headers(extra, user_agent, etag, last_modified):
+    headers = httpx.Headers({"User-Agent": settings.VIGIA_USER_AGENT, "Accept": ACCEPT})
+    for name, value in (extra or {}).items():
+        headers[name] = str(value)  # replaces ours whatever the case of the name
+    if user_agent:
+        headers["User-Agent"] = user_agent
+    # Ours, whatever the source asked: _Decoder keeps the size cap true for these two only.
+    headers["Accept-Encoding"] = "gzip, deflate"
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
+
+
+def _retry_after(response):
+    """Retry-After in seconds (delta-seconds or an HTTP date), or None."""
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _backoff(failures):
+    delay = BACKOFF_BASE * 2 ** (failures - 1)
+    return delay * random.uniform(1.0, 1.5)  # jitter: workers that failed together do not retry together
+
+
+def _pause(seconds, deadline, problem):
+    """Sleep before the next attempt, unless that would pass the deadline: then fail now with the wait."""
+    limit = MAX_WAIT if deadline is None else deadline - time.monotonic()
+    if seconds > limit:
+        raise TransientError(f"{problem}; the next attempt in {seconds:.1f} s would pass the deadline")
+    time.sleep(seconds)
+
+
+def _after_attempts(message, attempts):
+    if attempts == 1:
+        return ""
+    return f" ({attempts} attempts)" if " after " in message else f" after {attempts} attempts"
+
+
+def _reason(exc):
+    """A short cause: 'connection refused' rather than '[Errno 111] Connection refused'."""
+    text = str(exc) or type(exc).__name__
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text.splitlines()[0])
+    return text[:1].lower() + text[1:200]
+
+
+def _size(count):
+    """5242880 → '5 MB', 1536 → '1.5 KB'."""
+    for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{count} bytes"

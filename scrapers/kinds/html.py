@@ -1,0 +1,93 @@
+"""The `html` kind: any list on a web page, one CSS selector for the items and one per field within an item.
+
+A field selector may end with `@attr` to take an attribute (`a@href`, `time@datetime`; `@data-id` is the
+item element's own attribute); otherwise the element's visible text, whitespace collapsed.
+"""
+
+from django import forms
+
+from scrapers.kinds import css
+from scrapers.kinds.base import ParsedItem, ScraperKind, register
+from scrapers.kinds.textutil import absolute_url, normalize, parse_date, shorten
+
+FIELDS = ("title", "link", "body", "id", "date")
+
+
+class SelectorField(forms.CharField):
+    """A CSS selector, optionally `@attr`; compiled here so a typo is reported on its own field."""
+
+    def __init__(self, *, attribute_allowed=True, **kwargs):
+        self.attribute_allowed = attribute_allowed
+        super().__init__(**kwargs)
+
+    def validate(self, value):
+        super().validate(value)
+        if value:
+            try:
+                css.spec(value, self.attribute_allowed)
+            except css.InvalidSelector as exc:
+                raise forms.ValidationError(str(exc), code="invalid") from None
+
+
+def help_text(what):
+    return f"CSS selector of the {what} within an item; end with @attr for an attribute (a@href)."
+
+
+@register
+class HtmlKind(ScraperKind):
+    name = "html"
+    label = "HTML list (CSS selectors)"
+
+    class Config(forms.Form):
+        items = SelectorField(attribute_allowed=False, help_text="CSS selector matching each item (li.task).")
+        title = SelectorField(required=False, help_text=help_text("title"))
+        link = SelectorField(required=False, help_text=help_text("link") + " Empty: the first a@href.")
+        body = SelectorField(required=False, help_text=help_text("body text"))
+        id = SelectorField(required=False, help_text=help_text("stable id (@data-id)"))
+        date = SelectorField(required=False, help_text=help_text("date (time@datetime)"))
+
+    def parse(self, document, config, source=None):
+        items = css.spec(config["items"], False).selector
+        specs = {name: css.spec(config[name]) for name in FIELDS if config.get(name)}
+        page = css.load(document.text, [items, *(s.selector for s in specs.values() if s.selector)])
+        return [_item(page, node, specs, document.url) for node in page.select(items)]
+
+
+def _item(page, node, specs, base):
+    raw, elements, first_line = {}, {}, ""
+    for name, spec in specs.items():
+        target = node if spec.selector is None else page.first(spec.selector, node)
+        if target is None:
+            continue
+        elements[name] = target
+        if spec.attribute:
+            value = page.attribute(target, spec.attribute)
+            if value is not None:
+                raw[name] = normalize(value)
+        elif name == "body":
+            lines = page.text(target, lines=True)  # its first line titles an item that has no title
+            raw[name], first_line = lines.replace("\n", " "), lines.partition("\n")[0]
+        else:
+            raw[name] = page.text(target)
+
+    if "link" not in specs and (anchor := page.first_link(node)) is not None:
+        raw["link"], elements["link"] = normalize(page.attribute(anchor, "href")), anchor
+
+    title = raw.get("title", "")
+    if not title and "link" in elements:
+        title = shorten(page.text(elements["link"]))
+    if not title:
+        title = shorten(first_line or raw.get("body", ""))
+
+    published_at = None
+    if "date" in raw:
+        raw["date_text"] = raw.pop("date")
+        published_at = parse_date(raw["date_text"])
+    return ParsedItem(
+        title=title,
+        url=absolute_url(base, raw.get("link")),
+        body=raw.get("body", ""),
+        key=raw.get("id") or None,
+        published_at=published_at,
+        raw=raw,
+    )

@@ -1,0 +1,145 @@
+"""The `json` kind: an API that returns a list of tasks, with dotted paths to the list and to each field.
+
+`items_path` leads from the document to the list (`data.tasks`; empty: the document is the list); `fields`
+maps title, link, body, id and date to paths within an item (`media.0.url`: numeric segments index lists).
+"""
+
+import json
+
+from django import forms
+
+from scrapers.kinds.base import ParsedItem, ParseError, ScraperKind, register
+from scrapers.kinds.textutil import absolute_url, from_timestamp, html_to_text, normalize, parse_date, shorten
+
+FIELDS = ("title", "link", "body", "id", "date")
+_MISSING = object()
+
+
+def split_path(path):
+    """`data.tasks` → ["data", "tasks"]; "" → []. Raises ValueError on an empty segment (`a..b`)."""
+    path = path.strip()
+    if not path:
+        return []
+    segments = path.split(".")
+    if not all(segments):
+        raise ValueError(f"'{path}' has an empty segment.")
+    return segments
+
+
+def follow(value, segments):
+    """The value at a path, or _MISSING where a segment does not exist."""
+    for segment in segments:
+        if isinstance(value, dict):
+            value = value.get(segment, _MISSING)
+        elif isinstance(value, list) and segment.lstrip("-").isdigit():
+            index = int(segment)
+            value = value[index] if -len(value) <= index < len(value) else _MISSING
+        else:
+            return _MISSING
+        if value is _MISSING:
+            return value
+    return value
+
+
+def type_name(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return {dict: "object", list: "list", str: "string"}.get(type(value), "number")
+
+
+class FieldsField(forms.JSONField):
+    def validate(self, value):
+        super().validate(value)
+        if value in self.empty_values:
+            return
+        if not isinstance(value, dict):
+            raise forms.ValidationError('Must be an object mapping fields to paths, like {"title": "name"}.')
+        unknown = sorted(set(value) - set(FIELDS))
+        if unknown:
+            raise forms.ValidationError(f"Unknown field(s): {', '.join(unknown)}. Use: {', '.join(FIELDS)}.")
+        for name, path in value.items():
+            if not isinstance(path, str) or not path.strip():
+                raise forms.ValidationError(f"The path of '{name}' must be a non-empty string.")
+            try:
+                split_path(path)
+            except ValueError as exc:
+                raise forms.ValidationError(f"The path of '{name}': {exc}") from None
+
+
+class PathField(forms.CharField):
+    def validate(self, value):
+        super().validate(value)
+        try:
+            split_path(value or "")
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+@register
+class JsonKind(ScraperKind):
+    name = "json"
+    label = "JSON API"
+
+    class Config(forms.Form):
+        items_path = PathField(required=False, help_text="Dotted path to the list (data.tasks). Empty: the root.")
+        fields = FieldsField(help_text='Our fields to paths within an item: {"title": "name", "link": "url"}.')
+
+    def parse(self, document, config, source=None):
+        try:
+            data = json.loads(document.text, parse_constant=lambda name: None)  # NaN/Infinity: not storable
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        if "\\u0000" in document.text:
+            data = _without_nul(data)  # PostgreSQL stores no NUL character, in text or in jsonb
+        items_path = config.get("items_path", "")
+        items = follow(data, split_path(items_path))
+        where = f"items_path '{items_path}'" if items_path else "the document root"
+        if items is _MISSING:
+            raise ParseError(f"{where} was not found")
+        if not isinstance(items, list):
+            raise ParseError(f"{where} is not a list (found {type_name(items)})")
+        paths = {name: split_path(path) for name, path in config["fields"].items()}
+        return [_item(entry, paths, document.url) for entry in items]
+
+
+def _item(entry, paths, base):
+    values = {name: follow(entry, segments) for name, segments in paths.items()}
+    values = {name: value for name, value in values.items() if value is not _MISSING and value is not None}
+    date = values.get("date")
+    if isinstance(date, int | float) and not isinstance(date, bool):
+        published_at = from_timestamp(date)
+    else:
+        published_at = parse_date(_text(date)) if date is not None else None
+    body = html_to_text(_text(values.get("body")))  # APIs often send HTML descriptions
+    return ParsedItem(
+        title=html_to_text(_text(values.get("title"))) or shorten(body),
+        url=absolute_url(base, _text(values.get("link"))),
+        body=body,
+        key=normalize(_text(values.get("id"))) or None,
+        published_at=published_at,
+        raw=entry if isinstance(entry, dict) else {"value": entry},  # Item.raw is an object
+    )
+
+
+def _text(value):
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)  # an object or a list where text was expected
+
+
+def _without_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
