@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from scheduler import registry, schedules, services
 from scheduler.models import Job
+from scheduler.registries import add_nested_errors
 
 FIELDS = [
     "name",
@@ -34,6 +35,23 @@ FIELDS = [
     "external_service",
     "external_key",
 ]
+
+
+def clean_zone_name(value):
+    """A valid IANA zone name, or a field error (shared by every form with a time zone)."""
+    name = (value or "").strip()
+    try:
+        schedules.get_zone(name)
+    except schedules.ScheduleError as exc:
+        raise ValidationError(str(exc))
+    return name
+
+
+def add_cron_error(form, expression, field="cron"):
+    try:
+        schedules.parse_cron(expression)
+    except schedules.ScheduleError as exc:
+        form.add_error(field, str(exc))
 
 
 def _between(low, high, message):
@@ -81,12 +99,7 @@ class JobForm(forms.ModelForm):
         return self.cleaned_data.get("params") or {}
 
     def clean_timezone(self):
-        name = (self.cleaned_data.get("timezone") or "").strip()
-        try:
-            schedules.get_zone(name)
-        except schedules.ScheduleError as exc:
-            raise ValidationError(str(exc))
-        return name
+        return clean_zone_name(self.cleaned_data.get("timezone"))
 
     def clean(self):
         data = super().clean()
@@ -108,18 +121,12 @@ class JobForm(forms.ModelForm):
         try:
             data["params"] = registry.clean_params(kind, data.get("params") or {})
         except ValidationError as exc:
-            for key, messages in exc.message_dict.items():
-                label = key.removeprefix("params.").removeprefix("params")
-                for message in messages:
-                    self.add_error("params", f"{label}: {message}" if label else message)
+            add_nested_errors(self, "params", exc)
 
     def _clean_schedule(self, data):
         kind = data.get("schedule_type")
         if kind == Job.ScheduleType.CRON:
-            try:
-                schedules.parse_cron(data.get("cron"))
-            except schedules.ScheduleError as exc:
-                self.add_error("cron", str(exc))
+            add_cron_error(self, data.get("cron"))
         elif kind == Job.ScheduleType.INTERVAL:
             if not data.get("interval_seconds") or data["interval_seconds"] <= 0:
                 self.add_error("interval_seconds", "Give a positive number of seconds.")

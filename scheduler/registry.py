@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django import forms
-from django.core.exceptions import ValidationError
+
+from scheduler.registries import Registry
 
 
 @dataclass
@@ -34,53 +35,7 @@ class JobKind:
         raise NotImplementedError
 
 
-_kinds: dict[str, JobKind] = {}
-
-
-def register(cls):
-    """Class decorator: `@register class Ping(JobKind): name = "ping" ...`."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} needs a name")
-    if cls.name in _kinds and type(_kinds[cls.name]) is not cls:
-        raise ValueError(f"job kind {cls.name!r} is already registered by {type(_kinds[cls.name]).__name__}")
-    _kinds[cls.name] = cls()
-    return cls
-
-
-def get(name):
-    try:
-        return _kinds[name]
-    except KeyError:
-        raise KeyError(f"unknown job kind {name!r}") from None
-
-
-def choices():
-    return sorted((name, kind.label or name) for name, kind in _kinds.items())
-
-
-def names():
-    return sorted(_kinds)
-
-
-def clean_params(kind_name, params):
-    """Validate `params` for a kind; return the cleaned dict or raise ValidationError.
-
-    Errors are keyed `params.<field>` so every entry point can show them next to the field.
-    """
-    if kind_name not in _kinds:
-        raise ValidationError({"kind": f"Unknown kind '{kind_name}'. Choose one of: {', '.join(names())}."})
-    if params is None:
-        params = {}
-    if not isinstance(params, dict):
-        raise ValidationError({"params": "Parameters must be a JSON object."})
-    form = _kinds[kind_name].Params(data=params)
-    if not form.is_valid():
-        errors = {}
-        for field, messages in form.errors.items():
-            key = "params" if field == "__all__" else f"params.{field}"
-            errors.setdefault(key, []).extend(messages)
-        raise ValidationError(errors)
-    unknown = sorted(set(params) - set(form.fields))
-    if unknown:
-        raise ValidationError({"params": f"Unknown parameter(s): {', '.join(unknown)}."})
-    return {key: value for key, value in form.cleaned_data.items() if value not in (None, "", [], {})}
+job_kinds = Registry("job kind", form="Params", field="params", noun="parameter")
+register = job_kinds.register  # `@register class Ping(JobKind): name = "ping" ...`
+get, names, choices = job_kinds.get, job_kinds.names, job_kinds.choices
+clean_params = job_kinds.clean  # errors keyed `params.<field>`

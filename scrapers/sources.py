@@ -6,8 +6,10 @@ from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
-from scheduler import schedules, services
+from scheduler import services
+from scheduler.forms import add_cron_error, clean_zone_name
 from scheduler.models import Job
+from scheduler.registries import add_nested_errors
 from scrapers.kinds import base as kinds
 from scrapers.models import Source
 
@@ -70,12 +72,7 @@ class SourceForm(forms.ModelForm):
         return value
 
     def clean_timezone(self):
-        name = (self.cleaned_data.get("timezone") or "").strip()
-        try:
-            schedules.get_zone(name)
-        except schedules.ScheduleError as exc:
-            raise ValidationError(str(exc))
-        return name
+        return clean_zone_name(self.cleaned_data.get("timezone"))
 
     def clean(self):
         data = super().clean()
@@ -83,16 +80,10 @@ class SourceForm(forms.ModelForm):
             try:
                 data["config"] = kinds.clean_config(data["kind"], data.get("config") or {})
             except ValidationError as exc:
-                for key, messages in exc.message_dict.items():
-                    label = key.removeprefix("config.").removeprefix("config")
-                    for message in messages:
-                        self.add_error("config", f"{label}: {message}" if label else message)
+                add_nested_errors(self, "config", exc)
         cron = (data.get("cron") or "").strip()
         if cron:
-            try:
-                schedules.parse_cron(cron)
-            except schedules.ScheduleError as exc:
-                self.add_error("cron", str(exc))
+            add_cron_error(self, cron)
         elif not data.get("interval_seconds") or data["interval_seconds"] < 1:
             self.add_error("interval_seconds", "Give a positive interval in seconds, or a cron expression.")
         start, end = data.get("active_from"), data.get("active_until")

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django import forms
-from django.core.exceptions import ValidationError
+
+from scheduler.registries import Registry
 
 
 @dataclass
@@ -47,48 +48,6 @@ class ScraperKind:
         raise NotImplementedError
 
 
-_kinds: dict[str, ScraperKind] = {}
-
-
-def register(cls):
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} needs a name")
-    if cls.name in _kinds and type(_kinds[cls.name]) is not cls:
-        raise ValueError(f"scraper kind {cls.name!r} is already registered")
-    _kinds[cls.name] = cls()
-    return cls
-
-
-def get(name):
-    try:
-        return _kinds[name]
-    except KeyError:
-        raise KeyError(f"unknown scraper kind {name!r}") from None
-
-
-def names():
-    return sorted(_kinds)
-
-
-def choices():
-    return [(name, _kinds[name].label or name) for name in names()]
-
-
-def clean_config(kind_name, config):
-    """Validate a kind's configuration; errors are keyed `config.<field>` (or `kind`)."""
-    if kind_name not in _kinds:
-        raise ValidationError({"kind": f"Unknown kind '{kind_name}'. Choose one of: {', '.join(names())}."})
-    if config is None:
-        config = {}
-    if not isinstance(config, dict):
-        raise ValidationError({"config": "The configuration must be a JSON object."})
-    form = _kinds[kind_name].Config(data=config)
-    if not form.is_valid():
-        errors = {}
-        for name, messages in form.errors.items():
-            errors.setdefault("config" if name == "__all__" else f"config.{name}", []).extend(messages)
-        raise ValidationError(errors)
-    unknown = sorted(set(config) - set(form.fields))
-    if unknown:
-        raise ValidationError({"config": f"Unknown setting(s): {', '.join(unknown)}."})
-    return {key: value for key, value in form.cleaned_data.items() if value not in (None, "", [], {})}
+scraper_kinds = Registry("scraper kind", form="Config", field="config", noun="setting")
+register, get, names, choices = scraper_kinds.register, scraper_kinds.get, scraper_kinds.names, scraper_kinds.choices
+clean_config = scraper_kinds.clean  # errors keyed `config.<field>`

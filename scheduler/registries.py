@@ -1,0 +1,63 @@
+"""One registry per extension point (job kinds, scraper kinds, channel kinds), all with the same shape.
+
+An entry is a class with a `name`, a `label` and an inner Django form (`Params`, `Config`...) that validates
+its settings; registering it stores one instance. `clean(name, data)` validates settings so that the admin,
+the commands, the imports and the API report the same field errors, keyed `<field>.<setting>`.
+"""
+
+from django.core.exceptions import ValidationError
+
+
+class Registry:
+    def __init__(self, what, form, field, noun):
+        # e.g. Registry("job kind", form="Params", field="params", noun="parameter")
+        self.what, self.form, self.field, self.noun = what, form, field, noun
+        self._entries = {}
+
+    def register(self, cls):
+        """Class decorator: `@registry.register class Ping(...): name = "ping"`."""
+        if not cls.name:
+            raise ValueError(f"{cls.__name__} needs a name")
+        current = self._entries.get(cls.name)
+        if current is not None and type(current) is not cls:
+            raise ValueError(f"{self.what} {cls.name!r} is already registered by {type(current).__name__}")
+        self._entries[cls.name] = cls()
+        return cls
+
+    def get(self, name):
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise KeyError(f"unknown {self.what} {name!r}") from None
+
+    def names(self):
+        return sorted(self._entries)
+
+    def choices(self):
+        return [(name, self._entries[name].label or name) for name in self.names()]
+
+    def clean(self, name, data):
+        """The validated settings of entry `name`, or ValidationError keyed by field."""
+        if name not in self._entries:
+            raise ValidationError({"kind": f"Unknown kind '{name}'. Choose one of: {', '.join(self.names())}."})
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise ValidationError({self.field: f"The {self.noun}s must be a JSON object."})
+        form = getattr(self._entries[name], self.form)(data=data)
+        if not form.is_valid():
+            errors = {}
+            for key, messages in form.errors.items():
+                errors.setdefault(self.field if key == "__all__" else f"{self.field}.{key}", []).extend(messages)
+            raise ValidationError(errors)
+        unknown = sorted(set(data) - set(form.fields))
+        if unknown:
+            raise ValidationError({self.field: f"Unknown {self.noun}(s): {', '.join(unknown)}."})
+        return {key: value for key, value in form.cleaned_data.items() if value not in (None, "", [], {})}
+
+
+def add_nested_errors(form, field, error):
+    """Show a registry's `params.url`-style errors on the form's `field`, each prefixed by its setting."""
+    for key, messages in error.message_dict.items():
+        setting = key.removeprefix(field).removeprefix(".")
+        for message in messages:
+            form.add_error(field if key.startswith(field) else key, f"{setting}: {message}" if setting else message)
