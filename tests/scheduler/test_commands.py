@@ -1,38 +1,18 @@
 """Management commands: run_job, jobs, export_jobs and import_jobs."""
 
-import io
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from scheduler import services
 from scheduler.forms import FIELDS
 from scheduler.models import Job, Run
+from tests.support.commands import call, call_failing
 from tests.support.factories import make_job
 
 pytestmark = pytest.mark.django_db
-
-
-def call(*args, stdin=None, **options):
-    """Run a command; return (stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    if stdin is not None:
-        options["stdin"] = io.StringIO(stdin)
-    call_command(*args, stdout=out, stderr=err, **options)
-    return out.getvalue(), err.getvalue()
-
-
-def call_failing(*args, stdin=None, **options):
-    """Run a command that must fail; return (the CommandError's message, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    if stdin is not None:
-        options["stdin"] = io.StringIO(stdin)
-    with pytest.raises(CommandError) as failure:
-        call_command(*args, stdout=out, stderr=err, **options)
-    return str(failure.value), out.getvalue(), err.getvalue()
 
 
 def job_values(job):

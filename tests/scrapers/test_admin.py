@@ -9,40 +9,16 @@ from django.utils import timezone
 
 from scheduler.models import Job
 from scrapers.models import HostBudget, Item, ItemRevision, Source
-from scrapers.sources import SourceForm
-from tests.support.http import LoopbackServer
+from tests.support.organizer import make_source, page
 
 SOURCES = reverse("admin:scrapers_source_changelist")
 ADD_SOURCE = reverse("admin:scrapers_source_add")
 ITEMS = reverse("admin:scrapers_item_changelist")
-CONFIG = {"items": "li.task", "title": "h3", "link": "a@href", "body": "p", "id": "@data-id"}
 
 
 @pytest.fixture(autouse=True)
 def _local_zone(settings):
     settings.TIME_ZONE = "America/Sao_Paulo"  # the operator's clock in these tests (UTC−3, no DST)
-
-
-@pytest.fixture
-def site():
-    with LoopbackServer() as server:
-        yield server
-
-
-def page(*tasks):
-    rows = "".join(
-        f'<li class="task" data-id="{tid}"><h3>{title}</h3><a href="/t/{tid}">ver</a><p>{body}</p></li>'
-        for tid, title, body in tasks
-    )
-    return f"<html><head><meta charset='utf-8'></head><body><ul>{rows}</ul></body></html>"
-
-
-def make_source(url, **fields):
-    data = {"name": "Organizer", "kind": "html", "url": url, "config": CONFIG, "interval_seconds": 30}
-    data.update(timeout_seconds=5, timezone="UTC", enabled=True, method="GET", headers={})
-    form = SourceForm(data={**data, **fields})
-    assert form.is_valid(), form.errors
-    return form.save()
 
 
 def form_data(url="https://example.com/tarefas", **overrides):

@@ -12,25 +12,10 @@ from scheduler.models import Job
 from scrapers import checks
 from scrapers.models import Item, ItemRevision, Source
 from scrapers.sources import SourceForm
-from tests.support.http import LoopbackServer
+from tests.support import organizer
+from tests.support.organizer import CONFIG, page
 
 pytestmark = pytest.mark.django_db
-
-CONFIG = {"items": "li.task", "title": "h3", "link": "a@href", "body": "p", "id": "@data-id"}
-
-
-def page(*tasks):
-    rows = "".join(
-        f'<li class="task" data-id="{tid}"><h3>{title}</h3><a href="/t/{tid}">ver</a><p>{body}</p></li>'
-        for tid, title, body in tasks
-    )
-    return f"<html><head><meta charset='utf-8'><title>Tarefas</title></head><body><ul>{rows}</ul></body></html>"
-
-
-@pytest.fixture
-def site():
-    with LoopbackServer() as server:
-        yield server
 
 
 @pytest.fixture
@@ -42,22 +27,8 @@ def events(monkeypatch, django_capture_on_commit_callbacks):
 
 
 def make_source(site, **fields):
-    data = {
-        "name": fields.pop("name", "Organizer"),
-        "kind": "html",
-        "url": site.url + "/tarefas",
-        "config": CONFIG,
-        "method": "GET",
-        "headers": {},
-        "timeout_seconds": 5,
-        "interval_seconds": 30,
-        "timezone": "America/Sao_Paulo",
-        "enabled": True,
-        **fields,
-    }
-    form = SourceForm(data=data)
-    assert form.is_valid(), form.errors
-    return form.save()
+    fields.setdefault("timezone", "America/Sao_Paulo")
+    return organizer.make_source(site.url + "/tarefas", **fields)
 
 
 def check(source, **kwargs):

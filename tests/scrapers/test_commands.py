@@ -1,62 +1,18 @@
 """Management commands: check_source, export_sources and import_sources."""
 
-import io
 import json
 from datetime import timedelta
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from scheduler.models import Job
 from scrapers.models import Item, Source
-from scrapers.sources import FIELDS, SourceForm
-from tests.support.http import LoopbackServer
+from scrapers.sources import FIELDS
+from tests.support.commands import call, call_failing
+from tests.support.organizer import CONFIG, make_source, page
 
 pytestmark = pytest.mark.django_db
-
-CONFIG = {"items": "li.task", "title": "h3", "link": "a@href", "body": "p", "id": "@data-id"}
-
-
-@pytest.fixture
-def site():
-    with LoopbackServer() as server:
-        yield server
-
-
-def page(*tasks):
-    rows = "".join(
-        f'<li class="task" data-id="{tid}"><h3>{title}</h3><a href="/t/{tid}">ver</a><p>{body}</p></li>'
-        for tid, title, body in tasks
-    )
-    return f"<html><head><meta charset='utf-8'></head><body><ul>{rows}</ul></body></html>"
-
-
-def make_source(url, **fields):
-    data = {"name": "Organizer", "kind": "html", "url": url, "config": CONFIG, "interval_seconds": 30}
-    data.update(timeout_seconds=5, timezone="UTC", enabled=True, method="GET", headers={})
-    form = SourceForm(data={**data, **fields})
-    assert form.is_valid(), form.errors
-    return form.save()
-
-
-def call(*args, stdin=None, **options):
-    """Run a command; return (stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    if stdin is not None:
-        options["stdin"] = io.StringIO(stdin)
-    call_command(*args, stdout=out, stderr=err, **options)
-    return out.getvalue(), err.getvalue()
-
-
-def call_failing(*args, stdin=None, **options):
-    """Run a command that must fail; return (the CommandError's message, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    if stdin is not None:
-        options["stdin"] = io.StringIO(stdin)
-    with pytest.raises(CommandError) as failure:
-        call_command(*args, stdout=out, stderr=err, **options)
-    return str(failure.value), out.getvalue(), err.getvalue()
 
 
 def source_values(source):
