@@ -20,6 +20,7 @@ from channels_app.events import publish
 from scheduler.errors import JobError, PermanentError
 from scrapers.fetch import fetch
 from scrapers.kinds import base as kinds
+from scrapers.kinds import textutil
 from scrapers.models import Item, ItemRevision, Source
 
 log = logging.getLogger("vigia.sources")
@@ -120,10 +121,13 @@ def _fetch_and_parse(source, config, *, conditional, deadline, known):
     document = kinds.Document(
         url=result.url, text=result.text, content_type=result.headers.get("content-type", ""), headers=result.headers
     )
+    zone = textutil.page_zone.set(source.timezone or None)
     try:
         parsed = kinds.get(source.kind).parse(document, config, source=known)
     except kinds.ParseError as exc:
         raise PermanentError(f"Could not parse the page: {exc}") from exc
+    finally:
+        textutil.page_zone.reset(zone)
     outcome.items = with_keys(parsed)
     return outcome
 

@@ -1,6 +1,7 @@
 """Helpers the scraper kinds share: whitespace, element text, HTML fragments to text, dates."""
 
 import re
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache, lru_cache
@@ -119,10 +120,15 @@ def _zone(name):
     return ZoneInfo(name)
 
 
+# The zone naive dates on a page are read in: the source's own, set by scrapers.checks while it parses
+# (an organizer in Lisbon writes Lisbon times); settings.TIME_ZONE otherwise (previews, tests).
+page_zone = ContextVar("page_zone", default=None)
+
+
 def aware(value):
-    """Naive datetimes are wall-clock times in the project's zone (settings.TIME_ZONE)."""
+    """Naive datetimes are wall-clock times in the page's zone (page_zone, else settings.TIME_ZONE)."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=_zone(settings.TIME_ZONE))
+        return value.replace(tzinfo=_zone(page_zone.get() or settings.TIME_ZONE))
     return value
 
 

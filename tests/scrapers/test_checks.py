@@ -1,6 +1,6 @@
 """Checking sources end to end against a real loopback site: every item once, revisions, health, events."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -259,3 +259,17 @@ def test_an_edit_saved_after_a_check_keeps_the_checks_health(site):
     source.refresh_from_db()
     assert source.interval_seconds == 90
     assert source.last_success_at is not None and source.last_item_count == 1 and source.etag == '"v1"'
+
+
+def test_naive_dates_on_the_page_are_read_in_the_sources_zone(site):
+    site.respond(
+        "/tarefas",
+        body="<ul><li class='task' data-id='1'><h3>A</h3><time>22/11/2026 14:30</time></li></ul>",
+    )
+    config = {**CONFIG, "date": "time"}
+    lisbon = make_source(site, name="Lisboa", config=config, timezone="Europe/Lisbon")
+    sao_paulo = make_source(site, name="São Paulo", config=config, timezone="America/Sao_Paulo")
+    check(lisbon)
+    check(sao_paulo)
+    assert Item.objects.get(source=lisbon).published_at == datetime(2026, 11, 22, 14, 30, tzinfo=UTC)  # WET = UTC
+    assert Item.objects.get(source=sao_paulo).published_at == datetime(2026, 11, 22, 17, 30, tzinfo=UTC)  # UTC−3
