@@ -1,4 +1,5 @@
-"""JSON export and all-or-nothing import of form-validated models (jobs, sources), shared by their commands.
+"""Shared by the commands of named models (jobs, sources): finding one by id or name, JSON export, and
+all-or-nothing import.
 
 Export writes each object's form fields, datetimes as ISO 8601 (full precision, so a round trip is exact).
 Import validates every entry with the model's form (the admin's validation) before anything is written,
@@ -153,3 +154,12 @@ class ImportCommand(BaseCommand):
         # Compared on the cleaned values: form.has_changed() would flag any datetime with microseconds.
         after = {field: getattr(form.instance, field) for field in self.fields}
         return "unchanged" if after == before else "updated"
+
+
+def find_by_id_or_name(model, ref, noun):
+    """One object by id (when `ref` is a number) or by name, or a CommandError naming what was looked for."""
+    found = model.objects.filter(pk=int(ref)).first() if str(ref).isdigit() else None
+    found = found or model.objects.filter(name=ref).first()
+    if found is None:
+        raise CommandError(f"No {noun} with id or name '{ref}'")
+    return found

@@ -7,18 +7,8 @@ from django.utils import timezone
 
 from scheduler import services
 from scheduler.execution import execute_run
+from scheduler.importing import find_by_id_or_name
 from scheduler.models import Job, Run
-
-
-def find_job(ref):
-    """A job by id (when `ref` is a number) or by name."""
-    job = None
-    if str(ref).isdigit():
-        job = Job.objects.filter(pk=int(ref)).first()
-    job = job or Job.objects.filter(name=ref).first()
-    if job is None:
-        raise CommandError(f"No job with id or name '{ref}'")
-    return job
 
 
 class Command(BaseCommand):
@@ -28,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("job", help="The job's id or name.")
 
     def handle(self, *args, **options):
-        job = find_job(options["job"])
+        job = find_by_id_or_name(Job, options["job"], "job")
         run = services.run_now(job, trigger=Run.Trigger.MANUAL, enqueue=False)
         self.stdout.write(f"Run {run.id} of job {job.id} '{job.name}' ({job.kind})")
         if execute_run(run.id) == "not claimed":  # e.g. an operator cancelled it meanwhile

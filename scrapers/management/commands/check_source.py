@@ -4,22 +4,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from scheduler.errors import JobError
+from scheduler.importing import find_by_id_or_name
 from scrapers import checks
 from scrapers.models import Source
 
 COLUMNS = ["KEY", "TITLE", "URL", "PUBLISHED"]
 WIDTH = 60  # longest cell shown; the rest is cut with "…"
-
-
-def find_source(ref):
-    """A source by id (when `ref` is a number) or by name."""
-    source = None
-    if str(ref).isdigit():
-        source = Source.objects.filter(pk=int(ref)).first()
-    source = source or Source.objects.filter(name=ref).first()
-    if source is None:
-        raise CommandError(f"No source with id or name '{ref}'")
-    return source
 
 
 def cut(text):
@@ -52,7 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Fetch and parse only; save nothing.")
 
     def handle(self, *args, **options):
-        source = find_source(options["source"])
+        source = find_by_id_or_name(Source, options["source"], "source")
         dry_run = options["dry_run"]
         self.stdout.write(f"Checking source {source.pk} '{source.name}' ({source.kind}): {source.url}")
         try:
