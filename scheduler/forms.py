@@ -10,10 +10,8 @@ from scheduler import registry, schedules, services
 from scheduler.models import Job
 from scheduler.registries import add_nested_errors
 
-FIELDS = [
-    "name",
-    "kind",
-    "params",
+# A change to any of these (or to `enabled`) recomputes next_run_at.
+SCHEDULE_FIELDS = [
     "schedule_type",
     "cron",
     "timezone",
@@ -22,6 +20,12 @@ FIELDS = [
     "start_at",
     "end_at",
     "max_occurrences",
+]
+FIELDS = [
+    "name",
+    "kind",
+    "params",
+    *SCHEDULE_FIELDS,
     "enabled",
     "queue",
     "timeout_seconds",
@@ -143,17 +147,7 @@ class JobForm(forms.ModelForm):
 
     def save(self, commit=True):
         job = super().save(commit=False)
-        schedule_fields = {
-            "schedule_type",
-            "cron",
-            "timezone",
-            "interval_seconds",
-            "run_at",
-            "start_at",
-            "end_at",
-            "max_occurrences",
-        }
-        if job.pk is None or schedule_fields & set(self.changed_data) or "enabled" in self.changed_data:
+        if job.pk is None or set(SCHEDULE_FIELDS) & set(self.changed_data) or "enabled" in self.changed_data:
             services.refresh_schedule(job)
         if commit:
             job.save()

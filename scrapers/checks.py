@@ -25,6 +25,7 @@ from scrapers.models import Item, ItemRevision, Source
 
 log = logging.getLogger("vigia.sources")
 MAX_KEY = 500
+CONTENT = ("title", "url", "body", "published_at", "raw")  # an item as the page gives it
 
 
 @dataclass
@@ -172,18 +173,12 @@ def store_items(source, items, now, announce=True):
 
 
 def _new_row(source, item, digest, now):
-    return Item(
-        source=source,
-        key=item.key,
-        title=item.title,
-        url=item.url,
-        body=item.body,
-        published_at=item.published_at,
-        raw=item.raw,
-        content_hash=digest,
-        first_seen=now,
-        last_seen=now,
-    )
+    return Item(source=source, key=item.key, **_content(item), content_hash=digest, first_seen=now, last_seen=now)
+
+
+def _content(obj):
+    """What a page says about an item (an Item, an ItemRevision and a ParsedItem all carry these)."""
+    return {name: getattr(obj, name) for name in CONTENT}
 
 
 def _insert(rows):
@@ -203,30 +198,20 @@ def _insert(rows):
 
 
 def _fields(row):
-    names = ["title", "url", "body", "published_at", "raw", "content_hash", "first_seen", "last_seen"]
-    return {name: getattr(row, name) for name in names}
+    return {**_content(row), "content_hash": row.content_hash, "first_seen": row.first_seen, "last_seen": row.last_seen}
 
 
 def _revise(row, item, digest, now):
     ItemRevision.objects.create(
         item=row,
-        title=row.title,
-        url=row.url,
-        body=row.body,
-        published_at=row.published_at,
-        raw=row.raw,
+        **_content(row),
         content_hash=row.content_hash,
         valid_from=row.revisions.order_by("-replaced_at").values_list("replaced_at", flat=True).first()
         or row.first_seen,
         replaced_at=now,
     )
-    row.title, row.url, row.body, row.published_at, row.raw = (
-        item.title,
-        item.url,
-        item.body,
-        item.published_at,
-        item.raw,
-    )
+    for name, value in _content(item).items():
+        setattr(row, name, value)
     row.content_hash, row.last_seen, row.revisions_count = digest, now, row.revisions_count + 1
     row.save()
 
