@@ -1,16 +1,86 @@
 """publish(topic, event): how the domain apps hand events to delivery.
 
-Until the channels issue lands this only logs; its signature is the contract the domain apps code to.
 Topics are plain strings (`source:12`, `person:45`, `job:7:failed`, `sources:broken`); an event is a small
-JSON-able dict with at least a `type` (`item.new`, `item.updated`, `source.broken`, `source.recovered`, ...).
+JSON-able dict with at least a `type` (`item.new`, `item.updated`, `publication.new`, `source.broken`, ...).
+One transaction (the caller's, when there is one) records the Event, one Delivery per subscribed
+recipient (unique per event and recipient) and their sending tasks on the queue: an event exists exactly
+when the change it announces was committed, and at-least-once execution never sends it twice.
 """
 
+import fnmatch
 import logging
+from contextlib import nullcontext
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from channels_app import rendering
+from channels_app.models import Delivery, Event, Subscription
+from scheduler import queue
 
 log = logging.getLogger("vigia.events")
+SEND = "channels_app.sending.send_delivery"
 
 
-def publish(topic, event):
-    """Hand an event to the subscriptions of `topic`; returns how many deliveries were created."""
-    log.info("event", extra={"topic": topic, "type": event.get("type")})
-    return 0
+def publish(topic, event, key=None):
+    """Record an event and queue a message to each subscriber of `topic`. Returns the Event, or None when
+    an event with the same `key` was already published (the caller is repeating itself)."""
+    # savepoint=False: inside the caller's transaction this adds no savepoint of its own (a check stores
+    # and announces in one); only the keyed insert, which may lose a race, gets one.
+    with transaction.atomic(savepoint=False):
+        try:
+            with transaction.atomic() if key is not None else nullcontext():
+                recorded = Event.objects.create(topic=topic, type=event.get("type", ""), key=key, payload=event)
+        except IntegrityError:  # published before: the caller is repeating itself
+            return None
+        deliveries = deliver(recorded, subscribers(topic, recorded.type), new=True)
+    log.info("event", extra={"topic": topic, "type": recorded.type, "event": recorded.pk, "deliveries": deliveries})
+    return recorded
+
+
+def subscribers(topic, event_type):
+    """The active recipients, on enabled channels, whose subscriptions match the topic and the type."""
+    candidates = (
+        Subscription.objects.filter(recipient__active=True, recipient__channel__enabled=True)
+        .filter(Q(topic=topic) | Q(topic__contains="*"))  # exact, everything, and patterns (matched below)
+        .select_related("recipient__channel")
+    )
+    found = {}
+    for subscription in candidates:
+        if subscription.topic not in (topic, "*") and not fnmatch.fnmatchcase(topic, subscription.topic):
+            continue
+        if subscription.event_types and event_type not in subscription.event_types:
+            continue
+        found[subscription.recipient_id] = subscription.recipient
+    return list(found.values())
+
+
+def deliver(event, recipients, subject=None, text=None, new=False):
+    """One Delivery per recipient (rendered now: every attempt sends the same words), queued for sending.
+    Returns how many were created; call inside a transaction. `new`: the event was just created, so it
+    has no deliveries yet."""
+    if not recipients:
+        return 0
+    if text is None:
+        subject, text = rendering.render(event.type, {"type": event.type, "topic": event.topic, **event.payload})
+    now = timezone.now()
+    safety_net = now + timezone.timedelta(seconds=settings.VIGIA_DELIVERY_REQUEUE_AFTER)
+    rows = [
+        Delivery(event=event, recipient=recipient, subject=subject[:300], body=text, next_attempt_at=safety_net)
+        for recipient in recipients
+    ]
+    if new:  # nothing to collide with: the insert returns the ids
+        fresh = [delivery.pk for delivery in Delivery.objects.bulk_create(rows)]
+    else:  # a recipient who already has this event's delivery keeps that one
+        existing = set(Delivery.objects.filter(event=event).values_list("pk", flat=True))
+        Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+        fresh = list(Delivery.objects.filter(event=event).exclude(pk__in=existing).values_list("pk", flat=True))
+    enqueue(fresh)
+    return len(fresh)
+
+
+def enqueue(delivery_ids):
+    timeout = settings.VIGIA_DELIVERY_SEND_TIMEOUT
+    queue.enqueue_tasks(SEND, [((pk,), settings.VIGIA_DELIVERY_QUEUE, timeout) for pk in delivery_ids])

@@ -1,1 +1,193 @@
-"""Models arrive with their issue (see ../shared/DESIGN.md)."""
+"""Delivery: events, the channels that carry them, who receives what, and each message sent (once).
+
+Event ─(topic)→ Subscription → Recipient (channel + address) ⇒ Delivery (unique per event and recipient).
+Messages scheduled through the API are a Message (unique per service and key) whose one-off job publishes
+an event addressed to its one recipient when it is due.
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.timezone import now as utc_now
+
+
+class Event(models.Model):
+    """One published event. `key` names it for idempotency: a repeated publish (a retried or redelivered
+    run) finds the key taken and records nothing, so nobody is told twice."""
+
+    topic = models.CharField(max_length=200)
+    type = models.CharField(max_length=50)
+    # NULL (not "") for events without a natural identity, so the unique key ignores them.
+    key = models.CharField(max_length=200, unique=True, null=True, blank=True)  # noqa: DJ001
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=utc_now)
+
+    class Meta:
+        indexes = [models.Index(fields=["topic", "-created_at"], name="event_topic_recent")]
+
+    def __str__(self):
+        return f"{self.type} on {self.topic}"
+
+
+class Channel(models.Model):
+    """A way out: a Wuzapi server and user token, an SMTP sender, a webhook URL and secret, Apprise URLs..."""
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=30, help_text="wuzapi, email, webhook, apprise or outbox.")
+    config = models.JSONField(default=dict, blank=True, help_text="Settings that may be shown (URLs, sender).")
+    # Tokens, passwords, signing secrets: write-only. Never rendered back in pages, admin, API or logs.
+    secrets = models.JSONField(default=dict, blank=True, editable=False)
+    enabled = models.BooleanField(default=True)
+    pace_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="At most this many messages a minute, across every worker. Empty: no limit."
+    )
+    next_send_at = models.DateTimeField(default=utc_now, editable=False, help_text="The pace's next free slot.")
+    created_at = models.DateTimeField(default=utc_now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.name} ({self.kind})"
+
+
+class Recipient(models.Model):
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="recipients")
+    address = models.CharField(max_length=300, blank=True, help_text="Phone, group JID, e-mail; empty for some.")
+    label = models.CharField(max_length=200, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=utc_now, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "address"], name="recipient_unique_address")]
+
+    def __str__(self):
+        who = self.label or self.address or "(channel)"
+        return f"{who} via {self.channel.name}"
+
+
+class Subscription(models.Model):
+    """A recipient told of a topic's events (`source:12`, `person:45`, `job:7:failed`, `sources:broken`,
+    `*`; `*` also works inside a topic, as in `source:*`)."""
+
+    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="subscriptions")
+    topic = models.CharField(max_length=200, db_index=True)
+    event_types = models.JSONField(default=list, blank=True, help_text="Empty: every event type.")
+    created_at = models.DateTimeField(default=utc_now, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["recipient", "topic"], name="subscription_unique_topic")]
+
+    def __str__(self):
+        return f"{self.recipient} ← {self.topic}"
+
+
+class MessageTemplate(models.Model):
+    """Wording, in Django's template language: for an event type (`item.new`…, replacing the built-in
+    default) or, under any other name, for API messages with positional placeholders ({{1}}, {{2}})."""
+
+    name = models.CharField(max_length=50, unique=True, help_text="An event type (item.new…) or a template name.")
+    subject = models.CharField(max_length=300, blank=True, help_text="E-mail subject and title (a template too).")
+    body = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.name
+
+
+class Delivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        RETRYING = "retrying", "Waiting to retry"
+        FAILED = "failed", "Failed (permanent error)"
+        DEAD = "dead", "Dead (retries exhausted)"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINAL = (Status.SENT, Status.FAILED, Status.DEAD, Status.CANCELLED)
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    subject = models.CharField(max_length=300, blank=True)
+    body = models.TextField(help_text="As rendered when the event was published: every attempt sends the same.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=120, blank=True)
+    provider_id = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=utc_now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [models.UniqueConstraint(fields=["event", "recipient"], name="delivery_unique_recipient")]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="delivery_status_recent"),
+            models.Index(
+                fields=["next_attempt_at"], name="delivery_due", condition=Q(status__in=["pending", "retrying"])
+            ),
+            models.Index(fields=["claimed_at"], name="delivery_sending", condition=Q(status="sending")),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.status} → {self.recipient}"
+
+    @property
+    def idempotency_key(self):
+        """Sent to providers that accept one (Wuzapi `Id`, webhook header), so a re-send is recognizable."""
+        return f"vigia-{self.pk}"
+
+
+class ApiToken(models.Model):
+    """A client's bearer token, stored as a SHA-256 hash; the token itself is shown once, at creation."""
+
+    name = models.CharField(max_length=100, unique=True, help_text="Which client or service holds it.")
+    prefix = models.CharField(max_length=12, editable=False, help_text="The token's start, to recognize it.")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=utc_now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+
+class Message(models.Model):
+    """A message scheduled through the API: sent once at `send_at` by a one-off send_message job."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINAL = (Status.SENT, Status.FAILED, Status.CANCELLED)
+
+    service = models.CharField(max_length=100)
+    key = models.CharField(max_length=200)
+    token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="messages")
+    to = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True)
+    template = models.CharField(max_length=50, blank=True)
+    params = models.JSONField(default=list, blank=True)
+    send_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    job = models.OneToOneField(
+        "scheduler.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="api_message"
+    )
+    delivery = models.OneToOneField(Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="message")
+    error = models.TextField(blank=True)
+    callback_url = models.URLField(max_length=2000, blank=True)
+    callback_status = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=utc_now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["service", "key"], name="message_unique_key")]
+        indexes = [models.Index(fields=["status", "send_at"], name="message_status_due")]
+
+    def __str__(self):
+        return f"{self.service}/{self.key}"

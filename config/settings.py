@@ -80,6 +80,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# Messages (an API token shown once, among them) stay on the server, not in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_URL = "admin:login"
 
 TEMPLATES = [
@@ -170,6 +172,47 @@ VIGIA_FETCH_MAX_REDIRECTS = env_int("VIGIA_FETCH_MAX_REDIRECTS", 5)
 VIGIA_FETCH_RETRIES = env_int("VIGIA_FETCH_RETRIES", 2)  # quick retries inside one check
 VIGIA_USER_AGENT = os.environ.get("VIGIA_USER_AGENT", "Vigia/0.1 (self-hosted change monitor; rate-limited)")
 VIGIA_SOURCE_BROKEN_AFTER = env_int("VIGIA_SOURCE_BROKEN_AFTER", 3)  # consecutive failures = broken
+
+# --- Monitored people (DJEN court journal) ------------------------------------------------------
+VIGIA_DJEN_URL = os.environ.get("VIGIA_DJEN_URL", "https://comunicaapi.pje.jus.br").rstrip("/")
+VIGIA_DJEN_FIRST_DAYS = env_int("VIGIA_DJEN_FIRST_DAYS", 30)  # a person's first check looks this far back
+VIGIA_DJEN_PAGE_SIZE = env_int("VIGIA_DJEN_PAGE_SIZE", 100)  # itensPorPagina (the API allows up to 100)
+VIGIA_DJEN_MAX_RESULTS = env_int("VIGIA_DJEN_MAX_RESULTS", 10_000)  # the API serves no more per query
+VIGIA_DJEN_RETRY_AFTER = env_float("VIGIA_DJEN_RETRY_AFTER", 60.0)  # wait after a 429 that names none
+VIGIA_PEOPLE_CHECK_MINUTES = env_int("VIGIA_PEOPLE_CHECK_MINUTES", 30)  # a new person's check interval
+VIGIA_PEOPLE_BATCH = env_int("VIGIA_PEOPLE_BATCH", 500)  # people a fan-out claims per transaction
+VIGIA_EXTRA_TRIBUNALS = env_list("VIGIA_EXTRA_TRIBUNALS")  # acronyms to accept beyond the built-in list
+VIGIA_SYSTEM_JOBS = env_bool("VIGIA_SYSTEM_JOBS", True)  # create the people cycle jobs on migrate
+
+# --- Deliveries (channels) -------------------------------------------------------------------------
+VIGIA_DELIVERY_QUEUE = os.environ.get("VIGIA_DELIVERY_QUEUE", "high")  # the queue sends wait in
+VIGIA_DELIVERY_MAX_ATTEMPTS = env_int("VIGIA_DELIVERY_MAX_ATTEMPTS", 6)  # then a delivery is dead
+VIGIA_DELIVERY_BACKOFF = env_float("VIGIA_DELIVERY_BACKOFF", 10.0)  # seconds before the first retry, doubling
+VIGIA_DELIVERY_BACKOFF_CAP = env_float("VIGIA_DELIVERY_BACKOFF_CAP", 1800.0)
+VIGIA_DELIVERY_REQUEUE_AFTER = env_int("VIGIA_DELIVERY_REQUEUE_AFTER", 60)  # a lost send task is queued again
+VIGIA_DELIVERY_SEND_TIMEOUT = env_int("VIGIA_DELIVERY_SEND_TIMEOUT", 120)  # seconds one send may take
+# A delivery still "sending" this long after its claim was abandoned (its worker died): it is sent again.
+# Past django-q2's own kill of a stuck task (send timeout + 30 s), so a slow send is never doubled.
+VIGIA_DELIVERY_STALE_AFTER = env_int(
+    "VIGIA_DELIVERY_STALE_AFTER", int(VIGIA_STALE_AFTER) + VIGIA_DELIVERY_SEND_TIMEOUT + 30
+)
+VIGIA_DELIVERY_MAX_PACE_WAIT = env_float("VIGIA_DELIVERY_MAX_PACE_WAIT", 5.0)  # longer: wait in line, not asleep
+VIGIA_EMAIL_DOMAIN = os.environ.get("VIGIA_EMAIL_DOMAIN", "vigia.local")  # right side of our Message-IDs
+MAILERS = {  # Django 6.1's mail configuration; the environment names are the familiar EMAIL_* ones
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": os.environ.get("EMAIL_HOST", "localhost"),
+            "port": env_int("EMAIL_PORT", 25),
+            "username": os.environ.get("EMAIL_HOST_USER", ""),
+            "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": env_bool("EMAIL_USE_TLS", False),
+            "use_ssl": env_bool("EMAIL_USE_SSL", False),
+            "timeout": env_int("EMAIL_TIMEOUT", 15),
+        },
+    }
+}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "vigia@localhost")
 
 # django-q2 runs the work; our Run table is the history, so successes are not stored twice.
 Q_CLUSTER = {

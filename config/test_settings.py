@@ -21,3 +21,4 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # The shared per-host rate limit is exercised by its own tests; elsewhere it would only slow tests down.
 VIGIA_HOST_RATE = 1000.0
+VIGIA_SYSTEM_JOBS = False  # tests create the people cycle jobs themselves when they need them

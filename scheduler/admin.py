@@ -1,8 +1,9 @@
 """The operator's admin for jobs and runs. Thin: validation is JobForm's, actions are services'."""
 
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from scheduler import schedules, services
 from scheduler.forms import JobForm
@@ -10,6 +11,46 @@ from scheduler.models import Job, Lease, Run
 
 UPCOMING = 5
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the app writes (items, publications, events, deliveries): listed and viewed, never added,
+    edited or deleted here; their actions (retry, cancel) use their own permissions."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """The rows a record is made of (an item's revisions, a publication's matches), shown, never edited."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def job_link(obj):
+    """A link to the admin page of `obj.job` (a source's or a person's job), or a dash."""
+    if not obj.job_id:
+        return "—"
+    return format_html('<a href="{}">{}</a>', reverse("admin:scheduler_job_change", args=[obj.job_id]), obj.job)
 
 
 def _local(moment):

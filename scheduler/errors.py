@@ -6,9 +6,10 @@ class JobError(Exception):
 
     permanent = False
 
-    def __init__(self, message, result=None):
+    def __init__(self, message, result=None, retry_after=None):
         super().__init__(message)
         self.result = result
+        self.retry_after = retry_after  # seconds the upstream asked us to wait (a floor for the backoff)
 
 
 class TransientError(JobError):

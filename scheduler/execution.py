@@ -46,7 +46,7 @@ def execute_run(run_id):
     if run is None:
         return "not claimed"
     job = run.job
-    status, result, error, trace, permanent = Run.Status.SUCCEEDED, None, "", "", False
+    status, result, error, trace, permanent, wait = Run.Status.SUCCEEDED, None, "", "", False, None
     started = time.monotonic()
     try:
         if run.cancel_requested:
@@ -68,13 +68,14 @@ def execute_run(run_id):
     except RunCancelled:
         status, error = Run.Status.CANCELLED, "Cancelled by an operator."
     except JobError as exc:
-        status, error, result, permanent = Run.Status.FAILED, str(exc), exc.result, exc.permanent
+        status, error, result, permanent, wait = Run.Status.FAILED, str(exc), exc.result, exc.permanent, exc.retry_after
     except (KeyError, ValidationError) as exc:  # unknown kind or params no longer valid
         status, error, permanent = Run.Status.FAILED, _describe(exc), True
     except Exception as exc:  # a bug in a kind: keep the traceback, retry per policy
         status, error, trace = Run.Status.FAILED, _describe(exc), traceback.format_exc()
     duration_ms = int((time.monotonic() - started) * 1000)
-    finish(run, me, status, result=result, error=error, trace=trace, permanent=permanent, duration_ms=duration_ms)
+    outcome = {"result": result, "error": error, "trace": trace, "permanent": permanent, "wait": wait}
+    finish(run, me, status, duration_ms=duration_ms, **outcome)
     return status
 
 
@@ -98,8 +99,9 @@ def claim(run_id, me):
     return Run.objects.select_related("job").get(id=run_id)
 
 
-def finish(run, me, status, *, result=None, error="", trace="", permanent=False, duration_ms=None):
-    """Record the outcome and, for a transient failure with attempts left, create the next attempt."""
+def finish(run, me, status, *, result=None, error="", trace="", permanent=False, duration_ms=None, wait=None):
+    """Record the outcome and, for a transient failure with attempts left, create the next attempt
+    (no sooner than `wait` seconds, when the upstream asked for that)."""
     now = timezone.now()
     merged = {**(run.result or {}), **(result or {})} if (run.result or result) else None
     with transaction.atomic():
@@ -116,7 +118,7 @@ def finish(run, me, status, *, result=None, error="", trace="", permanent=False,
             return None
         retry = None
         if status in (Run.Status.FAILED, Run.Status.TIMED_OUT) and not permanent:
-            retry = schedule_retry(run, now)
+            retry = schedule_retry(run, now, wait)
     run.refresh_from_db()
     log.info(
         "run finished",
@@ -126,13 +128,14 @@ def finish(run, me, status, *, result=None, error="", trace="", permanent=False,
     return run
 
 
-def schedule_retry(run, now):
-    """Create attempt n+1 waiting for its backoff. Idempotent: the unique constraint keeps one."""
+def schedule_retry(run, now, wait=None):
+    """Create attempt n+1 waiting for its backoff (at least `wait` seconds). Idempotent: the unique
+    constraint keeps one."""
     job = run.job
     if run.attempt >= job.max_attempts:
         return None
     delay = min(job.backoff_cap_seconds, job.backoff_base_seconds * 2 ** (run.attempt - 1))
-    delay *= 1 + job.backoff_jitter * random.random()
+    delay = max(delay, wait or 0) * (1 + job.backoff_jitter * random.random())
     try:
         with transaction.atomic():
             nxt = Run.objects.create(

@@ -18,6 +18,7 @@ class Job(models.Model):
         CRON = "cron", "Cron"
         INTERVAL = "interval", "Interval"
         ONCE = "once", "Once"
+        MANUAL = "manual", "On demand (run by hand or by another job)"
 
     class Queue(models.TextChoices):
         HIGH = "high", "High"
@@ -95,6 +96,8 @@ class Job(models.Model):
             return f"{self.cron} ({self.timezone})"
         if self.schedule_type == self.ScheduleType.INTERVAL:
             return f"every {self.interval_seconds} s"
+        if self.schedule_type == self.ScheduleType.MANUAL:
+            return "on demand"
         return f"once at {self.run_at:%Y-%m-%d %H:%M:%S %Z}" if self.run_at else "once"
 
 

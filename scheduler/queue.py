@@ -16,12 +16,12 @@ EXECUTE = "scheduler.execution.execute_run"
 HARD_KILL_MARGIN = 30
 
 
-def package(run_id, queue, timeout_seconds):
-    name, task_id = uuid()
+def package(run_id, queue, timeout_seconds, func=EXECUTE, name=None):
+    _, task_id = uuid()
     task = {
         "id": task_id,
-        "name": f"run-{run_id}",
-        "func": EXECUTE,
+        "name": name or f"run-{run_id}",
+        "func": func,
         "args": (run_id,),
         "kwargs": {},
         "timeout": int(timeout_seconds) + HARD_KILL_MARGIN,
@@ -29,6 +29,17 @@ def package(run_id, queue, timeout_seconds):
         "started": timezone.now(),
     }
     return OrmQ(key=queue, payload=SignedPackage.dumps(task), lock=timezone.now())
+
+
+def enqueue_tasks(func, entries):
+    """Queue calls of `func` (a dotted path): entries are (args, queue, timeout_seconds), args one id."""
+    packages = [
+        package(args[0], queue, timeout, func=func, name=f"{func.rsplit('.', 1)[-1]}-{args[0]}")
+        for args, queue, timeout in entries
+    ]
+    if packages:
+        OrmQ.objects.bulk_create(packages, batch_size=500)
+    return len(packages)
 
 
 def enqueue(entries):

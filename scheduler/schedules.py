@@ -219,8 +219,10 @@ def upcoming(job, after, count=1):
     elif job.schedule_type == "interval":
         anchor = job.start_at or job.created_at or after
         found = next_interval(anchor, job.interval_seconds, floor, count)
-    else:
+    elif job.schedule_type == "once":
         found = [job.run_at] if job.run_at and job.run_at > floor else []
+    else:  # manual: never by the clock
+        found = []
     if job.end_at:
         found = [moment for moment in found if moment <= job.end_at]
     return found

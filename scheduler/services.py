@@ -23,7 +23,8 @@ def refresh_schedule(job, now=None):
     """Recompute next_run_at after a create, an edit or a resume (missed times are not replayed)."""
     now = now or timezone.now()
     job.next_run_at = first_run_after(job, now - _once_grace(job)) if job.enabled else None
-    job.completed_at = None if job.next_run_at or not job.enabled else (job.completed_at or now)
+    ongoing = job.next_run_at or not job.enabled or job.schedule_type == Job.ScheduleType.MANUAL
+    job.completed_at = None if ongoing else (job.completed_at or now)
     return job
 
 
@@ -41,19 +42,44 @@ def save_job(job):
 
 
 @transaction.atomic
-def run_now(job, trigger=Run.Trigger.MANUAL, enqueue=True):
+def run_now(job, trigger=Run.Trigger.MANUAL, enqueue=True, queue_name=None):
     """Create one run now, outside the schedule (not counted towards max occurrences).
 
-    enqueue=False when the caller executes it itself (`run_job` in the foreground).
+    enqueue=False when the caller executes it itself (`run_job` in the foreground); `queue_name`
+    overrides the job's queue for this run (a first check jumps ahead of the routine ones).
     """
     now = timezone.now()
     run = Run.objects.create(
         job=job, scheduled_for=now, attempt=1, trigger=trigger, status=Run.Status.QUEUED, due_at=now, queued_at=now
     )
     if enqueue:
-        queue.enqueue([(run.id, job.queue, job.timeout_seconds)])
+        queue.enqueue([(run.id, queue_name or job.queue, job.timeout_seconds)])
     log.info("run queued", extra={"run": run.id, "job": job.id, "trigger": trigger})
     return run
+
+
+def run_many(jobs, trigger=Run.Trigger.MANUAL, queue_name=None):
+    """run_now for many jobs in one transaction, written in bulk (a fan-out queues thousands).
+
+    Jobs that already have a run waiting or running are left out, so a backlog never stacks a second
+    run on the first. Returns the number of runs queued.
+    """
+    now = timezone.now()
+    jobs = list(jobs)
+    with transaction.atomic():
+        busy = set(
+            Run.objects.filter(job__in=[job.pk for job in jobs], status__in=[*Run.ACTIVE, Run.Status.RETRYING])
+            .values_list("job_id", flat=True)
+            .distinct()
+        )
+        fresh = [job for job in jobs if job.pk not in busy]
+        runs = Run.objects.bulk_create(
+            [Run(job=job, scheduled_for=now, attempt=1, trigger=trigger, due_at=now, queued_at=now) for job in fresh],
+            batch_size=500,
+        )
+        pairs = zip(runs, fresh, strict=True)
+        queue.enqueue((run.id, queue_name or job.queue, job.timeout_seconds) for run, job in pairs)
+    return len(runs)
 
 
 def pause(jobs):
@@ -81,3 +107,15 @@ def cancel(runs):
     )
     running = Run.objects.filter(pk__in=ids, status=Run.Status.RUNNING).update(cancel_requested=True)
     return waiting, running
+
+
+def ensure_jobs(specs, service="vigia"):
+    """Create the apps' own periodic jobs once, identified by (service, key); operators may then edit or
+    pause them, and we never overwrite what they chose. Returns the jobs created."""
+    created = []
+    for spec in specs:
+        spec = dict(spec)
+        key = spec.pop("external_key")
+        if not Job.objects.filter(external_service=service, external_key=key).exists():
+            created.append(save_job(Job(external_service=service, external_key=key, **spec)))
+    return created

@@ -7,10 +7,9 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count
-from django.urls import reverse
 from django.utils.html import format_html
 
-from scheduler.admin import _local
+from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, _local, job_link
 from scheduler.errors import JobError
 from scrapers import checks
 from scrapers.models import HostBudget, Item, ItemRevision, Source
@@ -127,10 +126,7 @@ class SourceAdmin(admin.ModelAdmin):
 
     @admin.display(description="Job")
     def job_link(self, source):
-        if not source.job_id:
-            return "—"
-        url = reverse("admin:scheduler_job_change", args=[source.job_id])
-        return format_html('<a href="{}">{}</a>', url, source.job)
+        return job_link(source)
 
     @admin.action(description="Check now", permissions=["change"])
     def check_now(self, request, queryset):
@@ -167,23 +163,14 @@ class SourceAdmin(admin.ModelAdmin):
         return len(sources)
 
 
-class ItemRevisionInline(admin.TabularInline):
+class ItemRevisionInline(ReadOnlyInline):
     model = ItemRevision
     fields = ["replaced_at", "valid_from", "title", "url", "published_at", "body"]
-    readonly_fields = fields
     ordering = ["-replaced_at"]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Item)
-class ItemAdmin(admin.ModelAdmin):
+class ItemAdmin(ReadOnlyAdmin):  # items come from checks; deleting one would only have it announced again
     list_display = ["title", "source", "short_key", "published_at", "first_seen", "last_seen", "revisions_count"]
     list_filter = ["source"]
     search_fields = ["title", "body", "key"]
@@ -192,19 +179,6 @@ class ItemAdmin(admin.ModelAdmin):
     list_select_related = ["source"]
     show_full_result_count = False
     inlines = [ItemRevisionInline]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Item._meta.fields]
-
-    # Read-only: items come from checks. Deleting one would only have the next check announce it again.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Key", ordering="key")
     def short_key(self, item):
@@ -240,3 +214,6 @@ class HostBudgetAdmin(admin.ModelAdmin):
     @admin.display(description="Next slot", ordering="next_slot_at")
     def next_slot(self, budget):
         return _local(budget.next_slot_at)
+
+
+from scrapers import people_admin  # noqa: E402,F401

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ScrapersConfig(AppConfig):
@@ -6,4 +7,11 @@ class ScrapersConfig(AppConfig):
     name = "scrapers"
 
     def ready(self):
-        from scrapers import jobs, kinds, sources  # noqa: F401  (job kind, scraper kinds, the delete hook)
+        from scrapers import jobs, kinds, people, sources  # noqa: F401  (job kinds, scraper kinds, delete hooks)
+
+        post_migrate.connect(people._ensure_after_migrate, sender=self)
+
+        from channels_app import topics as channel_topics
+        from scrapers import topics
+
+        channel_topics.register(topics.choices)

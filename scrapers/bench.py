@@ -16,9 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.utils import timezone
 
-from scheduler.bench import register
+from scheduler.bench import engine, register
 from scheduler.bench.figures import percentile
-from scheduler.processes import spawn, stop
 from scrapers import checks
 from scrapers.kinds import base as kinds
 from scrapers.models import HostBudget, Item, Source
@@ -43,20 +42,9 @@ def listing(ids):
 @register("scrape")
 def run(env, quick, say, log_dir):
     figures = {"parse_1mb_median_ms": parse_speed(say)}
-    logs = {name: open(log_dir / f"bench-{name}.log", "wb") for name in ("scheduler", "qcluster")}  # noqa: SIM115
-    env = {**env, "VIGIA_WORKERS": "4", "VIGIA_LOG_LEVEL": "WARNING"}
-    children = [
-        spawn(["scheduler"], env=env, stdout=logs["scheduler"]),
-        spawn(["qcluster"], env=env, stdout=logs["qcluster"]),
-    ]
-    try:
+    with engine(env, log_dir):
         figures.update(rate_limit(say, seconds=10 if quick else 20))
         figures.update(detection(say, trials=3 if quick else 10))
-    finally:
-        for child in children:
-            stop(child)
-        for handle in logs.values():
-            handle.close()
     return {**figures, "quick": quick, "targets": TARGETS}
 
 
@@ -171,3 +159,6 @@ def _wait(predicate, timeout, interval=0.1):
             return True
         time.sleep(interval)
     raise TimeoutError(f"waited {timeout} s at {timezone.now():%H:%M:%S}")
+
+
+from scrapers import bench_cycle  # noqa: E402,F401  (registers "cycle")

@@ -167,8 +167,8 @@ def store_items(source, items, now, announce=True):
         unchanged = [row.pk for key, row in existing.items() if row.content_hash == hashes[key]]
         Item.objects.filter(pk__in=unchanged).update(last_seen=now)
         updated_ids = [row.pk for row in changed]
-        if announce:
-            transaction.on_commit(lambda: _announce(source, new_ids, updated_ids))
+        if announce:  # in the same transaction: the items and their announcements commit together
+            _announce(source, new_ids, updated_ids)
     return new_ids, updated_ids
 
 
@@ -219,6 +219,7 @@ def _revise(row, item, digest, now):
 def _announce(source, new_ids, updated_ids):
     for event_type, ids in (("item.new", new_ids), ("item.updated", updated_ids)):
         for item in Item.objects.filter(pk__in=ids).order_by("pk"):
+            version = f":{item.revisions_count}" if event_type == "item.updated" else ""
             publish(
                 source.topic,
                 {
@@ -230,6 +231,7 @@ def _announce(source, new_ids, updated_ids):
                     "url": item.url,
                     "body": item.body,
                 },
+                key=f"{event_type}:{item.pk}{version}",  # a repeated check announces an item (version) once
             )
 
 

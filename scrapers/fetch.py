@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
-from bs4 import UnicodeDammit
 from django.conf import settings
 
+from scheduler import tls
 from scheduler.errors import PermanentError, TransientError
 from scrapers import ratelimit
 
@@ -53,7 +53,7 @@ class FetchResult:
 
 def client(timeout):
     """The one httpx configuration. Redirects are followed by fetch() itself, so each hop is rate-limited."""
-    return httpx.Client(follow_redirects=False, timeout=httpx.Timeout(timeout))
+    return httpx.Client(follow_redirects=False, timeout=httpx.Timeout(timeout), verify=tls.context())
 
 
 def fetch(
@@ -69,6 +69,7 @@ def fetch(
     max_redirects=None,
     retries=None,
     deadline=None,  # a time.monotonic() value no wait (rate limit, backoff, Retry-After) may pass
+    retry_after_default=None,  # seconds to wait after a 429 that names no Retry-After (None: backoff)
 ) -> FetchResult:
     max_bytes = settings.VIGIA_FETCH_MAX_BYTES if max_bytes is None else max_bytes
     max_redirects = settings.VIGIA_FETCH_MAX_REDIRECTS if max_redirects is None else max_redirects
@@ -94,12 +95,17 @@ def fetch(
                     continue
                 if status >= 500 or status in TRANSIENT:
                     wait = _retry_after(response) if status in HONOUR_RETRY_AFTER else None
+                    if wait is None and status == 429:
+                        wait = retry_after_default
                     raise _Retry(f"HTTP {status} from {where}", wait)
-                raise PermanentError(f"HTTP {status} from {where}")
+                raise PermanentError(f"HTTP {status} from {where}", result={"http_status": status})
             except _Retry as problem:
                 failures += 1
+                if problem.wait:  # the server asked for a pause: every worker keeps it, not just this one
+                    ratelimit.hold(where, problem.wait)
                 if failures > retries:
-                    raise TransientError(problem.message + _after_attempts(problem.message, failures))
+                    message = problem.message + _after_attempts(problem.message, failures)
+                    raise TransientError(message, retry_after=problem.wait)
                 wait = problem.wait if problem.wait is not None else _backoff(failures)
                 _pause(wait, deadline, problem.message)
 
@@ -208,7 +214,7 @@ class _Decoder:
 
 def decode(raw, content_type=""):
     """(text, codec): a byte-order mark, the Content-Type charset, the document's own declaration, valid
-    UTF-8, then UnicodeDammit's guess (Windows-1252 for most legacy pages). Never raises."""
+    UTF-8, else Windows-1252. Never raises."""
     if raw.startswith(codecs.BOM_UTF8):
         return raw[3:].decode("utf-8", errors="replace"), "utf-8"
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -225,12 +231,10 @@ def decode(raw, content_type=""):
     try:
         return raw.decode("utf-8"), "utf-8"  # cheap, and valid UTF-8 is practically never anything else
     except UnicodeDecodeError:
-        pass
-    dammit = UnicodeDammit(raw, is_html=True)
-    codec = _codec(dammit.original_encoding)
-    if dammit.unicode_markup is not None and codec:
-        return dammit.unicode_markup, codec
-    return raw.decode("utf-8", errors="replace"), "utf-8"
+        # Undeclared and not UTF-8: Windows-1252, the fallback browsers use for Portuguese (WHATWG). A
+        # statistical guess would depend on which detector happens to be installed (chardet,
+        # charset-normalizer...) and misreads short Portuguese texts as Central European.
+        return raw.decode("cp1252", errors="replace"), "cp1252"
 
 
 def _codec(label):
@@ -307,7 +311,9 @@ def _pause(seconds, deadline, problem):
     """Sleep before the next attempt, unless that would pass the deadline: then fail now with the wait."""
     limit = MAX_WAIT if deadline is None else deadline - time.monotonic()
     if seconds > limit:
-        raise TransientError(f"{problem}; the next attempt in {seconds:.1f} s would pass the deadline")
+        raise TransientError(
+            f"{problem}; the next attempt in {seconds:.1f} s would pass the deadline", retry_after=seconds
+        )
     time.sleep(seconds)
 
 

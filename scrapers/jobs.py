@@ -1,4 +1,5 @@
-"""The check_source job kind: the scheduler's way into scrapers.checks."""
+"""The scrapers' job kinds: the scheduler's way into scrapers.checks, scrapers.publications and
+scrapers.people."""
 
 import time
 
@@ -6,8 +7,13 @@ from django import forms
 
 from scheduler.errors import PermanentError
 from scheduler.registry import JobKind, register
-from scrapers import checks
-from scrapers.models import Source
+from scrapers import checks, people, publications
+from scrapers.models import MonitoredPerson, Source
+
+
+def _deadline(context):
+    # Leave a margin inside the run's timeout for recording the outcome.
+    return time.monotonic() + context.timeout_seconds * 0.9
 
 
 @register
@@ -22,6 +28,39 @@ class CheckSource(JobKind):
         source = Source.objects.filter(pk=params["source_id"]).first()
         if source is None:
             raise PermanentError(f"Source {params['source_id']} no longer exists.")
-        # Leave a margin inside the run's timeout for recording the outcome.
-        deadline = time.monotonic() + context.timeout_seconds * 0.9
-        return checks.check_source(source, deadline=deadline).summary()
+        return checks.check_source(source, deadline=_deadline(context)).summary()
+
+
+@register
+class CheckPerson(JobKind):
+    name = "check_person"
+    label = "Check a monitored person in DJEN"
+
+    class Params(forms.Form):
+        person_id = forms.IntegerField(min_value=1)
+
+    def run(self, params, context):
+        person = MonitoredPerson.objects.filter(pk=params["person_id"]).first()
+        if person is None:
+            raise PermanentError(f"Monitored person {params['person_id']} no longer exists.")
+        return publications.check_person(person, deadline=_deadline(context)).summary()
+
+
+@register
+class CheckPeople(JobKind):
+    name = "check_people"
+    label = "Queue a check of every monitored person that is due"
+    description = "Fans out: one check_person run per due person, claimed so that no person is checked twice."
+
+    def run(self, params, context):
+        return {"queued": people.fan_out()}
+
+
+@register
+class ExpirePeople(JobKind):
+    name = "expire_people"
+    label = "Deactivate people whose monitoring has expired"
+
+    def run(self, params, context):
+        expired = people.expire()
+        return {"expired": len(expired), "people": [row["pk"] for row in expired[:100]]}

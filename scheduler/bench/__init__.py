@@ -1,5 +1,9 @@
 """Benchmarks: `python manage.py bench NAME [--quick]`. Each registers a function that returns its figures."""
 
+from contextlib import contextmanager
+
+from scheduler.processes import spawn, stop
+
 BENCHMARKS = {}
 
 
@@ -16,6 +20,22 @@ def discover():
     from django.utils.module_loading import autodiscover_modules
 
     autodiscover_modules("bench")
+
+
+@contextmanager
+def engine(env, log_dir, workers=4):
+    """One scheduler and one django-q2 cluster of `workers` on the bench database, logging to `log_dir`;
+    both stopped (process groups and all) when the block ends, however it ends."""
+    env = {**env, "VIGIA_WORKERS": str(workers), "VIGIA_LOG_LEVEL": "WARNING"}
+    logs = {name: open(log_dir / f"bench-{name}.log", "wb") for name in ("scheduler", "qcluster")}  # noqa: SIM115
+    children = [spawn([name], env=env, stdout=logs[name]) for name in ("scheduler", "qcluster")]
+    try:
+        yield children
+    finally:
+        for child in children:
+            stop(child)
+        for handle in logs.values():
+            handle.close()
 
 
 from scheduler.bench import scheduler_bench  # noqa: E402,F401  (registers "scheduler")

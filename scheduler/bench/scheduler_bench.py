@@ -14,10 +14,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from scheduler import lease, services
-from scheduler.bench import register
+from scheduler.bench import engine, register
 from scheduler.bench.figures import percentile, seconds
 from scheduler.models import Job, Run
-from scheduler.processes import spawn, stop
 
 TARGETS = {
     "start_lag_p99_s": 0.5,
@@ -30,13 +29,7 @@ TARGETS = {
 @register("scheduler")
 def run(env, quick, say, log_dir):
     spread, timely, burst = (20, 50, 1000) if quick else (60, 200, 5000)
-    workers = {"VIGIA_WORKERS": "4", "VIGIA_LOG_LEVEL": "WARNING"}
-    logs = {name: open(log_dir / f"bench-{name}.log", "wb") for name in ("scheduler", "qcluster")}  # noqa: SIM115
-    children = [
-        spawn(["scheduler"], env={**env, **workers}, stdout=logs["scheduler"]),
-        spawn(["qcluster"], env={**env, **workers}, stdout=logs["qcluster"]),
-    ]
-    try:
+    with engine(env, log_dir):
         _warm_up(say)
         say(f"phase 1: {timely} one-off jobs due at random instants across {spread} s")
         start = timezone.now() + timedelta(seconds=3)
@@ -54,11 +47,6 @@ def run(env, quick, say, log_dir):
         _wait_final(jobs, timeout=600, say=say)
         finished = Run.objects.filter(job__in=jobs).aggregate(at=Max("finished_at"))["at"]
         statuses = set(Run.objects.filter(job__name__startswith="bench ").values_list("status", flat=True))
-    finally:
-        for child in children:
-            stop(child)
-        for handle in logs.values():
-            handle.close()
     complete_s = seconds(finished - due)
     return {
         "start_lag_p50_s": percentile(start_lags, 0.5),

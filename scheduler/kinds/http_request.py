@@ -13,6 +13,7 @@ import httpx
 from django import forms
 from django.core.exceptions import ValidationError
 
+from scheduler import tls
 from scheduler.errors import PermanentError, TransientError
 from scheduler.registry import JobKind, register
 
@@ -162,6 +163,7 @@ class HttpRequest(JobKind):
             }
 
         client = httpx.Client(
+            verify=tls.context(),
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
             timeout=timeout,

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def events(monkeypatch, django_capture_on_commit_callbacks):
     """What the checks publish (the channels app delivers them; here we only look)."""
     published = []
-    monkeypatch.setattr(checks, "publish", lambda topic, event: published.append((topic, event)))
+    monkeypatch.setattr(checks, "publish", lambda topic, event, key=None: published.append((topic, event)))
     return published
 
 

@@ -32,7 +32,7 @@ def test_host_key(url, key):
     assert ratelimit.host_key(url) == key
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # outside a transaction: PostgreSQL's one-statement path
 def test_acquires_are_spaced_by_the_rate():
     ratelimit.set_rate("spaced.test", 5)
     moments = []
@@ -44,7 +44,7 @@ def test_acquires_are_spaced_by_the_rate():
     assert min(gaps) >= 0.2
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # outside a transaction: PostgreSQL's one-statement path
 def test_the_row_is_created_on_first_use_with_the_default_rate(settings):
     settings.VIGIA_HOST_RATE = 4
     assert ratelimit.acquire("new.test") == 0
@@ -53,7 +53,7 @@ def test_the_row_is_created_on_first_use_with_the_default_rate(settings):
     assert HostBudget.objects.get(pk="new.test").rate_per_second is None
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # outside a transaction: PostgreSQL's one-statement path
 def test_a_wait_beyond_max_wait_raises_without_reserving():
     ratelimit.set_rate("slow.test", 1)
     ratelimit.acquire("slow.test")

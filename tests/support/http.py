@@ -165,6 +165,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # as real servers do: else a kept-alive client waits ~40 ms for each body
 
     def _handle(self):
         parts = urlsplit(self.path)

@@ -1,5 +1,8 @@
 """`python manage.py demo`: example jobs, created once (by name) so a newcomer sees the engine working."""
 
+from importlib import import_module
+
+from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -51,7 +54,7 @@ DEFAULTS = {
 
 
 class Command(BaseCommand):
-    help = "Create the demo jobs (once; existing ones are left as they are)."
+    help = "Create the demo data (once; existing objects are left as they are): jobs, and each app's own."
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -65,3 +68,12 @@ class Command(BaseCommand):
             form.save()
             created += 1
         self.stdout.write(f"demo: {created} job(s) created")
+        # Other apps add theirs in a `demo_data` module with a `load(stdout)` function; the engine knows none.
+        for app in apps.get_app_configs():
+            try:
+                module = import_module(f"{app.name}.demo_data")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{app.name}.demo_data":
+                    raise
+                continue
+            module.load(self.stdout)

@@ -1,0 +1,265 @@
+"""The operator's admin for delivery: channels (secrets write-only), recipients, subscriptions, templates,
+deliveries, API tokens, API messages and the published events.
+
+Thin: validation is channels_app.channels' forms, actions are sending's, tokens' and scheduled's.
+"""
+
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.html import format_html
+
+from channels_app import channels, rendering, scheduled, sending, tokens
+from channels_app.models import ApiToken, Channel, Delivery, Event, Message, MessageTemplate, Recipient, Subscription
+from scheduler.admin import ReadOnlyAdmin, _local
+from scrapers.admin import _short
+
+STATUS_COLORS = {
+    "pending": "#757575",
+    "sending": "#1565c0",
+    "sent": "#2e7d32",
+    "retrying": "#ef6c00",
+    "failed": "#c62828",
+    "dead": "#6a1b9a",
+    "cancelled": "#9e9e9e",
+}
+
+
+def _badge(label, color, title=""):
+    return format_html(
+        '<span title="{}" style="color:#fff;background:{};padding:1px 6px;border-radius:8px">{}</span>',
+        title,
+        color,
+        label,
+    )
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "type", "topic", "key"]
+    list_filter = ["type"]
+    search_fields = ["topic", "key"]
+    ordering = ["-created_at", "-id"]
+    show_full_result_count = False  # many rows: no unfiltered COUNT(*)
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    form = channels.ChannelForm
+    list_display = ["name", "kind", "enabled", "pace_per_minute", "recipient_count", "sent_last_day"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["name"]
+    ordering = ["name"]
+    edit_fields = ["name", "kind", "enabled", "pace_per_minute", "config", "secrets"]
+
+    def get_fields(self, request, obj=None):
+        # A channel being added has no stored secrets to summarize.
+        return self.edit_fields if obj is None else [*self.edit_fields, "stored_secrets"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["stored_secrets"] if obj is not None else []
+
+    def get_form(self, request, obj=None, **kwargs):
+        # `secrets` is a model field Django will not put in a ModelForm (editable=False): the form declares
+        # its own write-only field, so only the model fields are named here.
+        kwargs["fields"] = channels.ChannelForm._meta.fields
+        return super().get_form(request, obj, **kwargs)
+
+    def get_queryset(self, request):
+        since = timezone.now() - timedelta(hours=24)
+        sent = (
+            Delivery.objects.filter(recipient__channel=OuterRef("pk"), status=Delivery.Status.SENT, sent_at__gte=since)
+            .order_by()
+            .values("recipient__channel")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                recipient_count=Count("recipients", distinct=True),
+                sent_count=Coalesce(Subquery(sent, output_field=IntegerField()), 0),
+            )
+        )
+
+    @admin.display(description="Recipients", ordering="recipient_count")
+    def recipient_count(self, channel):
+        return channel.recipient_count
+
+    @admin.display(description="Sent (24 h)", ordering="sent_count")
+    def sent_last_day(self, channel):
+        return channel.sent_count
+
+    @admin.display(description="Stored secrets")
+    def stored_secrets(self, channel):
+        return channels.secrets_summary(channel)
+
+
+@admin.register(Recipient)
+class RecipientAdmin(admin.ModelAdmin):
+    form = channels.RecipientForm
+    list_display = ["address", "label", "channel", "active", "subscription_count"]
+    list_filter = ["channel", "active"]
+    search_fields = ["address", "label"]
+    ordering = ["channel__name", "address"]
+    list_select_related = ["channel"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(subscription_count=Count("subscriptions"))
+
+    @admin.display(description="Subscriptions", ordering="subscription_count")
+    def subscription_count(self, recipient):
+        return recipient.subscription_count
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    form = channels.SubscriptionForm
+    list_display = ["topic", "recipient", "types"]
+    list_filter = ["recipient__channel"]
+    search_fields = ["topic"]
+    ordering = ["topic", "id"]
+    list_select_related = ["recipient__channel"]
+
+    @admin.display(description="Event types")
+    def types(self, subscription):
+        return ", ".join(subscription.event_types) or "all"
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    form = channels.MessageTemplateForm
+    list_display = ["name", "subject", "updated_at"]
+    search_fields = ["name", "subject", "body"]
+    ordering = ["name"]
+
+    def get_fields(self, request, obj=None):
+        return ["name", "subject", "body"] if obj is None else ["name", "subject", "body", "preview"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else ["preview"]
+
+    @admin.display(description="Preview (sample values)")
+    def preview(self, template):
+        subject, text = channels.preview(template.name, template.subject, template.body)
+        # format_html escapes: a template's output is plain text, never markup for this page.
+        return format_html('<strong>{}</strong><pre style="white-space:pre-wrap">{}</pre>', subject, text)
+
+
+class EventTypeFilter(admin.SimpleListFilter):
+    # Fixed choices: the distinct types of millions of deliveries would be a scan.
+    title = "event type"
+    parameter_name = "event_type"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in rendering.EVENT_TYPES]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(event__type=self.value()) if self.value() else queryset
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "status_badge",
+        "channel",
+        "recipient",
+        "event_type",
+        "attempts",
+        "sent_at",
+        "problem",
+    ]
+    list_filter = ["status", ("recipient__channel", admin.RelatedOnlyFieldListFilter), EventTypeFilter]
+    search_fields = ["provider_id", "recipient__address", "error"]
+    ordering = ["-created_at", "-id"]
+    list_select_related = ["recipient__channel", "event"]
+    show_full_result_count = False  # many rows: no unfiltered COUNT(*)
+    actions = ["retry"]
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("channels_app.change_delivery")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, delivery):
+        return _badge(delivery.get_status_display(), STATUS_COLORS.get(delivery.status, "#757575"), delivery.error)
+
+    @admin.display(description="Channel", ordering="recipient__channel__name")
+    def channel(self, delivery):
+        return delivery.recipient.channel.name
+
+    @admin.display(description="Event", ordering="event__type")
+    def event_type(self, delivery):
+        return delivery.event.type
+
+    @admin.display(description="Error")
+    def problem(self, delivery):
+        return _short(delivery.error, 60) if delivery.error else ""
+
+    @admin.action(description="Retry (dead and failed ones)", permissions=["retry"])
+    def retry(self, request, queryset):
+        revived = sending.revive(queryset)
+        self.message_user(request, f"Queued {revived} delivery(ies) again.", messages.SUCCESS)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    ordering = ["name"]
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        # The token is made by tokens.create: adding asks only for who holds it.
+        return ["name"] if obj is None else ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a token is created and revoked, never edited
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("channels_app.change_apitoken")
+
+    def save_model(self, request, obj, form, change):
+        token, raw = tokens.create(obj.name)
+        # The admin goes on with `obj` (its log entry, the redirect): make it the stored token.
+        obj.pk, obj.prefix, obj.digest, obj.created_at = token.pk, token.prefix, token.digest, token.created_at
+        obj._state.adding, obj._state.db = False, token._state.db
+        self.message_user(
+            request, f"The token for {token.name}: {raw} — copy it now, it cannot be shown again.", messages.WARNING
+        )
+
+    @admin.action(description="Revoke", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        self.message_user(request, f"Revoked {tokens.revoke(queryset)} token(s).", messages.SUCCESS)
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    list_display = ["service", "key", "channel", "to", "send_time", "status", "callback_status"]
+    list_filter = ["status", "channel"]
+    search_fields = ["service", "key"]
+    ordering = ["-send_at", "-id"]
+    list_select_related = ["channel"]
+    show_full_result_count = False
+    actions = ["cancel"]
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("channels_app.change_message")
+
+    @admin.display(description="Send at", ordering="send_at")
+    def send_time(self, message):
+        return _local(message.send_at)
+
+    @admin.action(description="Cancel", permissions=["cancel"])
+    def cancel(self, request, queryset):
+        chosen = list(queryset)
+        cancelled = sum(scheduled.cancel(message) for message in chosen)
+        text = f"Cancelled {cancelled} message(s)."
+        if cancelled < len(chosen):
+            text += f" {len(chosen) - cancelled} already sending or done."
+        self.message_user(request, text, messages.SUCCESS)

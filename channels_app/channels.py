@@ -1,0 +1,357 @@
+"""The forms that validate channels, recipients, subscriptions and templates (the admin's and any later
+page's), template previews, and test_send: one test message, sent at once so the operator sees the outcome.
+
+Secrets are write-only: ChannelForm never renders a stored secret (nor one just typed, when the form comes
+back with errors), and its error messages name settings, never their values.
+"""
+
+import json
+import re
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.template import Context
+from django.utils.html import format_html, format_html_join
+
+from channels_app import events, rendering, sending, topics
+from channels_app.kinds import base as kinds
+from channels_app.models import Channel, Delivery, Event, MessageTemplate, Recipient, Subscription
+from scheduler.registries import add_nested_errors
+
+TOPIC = re.compile(r"^(\*|[A-Za-z0-9_-]+:[A-Za-z0-9_:*.-]+)$")
+
+# A sample event per type, with every field rendering.DEFAULTS uses, for template previews.
+SAMPLES = {
+    "item.new": {
+        "source": 1,
+        "source_name": "Diário Oficial",
+        "item": 10,
+        "title": "Edital nº 12/2026",
+        "url": "https://example.org/edital-12",
+        "body": "Abertas as inscrições para o concurso.",
+    },
+    "publication.new": {
+        "person": 1,
+        "person_name": "Maria da Silva",
+        "publication": 20,
+        "date": "2026-03-02",
+        "tribunal": "TJSP",
+        "process": "0001234-56.2026.8.26.0100",
+        "type_label": "Intimação",
+        "organ": "1ª Vara Cível",
+        "link": "https://comunica.pje.jus.br/",
+        "text": "Fica a parte intimada para se manifestar em 15 dias.",
+    },
+    "job.failed": {
+        "job": 7,
+        "job_name": "Relatório diário",
+        "run": 70,
+        "status": "failed",
+        "attempt": 3,
+        "error": "HTTP 503",
+    },
+    "source.broken": {"source": 1, "source_name": "Diário Oficial", "error": "HTTP 503 three times in a row"},
+    "people.expired": {
+        "count": 2,
+        "people": [
+            {"id": 1, "name": "Maria da Silva", "until": "2026-03-01"},
+            {"id": 2, "name": "João Souza", "until": "2026-03-01"},
+        ],
+    },
+    "message.api": {"subject": "Lembrete", "text": "Sua consulta é amanhã às 14h."},
+    "test": {"channel": "WhatsApp da equipe"},
+}
+SAMPLES["item.updated"] = SAMPLES["item.new"]
+SAMPLES["source.recovered"] = {**SAMPLES["source.broken"], "error": ""}
+
+
+# --- channels --------------------------------------------------------------------------------------
+
+
+def _all_secret_names():
+    return {name for kind_name in kinds.names() for name in kinds.get(kind_name).secret_fields}
+
+
+class RedactedJSONInput(forms.Textarea):
+    """The public settings, without any secret a user typed there by mistake (they come back as errors)."""
+
+    def format_value(self, value):
+        try:
+            data = json.loads(value) if isinstance(value, str) else value
+        except ValueError:  # shown back to be corrected, unless it seems to hold a secret
+            return "" if any(f'"{name}"' in value for name in _all_secret_names()) else value
+        if isinstance(data, dict):
+            data = {key: item for key, item in data.items() if key not in _all_secret_names()}
+            return json.dumps(data, ensure_ascii=False, indent=2)
+        return value
+
+
+class WriteOnlyInput(forms.Textarea):
+    """Renders empty, always: neither a stored secret nor the one just posted goes back to the browser."""
+
+    def format_value(self, value):
+        return None
+
+
+def _settings_help():
+    lines = []
+    for name in kinds.names():
+        kind = kinds.get(name)
+        public = [field for field in kind.Config.base_fields if field not in kind.secret_fields]
+        lines.append(f"{name}: {', '.join(public) or '—'}; secrets: {', '.join(kind.secret_fields) or '—'}")
+    return " · ".join(lines)
+
+
+class ChannelForm(forms.ModelForm):
+    kind = forms.CharField(widget=forms.Select)
+    pace_per_minute = forms.IntegerField(
+        required=False, min_value=1, max_value=6000, help_text="At most this many messages a minute. Empty: no limit."
+    )
+    config = forms.JSONField(required=False, initial=dict, widget=RedactedJSONInput(attrs={"rows": 4}))
+    secrets = forms.JSONField(
+        required=False,
+        widget=WriteOnlyInput(attrs={"rows": 3, "autocomplete": "off"}),
+        help_text='Write-only JSON object, e.g. {"token": "…"}. Never shown again; leave empty to keep the stored '
+        "secrets, give a key to replace that one.",
+    )
+
+    class Meta:
+        model = Channel
+        fields = ["name", "kind", "enabled", "pace_per_minute", "config"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].widget.choices = [("", "---------"), *kinds.choices()]
+        self.fields["config"].help_text = f"JSON object of the kind's settings. {_settings_help()}"
+        self._secrets = None
+
+    def clean_kind(self):
+        kind = self.cleaned_data.get("kind")
+        if kind not in kinds.names():
+            raise ValidationError(f"Unknown kind '{kind}'. Choose one of: {', '.join(kinds.names())}.")
+        return kind
+
+    def clean_config(self):
+        return _json_object(self.cleaned_data.get("config"), "settings")
+
+    def clean_secrets(self):
+        return _json_object(self.cleaned_data.get("secrets"), "secrets")
+
+    def clean(self):
+        data = super().clean()
+        kind_name = data.get("kind")
+        if not kind_name or {"kind", "config", "secrets"} & set(self.errors):
+            return data
+        secret_names = set(kinds.get(kind_name).secret_fields)
+        public, new = data.get("config") or {}, data.get("secrets") or {}
+        misplaced = sorted(secret_names & set(public))
+        if misplaced:
+            self.add_error("config", f"Write-only, give it under secrets: {', '.join(misplaced)}.")
+        unknown = sorted(set(new) - secret_names)
+        if unknown:
+            allowed = ", ".join(sorted(secret_names)) or "none"
+            self.add_error("secrets", f"Not a secret of this kind: {', '.join(unknown)} (its secrets: {allowed}).")
+        if misplaced or unknown:
+            return data
+        # Stored secrets the (possibly new) kind knows, replaced key by key by the ones just given.
+        stored = {key: value for key, value in (self.instance.secrets or {}).items() if key in secret_names}
+        try:
+            cleaned = kinds.channel_kinds.clean(kind_name, {**public, **stored, **new})
+        except ValidationError as exc:
+            self._add_setting_errors(exc, secret_names)
+            return data
+        data["config"], self._secrets = kinds.split_config(kind_name, cleaned)
+        return data
+
+    def _add_setting_errors(self, error, secret_names):
+        """A secret's errors go under `secrets`, the others under `config` (messages never hold values)."""
+        on_secrets, on_config = {}, {}
+        for key, messages in error.message_dict.items():
+            is_secret = key.removeprefix("config.") in secret_names
+            target = on_secrets if is_secret else on_config
+            target[key.replace("config.", "secrets.", 1) if is_secret else key] = messages
+        if on_secrets:
+            add_nested_errors(self, "secrets", ValidationError(on_secrets))
+        if on_config:
+            add_nested_errors(self, "config", ValidationError(on_config))
+
+    def save(self, commit=True):
+        self.instance.secrets = self._secrets or {}
+        return super().save(commit)
+
+
+def _json_object(value, noun):
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"The {noun} must be a JSON object.")
+    return value
+
+
+def secrets_summary(channel):
+    """Which secrets are set ("token: set"), never what they are."""
+    try:
+        names = kinds.get(channel.kind).secret_fields
+    except KeyError:
+        names = ()
+    names = [*names, *sorted(set(channel.secrets or {}) - set(names))]
+    return ", ".join(f"{name}: {'set' if (channel.secrets or {}).get(name) else 'not set'}" for name in names) or "—"
+
+
+# --- recipients and subscriptions ------------------------------------------------------------------
+
+
+class RecipientForm(forms.ModelForm):
+    class Meta:
+        model = Recipient
+        fields = ["channel", "address", "label", "active"]
+
+    def clean(self):
+        data = super().clean()
+        channel = data.get("channel")
+        if channel is None or "address" in self.errors:
+            return data
+        try:
+            address = kinds.get(channel.kind).clean_address(data.get("address") or "")
+        except KeyError:
+            self.add_error("channel", f"The channel's kind '{channel.kind}' is not available.")
+            return data
+        except ValidationError as exc:
+            self.add_error("address", exc)
+            return data
+        taken = Recipient.objects.filter(channel=channel, address=address).exclude(pk=self.instance.pk)
+        if taken.exists():
+            self.add_error("address", f"{channel.name} already has the recipient '{address}'.")
+        data["address"] = address
+        return data
+
+
+class DatalistInput(forms.TextInput):
+    """A free text input with suggestions."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.choices = []
+
+    def render(self, name, value, attrs=None, renderer=None):
+        list_id = f"{(attrs or {}).get('id') or name}_choices"
+        html = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
+        options = format_html_join("", '<option value="{}">{}</option>', self.choices)
+        return html + format_html('<datalist id="{}">{}</datalist>', list_id, options)
+
+
+class SubscriptionForm(forms.ModelForm):
+    topic = forms.CharField(
+        max_length=200,
+        widget=DatalistInput,
+        help_text="source:12, person:45, job:7:failed, sources:broken, people:expired, or * for everything; "
+        "* also works inside a topic (source:*).",
+    )
+    event_types = forms.MultipleChoiceField(
+        required=False,
+        choices=[(name, name) for name in rendering.EVENT_TYPES],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every event type.",
+    )
+
+    class Meta:
+        model = Subscription
+        fields = ["recipient", "topic", "event_types"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["recipient"].queryset = Recipient.objects.select_related("channel")
+        self.fields["topic"].widget.choices = topics.choices()
+
+    def clean_topic(self):
+        topic = self.cleaned_data["topic"].strip()
+        if not TOPIC.match(topic):
+            raise ValidationError(
+                "A topic is * or name:value (source:12, job:*:failed) made of letters, digits and : * _ - ."
+            )
+        return topic
+
+    def clean(self):
+        data = super().clean()
+        recipient, topic = data.get("recipient"), data.get("topic")
+        if recipient is not None and topic:
+            taken = Subscription.objects.filter(recipient=recipient, topic=topic).exclude(pk=self.instance.pk)
+            if taken.exists():
+                self.add_error("topic", f"{recipient} is already subscribed to {topic}.")
+        return data
+
+
+# --- templates -------------------------------------------------------------------------------------
+
+
+class MessageTemplateForm(forms.ModelForm):
+    class Meta:
+        model = MessageTemplate
+        fields = ["name", "subject", "body"]
+        help_texts = {
+            "name": f"An event type ({', '.join(rendering.EVENT_TYPES)}) to replace its default wording, or any "
+            "other name for API messages with positional placeholders {{1}}, {{2}}…"
+        }
+
+    def clean_subject(self):
+        subject = self.cleaned_data.get("subject") or ""
+        rendering.check(subject)
+        return subject
+
+    def clean_body(self):
+        body = self.cleaned_data.get("body") or ""
+        rendering.check(body)
+        return body
+
+    def preview(self):
+        """(subject, text) with sample values: of what was posted when valid, else of the stored template."""
+        if self.is_bound and self.is_valid():
+            data = self.cleaned_data
+            return preview(data["name"], data.get("subject", ""), data["body"])
+        return preview(self.instance.name, self.instance.subject, self.instance.body)
+
+
+def preview(name, subject, body):
+    """(subject, text) of a template filled with sample values: a sample event for an event type's template,
+    ⟨1⟩, ⟨2⟩… for a named one's placeholders. Plain text, not escaped: escape it to show it in HTML."""
+    if name in rendering.DEFAULTS:
+        default_subject, _ = rendering.DEFAULTS[name]
+        context = Context({"type": name, "topic": "sample:1", **SAMPLES.get(name, {})}, autoescape=False)
+        try:
+            return tuple(
+                rendering.ENGINE.from_string(source).render(context).strip()
+                for source in (subject or default_subject, body)
+            )
+        except Exception as exc:  # a template that compiles may still fail on sample data (a filter's argument)
+            return subject, f"Cannot render: {exc}"
+    numbers = rendering.placeholders(f"{subject}\n{body}")
+    params = [f"⟨{number}⟩" for number in range(1, max(numbers, default=0) + 1)]
+    try:
+        return rendering.fill_positional(subject, params), rendering.fill_positional(body, params)
+    except ValidationError as exc:  # {{0}}: no parameter can fill it
+        return subject, " ".join(exc.messages)
+
+
+# --- a test message --------------------------------------------------------------------------------
+
+
+def test_send(channel, address):
+    """Send one test message to `address` through `channel` now, in this process, and return its Delivery
+    (sent, failed or retrying, with the error). ValidationError when the kind refuses the address."""
+    address = kinds.get(channel.kind).clean_address(address)
+    with transaction.atomic():
+        recipient, _ = Recipient.objects.get_or_create(channel=channel, address=address, defaults={"label": "test"})
+        # Not published: a test concerns this recipient only, never the channel's subscribers.
+        event = Event.objects.create(
+            type="test", topic=f"test:{channel.pk}", key=None, payload={"channel": channel.name}
+        )
+        events.deliver(event, [recipient])
+    delivery = Delivery.objects.get(event=event, recipient=recipient)
+    # The queued task will find it taken; sending here lets the operator see the outcome at once.
+    sending.send_delivery(delivery.pk)
+    delivery.refresh_from_db()
+    return delivery
+
+
+test_send.__test__ = False  # not a pytest test, whatever its name

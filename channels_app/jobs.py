@@ -1,0 +1,88 @@
+"""The channels' job kinds (`deliver_due`, `send_message`) and the job-failure alerts."""
+
+from django import forms
+from django.conf import settings
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
+
+from channels_app import scheduled, sending
+from scheduler import services
+from scheduler.errors import PermanentError
+from scheduler.models import Job, Run
+from scheduler.registry import JobKind, register
+from scheduler.signals import run_finished
+
+SYSTEM_JOBS = [
+    {
+        "external_key": "deliver_due",
+        "name": "Send due deliveries (retries, lost tasks)",
+        "kind": "deliver_due",
+        "schedule_type": Job.ScheduleType.INTERVAL,
+        "interval_seconds": 5,
+        "queue": Job.Queue.HIGH,
+        "timeout_seconds": 60,
+    },
+]
+
+
+@register
+class DeliverDue(JobKind):
+    name = "deliver_due"
+    label = "Queue the deliveries whose retry is due"
+
+    def run(self, params, context):
+        return {"queued": sending.requeue_due()}
+
+
+@register
+class SendMessage(JobKind):
+    name = "send_message"
+    label = "Send a message scheduled through the API"
+
+    class Params(forms.Form):
+        message_id = forms.IntegerField(min_value=1)
+
+    def run(self, params, context):
+        from channels_app.models import Message
+
+        message = Message.objects.filter(pk=params["message_id"]).first()
+        if message is None:
+            raise PermanentError(f"Message {params['message_id']} no longer exists.")
+        return scheduled.dispatch(message)
+
+
+@receiver(run_finished)
+def _alert_job_failure(sender, run, **kwargs):
+    """A run that failed for good (no retry left) is published on `job:<id>:failed`."""
+    if run.status not in (Run.Status.FAILED, Run.Status.TIMED_OUT):
+        return
+    job = run.job
+    if Run.objects.filter(job=job, scheduled_for=run.scheduled_for, attempt__gt=run.attempt).exists():
+        return  # a retry follows
+    if job.kind in ("deliver_due", "check_source"):
+        return  # no alert loop through the sending machinery; sources have their own broken/recovered events
+    from channels_app.events import publish
+
+    publish(
+        f"job:{job.pk}:failed",
+        {
+            "type": "job.failed",
+            "job": job.pk,
+            "job_name": job.name,
+            "run": run.pk,
+            "status": run.status,
+            "attempt": run.attempt,
+            "error": run.error[:1000],
+        },
+        key=f"job.failed:{run.pk}",
+    )
+
+
+def ensure_system_jobs():
+    return services.ensure_jobs(SYSTEM_JOBS)
+
+
+@receiver(post_migrate)
+def _ensure_after_migrate(sender, **kwargs):
+    if sender.name == "channels_app" and settings.VIGIA_SYSTEM_JOBS:
+        ensure_system_jobs()

@@ -1,0 +1,80 @@
+"""The channel-kind registry: one small module per way out (wuzapi, email, webhook, apprise, outbox).
+
+A kind declares its `name`, `label`, a `Config` form for its settings (those listed in `secret_fields` are
+write-only: stored in Channel.secrets, never shown back), how it validates an address, and `send()`.
+Like healthchecks' transports, `send()` raises scheduler.errors.TransientError when trying again later
+can help (timeouts, 5xx, 429) and PermanentError when it cannot (bad token, bad number, 4xx).
+"""
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from scheduler.registries import Registry
+
+
+@dataclass
+class Outgoing:
+    """What one delivery sends."""
+
+    key: str  # the delivery's idempotency key (Wuzapi `Id`, webhook header)
+    subject: str
+    text: str
+    event: dict = field(default_factory=dict)  # the event's type, topic and payload (webhooks send it whole)
+
+
+@dataclass
+class Sent:
+    provider_id: str = ""
+
+
+class ChannelKind:
+    name = ""
+    label = ""
+    secret_fields = ()  # Config fields stored write-only
+    address_help = ""  # what an address is for this kind; "" = it takes none
+    max_length = None  # the longest text one message may carry (None: no limit)
+    splits = False  # whether a longer text is sent as ordered parts (else it is refused)
+
+    class Config(forms.Form):
+        pass
+
+    def clean_address(self, address):
+        """The normalized address, or ValidationError. Kinds without addresses accept only ''."""
+        if address:
+            raise ValidationError(f"A {self.label} channel takes no address.")
+        return ""
+
+    def check_length(self, text):
+        if self.max_length and len(text) > self.max_length and not self.splits:
+            raise ValidationError(f"At most {self.max_length} characters for a {self.label} channel.")
+
+    def send(self, config, secrets, address, message):  # pragma: no cover - interface
+        """Send `message` (an Outgoing); return Sent or raise TransientError/PermanentError."""
+        raise NotImplementedError
+
+
+channel_kinds = Registry("channel kind", form="Config", field="config", noun="setting")
+register = channel_kinds.register
+get, names, choices = channel_kinds.get, channel_kinds.names, channel_kinds.choices
+
+
+def clean_http_url(value):
+    """An http(s) URL with a host. Unlike forms.URLField, a host without a dot (a Docker service name such as
+    `wuzapi`) is fine: self-hosted providers live on private networks."""
+    value = (value or "").strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("Use an http:// or https:// address with a host.")
+    return value
+
+
+def split_config(kind_name, cleaned):
+    """(public settings, secrets) of a validated config."""
+    secret = set(get(kind_name).secret_fields)
+    return (
+        {key: value for key, value in cleaned.items() if key not in secret},
+        {key: value for key, value in cleaned.items() if key in secret},
+    )

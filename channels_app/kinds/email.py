@@ -1,0 +1,56 @@
+"""email: Django's e-mail framework (SMTP settings from the environment), plain text plus simple HTML."""
+
+import smtplib
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.core.validators import validate_email
+from django.utils.html import escape, linebreaks
+
+from channels_app.kinds.base import ChannelKind, Sent, register
+from scheduler.errors import PermanentError, TransientError
+
+
+@register
+class Email(ChannelKind):
+    name = "email"
+    label = "E-mail"
+    address_help = "An e-mail address."
+
+    class Config(forms.Form):
+        from_email = forms.EmailField(required=False, help_text="Empty: DEFAULT_FROM_EMAIL.")
+
+    def clean_address(self, address):
+        address = (address or "").strip()
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ValidationError(f"'{address}' is not a valid e-mail address.") from None
+        return address.lower()
+
+    def send(self, config, secrets, address, message):
+        email = EmailMultiAlternatives(
+            subject=" ".join(message.subject.split())[:200] or "Vigia",
+            body=message.text,
+            from_email=config.get("from_email") or settings.DEFAULT_FROM_EMAIL,
+            to=[address],
+            # One Message-ID per delivery: a re-send after a crash is recognizable as the same message.
+            headers={"Message-ID": f"<{message.key}@{settings.VIGIA_EMAIL_DOMAIN}>"},
+        )
+        email.attach_alternative(f"<html><body>{linebreaks(escape(message.text))}</body></html>", "text/html")
+        try:
+            email.send(fail_silently=False)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            problem = f"the mail server refused the recipient ({', '.join(map(str, codes))})"
+            # 5xx: the address is wrong; 4xx (greylisting, a full mailbox): later may work.
+            permanent = codes and all(code >= 500 for code in codes)
+            raise (PermanentError if permanent else TransientError)(problem) from None
+        except smtplib.SMTPResponseException as exc:
+            problem = f"the mail server answered {exc.smtp_code}"
+            raise (PermanentError if 500 <= exc.smtp_code < 600 else TransientError)(problem) from None
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            raise TransientError(f"mail server unreachable: {type(exc).__name__}") from None
+        return Sent(provider_id=f"<{message.key}@{settings.VIGIA_EMAIL_DOMAIN}>")

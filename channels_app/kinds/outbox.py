@@ -1,0 +1,16 @@
+"""outbox: the message stays in Vigia's database (the Delivery row) and nothing leaves. The demo's channel,
+and what a team sees before it sets a real one up."""
+
+from channels_app.kinds.base import ChannelKind, Sent, register
+
+
+@register
+class Outbox(ChannelKind):
+    name = "outbox"
+    label = "Outbox (stored only)"
+
+    def clean_address(self, address):
+        return (address or "").strip()[:300]  # a free label: who it would have gone to
+
+    def send(self, config, secrets, address, message):
+        return Sent(provider_id="outbox")

@@ -1,0 +1,23 @@
+"""`python manage.py create_api_token <name>`: a new API token, printed once."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from channels_app import tokens
+from channels_app.models import ApiToken
+
+
+class Command(BaseCommand):
+    help = "Create an API token for a client or service and print it. Only its hash is stored: copy it now."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="Which client or service holds it (unique).")
+
+    def handle(self, *args, name, **options):
+        name = name.strip()
+        if not name:
+            raise CommandError("Give the token a name.")
+        if ApiToken.objects.filter(name=name).exists():
+            raise CommandError(f"A token named {name!r} already exists (revoke it in the admin to replace it).")
+        _, raw = tokens.create(name)
+        self.stdout.write(raw)
+        self.stderr.write(f"The token for {name} is above. Copy it now: it cannot be shown again.")

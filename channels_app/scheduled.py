@@ -1,0 +1,258 @@
+"""Messages scheduled through the API: validation, the one-off send_message job, cancel, status callbacks.
+
+create() validates everything (channel, address, body or template with its parameters, send_at with an
+offset, the callback URL) before anything is written, and is idempotent on (service, key). At send_at the
+job publishes a `message.api` event addressed to the one recipient: the usual Delivery, with its retries,
+pace and provider idempotency key. When the delivery ends, the message takes its status and the callback,
+if any, is told.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.dispatch import receiver
+from django.utils import timezone
+
+from channels_app import events, rendering
+from channels_app.kinds import base as kinds
+from channels_app.models import Channel, Delivery, Event, Message, MessageTemplate, Recipient
+from channels_app.sending import delivery_finished
+from scheduler import services
+from scheduler.models import Job, Run
+
+log = logging.getLogger("vigia.deliveries")
+STATUS_OF_DELIVERY = {
+    Delivery.Status.SENT: Message.Status.SENT,
+    Delivery.Status.FAILED: Message.Status.FAILED,
+    Delivery.Status.DEAD: Message.Status.FAILED,
+    Delivery.Status.CANCELLED: Message.Status.CANCELLED,
+}
+
+
+@dataclass
+class Request:
+    service: str
+    key: str
+    channel: str
+    to: str = ""
+    body: str = ""
+    template: str = ""
+    params: list | None = None
+    send_at: str | datetime | None = None
+    callback_url: str = ""
+
+
+def create(request, token=None):
+    """(message, created). Raises ValidationError keyed by field; writes nothing then."""
+    request.service, request.key = (request.service or "").strip(), (request.key or "").strip()
+    existing = Message.objects.filter(service=request.service, key=request.key).first()
+    if existing is not None:
+        return existing, False
+    fields = validate(request)
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(token=token, **fields)
+            job = Job(
+                name=f"API message #{message.pk}: {request.service}/{request.key}"[:200],
+                kind="send_message",
+                params={"message_id": message.pk},
+                schedule_type=Job.ScheduleType.ONCE,
+                run_at=message.send_at,
+                queue=Job.Queue.HIGH,
+                timeout_seconds=120,
+                max_attempts=3,
+                backoff_base_seconds=5,
+                external_service="api-message",
+                external_key=str(message.pk),
+            )
+            services.refresh_schedule(job, now=min(timezone.now(), message.send_at))
+            job.save()
+            Message.objects.filter(pk=message.pk).update(job=job)
+            message.job = job
+    except IntegrityError:  # the same (service, key) created meanwhile: theirs stands
+        return Message.objects.get(service=request.service, key=request.key), False
+    return message, True
+
+
+def validate(request):
+    errors = {}
+    for name in ("service", "key"):
+        value = (getattr(request, name) or "").strip()
+        if not value:
+            errors[name] = "Required."
+        elif len(value) > (100 if name == "service" else 200):
+            errors[name] = "Too long."
+    channel = Channel.objects.filter(name=request.channel).first() if request.channel else None
+    if channel is None and str(request.channel or "").isdigit():
+        channel = Channel.objects.filter(pk=int(request.channel)).first()
+    if channel is None:
+        errors["channel"] = f"Unknown channel {request.channel!r}."
+    elif not channel.enabled:
+        errors["channel"] = f"The channel {channel.name} is disabled."
+    elif channel.kind not in kinds.names():
+        errors["channel"] = f"The channel's kind {channel.kind!r} is not available."
+        channel = None
+    address = ""
+    if channel is not None:
+        try:
+            address = kinds.get(channel.kind).clean_address(request.to or "")
+        except ValidationError as exc:
+            errors["to"] = " ".join(exc.messages)
+    text = _text(request, errors)
+    if channel is not None and text is not None and "to" not in errors:
+        try:
+            kinds.get(channel.kind).check_length(text)
+        except ValidationError as exc:
+            errors["body"] = " ".join(exc.messages)
+    send_at = _send_at(request.send_at, errors)
+    if request.callback_url and not request.callback_url.startswith(("http://", "https://")):
+        errors["callback_url"] = "Use an http:// or https:// address."
+    if errors:
+        raise ValidationError(errors)
+    return {
+        "service": request.service.strip(),
+        "key": request.key.strip(),
+        "channel": channel,
+        "to": address,
+        "body": request.body or "",
+        "template": request.template or "",
+        "params": list(request.params or []),
+        "send_at": send_at,
+        "callback_url": request.callback_url or "",
+    }
+
+
+def _text(request, errors):
+    """The message's final text, or None (errors recorded)."""
+    if bool(request.body) == bool(request.template):
+        errors["body"] = "Give either a body or a template (with its params)."
+        return None
+    if request.body:
+        return request.body
+    template = MessageTemplate.objects.filter(name=request.template).first()
+    if template is None:
+        errors["template"] = f"Unknown template {request.template!r}."
+        return None
+    if not isinstance(request.params, list | type(None)):
+        errors["params"] = "A list of values for {{1}}, {{2}}…"
+        return None
+    try:
+        return rendering.fill_positional(template.body, [str(p) for p in request.params or []])
+    except ValidationError as exc:
+        errors["params"] = " ".join(exc.messages)
+        return None
+
+
+def _send_at(value, errors):
+    if value in (None, ""):
+        return timezone.now()
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            errors["send_at"] = "Not an ISO 8601 date and time (e.g. 2026-12-01T14:00:00-03:00)."
+            return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        errors["send_at"] = "Give the UTC offset (e.g. 2026-12-01T14:00:00-03:00 or …Z)."
+        return None
+    if value < timezone.now() - timezone.timedelta(minutes=5):
+        errors["send_at"] = "This time is in the past."
+        return None
+    return value
+
+
+def text_of(message):
+    if message.body:
+        return message.body
+    template = MessageTemplate.objects.filter(name=message.template).first()
+    return rendering.fill_positional(template.body if template else "", message.params)
+
+
+def dispatch(message):
+    """The send_message job: publish the message's event to its one recipient (once, whatever repeats)."""
+    if message.status != Message.Status.SCHEDULED:
+        return {"skipped": message.status}
+    with transaction.atomic():
+        recipient, _ = Recipient.objects.get_or_create(channel=message.channel, address=message.to)
+        event, created = Event.objects.get_or_create(
+            key=f"message:{message.pk}",
+            defaults={"topic": f"api:{message.service}", "type": "message.api", "payload": _payload(message)},
+        )
+        if created:
+            events.deliver(event, [recipient], subject=f"{message.service}", text=text_of(message))
+        delivery = Delivery.objects.get(event=event, recipient=recipient)
+        Message.objects.filter(pk=message.pk, status=Message.Status.SCHEDULED).update(
+            status=Message.Status.SENDING, delivery=delivery
+        )
+    return {"delivery": delivery.pk}
+
+
+def _payload(message):
+    return {"message": message.pk, "service": message.service, "key": message.key, "to": message.to}
+
+
+def cancel(message):
+    """Cancel a message not sent yet. Returns False when it is too late (sending or done)."""
+    with transaction.atomic():
+        cancelled = Message.objects.filter(pk=message.pk, status=Message.Status.SCHEDULED).update(
+            status=Message.Status.CANCELLED
+        )
+        if cancelled and message.job_id:
+            Job.objects.filter(pk=message.job_id).update(enabled=False, next_run_at=None)
+            Run.objects.filter(job_id=message.job_id, status__in=[Run.Status.QUEUED, Run.Status.RETRYING]).update(
+                status=Run.Status.CANCELLED, finished_at=timezone.now(), error="The message was cancelled."
+            )
+    if cancelled:
+        message.refresh_from_db()
+        notify_callback(message)
+    return bool(cancelled)
+
+
+@receiver(delivery_finished)
+def _delivery_finished(sender, delivery, **kwargs):
+    message = Message.objects.filter(delivery=delivery).first()
+    if message is None:
+        return
+    status = STATUS_OF_DELIVERY[delivery.status]
+    Message.objects.filter(pk=message.pk).update(status=status, error=delivery.error)
+    message.status, message.error = status, delivery.error
+    notify_callback(message, delivery)
+
+
+def notify_callback(message, delivery=None):
+    """POST the final status to the message's callback URL (three quick tries; the outcome is recorded)."""
+    if not message.callback_url:
+        return
+    body = status_of(message, delivery)
+    outcome = "failed"
+    for _ in range(3):
+        try:
+            response = httpx.post(message.callback_url, json=body, timeout=10)
+            outcome = f"HTTP {response.status_code}"
+            if response.status_code < 500:
+                break
+        except httpx.HTTPError as exc:
+            outcome = type(exc).__name__
+    Message.objects.filter(pk=message.pk).update(callback_status=outcome[:100])
+    log.info("message callback", extra={"api_message": message.pk, "outcome": outcome})
+
+
+def status_of(message, delivery=None):
+    delivery = delivery or message.delivery
+    return {
+        "id": message.pk,
+        "service": message.service,
+        "key": message.key,
+        "channel": message.channel.name,
+        "to": message.to,
+        "status": message.status,
+        "send_at": message.send_at.isoformat(),
+        "sent_at": delivery.sent_at.isoformat() if delivery and delivery.sent_at else None,
+        "attempts": delivery.attempts if delivery else 0,
+        "provider_id": delivery.provider_id if delivery else "",
+        "error": message.error,
+    }

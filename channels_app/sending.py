@@ -1,0 +1,169 @@
+"""Sending one delivery, exactly once as far as the provider can tell.
+
+- Claim: a delivery is sent only from `pending`, `retrying` once its backoff is over, or `sending` when the
+  worker that took it stopped (claimed more than VIGIA_DELIVERY_STALE_AFTER ago): a duplicate queue
+  delivery finds it taken and does nothing.
+- The provider gets the delivery's idempotency key (Wuzapi `Id`, webhook `X-Vigia-Delivery`, e-mail
+  Message-ID), so the one re-send a crash can cause — after the provider accepted, before we recorded it —
+  is the same message to the provider, not a second one.
+- Pace: each send takes the channel's next slot (channels_app.pacing); when the slot is further away than
+  VIGIA_DELIVERY_MAX_PACE_WAIT, the delivery waits in line (`retrying` until then, no attempt counted)
+  instead of holding a worker asleep.
+- Transient errors retry with exponential backoff and jitter (never sooner than a Retry-After) up to
+  VIGIA_DELIVERY_MAX_ATTEMPTS, then the delivery is `dead`; permanent ones make it `failed` at once.
+  `revive()` (the admin's and the dashboard's "retry") puts dead and failed deliveries back in line.
+- requeue_due() (the `deliver_due` job, every few seconds) queues retries that are due and anything whose
+  queue task was lost.
+"""
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.dispatch import Signal
+from django.utils import timezone
+
+from channels_app import events, pacing
+from channels_app.kinds import base as kinds
+from channels_app.models import Delivery
+from scheduler.errors import JobError, PermanentError
+from scheduler.execution import worker_identity
+
+log = logging.getLogger("vigia.deliveries")
+delivery_finished = Signal()  # sender=Delivery, delivery=...: when a delivery reaches a final status
+
+
+def send_delivery(delivery_id):
+    """django-q2 task: send one delivery. Returns its status; never raises."""
+    me = worker_identity()
+    delivery = claim(delivery_id, me)
+    if delivery is None:
+        return "not claimed"
+    recipient, channel = delivery.recipient, delivery.recipient.channel
+    try:
+        if not channel.enabled:
+            raise PermanentError(f"the channel {channel.name} is disabled")
+        kind = kinds.get(channel.kind)
+        later = pacing.reserve(channel, max_wait=settings.VIGIA_DELIVERY_MAX_PACE_WAIT)
+        if later is not None:
+            return defer(delivery, me, later)
+        message = kinds.Outgoing(
+            key=delivery.idempotency_key,
+            subject=delivery.subject,
+            text=delivery.body,
+            event={"type": delivery.event.type, "topic": delivery.event.topic, "event": delivery.event.payload},
+        )
+        sent = kind.send(channel.config, channel.secrets, recipient.address, message)
+    except JobError as exc:
+        return finish(delivery, me, error=exc)
+    except KeyError as exc:  # the channel's kind is no longer registered
+        return finish(delivery, me, error=PermanentError(str(exc).strip("'\"")))
+    except Exception as exc:  # a bug in a kind: retry per policy, keep the reason
+        log.exception("channel kind crashed", extra={"delivery": delivery.pk, "channel": channel.pk})
+        return finish(delivery, me, error=JobError(f"{type(exc).__name__}: {exc}"))
+    return finish(delivery, me, provider_id=sent.provider_id)
+
+
+def _stale_before(now):
+    return now - timedelta(seconds=settings.VIGIA_DELIVERY_STALE_AFTER)
+
+
+def claim(delivery_id, me):
+    now = timezone.now()
+    stale = _stale_before(now)
+    taken = (
+        Delivery.objects.filter(pk=delivery_id)
+        .filter(
+            Q(status=Delivery.Status.PENDING)
+            | Q(status=Delivery.Status.RETRYING, next_attempt_at__lte=now)  # a stray task never skips the backoff
+            | Q(status=Delivery.Status.SENDING, claimed_at__lt=stale)
+        )
+        .update(status=Delivery.Status.SENDING, attempts=F("attempts") + 1, claimed_at=now, worker=me)
+    )
+    if not taken:
+        return None
+    return Delivery.objects.select_related("recipient__channel", "event").get(pk=delivery_id)
+
+
+def finish(delivery, me, provider_id="", error=None):
+    now = timezone.now()
+    changes = {"claimed_at": None}
+    if error is None:
+        changes.update(status=Delivery.Status.SENT, provider_id=provider_id[:300], sent_at=now, error="")
+    elif error.permanent:
+        changes.update(status=Delivery.Status.FAILED, error=str(error)[:2000])
+    elif delivery.attempts >= settings.VIGIA_DELIVERY_MAX_ATTEMPTS:
+        changes.update(status=Delivery.Status.DEAD, error=str(error)[:2000])
+    else:
+        changes.update(
+            status=Delivery.Status.RETRYING, error=str(error)[:2000], next_attempt_at=now + _backoff(delivery, error)
+        )
+    recorded = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING, worker=me).update(**changes)
+    if not recorded:
+        log.warning("delivery was taken over before it finished", extra={"delivery": delivery.pk})
+        return "taken over"
+    for name, value in changes.items():
+        setattr(delivery, name, value)
+    level = logging.INFO if error is None else logging.WARNING
+    log.log(level, "delivery", extra={"delivery": delivery.pk, "status": delivery.status, "attempt": delivery.attempts})
+    if delivery.status in Delivery.FINAL:
+        for _listener, problem in delivery_finished.send_robust(sender=Delivery, delivery=delivery):
+            if isinstance(problem, Exception):  # a listener's bug must not undo or repeat the send
+                log.error("delivery listener failed: %r", problem, extra={"delivery": delivery.pk})
+    return delivery.status
+
+
+def defer(delivery, me, until):
+    """Back in line until the pace has a slot near `until`: not an attempt, no error."""
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING, worker=me).update(
+        status=Delivery.Status.RETRYING, attempts=F("attempts") - 1, next_attempt_at=until, claimed_at=None
+    )
+    return "deferred"
+
+
+def _backoff(delivery, error):
+    delay = min(settings.VIGIA_DELIVERY_BACKOFF_CAP, settings.VIGIA_DELIVERY_BACKOFF * 2 ** (delivery.attempts - 1))
+    delay = max(delay, error.retry_after or 0)
+    return timedelta(seconds=delay * random.uniform(1.0, 1.3))
+
+
+def requeue_due(now=None):
+    """Queue every delivery whose retry is due, and any pending or sending one whose task was lost.
+    Each gets a fresh safety-net time, so the next sweep does not queue it again."""
+    now = now or timezone.now()
+    later = now + timedelta(seconds=settings.VIGIA_DELIVERY_REQUEUE_AFTER)
+    with transaction.atomic():
+        due = Delivery.objects.filter(
+            Q(status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING], next_attempt_at__lte=now)
+            | Q(status=Delivery.Status.SENDING, claimed_at__lt=_stale_before(now))
+        )
+        ids = list(due.values_list("pk", flat=True)[:5000])
+        # Back to pending (what claim() takes at once), with a fresh safety-net time: the next sweep does not
+        # queue them again, and an abandoned `sending` one is not queued on every sweep meanwhile.
+        Delivery.objects.filter(pk__in=ids).update(
+            status=Delivery.Status.PENDING, next_attempt_at=later, claimed_at=None, worker=""
+        )
+        events.enqueue(ids)
+    return len(ids)
+
+
+def revive(deliveries):
+    """Put dead and failed deliveries back in line (an operator fixed the token, the number, the server)."""
+    ids = [delivery.pk for delivery in deliveries]
+    with transaction.atomic():
+        revived = list(
+            Delivery.objects.filter(pk__in=ids, status__in=[Delivery.Status.DEAD, Delivery.Status.FAILED]).values_list(
+                "pk", flat=True
+            )
+        )
+        Delivery.objects.filter(pk__in=revived).update(
+            status=Delivery.Status.PENDING,
+            attempts=0,
+            error="",
+            next_attempt_at=timezone.now() + timedelta(seconds=settings.VIGIA_DELIVERY_REQUEUE_AFTER),
+        )
+        events.enqueue(revived)
+    return len(revived)

@@ -1,0 +1,32 @@
+"""Topic choices for subscriptions, from registered providers, so this app never imports a domain app.
+
+A provider is a function returning [(topic, label), ...]; the domain apps register theirs when ready.
+"""
+
+_providers = []
+
+
+def register(provider):
+    if provider not in _providers:
+        _providers.append(provider)
+    return provider
+
+
+def choices():
+    found = [
+        ("*", "Everything"),
+        ("sources:broken", "Any source broken or recovered"),
+        ("people:expired", "Monitored people expired"),
+        ("job:*:failed", "Any job failed"),
+    ]
+    for provider in _providers:
+        found.extend(provider())
+    return found
+
+
+@register
+def _jobs():
+    from scheduler.models import Job
+
+    jobs = Job.objects.exclude(kind__in=["check_person", "check_source"]).order_by("name")  # those have topics
+    return [(f"job:{pk}:failed", f"Job failed: {name}") for pk, name in jobs.values_list("pk", "name")[:500]]

@@ -1,0 +1,357 @@
+"""Monitored people: PersonForm (the one validation: admin, import, dashboard, API), each person's
+check_person job, and the operations on them — the first check on creation, the periodic fan-out,
+force sync and expiry. Checking one person is scrapers.publications'."""
+
+import logging
+import re
+from collections import defaultdict
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+from django.utils import timezone
+
+from channels_app.events import publish
+from scheduler import services
+from scheduler.models import Job, Run
+from scrapers import brazil
+from scrapers.models import MonitoredPerson
+
+log = logging.getLogger("vigia.people")
+
+FIELDS = [
+    "name",
+    "document",
+    "oab_number",
+    "oab_uf",
+    "tribunals",
+    "match_in_text",
+    "recipients",
+    "active",
+    "monitor_until",
+    "check_interval_minutes",
+    "notes",
+]
+PHONE = re.compile(r"^\+?\d{10,15}$")
+GROUP_JID = re.compile(r"^\d{5,40}(-\d{1,20})?@g\.us$")
+EXPIRED_TOPIC = "people:expired"
+
+
+def clean_recipient(address):
+    """A phone with country code (digits), a WhatsApp group JID (…@g.us) or an e-mail address."""
+    address = address.strip()
+    if GROUP_JID.match(address):
+        return address
+    if address.lower().endswith("@g.us"):  # a mistyped group would otherwise pass as an e-mail address
+        raise ValidationError(f"'{address}' is not a valid WhatsApp group JID (digits@g.us).")
+    if "@" in address:
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ValidationError(f"'{address}' is not a valid e-mail address or group JID (…@g.us).") from None
+        return address.lower()
+    phone = re.sub(r"[\s().-]", "", address)
+    if PHONE.match(phone):
+        return phone.lstrip("+")
+    raise ValidationError(f"'{address}' is not a phone number with country code (e.g. 5511987654321).")
+
+
+class RecipientsField(forms.CharField):
+    """Addresses separated by commas, semicolons or line breaks ⇄ a list."""
+
+    widget = forms.Textarea(attrs={"rows": 2})
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        if isinstance(value, list):
+            parts = value
+        else:
+            parts = re.split(r"[,;\n]+", value or "")
+        found, errors = [], []
+        for part in parts:
+            if not str(part).strip():
+                continue
+            try:
+                address = clean_recipient(str(part))
+            except ValidationError as exc:
+                errors.extend(exc.messages)
+                continue
+            if address not in found:
+                found.append(address)
+        if errors:
+            raise ValidationError(errors)
+        return found
+
+
+class PersonForm(forms.ModelForm):
+    tribunals = forms.CharField(
+        required=False, help_text="DJEN acronyms separated by commas (TJSP, TRT2); empty: every tribunal."
+    )
+    recipients = RecipientsField(
+        required=False, help_text="Phones with country code, WhatsApp group JIDs or e-mails, comma-separated."
+    )
+    document = forms.CharField(label="CPF/CNPJ", required=False, max_length=20)
+    monitor_until = forms.DateField(
+        required=False, input_formats=["%Y-%m-%d", "%d/%m/%Y"], help_text="YYYY-MM-DD or DD/MM/YYYY; empty: forever."
+    )
+
+    class Meta:
+        model = MonitoredPerson
+        fields = FIELDS
+
+    def clean_name(self):
+        name = " ".join((self.cleaned_data.get("name") or "").split())
+        normalized = brazil.normalize_name(name)
+        if len(re.sub(r"[^a-z]", "", normalized)) < 3:
+            raise ValidationError("Give the person's or company's name (at least three letters).")
+        return name
+
+    def clean_document(self):
+        return brazil.clean_document(self.cleaned_data.get("document"))
+
+    def clean_tribunals(self):
+        return ",".join(brazil.clean_tribunals(self.cleaned_data.get("tribunals") or ""))
+
+    def clean_check_interval_minutes(self):
+        value = self.cleaned_data.get("check_interval_minutes")
+        if value is not None and not 5 <= value <= 7 * 24 * 60:
+            raise ValidationError("Between 5 minutes and 7 days (10080 minutes).")
+        return value
+
+    def clean_monitor_until(self):
+        value = self.cleaned_data.get("monitor_until")
+        changed = value != self.instance.monitor_until
+        # An inactive person's past expiry is history (an export of deactivated people imports again).
+        if value and changed and value < timezone.localdate() and self.cleaned_data.get("active", True):
+            raise ValidationError("This day has passed.")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        try:
+            data["oab_number"], data["oab_uf"] = brazil.clean_oab(data.get("oab_number"), data.get("oab_uf"))
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                if name not in self.errors:
+                    self.add_error(name, messages)
+        if "name" in data and "document" in data:
+            twin = MonitoredPerson.objects.filter(
+                normalized_name=brazil.normalize_name(data["name"]), document=data["document"]
+            ).exclude(pk=self.instance.pk)
+            found = twin.first()
+            if found:
+                self.add_error("name", f"Already monitored: {found.name} (#{found.pk}).")
+        return data
+
+    def save(self, commit=True):
+        person = super().save(commit=False)
+        if commit:
+            save_person(person, shown=[name for name in self.fields if name in FIELDS])
+        return person
+
+
+@transaction.atomic
+def save_person(person, shown=None):
+    """Write the person and keep its job in step; a new active person gets its first check queued at once
+    (on the high queue, ahead of the routine cycle). `shown`: on an edit, the only fields to write, so a
+    check finishing meanwhile keeps what it recorded."""
+    created = person.pk is None
+    previous = [] if created else MonitoredPerson.objects.filter(pk=person.pk).values_list("recipients", flat=True)[0]
+    if created:
+        person.next_check_at = timezone.now() + timedelta(minutes=person.check_interval_minutes)
+        person.save()
+    else:
+        person.save(update_fields=[*(shown or FIELDS), "updated_at"])
+    sync_job(person)
+    sync_subscriptions(person, previous)
+    if created and person.active:
+        services.run_now(person.job, trigger=Run.Trigger.MANUAL, queue_name=Job.Queue.HIGH)
+    return person
+
+
+def sync_job(person):
+    job = person.job or Job(
+        kind="check_person",
+        schedule_type=Job.ScheduleType.MANUAL,
+        queue=Job.Queue.DEFAULT,
+        timeout_seconds=300,
+        max_attempts=4,
+        backoff_base_seconds=30,
+        backoff_cap_seconds=900,
+        backoff_jitter=0.5,
+    )
+    job.name = f"Person #{person.pk}: {person.name}"[:200]
+    job.params = {"person_id": person.pk}
+    job.enabled = person.active
+    services.refresh_schedule(job)
+    job.save()
+    if person.job_id != job.pk:
+        person.job = job
+        MonitoredPerson.objects.filter(pk=person.pk).update(job=job)
+    return job
+
+
+def sync_subscriptions(person, previous=()):
+    """Subscribe the person's recipients to `person:<id>`: phones and group JIDs through the first enabled
+    WhatsApp channel, e-mail addresses through the first enabled e-mail channel (by name). Addresses taken
+    off the list lose that subscription (others on the topic, made by operators, stay); an address with no
+    channel of its kind yet is skipped and logged."""
+    from channels_app.models import Channel, Recipient, Subscription
+
+    current = person.recipients or []
+    dropped = [address for address in previous or [] if address not in current]
+    Subscription.objects.filter(topic=person.topic, recipient__address__in=dropped).delete()
+    for address in current:
+        kind = "email" if "@" in address and not address.endswith("@g.us") else "wuzapi"
+        channel = Channel.objects.filter(kind=kind, enabled=True).order_by("name").first()
+        if channel is None:
+            log.warning("no %s channel for a person's recipient", kind, extra={"person": person.pk})
+            continue
+        recipient, _ = Recipient.objects.get_or_create(channel=channel, address=address)
+        Subscription.objects.get_or_create(recipient=recipient, topic=person.topic)
+
+
+@receiver(post_delete, sender=MonitoredPerson)
+def _delete_job(sender, instance, **kwargs):
+    if instance.job_id:
+        Job.objects.filter(pk=instance.job_id).delete()
+    from channels_app.models import Subscription
+
+    Subscription.objects.filter(topic=instance.topic).delete()
+
+
+def monitored(today=None):
+    """Active people whose monitoring has not expired."""
+    today = today or timezone.localdate()
+    return MonitoredPerson.objects.filter(active=True).filter(
+        Q(monitor_until__isnull=True) | Q(monitor_until__gte=today)
+    )
+
+
+def fan_out(now=None, batch=None):
+    """Queue one check_person run for every person due now; returns how many were queued.
+
+    Each batch is claimed in one transaction: `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite's writers are
+    serialized anyway) then next_check_at moves one interval on, so a concurrent fan-out neither waits for
+    these rows nor finds them due. People whose previous check is still queued or running are left alone.
+    """
+    now = now or timezone.now()
+    batch = batch or settings.VIGIA_PEOPLE_BATCH
+    total = 0
+    while True:
+        with transaction.atomic():
+            claimed = _claim(now, batch)
+            total += _queue(claimed, now)
+        if len(claimed) < batch:
+            return total
+
+
+def _claim(now, batch):
+    busy = Run.objects.filter(job_id=OuterRef("job_id"), status__in=[*Run.ACTIVE, Run.Status.RETRYING])
+    due = (
+        monitored(timezone.localdate(now))
+        .filter(next_check_at__lte=now)
+        .filter(~Exists(busy))
+        .order_by("next_check_at", "pk")
+    )
+    if connection.features.has_select_for_update_skip_locked:
+        due = due.select_for_update(skip_locked=True, of=("self",))
+    return list(due.select_related("job")[:batch])
+
+
+def _queue(people, now):
+    by_interval = defaultdict(list)
+    for person in people:
+        by_interval[person.check_interval_minutes].append(person.pk)
+    for minutes, ids in by_interval.items():  # one UPDATE per interval, not one per person
+        MonitoredPerson.objects.filter(pk__in=ids).update(next_check_at=now + timedelta(minutes=minutes))
+    return services.run_many(_jobs(people), trigger=Run.Trigger.SCHEDULE)
+
+
+def _jobs(people):
+    """Each person's check_person job (created for a person who has none, e.g. one written in bulk)."""
+    return [person.job or sync_job(person) for person in people]
+
+
+def force_sync(people=None):
+    """Queue a check of every active person (or of `people`) now, whatever their schedule. Returns the count."""
+    chosen = monitored() if people is None else MonitoredPerson.objects.filter(pk__in=[p.pk for p in people])
+    chosen = chosen.select_related("job").order_by("pk")
+    total, after = 0, 0
+    while page := list(chosen.filter(pk__gt=after)[: settings.VIGIA_PEOPLE_BATCH]):  # keyset pages
+        with transaction.atomic():
+            total += services.run_many(_jobs(page), trigger=Run.Trigger.MANUAL)
+        after = page[-1].pk
+    return total
+
+
+def deactivate(people):
+    ids = [person.pk for person in people]
+    with transaction.atomic():
+        count = MonitoredPerson.objects.filter(pk__in=ids, active=True).update(active=False, updated_at=timezone.now())
+        Job.objects.filter(person__pk__in=ids).update(enabled=False)
+    return count
+
+
+def expire(today=None):
+    """Deactivate the people whose monitor_until has passed; one `people.expired` event lists them."""
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        expired = list(
+            MonitoredPerson.objects.select_for_update()
+            .filter(active=True, monitor_until__lt=today)
+            .order_by("name")
+            .values("pk", "name", "monitor_until")
+        )
+        if not expired:
+            return []
+        deactivate([MonitoredPerson(pk=row["pk"]) for row in expired])
+        people = [{"id": row["pk"], "name": row["name"], "until": row["monitor_until"].isoformat()} for row in expired]
+        publish(
+            EXPIRED_TOPIC,
+            {"type": "people.expired", "count": len(people), "people": people},
+            key=f"people.expired:{today.isoformat()}:{people[0]['id']}:{people[-1]['id']}:{len(people)}",
+        )
+    log.info("people expired", extra={"count": len(expired)})
+    return expired
+
+
+CYCLE_JOBS = [
+    {
+        "external_key": "check_people",
+        "name": "Check monitored people (DJEN)",
+        "kind": "check_people",
+        "schedule_type": Job.ScheduleType.INTERVAL,
+        "interval_seconds": 60,
+        "queue": Job.Queue.DEFAULT,
+        "timeout_seconds": 120,
+    },
+    {
+        "external_key": "expire_people",
+        "name": "Expire monitored people",
+        "kind": "expire_people",
+        "schedule_type": Job.ScheduleType.CRON,
+        "cron": "5 0 * * *",
+        "queue": Job.Queue.LOW,
+        "timeout_seconds": 300,
+        "max_attempts": 3,
+    },
+]
+
+
+def ensure_cycle_jobs():
+    """Create the periodic people jobs once (operators may then edit or pause them; we never overwrite)."""
+    return services.ensure_jobs(CYCLE_JOBS)
+
+
+def _ensure_after_migrate(sender, **kwargs):
+    if settings.VIGIA_SYSTEM_JOBS:
+        ensure_cycle_jobs()

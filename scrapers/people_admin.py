@@ -1,0 +1,261 @@
+"""The operator's admin for monitored people and the DJEN publications kept for them.
+
+Thin, like the sources admin: validation is PersonForm's (which also keeps each person's job in step and
+queues a new person's first check), checks run on the workers, never inside a request.
+"""
+
+import re
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.db.models import Count, Q, Value
+from django.db.models.functions import Concat
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.text import smart_split, unescape_string_literal
+
+from scheduler import services
+from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, _local, job_link
+from scheduler.models import Job
+from scrapers import people
+from scrapers.admin import _short
+from scrapers.brazil import digits, format_document, normalize_name
+from scrapers.models import MonitoredPerson, Publication, PublicationMatch
+
+# A search word made of digits and the punctuation of a CPF, CNPJ or process number ("529.982.247-25").
+NUMERIC = re.compile(r"[\d.\-/]+")
+
+
+def _search_words(term):
+    """The words of a search, quoted phrases kept whole, the way Django's own admin search splits them."""
+    for word in smart_split(term):
+        if word[:1] in {'"', "'"} and word[-1:] == word[:1]:
+            word = unescape_string_literal(word)
+        if word.strip():
+            yield word
+
+
+class ExpiryFilter(admin.SimpleListFilter):
+    title = "expiry"
+    parameter_name = "expiry"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("expired", "Expired"),
+            ("7", "Within 7 days"),
+            ("30", "Within 30 days"),
+            ("never", "No expiry"),
+        ]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == "expired":
+            return queryset.filter(monitor_until__lt=today)
+        if self.value() in {"7", "30"}:
+            return queryset.filter(monitor_until__gte=today, monitor_until__lte=today + timedelta(int(self.value())))
+        if self.value() == "never":
+            return queryset.filter(monitor_until__isnull=True)
+        return queryset
+
+
+class TribunalFilter(admin.SimpleListFilter):
+    title = "tribunal"
+    parameter_name = "tribunal"
+    EVERY = "*"
+
+    def lookups(self, request, model_admin):
+        # The acronyms people actually use (distinct comma-separated values, split here: few of them).
+        used = MonitoredPerson.objects.exclude(tribunals="").values_list("tribunals", flat=True).distinct()
+        names = sorted({name for value in used for name in value.split(",") if name})
+        return [(self.EVERY, "Every tribunal (none chosen)"), *[(name, name) for name in names]]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value == self.EVERY:
+            return queryset.filter(tribunals="")
+        # ",TJSP,TRT2," contains ",TJSP," but ",TJSPX," does not: whole acronyms on any database.
+        padded = Concat(Value(","), "tribunals", Value(","))
+        return queryset.alias(padded_tribunals=padded).filter(padded_tribunals__contains=f",{value.upper()},")
+
+
+class PersonFilter(admin.SimpleListFilter):
+    """Publications kept for one person (the person page links here). The sidebar lists only the chosen
+    person: listing everyone would not scale."""
+
+    title = "person"
+    parameter_name = "person"
+
+    def lookups(self, request, model_admin):
+        # Always one choice for a given value: the admin drops a filter without choices, and with it the
+        # filtering, which would list every publication for an unknown person.
+        value = self.value()
+        if value is None:
+            return []
+        if not value.isdigit():
+            raise IncorrectLookupParameters(f"Unknown person {value!r}.")
+        name = MonitoredPerson.objects.filter(pk=value).values_list("name", flat=True).first()
+        return [(value, name or f"#{value} (deleted)")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(matches__person_id=int(self.value()))  # one match per person: no duplicates
+
+
+@admin.register(MonitoredPerson)
+class MonitoredPersonAdmin(admin.ModelAdmin):
+    # ModelAdmin saves through form.save(commit=False); save_model then calls PersonForm.save, which writes
+    # the person and its check_person job, and queues a new person's first check, in one transaction.
+    form = people.PersonForm
+    list_display = [
+        "name",
+        "formatted_document",
+        "oab",
+        "tribunals",
+        "active",
+        "monitor_until",
+        "first_check",
+        "last_success",
+        "next_check",
+        "publication_count",
+    ]
+    list_filter = ["active", ExpiryFilter, TribunalFilter, "first_check"]
+    search_fields = ["name", "normalized_name", "document", "oab_number"]  # what get_search_results compares
+    search_help_text = "Name (accents and case ignored), CPF/CNPJ or OAB number, with or without punctuation."
+    ordering = ["normalized_name", "pk"]
+    actions = ["check_now", "deactivate"]
+    health_fields = [
+        "job_link",
+        "publications_link",
+        "last_checked_at",
+        "last_success_at",
+        "next_check_at",
+        "first_check",
+        "last_error",
+    ]
+    readonly_fields = health_fields
+    edit_fieldsets = [
+        ("Who", {"fields": ["name", "document", ("oab_number", "oab_uf")]}),
+        ("Where", {"fields": ["tribunals", "match_in_text"]}),
+        ("Monitoring", {"fields": ["active", "monitor_until", "check_interval_minutes", "recipients", "notes"]}),
+    ]
+    health_fieldset = ("Health", {"fields": health_fields})
+
+    def get_fieldsets(self, request, obj=None):
+        # A person being added has no health yet.
+        return self.edit_fieldsets if obj is None else [*self.edit_fieldsets, self.health_fieldset]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(publication_count=Count("matches"))
+
+    def get_search_results(self, request, queryset, search_term):
+        # Django's search compares the raw words: "José" would miss "JOSE" and "529.982.247-25" the stored
+        # digits. Each word is also compared normalized: as a name to normalized_name, as digits to the
+        # CPF/CNPJ and OAB number. Every word must match somewhere (as in Django's search).
+        for word in _search_words(search_term):
+            match = Q(name__icontains=word)
+            if name := normalize_name(word):
+                match |= Q(normalized_name__contains=name)
+            if NUMERIC.fullmatch(word) and (number := digits(word)):
+                match |= Q(document__contains=number) | Q(oab_number__contains=number.lstrip("0") or number)
+            queryset = queryset.filter(match)
+        return queryset, False
+
+    def save_model(self, request, obj, form, change):
+        form.save()  # the person, its job and (when new) its first check (obj is form.instance)
+
+    @admin.display(description="CPF/CNPJ", ordering="document")
+    def formatted_document(self, person):
+        return format_document(person.document) or "—"
+
+    @admin.display(description="OAB", ordering="oab_number")
+    def oab(self, person):
+        return f"{person.oab_number}/{person.oab_uf}" if person.oab_number else "—"
+
+    @admin.display(description="Last success", ordering="last_success_at")
+    def last_success(self, person):
+        return _local(person.last_success_at)
+
+    @admin.display(description="Next check", ordering="next_check_at")
+    def next_check(self, person):
+        return _local(person.next_check_at)
+
+    @admin.display(description="Publications", ordering="publication_count")
+    def publication_count(self, person):
+        return person.publication_count
+
+    @admin.display(description="Job")
+    def job_link(self, person):
+        return job_link(person)
+
+    @admin.display(description="Publications")
+    def publications_link(self, person):
+        query = urlencode({PersonFilter.parameter_name: person.pk})
+        url = f"{reverse('admin:scrapers_publication_changelist')}?{query}"
+        return format_html('<a href="{}">{} publication(s)</a>', url, person.matches.count())
+
+    @admin.action(description="Check now", permissions=["change"])
+    def check_now(self, request, queryset):
+        # Queued on the high queue, ahead of the routine cycle; a worker checks DJEN, not this request.
+        chosen = list(queryset.select_related("job"))
+        active = [person for person in chosen if person.active]
+        for person in active:
+            if person.job is None:
+                people.sync_job(person)
+            services.run_now(person.job, queue_name=Job.Queue.HIGH)
+        text = f"Queued a check of {len(active)} person(s)."
+        if len(active) < len(chosen):
+            text += f" Skipped {len(chosen) - len(active)} inactive."
+        self.message_user(request, text, messages.SUCCESS)
+
+    @admin.action(description="Deactivate", permissions=["change"])
+    def deactivate(self, request, queryset):
+        self.message_user(request, f"Deactivated {people.deactivate(queryset)} person(s).", messages.SUCCESS)
+
+
+class PublicationMatchInline(ReadOnlyInline):
+    model = PublicationMatch
+    fields = ["person", "how", "matched_at"]
+    ordering = ["matched_at"]
+
+
+@admin.register(Publication)
+class PublicationAdmin(ReadOnlyAdmin):  # from checks; deleting one would only have it announced again
+    list_display = ["date", "tribunal", "process", "communication_type", "short_organ", "people_count"]
+    list_filter = ["tribunal", "medium", PersonFilter]
+    search_fields = ["process_number", "process_number_masked", "text"]  # what get_search_results compares
+    search_help_text = "Process number (with or without its mask) or words of the text."
+    date_hierarchy = "date"
+    ordering = ["-date", "-djen_id"]  # the publication_recent index
+    show_full_result_count = False  # many rows: no unfiltered COUNT(*)
+    inlines = [PublicationMatchInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(people_count=Count("matches"))
+
+    def get_search_results(self, request, queryset, search_term):
+        # A process number typed with its mask ("0001234-56.2024.8.26.0100") is also compared as digits to
+        # process_number, which DJEN always fills (the masked copy may be empty).
+        for word in _search_words(search_term):
+            match = Q(process_number_masked__icontains=word) | Q(text__icontains=word)
+            if NUMERIC.fullmatch(word) and (number := digits(word)):
+                match |= Q(process_number__contains=number)
+            queryset = queryset.filter(match)
+        return queryset, False
+
+    @admin.display(description="Process", ordering="process_number")
+    def process(self, publication):
+        return publication.process_number_masked or publication.process_number or "—"
+
+    @admin.display(description="Organ", ordering="organ")
+    def short_organ(self, publication):
+        return _short(publication.organ, 50)  # escaped by the admin like any text (scraped: never mark_safe)
+
+    @admin.display(description="People", ordering="people_count")
+    def people_count(self, publication):
+        return publication.people_count

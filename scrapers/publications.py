@@ -1,0 +1,198 @@
+"""Checking one monitored person in DJEN: the date window, the queries, matching, storing, announcing.
+
+The window runs from the day before the last successful check (publications made available late on a
+day are not missed) to today, in Brazil's court time; a first check looks back VIGIA_DJEN_FIRST_DAYS.
+DJEN's name search is loose, so an item is kept for the person only when their normalized name is one of
+its recipients (decorations such as " - CPF …" or "(representante)" ignored), their OAB is among its
+lawyers, or — with `match_in_text` — the text names them. Publications are stored once (unique DJEN id)
+however many people they name; each new person↔publication match is announced once on `person:<id>`,
+in the same transaction that stores it, with a key that makes a repeated check announce nothing.
+"""
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from channels_app.events import publish
+from scheduler.errors import JobError
+from scrapers import djen
+from scrapers.brazil import contains_name, digits, normalize_name
+from scrapers.models import MonitoredPerson, Publication, PublicationMatch
+
+log = logging.getLogger("vigia.people")
+COURT_ZONE = ZoneInfo("America/Sao_Paulo")  # DJEN's dates are Brazilian calendar days
+# Where a recipient's name ends and its decorations begin: "FULANO - CPF: …", "FULANO (REPRESENTANTE)".
+DECORATION = re.compile(r"\s+-\s+|\s*[(\[,/]|\s+cpf\b|\s+cnpj\b|\s+oab\b", re.I)
+
+
+@dataclass
+class Outcome:
+    start: object = None
+    end: object = None
+    requests: int = 0
+    djen_ms: int = 0
+    returned: int = 0  # items DJEN returned (the loose search)
+    matched: list = field(default_factory=list)  # Publication ids kept for the person
+    new: list = field(default_factory=list)  # of those, the ones matched for the first time
+    truncated: bool = False
+
+    def summary(self):
+        return {
+            "window": [self.start.isoformat(), self.end.isoformat()],
+            "requests": self.requests,
+            "djen_ms": self.djen_ms,
+            "returned": self.returned,
+            "matched": len(self.matched),
+            "new": len(self.new),
+            "truncated": self.truncated,
+        }
+
+
+def window(person, today=None):
+    today = today or timezone.localdate(timezone=COURT_ZONE)
+    if person.last_success_at:
+        start = timezone.localdate(person.last_success_at, timezone=COURT_ZONE) - timedelta(days=1)
+    else:
+        start = today - timedelta(days=settings.VIGIA_DJEN_FIRST_DAYS)
+    return min(start, today), today
+
+
+def queries(person):
+    """The DJEN criteria for a person: by name as a party, and by OAB for a lawyer."""
+    tribunals = person.tribunal_list
+    base = {"siglaTribunal": tribunals[0]} if len(tribunals) == 1 else {}
+    found = [{**base, "nomeParte": person.name}]
+    if person.oab_number:
+        found.append({**base, "numeroOab": person.oab_number, "ufOab": person.oab_uf})
+    return found
+
+
+def how_matched(person, fields):
+    """'name', 'oab' or 'text' when the parsed item names the person; None for the API's false alarms."""
+    tribunals = person.tribunal_list
+    if tribunals and fields["tribunal"] not in tribunals:
+        return None
+    wanted = person.normalized_name
+    for recipient in fields["recipients"]:
+        name = normalize_name(recipient["name"])
+        core = normalize_name(DECORATION.split(recipient["name"], maxsplit=1)[0])
+        if wanted in (name, core):
+            return "name"
+    for lawyer in fields["lawyers"]:
+        if person.oab_number and digits(lawyer["oab"]).lstrip("0") == person.oab_number:
+            if not lawyer["uf"] or lawyer["uf"] == person.oab_uf:
+                return "oab"
+        if wanted in (normalize_name(lawyer["name"]), normalize_name(DECORATION.split(lawyer["name"], maxsplit=1)[0])):
+            return "name"
+    if person.match_in_text and contains_name(normalize_name(fields["text"]), wanted):
+        return "text"
+    return None
+
+
+def check_person(person, deadline=None):
+    """Query DJEN for the person, store and announce what is new. Raises JobError on failure (recorded on
+    the person first)."""
+    now = timezone.now()
+    outcome = Outcome()
+    outcome.start, outcome.end = window(person)
+    try:
+        found = {}
+        for criteria in queries(person):
+            items = _search(criteria, outcome.start, outcome.end, deadline, outcome)
+            outcome.returned += len(items)
+            for raw in items:
+                fields = djen.parse_item(raw)  # raises on an item without an id: nothing is stored
+                how = how_matched(person, fields)
+                if how and fields["djen_id"] not in found:
+                    found[fields["djen_id"]] = (fields, how)
+    except JobError as exc:
+        record_failure(person, exc, now)
+        raise
+    store(person, found, outcome, now)
+    log.info(
+        "person checked",
+        extra={"person": person.pk, "kept": len(outcome.matched), "new": len(outcome.new)},
+    )
+    return outcome
+
+
+def _search(criteria, start, end, deadline, outcome):
+    """Every item for the window. One holding more than DJEN serves per query (a common name over a first
+    check's 30 days) is split in halves down to single days, so nothing beyond the cap is lost."""
+    result = djen.search(criteria, start, end, deadline=deadline)
+    outcome.requests += result.requests
+    outcome.djen_ms += result.elapsed_ms
+    if result.truncated and start < end:
+        middle = start + timedelta(days=(end - start).days // 2)
+        return _search(criteria, start, middle, deadline, outcome) + _search(
+            criteria, middle + timedelta(days=1), end, deadline, outcome
+        )
+    outcome.truncated |= result.truncated  # one day alone holds more than the cap: say so
+    return result.items
+
+
+def store(person, found, outcome, now):
+    with transaction.atomic():
+        Publication.objects.bulk_create(
+            [Publication(first_seen=now, **fields) for fields, _ in found.values()], ignore_conflicts=True
+        )
+        ids = dict(Publication.objects.filter(djen_id__in=found).values_list("djen_id", "pk"))
+        known = set(
+            PublicationMatch.objects.filter(person=person, publication_id__in=ids.values()).values_list(
+                "publication_id", flat=True
+            )
+        )
+        fresh = [
+            PublicationMatch(person=person, publication_id=ids[djen_id], how=how, matched_at=now)
+            for djen_id, (_, how) in found.items()
+            if ids[djen_id] not in known
+        ]
+        PublicationMatch.objects.bulk_create(fresh, ignore_conflicts=True)
+        outcome.matched = sorted(ids.values())
+        outcome.new = [match.publication_id for match in fresh]
+        _announce(person, outcome.new, ids, found)
+        first = person.first_check == MonitoredPerson.FirstCheck.PENDING or not person.last_success_at
+        changes = {"last_checked_at": now, "last_success_at": now, "last_error": ""}
+        if first:
+            changes["first_check"] = MonitoredPerson.FirstCheck.DONE
+        MonitoredPerson.objects.filter(pk=person.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(person, name, value)
+
+
+def _announce(person, new_ids, ids, found):
+    by_pk = {pk: djen_id for djen_id, pk in ids.items()}
+    for pk in sorted(new_ids, key=lambda pk: (found[by_pk[pk]][0]["date"] or timezone.now().date(), pk)):
+        fields, how = found[by_pk[pk]]
+        publish(
+            person.topic,
+            {
+                "type": "publication.new",
+                "person": person.pk,
+                "person_name": person.name,
+                "publication": pk,
+                "djen_id": fields["djen_id"],
+                "date": fields["date"].isoformat() if fields["date"] else None,
+                "tribunal": fields["tribunal"],
+                "process": fields["process_number_masked"] or fields["process_number"],
+                "type_label": fields["communication_type"],
+                "organ": fields["organ"],
+                "link": fields["link"],
+                "text": fields["text"][:2000],
+                "matched_by": how,
+            },
+            key=f"publication.new:{person.pk}:{pk}",
+        )
+
+
+def record_failure(person, exc, now):
+    changes = {"last_checked_at": now, "last_error": str(exc)[:2000]}
+    if person.first_check == MonitoredPerson.FirstCheck.PENDING and getattr(exc, "permanent", False):
+        changes["first_check"] = MonitoredPerson.FirstCheck.FAILED
+    MonitoredPerson.objects.filter(pk=person.pk).update(**changes)
