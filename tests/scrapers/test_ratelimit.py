@@ -149,4 +149,8 @@ def test_two_processes_share_one_limit(tmp_path):
     assert sum(counts) == len(arrivals)
     windows = Counter(math.floor(moment) for moment in arrivals)
     assert max(windows.values()) <= 5, sorted(windows.items())
-    assert len(arrivals) >= 12
+    # The limit still lets its rate through: judged on the span actually hammered, since on a loaded
+    # machine a process may start after the agreed moment.
+    arrivals.sort()
+    assert len(arrivals) >= 6, arrivals
+    assert (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) >= 4, arrivals
