@@ -1,5 +1,5 @@
 # The two commands of the README. Everything else is plain `python manage.py ...` inside .venv.
-.PHONY: up test lint
+.PHONY: up test lint messages
 
 up:
 	@deploy/bootstrap.sh
@@ -7,8 +7,14 @@ up:
 
 test:
 	@deploy/bootstrap.sh
+	@deploy/browser.sh
 	.venv/bin/python -m pytest $(ARGS)
 
 lint:
 	@deploy/bootstrap.sh
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+# Refresh the pt-BR catalog from the code, then translate the new entries in locale/pt_BR/LC_MESSAGES/django.po.
+messages:
+	SECRET_KEY=messages .venv/bin/python manage.py makemessages -l pt_BR --no-obsolete --no-location -i .venv -i data -i tests -i deploy
+	SECRET_KEY=messages .venv/bin/python manage.py compilemessages -l pt_BR -i .venv

@@ -1,11 +1,21 @@
 from django.contrib import admin
-from django.urls import path
-from django.views.generic import RedirectView
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from django.views.i18n import set_language
 
 from channels_app import api
+from config import views
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", views.overview, name="overview"),
+    path("", include(views.urls)),  # the overview's force-sync buttons
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/setlang/", login_not_required(set_language), name="set_language"),  # the login page has it too
+    path("", include("scheduler.urls")),
+    path("", include("scrapers.urls")),
+    path("", include("channels_app.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls()),  # bearer tokens, not the session login (channels_app.api)
 ]

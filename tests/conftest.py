@@ -14,3 +14,7 @@ def processes(tmp_path):
 @pytest.fixture(autouse=True)
 def _test_kinds():
     import tests.support.kinds  # noqa: F401  (registers the test-only kinds in this process too)
+
+
+from tests.support.browser import browser_page, chromium  # noqa: E402,F401  (browser fixtures)
+from tests.support.web import staff_client, viewer_client  # noqa: E402,F401  (logged-in test clients)

@@ -304,4 +304,4 @@ def test_cancel_stops_scheduled_messages_only(db, admin_client):
 def test_anonymous_users_are_sent_to_log_in(db, client, url):
     response = client.get(url)
 
-    assert response.status_code == 302 and reverse("admin:login") in response["Location"]
+    assert response.status_code == 302 and reverse("login") in response["Location"]  # the one login page

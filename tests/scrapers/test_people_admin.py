@@ -363,4 +363,4 @@ def test_events_are_listed_read_only(db, admin_client):
 def test_anonymous_users_are_sent_to_log_in(db, client, url):
     response = client.get(url)
 
-    assert response.status_code == 302 and reverse("admin:login") in response["Location"]
+    assert response.status_code == 302 and reverse("login") in response["Location"]  # the one login page

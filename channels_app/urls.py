@@ -1,0 +1,4 @@
+from channels_app import views
+
+app_name = "channels_app"
+urlpatterns = views.urls

@@ -1,0 +1,63 @@
+"""What every dashboard view shares: the staff check for changes, full page vs HTMX fragment, and keyset
+paging that stays fast on millions of rows (no OFFSET, no COUNT)."""
+
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
+
+
+def staff_required(view):
+    """Changes need a staff login (reading needs any login: LoginRequiredMiddleware). Changes are POSTs."""
+
+    @require_POST
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_staff:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def render_page(request, template, context, partial=None, status=200):
+    """The whole page, or only `partial` (a `{% partialdef %}` of `template`) when HTMX asks for it."""
+    if partial and request.htmx and not request.htmx.boosted:
+        template = f"{template}#{partial}"
+    return render(request, template, context, status=status)
+
+
+class Page:
+    """One page of a keyset-paged list, newest first by primary key. `?before=<pk>` pages on; a deep page
+    costs the same as the first (an index range scan), and no total is counted."""
+
+    def __init__(self, rows, size, before):
+        self.rows = rows[:size]
+        self.before = before
+        self.next_before = self.rows[-1].pk if len(rows) > size else None
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self):
+        return len(self.rows)
+
+
+def keyset_page(queryset, request, size=50):
+    """`queryset` ordered by -pk, cut at `?before=`; an unparsable cursor is the first page."""
+    try:
+        before = int(request.GET.get("before", ""))
+    except ValueError:
+        before = None
+    if before is not None:
+        queryset = queryset.filter(pk__lt=before)
+    return Page(list(queryset.order_by("-pk")[: size + 1]), size, before)
+
+
+def query_without(request, *names):
+    """The current query string minus `names` (for pager and filter links that keep the other filters)."""
+    params = request.GET.copy()
+    for name in names:
+        params.pop(name, None)
+    return params.urlencode()

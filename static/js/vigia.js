@@ -1,0 +1,19 @@
+// Tell the server the operator's time zone (pages show times in it) and send the CSRF token with every
+// HTMX request. No build step, no dependencies besides htmx itself.
+(function () {
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && document.cookie.indexOf("vigia_tz=" + zone) === -1) {
+      document.cookie = "vigia_tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+    }
+  } catch (e) { /* an old browser: the server's zone is used */ }
+  document.addEventListener("htmx:configRequest", function (event) {
+    var token = document.querySelector('meta[name="csrf-token"]');
+    if (token) event.detail.headers["X-CSRFToken"] = token.content;
+  });
+  // A confirm() before destructive buttons: <button data-confirm="Delete?">
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest("[data-confirm]");
+    if (target && !window.confirm(target.getAttribute("data-confirm"))) event.preventDefault();
+  }, true);
+})();
