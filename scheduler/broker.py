@@ -13,6 +13,8 @@ from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 
+from scheduler.liveness import HeartbeatStats
+
 
 def served_queues():
     wanted = [q.strip() for q in os.environ.get("VIGIA_CLUSTER_QUEUES", "").split(",") if q.strip()]
@@ -22,7 +24,7 @@ def served_queues():
     return [q for q in settings.VIGIA_QUEUES if q in wanted] if wanted else list(settings.VIGIA_QUEUES)
 
 
-class PriorityORMBroker(ORM):
+class PriorityORMBroker(HeartbeatStats, ORM):  # HeartbeatStats: clusters visible on the dashboard
     def __init__(self, list_key=None):
         super().__init__(list_key=list_key)
         self.queues = served_queues()

@@ -1,0 +1,81 @@
+"""The overview (a summary of every app, refreshing itself part by part) and its "check now" buttons."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from config import overview as summary
+from config import sync
+from scheduler import liveness
+from scheduler.web import render_page, staff_required
+
+TEMPLATE = "config/overview.html"
+
+
+def _engine(now):
+    return {
+        "leader": liveness.leader(now),
+        "clusters": liveness.clusters(now),
+        "queues": liveness.queue_depths(now),
+    }
+
+
+def _activity(now):
+    dead_count, dead_latest = summary.dead_deliveries()
+    return {
+        "activity": summary.runs_by_hour(now),
+        "failing_sources": summary.failing_sources(),
+        "expiring_people": summary.expiring_people(),
+        "expiry_days": summary.EXPIRY_DAYS,
+        "next_jobs": summary.next_jobs(),
+        "dead_count": dead_count,
+        "dead_latest": dead_latest,
+    }
+
+
+# Each live part of the page is a partial of the template, refreshed by its own poll (?part=name).
+PARTS = {"engine": _engine, "activity": _activity}
+
+
+def overview(request):
+    now = timezone.now()
+    part = request.GET.get("part")
+    context = {"title": _("Overview"), "now": now}
+    if request.htmx and part in PARTS:
+        context.update(PARTS[part](now))
+        return render_page(request, TEMPLATE, context, partial=part)
+    for build in PARTS.values():
+        context.update(build(now))
+    return render(request, TEMPLATE, context)
+
+
+def _queued(request, text):
+    """HTMX: a small fragment saying what was queued; otherwise back to the overview with a message."""
+    if request.htmx:
+        response = render(request, "config/_sync_result.html", {"text": text})
+        response["HX-Trigger"] = "queued"  # the overview's queue counts refresh at once
+        return response
+    messages.success(request, text)
+    return redirect("overview")
+
+
+@staff_required
+def force_sync_people(request):
+    n = sync.check_all_people()
+    return _queued(request, ngettext("Queued %(n)d person check.", "Queued %(n)d person checks.", n) % {"n": n})
+
+
+@staff_required
+def force_sync_sources(request):
+    n = sync.check_all_sources()
+    return _queued(request, ngettext("Queued %(n)d source check.", "Queued %(n)d source checks.", n) % {"n": n})
+
+
+# Included by config/urls.py (no namespace): the POST targets of the overview's buttons.
+urls = [
+    path("sync/people/", force_sync_people, name="force_sync_people"),
+    path("sync/sources/", force_sync_sources, name="force_sync_sources"),
+]

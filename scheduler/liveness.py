@@ -1,0 +1,176 @@
+"""Is the engine alive? The scheduler leader, the worker clusters and the queues, read from the database.
+
+There is no shared cache (each process has its own LocMem), so django-q2's cluster Stat cannot be seen
+from the web process. Instead each cluster's guard loop, which saves its Stat every guard cycle, also
+writes a presence row: a Lease named `cluster:<id>` whose expiry it pushes forward (`HeartbeatStats`,
+mixed into our broker). A cluster that dies stops renewing it, so "alive" is "its row has not expired".
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_q.conf import Conf
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
+
+from scheduler import lease
+from scheduler.models import Lease, Run
+
+CLUSTER_PREFIX = "cluster:"
+FORGET_AFTER = timedelta(days=1)  # presence rows of clusters gone longer than this are deleted
+
+
+class HeartbeatStats:
+    """Broker mixin: every cluster Stat the guard saves (each 0.5 s) also renews the cluster's presence
+    row, at most once per VIGIA_HEARTBEAT_SECONDS, and ends it at once when the cluster stops."""
+
+    _last_beat = 0.0
+
+    def set_stat(self, key, value, timeout):
+        result = super().set_stat(key, value, timeout)
+        try:
+            stat = SignedPackage.loads(value)
+        except Exception:  # noqa: BLE001 - a stat we cannot read is no reason to disturb the cluster
+            return result
+        stopping = str(stat.status) in (str(Conf.STOPPING), str(Conf.STOPPED))
+        if stopping or time.monotonic() - self._last_beat >= settings.VIGIA_HEARTBEAT_SECONDS:
+            queues = ",".join(getattr(self, "queues", []) or [])
+            beat(stat.cluster_id.hex, f"{stat.host}:{stat.pid}", queues, stat.tob, stopped=stopping)
+            self._last_beat = time.monotonic()
+        return result
+
+
+def beat(cluster_id, holder, queues="", started=None, stopped=False, now=None):
+    """Write one cluster's presence row: alive for VIGIA_STALE_AFTER seconds more, or ended now."""
+    now = now or timezone.now()
+    name = f"{CLUSTER_PREFIX}{cluster_id}"[:50]
+    holder = f"{holder} [{queues}]" if queues else holder
+    expires = now if stopped else now + timedelta(seconds=settings.VIGIA_STALE_AFTER)
+    updated = Lease.objects.filter(name=name).update(holder=holder[:200], expires_at=expires, renewed_at=now)
+    if not updated:  # a cluster's first beat: also forget clusters long gone
+        Lease.objects.filter(name__startswith=CLUSTER_PREFIX, expires_at__lt=now - FORGET_AFTER).delete()
+        Lease.objects.update_or_create(
+            name=name,
+            defaults={"holder": holder[:200], "expires_at": expires, "renewed_at": now, "acquired_at": started or now},
+        )
+
+
+def short_age(delta):
+    """A duration as an operator reads it at a glance: "42 s", "5 min", "3 h", "2 d" (None: "-")."""
+    if delta is None:
+        return "-"
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 120:
+        return _("%(n)d s") % {"n": seconds}
+    if seconds < 2 * 3600:
+        return _("%(n)d min") % {"n": seconds // 60}
+    if seconds < 2 * 86400:
+        return _("%(n)d h") % {"n": seconds // 3600}
+    return _("%(n)d d") % {"n": seconds // 86400}
+
+
+@dataclass
+class Presence:
+    """The scheduler leader or one worker cluster, as its lease row says."""
+
+    name: str
+    holder: str
+    renewed_at: datetime | None
+    started_at: datetime | None
+    alive: bool
+    age: timedelta | None  # since the last heartbeat
+
+    @property
+    def age_text(self):
+        return short_age(self.age)
+
+
+def _presence(row, now, name=None):
+    alive = bool(row.holder and row.expires_at and row.expires_at > now)
+    age = now - row.renewed_at if row.renewed_at else None
+    return Presence(name or row.name, row.holder, row.renewed_at, row.acquired_at, alive, age)
+
+
+def leader(now=None):
+    """The scheduler lease: who leads and how long ago it renewed; None when no scheduler ever ran."""
+    row = lease.current()
+    return _presence(row, now or timezone.now()) if row else None
+
+
+def clusters(now=None, seen_within=timedelta(hours=1)):
+    """Worker clusters that beat within `seen_within`, alive ones first."""
+    now = now or timezone.now()
+    rows = Lease.objects.filter(name__startswith=CLUSTER_PREFIX, renewed_at__gte=now - seen_within)
+    found = [_presence(row, now, row.name.removeprefix(CLUSTER_PREFIX)[:8]) for row in rows]
+    return sorted(found, key=lambda p: (not p.alive, p.holder))
+
+
+@dataclass
+class QueueDepth:
+    name: str
+    waiting: int = 0  # on django-q2's queue, not yet taken
+    taken: int = 0  # taken by a cluster, not yet acknowledged (running or about to)
+    oldest: datetime | None = None  # when the oldest waiting task was queued
+    oldest_age: str = "-"
+
+
+def queue_depths(now=None):
+    """Per named queue (in priority order), from django-q2's OrmQ table in one GROUP BY.
+
+    A waiting task's lock is the time it was queued (scheduler.queue) or, when a lost worker's task came
+    back, the time it came back; a taken task's lock lies in the future (the broker's retry deadline).
+    """
+    now = now or timezone.now()
+    rows = (
+        OrmQ.objects.values("key")
+        .annotate(
+            waiting=Count("id", filter=Q(lock__lte=now)),
+            taken=Count("id", filter=Q(lock__gt=now)),
+            oldest=Min("lock", filter=Q(lock__lte=now)),
+        )
+        .order_by()
+    )
+    depths = {name: QueueDepth(name) for name in settings.VIGIA_QUEUES}
+    for row in rows:
+        oldest = row["oldest"]
+        age = short_age(now - oldest) if oldest else "-"
+        depths[row["key"]] = QueueDepth(row["key"], row["waiting"], row["taken"], oldest, age)
+    return list(depths.values())
+
+
+def running_runs(now=None, limit=50):
+    """Runs a worker is executing now, longest-running first (the run_running partial index); each with
+    `running_for` and `heartbeat_age` texts."""
+    now = now or timezone.now()
+    fields = ("id", "status", "started_at", "heartbeat_at", "worker", "attempt", "cancel_requested")
+    runs = list(
+        Run.objects.filter(status=Run.Status.RUNNING)
+        .select_related("job")
+        .only(*fields, "job__id", "job__name", "job__kind", "job__queue")
+        .order_by("started_at", "id")[:limit]
+    )
+    for run in runs:
+        run.running_for = short_age(now - run.started_at if run.started_at else None)
+        run.heartbeat_age = short_age(now - run.heartbeat_at if run.heartbeat_at else None)
+    return runs
+
+
+def waiting_runs(now=None, limit=50):
+    """Runs queued (or waiting out a retry backoff), the oldest first; each with a `waiting_for` text."""
+    now = now or timezone.now()
+    fields = ("id", "status", "queued_at", "due_at", "attempt", "trigger")
+    runs = list(
+        Run.objects.filter(status__in=[Run.Status.QUEUED, Run.Status.RETRYING])
+        .select_related("job")
+        .only(*fields, "job__id", "job__name", "job__kind", "job__queue")
+        .order_by("due_at", "id")[:limit]
+    )
+    for run in runs:
+        since = run.queued_at or run.due_at
+        run.waiting_for = short_age(now - since) if since and since <= now else "-"
+    return runs

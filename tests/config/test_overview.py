@@ -1,0 +1,187 @@
+"""The overview: engine health, queues, the last 24 h of runs, what needs attention, and the force-sync buttons."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone
+
+from channels_app.models import Channel, Delivery, Event, Recipient
+from config import overview as summary
+from scheduler import liveness, services
+from scheduler.models import Job, Run
+from scrapers.models import MonitoredPerson, Source
+from scrapers.sources import sync_job
+from tests.support.factories import lead, make_job
+
+# config.views.urls (the buttons' POST targets) on top of the project's URLs, whether or not
+# config/urls.py includes them yet; the first match wins, so this changes nothing once it does.
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counts():
+    cache.clear()  # the closed hours' run counts are cached for a minute (config.overview)
+
+
+def _run(job, status, when, attempt=1):
+    return Run.objects.create(job=job, scheduled_for=when, due_at=when, status=status, attempt=attempt)
+
+
+def _source(name, **fields):
+    source = Source.objects.create(name=name, kind="html", url="http://127.0.0.1:9/", **fields)
+    sync_job(source)
+    return source
+
+
+def _dead_delivery(n, status=Delivery.Status.DEAD):
+    channel, _ = Channel.objects.get_or_create(name="outbox", defaults={"kind": "outbox"})
+    recipient, _ = Recipient.objects.get_or_create(channel=channel, address=f"r{n}@example.com")
+    event = Event.objects.create(topic="t", type="x", payload={}, key=f"k{n}")
+    return Delivery.objects.create(event=event, recipient=recipient, status=status, body="x", error=f"boom <{n}>")
+
+
+def test_anonymous_is_sent_to_the_login(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_the_overview_shows_everything_that_needs_attention(viewer_client):
+    now = timezone.now()
+    lead("leader-host:9")
+    liveness.beat(uuid.uuid4().hex, "worker-host:1", "high")
+    job = make_job(name="Nightly")
+    services.run_now(make_job(name="Queued one", queue="low"))
+    for minutes, status in [(5, "succeeded"), (65, "failed"), (70, "succeeded"), (60 * 30, "failed")]:
+        _run(job, status, now - timedelta(minutes=minutes))
+    broken = _source("Broken <site>", broken=True, consecutive_failures=5, last_error="HTTP 500")
+    healthy = _source("Healthy site")
+    MonitoredPerson.objects.create(name="Ana Expiring", monitor_until=timezone.localdate() + timedelta(days=3))
+    MonitoredPerson.objects.create(name="Bruno Later", monitor_until=timezone.localdate() + timedelta(days=90))
+    _dead_delivery(1)
+    _dead_delivery(2, Delivery.Status.SENT)
+
+    response = viewer_client.get("/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "leader-host:9" in html and "leading" in html
+    assert "worker-host:1 [high]" in html and "alive" in html
+    assert '<td class="num waiting">1</td>' in html  # the low queue's waiting task
+    assert '<span class="stat">4</span>' in html  # the queued run and three others; the 30 h old one is out
+    assert 'class="bars"' in html and html.count('style="height:') == 24
+    assert f'href="/sources/{broken.pk}/">Broken &lt;site&gt;</a>' in html and "HTTP 500" in html
+    assert f'href="/sources/{healthy.pk}/"' not in html
+    assert "Ana Expiring" in html and "Bruno Later" not in html
+    assert "Nightly" in html  # next runs
+    assert "boom &lt;1&gt;" in html and "boom &lt;2&gt;" not in html
+    assert "Check all people now" not in html  # viewers get no buttons
+
+
+def test_runs_by_hour_groups_by_hour_and_status():
+    now = timezone.now()
+    job = make_job()
+    for minutes, status in [(1, "succeeded"), (2, "failed"), (3, "timed_out"), (60 * 5, "succeeded")]:
+        _run(job, status, now - timedelta(minutes=minutes))
+    _run(job, "queued", now + timedelta(hours=2))  # in the future: not counted
+    activity = summary.runs_by_hour(now)
+    assert len(activity.hours) == 24 and activity.total == 4 and activity.bad == 2
+    assert activity.by_status[0][:2] == ("succeeded", "Succeeded") and activity.by_status[0][2] == 2
+    last = activity.hours[-1]
+    assert last.start <= now and (last.total, last.bad) in {(3, 2), (1, 1), (2, 2)}  # the hour may just have begun
+    assert max(h.height for h in activity.hours) == 100
+
+
+def test_each_live_part_refreshes_alone(viewer_client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(6):  # session, user, lease, clusters, queues
+        engine = viewer_client.get("/?part=engine", **HTMX).content.decode()
+    assert engine.lstrip().startswith('<section id="engine"') and 'hx-trigger="every 5s' in engine
+    assert "<html" not in engine and "never started" in engine
+    activity = viewer_client.get("/?part=activity", **HTMX).content.decode()
+    assert activity.lstrip().startswith('<section id="activity"') and "Runs in the last 24 h" in activity
+    # an unknown part (or none) is the whole page
+    assert "<html" in viewer_client.get("/?part=nope", **HTMX).content.decode()
+
+
+def test_queries_do_not_grow_with_the_rows(staff_client, django_assert_max_num_queries):
+    now = timezone.now()
+    for i in range(30):
+        job = make_job(name=f"j{i}")
+        _run(job, "succeeded", now - timedelta(minutes=i * 40))
+        _source(f"s{i}", broken=True)
+        MonitoredPerson.objects.create(name=f"P {i}", monitor_until=timezone.localdate() + timedelta(days=1))
+        _dead_delivery(i)
+        liveness.beat(uuid.uuid4().hex, f"h:{i}")
+    # session, user, lease, clusters, queues, runs (closed hours, this hour), sources, people, jobs,
+    # dead deliveries (count, latest dead, latest failed)
+    with django_assert_max_num_queries(13):
+        response = staff_client.get("/")
+    assert response.status_code == 200
+    with django_assert_max_num_queries(12):  # the closed hours' counts come from the cache now
+        staff_client.get("/")
+
+
+def test_check_all_people_queues_one_check_each(staff_client):
+    for name in ("Ana", "Bia", "Caio"):
+        MonitoredPerson.objects.create(name=name)
+    MonitoredPerson.objects.create(name="Off", active=False)
+    response = staff_client.post("/sync/people/", **HTMX)
+    assert response.status_code == 200 and response["HX-Trigger"] == "queued"
+    assert "Queued 3 person checks." in response.content.decode()
+    assert Run.objects.filter(status="queued", job__kind="check_person").count() == 3
+    # again at once: the checks are still waiting, nothing is stacked on them
+    assert "Queued 0 person checks." in staff_client.post("/sync/people/", **HTMX).content.decode()
+
+
+def test_check_all_sources_without_htmx_redirects_with_a_message(staff_client):
+    _source("One")
+    _source("Two")
+    _source("Paused", enabled=False)
+    response = staff_client.post(reverse("force_sync_sources"), follow=True)
+    assert response.redirect_chain == [("/", 302)]
+    assert "Queued 2 source checks." in response.content.decode()
+    queued = Run.objects.filter(status="queued", job__kind="check_source")
+    assert sorted(queued.values_list("job__source__name", flat=True)) == ["One", "Two"]
+    assert all(run.trigger == Run.Trigger.MANUAL for run in queued)
+
+
+def test_anonymous_may_not_force_sync(client):
+    MonitoredPerson.objects.create(name="Ana")
+    assert client.post("/sync/people/")["Location"].startswith(reverse("login"))
+    assert not Run.objects.exists()
+
+
+def test_viewers_may_not_force_sync_and_get_is_refused(viewer_client, staff_client):
+    MonitoredPerson.objects.create(name="Ana")
+    assert viewer_client.post("/sync/people/").status_code == 403
+    assert viewer_client.post("/sync/sources/").status_code == 403
+    assert staff_client.get("/sync/people/").status_code == 405
+    assert not Run.objects.exists()
+
+
+def test_staff_see_the_buttons(staff_client):
+    html = staff_client.get("/").content.decode()
+    assert 'hx-post="/sync/people/"' in html and 'hx-post="/sync/sources/"' in html
+    assert "Check all sources now" in html
+
+
+def test_no_scheduler_and_no_cluster_say_so(viewer_client):
+    Job.objects.all().delete()
+    html = viewer_client.get("/").content.decode()
+    assert "never started" in html and "No worker cluster reported" in html and "No job is scheduled." in html
+
+
+def test_closed_hours_are_counted_once_a_minute_and_this_hour_every_time():
+    now = timezone.now()
+    job = make_job()
+    _run(job, "succeeded", now - timedelta(hours=3))
+    assert summary.runs_by_hour(now).total == 1
+    _run(job, "failed", now - timedelta(hours=3, minutes=1))  # a closed hour: seen after the cache expires
+    _run(job, "failed", now)  # this hour: seen at once
+    activity = summary.runs_by_hour(now)
+    assert (activity.total, activity.bad) == (2, 1)
+    cache.clear()
+    assert summary.runs_by_hour(now).total == 3
