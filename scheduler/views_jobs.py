@@ -1,0 +1,298 @@
+"""Jobs: the filtered list, the editor (JobForm + services.save_job) with a live cron preview, and the operator's
+actions (pause, resume, run now, duplicate, delete). Every change is a staff POST; the domain work is in
+scheduler.services."""
+
+from functools import lru_cache
+from zoneinfo import available_timezones
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from scheduler import cron_text, registry, services
+from scheduler.forms import JobForm
+from scheduler.models import Job, Run
+from scheduler.views_runs import STATUSES, label_rows
+from scheduler.web import keyset_page, query_without, render_page, staff_required
+
+PAGE_SIZE = 50
+RECENT_RUNS = 20
+LIST_COLUMNS = (
+    "id", "name", "kind", "schedule_type", "cron", "timezone", "interval_seconds", "run_at", "enabled", "queue",
+    "next_run_at",
+)  # fmt: skip
+RUN_COLUMNS = ("id", "job_id", "scheduled_for", "attempt", "trigger", "status", "started_at", "duration_ms")
+
+SCHEDULE_TYPES = {
+    "cron": gettext_lazy("Cron"),
+    "interval": gettext_lazy("Interval"),
+    "once": gettext_lazy("Once"),
+    "manual": gettext_lazy("On demand"),
+}
+QUEUES = {"high": gettext_lazy("High"), "default": gettext_lazy("Default"), "low": gettext_lazy("Low")}
+STATES = {"enabled": gettext_lazy("Enabled"), "paused": gettext_lazy("Paused")}
+# The model's labels and help texts are plain English; the editor shows them in the operator's language.
+LABELS = {
+    "name": (gettext_lazy("Name"), None),
+    "kind": (gettext_lazy("Kind"), None),
+    "params": (gettext_lazy("Parameters"), gettext_lazy("JSON object; the fields depend on the kind.")),
+    "schedule_type": (gettext_lazy("Schedule"), None),
+    "cron": (
+        gettext_lazy("Cron expression"),
+        gettext_lazy("5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or @daily…"),
+    ),
+    "timezone": (gettext_lazy("Time zone"), gettext_lazy("IANA name, e.g. America/Sao_Paulo or UTC.")),
+    "interval_seconds": (gettext_lazy("Interval (seconds)"), None),
+    "run_at": (gettext_lazy("Run at"), gettext_lazy("For a one-off job, in your time zone.")),
+    "start_at": (gettext_lazy("Start at"), gettext_lazy("Optional: no run before this.")),
+    "end_at": (gettext_lazy("End at"), gettext_lazy("Optional: no run after this.")),
+    "max_occurrences": (gettext_lazy("Max occurrences"), gettext_lazy("Empty = no limit.")),
+    "enabled": (gettext_lazy("Enabled"), gettext_lazy("Off = paused.")),
+    "queue": (gettext_lazy("Queue"), None),
+    "timeout_seconds": (gettext_lazy("Timeout (seconds)"), None),
+    "max_attempts": (gettext_lazy("Max attempts"), gettext_lazy("1 = no retry.")),
+    "backoff_base_seconds": (gettext_lazy("Backoff base (seconds)"), None),
+    "backoff_cap_seconds": (gettext_lazy("Backoff cap (seconds)"), None),
+    "backoff_jitter": (gettext_lazy("Backoff jitter"), gettext_lazy("Fraction of the delay added at random (0–1).")),
+    "overlap_policy": (gettext_lazy("Overlap"), None),
+    "misfire_policy": (gettext_lazy("Missed runs"), None),
+    "misfire_grace_seconds": (
+        gettext_lazy("Misfire grace (seconds)"),
+        gettext_lazy("With 'all': missed occurrences older than this are dropped."),
+    ),
+    "external_service": (gettext_lazy("External service"), None),
+    "external_key": (gettext_lazy("External key"), None),
+}
+CHOICES = {
+    "schedule_type": SCHEDULE_TYPES,
+    "queue": QUEUES,
+    "overlap_policy": {"forbid": gettext_lazy("Forbid (skip while one is running)"), "allow": gettext_lazy("Allow")},
+    "misfire_policy": {
+        "coalesce": gettext_lazy("Coalesce (one run for all missed)"),
+        "skip": gettext_lazy("Skip missed"),
+        "all": gettext_lazy("Run all missed within the grace window"),
+    },
+}
+
+
+@lru_cache(maxsize=1)
+def zone_names():
+    return sorted(available_timezones())
+
+
+class JobEditForm(JobForm):
+    """JobForm (the one validation of a job) dressed for the dashboard: translated labels, a zone picker, and
+    the cron and zone inputs asking for a preview as the operator types."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, (label, help_text) in LABELS.items():
+            self.fields[name].label = label
+            self.fields[name].help_text = help_text or ""
+        for name, labels in CHOICES.items():
+            self.fields[name].choices = [
+                (value, labels.get(value, value)) for value, _label in Job._meta.get_field(name).choices
+            ]
+        preview = {
+            "hx-post": reverse("scheduler:cron_preview"),
+            "hx-target": "#cron-preview",
+            "hx-swap": "innerHTML",
+            "autocomplete": "off",
+        }
+        self.fields["cron"].widget.attrs.update(
+            preview, **{"hx-trigger": "input changed delay:300ms", "hx-include": "#id_timezone", "spellcheck": "false"}
+        )
+        self.fields["timezone"].widget.attrs.update(
+            preview, **{"hx-trigger": "input changed delay:300ms", "hx-include": "#id_cron", "list": "zone-names"}
+        )
+        for name in ("run_at", "start_at", "end_at"):
+            self.fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+def jobs(request):
+    rows = Job.objects.only(*LIST_COLUMNS)
+    filters = _list_filters(request)
+    rows = rows.filter(**filters["lookups"])
+    if filters["q"]:
+        rows = rows.filter(name__icontains=filters["q"])
+    latest = Run.objects.filter(job=OuterRef("pk")).order_by("-scheduled_for", "-attempt")
+    rows = rows.with_last_status().annotate(
+        last_run_id=Subquery(latest.values("id")[:1]), last_run_at=Subquery(latest.values("scheduled_for")[:1])
+    )
+    page = keyset_page(rows, request, PAGE_SIZE)
+    _label_jobs(page)
+    context = {
+        "title": _("Jobs"),
+        "page": page,
+        "filters": filters,
+        "kinds": registry.choices(),
+        "schedule_types": SCHEDULE_TYPES.items(),
+        "queues": QUEUES.items(),
+        "states": STATES.items(),
+        "query": query_without(request, "before"),
+    }
+    return render_page(request, "scheduler/jobs.html", context, partial="rows")
+
+
+def _label_jobs(rows):
+    """Links and labels computed once in Python (per-row `{% url %}`/`{% include %}` dominated the render)."""
+    statuses = {value: str(label) for value, label in STATUSES}
+    jobs_path, runs_path = reverse("scheduler:jobs"), reverse("scheduler:runs")
+    for row in rows:
+        row.url = f"{jobs_path}{row.pk}/"
+        row.last_run_url = f"{runs_path}{row.last_run_id}/" if row.last_run_id else ""
+        row.last_status_label = statuses.get(row.last_status, row.last_status)
+        row.queue_label = QUEUES.get(row.queue, row.queue)
+
+
+def _list_filters(request):
+    get = request.GET.get
+    values = {name: (get(name) or "").strip() for name in ("kind", "schedule", "state", "queue", "q")}
+    lookups = {}
+    if values["kind"]:
+        lookups["kind"] = values["kind"]
+    if values["schedule"] in SCHEDULE_TYPES:
+        lookups["schedule_type"] = values["schedule"]
+    if values["queue"] in QUEUES:
+        lookups["queue"] = values["queue"]
+    if values["state"] in STATES:
+        lookups["enabled"] = values["state"] == "enabled"
+    return {**values, "lookups": lookups}
+
+
+def job_new(request):
+    initial = {"schedule_type": "cron", "timezone": timezone.get_current_timezone_name(), "cron": "0 9 * * 1-5"}
+    return _editor(request, Job(), "scheduler/job_new.html", initial)
+
+
+def job(request, pk):
+    instance = get_object_or_404(Job, pk=pk)
+    return _editor(request, instance, "scheduler/job.html")
+
+
+def _editor(request, instance, template, initial=None):
+    """GET shows the form; a staff POST validates with JobForm and saves through services.save_job."""
+    if request.method == "POST":
+        if not request.user.is_staff:
+            raise PermissionDenied
+        form = JobEditForm(request.POST, instance=instance)
+        if form.is_valid():
+            saved = services.save_job(form.save(commit=False))
+            messages.success(request, _("Job “%(name)s” saved.") % {"name": saved.name})
+            return _go(request, reverse("scheduler:job", args=[saved.pk]))
+    else:
+        form = JobEditForm(instance=instance, initial=initial)
+    cron, zone = form["cron"].value(), form["timezone"].value()
+    context = {
+        "title": instance.name if instance.pk else _("New job"),
+        "job": instance if instance.pk else None,
+        "form": form,
+        "preview": cron_text.preview(cron, zone),
+        "zone_names": zone_names(),
+    }
+    if instance.pk:
+        context["queue_label"] = QUEUES.get(instance.queue, instance.queue)
+        context["runs"] = label_rows(instance.runs.only(*RUN_COLUMNS).order_by("-scheduled_for", "-id")[:RECENT_RUNS])
+    return render_page(request, template, context, partial="form")
+
+
+@require_POST
+def cron_preview(request):
+    """The words and next occurrences under the cron field (a read-only computation: any login may ask)."""
+    preview = cron_text.preview(request.POST.get("cron"), request.POST.get("timezone"))
+    return render_page(request, "scheduler/_job_cron_preview.html", {"preview": preview})
+
+
+@staff_required
+def job_pause(request, pk):
+    target = get_object_or_404(Job, pk=pk)
+    services.pause([target])
+    messages.success(request, _("Job paused."))
+    return _go(request, _back(request, target))
+
+
+@staff_required
+def job_resume(request, pk):
+    target = get_object_or_404(Job, pk=pk)
+    services.resume([target])
+    messages.success(request, _("Job resumed."))
+    return _go(request, _back(request, target))
+
+
+@staff_required
+def job_run(request, pk):
+    """Run now: answers at once; HTMX gets the new run's live status fragment (it polls until final)."""
+    target = get_object_or_404(Job, pk=pk)
+    run = services.run_now(target)
+    if request.htmx:
+        return render_page(request, "scheduler/run.html", {"run": run, "compact": True}, partial="live")
+    messages.success(request, _("Run #%(id)s queued.") % {"id": run.pk})
+    return redirect("scheduler:run", pk=run.pk)
+
+
+@staff_required
+def job_duplicate(request, pk):
+    """A paused copy named "<name> (copy)", without the external id (that pair is unique); opens its editor."""
+    copy = get_object_or_404(Job, pk=pk)
+    copy.pk = copy.id = None
+    copy.name = _copy_name(copy.name)
+    copy.enabled = False
+    copy.external_service = copy.external_key = None
+    copy.occurrences = 0
+    copy.last_scheduled_for = copy.completed_at = None
+    copy.created_at = timezone.now()
+    services.save_job(copy)
+    messages.success(request, _("Copy created (paused)."))
+    return _go(request, reverse("scheduler:job", args=[copy.pk]))
+
+
+def _copy_name(name):
+    suffix = " (copy)"
+    candidate, number = name[: 200 - len(suffix)] + suffix, 2
+    while Job.objects.filter(name=candidate).exists():
+        suffix = f" (copy {number})"
+        candidate, number = name[: 200 - len(suffix)] + suffix, number + 1
+    return candidate
+
+
+@staff_required
+def job_delete(request, pk):
+    target = get_object_or_404(Job, pk=pk)
+    name = target.name
+    target.delete()
+    messages.success(request, _("Job “%(name)s” deleted.") % {"name": name})
+    return _go(request, reverse("scheduler:jobs"))
+
+
+def _back(request, target):
+    """Where an action returns to: the list when asked from it (`next`), else the job's page."""
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return back
+    return reverse("scheduler:job", args=[target.pk])
+
+
+def _go(request, url):
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+urls = [
+    path("jobs/", jobs, name="jobs"),
+    path("jobs/new/", job_new, name="job_new"),
+    path("jobs/cron-preview/", cron_preview, name="cron_preview"),
+    path("jobs/<int:pk>/", job, name="job"),
+    path("jobs/<int:pk>/pause/", job_pause, name="job_pause"),
+    path("jobs/<int:pk>/resume/", job_resume, name="job_resume"),
+    path("jobs/<int:pk>/run/", job_run, name="job_run"),
+    path("jobs/<int:pk>/duplicate/", job_duplicate, name="job_duplicate"),
+    path("jobs/<int:pk>/delete/", job_delete, name="job_delete"),
+]

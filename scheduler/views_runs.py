@@ -1,0 +1,165 @@
+"""Runs: the history (filters, keyset pages on (scheduled_for, id) so a deep page on millions of rows costs the
+same as the first: no OFFSET, no COUNT) and one run's page with a live status while it is queued or running."""
+
+import json
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from scheduler.models import Job, Run
+from scheduler.web import query_without, render_page
+
+PAGE_SIZE = 50
+LIST_COLUMNS = (
+    "id",
+    "job_id",
+    "job__name",
+    "scheduled_for",
+    "attempt",
+    "trigger",
+    "status",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "worker",
+)
+STATUSES = [
+    ("queued", gettext_lazy("Queued")),
+    ("running", gettext_lazy("Running")),
+    ("succeeded", gettext_lazy("Succeeded")),
+    ("failed", gettext_lazy("Failed")),
+    ("retrying", gettext_lazy("Waiting to retry")),
+    ("timed_out", gettext_lazy("Timed out")),
+    ("cancelled", gettext_lazy("Cancelled")),
+    ("skipped", gettext_lazy("Skipped")),
+]
+TRIGGERS = [
+    ("schedule", gettext_lazy("Schedule")),
+    ("manual", gettext_lazy("Manual")),
+    ("retry", gettext_lazy("Retry")),
+    ("api", gettext_lazy("API")),
+]
+
+
+def label_rows(runs):
+    """Give list rows their links and translated labels in Python: per-row `{% url %}` and `{% include %}` were
+    most of a 50-row page's render time. The paths are the ones in `urls` below and in views_jobs."""
+    statuses, triggers = dict(STATUSES), dict(TRIGGERS)
+    statuses, triggers = {k: str(v) for k, v in statuses.items()}, {k: str(v) for k, v in triggers.items()}
+    runs_path, jobs_path = reverse("scheduler:runs"), reverse("scheduler:jobs")
+    for row in runs:
+        row.url = f"{runs_path}{row.pk}/"
+        row.job_url = f"{jobs_path}{row.job_id}/"
+        row.status_label = statuses.get(row.status, row.status)
+        row.trigger_label = triggers.get(row.trigger, row.trigger)
+    return runs
+
+
+class RunFilters(forms.Form):
+    """The history's filters; each one is served by an index (run_job_recent, run_status_recent, …).
+    Dates are days on the operator's clock (the active time zone)."""
+
+    job = forms.IntegerField(required=False, min_value=1, label=gettext_lazy("Job id"))
+    status = forms.ChoiceField(
+        required=False, label=gettext_lazy("Status"), choices=[("", gettext_lazy("All")), *STATUSES]
+    )
+    trigger = forms.ChoiceField(
+        required=False, label=gettext_lazy("Trigger"), choices=[("", gettext_lazy("All")), *TRIGGERS]
+    )
+    since = forms.DateField(required=False, label=gettext_lazy("Since"), widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label=gettext_lazy("Until"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def apply(self, queryset):
+        data = self.cleaned_data if self.is_valid() else {}
+        if data.get("job"):
+            queryset = queryset.filter(job_id=data["job"])
+        if data.get("status"):
+            queryset = queryset.filter(status=data["status"])
+        if data.get("trigger"):
+            queryset = queryset.filter(trigger=data["trigger"])
+        if data.get("since"):
+            queryset = queryset.filter(scheduled_for__gte=_local_midnight(data["since"]))
+        if data.get("until"):  # the whole day named
+            queryset = queryset.filter(scheduled_for__lt=_local_midnight(data["until"] + timedelta(days=1)))
+        return queryset
+
+
+def _local_midnight(day):
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class Cursor:
+    """`?after=<iso scheduled_for>_<id>`: the last row of the previous page."""
+
+    def __init__(self, value):
+        self.at = self.id = None
+        moment, _sep, pk = (value or "").replace(" ", "+").rpartition("_")  # a raw "+" arrives as " "
+        try:
+            self.at, self.id = datetime.fromisoformat(moment), int(pk)
+        except ValueError:
+            return
+        if timezone.is_naive(self.at):
+            self.at = None
+
+    def __bool__(self):
+        return self.at is not None
+
+    def apply(self, queryset):
+        if not self:
+            return queryset
+        # (scheduled_for, id) < (at, id), spelled so the run_recent index range is obvious to the planner.
+        return queryset.filter(Q(scheduled_for__lte=self.at), Q(scheduled_for__lt=self.at) | Q(id__lt=self.id))
+
+    @staticmethod
+    def of(run):
+        return f"{run.scheduled_for.isoformat()}_{run.pk}"
+
+
+def runs(request):
+    filters = RunFilters(request.GET)
+    cursor = Cursor(request.GET.get("after"))
+    rows = cursor.apply(filters.apply(Run.objects.select_related("job").only(*LIST_COLUMNS)))
+    rows = list(rows.order_by("-scheduled_for", "-id")[: PAGE_SIZE + 1])
+    more = len(rows) > PAGE_SIZE
+    rows = label_rows(rows[:PAGE_SIZE])
+    job_id = filters.cleaned_data.get("job") if filters.is_valid() else None
+    context = {
+        "title": _("Runs"),
+        "filters": filters,
+        "rows": rows,
+        "cursor": bool(cursor),
+        "next_after": Cursor.of(rows[-1]) if more else None,
+        "query": query_without(request, "after"),
+        "job": Job.objects.only("id", "name").filter(pk=job_id).first() if job_id else None,
+    }
+    return render_page(request, "scheduler/runs.html", context, partial="rows")
+
+
+def run(request, pk):
+    """The run's page; HTMX polls get only the live part (it stops asking once the run is final)."""
+    record = get_object_or_404(Run.objects.select_related("job").defer("job__params"), pk=pk)
+    context = {
+        "title": _("Run #%(id)s") % {"id": record.pk},
+        "run": record,
+        "compact": bool(request.GET.get("compact")),
+    }
+    context["result"] = json.dumps(record.result, indent=2, ensure_ascii=False, default=str) if record.result else ""
+    if not (request.htmx and not request.htmx.boosted):
+        context["attempts"] = (
+            Run.objects.filter(job_id=record.job_id, scheduled_for=record.scheduled_for)
+            .only("id", "attempt", "status", "trigger", "due_at", "started_at", "finished_at", "error")
+            .order_by("attempt")
+        )
+    return render_page(request, "scheduler/run.html", context, partial="live")
+
+
+urls = [
+    path("runs/", runs, name="runs"),
+    path("runs/<int:pk>/", run, name="run"),
+]
