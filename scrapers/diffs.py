@@ -1,0 +1,82 @@
+"""Word diffs between an item's versions, for the dashboard's item page.
+
+Diffs are plain (op, text) pairs, never HTML: the template wraps them in <ins>/<del> and escapes the text,
+so scraped markup can never reach the page as markup.
+"""
+
+import difflib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import formats, timezone
+from django.utils.translation import gettext_lazy as _
+
+FIELDS = [("title", _("Title")), ("url", _("Link")), ("body", _("Text")), ("published_at", _("Published"))]
+# Words with the whitespace after them (and any leading whitespace): the text rejoins exactly, and a changed
+# phrase shows as one deletion and one insertion rather than interleaved with the shared spaces.
+TOKENS = re.compile(r"^\s+|\S+\s*")
+
+
+@dataclass
+class Change:
+    label: str
+    pieces: list  # (op, text): op is "equal", "insert" or "delete"
+
+
+@dataclass
+class Step:
+    """What changed from one version of an item to the next."""
+
+    since: object  # when the older version was first seen
+    until: object  # when the newer version replaced it
+    changes: list
+
+
+def diff_text(old, new):
+    """(op, text) pairs turning `old` into `new`, word by word; adjacent pieces of one op are merged."""
+    before, after = TOKENS.findall(old or ""), TOKENS.findall(new or "")
+    pieces = []
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag in ("delete", "replace"):
+            _add(pieces, "delete", "".join(before[i1:i2]))
+        if tag in ("insert", "replace"):
+            _add(pieces, "insert", "".join(after[j1:j2]))
+        if tag == "equal":
+            _add(pieces, "equal", "".join(before[i1:i2]))
+    return pieces
+
+
+def _add(pieces, op, text):
+    if not text:
+        return
+    if pieces and pieces[-1][0] == op:
+        pieces[-1] = (op, pieces[-1][1] + text)
+    else:
+        pieces.append((op, text))
+
+
+def steps(item, revisions):
+    """The changes between consecutive versions, newest first. `revisions` are the item's older versions
+    (ItemRevision rows, any order); the item itself is the newest version."""
+    versions = sorted(revisions, key=lambda revision: revision.replaced_at)
+    found = []
+    newer_versions = [*versions[1:], item] if versions else []
+    for older, newer in zip(versions, newer_versions, strict=True):
+        changes = []
+        for name, label in FIELDS:
+            old, new = _text(getattr(older, name)), _text(getattr(newer, name))
+            if old != new:
+                changes.append(Change(label=label, pieces=diff_text(old, new)))
+        until = older.replaced_at
+        found.append(Step(since=older.valid_from, until=until, changes=changes))
+    return found[::-1]
+
+
+def _text(value):
+    if value is None:
+        return ""
+    if isinstance(value, datetime):  # shown in the operator's active time zone, as the page's other times
+        return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
+    return str(value)

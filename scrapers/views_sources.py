@@ -1,0 +1,276 @@
+"""Dashboard pages for sources (list with health, editor with Preview, check now) and the items they yield.
+
+Thin: validation is SourceForm's (which keeps each source's job in step), previews are scrapers.preview's,
+checks run as the source's own check_source job (scheduler.services.run_now), diffs are scrapers.diffs'.
+"""
+
+from django.contrib import messages
+from django.db.models import Count, IntegerField, Max, Min, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django_htmx.http import HttpResponseClientRedirect
+
+from scheduler import services
+from scheduler.models import Run
+from scheduler.web import keyset_page, query_without, render_page, staff_required
+from scrapers import diffs
+from scrapers import preview as previews
+from scrapers.kinds import base as kinds
+from scrapers.models import Item, Source
+from scrapers.sources import SourceForm, sync_job
+
+SOURCES_PAGE = 50
+ITEMS_PAGE = 50
+LATEST_ITEMS = 20
+RECENT_RUNS = 10
+MAX_REVISIONS = 50
+MAX_QUERY = 200  # a longer search is cut (it is a substring match anyway)
+SEARCH_WINDOW = 20_000  # item ids a title search scans per page
+
+# (key, label, badge class). The same reading of a source's state as the admin's badge (scrapers.admin.health).
+HEALTH = {
+    "ok": (gettext_lazy("ok"), "healthy"),
+    "failing": (gettext_lazy("failing"), "retrying"),
+    "broken": (gettext_lazy("broken"), "broken"),
+    "new": (gettext_lazy("not checked yet"), "pending"),
+}
+HEALTH_FILTERS = {
+    "ok": Q(broken=False, consecutive_failures=0, last_success_at__isnull=False),
+    "failing": Q(broken=False, consecutive_failures__gt=0),
+    "broken": Q(broken=True),
+    "new": Q(broken=False, consecutive_failures=0, last_success_at__isnull=True),
+}
+LIST_COLUMNS = [
+    "name",
+    "kind",
+    "enabled",
+    "broken",
+    "consecutive_failures",
+    "last_checked_at",
+    "last_success_at",
+    "last_error",
+    "last_item_count",
+]
+ITEM_COLUMNS = ["id", "title", "url", "first_seen", "published_at", "revisions_count", "source_id"]
+RUN_COLUMNS = ["id", "job_id", "status", "trigger", "scheduled_for", "started_at", "finished_at", "duration_ms"]
+WAITING = {*Run.ACTIVE, Run.Status.RETRYING}
+
+
+def health(source):
+    if source.broken:
+        key = "broken"
+    elif source.consecutive_failures:
+        key = "failing"
+    else:
+        key = "ok" if source.last_success_at else "new"
+    label, css = HEALTH[key]
+    return {"key": key, "label": label, "css": css}
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# --- sources ------------------------------------------------------------------------------------------
+
+
+def sources(request):
+    rows = Source.objects.only(*LIST_COLUMNS)
+    chosen_health = request.GET.get("health", "")
+    if chosen_health in HEALTH_FILTERS:
+        rows = rows.filter(HEALTH_FILTERS[chosen_health])
+    kind = request.GET.get("kind", "")
+    if kind:
+        rows = rows.filter(kind=kind)
+    q = request.GET.get("q", "").strip()[:MAX_QUERY]
+    if q:
+        rows = rows.filter(name__icontains=q)
+    # Counted per shown source (a correlated count on the item index), not over the whole items table.
+    counted = Item.objects.filter(source=OuterRef("pk")).order_by().values("source").annotate(n=Count("*"))
+    rows = rows.annotate(item_count=Coalesce(Subquery(counted.values("n"), output_field=IntegerField()), 0))
+    page = keyset_page(rows, request, SOURCES_PAGE)
+    for source in page:
+        source.health = health(source)
+    context = {
+        "title": _("Sources"),
+        "page": page,
+        "query": query_without(request, "before"),
+        "health_choices": [(key, label) for key, (label, _css) in HEALTH.items()],
+        "kind_choices": kinds.choices(),
+        "chosen": {"health": chosen_health, "kind": kind, "q": q},
+    }
+    return render_page(request, "scrapers/sources.html", context, partial="rows")
+
+
+def source_new(request):
+    if request.method == "POST":
+        return _save(request, None)
+    return _editor(request, SourceForm(initial={"config": {}, "headers": {}}), None)
+
+
+def source(request, pk):
+    found = get_object_or_404(Source, pk=pk)
+    if request.method == "POST":
+        return _save(request, found)
+    return _editor(request, SourceForm(instance=found), found)
+
+
+@staff_required
+def _save(request, found):
+    # The form edits its own copy: on errors the page still shows the stored name and health.
+    form = SourceForm(request.POST, instance=Source.objects.get(pk=found.pk) if found else None)
+    if form.is_valid():
+        saved = form.save()
+        messages.success(request, _("Source “%(name)s” saved.") % {"name": saved.name})
+        url = reverse("scrapers:source", args=[saved.pk])
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return _editor(request, form, found)
+
+
+@staff_required
+def source_preview(request):
+    """Run the editor's current values against the live page; saves nothing (the source need not exist)."""
+    found = None
+    source_id = _int(request.POST.get("source_id"))
+    if source_id:
+        found = get_object_or_404(Source, pk=source_id)
+    form = SourceForm(request.POST)
+    result = previews.run(form)
+    return _editor(request, form, found, preview=result, previewing=True)
+
+
+def _editor(request, form, found, preview=None, previewing=False):
+    for name in ("config", "headers"):  # a few lines of JSON, not the default ten rows
+        form.fields[name].widget.attrs["rows"] = 4
+    context = {
+        "title": found.name if found else _("New source"),
+        "source": found,
+        "form": form,
+        "preview": preview,
+        "previewing": previewing,
+        "kind_help": _kind_help(),
+    }
+    if found and not (request.htmx and not request.htmx.boosted):  # the fragment needs only the form
+        context.update(_status_context(found))
+        latest = Item.objects.filter(source=found).only(*ITEM_COLUMNS)
+        context["latest"] = latest.order_by("-first_seen", "-id")[:LATEST_ITEMS]
+    return render_page(request, "scrapers/source.html", context, partial="editor")
+
+
+def _kind_help():
+    """Each kind's settings and their help, shown beside the JSON configuration field."""
+    found = []
+    for name, label in kinds.choices():
+        settings = [(field, form_field.help_text) for field, form_field in kinds.get(name).Config.base_fields.items()]
+        found.append({"name": name, "label": label, "settings": settings})
+    return found
+
+
+# --- checking now -------------------------------------------------------------------------------------
+
+
+@staff_required
+def source_check(request, pk):
+    """Force a check of one source now: a manual run of its check_source job, on the job's queue."""
+    found = get_object_or_404(Source.objects.select_related("job"), pk=pk)
+    job = found.job or sync_job(found)  # a source saved before jobs existed gets one now
+    run = services.run_now(job)
+    if request.htmx:
+        return _status(request, found, started=run)
+    messages.success(request, _("Check queued (run #%(run)s).") % {"run": run.pk})
+    return redirect("scrapers:source", pk=found.pk)
+
+
+def source_status(request, pk):
+    """The health and recent checks fragment; it polls itself while a check is waiting or running."""
+    found = get_object_or_404(Source, pk=pk)
+    if not request.htmx:  # a fragment: a browser that opens it gets the whole page
+        return redirect("scrapers:source", pk=found.pk)
+    return _status(request, found)
+
+
+def _status(request, found, started=None):
+    context = {"source": found, **_status_context(found), "started": started}
+    return render_page(request, "scrapers/source.html", context, partial="status")
+
+
+def _status_context(found):
+    runs = []
+    if found.job_id:
+        runs = list(
+            Run.objects.filter(job_id=found.job_id)
+            .only(*RUN_COLUMNS, "error", "result")
+            .order_by("-scheduled_for", "-id")[:RECENT_RUNS]
+        )
+    return {"health": health(found), "runs": runs, "checking": any(run.status in WAITING for run in runs)}
+
+
+# --- items --------------------------------------------------------------------------------------------
+
+
+def items(request):
+    # Newest first by id (insertion order), keyset-paged. The source's name comes from the filter's list of
+    # sources rather than a join, which keeps PostgreSQL on the primary key's index for every variant.
+    rows = Item.objects.only(*ITEM_COLUMNS)
+    source_id = _int(request.GET.get("source"))
+    if source_id:
+        rows = rows.filter(source_id=source_id)
+    q = request.GET.get("q", "").strip()[:MAX_QUERY]
+    floor = None
+    if q:
+        # A substring search has no index to use: each page scans at most SEARCH_WINDOW ids, newest first,
+        # so a rare word costs the same as a common one; "Older" goes on below the window.
+        bounds = Item.objects.aggregate(low=Min("pk"), high=Max("pk"))
+        top = _int(request.GET.get("before")) or (bounds["high"] or 0) + 1
+        floor = top - SEARCH_WINDOW
+        rows = rows.filter(title__icontains=q, pk__gte=floor)
+    page = keyset_page(rows, request, ITEMS_PAGE)
+    if floor is not None and page.next_before is None and bounds["low"] is not None and floor > bounds["low"]:
+        page.next_before, page.searched_to = floor, floor
+    sources = list(Source.objects.only("id", "name").order_by("name"))
+    names = {found.pk: found.name for found in sources}
+    for item in page:
+        item.href = previews.safe_href(item.url)
+        item.source_name = names.get(item.source_id, "")
+    context = {
+        "title": _("Items"),
+        "page": page,
+        "query": query_without(request, "before"),
+        "sources": sources,
+        "chosen": {"source": source_id, "q": q},
+    }
+    return render_page(request, "scrapers/items.html", context, partial="rows")
+
+
+def item(request, pk):
+    found = get_object_or_404(Item.objects.select_related("source"), pk=pk)
+    found.href = previews.safe_href(found.url)
+    revisions = list(found.revisions.order_by("-replaced_at", "-id")[:MAX_REVISIONS])
+    for revision in revisions:
+        revision.href = previews.safe_href(revision.url)
+    context = {
+        "title": found.title or found.key,
+        "item": found,
+        "raw": [(name, previews.display_text(value, limit=None)) for name, value in (found.raw or {}).items()],
+        "revisions": revisions,
+        "steps": diffs.steps(found, revisions),
+    }
+    return render_page(request, "scrapers/item.html", context)
+
+
+urls = [
+    path("sources/", sources, name="sources"),
+    path("sources/new/", source_new, name="source_new"),
+    path("sources/preview/", source_preview, name="source_preview"),
+    path("sources/<int:pk>/", source, name="source"),
+    path("sources/<int:pk>/check/", source_check, name="source_check"),
+    path("sources/<int:pk>/status/", source_status, name="source_status"),
+    path("items/", items, name="items"),
+    path("items/<int:pk>/", item, name="item"),
+]
