@@ -1,0 +1,383 @@
+"""The people pages: the list (search, filters, keyset paging by name), adding a person and watching its
+first check live, the person page (check now, deactivate), force sync, CSV import and export.
+
+Thin: validation is PersonForm's, the operations are scrapers.people's and scrapers.people_csv's, so the
+dashboard, the admin, the import command and the API behave the same."""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, Value
+from django.db.models.functions import Concat
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+
+from channels_app.models import Subscription
+from scheduler.models import Run
+from scheduler.web import query_without, render_page, staff_required
+from scrapers import brazil, people_csv, search
+from scrapers import people as operations
+from scrapers.models import MonitoredPerson, PublicationMatch
+from scrapers.views_publications import urls as publication_urls
+
+PAGE_SIZE = 50
+LATEST_MATCHES = 50
+MAX_UPLOAD = 5 * 1024 * 1024  # a CSV of tens of thousands of people is well under this
+EVERY_TRIBUNAL = "*"  # people who chose no tribunal (every one is searched)
+LIST_FIELDS = [
+    "name",
+    "normalized_name",
+    "document",
+    "oab_number",
+    "oab_uf",
+    "tribunals",
+    "active",
+    "monitor_until",
+    "first_check",
+    "last_success_at",
+    "last_error",
+]
+
+
+# --- the list ------------------------------------------------------------------------------------
+
+
+def _tribunal_choices():
+    known = sorted(brazil.known_tribunals())
+    return [("", gettext_lazy("Any")), (EVERY_TRIBUNAL, gettext_lazy("Every tribunal (none chosen)"))] + [
+        (name, name) for name in known
+    ]
+
+
+class PeopleFilters(forms.Form):
+    q = forms.CharField(required=False, max_length=200, label=gettext_lazy("Search"))
+    active = forms.ChoiceField(
+        required=False,
+        label=gettext_lazy("Active"),
+        choices=[("", gettext_lazy("All")), ("yes", gettext_lazy("Active")), ("no", gettext_lazy("Inactive"))],
+    )
+    expiring = forms.IntegerField(
+        required=False, min_value=0, max_value=3650, label=gettext_lazy("Expiring within (days)")
+    )
+    tribunal = forms.ChoiceField(required=False, choices=_tribunal_choices, label=gettext_lazy("Tribunal"))
+
+
+def filtered_people(params):
+    """The people the list's filters (`params`: a QueryDict) choose; invalid filters are ignored."""
+    filters = PeopleFilters(params)
+    filters.is_valid()
+    data = filters.cleaned_data  # the valid fields only
+    chosen = MonitoredPerson.objects.all()
+    if data.get("q"):
+        chosen = search.people(chosen, data["q"])
+    if data.get("active") in {"yes", "no"}:
+        chosen = chosen.filter(active=data["active"] == "yes")
+    if data.get("expiring") is not None:
+        today = timezone.localdate()
+        chosen = chosen.filter(
+            active=True, monitor_until__gte=today, monitor_until__lte=today + timedelta(data["expiring"])
+        )
+    if tribunal := data.get("tribunal"):
+        if tribunal == EVERY_TRIBUNAL:
+            chosen = chosen.filter(tribunals="")
+        else:
+            # ",TJSP,TRT2," contains ",TJSP," but ",TJSPX," does not: whole acronyms on any database.
+            padded = Concat(Value(","), "tribunals", Value(","))
+            chosen = chosen.alias(padded_tribunals=padded).filter(padded_tribunals__contains=f",{tribunal},")
+    return filters, chosen
+
+
+class NamePage:
+    """One page of people in name order; `?after=<pk>` (the last person shown) pages on. Served by the
+    (normalized_name, id) index: a deep page costs what the first does, and nothing is counted."""
+
+    def __init__(self, rows, size, after):
+        self.rows = rows[:size]
+        self.after = after
+        self.next_after = self.rows[-1].pk if len(rows) > size else None
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self):
+        return len(self.rows)
+
+
+def page_by_name(queryset, request, size):
+    try:
+        after = int(request.GET.get("after", ""))
+    except ValueError:
+        after = None
+    if after is not None:
+        last = MonitoredPerson.objects.filter(pk=after).values_list("normalized_name", flat=True).first()
+        if last is None:
+            after = None  # that person is gone: start again rather than guess
+        else:  # the row comparison (name, id) > (last, after), written so an index range scan serves it
+            queryset = queryset.filter(normalized_name__gte=last).filter(Q(normalized_name__gt=last) | Q(pk__gt=after))
+    rows = list(queryset.order_by("normalized_name", "pk").only(*LIST_FIELDS)[: size + 1])
+    for row in rows:
+        row.document = brazil.format_document(row.document)  # shown only, never saved
+    return NamePage(rows, size, after)
+
+
+@require_GET
+def people(request):
+    filters, chosen = filtered_people(request.GET)
+    context = {
+        "title": _("People"),
+        "filters": filters,
+        "page": page_by_name(chosen, request, PAGE_SIZE),
+        "query": query_without(request, "after"),
+        "tribunal_options": _tribunal_choices(),
+        "params": request.GET,
+    }
+    return render_page(request, "scrapers/people.html", context, partial="results")
+
+
+@require_GET
+def people_export(request):
+    """The listed people (the same filters, every page) as CSV; `?excel=1`: Excel-Brazil's dialect."""
+    _, chosen = filtered_people(request.GET)
+    excel = request.GET.get("excel") == "1"
+    try:
+        data = people_csv.export_people(chosen.order_by("normalized_name", "pk"), excel=excel)
+    except people_csv.CsvError as exc:
+        messages.error(request, str(exc))
+        return redirect(f"{reverse('scrapers:people')}?{query_without(request, 'excel', 'after')}")
+    charset = people_csv.EXCEL_DIALECT["encoding"] if excel else "utf-8"
+    response = HttpResponse(data, content_type=f"text/csv; charset={charset}")
+    response["Content-Disposition"] = 'attachment; filename="people.csv"'
+    return response
+
+
+@staff_required
+def people_sync(request):
+    """Queue a check of every monitored person now (force sync); people already queued are left alone."""
+    count = operations.force_sync()
+    text = _("Queued a check of %(count)s person(s).") % {"count": count}
+    if request.htmx:
+        return render(request, "scrapers/_people_synced.html", {"text": text})
+    messages.success(request, text)
+    return redirect("scrapers:people")
+
+
+# --- adding a person -----------------------------------------------------------------------------
+
+
+class NewPersonForm(operations.PersonForm):
+    """PersonForm (the one validation) with the dashboard's translated labels."""
+
+    LABELS = {
+        "name": gettext_lazy("Name"),
+        "document": gettext_lazy("CPF/CNPJ"),
+        "oab_number": gettext_lazy("OAB number"),
+        "oab_uf": gettext_lazy("OAB state"),
+        "tribunals": gettext_lazy("Tribunals"),
+        "match_in_text": gettext_lazy("Also match the name in the text"),
+        "recipients": gettext_lazy("Recipients"),
+        "active": gettext_lazy("Active"),
+        "monitor_until": gettext_lazy("Monitor until"),
+        "check_interval_minutes": gettext_lazy("Check every (minutes)"),
+        "notes": gettext_lazy("Notes"),
+    }
+    HELP = {
+        "document": gettext_lazy("Digits, with or without punctuation."),
+        "oab_number": gettext_lazy("For a lawyer: publications naming this OAB are kept too."),
+        "tribunals": gettext_lazy("DJEN acronyms separated by commas (TJSP, TRT2); empty: every tribunal."),
+        "match_in_text": gettext_lazy("Also keep publications that name the person only in their text."),
+        "recipients": gettext_lazy("Phones with country code, WhatsApp group JIDs or e-mails, comma-separated."),
+        "monitor_until": gettext_lazy("YYYY-MM-DD or DD/MM/YYYY; empty: forever."),
+        "check_interval_minutes": gettext_lazy("Between 5 and 10080 minutes."),
+        "notes": "",
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, label in self.LABELS.items():
+            self.fields[name].label = label
+        for name, text in self.HELP.items():
+            self.fields[name].help_text = text
+        self.fields["notes"].widget.attrs["rows"] = 3
+
+
+@require_http_methods(["GET", "POST"])
+def person_new(request):
+    """The form; a POST saves through PersonForm (the person, its job, its first check queued at once) and
+    goes to the person page, where that check is watched. Errors come back inline; nothing is saved."""
+    if request.method == "POST":
+        if not request.user.is_staff:
+            raise PermissionDenied
+        form = NewPersonForm(request.POST)
+        if form.is_valid():
+            person = form.save()
+            url = reverse("scrapers:person", args=[person.pk])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    else:
+        form = NewPersonForm()
+    context = {"title": _("New person"), "form": form}
+    return render_page(request, "scrapers/person_new.html", context, partial="form")
+
+
+# --- one person ----------------------------------------------------------------------------------
+
+
+def _url_or_empty(name, *args):
+    """A link to another app's page, or '' while that page does not exist."""
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+def check_context(person):
+    """The person's latest check run (the first check, right after creation) and whether to keep polling."""
+    run = None
+    if person.job_id:
+        run = Run.objects.filter(job_id=person.job_id).order_by("-scheduled_for", "-attempt").first()
+    result = run.result if run and isinstance(run.result, dict) else {}
+    return {
+        "person": person,
+        "run": run,
+        "run_url": _url_or_empty("scheduler:run", run.pk) if run else "",
+        "polling": run is not None and run.status not in Run.FINAL,
+        "found": result.get("matched"),
+        "new": result.get("new"),
+    }
+
+
+def latest_matches(person):
+    matches = PublicationMatch.objects.filter(person=person).select_related("publication")
+    matches = matches.only(
+        "how",
+        "matched_at",
+        "publication__date",
+        "publication__tribunal",
+        "publication__process_number",
+        "publication__process_number_masked",
+        "publication__communication_type",
+        "publication__organ",
+    )
+    return list(matches.order_by("-matched_at", "-pk")[:LATEST_MATCHES])
+
+
+@require_GET
+def person(request, pk):
+    person = get_object_or_404(MonitoredPerson.objects.select_related("job"), pk=pk)
+    subscriptions = Subscription.objects.filter(topic=person.topic).select_related("recipient__channel")
+    context = {
+        **check_context(person),
+        "title": person.name,
+        "document": brazil.format_document(person.document),
+        "matches": latest_matches(person),
+        "limit": LATEST_MATCHES,
+        "subscriptions": list(subscriptions.order_by("pk")[:50]),
+        "job_url": _url_or_empty("scheduler:job", person.job_id) if person.job_id else "",
+    }
+    return render(request, "scrapers/person.html", context)
+
+
+@require_GET
+def person_status(request, pk):
+    """The live part of the person page, polled every 2 s while the check runs. The answer that finds the
+    run final also swaps in the publications it found (out of band), so no reload is needed."""
+    person = get_object_or_404(MonitoredPerson, pk=pk)
+    context = check_context(person)
+    if not context["polling"]:
+        context.update(matches=latest_matches(person), limit=LATEST_MATCHES)
+    return render(request, "scrapers/_person_status.html", context)
+
+
+@staff_required
+def person_check(request, pk):
+    """Check now: queue a check of this person (scrapers.people.force_sync; one already waiting is kept)."""
+    person = get_object_or_404(MonitoredPerson, pk=pk)
+    if not person.active:
+        note = _("An inactive person is not checked.")
+    elif operations.force_sync([person]):
+        note = _("Check queued.")
+    else:
+        note = _("A check is already queued or running.")
+    if request.htmx:
+        return render(request, "scrapers/_person_status.html", {**check_context(person), "note": note})
+    messages.info(request, note)
+    return redirect("scrapers:person", pk=pk)
+
+
+@staff_required
+def person_deactivate(request, pk):
+    person = get_object_or_404(MonitoredPerson, pk=pk)
+    if operations.deactivate([person]):
+        messages.success(request, _("%(name)s is no longer monitored.") % {"name": person.name})
+    else:
+        messages.info(request, _("%(name)s was already inactive.") % {"name": person.name})
+    url = reverse("scrapers:person", args=[pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+# --- CSV import ----------------------------------------------------------------------------------
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label=gettext_lazy("CSV file"))
+    dry_run = forms.BooleanField(
+        required=False,
+        label=gettext_lazy("Dry run"),
+        help_text=gettext_lazy("Check every line and report, but save nothing."),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD:
+            raise forms.ValidationError(_("The file is larger than 5 MB."))
+        return upload
+
+
+@require_http_methods(["GET", "POST"])
+def people_import(request):
+    """Upload a CSV: the same import (and per-line report) as `manage.py import_people`. A file that cannot
+    be read at all (not CSV, unknown columns, bad encoding) is refused whole: nothing is saved."""
+    report = None
+    if request.method == "POST":
+        if not request.user.is_staff:
+            raise PermissionDenied
+        form = ImportForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                report = people_csv.import_people(
+                    form.cleaned_data["file"].read(), dry_run=form.cleaned_data["dry_run"]
+                )
+            except people_csv.CsvError as exc:
+                form.add_error("file", str(exc))
+    else:
+        form = ImportForm()
+    context = {
+        "title": _("Import people"),
+        "form": form,
+        "report": report,
+        "dry_run": bool(report and form.cleaned_data.get("dry_run")),
+        "columns": people_csv.COLUMNS,
+        "whole_row": people_csv.WHOLE_ROW,
+    }
+    return render_page(request, "scrapers/people_import.html", context, partial="import")
+
+
+urls = [
+    path("people/", people, name="people"),
+    path("people/new/", person_new, name="person_new"),
+    path("people/sync/", people_sync, name="people_sync"),
+    path("people/import/", people_import, name="people_import"),
+    path("people/export/", people_export, name="people_export"),
+    path("people/<int:pk>/", person, name="person"),
+    path("people/<int:pk>/status/", person_status, name="person_status"),
+    path("people/<int:pk>/check/", person_check, name="person_check"),
+    path("people/<int:pk>/deactivate/", person_deactivate, name="person_deactivate"),
+    *publication_urls,
+]

@@ -1,0 +1,50 @@
+"""In a real browser: add a person with a mistake first (shown inline, what was typed kept), fix it, save,
+land on the person page and watch the first check finish there, live, without a reload.
+
+The queued check is executed in the test's thread (the scheduler's own execute_run, against the loopback
+DJEN) while the page polls: the same code a qcluster worker runs, without a cluster's start-up time."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from scheduler.execution import execute_run
+from scheduler.models import Run
+from scrapers.models import MonitoredPerson
+from tests.scrapers.people_support import days_ago, djen_fixture  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+CPF = "529.982.247-25"
+
+
+def test_add_a_person_fix_an_error_and_watch_the_first_check_finish(browser_page, djen):
+    page = browser_page
+    djen.add(recipients=["Maria Lima"], day=days_ago(1))
+    djen.add(recipients=["Maria Lima"], day=days_ago(3))
+    page.goto(page.url_for("/people/new/"))
+
+    page.fill("#id_name", "Maria Lima")
+    page.fill("#id_document", "123.456.789-00")
+    page.click("button.primary")
+    expect(page.locator("#id_document_error")).to_contain_text("Invalid CPF")
+    expect(page.locator("#id_name")).to_have_value("Maria Lima")  # swapped in place, input kept
+    assert page.url == page.url_for("/people/new/")
+    assert not MonitoredPerson.objects.exists()
+
+    page.fill("#id_document", CPF)
+    page.click("button.primary")
+    page.wait_for_url(re.compile(r"/people/\d+/$"))
+    person = MonitoredPerson.objects.get()
+    assert page.url == page.url_for(f"/people/{person.pk}/")
+    expect(page.locator("[data-run-status]")).to_have_attribute("data-run-status", "queued")
+    page.evaluate("window.stillTheSamePage = true")
+
+    run = Run.objects.get(job=person.job)
+    assert execute_run(run.id) == Run.Status.SUCCEEDED  # what a worker does with the queued first check
+
+    expect(page.locator("[data-run-status]")).to_have_attribute("data-run-status", "succeeded", timeout=10_000)
+    expect(page.locator("#check-found")).to_contain_text("Found 2 publications.")
+    expect(page.locator("#person-publications tbody tr")).to_have_count(2)  # swapped in with the status
+    assert page.evaluate("window.stillTheSamePage") is True  # no reload
+    assert "hx-trigger" not in page.locator("#person-check").evaluate("node => node.outerHTML")  # polling stopped
