@@ -1,0 +1,198 @@
+"""Channel pages: the list with recent delivery figures, the editor (secrets write-only), "send test" and
+"retry every dead delivery" on one channel. Validation is ChannelForm's, sending is channels.test_send's."""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_http_methods
+
+from channels_app import channels, sending
+from channels_app.kinds import base as kinds
+from channels_app.models import Channel, Delivery, Recipient
+from channels_app.views_common import done, secret_flags, with_status_labels
+from scheduler.web import keyset_page, query_without, render_page, staff_required
+
+TEMPLATE = "channels_app/channel.html"
+RECENT = timedelta(hours=24)
+WAITING = (Delivery.Status.PENDING, Delivery.Status.SENDING, Delivery.Status.RETRYING)
+WINDOW = 10_000  # at most this many of the newest deliveries are counted for the recent figures
+BULK_RETRY = 1000  # dead deliveries revived per press: one request stays short
+
+
+def recent_window():
+    """(since, lowest pk, capped): the last 24 hours, but no more than the latest WINDOW deliveries, so the
+    figures cost an index range scan however busy the day was. `capped` says the day had more."""
+    since = timezone.now() - RECENT
+    newest = Delivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    floor = newest - WINDOW
+    below = Delivery.objects.filter(pk__lte=floor).order_by("-pk").values_list("created_at", flat=True).first()
+    return since, floor, below is not None and below >= since
+
+
+def recent_stats(channel_ids, window=None):
+    """{channel id: {"sent", "failing", "waiting", "dead"}} in the recent window, in one grouped query."""
+    since, floor, _capped = window or recent_window()
+    stats = {pk: {"sent": 0, "failing": 0, "waiting": 0, "dead": 0} for pk in channel_ids}
+    rows = (
+        Delivery.objects.filter(pk__gt=floor, created_at__gte=since, recipient__channel__in=channel_ids)
+        .values_list("recipient__channel", "status")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    for channel_id, status, count in rows:
+        figures = stats[channel_id]
+        if status == Delivery.Status.SENT:
+            figures["sent"] += count
+        elif status in WAITING:
+            figures["waiting"] += count
+        elif status in (Delivery.Status.FAILED, Delivery.Status.DEAD):
+            figures["failing"] += count
+        if status == Delivery.Status.DEAD:
+            figures["dead"] += count
+    return stats
+
+
+def kind_help():
+    """Each channel kind's settings, secrets and address, as its Config form declares them."""
+    found = []
+    for name in kinds.names():
+        kind = kinds.get(name)
+        fields = kind.Config.base_fields
+        found.append(
+            {
+                "name": name,
+                "label": kind.label,
+                "settings": [(key, field.help_text) for key, field in fields.items() if key not in kind.secret_fields],
+                "secrets": [(key, fields[key].help_text if key in fields else "") for key in kind.secret_fields],
+                "address": kind.address_help,
+            }
+        )
+    return found
+
+
+def _takes_address(channel):
+    try:
+        return bool(kinds.get(channel.kind).address_help)
+    except KeyError:
+        return False
+
+
+def channel_list(request):
+    rows = list(Channel.objects.annotate(recipient_count=Count("recipients")).order_by("name"))
+    window = recent_window()
+    stats = recent_stats([row.pk for row in rows], window)
+    for row in rows:
+        row.stats = stats[row.pk]
+    context = {"title": _("Channels"), "channels": rows, "capped": window[2], "window": WINDOW}
+    return render_page(request, "channels_app/channels.html", context)
+
+
+def _page_context(request, channel, form):
+    """Everything the channel page shows besides the form (skipped when HTMX asks for the form only)."""
+    context = {"channel": channel, "form": form, "title": channel.name if channel else _("New channel")}
+    context["kinds"] = kind_help()
+    if channel is None:
+        return context
+    context["secrets"] = secret_flags(channel)
+    if request.htmx and request.method == "POST":
+        return context
+    recipients = Recipient.objects.filter(channel=channel).annotate(subscription_count=Count("subscriptions"))
+    page = keyset_page(recipients, request, 100)
+    window = recent_window()
+    recent = (
+        Delivery.objects.filter(recipient__channel=channel)
+        .select_related("event", "recipient")
+        .only(
+            "pk", "status", "created_at", "attempts", "error", "event__type", "recipient__address", "recipient__label"
+        )
+        .order_by("-pk")[:10]
+    )
+    context.update(
+        has_dead=Delivery.objects.filter(recipient__channel=channel, status=Delivery.Status.DEAD).exists(),
+        recipients=page,
+        query=query_without(request, "before"),
+        recent=with_status_labels(recent),
+        stats=recent_stats([channel.pk], window)[channel.pk],
+        capped=window[2],
+        window=WINDOW,
+        # The first active recipient's address, for kinds that take one.
+        test_address=next((r.address for r in page if r.active and r.address), "") if _takes_address(channel) else "",
+    )
+    return context
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def channel_new(request):
+    if request.method == "POST":
+        return _save(request, None)
+    return render_page(request, TEMPLATE, _page_context(request, None, channels.ChannelForm()))
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def channel(request, pk):
+    if request.method == "POST":
+        return _save(request, pk)
+    found = get_object_or_404(Channel, pk=pk)
+    return render_page(request, TEMPLATE, _page_context(request, found, channels.ChannelForm(instance=found)))
+
+
+@staff_required
+def _save(request, pk):
+    found = get_object_or_404(Channel, pk=pk) if pk else None
+    form = channels.ChannelForm(request.POST, instance=found)
+    if form.is_valid():
+        saved = form.save()
+        messages.success(request, _("Channel “%(name)s” saved.") % {"name": saved.name})
+        return done(request, reverse("channels_app:channel", args=[saved.pk]))
+    # The form changed `found` in memory with what was posted: the page shows the stored channel.
+    stored = Channel.objects.get(pk=pk) if pk else None
+    return render_page(request, TEMPLATE, _page_context(request, stored, form), partial="channel_form")
+
+
+@staff_required
+def channel_test(request, pk):
+    found = get_object_or_404(Channel, pk=pk)
+    address = request.POST.get("address", "")
+    delivery, error = None, ""
+    try:
+        delivery = channels.test_send(found, address)
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    except KeyError:
+        error = _("The channel's kind “%(kind)s” is not available.") % {"kind": found.kind}
+    if not request.htmx:
+        if delivery is not None and delivery.status == Delivery.Status.SENT:
+            messages.success(request, _("Test message sent."))
+        else:
+            messages.error(request, _("The test message was not sent: %(error)s") % {"error": error or delivery.error})
+        return done(request, reverse("channels_app:channel", args=[pk]))
+    if delivery is not None:
+        with_status_labels([delivery])
+    context = {"channel": found, "delivery": delivery, "error": error}
+    return render_page(request, TEMPLATE, context, partial="test_result")
+
+
+@staff_required
+def channel_retry_dead(request, pk):
+    found = get_object_or_404(Channel, pk=pk)
+    dead = Delivery.objects.filter(recipient__channel=found, status=Delivery.Status.DEAD).only("pk")
+    revived = sending.revive(list(dead[:BULK_RETRY]))
+    text = ngettext("Queued %(count)d dead delivery again.", "Queued %(count)d dead deliveries again.", revived)
+    messages.success(request, text % {"count": revived})
+    return done(request, reverse("channels_app:channel", args=[pk]))
+
+
+urls = [
+    path("channels/", channel_list, name="channels"),
+    path("channels/new/", channel_new, name="channel_new"),
+    path("channels/<int:pk>/", channel, name="channel"),
+    path("channels/<int:pk>/test/", channel_test, name="channel_test"),
+    path("channels/<int:pk>/retry-dead/", channel_retry_dead, name="channel_retry_dead"),
+]
