@@ -161,4 +161,4 @@ def _wait(predicate, timeout, interval=0.1):
     raise TimeoutError(f"waited {timeout} s at {timezone.now():%H:%M:%S}")
 
 
-from scrapers import bench_cycle  # noqa: E402,F401  (registers "cycle")
+from scrapers import bench_cycle, bench_dashboard  # noqa: E402,F401  (register "cycle" and "dashboard")
