@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template import Context
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_app import events, rendering, sending, topics
 from channels_app.kinds import base as kinds
@@ -99,21 +101,29 @@ def _settings_help():
     for name in kinds.names():
         kind = kinds.get(name)
         public = [field for field in kind.Config.base_fields if field not in kind.secret_fields]
-        lines.append(f"{name}: {', '.join(public) or '—'}; secrets: {', '.join(kind.secret_fields) or '—'}")
+        lines.append(
+            _("%(kind)s: %(settings)s; secrets: %(secrets)s")
+            % {"kind": name, "settings": ", ".join(public) or "—", "secrets": ", ".join(kind.secret_fields) or "—"}
+        )
     return " · ".join(lines)
 
 
 class ChannelForm(forms.ModelForm):
     kind = forms.CharField(widget=forms.Select)
     pace_per_minute = forms.IntegerField(
-        required=False, min_value=1, max_value=6000, help_text="At most this many messages a minute. Empty: no limit."
+        required=False,
+        min_value=1,
+        max_value=6000,
+        help_text=gettext_lazy("At most this many messages a minute. Empty: no limit."),
     )
     config = forms.JSONField(required=False, initial=dict, widget=RedactedJSONInput(attrs={"rows": 4}))
     secrets = forms.JSONField(
         required=False,
         widget=WriteOnlyInput(attrs={"rows": 3, "autocomplete": "off"}),
-        help_text='Write-only JSON object, e.g. {"token": "…"}. Never shown again; leave empty to keep the stored '
-        "secrets, give a key to replace that one.",
+        help_text=gettext_lazy(
+            'Write-only JSON object, e.g. {"token": "…"}. Never shown again; leave empty to keep the stored '
+            "secrets, give a key to replace that one."
+        ),
     )
 
     class Meta:
@@ -123,20 +133,25 @@ class ChannelForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["kind"].widget.choices = [("", "---------"), *kinds.choices()]
-        self.fields["config"].help_text = f"JSON object of the kind's settings. {_settings_help()}"
+        self.fields["config"].help_text = _("JSON object of the kind's settings. %(kinds)s") % {
+            "kinds": _settings_help()
+        }
         self._secrets = None
 
     def clean_kind(self):
         kind = self.cleaned_data.get("kind")
         if kind not in kinds.names():
-            raise ValidationError(f"Unknown kind '{kind}'. Choose one of: {', '.join(kinds.names())}.")
+            raise ValidationError(
+                _("Unknown kind '%(kind)s'. Choose one of: %(kinds)s."),
+                params={"kind": kind, "kinds": ", ".join(kinds.names())},
+            )
         return kind
 
     def clean_config(self):
-        return _json_object(self.cleaned_data.get("config"), "settings")
+        return _json_object(self.cleaned_data.get("config"), _("The settings must be a JSON object."))
 
     def clean_secrets(self):
-        return _json_object(self.cleaned_data.get("secrets"), "secrets")
+        return _json_object(self.cleaned_data.get("secrets"), _("The secrets must be a JSON object."))
 
     def clean(self):
         data = super().clean()
@@ -147,11 +162,14 @@ class ChannelForm(forms.ModelForm):
         public, new = data.get("config") or {}, data.get("secrets") or {}
         misplaced = sorted(secret_names & set(public))
         if misplaced:
-            self.add_error("config", f"Write-only, give it under secrets: {', '.join(misplaced)}.")
+            self.add_error(
+                "config", _("Write-only, give it under secrets: %(names)s.") % {"names": ", ".join(misplaced)}
+            )
         unknown = sorted(set(new) - secret_names)
         if unknown:
-            allowed = ", ".join(sorted(secret_names)) or "none"
-            self.add_error("secrets", f"Not a secret of this kind: {', '.join(unknown)} (its secrets: {allowed}).")
+            allowed = ", ".join(sorted(secret_names)) or _("none")
+            message = _("Not a secret of this kind: %(names)s (its secrets: %(allowed)s).")
+            self.add_error("secrets", message % {"names": ", ".join(unknown), "allowed": allowed})
         if misplaced or unknown:
             return data
         # Stored secrets the (possibly new) kind knows, replaced key by key by the ones just given.
@@ -181,11 +199,11 @@ class ChannelForm(forms.ModelForm):
         return super().save(commit)
 
 
-def _json_object(value, noun):
+def _json_object(value, message):
     if value in (None, ""):
         return {}
     if not isinstance(value, dict):
-        raise ValidationError(f"The {noun} must be a JSON object.")
+        raise ValidationError(message)
     return value
 
 
@@ -196,7 +214,13 @@ def secrets_summary(channel):
     except KeyError:
         names = ()
     names = [*names, *sorted(set(channel.secrets or {}) - set(names))]
-    return ", ".join(f"{name}: {'set' if (channel.secrets or {}).get(name) else 'not set'}" for name in names) or "—"
+    return (
+        ", ".join(
+            (_("%(name)s: set") if (channel.secrets or {}).get(name) else _("%(name)s: not set")) % {"name": name}
+            for name in names
+        )
+        or "—"
+    )
 
 
 # --- recipients and subscriptions ------------------------------------------------------------------
@@ -215,14 +239,18 @@ class RecipientForm(forms.ModelForm):
         try:
             address = kinds.get(channel.kind).clean_address(data.get("address") or "")
         except KeyError:
-            self.add_error("channel", f"The channel's kind '{channel.kind}' is not available.")
+            self.add_error("channel", _("The channel's kind '%(kind)s' is not available.") % {"kind": channel.kind})
             return data
         except ValidationError as exc:
             self.add_error("address", exc)
             return data
         taken = Recipient.objects.filter(channel=channel, address=address).exclude(pk=self.instance.pk)
         if taken.exists():
-            self.add_error("address", f"{channel.name} already has the recipient '{address}'.")
+            self.add_error(
+                "address",
+                _("%(channel)s already has the recipient '%(address)s'.")
+                % {"channel": channel.name, "address": address},
+            )
         data["address"] = address
         return data
 
@@ -245,14 +273,16 @@ class SubscriptionForm(forms.ModelForm):
     topic = forms.CharField(
         max_length=200,
         widget=DatalistInput,
-        help_text="source:12, person:45, job:7:failed, sources:broken, people:expired, or * for everything; "
-        "* also works inside a topic (source:*).",
+        help_text=gettext_lazy(
+            "source:12, person:45, job:7:failed, sources:broken, people:expired, or * for everything; "
+            "* also works inside a topic (source:*)."
+        ),
     )
     event_types = forms.MultipleChoiceField(
         required=False,
         choices=[(name, name) for name in rendering.EVENT_TYPES],
         widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: every event type.",
+        help_text=gettext_lazy("None ticked: every event type."),
     )
 
     class Meta:
@@ -268,7 +298,7 @@ class SubscriptionForm(forms.ModelForm):
         topic = self.cleaned_data["topic"].strip()
         if not TOPIC.match(topic):
             raise ValidationError(
-                "A topic is * or name:value (source:12, job:*:failed) made of letters, digits and : * _ - ."
+                _("A topic is * or name:value (source:12, job:*:failed) made of letters, digits and : * _ - .")
             )
         return topic
 
@@ -278,7 +308,10 @@ class SubscriptionForm(forms.ModelForm):
         if recipient is not None and topic:
             taken = Subscription.objects.filter(recipient=recipient, topic=topic).exclude(pk=self.instance.pk)
             if taken.exists():
-                self.add_error("topic", f"{recipient} is already subscribed to {topic}.")
+                self.add_error(
+                    "topic",
+                    _("%(recipient)s is already subscribed to %(topic)s.") % {"recipient": recipient, "topic": topic},
+                )
         return data
 
 
@@ -289,10 +322,14 @@ class MessageTemplateForm(forms.ModelForm):
     class Meta:
         model = MessageTemplate
         fields = ["name", "subject", "body"]
-        help_texts = {
-            "name": f"An event type ({', '.join(rendering.EVENT_TYPES)}) to replace its default wording, or any "
-            "other name for API messages with positional placeholders {{1}}, {{2}}…"
-        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "name" in self.fields:
+            self.fields["name"].help_text = _(
+                "An event type (%(types)s) to replace its default wording, or any "
+                "other name for API messages with positional placeholders {{1}}, {{2}}…"
+            ) % {"types": ", ".join(rendering.EVENT_TYPES)}
 
     def clean_subject(self):
         subject = self.cleaned_data.get("subject") or ""
@@ -316,7 +353,7 @@ def preview(name, subject, body):
     """(subject, text) of a template filled with sample values: a sample event for an event type's template,
     ⟨1⟩, ⟨2⟩… for a named one's placeholders. Plain text, not escaped: escape it to show it in HTML."""
     if name in rendering.DEFAULTS:
-        default_subject, _ = rendering.DEFAULTS[name]
+        default_subject, _default_body = rendering.DEFAULTS[name]
         context = Context({"type": name, "topic": "sample:1", **SAMPLES.get(name, {})}, autoescape=False)
         try:
             return tuple(
@@ -324,7 +361,7 @@ def preview(name, subject, body):
                 for source in (subject or default_subject, body)
             )
         except Exception as exc:  # a template that compiles may still fail on sample data (a filter's argument)
-            return subject, f"Cannot render: {exc}"
+            return subject, _("Cannot render: %(error)s") % {"error": exc}
     numbers = rendering.placeholders(f"{subject}\n{body}")
     params = [f"⟨{number}⟩" for number in range(1, max(numbers, default=0) + 1)]
     try:
@@ -341,7 +378,9 @@ def test_send(channel, address):
     (sent, failed or retrying, with the error). ValidationError when the kind refuses the address."""
     address = kinds.get(channel.kind).clean_address(address)
     with transaction.atomic():
-        recipient, _ = Recipient.objects.get_or_create(channel=channel, address=address, defaults={"label": "test"})
+        recipient, _created = Recipient.objects.get_or_create(
+            channel=channel, address=address, defaults={"label": "test"}
+        )
         # Not published: a test concerns this recipient only, never the channel's subscribers.
         event = Event.objects.create(
             type="test", topic=f"test:{channel.pk}", key=None, payload={"channel": channel.name}

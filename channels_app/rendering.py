@@ -8,6 +8,7 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.template import Context, Engine, TemplateSyntaxError
+from django.utils.translation import gettext as _
 
 log = logging.getLogger("vigia.deliveries")
 ENGINE = Engine(autoescape=False)  # plain text: '&' must reach WhatsApp as '&', not '&amp;'
@@ -60,7 +61,7 @@ def check(source):
     try:
         ENGINE.from_string(source)
     except TemplateSyntaxError as exc:
-        raise ValidationError(f"Template error: {exc}") from None
+        raise ValidationError(_("Template error: %(error)s"), params={"error": exc}) from None
 
 
 def render(event_type, payload):
@@ -90,7 +91,11 @@ def fill_positional(body, params):
     missing = [number for number in wanted if number < 1 or number > len(params)]
     if missing:
         raise ValidationError(
-            f"The template needs {len(wanted)} parameter(s) ({', '.join(f'{{{{{n}}}}}' for n in wanted)}); "
-            f"got {len(params)}."
+            _("The template needs %(wanted)s parameter(s) (%(placeholders)s); got %(given)s."),
+            params={
+                "wanted": len(wanted),
+                "placeholders": ", ".join(f"{{{{{n}}}}}" for n in wanted),
+                "given": len(params),
+            },
         )
     return POSITIONAL.sub(lambda match: str(params[int(match.group(1)) - 1]), body)

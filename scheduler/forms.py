@@ -5,6 +5,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from scheduler import registry, schedules, services
 from scheduler.models import Job
@@ -66,17 +68,17 @@ def _between(low, high, message):
 def _limits():
     top = settings.VIGIA_MAX_TIMEOUT  # a setting, so not a model validator (it would churn migrations)
     return {
-        "timeout_seconds": _between(1, top, f"Choose between 1 and {top} seconds."),
-        "max_attempts": _between(1, None, "At least 1 (1 means no retry)."),
-        "backoff_base_seconds": _between(0.1, None, "At least 0.1 seconds."),
-        "backoff_jitter": _between(0, 1, "A fraction between 0 and 1."),
-        "max_occurrences": _between(1, None, "At least 1, or leave empty for no limit."),
+        "timeout_seconds": _between(1, top, _("Choose between 1 and %(top)s seconds.") % {"top": top}),
+        "max_attempts": _between(1, None, gettext_lazy("At least 1 (1 means no retry).")),
+        "backoff_base_seconds": _between(0.1, None, gettext_lazy("At least 0.1 seconds.")),
+        "backoff_jitter": _between(0, 1, gettext_lazy("A fraction between 0 and 1.")),
+        "max_occurrences": _between(1, None, gettext_lazy("At least 1, or leave empty for no limit.")),
     }
 
 
 class JobForm(forms.ModelForm):
     kind = forms.CharField(widget=forms.Select)
-    params = forms.JSONField(required=False, help_text="JSON object; the fields depend on the kind.")
+    params = forms.JSONField(required=False, help_text=gettext_lazy("JSON object; the fields depend on the kind."))
 
     class Meta:
         model = Job
@@ -85,10 +87,8 @@ class JobForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["kind"].widget.choices = [("", "---------"), *registry.choices()]
-        self.fields["timezone"].help_text = "IANA name, e.g. America/Sao_Paulo or UTC."
-        self.fields[
-            "cron"
-        ].help_text = (
+        self.fields["timezone"].help_text = _("IANA name, e.g. America/Sao_Paulo or UTC.")
+        self.fields["cron"].help_text = _(
             "5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or @hourly/@daily/..."
         )
 
@@ -96,7 +96,10 @@ class JobForm(forms.ModelForm):
         # Our own message lists the kinds that exist; a ChoiceField's generic one would not.
         kind = self.cleaned_data.get("kind")
         if kind not in registry.names():
-            raise ValidationError(f"Unknown kind '{kind}'. Choose one of: {', '.join(registry.names())}.")
+            raise ValidationError(
+                _("Unknown kind '%(kind)s'. Choose one of: %(kinds)s."),
+                params={"kind": kind, "kinds": ", ".join(registry.names())},
+            )
         return kind
 
     def clean_params(self):
@@ -111,10 +114,12 @@ class JobForm(forms.ModelForm):
         self._clean_schedule(data)
         base, cap = data.get("backoff_base_seconds"), data.get("backoff_cap_seconds")
         if base is not None and cap is not None and cap < base:
-            self.add_error("backoff_cap_seconds", "The cap cannot be shorter than the base delay.")
+            self.add_error("backoff_cap_seconds", _("The cap cannot be shorter than the base delay."))
         service, key = data.get("external_service") or None, data.get("external_key") or None
         if bool(service) != bool(key):
-            self.add_error("external_key" if service else "external_service", "Give both service and key, or neither.")
+            self.add_error(
+                "external_key" if service else "external_service", _("Give both service and key, or neither.")
+            )
         data["external_service"], data["external_key"] = service, key
         return data
 
@@ -133,17 +138,17 @@ class JobForm(forms.ModelForm):
             add_cron_error(self, data.get("cron"))
         elif kind == Job.ScheduleType.INTERVAL:
             if not data.get("interval_seconds") or data["interval_seconds"] <= 0:
-                self.add_error("interval_seconds", "Give a positive number of seconds.")
+                self.add_error("interval_seconds", _("Give a positive number of seconds."))
         elif kind == Job.ScheduleType.ONCE:
             run_at = data.get("run_at")
             if run_at is None:
                 if "run_at" not in self.errors:
-                    self.add_error("run_at", "Give the date and time to run at.")
+                    self.add_error("run_at", _("Give the date and time to run at."))
             elif run_at <= timezone.now() and run_at != self.instance.run_at:  # an unchanged past time is history
-                self.add_error("run_at", "This time is in the past.")
+                self.add_error("run_at", _("This time is in the past."))
         start, end = data.get("start_at"), data.get("end_at")
         if start and end and end <= start:
-            self.add_error("end_at", "The end must be after the start.")
+            self.add_error("end_at", _("The end must be after the start."))
 
     def save(self, commit=True):
         job = super().save(commit=False)

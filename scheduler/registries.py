@@ -6,6 +6,20 @@ the commands, the imports and the API report the same field errors, keyed `<fiel
 """
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+# (not a JSON object, unknown keys) as whole sentences per noun: "noun" + "s" could not be translated.
+NOUN_MESSAGES = {
+    "parameter": (
+        gettext_lazy("The parameters must be a JSON object."),
+        gettext_lazy("Unknown parameter(s): %(names)s."),
+    ),
+    "setting": (
+        gettext_lazy("The settings must be a JSON object."),
+        gettext_lazy("Unknown setting(s): %(names)s."),
+    ),
+}
 
 
 class Registry:
@@ -39,10 +53,11 @@ class Registry:
     def clean(self, name, data):
         """The validated settings of entry `name`, or ValidationError keyed by field."""
         if name not in self._entries:
-            raise ValidationError({"kind": f"Unknown kind '{name}'. Choose one of: {', '.join(self.names())}."})
+            message = _("Unknown kind '%(kind)s'. Choose one of: %(kinds)s.")
+            raise ValidationError({"kind": message % {"kind": name, "kinds": ", ".join(self.names())}})
         data = {} if data is None else data
         if not isinstance(data, dict):
-            raise ValidationError({self.field: f"The {self.noun}s must be a JSON object."})
+            raise ValidationError({self.field: self._message(0, f"The {self.noun}s must be a JSON object.")})
         form = getattr(self._entries[name], self.form)(data=data)
         if not form.is_valid():
             errors = {}
@@ -51,8 +66,14 @@ class Registry:
             raise ValidationError(errors)
         unknown = sorted(set(data) - set(form.fields))
         if unknown:
-            raise ValidationError({self.field: f"Unknown {self.noun}(s): {', '.join(unknown)}."})
+            message = self._message(1, f"Unknown {self.noun}(s): %(names)s.")
+            raise ValidationError({self.field: message % {"names": ", ".join(unknown)}})
         return {key: value for key, value in form.cleaned_data.items() if value not in (None, "", [], {})}
+
+    def _message(self, which, fallback):
+        """The translated sentence for this registry's noun, or `fallback` (English) for another noun."""
+        messages = NOUN_MESSAGES.get(self.noun)
+        return str(messages[which]) if messages else fallback
 
 
 def add_nested_errors(form, field, error):

@@ -6,6 +6,7 @@ import unicodedata
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 UFS = frozenset("AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split())
 _STATE_COURTS = [f"TJ{uf}" for uf in UFS if uf != "DF"] + ["TJDFT"]
@@ -42,12 +43,12 @@ def clean_document(value):
         return ""
     if len(number) == 11:
         if not _cpf_ok(number):
-            raise ValidationError("Invalid CPF: the check digits do not match.")
+            raise ValidationError(_("Invalid CPF: the check digits do not match."))
     elif len(number) == 14:
         if not _cnpj_ok(number):
-            raise ValidationError("Invalid CNPJ: the check digits do not match.")
+            raise ValidationError(_("Invalid CNPJ: the check digits do not match."))
     else:
-        raise ValidationError("A CPF has 11 digits and a CNPJ 14.")
+        raise ValidationError(_("A CPF has 11 digits and a CNPJ 14."))
     return number
 
 
@@ -86,13 +87,13 @@ def clean_oab(number, uf):
     number, uf = digits(number).lstrip("0"), (uf or "").strip().upper()
     errors = {}
     if number and not uf:
-        errors["oab_uf"] = "Give the OAB's state (UF) with its number."
+        errors["oab_uf"] = _("Give the OAB's state (UF) with its number.")
     if uf and not number:
-        errors["oab_number"] = "Give the OAB number with its state."
+        errors["oab_number"] = _("Give the OAB number with its state.")
     if uf and uf not in UFS:
-        errors["oab_uf"] = f"'{uf}' is not a Brazilian state (UF)."
+        errors["oab_uf"] = _("'%(uf)s' is not a Brazilian state (UF).") % {"uf": uf}
     if number and len(number) > 7:
-        errors["oab_number"] = "An OAB number has at most 7 digits."
+        errors["oab_number"] = _("An OAB number has at most 7 digits.")
     if errors:
         raise ValidationError(errors)
     return number, uf
@@ -113,6 +114,7 @@ def clean_tribunals(value):
     unknown = [name for name in found if name not in known_tribunals()]
     if unknown:
         raise ValidationError(
-            f"Unknown tribunal acronym(s): {', '.join(unknown)}. Use DJEN's acronyms, e.g. TJSP, TRT2, TRF3, STJ."
+            _("Unknown tribunal acronym(s): %(names)s. Use DJEN's acronyms, e.g. TJSP, TRT2, TRF3, STJ."),
+            params={"names": ", ".join(unknown)},
         )
     return found

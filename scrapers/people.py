@@ -16,6 +16,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_app.events import publish
 from scheduler import services
@@ -49,17 +51,23 @@ def clean_recipient(address):
     if GROUP_JID.match(address):
         return address
     if address.lower().endswith("@g.us"):  # a mistyped group would otherwise pass as an e-mail address
-        raise ValidationError(f"'{address}' is not a valid WhatsApp group JID (digits@g.us).")
+        raise ValidationError(
+            _("'%(address)s' is not a valid WhatsApp group JID (digits@g.us)."), params={"address": address}
+        )
     if "@" in address:
         try:
             validate_email(address)
         except ValidationError:
-            raise ValidationError(f"'{address}' is not a valid e-mail address or group JID (…@g.us).") from None
+            raise ValidationError(
+                _("'%(address)s' is not a valid e-mail address or group JID (…@g.us)."), params={"address": address}
+            ) from None
         return address.lower()
     phone = re.sub(r"[\s().-]", "", address)
     if PHONE.match(phone):
         return phone.lstrip("+")
-    raise ValidationError(f"'{address}' is not a phone number with country code (e.g. 5511987654321).")
+    raise ValidationError(
+        _("'%(address)s' is not a phone number with country code (e.g. 5511987654321)."), params={"address": address}
+    )
 
 
 class RecipientsField(forms.CharField):
@@ -93,14 +101,17 @@ class RecipientsField(forms.CharField):
 
 class PersonForm(forms.ModelForm):
     tribunals = forms.CharField(
-        required=False, help_text="DJEN acronyms separated by commas (TJSP, TRT2); empty: every tribunal."
+        required=False, help_text=gettext_lazy("DJEN acronyms separated by commas (TJSP, TRT2); empty: every tribunal.")
     )
     recipients = RecipientsField(
-        required=False, help_text="Phones with country code, WhatsApp group JIDs or e-mails, comma-separated."
+        required=False,
+        help_text=gettext_lazy("Phones with country code, WhatsApp group JIDs or e-mails, comma-separated."),
     )
-    document = forms.CharField(label="CPF/CNPJ", required=False, max_length=20)
+    document = forms.CharField(label=gettext_lazy("CPF/CNPJ"), required=False, max_length=20)
     monitor_until = forms.DateField(
-        required=False, input_formats=["%Y-%m-%d", "%d/%m/%Y"], help_text="YYYY-MM-DD or DD/MM/YYYY; empty: forever."
+        required=False,
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
+        help_text=gettext_lazy("YYYY-MM-DD or DD/MM/YYYY; empty: forever."),
     )
 
     class Meta:
@@ -111,7 +122,7 @@ class PersonForm(forms.ModelForm):
         name = " ".join((self.cleaned_data.get("name") or "").split())
         normalized = brazil.normalize_name(name)
         if len(re.sub(r"[^a-z]", "", normalized)) < 3:
-            raise ValidationError("Give the person's or company's name (at least three letters).")
+            raise ValidationError(_("Give the person's or company's name (at least three letters)."))
         return name
 
     def clean_document(self):
@@ -123,7 +134,7 @@ class PersonForm(forms.ModelForm):
     def clean_check_interval_minutes(self):
         value = self.cleaned_data.get("check_interval_minutes")
         if value is not None and not 5 <= value <= 7 * 24 * 60:
-            raise ValidationError("Between 5 minutes and 7 days (10080 minutes).")
+            raise ValidationError(_("Between 5 minutes and 7 days (10080 minutes)."))
         return value
 
     def clean_monitor_until(self):
@@ -131,7 +142,7 @@ class PersonForm(forms.ModelForm):
         changed = value != self.instance.monitor_until
         # An inactive person's past expiry is history (an export of deactivated people imports again).
         if value and changed and value < timezone.localdate() and self.cleaned_data.get("active", True):
-            raise ValidationError("This day has passed.")
+            raise ValidationError(_("This day has passed."))
         return value
 
     def clean(self):
@@ -148,7 +159,9 @@ class PersonForm(forms.ModelForm):
             ).exclude(pk=self.instance.pk)
             found = twin.first()
             if found:
-                self.add_error("name", f"Already monitored: {found.name} (#{found.pk}).")
+                self.add_error(
+                    "name", _("Already monitored: %(name)s (#%(id)s).") % {"name": found.name, "id": found.pk}
+                )
         return data
 
     def save(self, commit=True):
@@ -215,7 +228,7 @@ def sync_subscriptions(person, previous=()):
         if channel is None:
             log.warning("no %s channel for a person's recipient", kind, extra={"person": person.pk})
             continue
-        recipient, _ = Recipient.objects.get_or_create(channel=channel, address=address)
+        recipient, _created = Recipient.objects.get_or_create(channel=channel, address=address)
         Subscription.objects.get_or_create(recipient=recipient, topic=person.topic)
 
 

@@ -13,6 +13,7 @@ import io
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from scrapers import brazil
 from scrapers.models import MonitoredPerson
@@ -97,7 +98,9 @@ def decode(data):
             return data[3:].decode("utf-8")
         except UnicodeDecodeError as exc:  # guessing would store mangled names
             line = data[: exc.start + 3].count(b"\n") + 1
-            message = f"The file starts as UTF-8 (a BOM) but its line {line} is not UTF-8: save it again."
+            message = _("The file starts as UTF-8 (a BOM) but its line %(line)s is not UTF-8: save it again.") % {
+                "line": line
+            }
             raise CsvError(message) from None
     try:
         return data.decode("utf-8")
@@ -120,16 +123,18 @@ def parse(data):
     """(columns, rows): `columns` holds the canonical column name (or None) per position, with the file's
     own names; `rows` are (line, cells) for the non-blank data rows. Raises CsvError."""
     if isinstance(data, bytes) and data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-        raise CsvError("This is a spreadsheet workbook (.xlsx/.xls), not CSV: save it as CSV first.")
+        raise CsvError(_("This is a spreadsheet workbook (.xlsx/.xls), not CSV: save it as CSV first."))
     text = decode(data)
     # skipinitialspace: hand-written files put a space after the separator, before a quoted cell too.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter(text), skipinitialspace=True)
     try:
         records = list(reader)
     except csv.Error as exc:
-        raise CsvError(f"Not a readable CSV file (record {reader.line_num}): {exc}.") from None
+        message = _("Not a readable CSV file (record %(record)s): %(error)s.")
+        raise CsvError(message % {"record": reader.line_num, "error": exc}) from None
     if not records or not any(cell.strip() for cell in records[0]):
-        raise CsvError(f"The file is empty: it needs a header row naming its columns ({', '.join(COLUMNS)}).")
+        message = _("The file is empty: it needs a header row naming its columns (%(columns)s).")
+        raise CsvError(message % {"columns": ", ".join(COLUMNS)})
     columns, unknown = [], []
     for cell in records[0]:
         label = cell.strip()
@@ -138,13 +143,16 @@ def parse(data):
             unknown.append(label)
         columns.append((canonical, label))
     if unknown:
-        raise CsvError(f"Unknown column(s): {', '.join(unknown)}. Expected: {', '.join(COLUMNS)} (header row first).")
-    names = [canonical for canonical, _ in columns if canonical]
+        message = _("Unknown column(s): %(unknown)s. Expected: %(columns)s (header row first).")
+        raise CsvError(message % {"unknown": ", ".join(unknown), "columns": ", ".join(COLUMNS)})
+    names = [canonical for canonical, _label in columns if canonical]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise CsvError(f"Column(s) given twice: {', '.join(repeated)}.")
+        raise CsvError(_("Column(s) given twice: %(columns)s.") % {"columns": ", ".join(repeated)})
     if "name" not in names:
-        raise CsvError(f"No 'name' column. Expected: {', '.join(COLUMNS)} (header row first).")
+        raise CsvError(
+            _("No 'name' column. Expected: %(columns)s (header row first).") % {"columns": ", ".join(COLUMNS)}
+        )
     # A spreadsheet numbers records, not physical lines (a quoted cell may hold line breaks).
     rows = [(line, cells) for line, cells in enumerate(records[1:], 2) if any(cell.strip() for cell in cells)]
     return columns, rows
@@ -176,13 +184,15 @@ def import_row(line, cells, columns, present, seen, report, dry_run):
         elif cell.strip():
             stray = True
     if stray:  # a value nobody named: refusing beats guessing which column it belongs to
-        report.problems.append(Problem(line, WHOLE_ROW, "A value in a column without a header."))
+        report.problems.append(Problem(line, WHOLE_ROW, _("A value in a column without a header.")))
         return
     values = {name: values.get(name, "") for name in present}  # a short row: its missing cells are empty
 
     identity = (brazil.normalize_name(values["name"]), brazil.digits(values.get("cpf_cnpj", "")))
     if identity[0] and identity in seen:
-        report.problems.append(Problem(line, present["name"], f"Duplicates line {seen[identity]}."))
+        report.problems.append(
+            Problem(line, present["name"], _("Duplicates line %(line)s.") % {"line": seen[identity]})
+        )
         return
     seen.setdefault(identity, line)
 
@@ -191,7 +201,7 @@ def import_row(line, cells, columns, present, seen, report, dry_run):
         report.problems.append(Problem(line, present["name"], ambiguity))
         return
     if values.get("active", "") and brazil.normalize_name(values["active"]) not in YES | NO:
-        report.problems.append(Problem(line, present["active"], "Write yes or no (sim/não)."))
+        report.problems.append(Problem(line, present["active"], _("Write yes or no (sim/não).")))
         return
     form, before = build_form(values, existing)
     if not form.is_valid():
@@ -205,7 +215,7 @@ def import_row(line, cells, columns, present, seen, report, dry_run):
             with transaction.atomic():
                 form.save()
         except IntegrityError:  # someone saved the same person between the check and the write
-            report.problems.append(Problem(line, present["name"], "Already monitored (saved meanwhile)."))
+            report.problems.append(Problem(line, present["name"], _("Already monitored (saved meanwhile).")))
             return
     if before is None:
         report.created += 1
@@ -224,7 +234,7 @@ def find_existing(identity, has_document):
     # Without a CPF/CNPJ column the name alone identifies the person, when only one has it.
     found = list(people[:2])
     if len(found) > 1:
-        return None, "Several monitored people have this name: add a cpf_cnpj column to tell them apart."
+        return None, _("Several monitored people have this name: add a cpf_cnpj column to tell them apart.")
     return (found[0] if found else None), None
 
 
@@ -299,4 +309,5 @@ def export_people(people=None, excel=False):
         return text.getvalue().encode(EXCEL_DIALECT["encoding"])
     except UnicodeEncodeError as exc:
         bad = text.getvalue()[exc.start : exc.end]
-        raise CsvError(f"{bad!r} cannot be written in Windows-1252: export without the Excel dialect.") from None
+        message = _("%(text)s cannot be written in Windows-1252: export without the Excel dialect.")
+        raise CsvError(message % {"text": repr(bad)}) from None

@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from scheduler import services
 from scheduler.forms import add_cron_error, clean_zone_name
@@ -34,8 +36,10 @@ FIELDS = [
 
 class SourceForm(forms.ModelForm):
     kind = forms.CharField(widget=forms.Select)
-    config = forms.JSONField(required=False, help_text="JSON object; the settings depend on the kind.")
-    headers = forms.JSONField(required=False, help_text='JSON object of header names to values, e.g. {"Cookie": "…"}.')
+    config = forms.JSONField(required=False, help_text=gettext_lazy("JSON object; the settings depend on the kind."))
+    headers = forms.JSONField(
+        required=False, help_text=gettext_lazy('JSON object of header names to values, e.g. {"Cookie": "…"}.')
+    )
 
     class Meta:
         model = Source
@@ -48,13 +52,16 @@ class SourceForm(forms.ModelForm):
     def clean_kind(self):
         kind = self.cleaned_data.get("kind")
         if kind not in kinds.names():
-            raise ValidationError(f"Unknown kind '{kind}'. Choose one of: {', '.join(kinds.names())}.")
+            raise ValidationError(
+                _("Unknown kind '%(kind)s'. Choose one of: %(kinds)s."),
+                params={"kind": kind, "kinds": ", ".join(kinds.names())},
+            )
         return kind
 
     def clean_url(self):
         url = self.cleaned_data.get("url") or ""
         if not url.lower().startswith(("http://", "https://")):
-            raise ValidationError("Use an http:// or https:// address.")
+            raise ValidationError(_("Use an http:// or https:// address."))
         return url
 
     def clean_headers(self):
@@ -62,13 +69,13 @@ class SourceForm(forms.ModelForm):
         if not isinstance(headers, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and "\n" not in v for k, v in headers.items()
         ):
-            raise ValidationError("A JSON object of header names to text values.")
+            raise ValidationError(_("A JSON object of header names to text values."))
         return headers
 
     def clean_timeout_seconds(self):
         value = self.cleaned_data.get("timeout_seconds")
         if value is not None and not 0.5 <= value <= 120:
-            raise ValidationError("Between 0.5 and 120 seconds.")
+            raise ValidationError(_("Between 0.5 and 120 seconds."))
         return value
 
     def clean_timezone(self):
@@ -85,10 +92,10 @@ class SourceForm(forms.ModelForm):
         if cron:
             add_cron_error(self, cron)
         elif not data.get("interval_seconds") or data["interval_seconds"] < 1:
-            self.add_error("interval_seconds", "Give a positive interval in seconds, or a cron expression.")
+            self.add_error("interval_seconds", _("Give a positive interval in seconds, or a cron expression."))
         start, end = data.get("active_from"), data.get("active_until")
         if start and end and end <= start:
-            self.add_error("active_until", "The end must be after the start.")
+            self.add_error("active_until", _("The end must be after the start."))
         return data
 
     @transaction.atomic

@@ -5,6 +5,8 @@ backoff, then dead), a URL it cannot parse as permanent (refused when the channe
 import apprise as apprise_lib
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_app.kinds.base import ChannelKind, Sent, register
 from scheduler.errors import TransientError
@@ -17,19 +19,22 @@ def _urls(text):
 @register
 class Apprise(ChannelKind):
     name = "apprise"
-    label = "Apprise (Telegram, Slack, Discord, ntfy…)"
+    label = gettext_lazy("Apprise (Telegram, Slack, Discord, ntfy…)")
     secret_fields = ("urls",)
 
     class Config(forms.Form):
-        urls = forms.CharField(widget=forms.Textarea, help_text="One Apprise URL per line.")
+        urls = forms.CharField(widget=forms.Textarea, help_text=gettext_lazy("One Apprise URL per line."))
 
         def clean_urls(self):
             urls = _urls(self.cleaned_data["urls"])
             bad = [index for index, url in enumerate(urls, 1) if not apprise_lib.Apprise().add(url)]
             if not urls:
-                raise ValidationError("Give at least one Apprise URL.")
+                raise ValidationError(_("Give at least one Apprise URL."))
             if bad:  # the URL itself may hold a token: say which line, never echo it
-                raise ValidationError(f"Apprise does not understand URL number {', '.join(map(str, bad))}.")
+                raise ValidationError(
+                    _("Apprise does not understand URL number %(numbers)s."),
+                    params={"numbers": ", ".join(map(str, bad))},
+                )
             return "\n".join(urls)
 
     def send(self, config, secrets, address, message):

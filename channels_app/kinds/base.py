@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from scheduler.registries import Registry
 
@@ -44,12 +45,15 @@ class ChannelKind:
     def clean_address(self, address):
         """The normalized address, or ValidationError. Kinds without addresses accept only ''."""
         if address:
-            raise ValidationError(f"A {self.label} channel takes no address.")
+            raise ValidationError(_("A %(kind)s channel takes no address."), params={"kind": self.label})
         return ""
 
     def check_length(self, text):
         if self.max_length and len(text) > self.max_length and not self.splits:
-            raise ValidationError(f"At most {self.max_length} characters for a {self.label} channel.")
+            raise ValidationError(
+                _("At most %(limit)s characters for a %(kind)s channel."),
+                params={"limit": self.max_length, "kind": self.label},
+            )
 
     def send(self, config, secrets, address, message):  # pragma: no cover - interface
         """Send `message` (an Outgoing); return Sent or raise TransientError/PermanentError."""
@@ -67,7 +71,7 @@ def clean_http_url(value):
     value = (value or "").strip()
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("Use an http:// or https:// address with a host.")
+        raise ValidationError(_("Use an http:// or https:// address with a host."))
     return value
 
 

@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.utils.html import escape, linebreaks
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_app.kinds.base import ChannelKind, Sent, register
 from scheduler.errors import PermanentError, TransientError
@@ -16,18 +18,20 @@ from scheduler.errors import PermanentError, TransientError
 @register
 class Email(ChannelKind):
     name = "email"
-    label = "E-mail"
-    address_help = "An e-mail address."
+    label = gettext_lazy("E-mail")
+    address_help = gettext_lazy("An e-mail address.")
 
     class Config(forms.Form):
-        from_email = forms.EmailField(required=False, help_text="Empty: DEFAULT_FROM_EMAIL.")
+        from_email = forms.EmailField(required=False, help_text=gettext_lazy("Empty: DEFAULT_FROM_EMAIL."))
 
     def clean_address(self, address):
         address = (address or "").strip()
         try:
             validate_email(address)
         except ValidationError:
-            raise ValidationError(f"'{address}' is not a valid e-mail address.") from None
+            raise ValidationError(
+                _("'%(address)s' is not a valid e-mail address."), params={"address": address}
+            ) from None
         return address.lower()
 
     def send(self, config, secrets, address, message):
@@ -43,7 +47,7 @@ class Email(ChannelKind):
         try:
             email.send(fail_silently=False)
         except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
+            codes = [code for code, _message in exc.recipients.values()]
             problem = f"the mail server refused the recipient ({', '.join(map(str, codes))})"
             # 5xx: the address is wrong; 4xx (greylisting, a full mailbox): later may work.
             permanent = codes and all(code >= 500 for code in codes)

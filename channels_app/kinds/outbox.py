@@ -1,13 +1,15 @@
 """outbox: the message stays in Vigia's database (the Delivery row) and nothing leaves. The demo's channel,
 and what a team sees before it sets a real one up."""
 
+from django.utils.translation import gettext_lazy
+
 from channels_app.kinds.base import ChannelKind, Sent, register
 
 
 @register
 class Outbox(ChannelKind):
     name = "outbox"
-    label = "Outbox (stored only)"
+    label = gettext_lazy("Outbox (stored only)")
 
     def clean_address(self, address):
         return (address or "").strip()[:300]  # a free label: who it would have gone to

@@ -12,6 +12,7 @@ import json
 import time
 
 from django import forms
+from django.utils.translation import gettext_lazy
 
 from channels_app.kinds._http import post
 from channels_app.kinds.base import ChannelKind, Sent, clean_http_url, register
@@ -25,12 +26,14 @@ def signature(secret, timestamp, body):
 @register
 class Webhook(ChannelKind):
     name = "webhook"
-    label = "Webhook (signed JSON POST)"
+    label = gettext_lazy("Webhook (signed JSON POST)")
     secret_fields = ("secret",)
 
     class Config(forms.Form):
         url = forms.CharField(max_length=2000)
-        secret = forms.CharField(min_length=16, help_text="Shared with the receiver; at least 16 characters.")
+        secret = forms.CharField(
+            min_length=16, help_text=gettext_lazy("Shared with the receiver; at least 16 characters.")
+        )
 
         def clean_url(self):
             return clean_http_url(self.cleaned_data["url"])

@@ -8,6 +8,8 @@ import re
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_app.kinds._http import post
 from channels_app.kinds.base import ChannelKind, Sent, clean_http_url, register
@@ -23,15 +25,15 @@ SESSION_ERRORS = ("no session", "not logged in", "not connected", "invalid token
 @register
 class Wuzapi(ChannelKind):
     name = "wuzapi"
-    label = "WhatsApp (Wuzapi)"
+    label = gettext_lazy("WhatsApp (Wuzapi)")
     secret_fields = ("token",)
-    address_help = "A phone with country code (5511987654321) or a group JID (…@g.us)."
+    address_help = gettext_lazy("A phone with country code (5511987654321) or a group JID (…@g.us).")
     max_length = LIMIT
     splits = True
 
     class Config(forms.Form):
-        base_url = forms.CharField(max_length=500, help_text="The Wuzapi server, e.g. http://wuzapi:8080")
-        token = forms.CharField(help_text="The Wuzapi user's token.")
+        base_url = forms.CharField(max_length=500, help_text=gettext_lazy("The Wuzapi server, e.g. http://wuzapi:8080"))
+        token = forms.CharField(help_text=gettext_lazy("The Wuzapi user's token."))
 
         def clean_base_url(self):
             return clean_http_url(self.cleaned_data["base_url"]).rstrip("/")
@@ -43,7 +45,10 @@ class Wuzapi(ChannelKind):
         phone = re.sub(r"[\s().+-]", "", address)
         if PHONE.match(phone):
             return phone
-        raise ValidationError(f"'{address}' is neither a phone with country code (5511987654321) nor a group JID.")
+        raise ValidationError(
+            _("'%(address)s' is neither a phone with country code (5511987654321) nor a group JID."),
+            params={"address": address},
+        )
 
     def send(self, config, secrets, address, message):
         parts = split(message.text, LIMIT)

@@ -12,6 +12,8 @@ import time
 import httpx
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from scheduler import tls
 from scheduler.errors import PermanentError, TransientError
@@ -49,7 +51,7 @@ class StatusListField(forms.Field):
             if isinstance(item, str) and item.isdigit():
                 item = int(item)
             if type(item) is not int or not 100 <= item <= 599:  # type() check: True is not a status
-                raise ValidationError("Enter HTTP status codes (100–599), e.g. [200, 204].", code="invalid")
+                raise ValidationError(_("Enter HTTP status codes (100–599), e.g. [200, 204]."), code="invalid")
             statuses.append(item)
         return sorted(set(statuses))
 
@@ -57,29 +59,32 @@ class StatusListField(forms.Field):
         return ", ".join(map(str, value)) if isinstance(value, list) else value
 
 
-def _json_object(value, what):
+def _json_object(value, message):
     if value is not None and not isinstance(value, dict):
-        raise ValidationError(f"{what} must be a JSON object.", code="invalid")
+        raise ValidationError(message, code="invalid")
     return value
 
 
 @register
 class HttpRequest(JobKind):
     name = "http_request"
-    label = "HTTP request / webhook / GraphQL"
-    description = "Calls a URL; 2xx (or the expected statuses) is success, 5xx/429/timeouts are retried."
+    label = gettext_lazy("HTTP request / webhook / GraphQL")
+    description = gettext_lazy("Calls a URL; 2xx (or the expected statuses) is success, 5xx/429/timeouts are retried.")
 
     class Params(forms.Form):
         method = MethodField(
-            choices=[("", "Default (POST with a body, else GET)")] + [(m, m) for m in METHODS], required=False
+            choices=[("", gettext_lazy("Default (POST with a body, else GET)"))] + [(m, m) for m in METHODS],
+            required=False,
         )
         url = forms.CharField(max_length=2048)
-        headers = forms.JSONField(required=False, help_text='JSON object, e.g. {"Authorization": "Bearer …"}.')
-        query = forms.JSONField(required=False, help_text="JSON object of query-string parameters.")
-        json = forms.JSONField(required=False, help_text="JSON request body.")
+        headers = forms.JSONField(
+            required=False, help_text=gettext_lazy('JSON object, e.g. {"Authorization": "Bearer …"}.')
+        )
+        query = forms.JSONField(required=False, help_text=gettext_lazy("JSON object of query-string parameters."))
+        json = forms.JSONField(required=False, help_text=gettext_lazy("JSON request body."))
         graphql_query = forms.CharField(required=False, widget=forms.Textarea)
         graphql_variables = forms.JSONField(required=False)
-        expected_status = StatusListField(required=False, help_text="Default: any 2xx.")
+        expected_status = StatusListField(required=False, help_text=gettext_lazy("Default: any 2xx."))
 
         def clean_url(self):
             value = self.cleaned_data["url"].strip()
@@ -87,37 +92,44 @@ class HttpRequest(JobKind):
             try:
                 url = httpx.URL(value)
             except httpx.InvalidURL as exc:
-                raise ValidationError(f"Enter a valid URL ({exc}).", code="invalid")
+                raise ValidationError(_("Enter a valid URL (%(error)s)."), code="invalid", params={"error": exc})
             if url.scheme not in ("http", "https") or not url.host:
-                raise ValidationError("Enter an http:// or https:// URL with a host.", code="invalid")
+                raise ValidationError(_("Enter an http:// or https:// URL with a host."), code="invalid")
             return value
 
         def clean_headers(self):
-            headers = _json_object(self.cleaned_data["headers"], "Headers")
+            headers = _json_object(self.cleaned_data["headers"], _("Headers must be a JSON object."))
             for name, value in (headers or {}).items():
                 if not HEADER_NAME.match(name):
-                    raise ValidationError(f"'{name}' is not a valid header name.", code="invalid")
+                    raise ValidationError(
+                        _("'%(name)s' is not a valid header name."), code="invalid", params={"name": name}
+                    )
                 # Names only in messages: values may be secrets.
                 if not isinstance(value, str):
-                    raise ValidationError(f"Header '{name}' must have a string value.", code="invalid")
+                    raise ValidationError(
+                        _("Header '%(name)s' must have a string value."), code="invalid", params={"name": name}
+                    )
                 if any(ch in value for ch in "\r\n\0"):
-                    raise ValidationError(f"Header '{name}' contains a line break.", code="invalid")
+                    raise ValidationError(
+                        _("Header '%(name)s' contains a line break."), code="invalid", params={"name": name}
+                    )
             return headers
 
         def clean_query(self):
-            query = _json_object(self.cleaned_data["query"], "Query")
+            query = _json_object(self.cleaned_data["query"], _("Query must be a JSON object."))
             scalar = (str, int, float, bool)
             for name, value in (query or {}).items():
                 values = value if isinstance(value, list) else [value]
                 if not all(isinstance(v, scalar) for v in values):
                     raise ValidationError(
-                        f"Query parameter '{name}' must be a string, number, boolean or a list of them.",
+                        _("Query parameter '%(name)s' must be a string, number, boolean or a list of them."),
                         code="invalid",
+                        params={"name": name},
                     )
             return query
 
         def clean_graphql_variables(self):
-            return _json_object(self.cleaned_data["graphql_variables"], "GraphQL variables")
+            return _json_object(self.cleaned_data["graphql_variables"], _("GraphQL variables must be a JSON object."))
 
         def clean(self):
             data = super().clean()
@@ -125,17 +137,20 @@ class HttpRequest(JobKind):
             graphql = data.get("graphql_query")
             method = data.get("method")
             if has_json and graphql:
-                self.add_error("graphql_query", "Send either a JSON body or a GraphQL query, not both.")
+                self.add_error("graphql_query", _("Send either a JSON body or a GraphQL query, not both."))
             if data.get("graphql_variables") is not None and not graphql:
-                self.add_error("graphql_variables", "GraphQL variables need a GraphQL query.")
+                self.add_error("graphql_variables", _("GraphQL variables need a GraphQL query."))
             if "method" not in data:  # invalid choice, already reported
                 pass
             elif not method:
                 data["method"] = "POST" if (has_json or graphql) else "GET"
             elif graphql and method != "POST":
-                self.add_error("method", "GraphQL queries are sent with POST.")
+                self.add_error("method", _("GraphQL queries are sent with POST."))
             elif has_json and method in BODYLESS:
-                self.add_error("method", f"{method} cannot carry a JSON body; use POST, PUT, PATCH or DELETE.")
+                self.add_error(
+                    "method",
+                    _("%(method)s cannot carry a JSON body; use POST, PUT, PATCH or DELETE.") % {"method": method},
+                )
             return data
 
     def run(self, params, context):

@@ -1,3 +1,5 @@
+from django.utils.translation import gettext_lazy
+
 from scheduler.registry import JobKind, register
 
 
@@ -6,7 +8,7 @@ class Noop(JobKind):
     """Does nothing: handy to check the pipeline end to end, and what the scheduler benchmark runs."""
 
     name = "noop"
-    label = "No-op"
+    label = gettext_lazy("No-op")
 
     def run(self, params, context):
         return {"ok": True}

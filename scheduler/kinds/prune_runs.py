@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from scheduler.models import Run
 from scheduler.registry import JobKind, register
@@ -18,14 +19,16 @@ from scheduler.registry import JobKind, register
 @register
 class PruneRuns(JobKind):
     name = "prune_runs"
-    label = "Prune run history"
-    description = "Deletes finished runs scheduled more than `days` ago. Active and retrying runs are kept."
+    label = gettext_lazy("Prune run history")
+    description = gettext_lazy(
+        "Deletes finished runs scheduled more than `days` ago. Active and retrying runs are kept."
+    )
 
     class Params(forms.Form):
-        days = forms.IntegerField(min_value=1, help_text="Keep this many days of history.")
+        days = forms.IntegerField(min_value=1, help_text=gettext_lazy("Keep this many days of history."))
         batch_size = forms.IntegerField(min_value=100, max_value=10000, required=False, initial=1000)
         pause_ms = forms.IntegerField(
-            min_value=0, max_value=5000, required=False, initial=50, help_text="Pause between batches."
+            min_value=0, max_value=5000, required=False, initial=50, help_text=gettext_lazy("Pause between batches.")
         )
 
         def clean_batch_size(self):

@@ -16,6 +16,7 @@ from functools import lru_cache
 import soupsieve
 from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
 from bs4.element import PreformattedString
+from django.utils.translation import gettext as _
 from lxml import etree
 
 from scrapers.kinds.textutil import BLOCK, LINE, SKIP, element_text, join_text, normalize
@@ -39,7 +40,8 @@ class Selector:
         try:
             self.soup = soupsieve.compile(css)
         except soupsieve.SelectorSyntaxError as exc:
-            raise InvalidSelector(f"Invalid CSS selector '{css}': {str(exc).splitlines()[0]}") from None
+            message = _("Invalid CSS selector '%(css)s': %(error)s")
+            raise InvalidSelector(message % {"css": css, "error": str(exc).splitlines()[0]}) from None
         try:
             path = to_xpath(css)
             # Within an item the item itself is excluded (as soupsieve's select does); on the page it is not.
@@ -70,9 +72,11 @@ def spec(text, attribute_allowed=True):
     match = _SPEC.fullmatch(text)
     css, attribute = (match[1], match[2].lower()) if match else (text, None)
     if attribute and not attribute_allowed:
-        raise InvalidSelector(f"'{text}' selects elements: remove '@{attribute}'.")
+        raise InvalidSelector(
+            _("'%(selector)s' selects elements: remove '@%(attribute)s'.") % {"selector": text, "attribute": attribute}
+        )
     if not css and not attribute:
-        raise InvalidSelector("Empty selector.")
+        raise InvalidSelector(_("Empty selector."))
     return Spec(compile(css) if css else None, attribute, text)
 
 

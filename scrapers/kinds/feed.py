@@ -5,6 +5,7 @@ retries in recovery mode so a feed with one stray `&` still yields its items.
 """
 
 from django import forms
+from django.utils.translation import gettext_lazy
 from lxml import etree
 
 from scrapers.kinds.base import ParsedItem, ParseError, ScraperKind, register
@@ -23,10 +24,12 @@ _LENIENT = etree.XMLParser(encoding="utf-8", recover=True, **_SAFE)
 @register
 class FeedKind(ScraperKind):
     name = "feed"
-    label = "RSS / Atom feed"
+    label = gettext_lazy("RSS / Atom feed")
 
     class Config(forms.Form):
-        limit = forms.IntegerField(required=False, min_value=1, help_text="Only the first N entries. Empty: all.")
+        limit = forms.IntegerField(
+            required=False, min_value=1, help_text=gettext_lazy("Only the first N entries. Empty: all.")
+        )
 
     def parse(self, document, config, source=None):
         root = _parse_xml(document.text)

@@ -5,6 +5,7 @@ item element's own attribute); otherwise the element's visible text, whitespace 
 """
 
 from django import forms
+from django.utils.translation import gettext_lazy
 
 from scrapers.kinds import css
 from scrapers.kinds.base import ParsedItem, ScraperKind, register
@@ -29,22 +30,47 @@ class SelectorField(forms.CharField):
                 raise forms.ValidationError(str(exc), code="invalid") from None
 
 
-def help_text(what):
-    return f"CSS selector of the {what} within an item; end with @attr for an attribute (a@href)."
-
-
 @register
 class HtmlKind(ScraperKind):
     name = "html"
-    label = "HTML list (CSS selectors)"
+    label = gettext_lazy("HTML list (CSS selectors)")
 
     class Config(forms.Form):
-        items = SelectorField(attribute_allowed=False, help_text="CSS selector matching each item (li.task).")
-        title = SelectorField(required=False, help_text=help_text("title"))
-        link = SelectorField(required=False, help_text=help_text("link") + " Empty: the first a@href.")
-        body = SelectorField(required=False, help_text=help_text("body text"))
-        id = SelectorField(required=False, help_text=help_text("stable id (@data-id)"))
-        date = SelectorField(required=False, help_text=help_text("date (time@datetime)"))
+        # Whole sentences, one per field, so that each translates as a sentence.
+        items = SelectorField(
+            attribute_allowed=False, help_text=gettext_lazy("CSS selector matching each item (li.task).")
+        )
+        title = SelectorField(
+            required=False,
+            help_text=gettext_lazy(
+                "CSS selector of the title within an item; end with @attr for an attribute (a@href)."
+            ),
+        )
+        link = SelectorField(
+            required=False,
+            help_text=gettext_lazy(
+                "CSS selector of the link within an item; end with @attr for an attribute (a@href). "
+                "Empty: the first a@href."
+            ),
+        )
+        body = SelectorField(
+            required=False,
+            help_text=gettext_lazy(
+                "CSS selector of the body text within an item; end with @attr for an attribute (a@href)."
+            ),
+        )
+        id = SelectorField(
+            required=False,
+            help_text=gettext_lazy(
+                "CSS selector of the stable id (@data-id) within an item; end with @attr for an attribute (a@href)."
+            ),
+        )
+        date = SelectorField(
+            required=False,
+            help_text=gettext_lazy(
+                "CSS selector of the date (time@datetime) within an item; end with @attr for an attribute (a@href)."
+            ),
+        )
 
     def parse(self, document, config, source=None):
         items = css.spec(config["items"], False).selector

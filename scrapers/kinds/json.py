@@ -7,6 +7,8 @@ maps title, link, body, id and date to paths within an item (`media.0.url`: nume
 import json
 
 from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from scrapers.kinds.base import ParsedItem, ParseError, ScraperKind, register
 from scrapers.kinds.textutil import absolute_url, from_timestamp, html_to_text, normalize, parse_date, shorten
@@ -22,7 +24,7 @@ def split_path(path):
         return []
     segments = path.split(".")
     if not all(segments):
-        raise ValueError(f"'{path}' has an empty segment.")
+        raise ValueError(_("'%(path)s' has an empty segment.") % {"path": path})
     return segments
 
 
@@ -55,17 +57,24 @@ class FieldsField(forms.JSONField):
         if value in self.empty_values:
             return
         if not isinstance(value, dict):
-            raise forms.ValidationError('Must be an object mapping fields to paths, like {"title": "name"}.')
+            raise forms.ValidationError(_('Must be an object mapping fields to paths, like {"title": "name"}.'))
         unknown = sorted(set(value) - set(FIELDS))
         if unknown:
-            raise forms.ValidationError(f"Unknown field(s): {', '.join(unknown)}. Use: {', '.join(FIELDS)}.")
+            raise forms.ValidationError(
+                _("Unknown field(s): %(unknown)s. Use: %(fields)s."),
+                params={"unknown": ", ".join(unknown), "fields": ", ".join(FIELDS)},
+            )
         for name, path in value.items():
             if not isinstance(path, str) or not path.strip():
-                raise forms.ValidationError(f"The path of '{name}' must be a non-empty string.")
+                raise forms.ValidationError(
+                    _("The path of '%(name)s' must be a non-empty string."), params={"name": name}
+                )
             try:
                 split_path(path)
             except ValueError as exc:
-                raise forms.ValidationError(f"The path of '{name}': {exc}") from None
+                raise forms.ValidationError(
+                    _("The path of '%(name)s': %(error)s"), params={"name": name, "error": exc}
+                ) from None
 
 
 class PathField(forms.CharField):
@@ -80,11 +89,15 @@ class PathField(forms.CharField):
 @register
 class JsonKind(ScraperKind):
     name = "json"
-    label = "JSON API"
+    label = gettext_lazy("JSON API")
 
     class Config(forms.Form):
-        items_path = PathField(required=False, help_text="Dotted path to the list (data.tasks). Empty: the root.")
-        fields = FieldsField(help_text='Our fields to paths within an item: {"title": "name", "link": "url"}.')
+        items_path = PathField(
+            required=False, help_text=gettext_lazy("Dotted path to the list (data.tasks). Empty: the root.")
+        )
+        fields = FieldsField(
+            help_text=gettext_lazy('Our fields to paths within an item: {"title": "name", "link": "url"}.')
+        )
 
     def parse(self, document, config, source=None):
         try:

@@ -8,6 +8,7 @@ import difflib
 import hashlib
 
 from django import forms
+from django.utils.translation import gettext_lazy
 
 from scrapers.kinds import css
 from scrapers.kinds.base import ParsedItem, ParseError, ScraperKind, register
@@ -19,14 +20,18 @@ DIFF_MAX = 20_000
 @register
 class PageWatchKind(ScraperKind):
     name = "page_watch"
-    label = "Page change"
+    label = gettext_lazy("Page change")
 
     class Config(forms.Form):
         selector = SelectorField(
-            attribute_allowed=False, required=False, help_text="CSS selector of the part to watch. Empty: the page."
+            attribute_allowed=False,
+            required=False,
+            help_text=gettext_lazy("CSS selector of the part to watch. Empty: the page."),
         )
         ignore = SelectorField(
-            attribute_allowed=False, required=False, help_text="CSS selector(s) of parts to ignore (.clock, .ads)."
+            attribute_allowed=False,
+            required=False,
+            help_text=gettext_lazy("CSS selector(s) of parts to ignore (.clock, .ads)."),
         )
 
     def parse(self, document, config, source=None):
