@@ -17,24 +17,10 @@ from channels_app.models import ApiToken, Channel, Delivery, Event, Message, Mes
 from scheduler.admin import ReadOnlyAdmin, _local
 from scrapers.admin import _short
 
-STATUS_COLORS = {
-    "pending": "#757575",
-    "sending": "#1565c0",
-    "sent": "#2e7d32",
-    "retrying": "#ef6c00",
-    "failed": "#c62828",
-    "dead": "#6a1b9a",
-    "cancelled": "#9e9e9e",
-}
 
-
-def _badge(label, color, title=""):
-    return format_html(
-        '<span title="{}" style="color:#fff;background:{};padding:1px 6px;border-radius:8px">{}</span>',
-        title,
-        color,
-        label,
-    )
+def _badge(label, tone, title=""):
+    """A coloured status label: classes, not style="" (the Content-Security-Policy forbids inline styles)."""
+    return format_html('<span class="vigia-badge vigia-{}" title="{}">{}</span>', tone, title, label)
 
 
 @admin.register(Event)
@@ -147,7 +133,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     def preview(self, template):
         subject, text = channels.preview(template.name, template.subject, template.body)
         # format_html escapes: a template's output is plain text, never markup for this page.
-        return format_html('<strong>{}</strong><pre style="white-space:pre-wrap">{}</pre>', subject, text)
+        return format_html('<strong>{}</strong><pre class="vigia-pre">{}</pre>', subject, text)
 
 
 class EventTypeFilter(admin.SimpleListFilter):
@@ -186,7 +172,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, delivery):
-        return _badge(delivery.get_status_display(), STATUS_COLORS.get(delivery.status, "#757575"), delivery.error)
+        return _badge(delivery.get_status_display(), delivery.status, delivery.error)
 
     @admin.display(description="Channel", ordering="recipient__channel__name")
     def channel(self, delivery):

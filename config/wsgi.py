@@ -1,3 +1,6 @@
+"""The web process's entry point: `gunicorn -c deploy/gunicorn.conf.py config.wsgi` (static files included:
+WhiteNoise's middleware serves them, see config/settings.py)."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

@@ -16,7 +16,6 @@ from scrapers.models import HostBudget, Item, ItemRevision, Source
 from scrapers.sources import SourceForm, sync_job
 
 SELECTORS_BROKEN = "selectors may be broken"
-HEALTH_COLORS = {"ok": "#2e7d32", "failing": "#ef6c00", "broken": "#c62828", "new": "#757575"}
 
 
 def _short(text, length=40):
@@ -109,12 +108,8 @@ class SourceAdmin(admin.ModelAdmin):
     @admin.display(description="Health", ordering="consecutive_failures")
     def health_badge(self, source):
         label, tone = health(source)
-        return format_html(
-            '<span title="{}" style="color:#fff;background:{};padding:1px 6px;border-radius:8px">{}</span>',
-            source.last_error,
-            HEALTH_COLORS[tone],
-            label,
-        )
+        # classes, not style="": the Content-Security-Policy forbids inline styles (static/css/admin.css)
+        return format_html('<span class="vigia-badge vigia-{}" title="{}">{}</span>', tone, source.last_error, label)
 
     @admin.display(description="Last success", ordering="last_success_at")
     def last_success(self, source):

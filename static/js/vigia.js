@@ -4,7 +4,8 @@
   try {
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (zone && document.cookie.indexOf("vigia_tz=" + zone) === -1) {
-      document.cookie = "vigia_tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+      var secure = location.protocol === "https:" ? "; secure" : "";
+      document.cookie = "vigia_tz=" + zone + "; path=/; max-age=31536000; samesite=lax" + secure;
     }
   } catch (e) { /* an old browser: the server's zone is used */ }
   document.addEventListener("htmx:configRequest", function (event) {
@@ -16,4 +17,9 @@
     var target = event.target.closest("[data-confirm]");
     if (target && !window.confirm(target.getAttribute("data-confirm"))) event.preventDefault();
   }, true);
+  // Submit a form as soon as a choice changes (the language switcher): <select data-submit-on-change>.
+  // Here rather than in an onchange="" attribute, which the Content-Security-Policy forbids.
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-submit-on-change]") && event.target.form) event.target.form.requestSubmit();
+  });
 })();

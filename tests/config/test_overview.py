@@ -1,5 +1,6 @@
 """The overview: engine health, queues, the last 24 h of runs, what needs attention, and the force-sync buttons."""
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -72,7 +73,7 @@ def test_the_overview_shows_everything_that_needs_attention(viewer_client):
     assert "worker-host:1 [high]" in html and "alive" in html
     assert '<td class="num waiting">1</td>' in html  # the low queue's waiting task
     assert '<span class="stat">4</span>' in html  # the queued run and three others; the 30 h old one is out
-    assert 'class="bars"' in html and html.count('style="height:') == 24
+    assert 'class="bars"' in html and len(re.findall(r'<span class="h\d+" title=', html)) == 24
     assert f'href="/sources/{broken.pk}/">Broken &lt;site&gt;</a>' in html and "HTTP 500" in html
     assert f'href="/sources/{healthy.pk}/"' not in html
     assert "Ana Expiring" in html and "Bruno Later" not in html
@@ -91,7 +92,12 @@ def test_runs_by_hour_groups_by_hour_and_status():
     assert len(activity.hours) == 24 and activity.total == 4 and activity.bad == 2
     assert activity.by_status[0][:2] == ("succeeded", "Succeeded") and activity.by_status[0][2] == 2
     last = activity.hours[-1]
-    assert last.start <= now and (last.total, last.bad) in {(3, 2), (1, 1), (2, 2)}  # the hour may just have begun
+    assert last.start <= now and (last.total, last.bad) in {
+        (3, 2),
+        (2, 1),
+        (1, 0),
+        (0, 0),
+    }  # the hour may just have begun
     assert max(h.height for h in activity.hours) == 100
 
 

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from scheduler import outbound
 from scheduler.processes import spawn, stop
 
 
@@ -23,7 +24,13 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="Do not load the demo data.")
 
     def handle(self, *args, **options):
+        # The demo's job checks its own web server at 127.0.0.1: allowed here (the demo data is validated in
+        # this process) and in the children; the outbound guard refuses loopback addresses otherwise.
+        outbound.allow("127.0.0.1")
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("createcachetable", verbosity=0)  # the login throttle's counts (config.login_throttle)
+        if not settings.DEBUG:
+            call_command("collectstatic", interactive=False, verbosity=0)  # WhiteNoise serves the hashed copies
         password = ensure_admin()
         if not options["no_demo"]:
             call_command("demo", stdout=self.stdout)
@@ -32,7 +39,7 @@ class Command(BaseCommand):
             + "Ctrl-C stops everything.\n"
         )
         children = {
-            "web": ["runserver", options["addr"], "--noreload", "--insecure"],
+            "web": ["runserver", options["addr"], "--noreload"],
             "worker": ["qcluster"],
             "scheduler": ["scheduler"],
         }
