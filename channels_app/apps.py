@@ -6,4 +6,7 @@ class ChannelsAppConfig(AppConfig):
     name = "channels_app"
 
     def ready(self):
-        from channels_app import jobs, kinds, scheduled  # noqa: F401  (job kinds, channel kinds, signal hooks)
+        from channels_app import jobs, kinds, retention, scheduled  # noqa: F401  (job/channel kinds, pruners, hooks)
+        from channels_app.checks import check_keys_at_startup  # (registers the secrets' system checks)
+
+        check_keys_at_startup()  # a malformed VIGIA_ENCRYPTION_KEYS stops startup here, not at the first send

@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from channels_app import events, rendering, sending, topics
+from channels_app import crypto, events, rendering, sending, topics
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Event, MessageTemplate, Recipient, Subscription
 from scheduler.registries import add_nested_errors
@@ -173,7 +173,7 @@ class ChannelForm(forms.ModelForm):
         if misplaced or unknown:
             return data
         # Stored secrets the (possibly new) kind knows, replaced key by key by the ones just given.
-        stored = {key: value for key, value in (self.instance.secrets or {}).items() if key in secret_names}
+        stored = {key: value for key, value in self._stored_secrets().items() if key in secret_names}
         try:
             cleaned = kinds.channel_kinds.clean(kind_name, {**public, **stored, **new})
         except ValidationError as exc:
@@ -181,6 +181,13 @@ class ChannelForm(forms.ModelForm):
             return data
         data["config"], self._secrets = kinds.split_config(kind_name, cleaned)
         return data
+
+    def _stored_secrets(self):
+        # Secrets no key opens count as unset: giving them again is how the operator recovers the channel.
+        try:
+            return self.instance.secrets or {}
+        except crypto.SecretsUnreadable:
+            return {}
 
     def _add_setting_errors(self, error, secret_names):
         """A secret's errors go under `secrets`, the others under `config` (messages never hold values)."""
@@ -213,11 +220,16 @@ def secrets_summary(channel):
         names = kinds.get(channel.kind).secret_fields
     except KeyError:
         names = ()
-    names = [*names, *sorted(set(channel.secrets or {}) - set(names))]
+    try:
+        stored = channel.secrets or {}
+    except crypto.SecretsUnreadable:
+        return _(
+            "cannot be decrypted with the configured keys: add the key to VIGIA_ENCRYPTION_KEYS or enter them again"
+        )
+    names = [*names, *sorted(set(stored) - set(names))]
     return (
         ", ".join(
-            (_("%(name)s: set") if (channel.secrets or {}).get(name) else _("%(name)s: not set")) % {"name": name}
-            for name in names
+            (_("%(name)s: set") if stored.get(name) else _("%(name)s: not set")) % {"name": name} for name in names
         )
         or "—"
     )

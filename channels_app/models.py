@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now as utc_now
 
+from channels_app.fields import EncryptedJSONField
+
 
 class Event(models.Model):
     """One published event. `key` names it for idempotency: a repeated publish (a retried or redelivered
@@ -34,8 +36,9 @@ class Channel(models.Model):
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=30, help_text="wuzapi, email, webhook, apprise or outbox.")
     config = models.JSONField(default=dict, blank=True, help_text="Settings that may be shown (URLs, sender).")
-    # Tokens, passwords, signing secrets: write-only. Never rendered back in pages, admin, API or logs.
-    secrets = models.JSONField(default=dict, blank=True, editable=False)
+    # Tokens, passwords, signing secrets: write-only. Never rendered back in pages, admin, API or logs, and
+    # encrypted at rest (channels_app.crypto): the column holds Fernet ciphertext only.
+    secrets = EncryptedJSONField(default=dict, blank=True, editable=False)
     enabled = models.BooleanField(default=True)
     pace_per_minute = models.PositiveIntegerField(
         null=True, blank=True, help_text="At most this many messages a minute, across every worker. Empty: no limit."

@@ -4,6 +4,7 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 from django_htmx.http import HttpResponseClientRedirect
 
+from channels_app import crypto
 from channels_app.kinds import base as kinds
 from channels_app.models import Delivery
 
@@ -27,7 +28,10 @@ def done(request, url):
 
 def secret_flags(channel):
     """[(name, is_set)] for the kind's secrets and any other stored key: which are set, never their values."""
-    stored = channel.secrets or {}
+    try:
+        stored = channel.secrets or {}
+    except crypto.SecretsUnreadable:  # a lost key: shown as unset, so entering them again recovers it
+        stored = {}
     try:
         names = list(kinds.get(channel.kind).secret_fields)
     except KeyError:

@@ -1,0 +1,26 @@
+"""System checks for secrets at rest."""
+
+from django.core.checks import Tags, Warning, register
+
+from channels_app import crypto
+
+
+@register(Tags.security, deploy=True)
+def encryption_keys_set(app_configs, **kwargs):
+    """Production should hold its own key: the derived one changes (and strands the secrets) with SECRET_KEY,
+    and anyone with SECRET_KEY and a database dump could read every channel's token."""
+    if not crypto.using_derived_key():
+        return []
+    return [
+        Warning(
+            "VIGIA_ENCRYPTION_KEYS is not set: channel secrets are encrypted with a key derived from SECRET_KEY.",
+            hint=f"Set VIGIA_ENCRYPTION_KEYS to a key of your own ({crypto.GENERATE}), "
+            "then run `python manage.py rotate_secrets`.",
+            id="vigia.W001",
+        )
+    ]
+
+
+def check_keys_at_startup():
+    """Raise ImproperlyConfigured now, rather than at the first send, when a configured key is malformed."""
+    crypto.keyring()

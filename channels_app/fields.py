@@ -1,0 +1,106 @@
+"""EncryptedJSONField: a JSON value stored as Fernet ciphertext in a text column (channels_app.crypto).
+
+The column only ever holds ciphertext. A loaded row keeps it sealed until the attribute is read, so lists
+of channels never decrypt, a save that does not touch the secrets writes the same ciphertext back, and a
+value no key opens fails where it is used, with an error naming the row (never the ciphertext).
+
+The value read back is a `Secrets` dict whose string values are `SecretValue`s: ordinary str and dict to
+the code using them, but their repr is masked, so a traceback's local variables (Django's 500 report, an
+error tracker) show `{'token': '********'}` wherever the dict or a value taken from it travels; and the
+values are handed to scheduler.logs.remember_secrets, so log lines mask them even where they were copied.
+"""
+
+import json
+
+from django.db import models
+from django.db.models.query_utils import DeferredAttribute
+
+from channels_app import crypto
+from scheduler.logs import remember_secrets
+
+MASK = "'********'"
+
+
+class SecretValue(str):
+    __slots__ = ()
+
+    def __repr__(self):
+        return MASK
+
+
+class Secrets(dict):
+    def __repr__(self):
+        return "{" + ", ".join(f"{key!r}: {MASK}" for key in self) + "}"
+
+
+def _masked(value):
+    if isinstance(value, dict) and not isinstance(value, Secrets):
+        # Log lines from this process mask these values from now on, whatever logs them (scheduler.logs).
+        remember_secrets(item for item in value.values() if isinstance(item, str))
+        return Secrets({key: SecretValue(item) if isinstance(item, str) else item for key, item in value.items()})
+    return value
+
+
+class Sealed:
+    """Ciphertext as loaded, not yet decrypted."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token):
+        self.token = token
+
+    def __repr__(self):
+        return "<encrypted>"
+
+
+class EncryptedDescriptor(DeferredAttribute):
+    """Decrypts on first read (naming the row when it cannot), masks what is assigned."""
+
+    def __get__(self, instance, cls=None):
+        if instance is None:
+            return self
+        value = super().__get__(instance, cls)  # loads a deferred field
+        if isinstance(value, Sealed):
+            what = f"secrets of {instance._meta.verbose_name} '{instance}' (#{instance.pk})"
+            value = _masked(json.loads(crypto.decrypt(value.token, what)))
+            instance.__dict__[self.field.attname] = value
+        return value
+
+    def __set__(self, instance, value):
+        instance.__dict__[self.field.attname] = _masked(value)
+
+
+class EncryptedJSONField(models.TextField):
+    descriptor_class = EncryptedDescriptor
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else Sealed(value)
+
+    def to_python(self, value):
+        # Deserialized fixtures (dumpdata writes ciphertext) and model validation.
+        if isinstance(value, Sealed):
+            value = value.token
+        if isinstance(value, str):
+            return _masked(json.loads(crypto.decrypt(value)))
+        return value
+
+    def pre_save(self, model_instance, add):
+        # Untouched secrets go back as they came: no decryption needed to save the rest of the row.
+        return self._stored(model_instance)
+
+    def get_prep_value(self, value):
+        if value is None:
+            return None
+        if isinstance(value, Sealed):
+            return value.token
+        return crypto.encrypt(json.dumps(value, ensure_ascii=False))
+
+    def value_to_string(self, obj):
+        # dumpdata: ciphertext, never the plaintext.
+        return self.get_prep_value(self._stored(obj))
+
+    def _stored(self, instance):
+        """The value as held (Sealed when untouched since loading), loading it first if deferred."""
+        if self.attname not in instance.__dict__:
+            getattr(instance, self.attname)
+        return instance.__dict__[self.attname]
