@@ -21,7 +21,7 @@ from channels_app import events, rendering
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Event, Message, MessageTemplate, Recipient
 from channels_app.sending import delivery_finished
-from scheduler import services
+from scheduler import outbound, services
 from scheduler.models import Job, Run
 
 log = logging.getLogger("vigia.deliveries")
@@ -111,6 +111,11 @@ def validate(request):
     send_at = _send_at(request.send_at, errors)
     if request.callback_url and not request.callback_url.startswith(("http://", "https://")):
         errors["callback_url"] = "Use an http:// or https:// address."
+    elif request.callback_url:
+        try:  # loopback, private, link-local... refused here; names are resolved when the callback is made
+            outbound.validate_url(request.callback_url)
+        except ValidationError as exc:
+            errors["callback_url"] = " ".join(exc.messages)
     if errors:
         raise ValidationError(errors)
     return {
@@ -229,14 +234,19 @@ def notify_callback(message, delivery=None):
         return
     body = status_of(message, delivery)
     outcome = "failed"
-    for _ in range(3):
-        try:
-            response = httpx.post(message.callback_url, json=body, timeout=10)
-            outcome = f"HTTP {response.status_code}"
-            if response.status_code < 500:
+    # The outbound guard's transport: every hop's address is checked (loopback, private... refused).
+    with httpx.Client(timeout=10, transport=outbound.transport()) as client:
+        for _ in range(3):
+            try:
+                response = client.post(message.callback_url, json=body)
+                outcome = f"HTTP {response.status_code}"
+                if response.status_code < 500:
+                    break
+            except httpx.HTTPError as exc:
+                outcome = type(exc).__name__
+            except outbound.Refused as exc:  # permanent: not tried again
+                outcome = str(exc)
                 break
-        except httpx.HTTPError as exc:
-            outcome = type(exc).__name__
     Message.objects.filter(pk=message.pk).update(callback_status=outcome[:100])
     log.info("message callback", extra={"api_message": message.pk, "outcome": outcome})
 

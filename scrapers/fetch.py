@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 from django.conf import settings
 
-from scheduler import tls
+from scheduler import outbound
 from scheduler.errors import PermanentError, TransientError
 from scrapers import ratelimit
 
@@ -52,8 +52,9 @@ class FetchResult:
 
 
 def client(timeout):
-    """The one httpx configuration. Redirects are followed by fetch() itself, so each hop is rate-limited."""
-    return httpx.Client(follow_redirects=False, timeout=httpx.Timeout(timeout), verify=tls.context())
+    """The one httpx configuration. Redirects are followed by fetch() itself, so each hop is rate-limited;
+    the outbound guard's transport checks each hop's address (loopback, private... are refused)."""
+    return httpx.Client(follow_redirects=False, timeout=httpx.Timeout(timeout), transport=outbound.transport())
 
 
 def fetch(
@@ -141,12 +142,13 @@ def _attempt(http, method, url, headers, timeout, max_bytes, where):
     """One request. Returns (response, body): the body is read for 2xx only, and the response is closed."""
     began = time.monotonic()
     try:
-        response = http.send(http.build_request(method, url, headers=headers), stream=True)
-        try:
-            ok = 200 <= response.status_code < 300 and method != "HEAD"
-            body = _read(response, max_bytes, where, began + timeout, timeout) if ok else b""
-        finally:
-            response.close()  # unread bodies (errors, redirects, an overflow) are dropped with the connection
+        with outbound.deadline(timeout):  # the whole attempt, headers trickling in included
+            response = http.send(http.build_request(method, url, headers=headers), stream=True)
+            try:
+                ok = 200 <= response.status_code < 300 and method != "HEAD"
+                body = _read(response, max_bytes, where, began + timeout, timeout) if ok else b""
+            finally:
+                response.close()  # unread bodies (errors, redirects, an overflow) are dropped with the connection
     except httpx.TimeoutException:
         raise _Retry(f"timed out after {timeout:g} s ({where})")
     except (httpx.UnsupportedProtocol, httpx.LocalProtocolError):

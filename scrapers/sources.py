@@ -8,7 +8,7 @@ from django.dispatch import receiver
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import services
+from scheduler import outbound, services
 from scheduler.forms import add_cron_error, clean_zone_name
 from scheduler.models import Job
 from scheduler.registries import add_nested_errors
@@ -62,6 +62,7 @@ class SourceForm(forms.ModelForm):
         url = self.cleaned_data.get("url") or ""
         if not url.lower().startswith(("http://", "https://")):
             raise ValidationError(_("Use an http:// or https:// address."))
+        outbound.validate_url(url)  # loopback, private... unless allowed (names are resolved at each check)
         return url
 
     def clean_headers(self):

@@ -4,8 +4,9 @@ import functools
 import os
 
 import httpx
+from django.views.decorators.debug import sensitive_variables
 
-from scheduler import tls
+from scheduler import outbound
 from scheduler.errors import PermanentError, TransientError
 
 TIMEOUT = 15.0
@@ -15,13 +16,16 @@ TIMEOUT = 15.0
 def _client(pid):
     # One client per process (keyed by pid: a forked worker must not share its parent's connections), so
     # sends reuse their connections.
-    return httpx.Client(timeout=TIMEOUT, verify=tls.context())
+    # The outbound guard's transport: loopback, private and link-local addresses are refused (Refused, permanent).
+    return httpx.Client(timeout=TIMEOUT, transport=outbound.transport())
 
 
+@sensitive_variables("headers")  # tokens (Wuzapi's Token header)
 def post(url, *, json=None, content=None, headers=None, who="the server"):
     """POST and return the response; raise TransientError for what may pass, PermanentError otherwise."""
     try:
-        response = _client(os.getpid()).post(url, json=json, content=content, headers=headers)
+        with outbound.deadline(TIMEOUT):  # the whole exchange: a receiver answering a byte a second ends too
+            response = _client(os.getpid()).post(url, json=json, content=content, headers=headers)
     except httpx.TimeoutException:
         raise TransientError(f"{who} did not answer within {TIMEOUT:g} s") from None
     except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError):

@@ -7,13 +7,37 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_variables
 
 from channels_app.kinds.base import ChannelKind, Sent, register
+from scheduler import outbound
 from scheduler.errors import TransientError
 
 
 def _urls(text):
     return [line.strip() for line in (text or "").replace(",", "\n").splitlines() if line.strip()]
+
+
+def _server_host(plugin):
+    """The host Apprise will connect to when the URL names one (json://, ntfy://host, mailto://, gotify://…:
+    the plugins with a plain `protocol` for self-hosted servers), else None (Telegram, Slack… whose
+    fixed service host is public, and whose URL's "host" is a token)."""
+    host = getattr(plugin, "host", None) if getattr(plugin, "protocol", None) else None
+    return host.strip("[]") if isinstance(host, str) and host else None
+
+
+def check_targets(client):
+    """Apprise makes its own HTTP requests (not through our transport): each server it names is vetted
+    before sending, DNS included. A name that does not resolve is left to Apprise (it cannot reach it
+    either). Residual risk: DNS answering differently between this check and Apprise's own lookup."""
+    for plugin in client:
+        host = _server_host(plugin)
+        if host is None:
+            continue
+        try:
+            outbound.vet(host, getattr(plugin, "port", None) or 443)
+        except outbound.Unresolved:
+            continue
 
 
 @register
@@ -35,12 +59,27 @@ class Apprise(ChannelKind):
                     _("Apprise does not understand URL number %(numbers)s."),
                     params={"numbers": ", ".join(map(str, bad))},
                 )
+            for index, url in enumerate(urls, 1):  # loopback, private... servers (no DNS here)
+                client = apprise_lib.Apprise()
+                client.add(url)
+                host = _server_host(client[0])
+                if not host:
+                    continue
+                try:
+                    outbound.validate_host(host)
+                except ValidationError as exc:
+                    raise ValidationError(
+                        _("URL number %(number)s: %(problem)s"),
+                        params={"number": index, "problem": " ".join(exc.messages)},
+                    ) from None
             return "\n".join(urls)
 
+    @sensitive_variables("secrets", "url", "client")  # the URLs carry tokens
     def send(self, config, secrets, address, message):
         client = apprise_lib.Apprise()
         for url in _urls(secrets.get("urls")):
             client.add(url)
+        check_targets(client)  # Refused (permanent) before anything is sent
         if not client.notify(body=message.text, title=message.subject):
             raise TransientError("Apprise could not notify every target")
         return Sent(provider_id=f"apprise:{len(client)}")

@@ -13,6 +13,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from scheduler import outbound
 from scheduler.registries import Registry
 
 
@@ -72,6 +73,9 @@ def clean_http_url(value):
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(_("Use an http:// or https:// address with a host."))
+    # Loopback, private, link-local... addresses are refused unless VIGIA_OUTBOUND_ALLOW lists them (a
+    # self-hosted provider on a private network is added there). Names are resolved at send time.
+    outbound.validate_url(value)
     return value
 
 

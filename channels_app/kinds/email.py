@@ -10,6 +10,7 @@ from django.core.validators import validate_email
 from django.utils.html import escape, linebreaks
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_variables
 
 from channels_app.kinds.base import ChannelKind, Sent, register
 from scheduler.errors import PermanentError, TransientError
@@ -34,6 +35,7 @@ class Email(ChannelKind):
             ) from None
         return address.lower()
 
+    @sensitive_variables("secrets")
     def send(self, config, secrets, address, message):
         email = EmailMultiAlternatives(
             subject=" ".join(message.subject.split())[:200] or "Vigia",

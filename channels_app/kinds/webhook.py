@@ -13,11 +13,13 @@ import time
 
 from django import forms
 from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_variables
 
 from channels_app.kinds._http import post
 from channels_app.kinds.base import ChannelKind, Sent, clean_http_url, register
 
 
+@sensitive_variables("secret")
 def signature(secret, timestamp, body):
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
@@ -38,6 +40,7 @@ class Webhook(ChannelKind):
         def clean_url(self):
             return clean_http_url(self.cleaned_data["url"])
 
+    @sensitive_variables("secrets")
     def send(self, config, secrets, address, message):
         body = json.dumps(
             {"delivery": message.key, "subject": message.subject, "text": message.text, **message.event},

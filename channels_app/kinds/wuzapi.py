@@ -10,6 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_variables
 
 from channels_app.kinds._http import post
 from channels_app.kinds.base import ChannelKind, Sent, clean_http_url, register
@@ -50,6 +51,7 @@ class Wuzapi(ChannelKind):
             params={"address": address},
         )
 
+    @sensitive_variables("secrets")
     def send(self, config, secrets, address, message):
         parts = split(message.text, LIMIT)
         sent = []
@@ -59,6 +61,7 @@ class Wuzapi(ChannelKind):
         return Sent(provider_id=",".join(sent))
 
 
+@sensitive_variables("secrets")
 def _post_checked(config, secrets, address, text, key):
     try:
         response = post(

@@ -51,5 +51,9 @@ def _admin_sql(url, *statements):
 
 def env_for(url, **extra):
     env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=settings.SECRET_KEY, PYTHONUNBUFFERED="1")
+    # Benchmarks call their own loopback stand-ins (organizer sites, DJEN, Wuzapi, receivers): allowed
+    # explicitly for the benchmark's processes, on top of whatever the operator allows.
+    allowed = [entry for entry in os.environ.get("VIGIA_OUTBOUND_ALLOW", "").split(",") if entry.strip()]
+    env["VIGIA_OUTBOUND_ALLOW"] = ",".join(dict.fromkeys([*allowed, "127.0.0.1"]))
     env.update({key: str(value) for key, value in extra.items()})
     return env

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import tls
+from scheduler import outbound
 from scheduler.errors import PermanentError, TransientError
 from scheduler.registry import JobKind, register
 
@@ -95,6 +95,7 @@ class HttpRequest(JobKind):
                 raise ValidationError(_("Enter a valid URL (%(error)s)."), code="invalid", params={"error": exc})
             if url.scheme not in ("http", "https") or not url.host:
                 raise ValidationError(_("Enter an http:// or https:// URL with a host."), code="invalid")
+            outbound.validate_host(url.host)  # loopback, private... (names are resolved when the job runs)
             return value
 
         def clean_headers(self):
@@ -178,7 +179,7 @@ class HttpRequest(JobKind):
             }
 
         client = httpx.Client(
-            verify=tls.context(),
+            transport=outbound.transport(),  # every hop's address checked: loopback, private... are refused
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
             timeout=timeout,
@@ -192,6 +193,8 @@ class HttpRequest(JobKind):
                 client.stream(method, url, headers=params.get("headers"), json=body) as response,
             ):
                 raw, overflow = read_capped(response, MAX_BODY_BYTES, deadline=started + timeout)
+        except outbound.Refused as exc:
+            raise outbound.Refused(str(exc), result()) from None
         except httpx.TooManyRedirects:
             raise PermanentError(f"more than {MAX_REDIRECTS} redirects from {_where(url)}", result())
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:

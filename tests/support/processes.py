@@ -20,6 +20,8 @@ def django_env(**extra):
         VIGIA_EXTRA_JOB_KINDS="tests.support.kinds",
         VIGIA_DATA_DIR=str(settings.DATA_DIR),
         PYTHONUNBUFFERED="1",
+        # The outbound allow-list in force here (the loopback stand-ins, or a test's override), not a default.
+        VIGIA_OUTBOUND_ALLOW=",".join(settings.VIGIA_OUTBOUND_ALLOW),
     )
     env.update({key: str(value) for key, value in extra.items()})
     return env

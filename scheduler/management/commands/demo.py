@@ -6,6 +6,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from scheduler import outbound
 from scheduler.forms import JobForm
 from scheduler.models import Job
 
@@ -58,6 +59,8 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
+        # The demo's http_request job calls this host's own web server; `up` lets its processes reach it.
+        outbound.allow("127.0.0.1")
         created = 0
         for entry in DEMO_JOBS:
             if Job.objects.filter(name=entry["name"]).exists():

@@ -1,0 +1,312 @@
+"""Outbound safety (SSRF): which addresses URLs given by operators and API clients may reach.
+
+Loopback, unspecified, private, link-local (cloud metadata at 169.254.169.254), shared CGNAT, multicast and
+reserved addresses are refused — in any spelling (2130706433, 0x7f.1, ::ffff:127.0.0.1) — unless
+VIGIA_OUTBOUND_ALLOW lists the URL's host, or addresses or networks holding each forbidden address it resolves to.
+
+Two moments:
+- saving a URL (forms, the API): `validate_url` refuses literal addresses and names such as `localhost`,
+  without DNS (a name may resolve differently where the workers run);
+- every request, each redirect hop included: `transport()` is the httpx transport of every outbound client.
+  It refuses literal addresses before reusing any connection, and opens new connections through
+  `vet()`: the host is resolved once, refused if ANY address is forbidden, and the socket goes to exactly
+  the addresses checked, so a DNS answer that changes between the check and the connect (rebinding)
+  cannot slip through.
+A refusal is `Refused`, a PermanentError: retrying cannot help, so it is never retried.
+"""
+
+import contextvars
+import ipaddress
+import os
+import socket
+import time
+from contextlib import contextmanager
+from functools import cache
+
+import httpcore
+import httpx
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from scheduler import tls
+from scheduler.errors import PermanentError
+
+SETTING = "VIGIA_OUTBOUND_ALLOW"
+ADVICE = f"add the host to {SETTING} to allow it"
+LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+# What ipaddress's properties do not all cover (or name) in every Python version.
+CGNAT = ipaddress.ip_network("100.64.0.0/10")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # embeds an IPv4 address
+PRIVATE = [ipaddress.ip_network(net) for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")]
+LOOPBACKS = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))  # what local names resolve to
+CLASSES = {  # the reason's wording in errors (English, for logs and run results) and in forms (translated)
+    "unspecified": gettext_lazy("unspecified"),
+    "loopback": gettext_lazy("loopback"),
+    "link-local": gettext_lazy("link-local"),
+    "private": gettext_lazy("private"),
+    "shared (CGNAT)": gettext_lazy("shared (CGNAT)"),
+    "multicast": gettext_lazy("multicast"),
+    "reserved": gettext_lazy("reserved"),
+}
+
+
+class Refused(PermanentError):
+    """The destination is forbidden: a permanent failure, never retried."""
+
+
+class Unresolved(httpcore.ConnectError):
+    """The host name does not resolve (httpx reports it as a connection error, as it would have)."""
+
+
+def forbidden_class(address):
+    """Why an address may not be reached ("loopback", "link-local"...), or None if it is a public one."""
+    ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+    if ip.version == 6:  # forms that carry an IPv4 address reach it (mapped, 6to4, NAT64)
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return forbidden_class(embedded)
+    if ip.is_unspecified:
+        return "unspecified"
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_multicast:
+        return "multicast"
+    if ip in CGNAT:
+        return "shared (CGNAT)"
+    if any(ip in net for net in PRIVATE if net.version == ip.version):
+        return "private"
+    if ip.is_reserved or ip.is_private or not ip.is_global:  # 0/8, 240/4, documentation, benchmarking...
+        return "reserved"
+    return None
+
+
+def literal_ip(host):
+    """The address a host names literally, in any spelling a resolver accepts (127.1, 2130706433, 0x7f.0.0.1,
+    0177.0.0.1, [::1]), or None for a name."""
+    host = (host or "").strip().strip("[]").rstrip(".")
+    try:
+        return ipaddress.ip_address(host.split("%")[0])  # an IPv6 zone (fe80::1%eth0) names no other address
+    except ValueError:
+        pass
+    if host and all(part and (part.isdigit() or part.lower().startswith("0x")) for part in host.split(".")):
+        try:  # inet_aton reads the shortened, decimal, octal and hex forms as glibc's resolver does
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+# --- the allow-list --------------------------------------------------------------------------------------
+
+
+def _entries():
+    value = getattr(settings, SETTING, "")
+    return _parse(tuple(value) if isinstance(value, list | tuple) else tuple(str(value or "").split(",")))
+
+
+@cache
+def _parse(entries):
+    """(host names, networks) from entries such as `wuzapi`, `10.0.0.5`, `10.0.0.0/8`, `[::1]`."""
+    names, nets = set(), []
+    for entry in entries:
+        entry = entry.strip().strip("[]").rstrip(".").lower()
+        if not entry:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            ip = literal_ip(entry)
+            if ip is not None:
+                nets.append(ipaddress.ip_network(ip))
+            else:
+                names.add(entry)
+    return frozenset(names), tuple(nets)
+
+
+def _normal(host):
+    return (host or "").strip().strip("[]").rstrip(".").lower()
+
+
+def host_allowed(host):
+    names, nets = _entries()
+    ip = literal_ip(host)
+    return _normal(host) in names or (ip is not None and _in(ip, nets))
+
+
+def _in(ip, nets):
+    candidates = [ip] + ([ip.ipv4_mapped] if ip.version == 6 and ip.ipv4_mapped else [])
+    return any(candidate in net for candidate in candidates for net in nets if candidate.version == net.version)
+
+
+def allow(*entries):
+    """Add entries to this process's allow-list and to the environment its children inherit (`up` does
+    this for the demo's own web server)."""
+    current = [part.strip() for part in os.environ.get(SETTING, "").split(",") if part.strip()]
+    current += [entry for entry in entries if entry and entry not in current]
+    os.environ[SETTING] = ",".join(current)
+    setattr(settings, SETTING, list(current))
+
+
+# --- the checks ------------------------------------------------------------------------------------------
+
+
+def _a(kind):
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+def check_host(host):
+    """Refused unless the host may be called, judged without DNS (literal addresses and local names)."""
+    if host_allowed(host):
+        return
+    ip = literal_ip(host)
+    if ip is not None:
+        kind = forbidden_class(ip)
+    elif _is_local_name(host):  # loopback whatever DNS says; allowed with the addresses it stands for
+        _names, nets = _entries()
+        kind = None if any(_in(loopback, nets) for loopback in LOOPBACKS) else "loopback"
+    else:
+        return
+    if kind is not None:
+        shown = _normal(host)
+        raise Refused(f"refused: {shown} is {_a(kind)} address; {ADVICE}")
+
+
+def _is_local_name(host):
+    name = _normal(host)
+    return name in LOCAL_NAMES or name.endswith(".localhost")  # RFC 6761: always loopback
+
+
+def vet(host, port):
+    """The addresses to connect to for host:port, resolved once; Refused if any of them is forbidden."""
+    check_host(host)
+    try:
+        found = socket.getaddrinfo(_normal(host), port, type=socket.SOCK_STREAM)
+    except OSError as exc:  # unknown name, no network: what the connect itself would have said
+        raise Unresolved(str(exc)) from exc
+    addresses = list(dict.fromkeys(info[4][0] for info in found))
+    if host_allowed(host):
+        return addresses
+    _names, nets = _entries()
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        kind = forbidden_class(ip)
+        if kind is not None and not _in(ip, nets):
+            shown = _normal(host)
+            where = f"{shown} is" if literal_ip(host) is not None else f"{shown} resolves to {ip}, which is"
+            raise Refused(f"refused: {where} {_a(kind)} address; {ADVICE}")
+    return addresses
+
+
+def validate_url(value):
+    """For forms and the API: a field-level ValidationError when the URL names a forbidden host (no DNS)."""
+    try:
+        host = httpx.URL(str(value).strip()).host
+    except httpx.InvalidURL:
+        return  # the field's own checks report malformed URLs
+    validate_host(host)
+
+
+def validate_host(host):
+    try:
+        check_host(host)
+    except Refused:
+        ip = literal_ip(host)
+        kind = forbidden_class(ip) if ip is not None else "loopback"
+        raise ValidationError(
+            _("%(host)s is not a public address (%(kind)s): Vigia does not call it unless %(setting)s lists it."),
+            code="forbidden_address",
+            params={"host": _normal(host), "kind": CLASSES[kind], "setting": SETTING},
+        ) from None
+
+
+# --- httpx integration ---------------------------------------------------------------------------------
+
+
+_deadline = contextvars.ContextVar("outbound_deadline", default=None)
+
+
+@contextmanager
+def deadline(seconds):
+    """Every read and write on an outbound connection inside the block ends by `seconds` from now. httpx's
+    timeouts are per read, so without this an upstream sending a byte a second (a slow loris, headers
+    included) would hold a worker for ever."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _bounded(timeout):
+    end = _deadline.get()
+    if end is None:
+        return timeout
+    left = end - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream):
+        self._stream = stream
+
+    def read(self, max_bytes, timeout=None):
+        return self._stream.read(max_bytes, _bounded(timeout))
+
+    def write(self, buffer, timeout=None):
+        return self._stream.write(buffer, _bounded(timeout))
+
+    def close(self):
+        return self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, _bounded(timeout)))
+
+    def get_extra_info(self, info):
+        return self._stream.get_extra_info(info)
+
+
+class _VettingBackend(httpcore.SyncBackend):
+    """Opens each new connection to the vetted addresses only (TLS still verifies the host's name), with
+    reads and writes bounded by the current deadline()."""
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        problem = None
+        for address in vet(host, port):
+            try:
+                stream = super().connect_tcp(address, port, _bounded(timeout), local_address, socket_options)
+                return _DeadlineStream(stream)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                problem = exc  # try the next address, as socket.create_connection does
+        raise problem or httpcore.ConnectError(f"no address for {host}")
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """httpx's transport with every request's host checked and every connection vetted. Proxies from the
+    environment are not used: through a proxy, the address reached would escape the check."""
+
+    def __init__(self, limits=None):
+        limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        super().__init__(verify=tls.context(), limits=limits, trust_env=False)
+        self._pool = httpcore.ConnectionPool(  # as httpx builds it, plus the vetting network backend
+            ssl_context=tls.context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_VettingBackend(),
+        )
+
+    def handle_request(self, request):
+        check_host(request.url.host)  # before a kept-alive connection is reused for it
+        return super().handle_request(request)
+
+
+def transport():
+    return GuardedTransport()
