@@ -31,6 +31,7 @@ from channels_app.kinds import base as kinds
 from channels_app.models import Delivery
 from scheduler.errors import JobError, PermanentError
 from scheduler.execution import worker_identity
+from scheduler.logs import log_context
 
 log = logging.getLogger("vigia.deliveries")
 delivery_finished = Signal()  # sender=Delivery, delivery=...: when a delivery reaches a final status
@@ -42,6 +43,11 @@ def send_delivery(delivery_id):
     delivery = claim(delivery_id, me)
     if delivery is None:
         return "not claimed"
+    with log_context(delivery=delivery.pk, channel=delivery.recipient.channel_id):
+        return _send(delivery, me)
+
+
+def _send(delivery, me):
     recipient, channel = delivery.recipient, delivery.recipient.channel
     try:
         if not channel.enabled:

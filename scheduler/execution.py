@@ -22,17 +22,21 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from scheduler import registry
 from scheduler.errors import JobError, RunCancelled, RunTimeout
+from scheduler.logs import log_context
 from scheduler.models import Run
 from scheduler.signals import run_finished
 
 log = logging.getLogger("vigia.runs")
 STUCK_GRACE = 10  # seconds a run may ignore its interruption before the worker is recycled
+
+
+DB_PATIENCE = 60  # seconds a worker waits out a database restart before giving a step up
 
 
 def worker_identity():
@@ -42,9 +46,14 @@ def worker_identity():
 def execute_run(run_id):
     """django-q2 task: execute one attempt of a run. Returns a short status; never raises."""
     me = worker_identity()
-    run = claim(run_id, me)
+    run = patiently(claim, run_id, me)
     if run is None:
         return "not claimed"
+    with log_context(run=run.id, job=run.job_id):  # every line the kind logs carries the run and job
+        return _execute(run, me)
+
+
+def _execute(run, me):
     job = run.job
     status, result, error, trace, permanent, wait = Run.Status.SUCCEEDED, None, "", "", False, None
     started = time.monotonic()
@@ -104,28 +113,46 @@ def finish(run, me, status, *, result=None, error="", trace="", permanent=False,
     (no sooner than `wait` seconds, when the upstream asked for that)."""
     now = timezone.now()
     merged = {**(run.result or {}), **(result or {})} if (run.result or result) else None
-    with transaction.atomic():
-        recorded = Run.objects.filter(id=run.id, status=Run.Status.RUNNING, worker=me).update(
-            status=status,
-            finished_at=now,
-            duration_ms=duration_ms,
-            result=merged,
-            error=error[:10_000],
-            traceback=trace[:50_000],
-        )
-        if not recorded:
-            log.warning("run was taken over before it finished; result dropped", extra={"run": run.id})
-            return None
-        retry = None
-        if status in (Run.Status.FAILED, Run.Status.TIMED_OUT) and not permanent:
-            retry = schedule_retry(run, now, wait)
-    run.refresh_from_db()
+    fields = dict(status=status, finished_at=now, duration_ms=duration_ms, result=merged)
+    fields.update(error=error[:10_000], traceback=trace[:50_000])
+    recorded, retry = patiently(_record, run, me, fields, retry=not permanent, wait=wait)
+    if not recorded:
+        log.warning("run was taken over before it finished; result dropped", extra={"run": run.id})
+        return None
+    patiently(run.refresh_from_db)
     log.info(
         "run finished",
         extra={"run": run.id, "job": run.job_id, "status": status, "duration_ms": duration_ms, "retry": retry},
     )
     run_finished.send(sender=Run, run=run)
     return run
+
+
+def _record(run, me, fields, retry, wait):
+    """One transaction: the outcome, and the next attempt when a transient failure has attempts left."""
+    with transaction.atomic():
+        if not Run.objects.filter(id=run.id, status=Run.Status.RUNNING, worker=me).update(**fields):
+            return False, None
+        if retry and fields["status"] in (Run.Status.FAILED, Run.Status.TIMED_OUT):
+            return True, schedule_retry(run, fields["finished_at"], wait)
+        return True, None
+
+
+def patiently(step, *args, **kwargs):
+    """Run a database step of the wrapper, waiting out a database restart (up to DB_PATIENCE seconds)
+    instead of failing: django-q2 acknowledges a failed task, so a claim lost to a dead connection would
+    leave its run queued with no queue entry left to run it. Each step is one transaction, safe to repeat."""
+    deadline, pause = time.monotonic() + DB_PATIENCE, 0.5
+    while True:
+        try:
+            return step(*args, **kwargs)
+        except (OperationalError, InterfaceError):
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("database unavailable; trying again", extra={"wait_s": pause})
+            connection.close()
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def schedule_retry(run, now, wait=None):

@@ -6,6 +6,7 @@ import time
 from django import forms
 
 from scheduler.errors import PermanentError
+from scheduler.logs import log_context
 from scheduler.registry import JobKind, register
 from scrapers import checks, people, publications
 from scrapers.models import MonitoredPerson, Source
@@ -28,7 +29,8 @@ class CheckSource(JobKind):
         source = Source.objects.filter(pk=params["source_id"]).first()
         if source is None:
             raise PermanentError(f"Source {params['source_id']} no longer exists.")
-        return checks.check_source(source, deadline=_deadline(context)).summary()
+        with log_context(source=source.pk):
+            return checks.check_source(source, deadline=_deadline(context)).summary()
 
 
 @register
@@ -43,7 +45,8 @@ class CheckPerson(JobKind):
         person = MonitoredPerson.objects.filter(pk=params["person_id"]).first()
         if person is None:
             raise PermanentError(f"Monitored person {params['person_id']} no longer exists.")
-        return publications.check_person(person, deadline=_deadline(context)).summary()
+        with log_context(person=person.pk):
+            return publications.check_person(person, deadline=_deadline(context)).summary()
 
 
 @register

@@ -1,0 +1,85 @@
+"""/healthz: is this deployment able to do its work? For load balancers, monitors and Kubernetes probes.
+
+    /healthz              readiness of the whole system: database, scheduler leader, worker clusters, queue
+    /healthz?probe=db     the database only (a web pod's readiness: a scheduler outage should not also
+                          take the dashboard that shows it off the load balancer)
+    /healthz?probe=live   the process answers; touches nothing (a liveness probe)
+
+200 when every check passes, 503 otherwise; the JSON body says which check failed. It never raises: a
+failing check reports its error's class name only (a database error's message can carry its address).
+"""
+
+import time
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from scheduler import liveness
+
+
+def check_database():
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return {"ok": True, "latency_ms": round((time.monotonic() - started) * 1000, 1)}
+
+
+def check_scheduler(now):
+    """A leader whose lease renewal is recent. Between two leaders (the lease expired, the standby has
+    not yet taken it) the age grows for a few seconds only, well under the threshold."""
+    leader = liveness.leader(now)
+    age = leader.age.total_seconds() if leader and leader.age is not None else None
+    ok = age is not None and age <= settings.VIGIA_HEALTH_MAX_HEARTBEAT_AGE
+    return {"ok": ok, "leader": bool(leader and leader.alive), "heartbeat_age_s": _round(age)}
+
+
+def check_clusters(now):
+    alive = sum(1 for cluster in liveness.clusters(now) if cluster.alive)
+    return {"ok": alive > 0, "alive": alive}
+
+
+def check_queue(now):
+    """The oldest task waiting on any queue: workers exist but do not keep up (or do not serve a queue)."""
+    oldest = min((q.oldest for q in liveness.queue_depths(now) if q.oldest), default=None)
+    age = (now - oldest).total_seconds() if oldest else None
+    ok = age is None or age <= settings.VIGIA_HEALTH_MAX_QUEUE_AGE
+    return {"ok": ok, "oldest_waiting_s": _round(age)}
+
+
+def _round(seconds):
+    return None if seconds is None else round(max(0.0, seconds), 1)
+
+
+def _safely(check, *args):
+    try:
+        return check(*args)
+    except Exception as exc:  # noqa: BLE001 - a health check reports failures, it does not raise them
+        return {"ok": False, "error": type(exc).__name__}
+
+
+def report(probe=""):
+    """(healthy, checks) for the probe asked for."""
+    if probe == "live":
+        return True, {}
+    checks = {"database": _safely(check_database)}
+    if probe != "db" and checks["database"]["ok"]:  # the others read the database too
+        now = timezone.now()
+        checks["scheduler"] = _safely(check_scheduler, now)
+        checks["clusters"] = _safely(check_clusters, now)
+        checks["queue"] = _safely(check_queue, now)
+    return all(check["ok"] for check in checks.values()), checks
+
+
+@login_not_required  # probes have no session
+@require_safe
+@never_cache
+def healthz(request):
+    healthy, checks = report(request.GET.get("probe", ""))
+    body = {"status": "ok" if healthy else "fail", "checks": checks}
+    return JsonResponse(body, status=200 if healthy else 503)
