@@ -6,7 +6,7 @@ from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
 from channels_app import scheduled, sending
-from scheduler import services
+from scheduler import retention, services
 from scheduler.errors import PermanentError
 from scheduler.models import Job, Run
 from scheduler.registry import JobKind, register
@@ -22,6 +22,7 @@ SYSTEM_JOBS = [
         "queue": Job.Queue.HIGH,
         "timeout_seconds": 60,
     },
+    retention.PRUNE_JOB,  # daily "Prune history" (every app's history, by the VIGIA_RETAIN_* settings)
 ]
 
 

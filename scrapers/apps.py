@@ -7,7 +7,7 @@ class ScrapersConfig(AppConfig):
     name = "scrapers"
 
     def ready(self):
-        from scrapers import jobs, kinds, people, sources  # noqa: F401  (job kinds, scraper kinds, delete hooks)
+        from scrapers import jobs, kinds, people, retention, sources  # noqa: F401  (kinds, pruner, delete hooks)
 
         post_migrate.connect(people._ensure_after_migrate, sender=self)
 

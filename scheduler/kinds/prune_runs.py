@@ -5,13 +5,13 @@ dispatcher and workers while a large backlog is pruned (one big DELETE would hol
 duration and, on SQLite, block every writer).
 """
 
-import time
 from datetime import timedelta
 
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
+from scheduler import retention
 from scheduler.models import Run
 from scheduler.registry import JobKind, register
 
@@ -45,15 +45,5 @@ class PruneRuns(JobKind):
         cutoff = timezone.now() - timedelta(days=params["days"])
         # Conditions repeated in the DELETE itself, so a run that changed status since the SELECT is kept.
         prunable = Run.objects.filter(scheduled_for__lt=cutoff, status__in=Run.FINAL)
-        deleted = batches = 0
-        while True:
-            ids = list(prunable.order_by("pk").values_list("pk", flat=True)[:batch_size])
-            if not ids:
-                break
-            _, per_model = prunable.filter(pk__in=ids).delete()
-            deleted += per_model.get(Run._meta.label, 0)
-            batches += 1
-            if len(ids) < batch_size:  # that was the last (partial) batch: skip one empty SELECT
-                break
-            time.sleep(pause)  # let other writers in
+        deleted, batches = retention.delete_in_batches(prunable, batch_size, pause)
         return {"deleted": deleted, "batches": batches, "cutoff": cutoff.isoformat()}

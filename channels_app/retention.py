@@ -1,0 +1,23 @@
+"""Delivery history the daily "Prune history" job may delete (registered with scheduler.retention).
+
+Deliveries go once final (sent, failed, dead, cancelled); pending, sending and retrying ones stay whatever
+their age. An event goes after its deliveries, once none remains. Both after VIGIA_RETAIN_DELIVERIES_DAYS.
+"""
+
+from django.db.models import Exists, OuterRef
+
+from channels_app.models import Delivery, Event
+from scheduler import retention
+
+
+def prunable_deliveries(cutoff):
+    return Delivery.objects.filter(created_at__lt=cutoff, status__in=Delivery.FINAL)
+
+
+def prunable_events(cutoff):
+    return Event.objects.filter(~Exists(Delivery.objects.filter(event=OuterRef("pk"))), created_at__lt=cutoff)
+
+
+# Registration order is run order: deliveries first, so their events are free to go in the same run.
+retention.register("deliveries", "VIGIA_RETAIN_DELIVERIES_DAYS", prunable_deliveries)
+retention.register("events", "VIGIA_RETAIN_DELIVERIES_DAYS", prunable_events)
