@@ -28,7 +28,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
-from pydantic import BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
 from channels_app import scheduled, tokens
 from channels_app.models import Message
@@ -38,38 +38,46 @@ NOT_FOUND = "Not found."
 
 
 # --- Schemas -----------------------------------------------------------------------------------------
-def _scalar(value):
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError("Each parameter is a text or a number.")
+def _no_nul(value):
+    # Valid JSON, but PostgreSQL cannot store U+0000 in text or jsonb: refuse it as a field error, not a 500.
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("The NUL character (\\u0000) is not allowed.")
     return value
 
 
+def _scalar(value):
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("Each parameter is a text or a number.")
+    return _no_nul(value)
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
 Param = Annotated[str | int | float, BeforeValidator(_scalar)]
 
 
 class MessageIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    channel: str = Field(max_length=100, description="The channel's name (or its numeric id).")
-    to: str | None = Field(
+    channel: Text = Field(max_length=100, description="The channel's name (or its numeric id).")
+    to: Text | None = Field(
         None, max_length=300, description="The address: phone or group JID (wuzapi), e-mail (email); empty for some."
     )
-    body: str | None = Field(None, description="The text. Give either `body` or `template` (with `params`).")
-    template: str | None = Field(
+    body: Text | None = Field(None, description="The text. Give either `body` or `template` (with `params`).")
+    template: Text | None = Field(
         None, max_length=50, description="A message template's name; its {{1}}, {{2}}… are filled from `params`."
     )
     params: list[Param] | None = Field(None, description="Values for the template's {{1}}, {{2}}…, in order.")
-    send_at: str | None = Field(
+    send_at: Text | None = Field(
         None,
         description="When to send: ISO 8601 with a UTC offset (2026-12-01T14:00:00-03:00 or …Z). Empty: now.",
         json_schema_extra={"format": "date-time"},
         examples=["2026-12-01T14:00:00-03:00"],
     )
-    service: str = Field(max_length=100, description="The calling service. With `key`, the message's identity.")
-    key: str = Field(
+    service: Text = Field(max_length=100, description="The calling service. With `key`, the message's identity.")
+    key: Text = Field(
         max_length=200, description="Unique within `service`: repeating a (service, key) returns the first message."
     )
-    callback_url: str | None = Field(
+    callback_url: Text | None = Field(
         None, max_length=2000, description="Told the final status (the same JSON as GET) by a POST."
     )
 
