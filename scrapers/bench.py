@@ -161,4 +161,8 @@ def _wait(predicate, timeout, interval=0.1):
     raise TimeoutError(f"waited {timeout} s at {timezone.now():%H:%M:%S}")
 
 
-from scrapers import bench_cycle, bench_dashboard  # noqa: E402,F401  (register "cycle" and "dashboard")
+from scrapers import (  # noqa: E402,F401  (register "cycle" and "dashboard")
+    bench_cycle,
+    bench_dashboard,
+    bench_soak,  # noqa: E402,F401  (registers "soak")
+)
