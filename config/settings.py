@@ -69,6 +69,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from the web process (right after security)
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",  # SECURE_CSP below
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",  # English or pt-BR: the switcher's choice, else Accept-Language
     "django.middleware.common.CommonMiddleware",
@@ -76,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "config.login_throttle.LoginThrottleMiddleware",  # after CSRF, auth and messages: refuses locked-out logins
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.OperatorTimezoneMiddleware",
@@ -145,7 +148,17 @@ USE_TZ = True  # stored in UTC; shown in TIME_ZONE
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("VIGIA_STATIC_ROOT", DATA_DIR / "staticfiles"))  # `collectstatic` fills it
+# With DEBUG off, WhiteNoise serves the collected copies: names carry a content hash (cached for a year)
+# and gzip/brotli twins. That needs `manage.py collectstatic` first (`manage.py up` runs it).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 LOG_FORMAT = os.environ.get("VIGIA_LOG_FORMAT", "text")
 LOGGING = {
@@ -206,6 +219,12 @@ VIGIA_DELIVERY_STALE_AFTER = env_int(
 )
 VIGIA_DELIVERY_MAX_PACE_WAIT = env_float("VIGIA_DELIVERY_MAX_PACE_WAIT", 5.0)  # longer: wait in line, not asleep
 VIGIA_EMAIL_DOMAIN = os.environ.get("VIGIA_EMAIL_DOMAIN", "vigia.local")  # right side of our Message-IDs
+# --- Secrets at rest (channels_app.crypto) ---
+# Comma-separated Fernet keys: the first encrypts, all decrypt (rotation: put a new key first, then run
+# `manage.py rotate_secrets`). Empty: a key derived from SECRET_KEY, and `check --deploy` warns (vigia.W001).
+VIGIA_ENCRYPTION_KEYS = env_list("VIGIA_ENCRYPTION_KEYS")
+# Error reports (500 e-mails, the DEBUG page) hide POST fields and local variables named like secrets too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "channels_app.error_reports.SecretsReporterFilter"
 MAILERS = {  # Django 6.1's mail configuration; the environment names are the familiar EMAIL_* ones
     "default": {
         "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
@@ -241,3 +260,67 @@ Q_CLUSTER = {
     "catch_up": False,
     "label": "Queue",
 }
+
+# --- Retention (scheduler.retention; the daily "Prune history" job). Ages in days; 0 keeps forever. ---
+VIGIA_RETAIN_RUNS_DAYS = env_int("VIGIA_RETAIN_RUNS_DAYS", 90)  # finished runs (each job's latest is kept)
+VIGIA_RETAIN_TASKS_DAYS = env_int("VIGIA_RETAIN_TASKS_DAYS", 7)  # django-q2's task records
+VIGIA_RETAIN_DELIVERIES_DAYS = env_int("VIGIA_RETAIN_DELIVERIES_DAYS", 90)  # finished deliveries, then their events
+VIGIA_RETAIN_ITEM_HISTORY_DAYS = env_int("VIGIA_RETAIN_ITEM_HISTORY_DAYS", 180)  # item revisions (latest kept)
+VIGIA_RETENTION_BATCH = env_int("VIGIA_RETENTION_BATCH", 5000)  # rows deleted per transaction
+
+# --- Health, metrics and log hygiene (config.health, config.metrics, scheduler.logs) ---
+VIGIA_HEALTH_MAX_HEARTBEAT_AGE = env_float("VIGIA_HEALTH_MAX_HEARTBEAT_AGE", 30.0)  # older leader lease = 503
+VIGIA_HEALTH_MAX_QUEUE_AGE = env_float("VIGIA_HEALTH_MAX_QUEUE_AGE", 300.0)  # older waiting task = 503
+VIGIA_METRICS_TOKEN = os.environ.get("VIGIA_METRICS_TOKEN", "")  # bearer token for /metrics; empty: no /metrics
+# Every console line gets the ids of the run being executed and has secret-looking values masked.
+LOGGING.setdefault("filters", {}).update(
+    {
+        "log_context": {"()": "scheduler.logs.LogContextFilter"},
+        "redact_secrets": {"()": "scheduler.logs.RedactSecretsFilter"},
+    }
+)
+LOGGING["handlers"]["console"].setdefault("filters", []).extend(["log_context", "redact_secrets"])
+
+# --- Serving and web hardening (config.security, config.login_throttle, config.db_unavailable) ---
+# HTTPS is declared, not detected: with VIGIA_HTTPS=1 plain HTTP is redirected, cookies are Secure and
+# browsers are told (HSTS) to use HTTPS only. Behind a TLS-terminating proxy also set VIGIA_BEHIND_PROXY=1,
+# so its X-Forwarded-Proto / X-Forwarded-For headers are believed (and only then).
+from config.security import content_security_policy  # noqa: E402
+
+VIGIA_HTTPS = env_bool("VIGIA_HTTPS", False)
+VIGIA_BEHIND_PROXY = env_bool("VIGIA_BEHIND_PROXY", False)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")  # e.g. https://vigia.example.org when a proxy rewrites Host
+SECURE_SSL_REDIRECT = VIGIA_HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers and kubelets probe over plain HTTP
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = VIGIA_HTTPS
+SECURE_HSTS_SECONDS = env_int("VIGIA_HSTS_SECONDS", 31_536_000) if VIGIA_HTTPS else 0  # a year
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("VIGIA_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("VIGIA_HSTS_PRELOAD", True)  # only the header's token; nothing is submitted
+if VIGIA_BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = LANGUAGE_COOKIE_HTTPONLY = True  # JS reads the meta tag instead
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = LANGUAGE_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_CSP = content_security_policy()  # everything from our own origin; no inline script or style at all
+
+# Login throttling: this many failed logins for one username, or from one address, within the lockout
+# period lock that username/address out for the period (HTTP 429), even with the right password.
+# The counts live in a database cache table (`manage.py createcachetable`), so every web worker sees them.
+VIGIA_LOGIN_MAX_FAILURES = env_int("VIGIA_LOGIN_MAX_FAILURES", 5)
+VIGIA_LOGIN_LOCKOUT_SECONDS = env_int("VIGIA_LOGIN_LOCKOUT_SECONDS", 900)
+CACHES = globals().get("CACHES") or {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES["login_throttle"] = {
+    "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+    "LOCATION": "vigia_cache",
+    "TIMEOUT": VIGIA_LOGIN_LOCKOUT_SECONDS,
+    "OPTIONS": {"MAX_ENTRIES": 100_000},  # culling at the default 300 would let a spray of names erase counts
+}
+VIGIA_DB_RETRY_AFTER = env_int("VIGIA_DB_RETRY_AFTER", 30)  # Retry-After (seconds) on the database-down 503
+
+# Outbound safety (SSRF): URLs from operators and API clients may not reach loopback, private, link-local
+# (cloud metadata), CGNAT, multicast or reserved addresses, unless listed here: host names, IPs or CIDR
+# networks, comma-separated (e.g. "wuzapi,10.0.0.0/8"). Checked after DNS and on every redirect.
+VIGIA_OUTBOUND_ALLOW = env_list("VIGIA_OUTBOUND_ALLOW")

@@ -22,3 +22,14 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The shared per-host rate limit is exercised by its own tests; elsewhere it would only slow tests down.
 VIGIA_HOST_RATE = 1000.0
 VIGIA_SYSTEM_JOBS = False  # tests create the people cycle jobs themselves when they need them
+
+# Outbound safety: the tests' loopback stand-ins are allowed explicitly. Exported, so every process the
+# tests start (scheduler, qcluster, hammers, even those run with config.settings) allows them too.
+_outbound = ["127.0.0.1", "localhost", "::1", *os.environ.get("VIGIA_OUTBOUND_ALLOW", "").split(",")]
+VIGIA_OUTBOUND_ALLOW = [entry for entry in dict.fromkeys(part.strip() for part in _outbound) if entry]
+os.environ["VIGIA_OUTBOUND_ALLOW"] = ",".join(VIGIA_OUTBOUND_ALLOW)
+
+# --- Serving and web hardening: tests render pages without `collectstatic` first, so static files keep
+# their plain names here (the gunicorn test collects into a temporary folder and uses the real storage).
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = True  # WhiteNoise as in development: static/ itself, no STATIC_ROOT

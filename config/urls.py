@@ -5,10 +5,12 @@ from django.urls import include, path
 from django.views.i18n import set_language
 
 from channels_app import api
-from config import views
+from config import health, metrics, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("healthz", health.healthz, name="healthz"),  # no login: load balancers and probes (config.health)
+    path("metrics", metrics.metrics, name="metrics"),  # bearer token, no session (config.metrics)
     path("", include(views.urls)),  # the overview's force-sync buttons
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -19,3 +21,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls()),  # bearer tokens, not the session login (channels_app.api)
 ]
+
+handler500 = "config.db_unavailable.server_error"  # the database down: a friendly 503, else the usual 500
