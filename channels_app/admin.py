@@ -14,8 +14,7 @@ from django.utils.html import format_html
 
 from channels_app import channels, rendering, scheduled, sending, tokens
 from channels_app.models import ApiToken, Channel, Delivery, Event, Message, MessageTemplate, Recipient, Subscription
-from scheduler.admin import ReadOnlyAdmin, _local
-from scrapers.admin import _short
+from scheduler.admin import ReadOnlyAdmin, _local, _short
 
 
 def _badge(label, tone, title=""):

@@ -311,7 +311,7 @@ SECURE_CSP = content_security_policy()  # everything from our own origin; no inl
 # The counts live in a database cache table (`manage.py createcachetable`), so every web worker sees them.
 VIGIA_LOGIN_MAX_FAILURES = env_int("VIGIA_LOGIN_MAX_FAILURES", 5)
 VIGIA_LOGIN_LOCKOUT_SECONDS = env_int("VIGIA_LOGIN_LOCKOUT_SECONDS", 900)
-CACHES = globals().get("CACHES") or {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CACHES["login_throttle"] = {
     "BACKEND": "django.core.cache.backends.db.DatabaseCache",
     "LOCATION": "vigia_cache",

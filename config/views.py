@@ -8,9 +8,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from config import overview as summary
-from config import sync
 from scheduler import liveness
 from scheduler.web import render_page, staff_required
+from scrapers import people, sources
 
 TEMPLATE = "config/overview.html"
 
@@ -64,13 +64,13 @@ def _queued(request, text):
 
 @staff_required
 def force_sync_people(request):
-    n = sync.check_all_people()
+    n = people.force_sync()  # people with a check already waiting are skipped
     return _queued(request, ngettext("Queued %(n)d person check.", "Queued %(n)d person checks.", n) % {"n": n})
 
 
 @staff_required
 def force_sync_sources(request):
-    n = sync.check_all_sources()
+    n = sources.force_sync()
     return _queued(request, ngettext("Queued %(n)d source check.", "Queued %(n)d source checks.", n) % {"n": n})
 
 

@@ -53,6 +53,10 @@ def job_link(obj):
     return format_html('<a href="{}">{}</a>', reverse("admin:scheduler_job_change", args=[obj.job_id]), obj.job)
 
 
+def _short(text, length=40):
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
 def _local(moment):
     """A stored (UTC) instant on the operator's clock (TIME_ZONE, or whatever zone is active)."""
     return f"{timezone.localtime(moment):{TIME_FORMAT}}" if moment else "—"

@@ -9,17 +9,13 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils.html import format_html
 
-from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, _local, job_link
+from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, _local, _short, job_link
 from scheduler.errors import JobError
 from scrapers import checks
 from scrapers.models import HostBudget, Item, ItemRevision, Source
 from scrapers.sources import SourceForm, sync_job
 
 SELECTORS_BROKEN = "selectors may be broken"
-
-
-def _short(text, length=40):
-    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 def health(source):

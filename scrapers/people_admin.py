@@ -18,10 +18,9 @@ from django.utils.http import urlencode
 from django.utils.text import smart_split, unescape_string_literal
 
 from scheduler import services
-from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, _local, job_link
+from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, _local, _short, job_link
 from scheduler.models import Job
 from scrapers import people
-from scrapers.admin import _short
 from scrapers.brazil import digits, format_document, normalize_name
 from scrapers.models import MonitoredPerson, Publication, PublicationMatch
 

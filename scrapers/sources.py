@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy
 
 from scheduler import outbound, services
 from scheduler.forms import add_cron_error, clean_zone_name
-from scheduler.models import Job
+from scheduler.models import Job, Run
 from scheduler.registries import add_nested_errors
 from scrapers.kinds import base as kinds
 from scrapers.models import Source
@@ -110,6 +110,18 @@ class SourceForm(forms.ModelForm):
             source.save(update_fields=[*shown, "updated_at"] if source.pk else None)
             sync_job(source)
         return source
+
+
+def force_sync():
+    """One manual run of every enabled source's check now (the overview's button); sources with a run
+    already waiting are skipped. Returns the count."""
+    enabled = Source.objects.filter(enabled=True).select_related("job").order_by("pk")
+    return services.run_many([job_of(source) for source in enabled], trigger=Run.Trigger.MANUAL)
+
+
+def job_of(source):
+    """The source's check_source job (created for a source saved before it had one)."""
+    return source.job or sync_job(source)
 
 
 def sync_job(source):

@@ -20,7 +20,7 @@ from scrapers import diffs
 from scrapers import preview as previews
 from scrapers.kinds import base as kinds
 from scrapers.models import Item, Source
-from scrapers.sources import SourceForm, sync_job
+from scrapers.sources import SourceForm, job_of
 
 SOURCES_PAGE = 50
 ITEMS_PAGE = 50
@@ -179,8 +179,7 @@ def _kind_help():
 def source_check(request, pk):
     """Force a check of one source now: a manual run of its check_source job, on the job's queue."""
     found = get_object_or_404(Source.objects.select_related("job"), pk=pk)
-    job = found.job or sync_job(found)  # a source saved before jobs existed gets one now
-    run = services.run_now(job)
+    run = services.run_now(job_of(found))
     if request.htmx:
         return _status(request, found, started=run)
     messages.success(request, _("Check queued (run #%(run)s).") % {"run": run.pk})
