@@ -1,6 +1,7 @@
 """/healthz: is this deployment able to do its work? For load balancers, monitors and Kubernetes probes.
 
-    /healthz              readiness of the whole system: database, scheduler leader, worker clusters, queue
+    /healthz              readiness of the whole system: database, scheduler leader, worker clusters, queue,
+                          and dispatch advancing (no enabled job overdue too long)
     /healthz?probe=db     the database only (a web pod's readiness: a scheduler outage should not also
                           take the dashboard that shows it off the load balancer)
     /healthz?probe=live   the process answers; touches nothing (a liveness probe)
@@ -19,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from scheduler import liveness
+from scheduler import dispatch, liveness
 
 
 def check_database():
@@ -52,6 +53,14 @@ def check_queue(now):
     return {"ok": ok, "oldest_waiting_s": _round(age)}
 
 
+def check_dispatch(now):
+    """Dispatch advances: no enabled job is overdue by more than VIGIA_HEALTH_MAX_OVERDUE (a leader that
+    renews its lease but cannot dispatch fails here)."""
+    overdue, job_id = dispatch.most_overdue(now)
+    ok = overdue <= settings.VIGIA_HEALTH_MAX_OVERDUE
+    return {"ok": ok, "most_overdue_s": _round(overdue), "most_overdue_job": job_id}
+
+
 def _round(seconds):
     return None if seconds is None else round(max(0.0, seconds), 1)
 
@@ -73,6 +82,7 @@ def report(probe=""):
         checks["scheduler"] = _safely(check_scheduler, now)
         checks["clusters"] = _safely(check_clusters, now)
         checks["queue"] = _safely(check_queue, now)
+        checks["dispatch"] = _safely(check_dispatch, now)
     return all(check["ok"] for check in checks.values()), checks
 
 

@@ -1,7 +1,9 @@
 import importlib
+import os
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 class SchedulerConfig(AppConfig):
@@ -10,6 +12,13 @@ class SchedulerConfig(AppConfig):
 
     def ready(self):
         from scheduler import kinds  # noqa: F401  (registers the built-in job kinds)
+        from scheduler.models import TIMEOUT_CEILING
 
+        if not 1 <= settings.VIGIA_MAX_TIMEOUT <= TIMEOUT_CEILING:  # the database refuses longer timeouts
+            raise ImproperlyConfigured(f"VIGIA_MAX_TIMEOUT must be between 1 and {TIMEOUT_CEILING} seconds.")
+        if os.environ.get("VIGIA_COUNT_QUERIES_DIR"):  # `bench idle` counts every process's queries
+            from scheduler.bench import querycount
+
+            querycount.install(os.environ["VIGIA_COUNT_QUERIES_DIR"])
         for module in settings.VIGIA_EXTRA_JOB_KINDS:
             importlib.import_module(module)

@@ -12,7 +12,6 @@
 
 import logging
 import os
-import random
 import signal
 import socket
 import threading
@@ -22,15 +21,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, InterfaceError, OperationalError, close_old_connections, connection, transaction
-from django.db.models import F, Q
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db.models import Q
 from django.utils import timezone
 
 from scheduler import registry
-from scheduler.errors import JobError, RunCancelled, RunTimeout
+from scheduler.endings import end_run, schedule_retry  # noqa: F401  (schedule_retry: re-exported)
+from scheduler.errors import JobDataError, JobError, RunCancelled, RunTimeout
 from scheduler.logs import log_context
 from scheduler.models import Run
-from scheduler.signals import run_finished
 
 log = logging.getLogger("vigia.runs")
 STUCK_GRACE = 10  # seconds a run may ignore its interruption before the worker is recycled
@@ -55,13 +54,12 @@ def execute_run(run_id):
 
 def _execute(run, me):
     job = run.job
-    status, result, error, trace, permanent, wait = Run.Status.SUCCEEDED, None, "", "", False, None
+    status, result, error, trace, permanent, wait, pause = Run.Status.SUCCEEDED, None, "", "", False, None, ""
     started = time.monotonic()
     try:
         if run.cancel_requested:
             raise RunCancelled()
-        kind = registry.get(job.kind)
-        params = registry.clean_params(job.kind, job.params)
+        kind, params = prepare(job)
         context = registry.RunContext(
             run_id=run.id,
             job_id=job.id,
@@ -76,66 +74,67 @@ def _execute(run, me):
         status, error = Run.Status.TIMED_OUT, f"Timed out after {job.timeout_seconds} s."
     except RunCancelled:
         status, error = Run.Status.CANCELLED, "Cancelled by an operator."
+    except JobDataError as exc:  # the job's own data is at fault: retrying cannot help, the job is paused
+        status, error, result, permanent, pause = Run.Status.FAILED, str(exc), exc.result, True, str(exc)
     except JobError as exc:
         status, error, result, permanent, wait = Run.Status.FAILED, str(exc), exc.result, exc.permanent, exc.retry_after
-    except (KeyError, ValidationError) as exc:  # unknown kind or params no longer valid
-        status, error, permanent = Run.Status.FAILED, _describe(exc), True
-    except Exception as exc:  # a bug in a kind: keep the traceback, retry per policy
+    except Exception as exc:  # a bug in a kind (a KeyError included): keep the traceback, retry per policy
         status, error, trace = Run.Status.FAILED, _describe(exc), traceback.format_exc()
     duration_ms = int((time.monotonic() - started) * 1000)
     outcome = {"result": result, "error": error, "trace": trace, "permanent": permanent, "wait": wait}
-    finish(run, me, status, duration_ms=duration_ms, **outcome)
+    finish(run, me, status, duration_ms=duration_ms, pause=pause, **outcome)
     return status
 
 
+def prepare(job):
+    """The job's kind and validated params, looked up before anything runs; JobDataError when the kind is
+    not installed here or the stored params no longer pass its validation."""
+    kind = registry.find(job.kind)
+    if kind is None:
+        raise JobDataError(f"Unknown kind '{job.kind}': no installed job kind has that name.")
+    try:
+        return kind, registry.clean_params(job.kind, job.params)
+    except ValidationError as exc:
+        raise JobDataError(_describe(exc)) from None
+
+
 def claim(run_id, me):
+    """Take the attempt in one statement (UPDATE ... RETURNING): from `queued`, or from `running` when its
+    worker stopped heart-beating. Returns the Run (its job loaded on first use), or None."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.VIGIA_STALE_AFTER)
-    claimed = (
-        Run.objects.filter(id=run_id)
-        .filter(Q(status=Run.Status.QUEUED) | Q(status=Run.Status.RUNNING, heartbeat_at__lt=stale))
-        .update(
-            status=Run.Status.RUNNING,
-            started_at=now,
-            heartbeat_at=now,
-            worker=me,
-            deliveries=F("deliveries") + 1,
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = list(
+        Run.objects.raw(
+            _CLAIM_SQL,
+            [Run.Status.RUNNING, adapt(now), adapt(now), me, os.getppid(), run_id]
+            + [Run.Status.QUEUED, Run.Status.RUNNING, adapt(stale)],
         )
     )
-    if not claimed:
+    if not rows:
         log.info("run not claimed (final, cancelled or running elsewhere)", extra={"run": run_id})
         return None
-    return Run.objects.select_related("job").get(id=run_id)
+    return rows[0]
 
 
-def finish(run, me, status, *, result=None, error="", trace="", permanent=False, duration_ms=None, wait=None):
-    """Record the outcome and, for a transient failure with attempts left, create the next attempt
-    (no sooner than `wait` seconds, when the upstream asked for that)."""
-    now = timezone.now()
-    merged = {**(run.result or {}), **(result or {})} if (run.result or result) else None
-    fields = dict(status=status, finished_at=now, duration_ms=duration_ms, result=merged)
-    fields.update(error=error[:10_000], traceback=trace[:50_000])
-    recorded, retry = patiently(_record, run, me, fields, retry=not permanent, wait=wait)
-    if not recorded:
-        log.warning("run was taken over before it finished; result dropped", extra={"run": run.id})
-        return None
-    patiently(run.refresh_from_db)
-    log.info(
-        "run finished",
-        extra={"run": run.id, "job": run.job_id, "status": status, "duration_ms": duration_ms, "retry": retry},
+def _claim_sql():
+    table, columns = Run._meta.db_table, ", ".join(field.column for field in Run._meta.concrete_fields)
+    return (
+        f"UPDATE {table} SET status = %s, started_at = %s, heartbeat_at = %s, worker = %s, worker_parent = %s, "
+        f"deliveries = deliveries + 1 WHERE id = %s AND (status = %s OR (status = %s AND heartbeat_at < %s)) "
+        f"RETURNING {columns}"
     )
-    run_finished.send(sender=Run, run=run)
-    return run
 
 
-def _record(run, me, fields, retry, wait):
-    """One transaction: the outcome, and the next attempt when a transient failure has attempts left."""
-    with transaction.atomic():
-        if not Run.objects.filter(id=run.id, status=Run.Status.RUNNING, worker=me).update(**fields):
-            return False, None
-        if retry and fields["status"] in (Run.Status.FAILED, Run.Status.TIMED_OUT):
-            return True, schedule_retry(run, fields["finished_at"], wait)
-        return True, None
+_CLAIM_SQL = _claim_sql()
+
+
+def finish(run, me, status, **outcome):
+    """End the attempt this worker holds through the one door (scheduler.endings.end_run)."""
+    ended = patiently(end_run, run, status, where=Q(status=Run.Status.RUNNING, worker=me), **outcome)
+    if ended is None:
+        log.warning("run was taken over before it finished; result dropped", extra={"run": run.id})
+    return ended
 
 
 def patiently(step, *args, **kwargs):
@@ -155,34 +154,11 @@ def patiently(step, *args, **kwargs):
             pause = min(pause * 2, 5.0)
 
 
-def schedule_retry(run, now, wait=None):
-    """Create attempt n+1 waiting for its backoff (at least `wait` seconds). Idempotent: the unique
-    constraint keeps one."""
-    job = run.job
-    if run.attempt >= job.max_attempts:
-        return None
-    delay = min(job.backoff_cap_seconds, job.backoff_base_seconds * 2 ** (run.attempt - 1))
-    delay = max(delay, wait or 0) * (1 + job.backoff_jitter * random.random())
-    try:
-        with transaction.atomic():
-            nxt = Run.objects.create(
-                job=job,
-                scheduled_for=run.scheduled_for,
-                attempt=run.attempt + 1,
-                trigger=Run.Trigger.RETRY,
-                status=Run.Status.RETRYING,
-                due_at=now + timedelta(seconds=delay),
-            )
-    except IntegrityError:
-        return None
-    return nxt.id
-
-
 def _describe(exc):
     if isinstance(exc, ValidationError):
         return "Invalid parameters: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
     text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if not isinstance(exc, KeyError) else text.strip("'\"")
+    return f"{type(exc).__name__}: {text}"
 
 
 class Watchdog:
@@ -199,7 +175,7 @@ class Watchdog:
     def __init__(self):
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._current = None  # (run_id, worker, deadline) while a run is guarded
+        self._current = None  # (run_id, worker, deadline, started) while a run is guarded
         self._pending = None
         self._pid = None
         self._main = None
@@ -222,7 +198,8 @@ class Watchdog:
                 watchdog._start()
                 with watchdog._changed:
                     watchdog._pending = None
-                    watchdog._current = (run_id, me, time.monotonic() + timeout_seconds)
+                    begun = time.monotonic()
+                    watchdog._current = (run_id, me, begun + timeout_seconds, begun)
                     watchdog._changed.notify_all()
 
             def __exit__(self, *exc):
@@ -268,32 +245,37 @@ class Watchdog:
                 self._changed.wait(limit - time.monotonic())
             if self._current != current:
                 return
-        run_id, me, _ = current
+        run_id, me = current[:2]
         try:
             close_old_connections()
-            Run.objects.filter(id=run_id, status=Run.Status.RUNNING, worker=me).update(
-                status=Run.Status.TIMED_OUT,
-                finished_at=timezone.now(),
-                error="Timed out, and did not stop when interrupted: the worker process was restarted.",
-            )
+            run = Run.objects.select_related("job").get(id=run_id)
+            error = "Timed out, and did not stop when interrupted: the worker process was restarted."
+            end_run(run, Run.Status.TIMED_OUT, where=Q(status=Run.Status.RUNNING, worker=me), error=error)
+        except Exception:  # noqa: BLE001 - the process exits either way; the reaper delivers the run again
+            log.exception("could not record the stuck run", extra={"run": run_id})
         finally:
             os._exit(70)
 
     def _heartbeat_loop(self):
+        """Beat every VIGIA_HEARTBEAT_SECONDS for a run that has lasted that long already: the claim wrote
+        the first beat, so a short run (most of them) costs no heartbeat write at all."""
+        interval = settings.VIGIA_HEARTBEAT_SECONDS
         while True:
-            time.sleep(settings.VIGIA_HEARTBEAT_SECONDS)
+            time.sleep(interval)
             current = self._current
             if current is None:
                 connection.close()  # this thread's own connection: not held open between runs
-            elif self._heartbeat(*current[:2]):
+            elif time.monotonic() - current[3] >= interval and self._heartbeat(*current[:2]):
                 self._fire(RunCancelled, current)
 
     def _heartbeat(self, run_id, me):
         """Report that the run is alive; True when an operator asked to cancel it."""
         try:
             close_old_connections()
-            Run.objects.filter(id=run_id, status=Run.Status.RUNNING, worker=me).update(heartbeat_at=timezone.now())
-            return Run.objects.filter(id=run_id, cancel_requested=True).exists()
+            mine = Run.objects.filter(id=run_id, status=Run.Status.RUNNING, worker=me)
+            if mine.filter(cancel_requested=False).update(heartbeat_at=timezone.now()):
+                return False  # one statement in the common case
+            return mine.filter(cancel_requested=True).exists()
         except Exception:  # the database may be restarting: the next beat tries again
             log.warning("heartbeat failed", extra={"run": run_id}, exc_info=True)
             connection.close()

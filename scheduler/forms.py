@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from scheduler import registry, schedules, services
-from scheduler.models import Job
+from scheduler.models import BACKOFF_CEILING, INTERVAL_CEILING, MAX_ATTEMPTS, Job
 from scheduler.registries import add_nested_errors
 
 # A change to any of these (or to `enabled`) recomputes next_run_at.
@@ -66,14 +66,33 @@ def _between(low, high, message):
 
 
 def _limits():
+    """Field validators stating the limits the database's CheckConstraints enforce (models._job_limits)."""
     top = settings.VIGIA_MAX_TIMEOUT  # a setting, so not a model validator (it would churn migrations)
     return {
         "timeout_seconds": _between(1, top, _("Choose between 1 and %(top)s seconds.") % {"top": top}),
-        "max_attempts": _between(1, None, gettext_lazy("At least 1 (1 means no retry).")),
-        "backoff_base_seconds": _between(0.1, None, gettext_lazy("At least 0.1 seconds.")),
+        "max_attempts": _between(
+            1, MAX_ATTEMPTS, _("Between 1 (no retry) and %(top)s attempts.") % {"top": MAX_ATTEMPTS}
+        ),
+        "backoff_base_seconds": _between(
+            0.1, BACKOFF_CEILING, _("Between 0.1 and %(top)s seconds.") % {"top": BACKOFF_CEILING}
+        ),
+        "backoff_cap_seconds": _between(
+            0.1, BACKOFF_CEILING, _("Between 0.1 and %(top)s seconds.") % {"top": BACKOFF_CEILING}
+        ),
         "backoff_jitter": _between(0, 1, gettext_lazy("A fraction between 0 and 1.")),
+        "interval_seconds": _between(
+            1, INTERVAL_CEILING, _("Between 1 and %(top)s seconds.") % {"top": INTERVAL_CEILING}
+        ),
         "max_occurrences": _between(1, None, gettext_lazy("At least 1, or leave empty for no limit.")),
     }
+
+
+def apply_limits(form):
+    """Attach the job limits to whichever of those fields a form shows (job form, API schemas, imports)."""
+    for name, validators in _limits().items():
+        field = form.fields.get(name)
+        if field is not None:
+            field.validators = [*field.validators, *validators]
 
 
 class JobForm(forms.ModelForm):
@@ -87,6 +106,7 @@ class JobForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["kind"].widget.choices = [("", "---------"), *registry.choices()]
+        apply_limits(self)
         self.fields["timezone"].help_text = _("IANA name, e.g. America/Sao_Paulo or UTC.")
         self.fields["cron"].help_text = _(
             "5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or @hourly/@daily/..."
@@ -137,7 +157,7 @@ class JobForm(forms.ModelForm):
         if kind == Job.ScheduleType.CRON:
             add_cron_error(self, data.get("cron"))
         elif kind == Job.ScheduleType.INTERVAL:
-            if not data.get("interval_seconds") or data["interval_seconds"] <= 0:
+            if "interval_seconds" not in self.errors and not data.get("interval_seconds"):
                 self.add_error("interval_seconds", _("Give a positive number of seconds."))
         elif kind == Job.ScheduleType.ONCE:
             run_at = data.get("run_at")

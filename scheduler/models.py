@@ -5,6 +5,31 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now as utc_now
 
+# Hard bounds the database enforces whatever path writes a job (forms, admin, import, API, shell).
+# VIGIA_MAX_TIMEOUT may only lower TIMEOUT_CEILING (checked at startup).
+TIMEOUT_CEILING = 7 * 86400
+MAX_ATTEMPTS = 100
+BACKOFF_CEILING = 7 * 86400
+INTERVAL_CEILING = 10 * 366 * 86400  # ten years: longer is a one-off job
+
+
+def _job_limits():
+    """The CheckConstraints behind every limit the job form states."""
+    ranges = {
+        "job_timeout_range": Q(timeout_seconds__gte=1, timeout_seconds__lte=TIMEOUT_CEILING),
+        "job_attempts_range": Q(max_attempts__gte=1, max_attempts__lte=MAX_ATTEMPTS),
+        "job_jitter_range": Q(backoff_jitter__gte=0, backoff_jitter__lte=1),
+        "job_backoff_range": Q(
+            backoff_base_seconds__gt=0,
+            backoff_base_seconds__lte=models.F("backoff_cap_seconds"),
+            backoff_cap_seconds__lte=BACKOFF_CEILING,
+        ),
+        "job_interval_range": Q(interval_seconds__isnull=True)
+        | Q(interval_seconds__gte=1, interval_seconds__lte=INTERVAL_CEILING),
+        "job_max_occurrences_range": Q(max_occurrences__isnull=True) | Q(max_occurrences__gte=1),
+    }
+    return [models.CheckConstraint(condition=condition, name=name) for name, condition in ranges.items()]
+
 
 class JobQuerySet(models.QuerySet):
     def with_last_status(self):
@@ -49,6 +74,12 @@ class Job(models.Model):
     occurrences = models.PositiveIntegerField(default=0, editable=False)
 
     enabled = models.BooleanField(default=True, help_text="Off = paused.")
+    # Set when the engine paused the job because its own data cannot be planned or run (a zone that no
+    # longer exists, a kind no longer installed, params its kind now rejects); cleared on resume.
+    paused_reason = models.TextField(blank=True, editable=False)
+    # The object that manages this job's schedule ("source:12"): its schedule is edited there, and the
+    # job cannot be deleted on its own.
+    owner = models.CharField(max_length=100, blank=True, editable=False)
     next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_scheduled_for = models.DateTimeField(null=True, blank=True, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -82,6 +113,7 @@ class Job(models.Model):
                 name="job_external_unique",
                 condition=Q(external_service__isnull=False, external_key__isnull=False),
             ),
+            *_job_limits(),
         ]
         indexes = [
             models.Index(fields=["next_run_at"], name="job_due", condition=Q(enabled=True)),
@@ -133,7 +165,11 @@ class Run(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     deliveries = models.PositiveSmallIntegerField(default=0, help_text="Times a worker picked this attempt up.")
-    worker = models.CharField(max_length=120, blank=True)
+    # Times this attempt's worker died under it while the worker's cluster lived on and no other run was
+    # lost with it: the evidence that the run itself kills its worker (a poison pill).
+    losses = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=120, blank=True)  # host:pid
+    worker_parent = models.PositiveIntegerField(null=True, blank=True)  # the cluster process that forked it
     cancel_requested = models.BooleanField(default=False)
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
@@ -176,3 +212,33 @@ class Lease(models.Model):
 
     def __str__(self):
         return f"{self.name}: {self.holder or '-'}"
+
+
+class Budget(models.Model):
+    """A named rate shared by every worker on every host (scheduler.budgets): the next free slot of a host
+    ("host:example.org") or a channel ("channel:7"), moved on by each reservation on the database's clock."""
+
+    name = models.CharField(max_length=255, primary_key=True)
+    per_second = models.FloatField(null=True, blank=True, help_text="Empty: the default for its kind.")
+    next_slot_at = models.DateTimeField(default=utc_now, help_text="The earliest moment the next use may go.")
+
+    def __str__(self):
+        return self.name
+
+
+class Housekeeping(models.Model):
+    """The status of one piece of periodic housekeeping the scheduler leader runs itself (scheduler.periodic),
+    so that the run history holds the operators' work only."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    every_seconds = models.FloatField(default=0)
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_ok_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_result = models.JSONField(null=True, blank=True)
+    runs = models.PositiveBigIntegerField(default=0)
+    failures = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self):
+        return self.name

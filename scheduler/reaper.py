@@ -1,17 +1,32 @@
-"""The reaper: runs whose worker vanished (no heartbeat) are delivered again, or failed after too many losses."""
+"""The reaper: runs whose worker stopped heart-beating are delivered again, and given up only on evidence
+that the run itself kills its worker.
+
+A missing heartbeat is not a death: on a starved machine or a busy database a beat can be late. So a
+worker on this host whose process is still there is left alone. A run whose worker really is gone is
+delivered again. It counts a *loss against the run* (Run.losses) only when nothing else explains the
+death: the worker died while its cluster process lived on (django-q2 replaced just that worker) and no
+other run lost its worker in the same pass. A whole cluster or host going down, or a wave of kills, is
+never the run's fault. After VIGIA_MAX_DELIVERIES such losses the run is a poison pill and ends as failed
+through the one door (its retry policy and failure alert apply); a run bounced by other deaths more than
+DELIVERY_CEILING times ends the same way, so nothing loops forever.
+"""
 
 import logging
+import os
+import socket
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from scheduler import queue
-from scheduler.execution import schedule_retry
+from scheduler.endings import end_run
 from scheduler.models import Run
 
 log = logging.getLogger("vigia.scheduler")
+DELIVERY_CEILING = 4  # × VIGIA_MAX_DELIVERIES: deliveries after which a run is failed whatever the evidence
 
 
 def reap(now=None):
@@ -19,24 +34,69 @@ def reap(now=None):
     stale = now - timedelta(seconds=settings.VIGIA_STALE_AFTER)
     requeued = failed = 0
     with transaction.atomic():
-        lost = list(
+        candidates = list(
             Run.objects.select_for_update(skip_locked=True)
             .filter(status=Run.Status.RUNNING, heartbeat_at__lt=stale)
             .select_related("job")[:500]
         )
+        lost = [run for run in candidates if not _still_running(run, now)]
+        solitary = len(lost) == 1
         to_queue = []
         for run in lost:
             note = f"Worker {run.worker or '?'} stopped responding during delivery {run.deliveries}."
-            if run.deliveries < settings.VIGIA_MAX_DELIVERIES:
-                run.status, run.queued_at, run.error = Run.Status.QUEUED, now, note
+            suspect = solitary and _cluster_survived(run)
+            losses = run.losses + (1 if suspect else 0)
+            poisoned = losses >= settings.VIGIA_MAX_DELIVERIES
+            if poisoned or run.deliveries >= DELIVERY_CEILING * settings.VIGIA_MAX_DELIVERIES:
+                why = (
+                    f" It died with its worker {losses} times while nothing else failed. Giving up."
+                    if poisoned
+                    else f" Delivered {run.deliveries} times without finishing. Giving up."
+                )
+                Run.objects.filter(pk=run.pk).update(losses=losses)
+                where = Q(status=Run.Status.RUNNING, worker=run.worker, heartbeat_at__lt=stale)
+                if end_run(run, Run.Status.FAILED, where=where, error=note + why):
+                    failed += 1
+            else:
+                Run.objects.filter(pk=run.pk).update(status=Run.Status.QUEUED, queued_at=now, error=note, losses=losses)
                 to_queue.append((run.id, run.job.queue, run.job.timeout_seconds))
                 requeued += 1
-            else:
-                run.status, run.finished_at, run.error = Run.Status.FAILED, now, note + " Giving up."
-                failed += 1
-            run.save(update_fields=["status", "queued_at", "finished_at", "error"])
-            if run.status == Run.Status.FAILED:
-                schedule_retry(run, now)
-            log.warning("reaped run", extra={"run": run.id, "job": run.job_id, "status": run.status})
+            log.warning("reaped run", extra={"run": run.id, "job": run.job_id, "suspect": suspect, "losses": losses})
         queue.enqueue(to_queue)
     return requeued, failed
+
+
+def _local_pid(worker):
+    """The worker's pid when it ran on this host, else None ("host:pid")."""
+    host, _, pid = (worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    return int(pid)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _still_running(run, now):
+    """A late heartbeat from a worker whose process is still here: not lost, unless it is far past its own
+    timeout (its watchdog would have ended it: the process is wedged)."""
+    pid = _local_pid(run.worker)
+    if pid is None or not _alive(pid):
+        return False
+    wedged_after = run.job.timeout_seconds + settings.VIGIA_STALE_AFTER + 60
+    return run.started_at is not None and (now - run.started_at).total_seconds() < wedged_after
+
+
+def _cluster_survived(run):
+    """Did the worker die alone? Known for workers on this host (their parent, the cluster process, is
+    still there); for another host's worker the pass having lost only this run is the evidence we have."""
+    if _local_pid(run.worker) is None or run.worker_parent is None:
+        return True
+    return _alive(run.worker_parent)

@@ -44,6 +44,10 @@ class Registry:
         except KeyError:
             raise KeyError(f"unknown {self.what} {name!r}") from None
 
+    def find(self, name):
+        """The entry, or None when nothing by that name is registered (no KeyError to confuse with a bug's)."""
+        return self._entries.get(name)
+
     def names(self):
         return sorted(self._entries)
 

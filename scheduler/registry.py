@@ -37,5 +37,5 @@ class JobKind:
 
 job_kinds = Registry("job kind", form="Params", field="params", noun="parameter")
 register = job_kinds.register  # `@register class Ping(JobKind): name = "ping" ...`
-get, names, choices = job_kinds.get, job_kinds.names, job_kinds.choices
+get, find, names, choices = job_kinds.get, job_kinds.find, job_kinds.names, job_kinds.choices
 clean_params = job_kinds.clean  # errors keyed `params.<field>`

@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from channels_app.events import publish
-from scheduler.errors import JobError, PermanentError
+from scheduler.errors import JobDataError, JobError, PermanentError
 from scrapers.fetch import fetch
 from scrapers.kinds import base as kinds
 from scrapers.kinds import textutil
@@ -85,10 +85,11 @@ def check_source(source, *, dry_run=False, respect_window=True, deadline=None):
         if not dry_run:
             record_failure(source, str(exc), now)
         raise
-    except ValidationError as exc:  # the stored configuration no longer validates: fix it, don't retry
+    except ValidationError as exc:  # the stored configuration no longer validates: the source stops alone
+        reason = f"Paused: the stored configuration is no longer valid: {_describe(exc)}"
         if not dry_run:
-            record_failure(source, _describe(exc), now)
-        raise PermanentError(_describe(exc)) from exc
+            record_failure(source, reason, now)
+        raise JobDataError(reason) from exc
     except Exception as exc:  # a bug or a database hiccup: recorded on the source and the run, retried
         log.exception("source check crashed", extra={"source": source.pk})
         if not dry_run:

@@ -216,7 +216,7 @@ def test_every_problem_of_every_entry_is_reported():
 
     assert err.splitlines() == [
         "entry 1 (name 'a'): timezone: Unknown time zone 'Nowhere'. Use an IANA name such as America/Sao_Paulo.",
-        "entry 1 (name 'a'): interval_seconds: Give a positive number of seconds.",
+        "entry 1 (name 'a'): interval_seconds: Between 1 and 316224000 seconds.",
         "entry 2 (name 'b'): params: url: Enter an http:// or https:// URL with a host.",
         "entry 2 (name 'b'): run_at: This time is in the past.",
         "entry 3 (name 'a'): unknown field(s): crn",

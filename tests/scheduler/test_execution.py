@@ -186,8 +186,11 @@ def test_reaper_requeues_lost_runs_then_gives_up():
     assert run.status == "queued" and "gone:1" in run.error
     assert OrmQ.objects.count() == 1
 
+    # Lost alone twice more (a worker elsewhere, so the pass losing only this run is the evidence): a poison pill.
+    Run.objects.filter(pk=run.pk).update(status="running", heartbeat_at=stale, deliveries=2)
+    assert reaper.reap() == (1, 0)
     Run.objects.filter(pk=run.pk).update(status="running", heartbeat_at=stale, deliveries=3)
     assert reaper.reap() == (0, 1)
     run.refresh_from_db()
-    assert run.status == "failed" and run.finished_at
+    assert run.status == "failed" and run.finished_at and run.losses == 3 and "Giving up" in run.error
     assert Run.objects.get(job=job, attempt=2).status == "retrying"

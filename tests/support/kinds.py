@@ -62,3 +62,31 @@ class Busy(JobKind):
             time.sleep(0.05)
         Run.objects.filter(id=context.run_id).exists()  # touches the DB like real kinds do
         return {"busy": params["seconds"]}
+
+
+@register
+class KeyErrorBug(JobKind):
+    """A bug inside a kind's own code that happens to raise KeyError (the first `failures` attempts)."""
+
+    name = "test_keyerror"
+
+    class Params(forms.Form):
+        failures = forms.IntegerField(min_value=0)
+
+    def run(self, params, context):
+        if context.attempt <= params["failures"]:
+            return {}["missing"]
+        return {"attempt": context.attempt}
+
+
+@register
+class KillsItsWorker(JobKind):
+    """A poison pill: every attempt kills the worker process running it (as an OOM kill would)."""
+
+    name = "test_suicide"
+
+    def run(self, params, context):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,118 @@
+"""The one door every run ends through, and the pause of a job whose own data is at fault.
+
+Whoever ends a run — the execution wrapper (succeeded, failed, timed out, cancelled), the reaper (lost
+after too many deliveries), the watchdog (stuck past its timeout), an operator cancelling a waiting run,
+the dispatcher (a job it cannot plan) — calls `end_run`. It records the final status only while the run
+is still in the state the caller saw (a compare-and-set, so two enders never both win), schedules the
+retry the job's policy allows, pauses the job when its own data is at fault, and sends `run_finished`,
+which is what raises failure alerts.
+"""
+
+import logging
+import random
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from scheduler.models import Job, Run
+from scheduler.signals import jobs_paused, run_finished
+
+log = logging.getLogger("vigia.runs")
+RETRIED = (Run.Status.FAILED, Run.Status.TIMED_OUT)
+
+
+def end_run(
+    run, status, *, where, error="", result=None, trace="", permanent=False, wait=None, duration_ms=None, pause=""
+):
+    """Record `status` on `run` (loaded with its job) if it still matches `where` (a Q). Returns the run,
+    updated in memory, or None when something else ended or took it first.
+
+    `permanent`: no retry. `wait`: the upstream's floor for the backoff. `pause`: the job's own data is at
+    fault; the job is paused with this reason (and not retried)."""
+    now = timezone.now()
+    merged = {**(run.result or {}), **(result or {})} if (run.result or result) else None
+    fields = dict(status=status, finished_at=now, duration_ms=duration_ms, result=merged)
+    fields.update(error=error[:10_000], traceback=trace[:50_000])
+    with transaction.atomic():
+        if not Run.objects.filter(where, id=run.id).update(**fields):
+            return None
+        retry = None
+        if pause:
+            pause_job(run.job, pause, now)
+        elif not permanent and status in RETRIED:
+            retry = schedule_retry(run, now, wait)
+        for name, value in fields.items():
+            setattr(run, name, value)
+    _announce(run, retry)
+    return run
+
+
+def _announce(run, retry):
+    """Send run_finished. Inside a caller's transaction (the reaper, the dispatcher) an alert is recorded
+    with the ending it announces; a failing receiver is logged and undone alone (its own savepoint)."""
+    log.info(
+        "run finished",
+        extra={"run": run.id, "job": run.job_id, "status": run.status, "duration_ms": run.duration_ms, "retry": retry},
+    )
+    try:
+        with transaction.atomic():
+            run_finished.send(sender=Run, run=run)
+    except Exception:  # noqa: BLE001 - an alert that failed must not undo the ending itself
+        log.exception("a run_finished receiver failed", extra={"run": run.id})
+
+
+def schedule_retry(run, now, wait=None):
+    """Create attempt n+1 waiting for its backoff (at least `wait` seconds). Idempotent: the unique
+    constraint keeps one."""
+    job = run.job
+    if run.attempt >= job.max_attempts:
+        return None
+    delay = min(job.backoff_cap_seconds, job.backoff_base_seconds * 2 ** (run.attempt - 1))
+    delay = max(delay, wait or 0) * (1 + job.backoff_jitter * random.random())
+    try:
+        with transaction.atomic():
+            nxt = Run.objects.create(
+                job=job,
+                scheduled_for=run.scheduled_for,
+                attempt=run.attempt + 1,
+                trigger=Run.Trigger.RETRY,
+                status=Run.Status.RETRYING,
+                due_at=now + timedelta(seconds=delay),
+            )
+    except IntegrityError:
+        return None
+    return nxt.id
+
+
+def pause_job(job, reason, now=None):
+    """Pause a job because of its own data, saying why on the job (shown in the dashboard and admin)."""
+    now = now or timezone.now()
+    reason = reason[:1000]
+    Job.objects.filter(pk=job.pk).update(enabled=False, next_run_at=None, paused_reason=reason, updated_at=now)
+    job.enabled, job.next_run_at, job.paused_reason = False, None, reason
+    jobs_paused.send(sender=Job, job_ids=[job.pk], reason=reason)  # its owner (a source) pauses with it
+    log.warning("job paused", extra={"job": job.pk, "reason": reason})
+
+
+def unplannable_reason(job, exc):
+    """What an operator reads on a job paused because its schedule cannot be evaluated."""
+    detail = str(exc) or type(exc).__name__
+    return f"Paused: the schedule cannot be evaluated ({job.schedule_display}): {detail}"
+
+
+def fail_unplannable(job, reason, now):
+    """The dispatcher could not plan `job`: record one failed run saying why (the alert goes out through
+    the one door, once) and pause the job. Call inside the dispatcher's transaction."""
+    moment = job.next_run_at or now
+    with transaction.atomic():  # a savepoint: an occurrence recorded before must not undo the batch
+        run, _ = Run.objects.get_or_create(
+            job=job,
+            scheduled_for=moment,
+            attempt=1,
+            defaults=dict(trigger=Run.Trigger.SCHEDULE, status=Run.Status.QUEUED, due_at=moment),
+        )
+    run.job = job
+    if end_run(run, Run.Status.FAILED, where=~Q(status__in=Run.FINAL), error=reason, pause=reason) is None:
+        pause_job(job, reason, now)  # that occurrence had already ended: the pause still stands
