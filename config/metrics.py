@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from channels_app.models import Delivery
-from scheduler import liveness
+from scheduler import dispatch, liveness
 from scheduler import metrics as run_metrics
 from scrapers.models import Source
 
@@ -120,6 +120,13 @@ def render(now=None):
         "vigia_dispatch_lag_seconds",
         "Delay between when a run was due and when a worker started it, for runs started in the last hour.",
         run_metrics.dispatch_lag_histogram(now),
+    )
+
+    overdue, _ = dispatch.most_overdue(now)
+    out.gauge(
+        "vigia_dispatch_most_overdue_seconds",
+        "How long ago the most overdue enabled job was due (0 when none is): dispatch is not advancing.",
+        [(None, round(overdue, 3))],
     )
 
     depths = liveness.queue_depths(now)

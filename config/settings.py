@@ -217,6 +217,7 @@ VIGIA_DELIVERY_SEND_TIMEOUT = env_int("VIGIA_DELIVERY_SEND_TIMEOUT", 120)  # sec
 VIGIA_DELIVERY_STALE_AFTER = env_int(
     "VIGIA_DELIVERY_STALE_AFTER", int(VIGIA_STALE_AFTER) + VIGIA_DELIVERY_SEND_TIMEOUT + 30
 )
+VIGIA_CHANNEL_PROBE_SECONDS = env_float("VIGIA_CHANNEL_PROBE_SECONDS", 60.0)  # a down channel: one try this often
 VIGIA_DELIVERY_MAX_PACE_WAIT = env_float("VIGIA_DELIVERY_MAX_PACE_WAIT", 5.0)  # longer: wait in line, not asleep
 VIGIA_EMAIL_DOMAIN = os.environ.get("VIGIA_EMAIL_DOMAIN", "vigia.local")  # right side of our Message-IDs
 # --- Secrets at rest (channels_app.crypto) ---
@@ -245,7 +246,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "vigia@localhost")
 Q_CLUSTER = {
     "name": "vigia",
     "orm": "default",
-    "broker_class": "scheduler.broker.PriorityORMBroker",
+    "broker_class": "scheduler.djq.PriorityORMBroker",
     "workers": env_int("VIGIA_WORKERS", 4),
     # Each queued task carries its run's own timeout (scheduler.queue); this is only the fallback.
     "timeout": env_int("VIGIA_QUEUE_RETRY", 60) - 1,
@@ -271,6 +272,7 @@ VIGIA_RETENTION_BATCH = env_int("VIGIA_RETENTION_BATCH", 5000)  # rows deleted p
 # --- Health, metrics and log hygiene (config.health, config.metrics, scheduler.logs) ---
 VIGIA_HEALTH_MAX_HEARTBEAT_AGE = env_float("VIGIA_HEALTH_MAX_HEARTBEAT_AGE", 30.0)  # older leader lease = 503
 VIGIA_HEALTH_MAX_QUEUE_AGE = env_float("VIGIA_HEALTH_MAX_QUEUE_AGE", 300.0)  # older waiting task = 503
+VIGIA_HEALTH_MAX_OVERDUE = env_float("VIGIA_HEALTH_MAX_OVERDUE", 60.0)  # an enabled job overdue longer = 503
 VIGIA_METRICS_TOKEN = os.environ.get("VIGIA_METRICS_TOKEN", "")  # bearer token for /metrics; empty: no /metrics
 # Every console line gets the ids of the run being executed and has secret-looking values masked.
 LOGGING.setdefault("filters", {}).update(

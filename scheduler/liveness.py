@@ -2,47 +2,23 @@
 
 There is no shared cache (each process has its own LocMem), so django-q2's cluster Stat cannot be seen
 from the web process. Instead each cluster's guard loop, which saves its Stat every guard cycle, also
-writes a presence row: a Lease named `cluster:<id>` whose expiry it pushes forward (`HeartbeatStats`,
-mixed into our broker). A cluster that dies stops renewing it, so "alive" is "its row has not expired".
+writes a presence row: a Lease named `cluster:<id>` whose expiry it pushes forward (`beat`, called by our
+broker's stat hook in scheduler.djq). A cluster that dies stops renewing it, so "alive" is "its row has
+not expired".
 """
 
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_q.conf import Conf
-from django_q.models import OrmQ
-from django_q.signing import SignedPackage
 
-from scheduler import lease
+from scheduler import djq, lease
 from scheduler.models import Lease, Run
 
 CLUSTER_PREFIX = "cluster:"
 FORGET_AFTER = timedelta(days=1)  # presence rows of clusters gone longer than this are deleted
-
-
-class HeartbeatStats:
-    """Broker mixin: every cluster Stat the guard saves (each 0.5 s) also renews the cluster's presence
-    row, at most once per VIGIA_HEARTBEAT_SECONDS, and ends it at once when the cluster stops."""
-
-    _last_beat = 0.0
-
-    def set_stat(self, key, value, timeout):
-        result = super().set_stat(key, value, timeout)
-        try:
-            stat = SignedPackage.loads(value)
-        except Exception:  # noqa: BLE001 - a stat we cannot read is no reason to disturb the cluster
-            return result
-        stopping = str(stat.status) in (str(Conf.STOPPING), str(Conf.STOPPED))
-        if stopping or time.monotonic() - self._last_beat >= settings.VIGIA_HEARTBEAT_SECONDS:
-            queues = ",".join(getattr(self, "queues", []) or [])
-            beat(stat.cluster_id.hex, f"{stat.host}:{stat.pid}", queues, stat.tob, stopped=stopping)
-            self._last_beat = time.monotonic()
-        return result
 
 
 def beat(cluster_id, holder, queues="", started=None, stopped=False, now=None):
@@ -120,26 +96,17 @@ class QueueDepth:
 
 
 def queue_depths(now=None):
-    """Per named queue (in priority order), from django-q2's OrmQ table in one GROUP BY.
+    """Per named queue (in priority order), from django-q2's queue in one GROUP BY (scheduler.djq).
 
-    A waiting task's lock is the time it was queued (scheduler.queue) or, when a lost worker's task came
-    back, the time it came back; a taken task's lock lies in the future (the broker's retry deadline).
+    A waiting task's lock is the time it was queued (or its `not_before`), or, when a lost worker's task
+    came back, the time it came back; a taken task's lock lies in the future (the broker's retry deadline,
+    or a `not_before` still to come).
     """
     now = now or timezone.now()
-    rows = (
-        OrmQ.objects.values("key")
-        .annotate(
-            waiting=Count("id", filter=Q(lock__lte=now)),
-            taken=Count("id", filter=Q(lock__gt=now)),
-            oldest=Min("lock", filter=Q(lock__lte=now)),
-        )
-        .order_by()
-    )
     depths = {name: QueueDepth(name) for name in settings.VIGIA_QUEUES}
-    for row in rows:
-        oldest = row["oldest"]
+    for key, (waiting, taken, oldest) in djq.queue_counts(now).items():
         age = short_age(now - oldest) if oldest else "-"
-        depths[row["key"]] = QueueDepth(row["key"], row["waiting"], row["taken"], oldest, age)
+        depths[key] = QueueDepth(key, waiting, taken, oldest, age)
     return list(depths.values())
 
 

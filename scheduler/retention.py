@@ -102,9 +102,9 @@ def prunable_runs(cutoff):
 
 def prunable_tasks(cutoff):
     """django-q2's task records (failures; successes are not saved). Its queue (OrmQ) is never touched."""
-    from django_q.models import Task
+    from scheduler import djq
 
-    return Task.objects.filter(stopped__lt=cutoff)
+    return djq.tasks_stopped_before(cutoff)
 
 
 register("runs", "VIGIA_RETAIN_RUNS_DAYS", prunable_runs)

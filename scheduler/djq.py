@@ -1,0 +1,217 @@
+"""The one place that knows django-q2's internals.
+
+Every import from `django_q` made by production code is here; the rest of Vigia calls these functions.
+What we rely on, each pinned by tests/scheduler/test_djq_contract.py so a django-q2 upgrade that changes
+it fails a test instead of dispatch:
+
+- The queue is the ORM broker's `OrmQ` table (key, payload, lock) in our own database. A row is one task:
+  `key` is the named queue, `payload` the task dict signed by `SignedPackage`, `lock` the moment before
+  which no cluster may take it. A cluster hands out only rows whose lock is in the past, pushes the lock
+  `Conf.RETRY` seconds ahead when it takes one (the row comes back if the task is never acknowledged),
+  and deletes the row on acknowledgement. So a row written with a future lock waits, without any polling
+  of ours, until then: that is `not_before`.
+- The task dict holds the keys django-q2's pusher, worker and monitor read (those `async_task` builds):
+  id, name, func (a dotted path), args, kwargs, timeout (the worker's hard limit), ack_failure (a failed
+  task is acknowledged, not retried: our own execution wrapper retries), started.
+- The broker class (`Q_CLUSTER["broker_class"]`) is ours: it serves several named queues in priority
+  order (`dequeue`) and hears every cluster Stat the guard saves (`set_stat`).
+- `Conf.BULK` rows are taken per look and `Conf.POLL` seconds are slept when none waits.
+- A cluster `Stat` carries cluster_id, host, pid, tob (time of birth) and status.
+- The monitor saves failed tasks as `Task` rows (successes are not saved, `save_limit=-1`), pruned here.
+
+Prefetching (django_q.cluster.Sentinel, django_q.pusher): a cluster's pusher takes up to `Conf.BULK` rows
+at a time and puts them on its internal queue, which holds `Conf.QUEUE_LIMIT` tasks (`workers ** 2` by
+default); the pusher blocks while it is full, holding the rest of its batch. Priority applies when rows are
+taken: a task taken is first in, first out from then on. So while every worker is busy, up to
+QUEUE_LIMIT + BULK tasks already taken by a cluster are ahead of a `high` task that arrives later (a
+cluster serving only `high`, VIGIA_CLUSTER_QUEUES=high, never has that wait). A taken task still waiting
+there after Conf.RETRY seconds is back on the table and may be taken again; the execution wrapper's claim
+makes that second delivery a no-op.
+"""
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from time import monotonic, sleep
+
+from django.conf import settings
+from django.db.models import Case, Count, IntegerField, Min, Q, Value, When
+from django.utils import timezone
+from django_q.brokers.orm import ORM
+from django_q.conf import Conf
+from django_q.humanhash import uuid
+from django_q.models import OrmQ, Task
+from django_q.signing import SignedPackage
+
+BATCH = 500  # rows per INSERT when enqueueing in bulk
+
+# --- putting tasks on the queue ----------------------------------------------------------------------
+
+
+def make_task(func, args, queue, timeout, *, name=None, not_before=None, now=None):
+    """One task for django-q2 as an unsaved OrmQ row: `func` (a dotted path) called with `args` on the
+    named `queue`; django-q2 kills the worker after `timeout` seconds; no cluster starts it before
+    `not_before` (an aware datetime; None: at once)."""
+    if not_before is not None and timezone.is_naive(not_before):
+        raise ValueError("not_before must be an aware datetime")
+    now = now or timezone.now()
+    _, task_id = uuid()
+    task = {
+        "id": task_id,
+        "name": name or task_id,
+        "func": func,
+        "args": tuple(args),
+        "kwargs": {},
+        "timeout": int(timeout),
+        "ack_failure": True,
+        "started": now,
+    }
+    return OrmQ(key=queue, payload=SignedPackage.dumps(task), lock=not_before or now)
+
+
+def bulk_enqueue(rows):
+    """Insert make_task() rows, `BATCH` per INSERT (in the caller's transaction). Returns how many."""
+    rows = list(rows)
+    if rows:
+        OrmQ.objects.bulk_create(rows, batch_size=BATCH)
+    return len(rows)
+
+
+def read_task(payload):
+    """The task dict inside a queued row's payload (raises on a bad signature)."""
+    return SignedPackage.loads(payload)
+
+
+# --- the broker: several named queues, in priority order ---------------------------------------------
+
+
+def served_queues():
+    """The queues this process's cluster serves, in priority order: VIGIA_CLUSTER_QUEUES or all."""
+    wanted = [q.strip() for q in os.environ.get("VIGIA_CLUSTER_QUEUES", "").split(",") if q.strip()]
+    unknown = set(wanted) - set(settings.VIGIA_QUEUES)
+    if unknown:
+        raise ValueError(f"VIGIA_CLUSTER_QUEUES names unknown queue(s): {', '.join(sorted(unknown))}")
+    return [q for q in settings.VIGIA_QUEUES if q in wanted] if wanted else list(settings.VIGIA_QUEUES)
+
+
+@dataclass(frozen=True)
+class ClusterStat:
+    """What we read from a django-q2 cluster Stat."""
+
+    cluster_id: str  # hex
+    host: str
+    pid: int
+    started: datetime | None  # the cluster's time of birth
+    status: str
+    stopping: bool  # stopping or stopped: the cluster is going away
+
+
+def read_stat(value):
+    """A cluster Stat as django-q2 saves it (signed), or None when it cannot be read."""
+    try:
+        stat = SignedPackage.loads(value)
+        status = str(stat.status)
+        return ClusterStat(
+            cluster_id=stat.cluster_id.hex,
+            host=stat.host,
+            pid=stat.pid,
+            started=stat.tob,
+            status=status,
+            stopping=status in (str(Conf.STOPPING), str(Conf.STOPPED)),
+        )
+    except Exception:  # noqa: BLE001 - a stat we cannot read is no reason to disturb the cluster
+        return None
+
+
+class PriorityORMBroker(ORM):
+    """django-q2's ORM broker serving several named queues.
+
+    A cluster started with VIGIA_CLUSTER_QUEUES=high serves only `high`; the default serves all three and
+    always takes `high` before `default` before `low` (oldest first within a queue). Every cluster Stat
+    the guard saves (each 0.5 s) also renews the cluster's presence row (scheduler.liveness).
+    """
+
+    def __init__(self, list_key=None):
+        super().__init__(list_key=list_key)
+        self._serve()
+
+    def _serve(self):
+        self.queues = served_queues()
+        self._priority = Case(
+            *[When(key=name, then=Value(rank)) for rank, name in enumerate(self.queues)],
+            output_field=IntegerField(),
+        )
+        self._last_beat = 0.0
+
+    def __setstate__(self, state):  # a broker pickled into a spawned process keeps serving its queues
+        super().__setstate__(state)
+        self._serve()
+
+    def queue_size(self):
+        return self.get_connection().filter(key__in=self.queues, lock__lte=timezone.now()).count()
+
+    def lock_size(self):
+        return self.get_connection().filter(key__in=self.queues, lock__gt=timezone.now()).count()
+
+    def purge_queue(self):
+        return self.get_connection().filter(key__in=self.queues).delete()
+
+    def dequeue(self):
+        # Only rows whose lock is past: a row queued with a later `not_before`, or held by a cluster, waits.
+        rows = self.get_connection()  # once per look: each call also checks the database connection
+        waiting = (
+            rows.filter(key__in=self.queues, lock__lt=timezone.now())
+            .order_by(self._priority, "id")
+            .values_list("id", "lock", "payload")[: Conf.BULK]
+        )
+        claimed = []
+        for task_id, lock, payload in waiting:
+            # Another cluster may have taken it since the read: the lock value is our compare-and-set.
+            if rows.filter(id=task_id, lock=lock).update(lock=self.timeout(None)):
+                claimed.append((task_id, payload))
+        if claimed:
+            return claimed
+        sleep(Conf.POLL)
+
+    def set_stat(self, key, value, timeout):
+        result = super().set_stat(key, value, timeout)
+        stat = read_stat(value)
+        if stat and (stat.stopping or monotonic() - self._last_beat >= settings.VIGIA_HEARTBEAT_SECONDS):
+            from scheduler import liveness  # liveness reads the queue through this module
+
+            liveness.beat(
+                stat.cluster_id, f"{stat.host}:{stat.pid}", ",".join(self.queues), stat.started, stat.stopping
+            )
+            self._last_beat = monotonic()
+        return result
+
+
+# --- reading the queue --------------------------------------------------------------------------------
+
+
+def queue_counts(now=None):
+    """Per queue key, in one GROUP BY: {key: (waiting, taken, oldest)}.
+
+    waiting: the lock is past (no cluster holds it); oldest: the earliest such lock, i.e. since when the
+    longest-waiting task could have started. taken: the lock lies ahead, a cluster holds it until then
+    (running, or prefetched in its internal queue) or it was queued with a `not_before` still to come.
+    """
+    now = now or timezone.now()
+    rows = (
+        OrmQ.objects.values("key")
+        .annotate(
+            waiting=Count("id", filter=Q(lock__lte=now)),
+            taken=Count("id", filter=Q(lock__gt=now)),
+            oldest=Min("lock", filter=Q(lock__lte=now)),
+        )
+        .order_by()
+    )
+    return {row["key"]: (row["waiting"], row["taken"], row["oldest"]) for row in rows}
+
+
+# --- django-q2's task records ---------------------------------------------------------------------------
+
+
+def tasks_stopped_before(cutoff):
+    """django-q2's task records (failures; successes are not saved) that ended before the cutoff."""
+    return Task.objects.filter(stopped__lt=cutoff)
