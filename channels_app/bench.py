@@ -12,8 +12,6 @@ import logging
 import time
 from bisect import bisect_left
 
-from django.utils import timezone
-
 from channels_app.events import publish
 from channels_app.fake_wuzapi import Remote
 from channels_app.models import Channel, Delivery, Recipient, Subscription
@@ -37,10 +35,10 @@ def run(env, quick, say, log_dir):
         )
         group = Recipient.objects.create(channel=channel, address=GROUP)
         Subscription.objects.create(recipient=group, topic="bench:*")
-        Job.objects.exclude(kind="deliver_due").update(enabled=False, next_run_at=None)  # only what we measure
+        Job.objects.update(enabled=False, next_run_at=None)  # only what we measure
         with engine(env, log_dir):
             time.sleep(3)  # the cluster's workers up
-            Channel.objects.filter(pk=channel.pk).update(pace_per_minute=PACE, next_send_at=timezone.now())
+            Channel.objects.filter(pk=channel.pk).update(pace_per_minute=PACE)
             say(f"(a) {count} events, the channel paced at {PACE}/min")
             paced = _round(wuzapi, "paced", count, timeout=count * 60 / PACE * 2 + 60)
             Channel.objects.filter(pk=channel.pk).update(pace_per_minute=None)

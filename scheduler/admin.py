@@ -1,11 +1,15 @@
 """The operator's admin for jobs and runs. Thin: validation is JobForm's, actions are services'."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from scheduler import schedules, services
+from scheduler import owners, schedules, services
 from scheduler.forms import JobForm
 from scheduler.models import Job, Lease, Run
 
@@ -62,11 +66,34 @@ def _local(moment):
     return f"{timezone.localtime(moment):{TIME_FORMAT}}" if moment else "—"
 
 
+class JobAdminForm(JobForm):
+    """JobForm; a job another object owns (a source's check) shows the fields that owner writes disabled:
+    they are edited there, and what is posted for them is ignored."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        owner = owner_of(self.instance) if self.instance.pk else None
+        for name in owner.fields if owner else ():
+            if name in self.fields:
+                self.fields[name].disabled = True
+
+    def clean_kind(self):
+        return owners.clean_kind(super().clean_kind(), self.instance)
+
+
+def owner_of(job):
+    """The job's owner (scheduler.owners), looked up once per job object."""
+    if not hasattr(job, "_owner"):
+        job._owner = owners.of(job)
+    return job._owner
+
+
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     # The admin saves through form.save(commit=False) (ModelAdmin.save_form), so JobForm.save
-    # recomputes next_run_at; save_model then only writes the row.
-    form = JobForm
+    # recomputes next_run_at; save_model then only writes the row. A job another object owns (a
+    # source's check) shows the fields that owner writes read-only, and is deleted with its owner only.
+    form = JobAdminForm
     list_display = [
         "name",
         "kind",
@@ -132,7 +159,33 @@ class JobAdmin(admin.ModelAdmin):
         # A job being added has no state yet.
         if obj is None:
             return self.edit_fieldsets
-        return [*self.edit_fieldsets, self.state_fieldset, self.record_fieldset]
+        owned = [(gettext_lazy("Owner"), {"fields": ["managed_by"]})] if owner_of(obj) else []
+        return [*owned, *self.edit_fieldsets, self.state_fieldset, self.record_fieldset]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "managed_by"] if obj is not None and owner_of(obj) else self.readonly_fields
+
+    @admin.display(description=gettext_lazy("Managed by"))
+    def managed_by(self, job):
+        owner = owner_of(job)
+        if owner is None:
+            return "—"
+        note = _("Its schedule is edited there; the job is deleted with it.")
+        if owner.admin_url:
+            return format_html('<a href="{}">{}</a> — {}', owner.admin_url, owner.label, note)
+        return format_html("{} — {}", owner.label, note)
+
+    def has_delete_permission(self, request, obj=None):
+        # No "Delete" link on an owned job's page (delete_view and the bulk action also refuse it).
+        return super().has_delete_permission(request, obj) and not (obj is not None and owner_of(obj))
+
+    def delete_view(self, request, object_id, extra_context=None):
+        job = self.get_object(request, unquote(object_id))
+        owner = owner_of(job) if job is not None else None
+        if owner is not None:
+            self.message_user(request, owner.delete_refusal, messages.ERROR)
+            return redirect("admin:scheduler_job_change", job.pk)
+        return super().delete_view(request, object_id, extra_context)
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_last_status()
@@ -183,10 +236,12 @@ class JobAdmin(admin.ModelAdmin):
 
     def get_deleted_objects(self, objs, request):
         # The default confirmation page lists every related run, and a job may have millions: count them.
+        # A job another object owns is "protected": the page says why and the deletion does not happen.
         jobs = list(objs)
         runs = Run.objects.filter(job__in=jobs).count()
         perms_needed = {"run"} if runs and not request.user.has_perm("scheduler.delete_run") else set()
-        return [str(job) for job in jobs], {"jobs": len(jobs), "runs": runs}, perms_needed, []
+        protected = [owner_of(job).delete_refusal for job in jobs if owner_of(job)]
+        return [str(job) for job in jobs], {"jobs": len(jobs), "runs": runs}, perms_needed, protected
 
 
 @admin.register(Run)

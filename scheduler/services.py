@@ -3,9 +3,11 @@
 import logging
 
 from django.db import transaction
+from django.db.models import ProtectedError, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from scheduler import queue, schedules
+from scheduler import endings, owners, queue, schedules, signals
 from scheduler.models import Job, Run
 
 log = logging.getLogger("vigia.scheduler")
@@ -82,31 +84,72 @@ def run_many(jobs, trigger=Run.Trigger.MANUAL, queue_name=None):
     return len(runs)
 
 
-def pause(jobs):
-    return Job.objects.filter(pk__in=[j.pk for j in jobs]).update(
-        enabled=False, next_run_at=None, updated_at=timezone.now()
-    )
-
-
-def resume(jobs):
-    count = 0
-    for job in Job.objects.filter(pk__in=[j.pk for j in jobs]):
-        job.enabled = True
-        refresh_schedule(job)
-        job.save(update_fields=["enabled", "next_run_at", "completed_at", "updated_at"])
-        count += 1
+@transaction.atomic
+def pause(jobs, reason=""):
+    """Pause jobs: the one way, whoever asks (the Jobs pages, the admin, a source's own pause). `reason`
+    says why when the engine pauses. Sends jobs_paused in the same transaction, so a job's owner (a
+    source) pauses with it."""
+    ids = [job.pk for job in jobs]
+    changes = {"enabled": False, "next_run_at": None, "updated_at": timezone.now()}
+    if reason:
+        changes["paused_reason"] = reason[:1000]
+    count = Job.objects.filter(pk__in=ids).update(**changes)
+    signals.jobs_paused.send(sender=Job, job_ids=ids, reason=reason)
     return count
 
 
+@transaction.atomic
+def resume(jobs):
+    """Resume jobs (clearing the reason the engine paused them). A job whose schedule still cannot be
+    evaluated stays paused, with the reason updated. Sends jobs_resumed (for the jobs resumed) in the same
+    transaction, so a job's owner (a source) resumes with it."""
+    resumed = []
+    for job in Job.objects.filter(pk__in=[j.pk for j in jobs]):
+        job.enabled, job.paused_reason = True, ""
+        try:
+            refresh_schedule(job)
+        except Exception as exc:  # noqa: BLE001 - the job's own data: say so on the job, keep it paused
+            endings.pause_job(job, endings.unplannable_reason(job, exc))
+            continue
+        job.save(update_fields=["enabled", "paused_reason", "next_run_at", "completed_at", "updated_at"])
+        resumed.append(job.pk)
+    if resumed:
+        signals.jobs_resumed.send(sender=Job, job_ids=resumed)
+    return len(resumed)
+
+
 def cancel(runs):
-    """Queued or waiting runs never start; running ones are asked to stop (within a heartbeat)."""
+    """Queued or waiting runs never start (they end through the one door); running ones are asked to stop
+    (within a heartbeat)."""
     ids = [r.pk for r in runs]
-    now = timezone.now()
-    waiting = Run.objects.filter(pk__in=ids, status__in=[Run.Status.QUEUED, Run.Status.RETRYING]).update(
-        status=Run.Status.CANCELLED, finished_at=now, error="Cancelled by an operator."
-    )
+    waiting = Q(status__in=[Run.Status.QUEUED, Run.Status.RETRYING])
+    ended = 0
+    for run in Run.objects.filter(waiting, pk__in=ids).select_related("job"):
+        ended += (
+            endings.end_run(run, Run.Status.CANCELLED, where=waiting, error="Cancelled by an operator.") is not None
+        )
     running = Run.objects.filter(pk__in=ids, status=Run.Status.RUNNING).update(cancel_requested=True)
-    return waiting, running
+    return ended, running
+
+
+class OwnedJob(Exception):  # noqa: N818 - it reads as the refusal it is
+    """The job belongs to another object (Job.owner, e.g. a source): it is deleted with that object."""
+
+
+def delete(jobs):
+    """Delete jobs and their runs. Refused (OwnedJob with the reason; nothing deleted) when any job belongs
+    to another object, such as a source: delete that object instead, and its job goes with it."""
+    jobs = list(jobs)
+    for job in jobs:
+        owner = owners.of(job)
+        if owner is not None:
+            raise OwnedJob(owner.delete_refusal)
+    try:
+        with transaction.atomic():
+            return Job.objects.filter(pk__in=[job.pk for job in jobs]).delete()
+    except ProtectedError as exc:  # an owner the registry does not know still points at it
+        users = ", ".join(str(obj) for obj in list(exc.protected_objects)[:3])
+        raise OwnedJob(_("This job is still used by %(users)s: delete that first.") % {"users": users}) from None
 
 
 def ensure_jobs(specs, service="vigia"):

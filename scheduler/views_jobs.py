@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from scheduler import cron_text, registry, services
+from scheduler import cron_text, owners, registry, services
 from scheduler.forms import JobForm
 from scheduler.models import Job, Run
 from scheduler.views_runs import STATUSES, label_rows
@@ -91,10 +91,15 @@ def zone_names():
 
 class JobEditForm(JobForm):
     """JobForm (the one validation of a job) dressed for the dashboard: translated labels, a zone picker, and
-    the cron and zone inputs asking for a preview as the operator types."""
+    the cron and zone inputs asking for a preview as the operator types. A job another object owns (a
+    source's check) shows the fields that owner writes read-only: they are edited there."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.owner = owners.of(self.instance) if self.instance.pk else None
+        for name in self.owner.fields if self.owner else ():
+            if name in self.fields:
+                self.fields[name].disabled = True
         for name, (label, help_text) in LABELS.items():
             self.fields[name].label = label
             self.fields[name].help_text = help_text or ""
@@ -116,6 +121,9 @@ class JobEditForm(JobForm):
         )
         for name in ("run_at", "start_at", "end_at"):
             self.fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+    def clean_kind(self):
+        return owners.clean_kind(super().clean_kind(), self.instance)
 
 
 def jobs(request):
@@ -200,6 +208,7 @@ def _editor(request, instance, template, initial=None):
         "zone_names": zone_names(),
     }
     if instance.pk:
+        context["owner"] = form.owner
         context["queue_label"] = QUEUES.get(instance.queue, instance.queue)
         context["runs"] = label_rows(instance.runs.only(*RUN_COLUMNS).order_by("-scheduled_for", "-id")[:RECENT_RUNS])
     return render_page(request, template, context, partial="form")
@@ -243,6 +252,14 @@ def job_run(request, pk):
 def job_duplicate(request, pk):
     """A paused copy named "<name> (copy)", without the external id (that pair is unique); opens its editor."""
     copy = get_object_or_404(Job, pk=pk)
+    owner = owners.of(copy)
+    if owner is not None:  # a copy would be a second schedule its owner does not know of
+        messages.error(
+            request,
+            _("This job cannot be copied: its schedule belongs to %(owner)s, which keeps one.")
+            % {"owner": owner.label},
+        )
+        return _go(request, reverse("scheduler:job", args=[copy.pk]))
     copy.pk = copy.id = None
     copy.name = _copy_name(copy.name)
     copy.enabled = False
@@ -268,7 +285,11 @@ def _copy_name(name):
 def job_delete(request, pk):
     target = get_object_or_404(Job, pk=pk)
     name = target.name
-    target.delete()
+    try:
+        services.delete([target])
+    except services.OwnedJob as refusal:  # a source's job goes with its source, never alone
+        messages.error(request, str(refusal))
+        return _go(request, reverse("scheduler:job", args=[target.pk]))
     messages.success(request, _("Job “%(name)s” deleted.") % {"name": name})
     return _go(request, reverse("scheduler:jobs"))
 

@@ -1,19 +1,27 @@
 """The operator's admin for sources, their items and the per-host budgets.
 
-Thin: validation is SourceForm's (which also keeps each source's job in step), checking is scrapers.checks'.
+Thin: validation is SourceForm's (which also keeps each source's job in step); "check now" queues a
+recorded run of the source's job (scheduler.services.run_now) and links to its live page.
 """
 
+import re
+
+import httpx
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count
+from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from scheduler import budgets, services
 from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, _local, _short, job_link
-from scheduler.errors import JobError
-from scrapers import checks
+from scrapers import ratelimit
 from scrapers.models import HostBudget, Item, ItemRevision, Source
-from scrapers.sources import SourceForm, sync_job
+from scrapers.sources import SourceForm, job_of, set_enabled
 
 SELECTORS_BROKEN = "selectors may be broken"
 
@@ -117,23 +125,20 @@ class SourceAdmin(admin.ModelAdmin):
 
     @admin.display(description="Job")
     def job_link(self, source):
+        if not source.job_id:
+            return _("No schedule: this source is not checked. Save it or check it now to give it one.")
         return job_link(source)
 
     @admin.action(description="Check now", permissions=["change"])
     def check_now(self, request, queryset):
-        # Synchronous: one fetch per source, outside the active window too (the operator asked).
-        for source in queryset:
-            try:
-                outcome = checks.check_source(source, respect_window=False)
-            except JobError as exc:
-                self.message_user(request, f"Source {source.name}: {exc}", messages.ERROR)
-                continue
-            if outcome.status == "unchanged":
-                text = f"Source {source.name}: not modified since the last check"
-            else:
-                text = f"Source {source.name}: {len(outcome.new)} new, {len(outcome.updated)} updated"
-                text += " (first check: the baseline, not announced)" if outcome.baseline else ""
-            self.message_user(request, text, messages.SUCCESS)
+        # Not here, in the request: a recorded manual run of each source's job, on the workers' queue, with
+        # a link to the run's page, which follows it live.
+        with transaction.atomic():
+            queued = [(source, services.run_now(job_of(source))) for source in queryset.select_related("job")]
+        for source, run in queued:
+            text = _('Source “{name}”: check queued as <a href="{url}">run #{run}</a>.')
+            url = reverse("scheduler:run", args=[run.pk])
+            self.message_user(request, format_html(text, name=source.name, url=url, run=run.pk), messages.SUCCESS)
 
     @admin.action(description="Enable", permissions=["change"])
     def enable(self, request, queryset):
@@ -144,13 +149,10 @@ class SourceAdmin(admin.ModelAdmin):
         self.message_user(request, f"Disabled {self._set_enabled(queryset, False)} source(s).", messages.SUCCESS)
 
     @staticmethod
-    @transaction.atomic
     def _set_enabled(queryset, enabled):
+        # The jobs pause or resume through scheduler.services (as on the Jobs pages); the sources follow.
         sources = list(queryset.select_related("job"))
-        for source in sources:
-            source.enabled = enabled
-            source.save(update_fields=["enabled", "updated_at"])
-            sync_job(source)  # the job is paused/resumed with its source
+        set_enabled(sources, enabled)
         return len(sources)
 
 
@@ -176,33 +178,86 @@ class ItemAdmin(ReadOnlyAdmin):  # items come from checks; deleting one would on
         return _short(item.key)
 
 
+HOST_KEY = re.compile(r"(?:[\w-]+(?:\.[\w-]+)*\.?|\[[0-9a-f:.]+\])(?::\d{1,5})?")  # a ratelimit.host_key
+
+
+class HostBudgetForm(forms.ModelForm):
+    """A host's own rate. A new budget names its host (a URL works too); an existing one keeps its name."""
+
+    host = forms.CharField(
+        label=gettext_lazy("Host"),
+        max_length=200,
+        help_text=gettext_lazy("As requests reach it: example.org, or example.org:8080 for another port."),
+    )
+
+    class Meta:
+        model = HostBudget
+        fields = ["per_second"]
+        labels = {"per_second": gettext_lazy("Requests per second")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding:
+            del self.fields["host"]  # the name is the primary key: changing it would save a second row
+        self.fields["per_second"].help_text = _(
+            "Requests per second to this host, shared by every worker. "
+            "Empty: the default, VIGIA_HOST_RATE (%(rate)s/s)."
+        ) % {"rate": f"{settings.VIGIA_HOST_RATE:g}"}
+
+    def clean_host(self):
+        value = self.cleaned_data["host"].strip()
+        try:
+            host = ratelimit.host_key(value if "://" in value else f"http://{value}")
+        except (httpx.InvalidURL, ValueError):
+            host = ""
+        if not HOST_KEY.fullmatch(host):
+            raise forms.ValidationError(_("Enter a host, such as example.org or example.org:8080."))
+        if HostBudget.objects.filter(name=ratelimit.budget_name(host)).exists():
+            raise forms.ValidationError(_("This host already has a budget: change that one."))
+        return host
+
+    def clean_per_second(self):
+        rate = self.cleaned_data["per_second"]
+        if rate is not None and rate <= 0:
+            raise forms.ValidationError(_("Enter a number of requests per second greater than zero."))
+        return rate
+
+
 @admin.register(HostBudget)
 class HostBudgetAdmin(admin.ModelAdmin):
-    list_display = ["host", "rate", "next_slot"]
-    search_fields = ["host"]
-    ordering = ["host"]
-    fields = ["host", "rate_per_second", "next_slot_at"]
+    """The budgets of scrapers.ratelimit: the scheduler's Budget rows named "host:<host>"."""
+
+    form = HostBudgetForm
+    list_display = ["host_name", "rate", "next_slot"]
+    search_fields = ["name"]
+    ordering = ["name"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(name__startswith=ratelimit.PREFIX)
+
+    def get_fields(self, request, obj=None):
+        return ["host", "per_second"] if obj is None else ["host_name", "per_second", "next_slot"]
 
     def get_readonly_fields(self, request, obj=None):
-        # The host is the primary key: editing it would save a second row.
-        return ["next_slot_at"] if obj is None else ["host", "next_slot_at"]
+        return [] if obj is None else ["host_name", "next_slot"]
 
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
-        field = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name == "rate_per_second":
-            field.help_text = (
-                f"Requests per second to this host, shared by every worker. "
-                f"Empty: the default, VIGIA_HOST_RATE ({settings.VIGIA_HOST_RATE:g}/s)."
-            )
-        return field
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.name = ratelimit.budget_name(form.cleaned_data["host"])
+        # Only the rate: the slot is the workers' (saving the whole row would move it back).
+        budgets.set_rate(obj.name, obj.per_second)
 
-    @admin.display(description="Rate (requests/s)", ordering="rate_per_second")
+    @admin.display(description=gettext_lazy("Host"), ordering="name")
+    def host_name(self, budget):
+        return budget.host
+
+    @admin.display(description=gettext_lazy("Rate (requests/s)"), ordering="per_second")
     def rate(self, budget):
-        if budget.rate_per_second is None:
-            return f"{settings.VIGIA_HOST_RATE:g} (default)"
-        return f"{budget.rate_per_second:g}"
+        if budget.per_second is None:
+            return _("%(rate)s (default)") % {"rate": f"{settings.VIGIA_HOST_RATE:g}"}
+        return f"{budget.per_second:g}"
 
-    @admin.display(description="Next slot", ordering="next_slot_at")
+    @admin.display(description=gettext_lazy("Next slot"), ordering="next_slot_at")
     def next_slot(self, budget):
         return _local(budget.next_slot_at)
 

@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from scheduler.bench import engine, register
 from scheduler.bench.figures import percentile
-from scrapers import checks
+from scrapers import checks, ratelimit
 from scrapers.kinds import base as kinds
-from scrapers.models import HostBudget, Item, Source
+from scrapers.models import Item, Source
 from scrapers.sources import SourceForm
 
 CONFIG = {"items": "li.task", "title": "h3", "link": "a@href", "body": "p", "id": "@data-id", "date": "time@datetime"}
@@ -114,8 +114,7 @@ def _source(name, url, interval):
 
 def rate_limit(say, seconds):
     site = Site(listing(range(1, 21)))
-    host = site.url.removeprefix("http://")
-    HostBudget.objects.update_or_create(host=host, defaults={"rate_per_second": 5})
+    ratelimit.set_rate(ratelimit.host_key(site.url), 5)
     say(f"(b) 8 sources on one host limited to 5 requests/s, 4 workers, {seconds} s")
     sources = [_source(f"bench rate {i}", f"{site.url}/page/{i}", 1) for i in range(8)]
     try:

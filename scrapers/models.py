@@ -1,10 +1,11 @@
-"""Sources, the items they yield (each once, with revisions), and the shared per-host request budget."""
+"""Sources, the items they yield (each once, with revisions), and the per-host request budgets' admin view."""
 
 from django.conf import settings
 from django.db import models
 from django.utils.timezone import now as utc_now
+from django.utils.translation import gettext_lazy
 
-from scheduler.models import Job
+from scheduler.models import Budget, Job
 
 
 class Source(models.Model):
@@ -32,7 +33,8 @@ class Source(models.Model):
     announce_first_check = models.BooleanField(
         default=False, help_text="Announce the items the first check finds (otherwise they are the baseline)."
     )
-    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="source")
+    # The source owns its job (Job.owner "source:<id>"): the job is deleted with the source, never alone.
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.PROTECT, related_name="source")
 
     # Conditional requests: what the last 200 answered.
     etag = models.CharField(max_length=500, blank=True)
@@ -102,12 +104,18 @@ class ItemRevision(models.Model):
         return f"{self.item_id} until {self.replaced_at:%Y-%m-%d %H:%M}"
 
 
-class HostBudget(models.Model):
-    """A token bucket per host, in the database so every worker on every host shares it."""
+class HostBudget(Budget):
+    """The per-host request budgets (scrapers.ratelimit): the scheduler's Budget rows named "host:<host>",
+    as the admin's *Host budgets* page lists them. No table of its own."""
 
-    host = models.CharField(max_length=255, primary_key=True)
-    rate_per_second = models.FloatField(null=True, blank=True, help_text="Empty: VIGIA_HOST_RATE.")
-    next_slot_at = models.DateTimeField(default=utc_now, help_text="The earliest time the next request may go.")
+    class Meta:
+        proxy = True
+        verbose_name = gettext_lazy("host budget")
+        verbose_name_plural = gettext_lazy("host budgets")
+
+    @property
+    def host(self):
+        return self.name.removeprefix("host:")
 
     def __str__(self):
         return self.host

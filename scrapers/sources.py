@@ -1,14 +1,23 @@
-"""SourceForm (the one validation of a source) and keeping each source's check_source job in step."""
+"""SourceForm (the one validation of a source) and the source's one schedule: its check_source job.
+
+The source owns its job (Job.owner "source:<id>", registered with scheduler.owners): the job's schedule is
+edited on the source only and follows it; the job is deleted with the source and never alone (Source.job
+is PROTECT, and the Jobs pages and admin refuse). Pausing is one path, scheduler.services.pause / resume,
+whether it starts on the source, its admin or the Jobs pages: the jobs_paused / jobs_resumed signals keep
+Source.enabled equal to Job.enabled in the same transaction.
+"""
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import outbound, services
+from scheduler import outbound, owners, services, signals
 from scheduler.forms import add_cron_error, clean_zone_name
 from scheduler.models import Job, Run
 from scheduler.registries import add_nested_errors
@@ -107,8 +116,12 @@ class SourceForm(forms.ModelForm):
             # and conditional-request state.
             columns = {field.name for field in Source._meta.concrete_fields}
             shown = [name for name in self.fields if name in columns]
-            source.save(update_fields=[*shown, "updated_at"] if source.pk else None)
-            sync_job(source)
+            new = source.pk is None
+            source.save(update_fields=None if new else [*shown, "updated_at"])
+            # The pause state changes only when the operator changed it here; otherwise the source follows
+            # its job, so a pause made on the Jobs pages (or by the scheduler) survives this save.
+            toggled = new or ("enabled" in self.fields and "enabled" in self.changed_data)
+            sync_job(source, enabled=source.enabled if toggled else None)
         return source
 
 
@@ -120,13 +133,32 @@ def force_sync():
 
 
 def job_of(source):
-    """The source's check_source job (created for a source saved before it had one)."""
+    """The source's check_source job; a source left without one (its job was deleted before sources owned
+    their jobs) gets it back."""
     return source.job or sync_job(source)
 
 
-def sync_job(source):
-    """Create or update the source's check_source job so its schedule and window follow the source."""
-    job = source.job or Job(kind="check_source", queue=Job.Queue.HIGH, max_attempts=1)
+@transaction.atomic
+def set_enabled(sources, enabled):
+    """Pause or resume sources: their jobs through scheduler.services (the path the Jobs pages take too),
+    which brings the sources along. Returns the number of jobs paused or resumed."""
+    jobs = [job_of(source) for source in sources]
+    return services.resume(jobs) if enabled else services.pause(jobs)
+
+
+@transaction.atomic
+def sync_job(source, enabled=None):
+    """Create or update the source's check_source job so its schedule and window follow the source.
+
+    `enabled` True/False resumes or pauses the job (through scheduler.services); None keeps the job's state
+    and the source follows it. A job created here starts as the source's `enabled` says.
+    """
+    job = Job.objects.select_for_update().filter(pk=source.job_id).first() if source.job_id else None
+    created = job is None
+    if created:
+        job = Job(kind="check_source", queue=Job.Queue.HIGH, max_attempts=1)
+        job.enabled = source.enabled if enabled is None else enabled
+    job.owner = source.topic
     job.name = f"Source #{source.pk}: {source.name}"[:200]
     job.params = {"source_id": source.pk}
     if source.cron:
@@ -134,18 +166,56 @@ def sync_job(source):
     else:
         job.schedule_type, job.cron, job.interval_seconds = Job.ScheduleType.INTERVAL, "", source.interval_seconds
     job.timezone = source.timezone
-    job.start_at, job.end_at, job.enabled = source.active_from, source.active_until, source.enabled
+    job.start_at, job.end_at = source.active_from, source.active_until
     # Room for the fetch's own retries and a rate-limit wait; the next poll is the real retry.
     job.timeout_seconds = int(source.timeout_seconds * 4 + 30)
     services.refresh_schedule(job)
     job.save()
     if source.job_id != job.pk:
-        source.job = job
         Source.objects.filter(pk=source.pk).update(job=job)
+    source.job = job
+    if not created and enabled is not None and enabled != job.enabled:
+        (services.resume if enabled else services.pause)([job])
+        job.refresh_from_db()
+    if source.enabled != job.enabled:  # the source follows its job
+        source.enabled = job.enabled
+        Source.objects.filter(pk=source.pk).update(enabled=job.enabled)
     return job
 
 
 @receiver(post_delete, sender=Source)
 def _delete_job(sender, instance, **kwargs):
-    if instance.job_id:
+    if instance.job_id:  # the source's row is gone, so its job is no longer protected
         Job.objects.filter(pk=instance.job_id).delete()
+
+
+@receiver(signals.jobs_paused)
+def _pause_sources(sender, job_ids, **kwargs):
+    Source.objects.filter(job_id__in=job_ids, enabled=True).update(enabled=False, updated_at=timezone.now())
+
+
+@receiver(signals.jobs_resumed)
+def _resume_sources(sender, job_ids, **kwargs):
+    Source.objects.filter(job_id__in=job_ids, enabled=False).update(enabled=True, updated_at=timezone.now())
+
+
+def _owner(pk):
+    """What the Jobs pages show about the source that owns a job (scheduler.owners)."""
+    source = Source.objects.filter(pk=pk).only("pk", "name").first() if pk.isdigit() else None
+    if source is None:
+        return None
+    return owners.Owner(
+        key=source.topic,
+        label=_("source “%(name)s”") % {"name": source.name},
+        url=reverse("scrapers:source", args=[source.pk]),
+        admin_url=reverse("admin:scrapers_source_change", args=[source.pk]),
+        fields=(*owners.MANAGED, "timeout_seconds"),
+        refusal=_("This job belongs to source “%(name)s”: delete the source instead.") % {"name": source.name},
+    )
+
+
+owners.register(
+    "source",
+    _owner,
+    kinds={"check_source": gettext_lazy("Each source has its own check_source job: add or edit the source instead.")},
+)

@@ -115,7 +115,7 @@ def source_new(request):
 
 
 def source(request, pk):
-    found = get_object_or_404(Source, pk=pk)
+    found = get_object_or_404(Source.objects.select_related("job"), pk=pk)
     if request.method == "POST":
         return _save(request, found)
     return _editor(request, SourceForm(instance=found), found)
@@ -177,7 +177,9 @@ def _kind_help():
 
 @staff_required
 def source_check(request, pk):
-    """Force a check of one source now: a manual run of its check_source job, on the job's queue."""
+    """Force a check of one source now: a recorded manual run of its check_source job, on the job's queue
+    (never in this request); the status fragment then follows it live. A source left without a job gets
+    it back first."""
     found = get_object_or_404(Source.objects.select_related("job"), pk=pk)
     run = services.run_now(job_of(found))
     if request.htmx:
@@ -188,7 +190,7 @@ def source_check(request, pk):
 
 def source_status(request, pk):
     """The health and recent checks fragment; it polls itself while a check is waiting or running."""
-    found = get_object_or_404(Source, pk=pk)
+    found = get_object_or_404(Source.objects.select_related("job"), pk=pk)
     if not request.htmx:  # a fragment: a browser that opens it gets the whole page
         return redirect("scrapers:source", pk=found.pk)
     return _status(request, found)
@@ -200,6 +202,7 @@ def _status(request, found, started=None):
 
 
 def _status_context(found):
+    """Health, the schedule (the source's job, or a warning that it has none) and the recent checks."""
     runs = []
     if found.job_id:
         runs = list(
@@ -207,7 +210,12 @@ def _status_context(found):
             .only(*RUN_COLUMNS, "error", "result")
             .order_by("-scheduled_for", "-id")[:RECENT_RUNS]
         )
-    return {"health": health(found), "runs": runs, "checking": any(run.status in WAITING for run in runs)}
+    return {
+        "health": health(found),
+        "job": found.job if found.job_id else None,
+        "runs": runs,
+        "checking": any(run.status in WAITING for run in runs),
+    }
 
 
 # --- items --------------------------------------------------------------------------------------------

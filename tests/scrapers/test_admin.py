@@ -7,7 +7,9 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from scheduler.models import Job
+from scheduler import budgets
+from scheduler.models import Budget, Job, Run
+from scrapers import ratelimit
 from scrapers.models import HostBudget, Item, ItemRevision, Source
 from tests.support.organizer import make_source, page
 
@@ -156,30 +158,31 @@ def test_the_add_page_has_no_health_and_the_change_page_shows_it_read_only(db, a
 # --- actions --------------------------------------------------------------------------------------
 
 
-def test_check_now_stores_the_items_and_reports_each_source(db, admin_client, site):
+def test_check_now_queues_a_recorded_run_per_source_and_links_to_it(db, admin_client, site):
+    # Not a fetch inside the request (before, the admin checked synchronously and recorded no run): each
+    # source gets a manual run of its job, queued for the workers, and a link to the run's live page.
     site.respond("/tarefas", body=page((1, "Tarefa 1", "a"), (2, "Tarefa 2", "b")))
-    site.respond("/gone", status=404)
     good = make_source(site.url + "/tarefas", name="Good")
     bad = make_source(site.url + "/gone", name="Bad")
 
     response = act(admin_client, "check_now", [good, bad])
 
     notes = messages_of(response)
-    assert "Source Good: 2 new, 0 updated (first check: the baseline, not announced)" in notes
-    assert any(note.startswith("Source Bad: ") and "404" in note for note in notes), notes
-    assert sorted(Item.objects.filter(source=good).values_list("title", flat=True)) == ["Tarefa 1", "Tarefa 2"]
-    bad.refresh_from_db()
-    assert bad.consecutive_failures == 1 and "404" in bad.last_error
+    for source in (good, bad):
+        run = Run.objects.get(job=source.job)
+        assert (run.trigger, run.status) == ("manual", "queued")
+        link = reverse("scheduler:run", args=[run.pk])
+        assert f'Source “{source.name}”: check queued as <a href="{link}">run #{run.pk}</a>.' in notes
+    assert site.requests == [] and not Item.objects.exists()
 
 
-def test_check_now_ignores_the_active_window(db, admin_client, site):
-    site.respond("/tarefas", body=page((1, "Tarefa 1", "a")))
+def test_check_now_queues_a_run_outside_the_active_window_too(db, admin_client):
     later = timezone.now() + timedelta(days=1)
-    source = make_source(site.url + "/tarefas", active_from=later.isoformat())
+    source = make_source("https://example.com/tarefas", active_from=later.isoformat())
 
-    response = act(admin_client, "check_now", [source])
+    act(admin_client, "check_now", [source])
 
-    assert "Source Organizer: 1 new, 0 updated (first check: the baseline, not announced)" in messages_of(response)
+    assert Run.objects.get(job=source.job).trigger == "manual"
 
 
 def test_disable_and_enable_pause_and_resume_the_jobs(db, admin_client):
@@ -274,16 +277,36 @@ def test_items_are_listed_searchable_and_read_only_with_their_revisions(
 
 
 def test_host_budget_rate_is_editable_and_defaults_to_the_setting(db, admin_client, settings):
+    # The scheduler's budgets named "host:…", listed without the channels' and edited rate only.
     settings.VIGIA_HOST_RATE = 2.5
-    budget = HostBudget.objects.create(host="example.com")
+    ratelimit.acquire("example.com")  # a budget as a fetch leaves it
+    budgets.reserve("channel:1", 1)
+    budget = HostBudget.objects.get(pk="host:example.com")
+    slot = budget.next_slot_at
     change = reverse("admin:scrapers_hostbudget_change", args=[budget.pk])
 
     page_ = admin_client.get(change).content.decode()
-    assert "VIGIA_HOST_RATE (2.5/s)" in page_ and 'name="next_slot_at' not in page_ and 'name="host"' not in page_
-    assert "2.5 (default)" in admin_client.get(reverse("admin:scrapers_hostbudget_changelist")).content.decode()
+    assert "VIGIA_HOST_RATE (2.5/s)" in page_ and "example.com" in page_
+    assert 'name="next_slot_at' not in page_ and 'name="host"' not in page_ and 'name="name"' not in page_
+    listing = admin_client.get(reverse("admin:scrapers_hostbudget_changelist")).content.decode()
+    assert "2.5 (default)" in listing and "example.com" in listing and "channel:1" not in listing
 
-    response = admin_client.post(change, {"rate_per_second": "0.2", "_save": "Save"})
+    response = admin_client.post(change, {"per_second": "0.2", "_save": "Save"})
 
     assert response.status_code == 302
     budget.refresh_from_db()
-    assert budget.rate_per_second == 0.2 and HostBudget.objects.count() == 1
+    assert budget.per_second == 0.2 and Budget.objects.count() == 2  # no second row; the channel's untouched
+    assert budget.next_slot_at == slot  # the workers' slot is not the form's to move
+    refused = admin_client.post(change, {"per_second": "0", "_save": "Save"})
+    assert refused.status_code == 200 and "greater than zero" in refused.content.decode()
+
+
+def test_a_host_budget_is_added_by_host_name(db, admin_client):
+    add = reverse("admin:scrapers_hostbudget_add")
+    response = admin_client.post(add, {"host": "https://Example.ORG:8443/tarefas", "per_second": "3"})
+    assert response.status_code == 302
+    assert Budget.objects.get(pk="host:example.org:8443").per_second == 3
+    again = admin_client.post(add, {"host": "example.org:8443", "per_second": "1"})
+    assert again.status_code == 200 and "already has a budget" in again.content.decode()
+    assert admin_client.post(add, {"host": "not a host", "per_second": "1"}).status_code == 200
+    assert Budget.objects.get(pk="host:example.org:8443").per_second == 3

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from scheduler.models import Job
+from scheduler.models import Job, Run
 from scrapers.models import Item, Source
 from scrapers.sources import FIELDS
 from tests.support.commands import call, call_failing
@@ -33,8 +33,11 @@ def test_check_source_prints_the_items_and_stores_them(site):
 
     out, _ = call("check_source", "Organizer")
 
-    header, *lines = out.strip().splitlines()
+    header, run_line, *lines = out.strip().splitlines()
     assert header.startswith("Checking source ") and "'Organizer' (html)" in header
+    run = Run.objects.get()  # a recorded manual run of the source's job, run in the foreground
+    assert run_line == f"Run {run.pk} (manual)" and (run.trigger, run.status) == ("manual", "succeeded")
+    assert run.job_id == Source.objects.get().job_id
     table, rows, summary = lines[0], lines[1:3], lines[3]
     assert table.split() == ["KEY", "TITLE", "URL", "PUBLISHED"]
     assert rows[0].split() == ["1", "Tarefa", "1", site.url + "/t/1", "-"]
@@ -45,6 +48,16 @@ def test_check_source_prints_the_items_and_stores_them(site):
 
     out, _ = call("check_source", str(Source.objects.get().pk))  # by id; the second time nothing is new
     assert out.strip().endswith(": 0 new, 0 updated")
+
+
+def test_check_source_queue_leaves_the_run_to_the_workers(site):
+    make_source(site.url + "/tarefas")
+
+    out, _ = call("check_source", "Organizer", "--queue")
+
+    run = Run.objects.get()
+    assert out.strip().endswith(f"Queued as run {run.pk}; the workers will pick it up.")
+    assert (run.trigger, run.status) == ("manual", "queued") and not Item.objects.exists()
 
 
 def test_check_source_dry_run_saves_nothing(site):
@@ -58,6 +71,7 @@ def test_check_source_dry_run_saves_nothing(site):
     after = Source.objects.get()
     assert (after.last_checked_at, after.last_success_at, after.last_item_count, after.etag) == (None, None, None, "")
     assert after.updated_at == source.updated_at
+    assert not Run.objects.exists()
 
 
 def test_check_source_failure_is_a_command_error_with_the_reason(site):
@@ -69,6 +83,7 @@ def test_check_source_failure_is_a_command_error_with_the_reason(site):
     assert message.startswith("Check of source 'Organizer' failed: ") and "404" in message
     source = Source.objects.get()
     assert source.consecutive_failures == 1 and source.last_error in message
+    assert Run.objects.get().status == "failed"  # recorded, like any check
 
 
 def test_check_source_for_an_unknown_source():
@@ -207,7 +222,9 @@ def test_import_malformed_input_is_a_clear_error():
 def test_import_recreates_a_deleted_job():
     make_source("https://example.com/a", name="orphan")
     exported, _ = call("export_sources")
-    Job.objects.all().delete()  # e.g. in the job admin: the source keeps no schedule
+    # A source whose job was deleted before sources owned their jobs (now the job cannot be deleted alone).
+    Source.objects.update(job=None)
+    Job.objects.all().delete()
 
     assert call("import_sources", "-", stdin=exported)[0].strip() == "created 0, updated 1, unchanged 0"
     job = Source.objects.get().job

@@ -7,10 +7,11 @@ import pytest
 from django.utils import timezone
 
 from scheduler.errors import JobError, PermanentError, TransientError
+from scheduler.models import Budget
 from scrapers import djen as client
 from scrapers import fetch as fetching
 from scrapers import ratelimit
-from scrapers.models import HostBudget, Publication
+from scrapers.models import Publication
 from tests.scrapers.people_support import days_ago, djen_fixture  # noqa: F401 (the `djen` fixture)
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +41,7 @@ def pauses(monkeypatch, djen):
     pause = fetching._pause
 
     def spy(seconds, deadline, problem):
-        budget = HostBudget.objects.get(pk=ratelimit.host_key(djen.url))
+        budget = Budget.objects.get(pk=ratelimit.budget_name(ratelimit.host_key(djen.url)))
         seen.append((seconds, (budget.next_slot_at - timezone.now()).total_seconds()))
         return pause(seconds, deadline, problem)
 

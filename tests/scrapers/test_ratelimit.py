@@ -1,4 +1,5 @@
-"""The per-host rate limit: spacing in one process, and one shared limit across real processes."""
+"""The per-host rate limit (scrapers.ratelimit, on scheduler.budgets): spacing in one process, and one shared
+limit across real processes."""
 
 import math
 import subprocess
@@ -11,9 +12,10 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from scheduler.budgets import SlotTooFar
 from scheduler.errors import TransientError
+from scheduler.models import Budget
 from scrapers import ratelimit
-from scrapers.models import HostBudget
 from tests.support.http import LoopbackServer
 from tests.support.processes import django_env
 
@@ -50,17 +52,18 @@ def test_the_row_is_created_on_first_use_with_the_default_rate(settings):
     assert ratelimit.acquire("new.test") == 0
     waited = ratelimit.acquire("NEW.test")  # same host, whatever the case
     assert 0.2 < waited <= 0.26
-    assert HostBudget.objects.get(pk="new.test").rate_per_second is None
+    assert Budget.objects.get(pk="host:new.test").per_second is None
 
 
 @pytest.mark.django_db(transaction=True)  # outside a transaction: PostgreSQL's one-statement path
 def test_a_wait_beyond_max_wait_raises_without_reserving():
     ratelimit.set_rate("slow.test", 1)
     ratelimit.acquire("slow.test")
-    reserved = HostBudget.objects.get(pk="slow.test").next_slot_at
-    with pytest.raises(TransientError, match=r"rate limit for slow.test: next slot in 1\.0 s"):
+    reserved = Budget.objects.get(pk="host:slow.test").next_slot_at
+    with pytest.raises(TransientError, match=r"rate limit for host:slow.test: next slot in 1\.0 s") as caught:
         ratelimit.acquire("slow.test", max_wait=0.5)
-    assert HostBudget.objects.get(pk="slow.test").next_slot_at == reserved
+    assert isinstance(caught.value, SlotTooFar) and 0.9 < caught.value.retry_after <= 1.03  # with the margin
+    assert Budget.objects.get(pk="host:slow.test").next_slot_at == reserved
 
 
 @pytest.mark.django_db
@@ -103,7 +106,7 @@ def test_concurrent_first_uses_create_one_row_and_take_distinct_slots(settings):
     for thread in threads:
         thread.join(10)
     assert errors == [] and len(moments) == 4
-    assert HostBudget.objects.filter(pk="race.test").count() == 1
+    assert Budget.objects.filter(pk="host:race.test").count() == 1
     moments.sort()
     assert min(later - earlier for earlier, later in zip(moments, moments[1:], strict=False)) > 0.08  # 1/10 s
 

@@ -15,7 +15,7 @@ import django
 
 def main(url, start, end):
     django.setup()
-    from scheduler.errors import TransientError
+    from scheduler.budgets import SlotTooFar
     from scrapers.fetch import fetch
 
     time.sleep(max(0.0, start - time.time()))
@@ -24,9 +24,7 @@ def main(url, start, end):
     while time.time() < end:
         try:
             fetch(url, retries=0, timeout=5, deadline=deadline)
-        except TransientError as exc:
-            if "rate limit" not in str(exc):
-                raise
+        except SlotTooFar:
             break  # the next slot is past the end
         count += 1
     print(count, flush=True)
