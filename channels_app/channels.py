@@ -203,6 +203,8 @@ class ChannelForm(forms.ModelForm):
 
     def save(self, commit=True):
         self.instance.secrets = self._secrets or {}
+        if self.instance.pk and self.changed_data:  # edited (a new token, server...): no longer known to be down
+            self.instance.down_since, self.instance.down_reason = None, ""
         return super().save(commit)
 
 
@@ -248,11 +250,12 @@ class RecipientForm(forms.ModelForm):
         channel = data.get("channel")
         if channel is None or "address" in self.errors:
             return data
-        try:
-            address = kinds.get(channel.kind).clean_address(data.get("address") or "")
-        except KeyError:
+        kind = kinds.find(channel.kind)  # looked up apart: a KeyError inside clean_address is a bug, not this
+        if kind is None:
             self.add_error("channel", _("The channel's kind '%(kind)s' is not available.") % {"kind": channel.kind})
             return data
+        try:
+            address = kind.clean_address(data.get("address") or "")
         except ValidationError as exc:
             self.add_error("address", exc)
             return data

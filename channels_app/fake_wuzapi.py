@@ -1,17 +1,26 @@
 """A loopback stand-in for a Wuzapi server, for `bench deliveries` and the tests.
 
-It implements what Vigia relies on: POST /chat/send/text with the `Token` header and a JSON body
-{"Phone", "Body", "Id"}; success is {"code": 200, "success": true, "data": {"Id", "Details": "Sent",
-"Timestamp"}}, a wrong token is 401 {"code": 401, "error": "unauthorized", "success": false}. Like
-WhatsApp, it takes a message's Id as its identity: a repeated Id answers success again but is not a new
-message. It records every request (monotonic arrival time, Id, Phone, Body) so a test or benchmark can
-check the pace, injects canned failures for the next requests, and can hold an answer after accepting
-the message (to kill a worker after the provider took a message but before the answer reached it).
+It answers POST /chat/send/text exactly as Wuzapi does, byte for byte, for every situation its source can
+produce (asternic/wuzapi at 79ee4cd, May 2025, built with whatsmeow v0.0.0-20250501130609-4c93ee4e6efa; the
+file and line of each answer are in ANSWERS below): the same checks in the same order (route, then the
+`Token` header, then the WhatsApp session, then the JSON body), the same status codes, and the same bodies
+(Go's json.Encoder: compact, keys sorted, a trailing newline). Like WhatsApp, it takes a message's Id as
+its identity: a repeated Id answers success again but is not a new message. It records every request
+(monotonic arrival time, Id, Phone, Body) so a test or benchmark can check the pace, and can hold an
+answer after accepting the message (to kill a worker after the provider took a message but before the
+answer reached it).
+
+The WhatsApp session is a state, as on a real server (`session`): "connected" (the default), "no_session"
+(never connected, logged out, or its QR code expired), "not_logged_in" (connected to WhatsApp but not
+paired), "not_connected" (paired, websocket down). One-off answers (a send that timed out, WhatsApp
+refusing a message with error 463, rate-overlimit...) are queued with answer_next(); fail_next() queues
+what something in front of Wuzapi may answer (a proxy's 502, a 429 with Retry-After).
 
     with FakeWuzapi(latency=0.05) as wuzapi:
         channel.config = {"base_url": wuzapi.url}; channel.secrets = {"token": wuzapi.token}
-        wuzapi.fail_next(500, body="no session")     # the phone is logged out
-        wuzapi.fail_next(429, count=2)               # then two "slow down"s
+        wuzapi.session = "no_session"                 # the phone was logged out
+        wuzapi.answer_next("send_timeout")            # then one send WhatsApp did not confirm
+        wuzapi.fail_next(502, count=2)                # then two answers of a proxy whose upstream is down
         ...
         assert len(wuzapi.messages) == 12 and wuzapi.max_per_second() <= 2
 """
@@ -22,10 +31,90 @@ import threading
 import time
 from bisect import bisect_left
 from dataclasses import dataclass
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PATH = "/chat/send/text"
-REASONS = {400: "bad request", 401: "unauthorized", 404: "not found", 429: "too many requests"}
+SENDING = "Error sending message: "  # handlers.go:1777: fmt.Sprintf("Error sending message: %v", err)
+JSON = "application/json"  # handlers.go:3369, Respond: w.Header().Set("Content-Type", "application/json")
+USYNC = "failed to get device list: failed to send usync query: "  # whatsmeow send.go:1049 and user.go:814
+NOT_FOUND = (404, b"404 page not found\n", "text/plain; charset=utf-8")  # routes.go:122, http.FileServer
+
+# situation -> (status, error text): what Wuzapi answers, and where its source says so. Files are
+# asternic/wuzapi's (handlers.go, routes.go) and whatsmeow's (errors.go, send.go, request.go, user.go,
+# client.go, group.go, socket/framesocket.go) at the versions above.
+ANSWERS = {
+    # handlers.go:105 (authalice): no user row has the token (handlers.go:48 answers the same for /admin).
+    "unauthorized": (401, "Unauthorized"),
+    # handlers.go:77/84 (authalice): the token lookup failed; the text is the database driver's error.
+    "database_error": (500, "dial tcp 127.0.0.1:5432: connect: connection refused"),
+    # handlers.go:1716 (SendMessage): clientManager has no whatsmeow client for the user: never connected,
+    # killed on events.LoggedOut (wmiau.go:653) or on QR timeout (wmiau.go:252).
+    "no_session": (500, "No session"),
+    # handlers.go:1727, 1732, 1737: the JSON body.
+    "bad_payload": (400, "Could not decode Payload"),
+    "missing_phone": (400, "Missing Phone in Payload"),
+    "missing_body": (400, "Missing Body in Payload"),
+    # handlers.go:3427 (validateMessageFields via parseJID, wmiau.go:105): a JID with no user part.
+    "bad_phone": (400, "Could not parse Phone"),
+    # handlers.go:1777 with whatsmeow's SendMessage errors:
+    # errors.go:23 ErrNotLoggedIn, send.go:196: the store has no device (never paired, or unpaired).
+    "not_logged_in": (500, SENDING + "the store doesn't contain a device JID"),
+    # errors.go:22 ErrNotConnected from client.go:774, wrapped by send.go:1049 and user.go:814 (devices not
+    # cached), send.go:801 (cached), send.go:291 (a group not cached).
+    "not_connected": (500, SENDING + USYNC + "websocket not connected"),
+    "not_connected_cached": (500, SENDING + "failed to send message node: websocket not connected"),
+    "not_connected_group": (500, SENDING + "failed to get group members: websocket not connected"),
+    # errors.go:24 ErrMessageTimedOut, send.go:393: no ack within the send timeout.
+    "send_timeout": (500, SENDING + "timed out waiting for message send response"),
+    # errors.go:21 ErrIQTimedOut, request.go:178.
+    "info_query_timeout": (500, SENDING + USYNC + "info query timed out"),
+    # errors.go:252 DisconnectedError, request.go:185/191 (retryFrame) via send.go:403 ("message send").
+    "disconnected": (500, SENDING + "websocket disconnected before message send returned response"),
+    # socket/framesocket.go:41 ErrSocketClosed, from SendFrame (client.go:783) via send.go:801.
+    "socket_closed": (500, SENDING + "failed to send message node: frame socket is closed"),
+    # errors.go:188 ErrIQRateOverLimit, formatted by errors.go:217.
+    "rate_overlimit": (500, SENDING + USYNC + "info query returned status 429: rate-overlimit"),
+    "info_query_500": (500, SENDING + USYNC + "info query returned status 500: internal-server-error"),
+    # send.go:413: the ack carried an error code (errors.go:109 ErrServerReturnedError).
+    "server_error_479": (500, SENDING + "server returned error 479"),
+    "server_error_463": (500, SENDING + "server returned error 463"),
+    "server_error_403": (500, SENDING + "server returned error 403"),
+    # errors.go:85 ErrGroupNotFound, 83 ErrNotInGroup (group.go:535-538), wrapped by send.go:291.
+    "group_not_found": (500, SENDING + "failed to get group members: that group does not exist"),
+    "not_in_group": (500, SENDING + "failed to get group members: you're not participating in that group"),
+    # errors.go:107 ErrUnknownServer (send.go:375), 108 ErrRecipientADJID (send.go:191).
+    "unknown_server": (500, SENDING + "can't send message to unknown server c.us"),  # Phone "…@c.us"
+    "device_jid": (500, SENDING + "message recipient must be a user JID with no device part"),
+}
+SESSIONS = ("connected", "no_session", "not_logged_in", "not_connected")
+GENERIC = {400: "bad request", 401: "unauthorized", 404: "not found", 429: "too many requests"}  # fail_next()
+
+
+def go_json(value):
+    """`value` as Go's json.Encoder writes it (handlers.go:3393): compact, map keys sorted, <, > and &
+    escaped, a trailing newline."""
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    for char, escaped in (
+        ("&", "\\u0026"),
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(char, escaped)
+    return (text + "\n").encode()
+
+
+def error_body(status, text):
+    """handlers.go:3373-3376 (Respond with an error): {"code", "error", "success": false}."""
+    return go_json({"code": status, "error": text, "success": False})
+
+
+def go_time(moment):
+    """A time.Time as encoding/json writes it (RFC 3339, "Z" for UTC)."""
+    text = moment.isoformat(timespec="seconds")
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
 
 @dataclass
@@ -38,15 +127,17 @@ class Arrival:
     body: str
     token: str = ""
     status: int = 0  # the status answered (set once decided)
+    peer: int = 0  # the client's port: one port, one connection (kept alive)
 
 
 class FakeWuzapi:
     def __init__(self, token="t0k3n", latency=0.0):
         self.token = token
         self.latency = latency  # seconds each answer takes in all
+        self._session = "connected"
         self.requests: list[Arrival] = []
         self.messages: dict[str, Arrival] = {}  # distinct messages by Id, in order of first acceptance
-        self._failures = []  # canned (status, body, headers) for the next requests, in order (None: normal)
+        self._failures = []  # canned answers for the next requests, in order (None: normal)
         self._holds = []  # seconds to hold the answer of the next accepted messages, in order
         self._lock = threading.Condition()
         self._stopping = threading.Event()
@@ -54,10 +145,29 @@ class FakeWuzapi:
         self._thread = None
 
     # --- behaviour ------------------------------------------------------------------------------
+    @property
+    def session(self):
+        """The WhatsApp session's state: one of SESSIONS ("connected" by default)."""
+        return self._session
+
+    @session.setter
+    def session(self, state):
+        if state not in SESSIONS:
+            raise ValueError(f"unknown session state {state!r}; one of {', '.join(SESSIONS)}")
+        self._session = state
+
+    def answer_next(self, situation, count=1, after=0):
+        """Answer the next `count` sends (after `after` normal ones) as Wuzapi does in `situation` (a key of
+        ANSWERS), accepting no message. Token and route checks come first, as on the real server."""
+        if situation not in ANSWERS:
+            raise ValueError(f"unknown situation {situation!r}; see ANSWERS")
+        with self._lock:
+            self._failures.extend([None] * after + [situation] * count)
+
     def fail_next(self, status, count=1, body=None, headers=None, after=0):
-        """Answer the next `count` requests (after `after` normal ones) with `status`, accepting no message.
-        `body`: a str is the error text inside Wuzapi's error JSON ("no session"), a dict is sent as JSON,
-        bytes as they are; None: Wuzapi's error JSON with a generic text. Calls queue up in order."""
+        """Answer the next `count` requests (after `after` normal ones) with `status`, accepting no message:
+        what a proxy in front of Wuzapi may answer. `body`: a str is put inside Wuzapi's error JSON, a dict
+        is sent as JSON, bytes as they are; None: Wuzapi's error JSON with a generic text."""
         with self._lock:
             self._failures.extend([None] * after + [(status, body, dict(headers or {}))] * count)
 
@@ -68,6 +178,7 @@ class FakeWuzapi:
 
     def reset(self):
         with self._lock:
+            self._session = "connected"
             self.requests.clear()
             self.messages.clear()
             self._failures.clear()
@@ -117,27 +228,25 @@ class FakeWuzapi:
 
             def do_POST(self):  # noqa: N802 - the http.server API
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                answer = fake._answer(self.path, self.headers.get("Token", ""), raw)
+                # authalice reads the header "token" (any case), else the ?token= query parameter
+                answer = fake._answer(self.path, self.headers.get("Token", ""), raw, self.client_address[1])
                 if answer is None:  # stopping during a hold: drop the connection unanswered
                     self.close_connection = True
                     return
-                status, body, headers = answer
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self._reply(*answer)
+
+            def do_GET(self):  # noqa: N802 - /chat/send/text is POST only: the static file server answers
+                self._reply(NOT_FOUND[0], NOT_FOUND[1], {"Content-Type": NOT_FOUND[2]})
+
+            def _reply(self, status, body, headers):
+                headers = dict(headers)
                 self.send_response(status)
-                self.send_header("Content-Type", headers.pop("Content-Type", "application/json; charset=utf-8"))
-                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Type", headers.pop("Content-Type", JSON))
+                self.send_header("Content-Length", str(len(body)))
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self):  # noqa: N802
-                data = json.dumps({"code": 404, "error": "not found", "success": False}).encode()
-                self.send_response(404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.wfile.write(body)
 
             def log_message(self, *args):
                 pass
@@ -184,7 +293,7 @@ class FakeWuzapi:
         self.stop()
 
     # --- answering ------------------------------------------------------------------------------
-    def _answer(self, path, token, raw):
+    def _answer(self, path, token, raw, peer=0):
         arrived = time.monotonic()
         try:
             payload = json.loads(raw or b"{}")
@@ -192,7 +301,12 @@ class FakeWuzapi:
             payload = None
         fields = payload if isinstance(payload, dict) else {}
         arrival = Arrival(
-            arrived, str(fields.get("Id") or ""), str(fields.get("Phone") or ""), str(fields.get("Body") or ""), token
+            arrived,
+            str(fields.get("Id") or ""),
+            str(fields.get("Phone") or ""),
+            str(fields.get("Body") or ""),
+            token,
+            peer=peer,
         )
         hold = 0.0
         with self._lock:
@@ -209,31 +323,46 @@ class FakeWuzapi:
         return status, body, headers
 
     def _decide(self, path, token, payload, arrival):
-        """(status, body, headers) for one request; records an accepted message. Called under the lock."""
-        if path.split("?")[0].rstrip("/") != PATH:
-            return 404, _error(404, "not found"), {}
-        if token != self.token:
-            return 401, _error(401, "unauthorized"), {}
+        """(status, body bytes, headers) for one request, in the real server's order; records an accepted
+        message. Called under the lock."""
+        if path.split("?")[0] != PATH:  # routes.go:87 matches the exact path; anything else: routes.go:122
+            return NOT_FOUND[0], NOT_FOUND[1], {"Content-Type": NOT_FOUND[2]}
+        if token != self.token:  # handlers.go:105
+            return _situation("unauthorized")
         canned = self._failures.pop(0) if self._failures else None
+        if isinstance(canned, str):
+            return _situation(canned)
         if canned:
             status, body, headers = canned
             if body is None or isinstance(body, str):
-                body = _error(status, body or REASONS.get(status, "failed to send message"))
+                body = error_body(status, body or GENERIC.get(status, "failed to send message"))
+            elif not isinstance(body, bytes):
+                body = json.dumps(body).encode()
             return status, body, dict(headers)
-        if not isinstance(payload, dict):
-            return 400, _error(400, "could not decode Payload"), {}
-        for name in ("Phone", "Body"):
+        if self.session == "no_session":
+            return _situation("no_session")  # handlers.go:1716, before the body is read
+        if not isinstance(payload, dict):  # handlers.go:1727
+            return _situation("bad_payload")
+        for name, situation in (("Phone", "missing_phone"), ("Body", "missing_body")):  # handlers.go:1732, 1737
             if not payload.get(name):
-                return 400, _error(400, f"missing {name} in Payload"), {}
-        if not arrival.id:  # Wuzapi makes up an Id when none is given
+                return _situation(situation)
+        phone = str(payload["Phone"]).removeprefix("+")
+        if "@" in phone and not phone.split("@", 1)[0]:  # wmiau.go:105 parseJID: a JID without its user
+            return _situation("bad_phone")
+        if self.session == "not_logged_in":  # whatsmeow send.go:196, before anything is sent
+            return _situation("not_logged_in")
+        if self.session == "not_connected":
+            return _situation("not_connected_group" if phone.endswith("@g.us") else "not_connected")
+        if not arrival.id:  # handlers.go:1748: Wuzapi makes up an Id when none is given
             arrival.id = f"fake-{len(self.requests)}"
         self.messages.setdefault(arrival.id, arrival)
-        data = {"Details": "Sent", "Id": arrival.id, "Timestamp": int(time.time())}
-        return 200, {"code": 200, "success": True, "data": data}, {}
+        data = {"Details": "Sent", "Id": arrival.id, "Timestamp": go_time(datetime.now().astimezone())}
+        return 200, go_json({"code": 200, "data": data, "success": True}), {}  # handlers.go:1782-1787
 
 
-def _error(status, text):
-    return {"code": status, "error": text, "success": False}
+def _situation(name):
+    status, text = ANSWERS[name]
+    return status, error_body(status, text), {}
 
 
 class Remote:

@@ -43,7 +43,10 @@ class Channel(models.Model):
     pace_per_minute = models.PositiveIntegerField(
         null=True, blank=True, help_text="At most this many messages a minute, across every worker. Empty: no limit."
     )
-    next_send_at = models.DateTimeField(default=utc_now, editable=False, help_text="The pace's next free slot.")
+    # Set when the provider said the channel itself cannot send (scheduler.errors.ChannelDown: a WhatsApp
+    # session logged out, a token it does not know); cleared by the next send that works.
+    down_since = models.DateTimeField(null=True, blank=True, editable=False)
+    down_reason = models.CharField(max_length=500, blank=True, editable=False)
     created_at = models.DateTimeField(default=utc_now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

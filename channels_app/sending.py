@@ -9,32 +9,46 @@
 - Pace: each send takes the channel's next slot (channels_app.pacing); when the slot is further away than
   VIGIA_DELIVERY_MAX_PACE_WAIT, the delivery waits in line (`retrying` until then, no attempt counted)
   instead of holding a worker asleep.
-- Transient errors retry with exponential backoff and jitter (never sooner than a Retry-After) up to
-  VIGIA_DELIVERY_MAX_ATTEMPTS, then the delivery is `dead`; permanent ones make it `failed` at once.
+- Transient and rate-limited errors retry with exponential backoff and jitter (never sooner than a
+  Retry-After) up to VIGIA_DELIVERY_MAX_ATTEMPTS, then the delivery is `dead`; permanent ones make it
+  `failed` at once. "Channel down" (scheduler.errors.ChannelDown: a WhatsApp session logged out, a token the
+  provider does not know) fails it at once too, with the reason prefixed "channel down: ", logged as an
+  error and announced by the `channel_down` signal: the channel cannot send until an operator fixes it.
   `revive()` (the admin's and the dashboard's "retry") puts dead and failed deliveries back in line.
+- An unknown kind (no longer installed) fails the delivery permanently; an exception raised by a kind's own
+  code is an ordinary failure, retried as a transient one, with its traceback in the error.
 - requeue_due() (the `deliver_due` job, every few seconds) queues retries that are due and anything whose
   queue task was lost.
 """
 
 import logging
 import random
+import traceback
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.utils import timezone
 
 from channels_app import events, pacing
 from channels_app.kinds import base as kinds
-from channels_app.models import Delivery
-from scheduler.errors import JobError, PermanentError
+from channels_app.models import Channel, Delivery
+from scheduler import budgets
+from scheduler.errors import ChannelDown, JobError, PermanentError
 from scheduler.execution import worker_identity
 from scheduler.logs import log_context
 
 log = logging.getLogger("vigia.deliveries")
 delivery_finished = Signal()  # sender=Delivery, delivery=...: when a delivery reaches a final status
+channel_down = Signal()  # sender=Channel, channel=..., reason=...: a provider said the channel cannot send
+TRACEBACK_CHARS = 1500  # the end of a crashing kind's traceback kept in the delivery's error
+
+
+class UnknownKind(PermanentError):
+    """The channel's kind is not installed (any more): nothing can send through it."""
 
 
 def send_delivery(delivery_id):
@@ -52,7 +66,11 @@ def _send(delivery, me):
     try:
         if not channel.enabled:
             raise PermanentError(f"the channel {channel.name} is disabled")
-        kind = kinds.get(channel.kind)
+        kind = kinds.find(channel.kind)
+        if kind is None:  # looked up apart: a KeyError inside a kind's own code is that kind's failure
+            raise UnknownKind(f"unknown channel kind {channel.kind!r}: it is not installed")
+        if channel.down_since and not _probe_due(channel):
+            raise ChannelDown(channel.down_reason or "the provider said it cannot send")
         later = pacing.reserve(channel, max_wait=settings.VIGIA_DELIVERY_MAX_PACE_WAIT)
         if later is not None:
             return defer(delivery, me, later)
@@ -63,14 +81,53 @@ def _send(delivery, me):
             event={"type": delivery.event.type, "topic": delivery.event.topic, "event": delivery.event.payload},
         )
         sent = kind.send(channel.config, channel.secrets, recipient.address, message)
+    except ChannelDown as exc:
+        _report_down(channel, str(exc))
+        return finish(delivery, me, error=ChannelDown(f"channel down: {exc}"))
     except JobError as exc:
         return finish(delivery, me, error=exc)
-    except KeyError as exc:  # the channel's kind is no longer registered
-        return finish(delivery, me, error=PermanentError(str(exc).strip("'\"")))
-    except Exception as exc:  # a bug in a kind: retry per policy, keep the reason
+    except Exception as exc:  # a bug in a kind (a KeyError too): retried per policy, with its traceback
         log.exception("channel kind crashed", extra={"delivery": delivery.pk, "channel": channel.pk})
-        return finish(delivery, me, error=JobError(f"{type(exc).__name__}: {exc}"))
+        return finish(delivery, me, error=JobError(_crash(exc)))
+    if channel.down_since:  # the probe went through: the operator fixed it
+        Channel.objects.filter(pk=channel.pk).update(down_since=None, down_reason="")
+        log.warning("channel up again", extra={"channel": channel.pk})
     return finish(delivery, me, provider_id=sent.provider_id)
+
+
+def _probe_due(channel):
+    """While a channel is down, one delivery every VIGIA_CHANNEL_PROBE_SECONDS reaches the provider (to notice
+    it is fixed); the others fail at once without a request."""
+    try:
+        budgets.reserve(_probe(channel), 1 / settings.VIGIA_CHANNEL_PROBE_SECONDS, max_wait=0)
+    except budgets.SlotTooFar:
+        return False
+    return True
+
+
+def _probe(channel):
+    return f"probe:channel:{channel.pk}"
+
+
+def _report_down(channel, reason):
+    """The operator's to fix: recorded on the channel (shown on its page), logged as an error, and announced
+    to whoever listens. The next probe is a full interval away."""
+    Channel.objects.filter(pk=channel.pk).update(
+        down_since=Coalesce("down_since", Value(timezone.now())), down_reason=reason[:500]
+    )
+    budgets.hold(_probe(channel), settings.VIGIA_CHANNEL_PROBE_SECONDS)
+    log.error("channel down: %s", reason, extra={"channel": channel.pk, "kind": channel.kind})
+    for _listener, problem in channel_down.send_robust(sender=type(channel), channel=channel, reason=reason):
+        if isinstance(problem, Exception):
+            log.error("channel_down listener failed: %r", problem, extra={"channel": channel.pk})
+
+
+def _crash(exc):
+    """'KeyError: 'x'' and the end of its traceback (the frames nearest the fault), for the delivery's error."""
+    trace = "".join(traceback.format_exception(exc)).strip()
+    if len(trace) > TRACEBACK_CHARS:
+        trace = "…" + trace[-TRACEBACK_CHARS:]
+    return f"{type(exc).__name__}: {exc}\n\n{trace}"
 
 
 def _stale_before(now):
@@ -170,6 +227,11 @@ def revive(deliveries):
             attempts=0,
             error="",
             next_attempt_at=timezone.now() + timedelta(seconds=settings.VIGIA_DELIVERY_REQUEUE_AFTER),
+        )
+        # The operator says it is fixed: their channels are tried again at once (a send still refused marks
+        # the channel down again).
+        Channel.objects.filter(recipients__deliveries__pk__in=revived, down_since__isnull=False).update(
+            down_since=None, down_reason=""
         )
         events.enqueue(revived)
     return len(revived)

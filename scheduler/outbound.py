@@ -13,15 +13,24 @@ Two moments:
   the addresses checked, so a DNS answer that changes between the check and the connect (rebinding)
   cannot slip through.
 A refusal is `Refused`, a PermanentError: retrying cannot help, so it is never retried.
+
+Every outbound request of a worker goes through `client()`: one httpx.Client per process (rebuilt after a
+fork, and when the allow-list changes), so requests to a host reuse its kept-alive connections. A connection
+is vetted once, when it is opened, and only ever talks to the address vetted then, so reusing it is as safe
+as the first request; redirects are followed by the callers (or by httpx for http_request) and each hop goes
+through the same transport. Cookies are never kept: a shared client must not carry one caller's session to
+another. Each attempt still runs inside `deadline()`.
 """
 
 import contextvars
 import ipaddress
 import os
 import socket
+import threading
 import time
 from contextlib import contextmanager
 from functools import cache
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpcore
 import httpx
@@ -310,3 +319,61 @@ class GuardedTransport(httpx.HTTPTransport):
 
 def transport():
     return GuardedTransport()
+
+
+# --- the one client per process ------------------------------------------------------------------------
+
+MAX_REDIRECTS = 5  # for the callers that let httpx follow redirects (http_request); fetch follows its own
+DEFAULT_TIMEOUT = 15.0  # callers pass their own per request
+_clients = {}  # (pid, allow-list) -> httpx.Client
+_clients_lock = threading.Lock()
+
+
+def client():
+    """This process's outbound httpx.Client: the guarded transport, kept-alive connections, no cookie jar, no
+    proxies or netrc from the environment, no redirects unless a request asks (follow_redirects=True, at
+    most MAX_REDIRECTS). Pass the timeout per request, and wrap each attempt in deadline()."""
+    key = (os.getpid(), _entries())
+    found = _clients.get(key)
+    if found is not None:
+        return found
+    with _clients_lock:
+        found = _clients.get(key)
+        if found is None:
+            for stale in [other for other in _clients if other[0] == key[0]]:
+                _clients.pop(stale).close()  # the allow-list changed: its vetted connections go
+            found = _clients[key] = httpx.Client(
+                transport=transport(),
+                follow_redirects=False,
+                max_redirects=MAX_REDIRECTS,
+                timeout=httpx.Timeout(DEFAULT_TIMEOUT),
+                trust_env=False,
+                cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # accepts and returns none
+            )
+    return found
+
+
+def _forget_after_fork():
+    """A forked child must not share its parent's connections (nor close them: they are the parent's)."""
+    global _clients_lock
+    _clients.clear()
+    _clients_lock = threading.Lock()  # the parent may have held it while forking
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def read_capped(response, limit, deadline=None):
+    """(body, whether more was left) of a streamed response, reading at most `limit` bytes; TimeoutError when
+    the body is still arriving at `deadline` (a time.monotonic() value: httpx bounds each read, not a body
+    that trickles in)."""
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        if size + len(chunk) > limit:
+            chunks.append(chunk[: limit - size])
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        size += len(chunk)
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError("the response's body took too long")
+    return b"".join(chunks), False

@@ -5,7 +5,9 @@ name anywhere in the recipients or the text, as the real search behaves), nomeAd
 ufOab, numeroProcesso, siglaTribunal, meio, the date window, pagina and itensPorPagina (≤ 100); 422 for
 invalid parameters; x-ratelimit-* headers; an optional requests-per-second limit answered with 429;
 canned failures for the next requests; and a fixed latency per request. It records every request so a
-test or benchmark can count them per 1-second window.
+test or benchmark can count them per 1-second window. DJEN's own 429 and error bodies are not documented
+anywhere we could find (third-party notes only report a 429 with `Retry-After` and `X-RateLimit-Limit`):
+the bodies here are stand-ins, and Vigia reads only the status and Retry-After of an error answer.
 
     with FakeDjen(latency=0.2) as djen:
         djen.add(recipients=["José da Silva"], tribunal="TJSP")
@@ -39,6 +41,7 @@ class FakeDjen:
         self.retry_after = retry_after  # the Retry-After such a 429 names (None: no header)
         self.items = []
         self.requests = []  # (monotonic time, query dict, status)
+        self.peers = []  # the client's port of each request: one port, one connection (kept alive)
         self._failures = []  # canned (status, body, headers) for the next requests, in order
         self._lock = threading.Lock()
         self._next_id = 500_000_000
@@ -109,6 +112,7 @@ class FakeDjen:
             disable_nagle_algorithm = True  # as real servers do: else headers and body wait on a delayed ACK
 
             def do_GET(self):  # noqa: N802 - the http.server API
+                fake.peers.append(self.client_address[1])
                 status, body, headers = fake._answer(self.path)
                 data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
                 if isinstance(body, str):

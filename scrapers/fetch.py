@@ -2,8 +2,11 @@
 
 Each request (every retry, every redirect hop) first takes a slot from the shared per-host rate limit.
 The body is streamed under a hard size cap and decoded to text: the Content-Type charset, else the
-document's own declaration, else detection. Failures are TransientError (a later check may succeed) or
-PermanentError. Messages name the host, never the path, query or header values: they may hold tokens.
+document's own declaration, else detection. Requests go through the process's one outbound client
+(scheduler.outbound: kept-alive connections, every connection vetted) and answers are judged by
+scheduler.answers: transient and rate-limited ones are retried here a few times, then raised as such (a
+later check may succeed); permanent ones are raised at once. Messages name the host, never the path, query
+or header values: they may hold tokens.
 """
 
 import codecs
@@ -12,13 +15,11 @@ import re
 import time
 import zlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpx
 from django.conf import settings
 
-from scheduler import outbound
+from scheduler import answers, outbound
 from scheduler.errors import PermanentError, TransientError
 from scrapers import ratelimit
 
@@ -26,8 +27,6 @@ BACKOFF_BASE = 0.5  # seconds before the first retry; doubled for each further o
 MAX_WAIT = 60.0  # without a deadline, a longer wait before a retry fails instead; the next check retries
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 REDIRECTS = {301, 302, 303, 307, 308}
-TRANSIENT = {408, 425, 429}  # and every 5xx
-HONOUR_RETRY_AFTER = {429, 503}
 CREDENTIALS = ("authorization", "proxy-authorization", "cookie")  # not sent on to another origin
 SNIFF_BYTES = 4096  # where a document's own charset declaration is looked for
 META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
@@ -49,12 +48,6 @@ class FetchResult:
     size: int  # body bytes after content decoding
     etag: str
     last_modified: str
-
-
-def client(timeout):
-    """The one httpx configuration. Redirects are followed by fetch() itself, so each hop is rate-limited;
-    the outbound guard's transport checks each hop's address (loopback, private... are refused)."""
-    return httpx.Client(follow_redirects=False, timeout=httpx.Timeout(timeout), transport=outbound.transport())
 
 
 def fetch(
@@ -79,36 +72,34 @@ def fetch(
     current, method = _checked_url(url, None), method.upper()
     request_headers = _request_headers(headers, user_agent, etag, last_modified)
     failures = hops = 0
-    with client(timeout) as http:
-        while True:
-            where = ratelimit.host_key(current)
-            ratelimit.acquire(where, max_wait=None if deadline is None else max(0.0, deadline - time.monotonic()))
-            try:
-                response, body = _attempt(http, method, current, request_headers, timeout, max_bytes, where)
-                status = response.status_code
-                if 200 <= status < 300 or status == 304:
-                    break
-                if status in REDIRECTS and "location" in response.headers:
-                    hops += 1
-                    if hops > max_redirects:
-                        raise PermanentError(f"too many redirects (more than {max_redirects})")
-                    current, method, request_headers = _redirect(response, current, method, request_headers, where)
-                    continue
-                if status >= 500 or status in TRANSIENT:
-                    wait = _retry_after(response) if status in HONOUR_RETRY_AFTER else None
-                    if wait is None and status == 429:
-                        wait = retry_after_default
-                    raise _Retry(f"HTTP {status} from {where}", wait)
-                raise PermanentError(f"HTTP {status} from {where}", result={"http_status": status})
-            except _Retry as problem:
-                failures += 1
-                if problem.wait:  # the server asked for a pause: every worker keeps it, not just this one
-                    ratelimit.hold(where, problem.wait)
-                if failures > retries:
-                    message = problem.message + _after_attempts(problem.message, failures)
-                    raise TransientError(message, retry_after=problem.wait)
-                wait = problem.wait if problem.wait is not None else _backoff(failures)
-                _pause(wait, deadline, problem.message)
+    # Redirects are followed here, not by httpx, so each hop takes its rate-limit slot and is checked.
+    http = outbound.client()
+    while True:
+        where = ratelimit.host_key(current)
+        ratelimit.acquire(where, max_wait=None if deadline is None else max(0.0, deadline - time.monotonic()))
+        try:
+            response, body = _attempt(http, method, current, request_headers, timeout, max_bytes, where)
+            status = response.status_code
+            if 200 <= status < 300 or status == 304:
+                break
+            if status in REDIRECTS and "location" in response.headers:
+                hops += 1
+                if hops > max_redirects:
+                    raise PermanentError(f"too many redirects (more than {max_redirects})")
+                current, method, request_headers = _redirect(response, current, method, request_headers, where)
+                continue
+            verdict = answers.of_status(status, response.headers, default_wait=retry_after_default)
+            if not verdict.retried:
+                raise verdict.error(f"{verdict.reason} from {where}", result={"http_status": status})
+            raise _Retry(f"{verdict.reason} from {where}", verdict)
+        except _Retry as problem:
+            failures += 1
+            if problem.wait:  # the server asked for a pause: every worker keeps it, not just this one
+                ratelimit.hold(where, problem.wait)
+            if failures > retries:
+                raise problem.verdict.error(problem.message + _after_attempts(problem.message, failures))
+            wait = problem.wait if problem.wait is not None else _backoff(failures)
+            _pause(wait, deadline, problem)
 
     found = {name.lower(): value for name, value in response.headers.items()}
     result = FetchResult(
@@ -131,11 +122,15 @@ def fetch(
 
 
 class _Retry(Exception):
-    """Something another attempt may fix; `wait` is what the server asked for (Retry-After), if anything."""
+    """Something another attempt may fix: a transient or rate-limited verdict. `wait` is what the server
+    asked for (Retry-After, or the caller's default after a 429), if anything."""
 
-    def __init__(self, message, wait=None):
+    def __init__(self, message, verdict):
         super().__init__(message)
-        self.message, self.wait = message, wait
+        self.message, self.verdict, self.wait = message, verdict, verdict.wait
+
+
+TIMED_OUT = answers.Verdict(TransientError, "timed out")
 
 
 def _attempt(http, method, url, headers, timeout, max_bytes, where):
@@ -143,19 +138,18 @@ def _attempt(http, method, url, headers, timeout, max_bytes, where):
     began = time.monotonic()
     try:
         with outbound.deadline(timeout):  # the whole attempt, headers trickling in included
-            response = http.send(http.build_request(method, url, headers=headers), stream=True)
+            request = http.build_request(method, url, headers=headers, timeout=httpx.Timeout(timeout))
+            response = http.send(request, stream=True)
             try:
                 ok = 200 <= response.status_code < 300 and method != "HEAD"
                 body = _read(response, max_bytes, where, began + timeout, timeout) if ok else b""
             finally:
                 response.close()  # unread bodies (errors, redirects, an overflow) are dropped with the connection
-    except httpx.TimeoutException:
-        raise _Retry(f"timed out after {timeout:g} s ({where})")
-    except (httpx.UnsupportedProtocol, httpx.LocalProtocolError):
-        # Our own request is malformed (e.g. a line break in a header): no detail, it may quote a value.
-        raise PermanentError(f"invalid request to {where} (check the URL and headers)")
-    except httpx.RequestError as exc:  # refused, reset, DNS, TLS, a garbled response
-        raise _Retry(f"{_reason(exc)} ({where})")
+    except httpx.RequestError as exc:  # refused, reset, DNS, TLS, a garbled response, a timeout, our own request
+        verdict = answers.of_exception(exc, timeout)
+        if not verdict.retried:  # our request is malformed (a line break in a header): no detail, it may quote one
+            raise verdict.error(f"invalid request to {where} (check the URL and headers)") from None
+        raise _Retry(f"{verdict.reason} ({where})", verdict) from None
     return response, body
 
 
@@ -172,10 +166,10 @@ def _read(response, max_bytes, where, deadline, timeout):
             if len(body) > max_bytes:
                 raise PermanentError(f"response larger than {_size(max_bytes)} cap")
             if time.monotonic() > deadline:  # httpx bounds each read, not a body that trickles in
-                raise _Retry(f"timed out after {timeout:g} s ({where})")
+                raise _Retry(f"timed out after {timeout:g} s ({where})", TIMED_OUT)
         body += decoder.flush(max_bytes - len(body) + 1)
     except zlib.error:
-        raise _Retry(f"corrupt compressed response from {where}")
+        raise _Retry(f"corrupt compressed response from {where}", answers.Verdict(TransientError, "corrupt"))
     if len(body) > max_bytes:
         raise PermanentError(f"response larger than {_size(max_bytes)} cap")
     return bytes(body)
@@ -290,20 +284,6 @@ def _request_headers(extra, user_agent, etag, last_modified):
     return headers
 
 
-def _retry_after(response):
-    """Retry-After in seconds (delta-seconds or an HTTP date), or None."""
-    value = response.headers.get("retry-after", "").strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def _backoff(failures):
     delay = BACKOFF_BASE * 2 ** (failures - 1)
     return delay * random.uniform(1.0, 1.5)  # jitter: workers that failed together do not retry together
@@ -313,9 +293,8 @@ def _pause(seconds, deadline, problem):
     """Sleep before the next attempt, unless that would pass the deadline: then fail now with the wait."""
     limit = MAX_WAIT if deadline is None else deadline - time.monotonic()
     if seconds > limit:
-        raise TransientError(
-            f"{problem}; the next attempt in {seconds:.1f} s would pass the deadline", retry_after=seconds
-        )
+        message = f"{problem.message}; the next attempt in {seconds:.1f} s would pass the deadline"
+        raise problem.verdict.kind(message, retry_after=seconds)
     time.sleep(seconds)
 
 
@@ -323,13 +302,6 @@ def _after_attempts(message, attempts):
     if attempts == 1:
         return ""
     return f" ({attempts} attempts)" if " after " in message else f" after {attempts} attempts"
-
-
-def _reason(exc):
-    """A short cause: 'connection refused' rather than '[Errno 111] Connection refused'."""
-    text = str(exc) or type(exc).__name__
-    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text.splitlines()[0])
-    return text[:1].lower() + text[1:200]
 
 
 def _size(count):

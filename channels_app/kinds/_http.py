@@ -1,57 +1,89 @@
-"""One POST for the HTTP kinds, with the transient/permanent verdict of healthchecks' transports."""
+"""One POST for the HTTP channel kinds (webhook, wuzapi), through the process's one outbound client, judged by
+scheduler.answers as every outbound answer is.
 
-import functools
-import os
+`post()` returns the answer, whatever its status (a provider's own vocabulary is read by its kind, as
+wuzapi.py does), and raises only when no answer came: timeouts and network trouble are transient, a
+refused destination (outbound.Refused) or an unusable URL permanent. `check()` is the verdict on a plain
+HTTP receiver's answer (the webhook's): 2xx is delivered, 429 rate-limited, 408/425/5xx transient, any
+other status permanent.
+"""
+
+import json as jsonlib
+from dataclasses import dataclass, field
 
 import httpx
 from django.views.decorators.debug import sensitive_variables
 
-from scheduler import outbound
-from scheduler.errors import PermanentError, TransientError
+from scheduler import answers, outbound
+from scheduler.errors import ChannelDown
 
-TIMEOUT = 15.0
+TIMEOUT = 15.0  # the whole exchange, connection included
+MAX_ANSWER_BYTES = 64 * 1024  # what is read of an answer: a provider's JSON, never a flood
 
 
-@functools.cache
-def _client(pid):
-    # One client per process (keyed by pid: a forked worker must not share its parent's connections), so
-    # sends reuse their connections.
-    # The outbound guard's transport: loopback, private and link-local addresses are refused (Refused, permanent).
-    return httpx.Client(timeout=TIMEOUT, transport=outbound.transport())
+@dataclass
+class Answer:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    truncated: bool = False
+    _json: object = field(default=None, repr=False)
+
+    def json(self):
+        """The body as JSON, or None when it is not JSON."""
+        if self._json is None:
+            try:
+                self._json = jsonlib.loads(self.body)
+            except ValueError:
+                self._json = ValueError  # remembered: not JSON
+        return None if self._json is ValueError else self._json
+
+    @property
+    def ok(self):
+        return 200 <= self.status < 300
 
 
 @sensitive_variables("headers")  # tokens (Wuzapi's Token header)
 def post(url, *, json=None, content=None, headers=None, who="the server"):
-    """POST and return the response; raise TransientError for what may pass, PermanentError otherwise."""
+    """POST and return the Answer (status, headers, the first MAX_ANSWER_BYTES of the body)."""
+    headers = httpx.Headers(headers or {})
+    headers.setdefault("Accept-Encoding", "identity")  # the cap stays a real bound: nothing inflates
     try:
-        with outbound.deadline(TIMEOUT):  # the whole exchange: a receiver answering a byte a second ends too
-            response = _client(os.getpid()).post(url, json=json, content=content, headers=headers)
-    except httpx.TimeoutException:
-        raise TransientError(f"{who} did not answer within {TIMEOUT:g} s") from None
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError):
-        raise PermanentError(f"invalid request to {who} (check the URL)") from None
-    except httpx.RequestError as exc:
-        raise TransientError(f"{who} unreachable: {type(exc).__name__}") from None
-    status = response.status_code
-    if status == 429 or status == 408 or status >= 500:
-        raise TransientError(f"{who} answered HTTP {status}{_detail(response)}", retry_after=_retry_after(response))
-    if status >= 400:
-        raise PermanentError(f"{who} refused the message: HTTP {status}{_detail(response)}")
-    return response
+        with (
+            outbound.deadline(TIMEOUT),  # the whole exchange: a receiver answering a byte a second ends too
+            outbound.client().stream(
+                "POST", url, json=json, content=content, headers=headers, timeout=TIMEOUT
+            ) as response,
+        ):
+            body, truncated = outbound.read_capped(response, MAX_ANSWER_BYTES, deadline=None)
+    except (httpx.RequestError, TimeoutError) as exc:
+        verdict = answers.of_exception(exc, TIMEOUT)
+        if verdict.reason.startswith("timed out"):
+            raise verdict.error(f"{who} did not answer within {TIMEOUT:g} s") from None
+        if not verdict.retried:
+            raise verdict.error(f"invalid request to {who} (check the URL)") from None
+        raise verdict.error(f"{who} unreachable: {type(exc).__name__}") from None
+    return Answer(response.status_code, response.headers, body, truncated)
 
 
-def _retry_after(response):
-    value = response.headers.get("retry-after", "").strip()
-    return float(value) if value.isdigit() else None
+def check(answer, who="the server", down=()):
+    """Return the answer when it is a 2xx; raise the verdict of scheduler.answers otherwise. `down`: statuses
+    that say the channel itself is misconfigured (every message would be refused alike): ChannelDown."""
+    if answer.ok:
+        return answer
+    verdict = answers.of_status(answer.status, answer.headers)
+    if answer.status in down:
+        raise ChannelDown(f"{who} refuses every message: HTTP {answer.status}{detail(answer)}")
+    if verdict.retried:
+        raise verdict.error(f"{who} answered HTTP {answer.status}{detail(answer)}")
+    raise verdict.error(f"{who} refused the message: HTTP {answer.status}{detail(answer)}")
 
 
-def _detail(response):
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
+def detail(answer):
+    """' (the error text)' from a JSON answer's error, message or detail, else ''."""
+    body = answer.json()
     if isinstance(body, dict):
-        detail = body.get("error") or body.get("message") or body.get("detail")
-        if isinstance(detail, str) and detail:
-            return f" ({detail[:200]})"
+        text = body.get("error") or body.get("message") or body.get("detail")
+        if isinstance(text, str) and text:
+            return f" ({text[:200]})"
     return ""

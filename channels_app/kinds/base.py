@@ -2,8 +2,11 @@
 
 A kind declares its `name`, `label`, a `Config` form for its settings (those listed in `secret_fields` are
 write-only: stored in Channel.secrets, never shown back), how it validates an address, and `send()`.
-Like healthchecks' transports, `send()` raises scheduler.errors.TransientError when trying again later
-can help (timeouts, 5xx, 429) and PermanentError when it cannot (bad token, bad number, 4xx).
+Like healthchecks' transports, `send()` raises the outcome of scheduler.answers: TransientError when trying
+again later can help (timeouts, 5xx), RateLimited when the provider asks to slow down (429, with its wait),
+PermanentError when this message cannot go (a bad number, a 4xx), ChannelDown when no message can go until
+an operator acts (a bad token, a logged-out WhatsApp session). Anything else it raises is a bug: retried as
+a transient failure, with its traceback.
 """
 
 from dataclasses import dataclass, field
@@ -63,7 +66,7 @@ class ChannelKind:
 
 channel_kinds = Registry("channel kind", form="Config", field="config", noun="setting")
 register = channel_kinds.register
-get, names, choices = channel_kinds.get, channel_kinds.names, channel_kinds.choices
+get, find, names, choices = channel_kinds.get, channel_kinds.find, channel_kinds.names, channel_kinds.choices
 
 
 def clean_http_url(value):

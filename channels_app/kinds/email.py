@@ -1,4 +1,10 @@
-"""email: Django's e-mail framework (SMTP settings from the environment), plain text plus simple HTML."""
+"""email: Django's e-mail framework (SMTP settings from the environment), plain text plus simple HTML.
+
+The mail server's answers, judged as scheduler.answers' four outcomes: a recipient refused with 5xx is
+permanent (that address is wrong), with 4xx transient (greylisting, a full mailbox); a refused login (SMTP
+535) or a refused sender address (5xx to MAIL FROM) is the channel down (every message would fail alike until
+the settings are fixed); other 5xx replies are permanent, 4xx and an unreachable server transient.
+"""
 
 import smtplib
 
@@ -13,7 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from channels_app.kinds.base import ChannelKind, Sent, register
-from scheduler.errors import PermanentError, TransientError
+from scheduler.errors import ChannelDown, PermanentError, TransientError
 
 
 @register
@@ -54,6 +60,11 @@ class Email(ChannelKind):
             # 5xx: the address is wrong; 4xx (greylisting, a full mailbox): later may work.
             permanent = codes and all(code >= 500 for code in codes)
             raise (PermanentError if permanent else TransientError)(problem) from None
+        except smtplib.SMTPAuthenticationError as exc:
+            raise ChannelDown(f"the mail server refused the login ({exc.smtp_code}): check EMAIL_HOST_USER") from None
+        except smtplib.SMTPSenderRefused as exc:
+            problem = f"the mail server refused the sender {exc.sender} ({exc.smtp_code})"
+            raise (ChannelDown if 500 <= exc.smtp_code < 600 else TransientError)(problem) from None
         except smtplib.SMTPResponseException as exc:
             problem = f"the mail server answered {exc.smtp_code}"
             raise (PermanentError if 500 <= exc.smtp_code < 600 else TransientError)(problem) from None

@@ -15,8 +15,12 @@ from django import forms
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
-from channels_app.kinds._http import post
+from channels_app.kinds._http import check, post
 from channels_app.kinds.base import ChannelKind, Sent, clean_http_url, register
+
+# The receiver refusing who we are or where we post (a secret it does not share, a URL that is not its
+# endpoint): every message would be refused alike, so the channel is down until an operator fixes it.
+CHANNEL_DOWN_STATUSES = frozenset({401, 403, 404, 405, 410})
 
 
 @sensitive_variables("secret")
@@ -47,7 +51,7 @@ class Webhook(ChannelKind):
             ensure_ascii=False,
         ).encode()
         timestamp = str(int(time.time()))
-        post(
+        answer = post(
             config["url"],
             content=body,
             headers={
@@ -58,4 +62,5 @@ class Webhook(ChannelKind):
             },
             who="the webhook",
         )
+        check(answer, who="the webhook", down=CHANNEL_DOWN_STATUSES)  # 2xx, else the verdict of scheduler.answers
         return Sent(provider_id=message.key)

@@ -2,6 +2,23 @@
 
 The delivery's key goes in `Id`, so re-sending after a crash re-sends the same WhatsApp message id and the
 group sees one message. Texts over WhatsApp's limit go as ordered parts, each with its own derived id.
+
+What Wuzapi can answer, read from its source (asternic/wuzapi at 79ee4cd, May 2025: routes.go, handlers.go's
+authalice, SendMessage and Respond) and from the whatsmeow it is built with (v0.0.0-20250501130609-
+4c93ee4e6efa: errors.go, send.go, request.go, user.go), and how each is judged (scheduler.answers):
+
+    200 {"code":200,"data":{"Details":"Sent","Id":…,"Timestamp":…},"success":true}        sent
+    401 {"code":401,"error":"Unauthorized","success":false}   no user has the token         channel down
+    404 "404 page not found" (text/plain)  the path is not Wuzapi's API (its static files)  channel down
+    500 "No session"                       the user has no WhatsApp client: never connected,
+                                           logged out, or its QR code expired               channel down
+    400 "Could not decode Payload", "Missing Phone in Payload", "Missing Body in Payload",
+        "Could not parse Phone"                                                            permanent
+    500 <a database error>                 the token lookup failed                          transient
+    500 "Error sending message: " + whatsmeow's error, judged by whatsmeow's own texts below.
+
+Errors at the HTTP level from whatever stands in front of Wuzapi (a proxy's 502/503/504, a 429 with its
+Retry-After, a timeout, a refused connection) are judged as every outbound answer is.
 """
 
 import re
@@ -14,13 +31,47 @@ from django.views.decorators.debug import sensitive_variables
 
 from channels_app.kinds._http import post
 from channels_app.kinds.base import ChannelKind, Sent, clean_http_url, register
-from scheduler.errors import PermanentError, TransientError
+from scheduler import answers
+from scheduler.errors import ChannelDown, PermanentError, RateLimited, TransientError
 
 PHONE = re.compile(r"^\d{10,15}$")
 GROUP = re.compile(r"^\d{5,40}(-\d{1,20})?@g\.us$")
 LIMIT = 4096  # WhatsApp's longest text message
-# Wuzapi answers "no session" and the like with 500: the phone is logged out, retrying will not help.
-SESSION_ERRORS = ("no session", "not logged in", "not connected", "invalid token", "unauthorized")
+PATH = "/chat/send/text"
+RATE_WAIT = 60.0  # seconds before trying again when WhatsApp answers rate-overlimit (it names no wait)
+SENDING = "Error sending message: "  # handlers.go, SendMessage: the prefix of every whatsmeow error
+
+# Whatsmeow's own error texts (errors.go unless noted) inside "Error sending message: …", in the order they
+# are looked for, with what they mean for the channel. The first that the text contains decides.
+WHATSMEOW = [
+    # ErrNotLoggedIn: the device was never paired, or was unpaired (send.go: checked before anything else).
+    ("the store doesn't contain a device JID", ChannelDown, "the WhatsApp session is not logged in: scan the QR code"),
+    # ErrNotConnected: no websocket to WhatsApp right now (client.go sendNodeAndGetData). Not "down": whatsmeow
+    # reconnects by itself within seconds, and failing every message of a network blip at once would lose a
+    # gincana task; retried with backoff (a session that stays disconnected ends the delivery dead).
+    ("websocket not connected", TransientError, "Wuzapi is not connected to WhatsApp right now"),
+    ("client is nil", ChannelDown, "Wuzapi has no WhatsApp client"),  # ErrClientIsNil
+    # ErrIQRateOverLimit, inside "failed to get device list: failed to send usync query: …" (user.go)
+    ("info query returned status 429: rate-overlimit", RateLimited, "WhatsApp asks to slow down"),
+    ("that group does not exist", PermanentError, "the group does not exist"),  # ErrGroupNotFound
+    ("you're not participating in that group", PermanentError, "the WhatsApp number is not in the group"),
+    ("can't send message to unknown server", PermanentError, "not a WhatsApp address"),  # ErrUnknownServer
+    ("message recipient must be a user JID with no device part", PermanentError, "not a WhatsApp address"),
+    # ErrMessageTimedOut, ErrIQTimedOut, DisconnectedError ("websocket disconnected before message send
+    # returned response"), socket.ErrSocketClosed: the connection dropped mid-send; the same Id goes again.
+    ("timed out waiting for message send response", TransientError, "WhatsApp did not confirm in time"),
+    ("info query timed out", TransientError, "WhatsApp did not answer in time"),
+    ("websocket disconnected before", TransientError, "the connection to WhatsApp dropped"),
+    ("frame socket is closed", TransientError, "the connection to WhatsApp dropped"),
+]
+# send.go: a message WhatsApp's server refused answers "server returned error <code>" (its ack's error).
+SERVER_ERROR = re.compile(r"server returned error (\d+)")
+# 479 comes and goes (the same message is reported to go through later); 5xx are WhatsApp's own trouble.
+# Any other code is a refusal of this message (463: the number may not start new conversations for now,
+# 403: blocked...): sending it again soon would be refused alike.
+SERVER_ERROR_TRANSIENT = {479}
+# request.go/errors.go IQError: "info query returned status <code>: <text>" (429 handled above).
+IQ_STATUS = re.compile(r"info query returned status (\d+)")
 
 
 @register
@@ -57,32 +108,66 @@ class Wuzapi(ChannelKind):
         sent = []
         for number, text in enumerate(parts, 1):
             key = message.key if len(parts) == 1 else f"{message.key}-{number}"
-            sent.append(_post_checked(config, secrets, address, text, key))
+            sent.append(_send_part(config, secrets, address, text, key))
         return Sent(provider_id=",".join(sent))
 
 
 @sensitive_variables("secrets")
-def _post_checked(config, secrets, address, text, key):
-    try:
-        response = post(
-            f"{config['base_url']}/chat/send/text",
-            json={"Phone": address, "Body": text, "Id": key},
-            headers={"Token": secrets.get("token", "")},
-            who="Wuzapi",
-        )
-    except TransientError as exc:
-        if any(marker in str(exc).lower() for marker in SESSION_ERRORS):
-            raise PermanentError(str(exc)) from None
-        raise
-    try:
-        body = response.json()
-    except ValueError:
-        raise TransientError("Wuzapi's answer is not JSON") from None
-    if not isinstance(body, dict) or not body.get("success"):
-        detail = str(body.get("error") if isinstance(body, dict) else body)[:200]
-        raise PermanentError(f"Wuzapi refused the message: {detail}")
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
-    return str(data.get("Id") or key)
+def _send_part(config, secrets, address, text, key):
+    answer = post(
+        f"{config['base_url']}{PATH}",
+        json={"Phone": address, "Body": text, "Id": key},
+        headers={"Token": secrets.get("token", "")},
+        who="Wuzapi",
+    )
+    body = answer.json()
+    if answer.ok and isinstance(body, dict) and body.get("success") is True:
+        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        return str(data.get("Id") or key)
+    raise judge(answer.status, body, answer.headers)
+
+
+def judge(status, body, headers=None):
+    """The error for an answer that is not "sent": Wuzapi's own (a JSON {"code", "error", "success": false})
+    by its text, anything else (a proxy's page, a stray server) by its HTTP status."""
+    text = body.get("error") if isinstance(body, dict) else None
+    text = text.strip() if isinstance(text, str) else None
+    said = f"HTTP {status}: {text[:300]}" if text else f"HTTP {status}"
+    if 200 <= status < 300:
+        if isinstance(body, dict) and "success" in body:
+            return PermanentError(f"Wuzapi refused the message: {(text or str(body))[:200]}")
+        return ChannelDown(f"the base URL does not lead to Wuzapi's API: {PATH} answered {said} without Wuzapi's JSON")
+    if status == 404:
+        return ChannelDown(f"the base URL does not lead to Wuzapi's API: {PATH} answered {said}")
+    if text is None:  # not Wuzapi speaking: something in front of it
+        return answers.of_status(status, headers).error(f"Wuzapi answered {said}")
+    if status == 401:
+        return ChannelDown(f"Wuzapi does not know this token: unauthorized ({said})")
+    if status == 400:
+        if text == "Could not parse Phone":
+            return PermanentError(f"Wuzapi could not read the address as a WhatsApp number or JID ({said})")
+        return PermanentError(f"Wuzapi refused the request ({said})")
+    if text.lower() == "no session":
+        return ChannelDown(f"Wuzapi has no WhatsApp session for this token: connect it and scan the QR code ({said})")
+    if text.startswith(SENDING):
+        return _whatsmeow(text, said)
+    return answers.of_status(status, headers).error(f"Wuzapi could not send the message ({said})")
+
+
+def _whatsmeow(text, said):
+    for marker, kind, meaning in WHATSMEOW:
+        if marker in text:
+            wait = RATE_WAIT if kind is RateLimited else None
+            return kind(f"{meaning} ({said})", retry_after=wait)
+    refused = SERVER_ERROR.search(text)
+    if refused:
+        code = int(refused.group(1))
+        kind = TransientError if code in SERVER_ERROR_TRANSIENT or code >= 500 else PermanentError
+        return kind(f"WhatsApp refused the message with error {code} ({said})")
+    iq = IQ_STATUS.search(text)
+    if iq and 400 <= int(iq.group(1)) < 500:
+        return PermanentError(f"WhatsApp refused the request ({said})")
+    return TransientError(f"Wuzapi could not send the message ({said})")
 
 
 def split(text, limit):

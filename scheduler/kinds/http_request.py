@@ -1,8 +1,10 @@
 """Call an HTTP endpoint: a health check, a webhook, a REST or GraphQL API.
 
-The outcome is classified so the retry policy does the right thing: network trouble, timeouts, 408/425/429
-and 5xx are transient; other unexpected statuses and GraphQL errors are permanent. Request header values
-never appear in errors or results, since they often carry tokens.
+The outcome is judged by scheduler.answers, as every outbound answer is, so the retry policy does the right
+thing: network trouble, timeouts, 408/425 and 5xx are transient, 429 is rate-limited (its Retry-After is the
+retry's floor); other unexpected statuses and GraphQL errors are permanent. The request goes through the
+process's one outbound client (kept-alive connections, every hop's address checked) within a deadline for
+the whole attempt. Request header values never appear in errors or results, since they often carry tokens.
 """
 
 import json
@@ -15,8 +17,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import outbound
-from scheduler.errors import PermanentError, TransientError
+from scheduler import answers, outbound
+from scheduler.errors import PermanentError
 from scheduler.registry import JobKind, register
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
@@ -24,8 +26,7 @@ BODYLESS = ("GET", "HEAD")
 MAX_BODY_BYTES = 1024 * 1024  # read at most this much (enough to parse a GraphQL reply), never more
 RESULT_CHARS = 2048  # what the run's result keeps of the response
 MAX_TIMEOUT = 60.0
-MAX_REDIRECTS = 5
-TRANSIENT_STATUSES = {408, 425, 429}
+MAX_REDIRECTS = outbound.MAX_REDIRECTS
 HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 token
 
 
@@ -178,34 +179,28 @@ class HttpRequest(JobKind):
                 "truncated": truncated,
             }
 
-        client = httpx.Client(
-            transport=outbound.transport(),  # every hop's address checked: loopback, private... are refused
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
-            timeout=timeout,
-            # The job's own headers may override these. Uncompressed replies keep the 1 MiB cap a real
-            # memory bound: httpx decompresses a whole network chunk at once, whatever its expanded size.
-            headers={"User-Agent": _user_agent(context), "Accept-Encoding": "identity"},
-        )
+        # The job's own headers may override these. Uncompressed replies keep the 1 MiB cap a real memory
+        # bound: httpx decompresses a whole network chunk at once, whatever its expanded size.
+        headers = httpx.Headers({"User-Agent": _user_agent(context), "Accept-Encoding": "identity"})
+        headers.update(params.get("headers") or {})
+        http = outbound.client()  # every hop's address checked: loopback, private... are refused
         try:
             with (
-                client,
-                client.stream(method, url, headers=params.get("headers"), json=body) as response,
+                outbound.deadline(timeout),  # the whole attempt: headers or a body trickling in end too
+                http.stream(
+                    method, url, headers=headers, json=body, timeout=timeout, follow_redirects=True
+                ) as response,
             ):
-                raw, overflow = read_capped(response, MAX_BODY_BYTES, deadline=started + timeout)
+                raw, overflow = outbound.read_capped(response, MAX_BODY_BYTES, deadline=started + timeout)
         except outbound.Refused as exc:
             raise outbound.Refused(str(exc), result()) from None
         except httpx.TooManyRedirects:
-            raise PermanentError(f"more than {MAX_REDIRECTS} redirects from {_where(url)}", result())
-        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
-            # Our request (or a redirect target) is unusable: retrying cannot help.
-            raise PermanentError(f"bad request to {_where(url)}: {_reason(exc)}", result())
-        except httpx.TimeoutException:
-            raise TransientError(f"timed out after {timeout:g}s waiting for {_where(url)}", result())
-        except httpx.RequestError as exc:  # connection refused/reset, DNS, TLS, broken encodings
-            raise TransientError(f"{_reason(exc)} ({_where(url)})", result())
-        except _SlowBody:
-            raise TransientError(f"response from {_where(url)} took longer than {timeout:g}s", result())
+            raise PermanentError(f"more than {MAX_REDIRECTS} redirects from {_where(url)}", result()) from None
+        except (httpx.RequestError, TimeoutError) as exc:  # TimeoutError: the body trickled in past the timeout
+            verdict = answers.of_exception(exc, timeout)
+            if not verdict.retried:  # our request (or a redirect target) is unusable: retrying cannot help
+                raise verdict.error(f"bad request to {_where(url)}: {answers.reason(exc)}", result()) from None
+            raise verdict.error(f"{verdict.reason} ({_where(url)})", result()) from None
 
         text = _decode(raw, response)
         outcome = result(response.status_code, response.url, text[:RESULT_CHARS], overflow or len(text) > RESULT_CHARS)
@@ -221,27 +216,7 @@ class HttpRequest(JobKind):
             message += f" (expected {', '.join(map(str, expected))})"
         if graphql_error:
             message += f": {graphql_error}"
-        if status in TRANSIENT_STATUSES or status >= 500:
-            raise TransientError(message, outcome)
-        raise PermanentError(message, outcome)
-
-
-class _SlowBody(Exception):
-    """The body trickled in for longer than the timeout (httpx only bounds each read)."""
-
-
-def read_capped(response, limit, deadline=None):
-    """Read a streamed response's body up to `limit` bytes; return (bytes, whether more was left)."""
-    chunks, size = [], 0
-    for chunk in response.iter_bytes():
-        if size + len(chunk) > limit:
-            chunks.append(chunk[: limit - size])
-            return b"".join(chunks), True
-        chunks.append(chunk)
-        size += len(chunk)
-        if deadline is not None and time.monotonic() > deadline:
-            raise _SlowBody()
-    return b"".join(chunks), False
+        raise answers.of_status(status, response.headers).error(message, outcome)
 
 
 def _decode(raw, response):
@@ -273,13 +248,6 @@ def _where(url):
 def _public_url(url):
     """The URL without user:password, for the stored result."""
     return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
-
-
-def _reason(exc):
-    """A short cause: 'connection refused' rather than '[Errno 111] Connection refused'."""
-    text = str(exc) or type(exc).__name__
-    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text.splitlines()[0])
-    return text[:1].lower() + text[1:200]
 
 
 def _user_agent(context):

@@ -194,11 +194,11 @@ def test_the_backoff_doubles_and_respects_retry_after(channel, wuzapi, settings)
 
 
 def test_a_permanent_error_fails_at_once(channel, wuzapi):
-    wuzapi.fail_next(500, body="no session")
+    wuzapi.session = "no_session"  # the phone was logged out: the channel is down
     delivery = one_delivery(channel)
     assert sending.send_delivery(delivery.pk) == "failed"
     delivery.refresh_from_db()
-    assert delivery.status == "failed" and delivery.attempts == 1 and "no session" in delivery.error
+    assert delivery.status == "failed" and delivery.attempts == 1 and "No session" in delivery.error
     make_due(delivery)
     assert sending.requeue_due() == 0 and sending.send_delivery(delivery.pk) == "not claimed"
     assert len(wuzapi.requests) == 1 and not wuzapi.messages
@@ -239,7 +239,7 @@ def test_transient_errors_up_to_max_attempts_make_it_dead_and_revive_sends_it(ch
 
 
 def test_revive_brings_back_a_failed_delivery(channel, wuzapi):
-    wuzapi.fail_next(401)
+    wuzapi.answer_next("unauthorized")
     delivery = one_delivery(channel)
     assert sending.send_delivery(delivery.pk) == "failed"
     assert sending.revive([delivery]) == 1

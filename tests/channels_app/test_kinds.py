@@ -11,13 +11,15 @@ import time
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from django.core.exceptions import ValidationError
 
 from channels_app.fake_wuzapi import FakeWuzapi
 from channels_app.kinds import _http
 from channels_app.kinds import base as kinds
 from channels_app.kinds.wuzapi import LIMIT
-from scheduler.errors import PermanentError, TransientError
+from scheduler import answers
+from scheduler.errors import ChannelDown, PermanentError, RateLimited, TransientError
 from tests.support.http import LoopbackServer, Response, closed_url
 
 KEY = "vigia-41"
@@ -143,16 +145,16 @@ def test_a_part_failing_midway_resends_the_earlier_parts_with_the_same_ids(wuzap
     assert list(wuzapi.messages) == [f"{KEY}-{n}" for n in range(1, parts + 1)]  # part 1 not shown twice
 
 
-def test_wuzapi_bad_token_is_permanent_and_not_echoed(wuzapi):
-    with pytest.raises(PermanentError) as failure:
+def test_wuzapi_bad_token_is_the_channel_down_and_not_echoed(wuzapi):
+    with pytest.raises(ChannelDown) as failure:
         wuzapi_send(wuzapi, token="wrong-token-123")
     assert "401" in str(failure.value) and "wrong-token-123" not in str(failure.value)
     assert not wuzapi.messages
 
 
-def test_wuzapi_no_session_is_permanent(wuzapi):
-    wuzapi.fail_next(500, body="no session")
-    with pytest.raises(PermanentError, match="no session"):
+def test_wuzapi_no_session_is_the_channel_down(wuzapi):
+    wuzapi.session = "no_session"  # the phone was logged out: Wuzapi answers 500 "No session"
+    with pytest.raises(ChannelDown, match=r"no WhatsApp session .*\(HTTP 500: No session\)"):
         wuzapi_send(wuzapi)
     assert not wuzapi.messages
 
@@ -166,9 +168,9 @@ def test_wuzapi_generic_500_is_transient(wuzapi):
     assert list(wuzapi.messages) == [KEY]
 
 
-def test_wuzapi_429_is_transient_and_keeps_retry_after(wuzapi):
-    wuzapi.fail_next(429, headers={"Retry-After": "7"})
-    with pytest.raises(TransientError) as failure:
+def test_a_429_in_front_of_wuzapi_is_rate_limited_and_keeps_retry_after(wuzapi):
+    wuzapi.fail_next(429, headers={"Retry-After": "7"})  # a proxy's: Wuzapi itself never answers 429
+    with pytest.raises(RateLimited) as failure:
         wuzapi_send(wuzapi)
     assert failure.value.retry_after == 7.0
 
@@ -266,11 +268,27 @@ def test_webhook_server_errors_and_429_are_transient(hook, status):
     assert not failure.value.permanent and str(status) in str(failure.value)
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 422])
-def test_webhook_client_errors_are_permanent(hook, status):
-    hook.respond("/hook", status=status, body={"error": "no"})
-    with pytest.raises(PermanentError, match=str(status)):
+@pytest.mark.parametrize("status", [400, 409, 422, 302])
+def test_webhook_client_errors_and_redirects_are_permanent(hook, status):
+    hook.respond("/hook", status=status, body={"error": "no"}, headers={"Location": "/elsewhere"})
+    with pytest.raises(PermanentError, match=rf"the webhook refused the message: HTTP {status}") as failure:
         webhook_send(hook)
+    assert answers.outcome(failure.value) == "permanent"  # this message; the next one may go through
+    assert [r.path for r in hook.requests] == ["/hook"]  # a redirect is not followed (nor counted as sent)
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 405, 410])
+def test_webhook_refusing_who_we_are_or_where_we_post_is_the_channel_down(hook, status):
+    hook.respond("/hook", status=status, body={"error": "no"})
+    with pytest.raises(ChannelDown, match=rf"the webhook refuses every message: HTTP {status} \(no\)"):
+        webhook_send(hook)
+
+
+def test_webhook_429_is_rate_limited_with_its_retry_after(hook):
+    hook.respond("/hook", status=429, headers={"Retry-After": "42"})
+    with pytest.raises(RateLimited) as failure:
+        webhook_send(hook)
+    assert failure.value.retry_after == 42.0
 
 
 def test_webhook_connection_refused_is_transient():
@@ -280,13 +298,7 @@ def test_webhook_connection_refused_is_transient():
 
 @pytest.fixture
 def short_http_timeout(monkeypatch):
-    monkeypatch.setattr(_http, "TIMEOUT", 0.3)
-    cached = getattr(_http, "_client", None)  # a per-process client keeps the timeout it was made with
-    if cached is not None:
-        cached.cache_clear()
-    yield
-    if cached is not None:
-        cached.cache_clear()
+    monkeypatch.setattr(_http, "TIMEOUT", 0.3)  # read per request: the shared client takes it as it is
 
 
 def test_webhook_timeout_is_transient(hook, short_http_timeout):
@@ -354,6 +366,14 @@ class Mailbox:
     def __init__(self):
         self.messages = []
         self.refuse = {}
+        self.refuse_sender = {}
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802 - aiosmtpd API
+        if address in self.refuse_sender:
+            return self.refuse_sender[address]
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd API
         if address in self.refuse:
@@ -372,14 +392,16 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def use_smtp(settings, port, timeout=5):
+def use_smtp(settings, port, timeout=5, username="", password=""):
     """Point the default mailer at 127.0.0.1:`port` over plain SMTP (the test runner installs locmem)."""
     if hasattr(settings, "MAILERS"):  # Django 6.1's mailers
         options = {"host": "127.0.0.1", "port": port, "use_tls": False, "use_ssl": False, "timeout": timeout}
+        options.update({"username": username, "password": password} if username else {})
         settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}}
     else:  # the EMAIL_* settings
         settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
         settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, timeout
+        settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = username, password
         settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
 
 
@@ -435,6 +457,35 @@ def test_email_recipient_deferred_with_451_is_transient(smtp):
     with pytest.raises(TransientError) as failure:
         EMAIL.send({}, {}, "busy@example.org", outgoing())
     assert not failure.value.permanent
+
+
+def test_email_refused_login_is_the_channel_down(settings):
+    def refuse_everyone(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=False, handled=False)  # aiosmtpd answers 535 5.7.8
+
+    mailbox = Mailbox()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        auth_require_tls=False,
+        authenticator=refuse_everyone,
+    )
+    controller.start()
+    try:
+        use_smtp(settings, controller.port, username="vigia", password="wrong-password")
+        with pytest.raises(ChannelDown, match=r"refused the login \(535\)") as failure:
+            EMAIL.send({}, {}, "ana@example.org", outgoing())
+    finally:
+        controller.stop()
+    assert "wrong-password" not in str(failure.value) and not mailbox.messages
+
+
+def test_email_refused_sender_is_the_channel_down(smtp):
+    smtp.refuse_sender["alertas@example.org"] = "553 5.7.1 Sender address rejected: not owned by user"
+    with pytest.raises(ChannelDown, match=r"refused the sender alertas@example.org \(553\)"):
+        EMAIL.send({"from_email": "alertas@example.org"}, {}, "ana@example.org", outgoing())
+    assert not smtp.messages
 
 
 def test_email_server_unreachable_is_transient(settings):

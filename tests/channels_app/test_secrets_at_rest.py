@@ -228,7 +228,7 @@ def test_the_migration_encrypts_plaintext_rows_and_reverses():
         executor.loader.build_graph()
         executor.migrate(after)
         assert TOKEN not in raw_secrets("legacy") and raw_secrets("legacy").startswith("gAAAAA")
-        assert Channel.objects.get(name="legacy").secrets == {"token": TOKEN}
+        assert Channel.objects.only("secrets").get(name="legacy").secrets == {"token": TOKEN}
 
         executor.loader.build_graph()
         executor.migrate(before)  # reversible: plaintext again
@@ -271,7 +271,7 @@ def test_the_500_report_of_a_failed_send_holds_no_secret(debug):
         with override_settings(DEBUG=debug, VIGIA_ENCRYPTION_KEYS=[KEY_A]):
             report = _report_of_failed_send(channel.pk, request)
         assert wuzapi.requests[0].headers["token"] == TOKEN  # the send did use the secret
-    assert "_post_checked" in report and "Wuzapi refused the message" in report  # the report is there
+    assert "_send_part" in report and "does not lead to Wuzapi" in report  # the report is there
     assert TOKEN not in report
     assert KEY_A not in report
     assert "VIGIA_ENCRYPTION_KEYS" in report  # listed, with its value hidden

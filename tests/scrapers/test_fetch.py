@@ -8,6 +8,7 @@ import httpx
 import pytest
 from django.conf import settings
 
+from scheduler import answers
 from scheduler.errors import PermanentError, TransientError
 from scrapers import fetch as fetching
 from scrapers.fetch import fetch
@@ -147,8 +148,8 @@ def test_a_retry_after_beyond_the_deadline_raises_at_once(server):
 
 def test_retry_after_as_an_http_date():
     moment = httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
-    assert fetching._retry_after(moment) == 0  # in the past: retry now
-    assert fetching._retry_after(httpx.Response(429, headers={"Retry-After": "soon"})) is None
+    assert answers.retry_after(moment.headers) == 0  # in the past: retry now
+    assert answers.retry_after(httpx.Response(429, headers={"Retry-After": "soon"}).headers) is None
 
 
 def test_a_404_is_permanent_and_not_retried(server):
