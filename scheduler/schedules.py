@@ -4,15 +4,23 @@ The dispatcher, the admin, the commands and the dashboard's preview all call the
 
 Cron follows Vixie/Debian cron, evaluated on the wall clock of the job's own IANA zone:
 - 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; nicknames
-  @yearly/@annually/@monthly/@weekly/@daily/@midnight/@hourly; `L` = last day of the month.
-- Day matching: when either day field starts with `*`, a day must match both; otherwise either.
+  @yearly/@annually/@monthly/@weekly/@daily/@midnight/@hourly. Each field is a list of `*`, `N`, `N-M`, each
+  with an optional `/step` (`N/step` runs to the field's end); names JAN–DEC and SUN–SAT.
+- The extensions healthchecks' cronsim documents, from Quartz: in the day of month `L` (the last day), `LW` (the
+  last weekday, Monday to Friday); in the day of week `5L` (the last Friday of the month; 0L and 7L are the last
+  Sunday) and `1#2` (the second Monday; 1–5). Also from Quartz: `15W` (the weekday nearest the 15th, without
+  leaving the month) and `?` for a whole day field (the same as `*`).
+- Day matching: when either day field starts with `*` (or is `?`), a day must match both; otherwise either.
 - DST: a *fixed-time* entry (neither minute nor hour starts with `*`) whose wall time is skipped by
   spring-forward fires once, right after the jump; if its time repeats on fall-back it fires once,
   in the first pass. A *wildcard* entry fires only at wall times that exist, and in both passes of
   a repeated hour.
 
-croniter expands the fields on a naive wall clock (where it is exact); the DST rules above are ours,
-because cron libraries disagree on exactly those cases.
+We parse every field ourselves (so only the syntax above is accepted, and croniter's own extras such as `R`,
+`L5` or `W15` are not), then let croniter expand each field on a naive wall clock (where it is exact). croniter
+cannot mix `#`, `5L` or `W` with plain values in one field, nor take either-day matching with them, so an entry
+becomes one croniter expression per alternative (`variants`) and their wall times are merged. The DST rules
+above are ours, because cron libraries disagree on exactly those cases.
 """
 
 import heapq
@@ -34,7 +42,20 @@ NICKNAMES = {
     "@hourly": "0 * * * *",
 }
 FIELD_NAMES = ("second", "minute", "hour", "day of month", "month", "day of week")
-FIELD_HINTS = ("0–59", "0–59", "0–23", "1–31 or L", "1–12 or JAN–DEC", "0–7 or SUN–SAT (0 and 7 are Sunday)")
+FIELD_HINTS = (
+    "0–59",
+    "0–59",
+    "0–23",
+    "1–31, L, LW or 15W",
+    "1–12 or JAN–DEC",
+    "0–7 or SUN–SAT (0 and 7 are Sunday), 5L or 1#2",
+)
+BOUNDS = ((0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+DAY, MONTH, WEEKDAY = 3, 4, 5
+NAMES = {
+    MONTH: {name: number for number, name in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), 1)},
+    WEEKDAY: {name: number for number, name in enumerate("SUN MON TUE WED THU FRI SAT".split())},
+}
 # The wall clock can step back by at most this much at a transition (2 h at Antarctica/Troll).
 MAX_FOLD = timedelta(hours=3)
 
@@ -46,13 +67,10 @@ class ScheduleError(ValueError):
 @dataclass(frozen=True)
 class CronSpec:
     expression: str  # as written by the operator, whitespace-normalized
-    fields: tuple  # always six: second minute hour dom month dow
+    fields: tuple  # always six, as written: second minute hour dom month dow
     fixed_time: bool
     day_or: bool
-
-    @property
-    def croniter_expression(self):
-        return " ".join(self.fields)
+    variants: tuple  # croniter expressions (seconds first, day_or off) whose wall times together are the entry's
 
 
 def get_zone(tz_name):
@@ -71,7 +89,11 @@ def _zone_names():
     return frozenset(available_timezones()) | {"UTC"}
 
 
-_RANGE = re.compile(r"^(\d+)-(\d+)")
+_VALUE = r"([0-9]+|[A-Z]{3})"
+_ITEM = re.compile(rf"(?:(\*)|{_VALUE}(?:-{_VALUE})?)(?:/([0-9]+))?")
+_NEAREST = re.compile(r"([0-9]+)W")  # 15W
+_LAST_WEEKDAY = re.compile(r"([0-9]+)L")  # 5L (digits only, as in cronsim: no FRIL)
+_NTH = re.compile(rf"{_VALUE}#([0-9]+)")  # 1#2, MON#2
 
 
 @lru_cache(maxsize=1024)
@@ -90,39 +112,111 @@ def parse_cron(expression):
             f"Expected 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first; "
             f"got {len(fields)}."
         )
-    for position, value in enumerate(fields):
-        _check_field(fields, position, value)
-    spec = CronSpec(
+    parts = [_parse_field(position, value) for position, value in enumerate(fields)]
+    days, weekdays = ("*" if fields[position] == "?" else fields[position] for position in (DAY, WEEKDAY))
+    day_or = not (days.startswith("*") or weekdays.startswith("*"))
+    if day_or:  # either day matches: each alternative of one day field, with the other day field left free
+        pairs = [(day, "*") for day in parts[DAY]] + [("*", weekday) for weekday in parts[WEEKDAY]]
+    else:
+        pairs = [(day, weekday) for day in parts[DAY] for weekday in parts[WEEKDAY]]
+    second, minute, hour, month = parts[0][0], parts[1][0], parts[2][0], parts[MONTH][0]
+    variants = tuple(
+        variant
+        for variant in dict.fromkeys(f"{second} {minute} {hour} {day} {month} {weekday}" for day, weekday in pairs)
+        if _ever_matches(variant)
+    )
+    if not variants:
+        raise ScheduleError("This expression never matches a real date (e.g. 30 February).")
+    return CronSpec(
         expression=text,
         fields=tuple(fields),
         fixed_time=not fields[1].startswith("*") and not fields[2].startswith("*"),
-        day_or=not (fields[3].startswith("*") or fields[5].startswith("*")),
+        day_or=day_or,
+        variants=variants,
     )
-    try:
-        croniter(spec.croniter_expression, datetime(2000, 1, 1), second_at_beginning=True, day_or=spec.day_or).get_next(
-            datetime
+
+
+def _parse_field(position, value):
+    """The field as croniter alternatives: the entry matches where any of them matches.
+
+    Plain items share one alternative; in the day of month each `W` item is one of its own, in the day of week
+    the `5L` and `1#2` items share one (croniter takes neither in a list with anything else).
+    """
+    if value == "?" and position in (DAY, WEEKDAY):
+        return ("*",)
+    plain, own = [], []
+    for item in value.upper().split(","):
+        special = _special_item(position, item, value)
+        if special is None:
+            plain.append(_plain_item(position, item, value))
+        else:
+            own.append(special)
+    if position == WEEKDAY and own:
+        own = [",".join(own)]
+    return tuple(([",".join(plain)] if plain else []) + own)
+
+
+def _special_item(position, item, value):
+    """`LW`, `15W`, `5L` or `1#2` translated for croniter; None for any other item (and for `L`, a plain one)."""
+    if position == DAY and item == "LW":
+        return "31W"  # croniter's nearest weekday to the 31st, clamped to the month: always its last weekday
+    if position == DAY and (match := _NEAREST.fullmatch(item)):
+        return f"{_number(position, match.group(1), value)}W"
+    if position == WEEKDAY and (match := _LAST_WEEKDAY.fullmatch(item)):
+        return f"L{_number(position, match.group(1), value)}"  # croniter spells it L5
+    if position == WEEKDAY and (match := _NTH.fullmatch(item)):
+        weekday, nth = _number(position, match.group(1), value), int(match.group(2))
+        if not 1 <= nth <= 5:
+            raise _invalid(position, value)
+        return f"{weekday}#{nth}"
+    return None
+
+
+def _plain_item(position, item, value):
+    if position == DAY and item == "L":
+        return "L"
+    match = _ITEM.fullmatch(item)
+    if not match:
+        raise _invalid(position, value)
+    star, start, end, step = match.groups()
+    low, high = BOUNDS[position]
+    if step is not None and int(step) < 1:
+        raise _invalid(position, value)
+    if star:
+        return "*" if step is None else f"{low}-{high}/{int(step)}"
+    first = _number(position, start, value)
+    last = first if end is None else _number(position, end, value)
+    if last < first:
+        raise ScheduleError(
+            f"The {FIELD_NAMES[position]} field has a reversed range '{item}' (allowed {FIELD_HINTS[position]})."
         )
-    except CroniterBadDateError as exc:
-        raise ScheduleError("This expression never matches a real date (e.g. 30 February).") from exc
-    except CroniterError as exc:  # pragma: no cover - fields were checked one by one above
-        raise ScheduleError(str(exc)) from exc
-    return spec
+    if step is not None and end is None:
+        last = high  # N/step: from N to the end of the field (the day of week ends at 7, Sunday)
+    if first == last:
+        return str(first)  # croniter reads an equal range such as 5-5 as the whole field
+    return f"{first}-{last}" if step is None else f"{first}-{last}/{int(step)}"
 
 
-def _check_field(fields, position, value):
-    name, hint = FIELD_NAMES[position], FIELD_HINTS[position]
-    for part in value.split(","):
-        match = _RANGE.match(part)
-        if match and int(match.group(1)) > int(match.group(2)):
-            raise ScheduleError(f"The {name} field has a reversed range '{part}' (allowed {hint}).")
-    probe = ["*"] * 6
-    probe[position] = value
-    if position == 3 and value.upper() == "L":
-        return
+def _number(position, text, value):
+    number = int(text) if text.isdigit() else NAMES.get(position, {}).get(text)
+    low, high = BOUNDS[position]
+    if number is None or not low <= number <= high:
+        raise _invalid(position, value)
+    return number
+
+
+def _invalid(position, value):
+    return ScheduleError(f"The {FIELD_NAMES[position]} field '{value}' is not valid (allowed {FIELD_HINTS[position]}).")
+
+
+def _ever_matches(variant):
     try:
-        croniter(" ".join(probe), datetime(2000, 1, 1), second_at_beginning=True)
-    except (CroniterError, ValueError, KeyError, IndexError) as exc:
-        raise ScheduleError(f"The {name} field '{value}' is not valid (allowed {hint}).") from exc
+        croniter(variant, datetime(2000, 1, 1), second_at_beginning=True, day_or=False).get_next(datetime)
+    except CroniterBadDateError:
+        return False
+    except CroniterError as exc:  # pragma: no cover - every field was checked above
+        raise ScheduleError(str(exc)) from exc
+    return True
 
 
 def is_fixed_time(expression):
@@ -136,15 +230,10 @@ def next_occurrences(expression, tz_name, after, count=1):
     after = after.astimezone(UTC)
     # The wall clock steps back at a fold: start early enough to see the second pass of a repeated hour.
     start = min(_wall(after, zone), _wall(after + MAX_FOLD, zone) - MAX_FOLD).replace(microsecond=0)
-    walls = croniter(
-        spec.croniter_expression,
-        start - timedelta(seconds=1),
-        second_at_beginning=True,
-        day_or=spec.day_or,
-    )
     results, pending = [], []
-    while len(results) < count:
-        wall = walls.get_next(datetime)
+    for wall in _walls(spec.variants, start - timedelta(seconds=1)):
+        if len(results) >= count:
+            break
         instants = _instants(wall, zone, spec.fixed_time)
         if not instants:
             continue
@@ -154,7 +243,28 @@ def next_occurrences(expression, tz_name, after, count=1):
             _emit(heapq.heappop(pending), after, results)
         for instant in instants:
             heapq.heappush(pending, instant)
+    else:  # no wall time left (croniter stops looking after many years): the pending ones are final
+        while pending:
+            _emit(heapq.heappop(pending), after, results)
     return results[:count]
+
+
+def _walls(variants, start):
+    """The wall times strictly after `start` matched by any variant, in order, each once."""
+    previous = None
+    for wall in heapq.merge(*(_variant_walls(variant, start) for variant in variants)):
+        if wall != previous:
+            yield wall
+            previous = wall
+
+
+def _variant_walls(variant, start):
+    walls = croniter(variant, start, second_at_beginning=True, day_or=False)
+    while True:
+        try:
+            yield walls.get_next(datetime)
+        except CroniterBadDateError:
+            return
 
 
 def _emit(instant, after, results):
