@@ -1,4 +1,4 @@
-"""The channels' job kinds (`deliver_due`, `send_message`) and the job-failure alerts."""
+"""The channels' job kind (`send_message`), the leader's delivery sweep, and the job-failure alerts."""
 
 from django import forms
 from django.conf import settings
@@ -6,33 +6,20 @@ from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
 from channels_app import scheduled, sending
-from scheduler import retention, services
+from scheduler import periodic, retention, services
 from scheduler.errors import PermanentError
 from scheduler.models import Job, Run
 from scheduler.registry import JobKind, register
 from scheduler.signals import run_finished
 
 SYSTEM_JOBS = [
-    {
-        "external_key": "deliver_due",
-        "name": "Send due deliveries (retries, lost tasks)",
-        "kind": "deliver_due",
-        "schedule_type": Job.ScheduleType.INTERVAL,
-        "interval_seconds": 5,
-        "queue": Job.Queue.HIGH,
-        "timeout_seconds": 60,
-    },
     retention.PRUNE_JOB,  # daily "Prune history" (every app's history, by the VIGIA_RETAIN_* settings)
 ]
+# System jobs of earlier versions, now leader-side housekeeping: removed on migrate.
+RETIRED_SYSTEM_JOBS = ["deliver_due"]
 
-
-@register
-class DeliverDue(JobKind):
-    name = "deliver_due"
-    label = "Queue the deliveries whose retry is due"
-
-    def run(self, params, context):
-        return {"queued": sending.requeue_due()}
+# Every 5 s on the scheduler leader, outside the run history: retries that are due, and lost sending tasks.
+periodic.register("requeue_deliveries", 5, lambda: {"queued": sending.requeue_due()})
 
 
 @register
@@ -60,8 +47,8 @@ def _alert_job_failure(sender, run, **kwargs):
     job = run.job
     if Run.objects.filter(job=job, scheduled_for=run.scheduled_for, attempt__gt=run.attempt).exists():
         return  # a retry follows
-    if job.kind in ("deliver_due", "check_source"):
-        return  # no alert loop through the sending machinery; sources have their own broken/recovered events
+    if job.kind == "check_source":
+        return  # sources have their own broken/recovered events
     from channels_app.events import publish
 
     publish(
@@ -80,6 +67,7 @@ def _alert_job_failure(sender, run, **kwargs):
 
 
 def ensure_system_jobs():
+    Job.objects.filter(external_service="vigia", external_key__in=RETIRED_SYSTEM_JOBS).delete()
     return services.ensure_jobs(SYSTEM_JOBS)
 
 

@@ -67,7 +67,7 @@ def run(env, quick, say, log_dir):
     connections.close_all()  # the upstream process is forked: it must not share this connection
     with Upstreams(SITES) as upstreams:
         # The people cycle would call the real DJEN: only the soak's sources and the delivery sweep run.
-        Job.objects.exclude(kind="deliver_due").update(enabled=False, next_run_at=None)
+        Job.objects.update(enabled=False, next_run_at=None)
         make_sources(upstreams.urls)
         users = [
             get_user_model().objects.create_user(f"soak{i}", password=PASSWORD, is_staff=True).username

@@ -5,6 +5,10 @@ from contextlib import contextmanager
 from scheduler.processes import spawn, stop
 
 BENCHMARKS = {}
+# Extra phases of `bench scheduler` that other apps add (`bench scheduler` runs on a scheduler and a cluster
+# already up): name -> function(env, quick, say, log_dir) returning figures; their targets beside them.
+PHASES = {}
+PHASE_TARGETS = {}
 
 
 def register(name):
@@ -38,4 +42,4 @@ def engine(env, log_dir, workers=4):
             handle.close()
 
 
-from scheduler.bench import scheduler_bench  # noqa: E402,F401  (registers "scheduler")
+from scheduler.bench import idle_bench, scheduler_bench  # noqa: E402,F401  (register "idle", "scheduler")

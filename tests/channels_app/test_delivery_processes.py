@@ -1,4 +1,4 @@
-"""Deliveries on real processes: django-q2 clusters (and a scheduler for the `deliver_due` sweep) on the test
+"""Deliveries on real processes: django-q2 clusters (and a scheduler for the leader's delivery sweep) on the test
 database, sending to the fake Wuzapi in this process."""
 
 import os
@@ -8,7 +8,6 @@ import pytest
 
 from channels_app.events import publish
 from channels_app.fake_wuzapi import FakeWuzapi
-from channels_app.jobs import ensure_system_jobs
 from channels_app.models import Delivery
 from tests.channels_app.support import item_event, process_env, recipient, wuzapi_channel
 from tests.support.processes import wait_for
@@ -85,7 +84,7 @@ def test_the_pace_holds_across_two_worker_processes(procs, wuzapi):
 
 
 def test_a_worker_killed_after_the_provider_accepted_ends_sent_with_one_message(procs, wuzapi):
-    ensure_system_jobs()  # the deliver_due sweep, every 5 s
+    # the scheduler leader sweeps lost sending tasks every 5 s (channels_app's housekeeping)
     recipient(wuzapi_channel(wuzapi))
     procs.scheduler(**process_env(**FAST_TAKEOVER))
     cluster(procs, "qcluster", VIGIA_WORKERS=2, **FAST_TAKEOVER)
@@ -106,7 +105,6 @@ def test_a_worker_killed_after_the_provider_accepted_ends_sent_with_one_message(
 
 
 def test_provider_500_twice_then_200_with_scheduler_and_cluster(procs, wuzapi):
-    ensure_system_jobs()
     recipient(wuzapi_channel(wuzapi))
     wuzapi.fail_next(500, count=2)
     fast_retry = {"VIGIA_DELIVERY_BACKOFF": 0.5}

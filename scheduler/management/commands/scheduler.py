@@ -10,11 +10,13 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from scheduler import dispatch, lease, reaper
+from scheduler import dispatch, lease, periodic, reaper
 
 log = logging.getLogger("vigia.scheduler")
 POLL = 0.25  # new or edited jobs are noticed within this (the issue asks for 0.5 s)
 REAP_EVERY = 5.0
+
+periodic.register("reap_lost_runs", REAP_EVERY, lambda: dict(zip(("requeued", "failed"), reaper.reap(), strict=True)))
 
 
 class Command(BaseCommand):
@@ -42,7 +44,7 @@ class Command(BaseCommand):
 
     def serve(self, me, stop):
         ttl = settings.VIGIA_LEASE_TTL
-        leading, last_renew, last_reap = False, 0.0, 0.0
+        leading, last_renew = False, 0.0
         while not stop.is_set():
             try:
                 now_mono = time.monotonic()
@@ -54,11 +56,13 @@ class Command(BaseCommand):
                 if not leading:
                     stop.wait(min(0.5, ttl / 10))
                     continue
-                dispatch.dispatch_due(me)
-                if now_mono - last_reap >= REAP_EVERY:
-                    reaper.reap()
-                    last_reap = now_mono
-                stop.wait(self._sleep_for(dispatch.next_wake(timezone.now())))
+                wake = dispatch.next_wake()
+                if wake is not None and wake <= timezone.now():
+                    if dispatch.dispatch_due(me, known_due=True):
+                        continue  # what the batch left (or what fell due meanwhile) is looked at at once
+                    wake = None  # due but nothing dispatched (rows locked elsewhere): no busy loop
+                periodic.run_due()
+                stop.wait(self._sleep_for(wake))
             except lease.LostLease:
                 leading = False
                 log.warning("lease lost while dispatching", extra={"holder": me})

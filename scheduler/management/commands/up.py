@@ -1,10 +1,10 @@
 """`python manage.py up`: migrate, make sure there is an admin login, load demo data, then run the web
 server, one worker cluster and the scheduler together until Ctrl-C (which stops all three cleanly)."""
 
+import json
+import os
 import secrets
-import signal
-import subprocess
-import threading
+import sys
 from pathlib import Path
 
 from django.conf import settings
@@ -13,7 +13,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from scheduler import outbound
-from scheduler.processes import spawn, stop
+from scheduler.processes import MANAGE
+
+SUPERVISOR = Path(__file__).resolve().parents[2] / "supervise.py"
 
 
 class Command(BaseCommand):
@@ -43,7 +45,11 @@ class Command(BaseCommand):
             "worker": ["qcluster"],
             "scheduler": ["scheduler"],
         }
-        raise SystemExit(supervise(children, self.stdout))
+        # A newcomer's machine: two workers unless told otherwise (VIGIA_WORKERS); production units set their own.
+        os.environ.setdefault("VIGIA_WORKERS", "2")
+        self.stdout.flush()
+        # Become the small supervisor (no Django in it): this process's memory goes back to the system.
+        os.execv(sys.executable, [sys.executable, str(SUPERVISOR), str(MANAGE), json.dumps(children)])
 
 
 def ensure_admin():
@@ -56,37 +62,3 @@ def ensure_admin():
         path.write_text(password)
         path.chmod(0o600)
     return path.read_text().strip() if path.exists() else "(set earlier: manage.py changepassword admin)"
-
-
-def supervise(children, out):
-    """Run the children until one dies or we are asked to stop; returns the exit code."""
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    processes = {}
-    for name, args in children.items():
-        # A session of their own: Ctrl-C reaches only us, and we stop them in order.
-        processes[name] = spawn(args, stdout=subprocess.PIPE)
-        threading.Thread(target=_relay, args=(name, processes[name], out), daemon=True).start()
-    code = 0
-    while not stopping.is_set():
-        for name, process in processes.items():
-            if process.poll() is not None:
-                out.write(f"[up] {name} exited with {process.returncode}; stopping the others\n")
-                code = 1
-                stopping.set()
-        stopping.wait(0.5)
-    out.write("[up] stopping...\n")
-    for process in processes.values():
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # all at once, then wait for each
-    for process in processes.values():
-        stop(process)
-    out.write("[up] stopped.\n")
-    return code
-
-
-def _relay(name, process, out):
-    for line in iter(process.stdout.readline, b""):
-        out.write(f"{name:>9} | {line.decode(errors='replace').rstrip()}\n")
-        out.flush()

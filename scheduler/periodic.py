@@ -1,0 +1,90 @@
+"""Leader-side housekeeping: small periodic chores the scheduler leader runs itself (reaping lost runs,
+queueing the deliveries whose retry is due...). They are not jobs, so they put nothing in the run history
+(a sweep every 5 s would add 17,000 runs a day); each keeps one status row (Housekeeping) that the overview
+and the admin show: when it last ran, whether it worked, its last result or error.
+
+An app registers a chore from its AppConfig.ready(): `periodic.register("requeue_deliveries", 5, func)`.
+`func()` returns a small JSON-able result; it must be quick and idempotent (a new leader may repeat it).
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.db.models import F
+from django.utils import timezone
+
+from scheduler.models import Housekeeping
+
+log = logging.getLogger("vigia.scheduler")
+
+
+@dataclass
+class Chore:
+    name: str
+    every: float
+    func: object
+    due: float = 0.0  # monotonic time of the next run in this process
+
+
+_chores = {}
+
+
+def register(name, every_seconds, func):
+    """Run `func` every `every_seconds` on the scheduler leader."""
+    _chores[name] = Chore(name, float(every_seconds), func)
+
+
+def chores():
+    return list(_chores.values())
+
+
+def run_due(now_mono=None):
+    """Run every chore whose time has come; returns {name: result}. One failing chore never stops the
+    others or the dispatcher: its error is recorded on its status row."""
+    now_mono = time.monotonic() if now_mono is None else now_mono
+    done = {}
+    for chore in _chores.values():
+        if now_mono < chore.due:
+            continue
+        chore.due = now_mono + chore.every
+        done[chore.name] = run(chore)
+    return done
+
+
+def run(chore):
+    started = timezone.now()
+    try:
+        result = chore.func()
+        error = ""
+    except Exception as exc:  # noqa: BLE001 - recorded on the chore's row; the leader goes on
+        log.exception("housekeeping failed", extra={"chore": chore.name})
+        result, error = None, f"{type(exc).__name__}: {exc}"[:2000]
+    finished = timezone.now()
+    try:
+        _record(chore, started, finished, result, error)
+    except Exception:  # noqa: BLE001 - the status row is a report; the chore itself ran
+        log.warning("could not record housekeeping status", extra={"chore": chore.name}, exc_info=True)
+    return result
+
+
+def _record(chore, started, finished, result, error):
+    fields = {
+        "every_seconds": chore.every,
+        "last_started_at": started,
+        "last_finished_at": finished,
+        "last_result": result,
+        "last_error": error,
+    }
+    if not error:
+        fields["last_ok_at"] = finished
+    changed = Housekeeping.objects.filter(name=chore.name).update(
+        runs=F("runs") + 1, failures=F("failures") + (1 if error else 0), **fields
+    )
+    if not changed:
+        Housekeeping.objects.create(name=chore.name, runs=1, failures=1 if error else 0, **fields)
+
+
+def status():
+    """The chores' status rows, by name (for the overview and the admin)."""
+    return list(Housekeeping.objects.order_by("name"))
