@@ -187,6 +187,9 @@ VIGIA_MAX_TIMEOUT = env_int("VIGIA_MAX_TIMEOUT", 6 * 3600)  # largest timeout a 
 VIGIA_EXTRA_JOB_KINDS = env_list("VIGIA_EXTRA_JOB_KINDS")  # modules that register more job kinds
 
 # --- Sources ---------------------------------------------------------------------------------
+VIGIA_RESERVED_WORKERS = os.environ.get("VIGIA_RESERVED_WORKERS", "high=1")  # workers lower queues may not take
+VIGIA_QUEUE_PREFETCH = env_int("VIGIA_QUEUE_PREFETCH", 1)  # tasks a cluster takes beyond its busy workers
+VIGIA_DEFER_AFTER = env_float("VIGIA_DEFER_AFTER", 1.0)  # a run's first rate-limit wait longer: back on the queue
 VIGIA_HOST_RATE = env_float("VIGIA_HOST_RATE", 1.0)  # requests per second per host, unless set per host
 VIGIA_FETCH_MAX_BYTES = env_int("VIGIA_FETCH_MAX_BYTES", 5 * 1024 * 1024)
 VIGIA_FETCH_MAX_REDIRECTS = env_int("VIGIA_FETCH_MAX_REDIRECTS", 5)

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy
 
 from scheduler import owners, schedules, services
 from scheduler.forms import JobForm
-from scheduler.models import Job, Lease, Run
+from scheduler.models import Housekeeping, Job, Lease, Run
 
 UPCOMING = 5
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
@@ -109,6 +109,7 @@ class JobAdmin(admin.ModelAdmin):
     ordering = ["name"]
     actions = ["run_now", "pause", "resume"]
     readonly_fields = [
+        "paused_reason",
         "upcoming",
         "next_run_at",
         "occurrences",
@@ -151,7 +152,16 @@ class JobAdmin(admin.ModelAdmin):
     ]
     state_fieldset = (
         "State",
-        {"fields": ["upcoming", "next_run_at", "occurrences", "last_scheduled_for", "completed_at"]},
+        {
+            "fields": [
+                "paused_reason",
+                "upcoming",
+                "next_run_at",
+                "occurrences",
+                "last_scheduled_for",
+                "completed_at",
+            ]
+        },
     )
     record_fieldset = ("Record", {"fields": [("created_at", "updated_at")], "classes": ["collapse"]})
 
@@ -302,3 +312,10 @@ class LeaseAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Housekeeping)
+class HousekeepingAdmin(ReadOnlyAdmin):
+    """The scheduler leader's own chores (scheduler.periodic): when each last ran, and how it went."""
+
+    list_display = ["name", "every_seconds", "last_finished_at", "last_ok_at", "runs", "failures", "last_error"]

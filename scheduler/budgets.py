@@ -21,9 +21,12 @@ caller can put its work back in line for that moment instead of holding a worker
 Inside an outer atomic block the row stays locked until that block ends: reserve outside transactions.
 """
 
+import contextvars
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -70,11 +73,50 @@ def reserve(name, per_second, max_wait=None, margin=1.0):
 
 
 def wait_for(name, per_second, max_wait=None, margin=1.0):
-    """reserve(), then sleep until the slot; return the seconds waited. Raises SlotTooFar as reserve()."""
-    wait = reserve(name, per_second, max_wait=max_wait, margin=margin)
+    """reserve(), then sleep until the slot; return the seconds waited. Raises SlotTooFar as reserve().
+
+    Inside a run (deferrable()): a slot this run reserved before it was put back is used instead of a new
+    one; and when the run's first slot is more than VIGIA_DEFER_AFTER seconds away, RunDeferred is raised
+    (the slot stays reserved for it) so that the run goes back on the queue for that moment and the worker
+    takes other work. Once the run has used a slot it waits in place: going back would repeat what it sent.
+    """
+    state = _run_state.get()
+    held = state["held"].pop(name, None) if state else None
+    if held is not None:
+        wait = max(0.0, held - time.time())
+    else:
+        deferring = state is not None and not state["used"]  # the run's deadline starts afresh when resumed
+        wait = reserve(name, per_second, max_wait=None if deferring else max_wait, margin=margin)
+        if deferring and wait > settings.VIGIA_DEFER_AFTER:
+            raise RunDeferred(name, time.time() + wait)
+    if state is not None:
+        state["used"] = True
     if wait > 0:
         time.sleep(wait)
     return wait
+
+
+class RunDeferred(BaseException):  # noqa: N818 - a control-flow signal like RunTimeout, not an error
+    """A run's first slot is far: it goes back on the queue for that moment, holding the slot (`held`:
+    {budget name: epoch seconds}). A BaseException, so a kind's `except Exception` cannot swallow it."""
+
+    def __init__(self, name, at):
+        super().__init__(f"{name}: next slot in {at - time.time():.1f} s")
+        self.held, self.at = {name: at}, at
+
+
+_run_state = contextvars.ContextVar("vigia_budget_run", default=None)
+
+
+@contextmanager
+def deferrable(held=None):
+    """The scope of one run's execution (scheduler.execution): its first long wait defers the run; `held`
+    are the slots it reserved before it was put back."""
+    token = _run_state.set({"held": dict(held or {}), "used": False})
+    try:
+        yield
+    finally:
+        _run_state.reset(token)
 
 
 def hold(name, seconds):

@@ -27,8 +27,17 @@ QUEUE_LIMIT + BULK tasks already taken by a cluster are ahead of a `high` task t
 cluster serving only `high`, VIGIA_CLUSTER_QUEUES=high, never has that wait). A taken task still waiting
 there after Conf.RETRY seconds is back on the table and may be taken again; the execution wrapper's claim
 makes that second delivery a no-op.
+
+Capacity (ours, scheduler.djq.Capacity): so that a late `high` task never waits behind taken ones, our
+broker takes only what the cluster can start now, at most VIGIA_QUEUE_PREFETCH beyond its workers, and
+keeps workers that lower-priority work may not take (VIGIA_RESERVED_WORKERS, `high=1`: a DJEN cycle on
+`default` never holds the worker a gincana check needs). It counts the tasks it handed out in memory the
+cluster's processes share (created before django-q2 forks them): the pusher takes a slot per task, the
+worker marks it with its pid on django-q2's `pre_execute` and frees it on `post_execute_in_worker`; a slot
+whose worker died is reclaimed by the pusher.
 """
 
+import multiprocessing
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,14 +50,16 @@ from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.humanhash import uuid
 from django_q.models import OrmQ, Task
+from django_q.signals import post_execute_in_worker, pre_execute
 from django_q.signing import SignedPackage
 
 BATCH = 500  # rows per INSERT when enqueueing in bulk
+FREE_SLOT_POLL = 0.002  # seconds between looks at the shared slots while the cluster is full
 
 # --- putting tasks on the queue ----------------------------------------------------------------------
 
 
-def make_task(func, args, queue, timeout, *, name=None, not_before=None, now=None):
+def make_task(func, args, queue, timeout, *, name=None, not_before=None, now=None, kwargs=None):
     """One task for django-q2 as an unsaved OrmQ row: `func` (a dotted path) called with `args` on the
     named `queue`; django-q2 kills the worker after `timeout` seconds; no cluster starts it before
     `not_before` (an aware datetime; None: at once)."""
@@ -61,7 +72,7 @@ def make_task(func, args, queue, timeout, *, name=None, not_before=None, now=Non
         "name": name or task_id,
         "func": func,
         "args": tuple(args),
-        "kwargs": {},
+        "kwargs": dict(kwargs or {}),
         "timeout": int(timeout),
         "ack_failure": True,
         "started": now,
@@ -123,6 +134,104 @@ def read_stat(value):
         return None
 
 
+def reserved_workers():
+    """{queue: workers only it (and higher queues) may use}, from VIGIA_RESERVED_WORKERS ("high=1")."""
+    found = {}
+    for part in settings.VIGIA_RESERVED_WORKERS.split(","):
+        if part.strip():
+            name, _, count = part.partition("=")
+            if name.strip() not in settings.VIGIA_QUEUES or not count.strip().isdigit():
+                raise ValueError(f"VIGIA_RESERVED_WORKERS: '{part}' is not queue=count over {settings.VIGIA_QUEUES}")
+            found[name.strip()] = int(count)
+    return found
+
+
+class Capacity:
+    """What a cluster's tasks in hand take: one slot per task handed out and not finished (ack id, queue
+    rank + 1, worker pid or 0 while it waits in the internal queue), in shared memory."""
+
+    FIELDS = 3
+
+    def __init__(self, queues, workers, prefetch, reserved):
+        self.size = workers + prefetch
+        self.slots = multiprocessing.Array("q", self.size * self.FIELDS, lock=True)
+        # How many tasks of rank r or lower priority may be in hand at once: the workers less those that
+        # higher queues reserve; the highest queue may fill every worker and the prefetch.
+        self.limits, kept = [], 0
+        for rank, name in enumerate(queues):
+            self.limits.append(self.size if rank == 0 else max(1, workers - kept))
+            kept += reserved.get(name, 0)
+
+    def _rows(self):
+        data = self.slots.get_obj()
+        return [(i, data[i * 3], data[i * 3 + 1], data[i * 3 + 2]) for i in range(self.size)]
+
+    def in_hand(self):
+        """Tasks in hand per rank, reclaiming the slots of workers that died."""
+        with self.slots.get_lock():
+            data, counts = self.slots.get_obj(), [0] * len(self.limits)
+            for i, ack, rank, pid in self._rows():
+                if ack and pid and not _alive(pid):
+                    data[i * 3] = data[i * 3 + 1] = data[i * 3 + 2] = 0  # its worker died: the slot is free
+                elif ack:
+                    counts[rank - 1] += 1
+        return counts
+
+    def room(self, counts, rank):
+        """How many more tasks of `rank` may be taken, with `counts` in hand: every limit from the top down
+        to `rank` must hold (a `low` task counts against what `default` may hold too, so a lower queue never
+        gets room a higher one is refused)."""
+        return min(self.limits[k] - sum(counts[k:]) for k in range(rank + 1))
+
+    def take(self, ack, rank):
+        with self.slots.get_lock():
+            data = self.slots.get_obj()
+            for i, current, _rank, _pid in self._rows():
+                if not current:
+                    data[i * 3], data[i * 3 + 1], data[i * 3 + 2] = ack, rank + 1, 0
+                    return True
+        return False
+
+    def mark(self, ack, pid):
+        """The worker `pid` started task `ack` (pid 0: it finished, the slot is free)."""
+        with self.slots.get_lock():
+            data = self.slots.get_obj()
+            for i, current, _rank, _pid in self._rows():
+                if current == ack:
+                    if pid:
+                        data[i * 3 + 2] = pid
+                    else:
+                        data[i * 3] = data[i * 3 + 1] = data[i * 3 + 2] = 0
+                    return
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_capacity = None  # this cluster's Capacity, made in its main process before django-q2 forks the rest
+
+
+def _on_start(sender, task=None, **kwargs):
+    if _capacity is not None and task and task.get("ack_id"):
+        _capacity.mark(task["ack_id"], os.getpid())
+
+
+def _on_finish(sender, task=None, **kwargs):
+    if _capacity is not None and task and task.get("ack_id"):
+        _capacity.mark(task["ack_id"], 0)
+
+
+pre_execute.connect(_on_start, dispatch_uid="vigia-capacity-start")
+post_execute_in_worker.connect(_on_finish, dispatch_uid="vigia-capacity-finish")
+
+
 class PriorityORMBroker(ORM):
     """django-q2's ORM broker serving several named queues.
 
@@ -136,7 +245,11 @@ class PriorityORMBroker(ORM):
         self._serve()
 
     def _serve(self):
+        global _capacity
         self.queues = served_queues()
+        if _capacity is None:  # once per process: the cluster's main, before the forks that share it
+            _capacity = Capacity(self.queues, Conf.WORKERS, settings.VIGIA_QUEUE_PREFETCH, reserved_workers())
+        self.capacity = _capacity
         self._priority = Case(
             *[When(key=name, then=Value(rank)) for rank, name in enumerate(self.queues)],
             output_field=IntegerField(),
@@ -157,21 +270,47 @@ class PriorityORMBroker(ORM):
         return self.get_connection().filter(key__in=self.queues).delete()
 
     def dequeue(self):
+        # Every worker busy (or kept for higher queues): watch the shared slots (no query) until one frees,
+        # for up to Conf.POLL, so a burst is handed out as fast as the workers finish.
+        give_up = monotonic() + Conf.POLL
+        while True:
+            counts = self.capacity.in_hand()
+            open_queues = [name for rank, name in enumerate(self.queues) if self.capacity.room(counts, rank) > 0]
+            if open_queues:
+                break
+            if monotonic() >= give_up:
+                return None
+            sleep(FREE_SLOT_POLL)
         # Only rows whose lock is past: a row queued with a later `not_before`, or held by a cluster, waits.
         rows = self.get_connection()  # once per look: each call also checks the database connection
         waiting = (
-            rows.filter(key__in=self.queues, lock__lt=timezone.now())
+            rows.filter(key__in=open_queues, lock__lt=timezone.now())
             .order_by(self._priority, "id")
-            .values_list("id", "lock", "payload")[: Conf.BULK]
+            .values_list("id", "key", "lock", "payload")[: min(Conf.BULK, self.capacity.room(counts, 0))]
         )
         claimed = []
-        for task_id, lock, payload in waiting:
+        for task_id, key, lock, payload in waiting:
+            rank = self.queues.index(key)
+            if self.capacity.room(counts, rank) <= 0:
+                continue  # no room left for this queue in this look
             # Another cluster may have taken it since the read: the lock value is our compare-and-set.
             if rows.filter(id=task_id, lock=lock).update(lock=self.timeout(None)):
+                self.capacity.take(task_id, rank)
+                counts[rank] += 1
                 claimed.append((task_id, payload))
         if claimed:
             return claimed
-        sleep(Conf.POLL)
+        self._rest(counts)
+
+    def _rest(self, counts):
+        """Nothing taken: look again after Conf.POLL, or as soon as a task in hand finishes (the queue a
+        slot was kept from may have rows waiting), so a burst is handed out as fast as the workers go."""
+        if not any(counts):
+            sleep(Conf.POLL)
+            return
+        until = monotonic() + Conf.POLL
+        while monotonic() < until and self.capacity.in_hand() == counts:
+            sleep(FREE_SLOT_POLL)
 
     def set_stat(self, key, value, timeout):
         result = super().set_stat(key, value, timeout)

@@ -17,15 +17,15 @@ import socket
 import threading
 import time
 import traceback
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
-from django.db.models import Q
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from scheduler import registry
+from scheduler import budgets, queue, registry
 from scheduler.endings import end_run, schedule_retry  # noqa: F401  (schedule_retry: re-exported)
 from scheduler.errors import JobDataError, JobError, RunCancelled, RunTimeout
 from scheduler.logs import log_context
@@ -36,23 +36,45 @@ STUCK_GRACE = 10  # seconds a run may ignore its interruption before the worker 
 
 
 DB_PATIENCE = 60  # seconds a worker waits out a database restart before giving a step up
+DEFER_LEAD = 0.05  # a deferred run is handed out this much before its slot, to be ready when it comes
 
 
 def worker_identity():
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def execute_run(run_id):
-    """django-q2 task: execute one attempt of a run. Returns a short status; never raises."""
+def execute_run(run_id, held=None):
+    """django-q2 task: execute one attempt of a run. Returns a short status; never raises. `held`: the
+    rate-limit slots the run reserved before it was put back on the queue (scheduler.budgets)."""
     me = worker_identity()
     run = patiently(claim, run_id, me)
     if run is None:
         return "not claimed"
     with log_context(run=run.id, job=run.job_id):  # every line the kind logs carries the run and job
-        return _execute(run, me)
+        try:
+            return _execute(run, me, held)
+        except budgets.RunDeferred as deferred:
+            return patiently(defer, run, me, deferred)
 
 
-def _execute(run, me):
+def defer(run, me, deferred):
+    """Put the attempt back on its queue for the moment its rate-limit slot comes (holding that slot), so
+    the worker takes other work meanwhile. Not a delivery: the claim's count is given back."""
+    not_before = datetime.fromtimestamp(deferred.at - DEFER_LEAD, tz=UTC)
+    job = run.job
+    with transaction.atomic():
+        back = Run.objects.filter(id=run.id, status=Run.Status.RUNNING, worker=me).update(
+            status=Run.Status.QUEUED, queued_at=timezone.now(), worker="", deliveries=F("deliveries") - 1
+        )
+        if back:
+            queue.enqueue(
+                [(run.id, job.queue, job.timeout_seconds)], not_before=not_before, kwargs={"held": deferred.held}
+            )
+    log.info("run deferred to its rate-limit slot", extra={"run": run.id, "until": not_before.isoformat()})
+    return "deferred" if back else "not deferred"
+
+
+def _execute(run, me, held=None):
     job = run.job
     status, result, error, trace, permanent, wait, pause = Run.Status.SUCCEEDED, None, "", "", False, None, ""
     started = time.monotonic()
@@ -68,7 +90,7 @@ def _execute(run, me):
             scheduled_for=run.scheduled_for,
             timeout_seconds=job.timeout_seconds,
         )
-        with watchdog.guard(run.id, me, job.timeout_seconds):
+        with watchdog.guard(run.id, me, job.timeout_seconds), budgets.deferrable(held):
             result = kind.run(params, context)
     except RunTimeout:
         status, error = Run.Status.TIMED_OUT, f"Timed out after {job.timeout_seconds} s."

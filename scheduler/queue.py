@@ -16,8 +16,8 @@ EXECUTE = "scheduler.execution.execute_run"
 HARD_KILL_MARGIN = 30
 
 
-def package(run_id, queue, timeout_seconds, func=EXECUTE, name=None, *, not_before=None):
-    """One unsaved queue row calling `func(run_id)` on the named queue."""
+def package(run_id, queue, timeout_seconds, func=EXECUTE, name=None, *, not_before=None, kwargs=None):
+    """One unsaved queue row calling `func(run_id, **kwargs)` on the named queue."""
     return djq.make_task(
         func,
         (run_id,),
@@ -25,6 +25,7 @@ def package(run_id, queue, timeout_seconds, func=EXECUTE, name=None, *, not_befo
         int(timeout_seconds) + HARD_KILL_MARGIN,
         name=name or f"run-{run_id}",
         not_before=not_before,
+        kwargs=kwargs,
     )
 
 
@@ -37,6 +38,7 @@ def enqueue_tasks(func, entries, not_before=None):
     )
 
 
-def enqueue(entries, not_before=None):
-    """entries: iterable of (run_id, queue, timeout_seconds); none starts before `not_before`."""
-    return djq.bulk_enqueue(package(*entry, not_before=not_before) for entry in entries)
+def enqueue(entries, not_before=None, kwargs=None):
+    """entries: iterable of (run_id, queue, timeout_seconds); none starts before `not_before`; each call
+    gets `kwargs` (a deferred run's held slots)."""
+    return djq.bulk_enqueue(package(*entry, not_before=not_before, kwargs=kwargs) for entry in entries)

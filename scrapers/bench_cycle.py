@@ -14,7 +14,9 @@ from datetime import timedelta
 from django.db.models import Max
 from django.utils import timezone
 
-from scheduler.bench import engine, register
+from scheduler import services
+from scheduler.bench import PHASE_TARGETS, PHASES, engine, register
+from scheduler.bench.figures import percentile, seconds
 from scheduler.models import Job, Run
 from scrapers import people, ratelimit
 from scrapers.brazil import normalize_name
@@ -105,3 +107,49 @@ def _cycle(persons, djen, ideal, say):
     elapsed = (finished - started_at).total_seconds()
     say(f"    {queued} queued, {failed} not succeeded at first; {elapsed:.2f} s (ideal {ideal:.1f} s)")
     return elapsed, djen.max_per_second(since=seen)
+
+
+UNDER_CYCLE_PEOPLE, UNDER_CYCLE_RATE = 100, 1.0
+
+
+def high_under_cycle(env, quick, say, log_dir):
+    """`bench scheduler`'s phase: a DJEN cycle of 100 people limited to 1 request/s (100 s of waiting for
+    four workers) runs beside a `high` job every 2 s; how late the high job's runs start."""
+    window = 30 if quick else 60
+    with FakeDjen(latency=LATENCY) as djen:
+        persons = make_people(UNDER_CYCLE_PEOPLE, djen)
+        Job.objects.exclude(kind="check_person").update(enabled=False, next_run_at=None)
+        host = ratelimit.host_key(djen.url)
+        ratelimit.set_rate(host, UNDER_CYCLE_RATE)
+        with engine({**env, "VIGIA_DJEN_URL": djen.url}, log_dir, workers=WORKERS):
+            time.sleep(3)  # the cluster's workers up
+            MonitoredPerson.objects.filter(pk__in=[p.pk for p in persons]).update(next_check_at=timezone.now())
+            queued = people.fan_out()
+            start = timezone.now() + timedelta(seconds=1)
+            high = services.save_job(
+                Job(
+                    name="bench high every 2 s",
+                    kind="noop",
+                    queue=Job.Queue.HIGH,
+                    schedule_type="interval",
+                    interval_seconds=2,
+                    start_at=start,
+                    end_at=start + timedelta(seconds=window),
+                )
+            )
+            say(f"    {queued} DJEN checks at {UNDER_CYCLE_RATE:g}/s beside a high job every 2 s for {window} s")
+            time.sleep(window + 3)
+            runs = list(Run.objects.filter(job=high, started_at__isnull=False))
+            checked = Run.objects.filter(job__kind="check_person", status=Run.Status.SUCCEEDED).count()
+            services.pause([high])
+    lags = [seconds(run.started_at - run.scheduled_for) for run in runs]
+    return {
+        "high_start_lag_under_cycle_p50_s": percentile(lags, 0.5),
+        "high_start_lag_under_cycle_p99_s": percentile(lags, 0.99),
+        "high_runs_under_cycle": len(lags),
+        "cycle_checks_done_meanwhile": checked,
+    }
+
+
+PHASES["high_under_cycle"] = high_under_cycle
+PHASE_TARGETS["high_start_lag_under_cycle_p99_s"] = 0.5

@@ -71,9 +71,9 @@ def run(env, quick, say, log_dir):
             large_jobs=large,
             scheduler_cpu_ms_per_occurrence=round(cpu_used * 1000 / max(occurrences, 1), 3),
         )
-        for name, phase in PHASES.items():
-            say(f"phase {name}")
-            extra.update(phase(env, quick, say, log_dir))
+    for name, phase in PHASES.items():  # each on processes of its own (its own settings, such as DJEN's URL)
+        say(f"phase {name}")
+        extra.update(phase(env, quick, say, log_dir))
     complete_s = seconds(finished - due)
     return {
         "start_lag_p50_s": percentile(start_lags, 0.5),

@@ -10,6 +10,7 @@ import inspect
 import pickle
 import signal
 import socket
+import subprocess
 import time
 import uuid
 from datetime import timedelta
@@ -172,16 +173,42 @@ def test_the_worker_kills_a_task_past_its_own_timeout():
     assert timer.value == 0, "the worker no longer tells the guard (timer 0) to replace it after a timeout"
 
 
-def test_the_pusher_takes_bulk_rows_per_look_in_priority_order():
+@pytest.fixture
+def fresh_capacity(monkeypatch):
+    """A cluster's capacity of its own (the module keeps one per process, as a cluster's main does)."""
+    monkeypatch.setattr(djq, "_capacity", None)
+
+
+def test_the_pusher_takes_what_the_cluster_can_start_high_first(fresh_capacity):
     keys = ["low", "default", "high"] * Conf.BULK
     djq.bulk_enqueue(djq.make_task(f"{HERE}.record", (i,), key, 10) for i, key in enumerate(keys))
     task_queue, once = Queue(), Event()
     once.set()
     pusher(task_queue, once, djq.PriorityORMBroker())
-    taken = _drain(task_queue, Conf.BULK)
-    assert [task["args"][0] % 3 for task in taken] == [2] * Conf.BULK, "one look takes Conf.BULK rows, high first"
+    expected = min(Conf.BULK, Conf.WORKERS + settings.VIGIA_QUEUE_PREFETCH)
+    taken = _drain(task_queue, expected)
+    assert [task["args"][0] % 3 for task in taken] == [2] * expected, "one look takes what can start, high first"
     assert task_queue.empty()
-    assert OrmQ.objects.filter(lock__gt=timezone.now()).count() == Conf.BULK
+    assert OrmQ.objects.filter(lock__gt=timezone.now()).count() == expected
+
+
+def test_lower_queues_leave_the_reserved_worker_free_and_a_dead_workers_slot_comes_back(fresh_capacity):
+    assert djq.reserved_workers() == {"high": 1}
+    broker = djq.PriorityORMBroker()
+    djq.bulk_enqueue(djq.make_task(f"{HERE}.record", (i,), "low", 10) for i in range(10))
+    taken = broker.dequeue()
+    assert len(taken) == Conf.WORKERS - 1, "lower-priority work takes every worker but the reserved one"
+    assert broker.dequeue() is None  # nothing more for `low`, although rows wait
+    djq.bulk_enqueue([djq.make_task(f"{HERE}.record", (99,), "high", 10)])
+    [(high_id, _payload)] = broker.dequeue()  # the reserved worker is there for `high`
+    assert djq.read_task(_payload)["args"] == (99,)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    djq._on_start(None, task={"ack_id": taken[0][0]})  # a worker started the first low task...
+    djq._capacity.mark(taken[0][0], gone.pid)  # ...and died (its pid is gone)
+    djq._on_finish(None, task={"ack_id": high_id})  # the high one finished
+    again = broker.dequeue()
+    assert len(again) == 1 and djq.read_task(again[0][1])["args"][0] < 10  # one low task fits again
 
 
 # --- the table ------------------------------------------------------------------------------------------

@@ -90,3 +90,20 @@ class KillsItsWorker(JobKind):
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+@register
+class UsesABudget(JobKind):
+    """Waits for a slot on a named budget (as a fetch waits for its host's), then records when it went."""
+
+    name = "test_budget"
+
+    class Params(forms.Form):
+        budget = forms.CharField()
+        per_second = forms.FloatField(min_value=0.001)
+
+    def run(self, params, context):
+        from scheduler import budgets
+
+        waited = budgets.wait_for(params["budget"], params["per_second"])
+        return {"waited": round(waited, 3), "went_at": time.time()}
