@@ -44,6 +44,7 @@ from datetime import datetime
 from time import monotonic, sleep
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Case, Count, IntegerField, Min, Q, Value, When
 from django.utils import timezone
 from django_q.brokers.orm import ORM
@@ -55,6 +56,7 @@ from django_q.signing import SignedPackage
 
 BATCH = 500  # rows per INSERT when enqueueing in bulk
 FREE_SLOT_POLL = 0.002  # seconds between looks at the shared slots while the cluster is full
+IDLE_AFTER = 2.0  # seconds without work after which an idle cluster looks at the queue half as often
 
 # --- putting tasks on the queue ----------------------------------------------------------------------
 
@@ -255,6 +257,7 @@ class PriorityORMBroker(ORM):
             output_field=IntegerField(),
         )
         self._last_beat = 0.0
+        self._idle_since = None
 
     def __setstate__(self, state):  # a broker pickled into a spawned process keeps serving its queues
         super().__setstate__(state)
@@ -281,6 +284,12 @@ class PriorityORMBroker(ORM):
             if monotonic() >= give_up:
                 return None
             sleep(FREE_SLOT_POLL)
+        if not any(counts) and not self._anything_waiting(open_queues):
+            # An idle cluster's look: one small query, no ORM; after IDLE_AFTER s of nothing, half as often.
+            self._idle_since = self._idle_since or monotonic()
+            sleep(Conf.POLL * (2 if monotonic() - self._idle_since > IDLE_AFTER else 1))
+            return None
+        self._idle_since = None
         # Only rows whose lock is past: a row queued with a later `not_before`, or held by a cluster, waits.
         rows = self.get_connection()  # once per look: each call also checks the database connection
         waiting = (
@@ -301,6 +310,15 @@ class PriorityORMBroker(ORM):
         if claimed:
             return claimed
         self._rest(counts)
+
+    def _anything_waiting(self, queues):
+        """Is any row of these queues ready? A prepared statement: the cost of an idle cluster's look."""
+        marks, quote = ", ".join(["%s"] * len(queues)), connection.ops.quote_name
+        table, key, lock = quote(OrmQ._meta.db_table), quote("key"), quote("lock")
+        sql = f"SELECT 1 FROM {table} WHERE {key} IN ({marks}) AND {lock} < %s LIMIT 1"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*queues, connection.ops.adapt_datetimefield_value(timezone.now())])
+            return cursor.fetchone() is not None
 
     def _rest(self, counts):
         """Nothing taken: look again after Conf.POLL, or as soon as a task in hand finishes (the queue a

@@ -2,7 +2,6 @@
 they are secrets. Apprise reports success or failure only: a failure is treated as transient (retried with
 backoff, then dead), a URL it cannot parse as permanent (refused when the channel is saved)."""
 
-import apprise as apprise_lib
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -12,6 +11,14 @@ from django.views.decorators.debug import sensitive_variables
 from channels_app.kinds.base import ChannelKind, Sent, register
 from scheduler import outbound
 from scheduler.errors import TransientError
+
+
+def _apprise():
+    """The apprise library, imported on first use: it weighs ~18 MB, which every process (scheduler, web,
+    each cluster) would otherwise carry whether or not an Apprise channel exists."""
+    import apprise
+
+    return apprise
 
 
 def _urls(text):
@@ -51,7 +58,7 @@ class Apprise(ChannelKind):
 
         def clean_urls(self):
             urls = _urls(self.cleaned_data["urls"])
-            bad = [index for index, url in enumerate(urls, 1) if not apprise_lib.Apprise().add(url)]
+            bad = [index for index, url in enumerate(urls, 1) if not _apprise().Apprise().add(url)]
             if not urls:
                 raise ValidationError(_("Give at least one Apprise URL."))
             if bad:  # the URL itself may hold a token: say which line, never echo it
@@ -60,7 +67,7 @@ class Apprise(ChannelKind):
                     params={"numbers": ", ".join(map(str, bad))},
                 )
             for index, url in enumerate(urls, 1):  # loopback, private... servers (no DNS here)
-                client = apprise_lib.Apprise()
+                client = _apprise().Apprise()
                 client.add(url)
                 host = _server_host(client[0])
                 if not host:
@@ -76,7 +83,7 @@ class Apprise(ChannelKind):
 
     @sensitive_variables("secrets", "url", "client")  # the URLs carry tokens
     def send(self, config, secrets, address, message):
-        client = apprise_lib.Apprise()
+        client = _apprise().Apprise()
         for url in _urls(secrets.get("urls")):
             client.add(url)
         check_targets(client)  # Refused (permanent) before anything is sent
