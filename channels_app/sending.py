@@ -27,6 +27,7 @@ import traceback
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
@@ -85,8 +86,12 @@ def _send(delivery, me):
         _report_down(channel, str(exc))
         return finish(delivery, me, error=ChannelDown(f"channel down: {exc}"))
     except JobError as exc:
+        if exc.permanent and (down := _down_for_settings(channel, delivery, me)):
+            return down
         return finish(delivery, me, error=exc)
     except Exception as exc:  # a bug in a kind (a KeyError too): retried per policy, with its traceback
+        if down := _down_for_settings(channel, delivery, me):
+            return down
         log.exception("channel kind crashed", extra={"delivery": delivery.pk, "channel": channel.pk})
         return finish(delivery, me, error=JobError(_crash(exc)))
     if channel.down_since:  # the probe went through: the operator fixed it
@@ -103,6 +108,30 @@ def _probe_due(channel):
     except budgets.SlotTooFar:
         return False
     return True
+
+
+def _down_for_settings(channel, delivery, me):
+    """After a failure: when the channel's stored settings no longer pass its kind's validation, the channel
+    is down with that reason (it is not this message's fault), and the delivery fails saying so."""
+    if not channel.enabled or kinds.find(channel.kind) is None:
+        return None  # those failures say so themselves
+    invalid = _invalid_settings(channel)
+    if not invalid:
+        return None
+    reason = f"the stored settings are no longer valid: {invalid}"
+    _report_down(channel, reason)
+    return finish(delivery, me, error=ChannelDown(f"channel down: {reason}"))
+
+
+def _invalid_settings(channel):
+    """Why the channel's stored settings fail its kind's validation now ("" when they pass)."""
+    try:
+        kinds.channel_kinds.clean(channel.kind, {**(channel.config or {}), **(channel.secrets or {})})
+    except ValidationError as exc:
+        return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
+    except Exception:  # noqa: BLE001 - unreadable secrets and the like: not a settings problem we can name
+        return ""
+    return ""
 
 
 def _probe(channel):

@@ -188,6 +188,20 @@ VIGIA_EXTRA_JOB_KINDS = env_list("VIGIA_EXTRA_JOB_KINDS")  # modules that regist
 
 # --- Sources ---------------------------------------------------------------------------------
 VIGIA_RESERVED_WORKERS = os.environ.get("VIGIA_RESERVED_WORKERS", "high=1")  # workers lower queues may not take
+
+
+def _reserved_worker_count():
+    """Workers a cluster runs on top of VIGIA_WORKERS, kept for the queues VIGIA_RESERVED_WORKERS names: only
+    for a queue this cluster serves together with a lower one (a high-only cluster needs none)."""
+    served = [q.strip() for q in os.environ.get("VIGIA_CLUSTER_QUEUES", "").split(",") if q.strip()]
+    served = [q for q in VIGIA_QUEUES if q in served] if served else VIGIA_QUEUES
+    total = 0
+    for part in VIGIA_RESERVED_WORKERS.split(","):
+        name, _, count = part.partition("=")
+        if name.strip() in served[:-1] and count.strip().isdigit():
+            total += int(count)
+    return total
+
 VIGIA_QUEUE_PREFETCH = env_int("VIGIA_QUEUE_PREFETCH", 1)  # tasks a cluster takes beyond its busy workers
 VIGIA_DEFER_AFTER = env_float("VIGIA_DEFER_AFTER", 1.0)  # a run's first rate-limit wait longer: back on the queue
 VIGIA_HOST_RATE = env_float("VIGIA_HOST_RATE", 1.0)  # requests per second per host, unless set per host
@@ -250,7 +264,8 @@ Q_CLUSTER = {
     "name": "vigia",
     "orm": "default",
     "broker_class": "scheduler.djq.PriorityORMBroker",
-    "workers": env_int("VIGIA_WORKERS", 4),
+    # VIGIA_WORKERS for any queue, plus the reserved ones (scheduler.djq.Capacity keeps them for their queue).
+    "workers": env_int("VIGIA_WORKERS", 4) + _reserved_worker_count(),
     # Each queued task carries its run's own timeout (scheduler.queue); this is only the fallback.
     "timeout": env_int("VIGIA_QUEUE_RETRY", 60) - 1,
     "retry": env_int("VIGIA_QUEUE_RETRY", 60),  # unacknowledged tasks come back after this

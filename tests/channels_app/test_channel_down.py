@@ -46,3 +46,14 @@ def test_the_probe_reaches_the_provider_and_a_send_that_works_clears_it(wuzapi, 
     assert sending.send_delivery(delivery.pk) == "sent"
     channel = Channel.objects.get(pk=channel.pk)
     assert channel.down_since is None and channel.down_reason == ""
+
+
+def test_a_channel_whose_stored_settings_no_longer_validate_is_down_with_the_reason(wuzapi):
+    channel = wuzapi_channel(wuzapi)
+    recipient(channel)
+    Channel.objects.filter(pk=channel.pk).update(config={"base_url": "not a url at all"})
+    delivery = Delivery.objects.get(event=publish("source:1", item_event()))
+    assert sending.send_delivery(delivery.pk) == "failed"
+    channel.refresh_from_db()
+    assert "stored settings are no longer valid" in channel.down_reason and "base_url" in channel.down_reason
+    assert not wuzapi.requests

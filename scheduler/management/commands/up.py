@@ -45,8 +45,9 @@ class Command(BaseCommand):
             "worker": ["qcluster"],
             "scheduler": ["scheduler"],
         }
-        # A newcomer's machine: two workers unless told otherwise (VIGIA_WORKERS); production units set their own.
-        os.environ.setdefault("VIGIA_WORKERS", "2")
+        # A newcomer's machine: one worker for any queue plus the one kept for `high` (VIGIA_RESERVED_WORKERS),
+        # unless told otherwise; production units set their own.
+        os.environ.setdefault("VIGIA_WORKERS", "1")
         self.stdout.flush()
         # Become the small supervisor (no Django in it): this process's memory goes back to the system.
         os.execv(sys.executable, [sys.executable, str(SUPERVISOR), str(MANAGE), json.dumps(children)])
