@@ -84,6 +84,7 @@ def test_repr_and_dumpdata_never_show_the_plaintext():
     Channel.objects.all().delete()
     dump = out.getvalue()
     path = settings.DATA_DIR / f"channels-{os.getpid()}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone tested on PostgreSQL has no data/ yet
     path.write_text(dump)
     try:
         call_command("loaddata", str(path), verbosity=0)

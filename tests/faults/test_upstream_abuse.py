@@ -50,7 +50,7 @@ def worker_pid(run):
 
 
 def test_a_slow_loris_holds_a_worker_no_longer_than_the_run_timeout(processes, upstream):
-    processes.qcluster(VIGIA_WORKERS=1)
+    processes.qcluster(VIGIA_WORKERS=1, VIGIA_RESERVED_WORKERS="")  # exactly one worker
     assert check(upstream, "/ok").status == "succeeded"
 
     for path in ("/slow-headers", "/slow-body"):
@@ -68,7 +68,7 @@ def test_a_slow_loris_holds_a_worker_no_longer_than_the_run_timeout(processes, u
 
 
 def test_a_1_gb_response_is_cut_at_the_size_cap_without_the_worker_growing(processes, upstream):
-    processes.qcluster(VIGIA_WORKERS=1)
+    processes.qcluster(VIGIA_WORKERS=1, VIGIA_RESERVED_WORKERS="")  # exactly one worker
     warm = check(upstream, "/ok")  # the worker has imported and used everything a check needs
     assert warm.status == "succeeded", warm.error
     pid = worker_pid(warm)
