@@ -202,6 +202,7 @@ def _reserved_worker_count():
             total += int(count)
     return total
 
+
 VIGIA_QUEUE_PREFETCH = env_int("VIGIA_QUEUE_PREFETCH", 4)  # tasks a cluster takes beyond its busy workers
 VIGIA_DEFER_AFTER = env_float("VIGIA_DEFER_AFTER", 1.0)  # a run's first rate-limit wait longer: back on the queue
 VIGIA_HOST_RATE = env_float("VIGIA_HOST_RATE", 1.0)  # requests per second per host, unless set per host
