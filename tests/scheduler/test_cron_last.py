@@ -34,6 +34,7 @@ import pytest
 from scheduler import cron_text
 from scheduler.forms import JobForm
 from scheduler.schedules import ScheduleError, next_occurrences, parse_cron, upcoming
+from tests.scheduler.test_job_views import form_data
 
 LONDON = "Europe/London"
 JERUSALEM = "Asia/Jerusalem"
@@ -339,7 +340,7 @@ def test_forms_cronsim_accepts_are_accepted(expression):
     ],
 )
 def test_the_job_form_shows_a_cron_field_error(cron, message):
-    form = JobForm(data=job_data(cron=cron))
+    form = JobForm(data=form_data(cron=cron))
     assert not form.is_valid()
     assert any(error.startswith(message) for error in form.errors["cron"])
 
@@ -347,32 +348,9 @@ def test_the_job_form_shows_a_cron_field_error(cron, message):
 @pytest.mark.django_db
 @pytest.mark.parametrize("cron", ["0 9 * * 5L", "0 9 LW * *", "0 9 15W * *", "0 9 * * 1#2", "0 9 * * 0L"])
 def test_the_job_form_accepts_the_new_forms(cron):
-    form = JobForm(data=job_data(cron=cron))
+    form = JobForm(data=form_data(cron=cron))
     form.is_valid()
     assert "cron" not in form.errors
-
-
-def job_data(**overrides):
-    data = {
-        "name": "month end report",
-        "kind": "noop",
-        "params": "{}",
-        "schedule_type": "cron",
-        "cron": "0 9 * * 1-5",
-        "timezone": "America/Sao_Paulo",
-        "queue": "default",
-        "timeout_seconds": "300",
-        "max_attempts": "1",
-        "backoff_base_seconds": "10",
-        "backoff_cap_seconds": "600",
-        "backoff_jitter": "0.1",
-        "overlap_policy": "forbid",
-        "misfire_policy": "coalesce",
-        "misfire_grace_seconds": "3600",
-        "enabled": "on",
-    }
-    data.update(overrides)
-    return data
 
 
 # --- Words in the editor ------------------------------------------------------------------------------------------
