@@ -232,7 +232,10 @@ def requeue_due(now=None):
             Q(status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING], next_attempt_at__lte=now)
             | Q(status=Delivery.Status.SENDING, claimed_at__lt=_stale_before(now))
         )
-        ids = list(due.values_list("pk", flat=True)[:5000])
+        # Locked, so a worker claiming one of them now waits for this sweep instead of being undone by it: an
+        # unlocked look let a row be claimed between the look and the update below, which then put it back
+        # to pending for a second worker to send again. Rows a worker holds at this moment are skipped.
+        ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:5000])
         # Back to pending (what claim() takes at once), with a fresh safety-net time: the next sweep does not
         # queue them again, and an abandoned `sending` one is not queued on every sweep meanwhile.
         Delivery.objects.filter(pk__in=ids).update(
