@@ -13,11 +13,10 @@ from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from scheduler import endings, lease, queue, schedules
+from scheduler import endings, lease, queue, rawsql, schedules
 from scheduler.models import Job, Run
 
 log = logging.getLogger("vigia.scheduler")
@@ -88,48 +87,92 @@ def plan_job(job, now, busy):
     return plan
 
 
-def dispatch_due(holder, now=None, known_due=False):
-    """Dispatch everything due now. Returns the number of runs queued. Raises LostLease. `known_due`: the
-    caller has just seen something due (next_wake), so the check is not repeated."""
-    total = 0
-    if not known_due and not _anything_due(now or timezone.now()):
-        return 0  # the common case: no transaction, no lease write
-    collisions = 0
+def dispatch_due(holder, now=None, known_due=False, jobs=True, retries=True):
+    """Dispatch everything due now. Returns the number of runs queued. Raises LostLease.
+
+    `known_due`: the caller has just seen something due (next_wakes), so the check is not repeated; `jobs`
+    and `retries` then say which of the two was due, and a batch skips the look at the other."""
+    return dispatch_and_look(holder, now, known_due, jobs, retries).queued
+
+
+@dataclass
+class Dispatched:
+    queued: int = 0
+    committed: bool = False  # a batch committed, so the lease was renewed by its fence
+    # next_wakes() as the last batch saw it, inside its transaction (None: not looked): whatever changes
+    # after that is announced (scheduler.wakeups), so the leader need not look again.
+    wakes: tuple | None = None
+
+
+def dispatch_and_look(holder, now=None, known_due=False, jobs=True, retries=True):
+    """dispatch_due(), also saying whether the lease was renewed and what is due next."""
+    now_given = now
+    done = Dispatched()
+    if not known_due:
+        jobs, retries = due_kinds(now or timezone.now())
+        if not (jobs or retries):
+            return done  # the common case: no transaction, no lease write
+    collisions, careful = 0, False
     while True:
         try:
-            queued, more = _dispatch_batch(holder, now or timezone.now())
+            queued, more_jobs, more_retries, done.wakes = _dispatch_batch(
+                holder, now_given or timezone.now(), jobs=jobs, retries=retries, careful=careful
+            )
+            done.committed = True
         except IntegrityError:
+            if not careful:
+                # An occurrence of this batch already has a first attempt (recorded by an earlier dispatch or
+                # by hand): do the batch again, leaving out what is already recorded.
+                careful = True
+                log.info("dispatch batch met an occurrence already recorded; redoing it with the check")
+                continue
             # Only a second leader inserting the same runs at this very moment gets here; its batch won.
             collisions += 1
             log.warning("dispatch batch collided with another dispatcher; rolled back")
-            queued, more = 0, collisions < 3
-        total += queued
-        if not more:
-            return total
+            queued, more_jobs, more_retries, done.wakes = 0, collisions < 3 and jobs, collisions < 3 and retries, None
+        done.queued += queued
+        if not (more_jobs or more_retries):
+            return done
+        # Only a kind whose batch was full can have more due; retries falling due during a long burst of jobs
+        # are taken along, batch by batch, as before.
+        jobs, retries = more_jobs, more_retries or more_jobs
 
 
-def _dispatch_batch(holder, now):
-    with transaction.atomic():
-        lease.fence(holder, settings.VIGIA_LEASE_TTL)
-        jobs = list(
-            Job.objects.select_for_update(skip_locked=True)
-            .filter(enabled=True, next_run_at__lte=now)
-            .order_by("next_run_at")[:BATCH]
+def _dispatch_batch(holder, now, jobs=True, retries=True, careful=False):
+    """One transaction: fence the lease, queue what is due. Returns (queued, jobs batch full, retries batch
+    full, next wakes seen at its end or None).
+
+    `careful`: leave out occurrences that already have a first attempt (after the fast path met one).
+    Statements that do not depend on each other's results go to PostgreSQL in one round trip
+    (rawsql.run_many): the fence with the look at due jobs, then the runs, the jobs' advances and the look
+    at what is due next."""
+    sql = rawsql.statement("dispatch", _Statements)
+    with transaction.atomic(), connection.cursor() as cursor:
+        first = [(*lease.fence_statement(holder, settings.VIGIA_LEASE_TTL), False)]
+        if jobs:
+            at = rawsql.datetime_param(sql.conn, now)
+            first += [
+                (sql.due_jobs.sql, [at], True),
+                (sql.busy_sql, [*sql.active, at, Job.Overlap.FORBID.value], True),
+            ]
+        results = rawsql.run_many(cursor, first)
+        lease.fenced(results[0][0], holder)
+        due_jobs = sql.due_jobs.instances(results[1][1]) if jobs else []
+        busy = {row[0] for row in results[2][1]} if jobs else set()
+        due_retries = (
+            list(
+                Run.objects.select_for_update(skip_locked=True)
+                .filter(status=Run.Status.RETRYING, due_at__lte=now)
+                .select_related("job")
+                .order_by("due_at")[:BATCH]
+            )
+            if retries
+            else []
         )
-        retries = list(
-            Run.objects.select_for_update(skip_locked=True)
-            .filter(status=Run.Status.RETRYING, due_at__lte=now)
-            .select_related("job")
-            .order_by("due_at")[:BATCH]
-        )
-        if not jobs and not retries:
-            return 0, False
-        forbid = [job.id for job in jobs if job.overlap_policy == Job.Overlap.FORBID]
-        busy = set(
-            Run.objects.filter(job_id__in=forbid, status__in=Run.ACTIVE).values_list("job_id", flat=True).distinct()
-        )
+        if not due_jobs and not due_retries:
+            return 0, False, False, None
         runs, advances = [], defaultdict(list)
-        for job in jobs:
+        for job in due_jobs:
             try:
                 plan = plan_job(job, now, job.id in busy)
             except Exception as exc:  # noqa: BLE001 - one job's bad data must not stop every other job
@@ -141,23 +184,78 @@ def _dispatch_batch(holder, now):
                 runs.append(_run(job, moment, Run.Status.SKIPPED, now, result=result, error=reason))
             completed = now if plan.next_run_at is None else None
             advances[(plan.fired, plan.last_due, plan.next_run_at, completed)].append(job.id)
-        runs = _not_yet_recorded(runs)
-        Run.objects.bulk_create(runs, batch_size=BATCH)
-        # One plain UPDATE per group of jobs advancing alike (a burst is one group): Django's
-        # bulk_update builds a CASE per row and costs more than the rest of the batch together.
-        for (fired, last_due, next_run_at, completed), ids in advances.items():
-            changes = {"occurrences": F("occurrences") + fired, "last_scheduled_for": last_due}
-            changes["next_run_at"] = next_run_at
-            if completed:
-                changes["completed_at"] = completed
-            Job.objects.filter(id__in=ids).update(**changes)
+        if careful:
+            runs = _not_yet_recorded(runs)
+        if due_retries:
+            Run.objects.filter(id__in=[run.id for run in due_retries]).update(status=Run.Status.QUEUED, queued_at=now)
+        more_jobs, more_retries = len(due_jobs) == BATCH, len(due_retries) == BATCH
+        look = not (more_jobs or more_retries)
+        wakes = sql.record(cursor, runs, advances, look)
         to_queue = [(run.id, run.job.queue, run.job.timeout_seconds) for run in runs if run.status == Run.Status.QUEUED]
-        Run.objects.filter(id__in=[run.id for run in retries]).update(status=Run.Status.QUEUED, queued_at=now)
-        to_queue += [(run.id, run.job.queue, run.job.timeout_seconds) for run in retries]
+        to_queue += [(run.id, run.job.queue, run.job.timeout_seconds) for run in due_retries]
         queue.enqueue(to_queue)
-    if runs or retries:
-        log.info("dispatched", extra={"queued": len(to_queue), "skipped": len(runs) + len(retries) - len(to_queue)})
-    return len(to_queue), len(jobs) == BATCH or len(retries) == BATCH
+    if runs or due_retries:
+        log.info("dispatched", extra={"queued": len(to_queue), "skipped": len(runs) + len(due_retries) - len(to_queue)})
+    return len(to_queue), more_jobs, more_retries, wakes
+
+
+class _Statements:
+    """The dispatcher's hot statements for one database connection (scheduler.rawsql)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        job = rawsql.quoted(conn, Job._meta.db_table)
+        run = rawsql.quoted(conn, Run._meta.db_table)
+        jc = {f.name: rawsql.quoted(conn, f.column) for f in Job._meta.concrete_fields}
+        rc = {f.name: rawsql.quoted(conn, f.column) for f in Run._meta.concrete_fields}
+        lock = " FOR UPDATE SKIP LOCKED" if conn.features.has_select_for_update_skip_locked else ""
+        due = f"{job}.{jc['enabled']} AND {job}.{jc['next_run_at']} <= %s"
+        # What Job.objects.select_for_update(skip_locked=True).filter(enabled=True, next_run_at__lte=now)
+        # .order_by("next_run_at")[:BATCH] runs (served by the job_due partial index).
+        self.due_jobs = rawsql.ModelRows(
+            conn, Job, f"FROM {job} WHERE {due} ORDER BY {job}.{jc['next_run_at']} ASC LIMIT {BATCH}{lock}"
+        )
+        # The due jobs with overlap "forbid" that have a run queued or running (run_job_active index). It
+        # names every due job, not only the batch's: a superset, so it needs no round trip of its own.
+        self.busy_sql = (
+            f"SELECT DISTINCT {run}.{rc['job']} FROM {run} WHERE {run}.{rc['status']} IN (%s, %s) "
+            f"AND {run}.{rc['job']} IN (SELECT {job}.{jc['id']} FROM {job} WHERE {due} "
+            f"AND {job}.{jc['overlap_policy']} = %s)"
+        )
+        self.active = [status.value for status in Run.ACTIVE]
+        self.insert_runs = rawsql.InsertReturningPk(conn, Run, BATCH)
+        occurrences, last, nxt = jc["occurrences"], jc["last_scheduled_for"], jc["next_run_at"]
+        self.advance_sql = f"UPDATE {job} SET {occurrences} = {occurrences} + %s, {last} = %s, {nxt} = %s"
+        self.completed_sql = f", {jc['completed_at']} = %s"
+        self.ids_sql = f" WHERE {jc['id']} IN "
+
+    def record(self, cursor, runs, advances, look):
+        """Insert the runs (setting their ids), advance the jobs — one plain UPDATE per group of jobs
+        advancing alike (a burst is one group) — and, when `look`, return next_wakes() as seen from here.
+
+        The unique (job, scheduled_for, attempt) constraint stops a second first attempt: the IntegrityError
+        rolls the whole batch back (dispatch_and_look then redoes it carefully)."""
+        if not self.insert_runs.supported:
+            self.insert_runs.insert(cursor, runs)
+            inserts = []
+        else:
+            inserts = self.insert_runs.statements(runs)
+        adapt = self.conn.ops.adapt_datetimefield_value
+        statements = [(sql, params, True) for sql, params, _ in inserts]
+        for (fired, last_due, next_run_at, completed), ids in advances.items():
+            sql, params = self.advance_sql, [fired, adapt(last_due), adapt(next_run_at)]
+            if completed:
+                sql += self.completed_sql
+                params.append(adapt(completed))
+            statements.append((f"{sql}{self.ids_sql}({rawsql.placeholders(len(ids))})", [*params, *ids], False))
+        if look:
+            statements.append((_NEXT_WAKE_SQL, _RETRYING, True))
+        if not statements:
+            return None
+        results = rawsql.run_many(cursor, statements)
+        for (_, _, chunk), (_, rows) in zip(inserts, results, strict=False):
+            self.insert_runs.assign(chunk, rows)
+        return _wakes(results[-1][1][0]) if look else None
 
 
 def _not_yet_recorded(runs):
@@ -188,9 +286,10 @@ def _run(job, moment, status, now, result=None, error=""):
     )
 
 
-def _anything_due(now):
-    wake = next_wake(now)
-    return wake is not None and wake <= now
+def due_kinds(now):
+    """(jobs due, retries due) at `now`: what a dispatch batch needs to look at."""
+    jobs_at, retries_at = next_wakes(now)
+    return jobs_at is not None and jobs_at <= now, retries_at is not None and retries_at <= now
 
 
 # Both minima in one round trip, each served by its partial index (job_due, run_retry_due).
@@ -198,15 +297,25 @@ _NEXT_WAKE_SQL = (
     f"SELECT (SELECT MIN(next_run_at) FROM {Job._meta.db_table} WHERE enabled), "
     f"(SELECT MIN(due_at) FROM {Run._meta.db_table} WHERE status = %s)"
 )
+_RETRYING = [Run.Status.RETRYING.value]
+
+
+def next_wakes(now=None):
+    """(the earliest due time of an enabled job, of a retry), each None when there is none: one query, the
+    idle scheduler's whole cost per look."""
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_WAKE_SQL, _RETRYING)
+        return _wakes(cursor.fetchone())
+
+
+def _wakes(row):
+    jobs_at, retries_at = row
+    return (None if jobs_at is None else _aware(jobs_at)), (None if retries_at is None else _aware(retries_at))
 
 
 def next_wake(now=None):
-    """When the dispatcher next has something to do (None: nothing scheduled): one query, the idle
-    scheduler's whole cost per wake."""
-    with connection.cursor() as cursor:
-        cursor.execute(_NEXT_WAKE_SQL, [Run.Status.RETRYING])
-        row = cursor.fetchone()
-    candidates = [_aware(moment) for moment in row if moment is not None]
+    """When the dispatcher next has something to do (None: nothing scheduled)."""
+    candidates = [moment for moment in next_wakes(now) if moment is not None]
     return min(candidates) if candidates else None
 
 

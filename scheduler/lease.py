@@ -8,10 +8,11 @@ import os
 import socket
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from scheduler import rawsql
 from scheduler.models import Lease
 
 SCHEDULER = "scheduler"
@@ -28,10 +29,10 @@ def identity():
 def try_acquire(holder, ttl, name=SCHEDULER):
     """Take or renew the lease; True when `holder` is the leader for the next `ttl` seconds."""
     now = timezone.now()
-    _ensure(name)
     expires = now + timedelta(seconds=ttl)
-    if Lease.objects.filter(name=name, holder=holder).update(expires_at=expires, renewed_at=now):
+    if _renew(holder, name, now, expires):
         return True  # renewed (even if it had lapsed: nobody else took it)
+    _ensure(name)
     # Take it over only once it has expired; concurrent standbys race on this one UPDATE.
     return bool(
         Lease.objects.filter(name=name)
@@ -42,12 +43,46 @@ def try_acquire(holder, ttl, name=SCHEDULER):
 
 def fence(holder, ttl, name=SCHEDULER):
     """Inside a transaction: renew the lease or raise LostLease. Locks the lease row until commit."""
+    sql, params = fence_statement(holder, ttl, name)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fenced(cursor.rowcount, holder, name)
+
+
+def fence_statement(holder, ttl, name=SCHEDULER):
+    """(sql, params) of fence(), for a caller that runs it together with its own statements; pass the
+    rowcount to fenced()."""
     now = timezone.now()
-    renewed = Lease.objects.filter(name=name, holder=holder, expires_at__gt=now).update(
-        expires_at=now + timedelta(seconds=ttl), renewed_at=now
-    )
-    if not renewed:
+    sql = rawsql.statement("lease", _Statements)
+    adapt = sql.conn.ops.adapt_datetimefield_value
+    return sql.fence, [adapt(now + timedelta(seconds=ttl)), adapt(now), name, holder, adapt(now)]
+
+
+def fenced(rowcount, holder, name=SCHEDULER):
+    if not rowcount:
         raise LostLease(f"{holder} no longer holds the {name} lease")
+
+
+def _renew(holder, name, now, expires):
+    """Lease.objects.filter(name=name, holder=holder).update(expires_at=expires, renewed_at=now), as one
+    prepared statement (the leader runs it every few seconds)."""
+    sql = rawsql.statement("lease", _Statements)
+    adapt = sql.conn.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(sql.renew, [adapt(expires), adapt(now), name, holder])
+        return cursor.rowcount
+
+
+class _Statements:
+    def __init__(self, conn):
+        self.conn = conn
+        table = rawsql.quoted(conn, Lease._meta.db_table)
+        column = {f.name: rawsql.quoted(conn, f.column) for f in Lease._meta.concrete_fields}
+        self.renew = (
+            f"UPDATE {table} SET {column['expires_at']} = %s, {column['renewed_at']} = %s "
+            f"WHERE {column['name']} = %s AND {column['holder']} = %s"
+        )
+        self.fence = f"{self.renew} AND {column['expires_at']} > %s"
 
 
 def release(holder, name=SCHEDULER):

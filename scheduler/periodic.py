@@ -11,9 +11,10 @@ import logging
 import time
 from dataclasses import dataclass
 
-from django.db.models import F
+from django.db import connection
 from django.utils import timezone
 
+from scheduler import rawsql
 from scheduler.models import Housekeeping
 
 log = logging.getLogger("vigia.scheduler")
@@ -37,6 +38,11 @@ def register(name, every_seconds, func):
 
 def chores():
     return list(_chores.values())
+
+
+def next_due():
+    """The monotonic time at which the next chore is due (None: no chores), so the leader can sleep until then."""
+    return min((chore.due for chore in _chores.values()), default=None)
 
 
 def run_due(now_mono=None):
@@ -69,20 +75,51 @@ def run(chore):
 
 
 def _record(chore, started, finished, result, error):
-    fields = {
-        "every_seconds": chore.every,
-        "last_started_at": started,
-        "last_finished_at": finished,
-        "last_result": result,
-        "last_error": error,
-    }
+    """Update the chore's status row (one prepared statement: it runs every few seconds), or create it."""
+    sql = rawsql.statement("housekeeping", _Statements)
+    conn = sql.conn
+    adapt = conn.ops.adapt_datetimefield_value
+    params = [
+        1 if error else 0,
+        chore.every,
+        adapt(started),
+        adapt(finished),
+        sql.result_field.get_db_prep_save(result, connection=conn),
+        error,
+    ]
     if not error:
-        fields["last_ok_at"] = finished
-    changed = Housekeeping.objects.filter(name=chore.name).update(
-        runs=F("runs") + 1, failures=F("failures") + (1 if error else 0), **fields
-    )
+        params.append(adapt(finished))
+    params.append(chore.name)
+    with connection.cursor() as cursor:
+        cursor.execute(sql.failed if error else sql.ok, params)
+        changed = cursor.rowcount
     if not changed:
+        fields = {
+            "every_seconds": chore.every,
+            "last_started_at": started,
+            "last_finished_at": finished,
+            "last_result": result,
+            "last_error": error,
+        }
+        if not error:
+            fields["last_ok_at"] = finished
         Housekeeping.objects.create(name=chore.name, runs=1, failures=1 if error else 0, **fields)
+
+
+class _Statements:
+    def __init__(self, conn):
+        self.conn = conn
+        self.result_field = Housekeeping._meta.get_field("last_result")
+        table = rawsql.quoted(conn, Housekeeping._meta.db_table)
+        c = {f.name: rawsql.quoted(conn, f.column) for f in Housekeeping._meta.concrete_fields}
+        head = (
+            f"UPDATE {table} SET {c['runs']} = {c['runs']} + 1, {c['failures']} = {c['failures']} + %s, "
+            f"{c['every_seconds']} = %s, {c['last_started_at']} = %s, {c['last_finished_at']} = %s, "
+            f"{c['last_result']} = %s, {c['last_error']} = %s"
+        )
+        where = f" WHERE {c['name']} = %s"
+        self.failed = head + where
+        self.ok = f"{head}, {c['last_ok_at']} = %s{where}"
 
 
 def status():

@@ -17,11 +17,11 @@ import socket
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from scheduler import queue
+from scheduler import queue, rawsql
 from scheduler.endings import end_run
 from scheduler.models import Run
 
@@ -33,6 +33,8 @@ def reap(now=None):
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.VIGIA_STALE_AFTER)
     requeued = failed = 0
+    if not _any_stale(stale):
+        return requeued, failed  # the usual case, every few seconds: one indexed look, no transaction
     with transaction.atomic():
         candidates = list(
             Run.objects.select_for_update(skip_locked=True)
@@ -64,6 +66,20 @@ def reap(now=None):
             log.warning("reaped run", extra={"run": run.id, "job": run.job_id, "suspect": suspect, "losses": losses})
         queue.enqueue(to_queue)
     return requeued, failed
+
+
+def _any_stale(stale):
+    """Is any run `running` with a heartbeat older than `stale`? (served by the run_running partial index)"""
+    sql = rawsql.statement("reaper", _stale_sql)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Run.Status.RUNNING.value, connection.ops.adapt_datetimefield_value(stale)])
+        return cursor.fetchone() is not None
+
+
+def _stale_sql(conn):
+    table = rawsql.quoted(conn, Run._meta.db_table)
+    status, heartbeat = (rawsql.quoted(conn, Run._meta.get_field(name).column) for name in ("status", "heartbeat_at"))
+    return f"SELECT 1 FROM {table} WHERE {status} = %s AND {heartbeat} < %s LIMIT 1"
 
 
 def _local_pid(worker):
