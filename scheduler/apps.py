@@ -11,7 +11,7 @@ class SchedulerConfig(AppConfig):
     name = "scheduler"
 
     def ready(self):
-        from scheduler import kinds  # noqa: F401  (registers the built-in job kinds)
+        from scheduler import kinds, pgtypes  # noqa: F401  (kinds: registers the built-in job kinds)
         from scheduler.models import TIMEOUT_CEILING
 
         if not 1 <= settings.VIGIA_MAX_TIMEOUT <= TIMEOUT_CEILING:  # the database refuses longer timeouts
@@ -22,3 +22,4 @@ class SchedulerConfig(AppConfig):
             querycount.install(os.environ["VIGIA_COUNT_QUERIES_DIR"])
         for module in settings.VIGIA_EXTRA_JOB_KINDS:
             importlib.import_module(module)
+        pgtypes.register_choices()  # after every app's models (and their choices) are loaded

@@ -44,8 +44,8 @@ from datetime import datetime
 from time import monotonic, sleep
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Case, Count, IntegerField, Min, Q, Value, When
+from django.db import InterfaceError, OperationalError, connection
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
@@ -252,10 +252,6 @@ class PriorityORMBroker(ORM):
         if _capacity is None:  # once per process: the cluster's main, before the forks that share it
             _capacity = Capacity(self.queues, Conf.WORKERS, settings.VIGIA_QUEUE_PREFETCH, reserved_workers())
         self.capacity = _capacity
-        self._priority = Case(
-            *[When(key=name, then=Value(rank)) for rank, name in enumerate(self.queues)],
-            output_field=IntegerField(),
-        )
         self._last_beat = 0.0
         self._idle_since = None
 
@@ -284,6 +280,7 @@ class PriorityORMBroker(ORM):
             if monotonic() >= give_up:
                 return None
             sleep(FREE_SLOT_POLL)
+        self.get_connection()  # once per look: closes a connection that errored or outlived its age
         if not any(counts) and not self._anything_waiting(open_queues):
             # An idle cluster's look: one small query, no ORM; after IDLE_AFTER s of nothing, half as often.
             self._idle_since = self._idle_since or monotonic()
@@ -291,34 +288,74 @@ class PriorityORMBroker(ORM):
             return None
         self._idle_since = None
         # Only rows whose lock is past: a row queued with a later `not_before`, or held by a cluster, waits.
-        rows = self.get_connection()  # once per look: each call also checks the database connection
-        waiting = (
-            rows.filter(key__in=open_queues, lock__lt=timezone.now())
-            .order_by(self._priority, "id")
-            .values_list("id", "key", "lock", "payload")[: min(Conf.BULK, self.capacity.room(counts, 0))]
-        )
-        claimed = []
-        for task_id, key, lock, payload in waiting:
+        # Taken in one statement, in priority order, as many as the cluster can hold; a lower queue's rows
+        # beyond what it may hold (rare: only when queues of several ranks wait at once) are put back.
+        claimed, extra = [], []
+        for task_id, key, payload in self._take(open_queues, min(Conf.BULK, self.capacity.room(counts, 0))):
             rank = self.queues.index(key)
             if self.capacity.room(counts, rank) <= 0:
-                continue  # no room left for this queue in this look
-            # Another cluster may have taken it since the read: the lock value is our compare-and-set.
-            if rows.filter(id=task_id, lock=lock).update(lock=self.timeout(None)):
-                self.capacity.take(task_id, rank)
-                counts[rank] += 1
-                claimed.append((task_id, payload))
+                extra.append(task_id)
+                continue
+            self.capacity.take(task_id, rank)
+            counts[rank] += 1
+            claimed.append((task_id, payload))
+        if extra:
+            self.get_connection().filter(id__in=extra).update(lock=timezone.now())
         if claimed:
             return claimed
         self._rest(counts)
+
+    def _take(self, queues, limit):
+        """Take up to `limit` ready rows of `queues` (priority order, then oldest): push their lock
+        Conf.RETRY seconds ahead and return them as (id, key, payload), in one UPDATE ... RETURNING. On
+        PostgreSQL rows another cluster is taking are skipped (SKIP LOCKED); SQLite has one writer at a time.
+        A lost connection costs this look, not the pusher's 10-second pause after an exception."""
+        marks, quote = ", ".join(["%s"] * len(queues)), connection.ops.quote_name
+        table, key, lock = quote(OrmQ._meta.db_table), quote("key"), quote("lock")
+        rank = " ".join(f"WHEN %s THEN {i}" for i in range(len(queues)))
+        skip = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+        sql = (
+            f"UPDATE {table} SET {lock} = %s WHERE id IN (SELECT id FROM {table} WHERE {key} IN ({marks}) "
+            f"AND {lock} < %s ORDER BY CASE {key} {rank} END, id LIMIT %s{skip}) RETURNING id, {key}, payload"
+        )
+        adapt = connection.ops.adapt_datetimefield_value
+        params = [adapt(self.timeout(None)), *queues, adapt(timezone.now()), *queues, limit]
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+        except (OperationalError, InterfaceError):
+            connection.close()
+            sleep(Conf.POLL)
+            return []
+        return sorted(rows, key=lambda row: (queues.index(row[1]), row[0]))
+
+    def acknowledge(self, task_id):
+        """Delete the row of a finished task: one statement (django-q2 deletes through the ORM's collector, in
+        a transaction of its own), tried again once on a fresh connection when the database went away."""
+        table = connection.ops.quote_name(OrmQ._meta.db_table)
+        for last in (False, True):
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(f"DELETE FROM {table} WHERE id = %s", [task_id])
+                return
+            except (OperationalError, InterfaceError):
+                connection.close()
+                if last:
+                    raise
 
     def _anything_waiting(self, queues):
         """Is any row of these queues ready? A prepared statement: the cost of an idle cluster's look."""
         marks, quote = ", ".join(["%s"] * len(queues)), connection.ops.quote_name
         table, key, lock = quote(OrmQ._meta.db_table), quote("key"), quote("lock")
         sql = f"SELECT 1 FROM {table} WHERE {key} IN ({marks}) AND {lock} < %s LIMIT 1"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*queues, connection.ops.adapt_datetimefield_value(timezone.now())])
-            return cursor.fetchone() is not None
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [*queues, connection.ops.adapt_datetimefield_value(timezone.now())])
+                return cursor.fetchone() is not None
+        except (OperationalError, InterfaceError):
+            connection.close()  # the database went away: the next look reconnects
+            return False
 
     def _rest(self, counts):
         """Nothing taken: look again after Conf.POLL, or as soon as a task in hand finishes (the queue a
