@@ -25,6 +25,7 @@ from scheduler import outbound, services
 from scheduler.models import Job, Run
 
 log = logging.getLogger("vigia.deliveries")
+MESSAGE_EVENT = "message.api"  # the type of the events scheduled messages are delivered through
 STATUS_OF_DELIVERY = {
     Delivery.Status.SENT: Message.Status.SENT,
     Delivery.Status.FAILED: Message.Status.FAILED,
@@ -185,7 +186,7 @@ def dispatch(message):
         recipient, _ = Recipient.objects.get_or_create(channel=message.channel, address=message.to)
         event, created = Event.objects.get_or_create(
             key=f"message:{message.pk}",
-            defaults={"topic": f"api:{message.service}", "type": "message.api", "payload": _payload(message)},
+            defaults={"topic": f"api:{message.service}", "type": MESSAGE_EVENT, "payload": _payload(message)},
         )
         if created:
             events.deliver(event, [recipient], subject=f"{message.service}", text=text_of(message))
@@ -219,6 +220,8 @@ def cancel(message):
 
 @receiver(delivery_finished)
 def _delivery_finished(sender, delivery, **kwargs):
+    if delivery.event.type != MESSAGE_EVENT:
+        return  # not a scheduled message's delivery (most of them): no lookup
     message = Message.objects.filter(delivery=delivery).first()
     if message is None:
         return

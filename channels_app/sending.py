@@ -36,8 +36,8 @@ from django.utils import timezone
 
 from channels_app import events, pacing
 from channels_app.kinds import base as kinds
-from channels_app.models import Channel, Delivery
-from scheduler import budgets
+from channels_app.models import Channel, Delivery, Event, Recipient
+from scheduler import budgets, rawsql
 from scheduler.errors import ChannelDown, JobError, PermanentError
 from scheduler.execution import worker_identity
 from scheduler.logs import log_context
@@ -164,20 +164,70 @@ def _stale_before(now):
 
 
 def claim(delivery_id, me):
+    """Take the delivery in one statement (UPDATE ... RETURNING) and return it with its recipient, channel
+    and event loaded, or None. On PostgreSQL they come back in the same statement (a data-modifying WITH);
+    SQLite cannot join in a RETURNING, so they are a second, prepared statement. (The ORM's update and
+    select_related lookup cost more CPU than the rest of a send to a local provider.)"""
+    sql = rawsql.statement("claim-delivery", _ClaimStatements)
     now = timezone.now()
-    stale = _stale_before(now)
-    taken = (
-        Delivery.objects.filter(pk=delivery_id)
-        .filter(
-            Q(status=Delivery.Status.PENDING)
-            | Q(status=Delivery.Status.RETRYING, next_attempt_at__lte=now)  # a stray task never skips the backoff
-            | Q(status=Delivery.Status.SENDING, claimed_at__lt=stale)
+    at, stale = rawsql.datetime_param(sql.conn, now), rawsql.datetime_param(sql.conn, _stale_before(now))
+    params = [Delivery.Status.SENDING, at, me, delivery_id, Delivery.Status.PENDING, Delivery.Status.RETRYING, at]
+    params += [Delivery.Status.SENDING, stale]
+    with sql.conn.cursor() as cursor:
+        cursor.execute(sql.claim, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        if not sql.joined:
+            cursor.execute(sql.related, [row[sql.recipient_at], row[sql.event_at]])
+            row = row + cursor.fetchone()
+    delivery, recipient, channel, event = sql.split(row)
+    recipient.channel, delivery.recipient, delivery.event = channel, recipient, event
+    return delivery
+
+
+class _ClaimStatements:
+    def __init__(self, conn):
+        self.conn = conn
+        q = conn.ops.quote_name
+        deliveries, recipients = q(Delivery._meta.db_table), q(Recipient._meta.db_table)
+        channels, events_ = q(Channel._meta.db_table), q(Event._meta.db_table)
+        self.models = [Delivery, Recipient, Channel, Event]
+        self.rows = [rawsql.ModelRows(conn, model, "") for model in self.models]
+        fields = Delivery._meta.concrete_fields
+        self.recipient_at = fields.index(Delivery._meta.get_field("recipient"))
+        self.event_at = fields.index(Delivery._meta.get_field("event"))
+        update = (
+            f"UPDATE {deliveries} SET status = %s, attempts = attempts + 1, claimed_at = %s, worker = %s "
+            f"WHERE id = %s AND (status = %s OR (status = %s AND next_attempt_at <= %s) "
+            f"OR (status = %s AND claimed_at < %s)) RETURNING {', '.join(q(f.column) for f in fields)}"
         )
-        .update(status=Delivery.Status.SENDING, attempts=F("attempts") + 1, claimed_at=now, worker=me)
-    )
-    if not taken:
-        return None
-    return Delivery.objects.select_related("recipient__channel", "event").get(pk=delivery_id)
+
+        def columns(model):
+            table = q(model._meta.db_table)
+            return ", ".join(f"{table}.{q(f.column)}" for f in model._meta.concrete_fields)
+
+        related = f"{columns(Recipient)}, {columns(Channel)}, {columns(Event)}"
+        joins = f"JOIN {channels} ON {channels}.id = {recipients}.channel_id"
+        self.joined = conn.vendor == "postgresql"
+        if self.joined:
+            self.claim = (
+                f"WITH claimed AS ({update}) SELECT claimed.*, {related} FROM claimed "
+                f"JOIN {recipients} ON {recipients}.id = claimed.recipient_id {joins} "
+                f"JOIN {events_} ON {events_}.id = claimed.event_id"
+            )
+        else:
+            self.claim = update
+            where = f"WHERE {recipients}.id = %s AND {events_}.id = %s"
+            self.related = f"SELECT {related} FROM {recipients} {joins}, {events_} {where}"
+
+    def split(self, row):
+        found, start = [], 0
+        for model, rows in zip(self.models, self.rows, strict=True):
+            width = len(model._meta.concrete_fields)
+            found += rows.instances([row[start : start + width]])
+            start += width
+        return found
 
 
 def finish(delivery, me, provider_id="", error=None):
