@@ -24,7 +24,7 @@ from scrapers.fake_djen import FakeDjen
 from scrapers.models import MonitoredPerson, Publication
 
 LATENCY, RATE, WORKERS = 0.2, 20, 4
-TARGETS = {"rate_bound_ratio": 1.10, "rate_max_per_s": RATE, "concurrency_bound_ratio": 1.20}
+TARGETS = {"rate_bound_ratio": 1.05, "rate_max_per_s": RATE, "concurrency_bound_ratio": 1.10}
 FIRST = ["Ana", "Bruno", "Carla", "Diego", "Elisa", "Fábio", "Gabriela", "Heitor", "Íris", "João"]
 LAST = ["Silva", "Souza", "Oliveira", "Conceição", "Araújo", "Pereira", "Lima", "Gonçalves", "Ribeiro", "Melo"]
 
