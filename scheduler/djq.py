@@ -15,7 +15,8 @@ it fails a test instead of dispatch:
   task is acknowledged, not retried: our own execution wrapper retries), started.
 - The broker class (`Q_CLUSTER["broker_class"]`) is ours: it serves several named queues in priority
   order (`dequeue`) and hears every cluster Stat the guard saves (`set_stat`).
-- `Conf.BULK` rows are taken per look and `Conf.POLL` seconds are slept when none waits.
+- `Conf.BULK` rows are taken per look; our dequeue() itself waits when none is ready (django-q2's pusher
+  calls it again at once): for a notification on PostgreSQL (scheduler.wakeups), `Conf.POLL` on SQLite.
 - A cluster `Stat` carries cluster_id, host, pid, tob (time of birth) and status.
 - The monitor saves failed tasks as `Task` rows (successes are not saved, `save_limit=-1`), pruned here.
 
@@ -42,6 +43,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from time import monotonic, sleep
+from uuid import uuid4
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
@@ -49,14 +51,15 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
-from django_q.humanhash import uuid
 from django_q.models import OrmQ, Task
 from django_q.signals import post_execute_in_worker, pre_execute
 from django_q.signing import SignedPackage
 
+from scheduler import wakeups
+
 BATCH = 500  # rows per INSERT when enqueueing in bulk
-FREE_SLOT_POLL = 0.002  # seconds between looks at the shared slots while the cluster is full
-IDLE_AFTER = 2.0  # seconds without work after which an idle cluster looks at the queue half as often
+IDLE_AFTER = 2.0  # seconds without work after which a polling (SQLite) cluster looks half as often
+IDLE_MAX = 1.0  # seconds a listening (PostgreSQL) pusher sleeps at most: how soon it notices the cluster stopping
 
 # --- putting tasks on the queue ----------------------------------------------------------------------
 
@@ -68,7 +71,7 @@ def make_task(func, args, queue, timeout, *, name=None, not_before=None, now=Non
     if not_before is not None and timezone.is_naive(not_before):
         raise ValueError("not_before must be an aware datetime")
     now = now or timezone.now()
-    _, task_id = uuid()
+    task_id = uuid4().hex  # what django-q2's humanhash.uuid() returns beside a name we do not use
     task = {
         "id": task_id,
         "name": name or task_id,
@@ -83,11 +86,27 @@ def make_task(func, args, queue, timeout, *, name=None, not_before=None, now=Non
 
 
 def bulk_enqueue(rows):
-    """Insert make_task() rows, `BATCH` per INSERT (in the caller's transaction). Returns how many."""
+    """Insert make_task() rows, `BATCH` per INSERT (in the caller's transaction). Returns how many.
+
+    Plain multi-row INSERTs built once per connection (the ORM's bulk_create compiled its statement anew
+    each time: a third of the dispatcher's CPU for a batch of one)."""
     rows = list(rows)
-    if rows:
-        OrmQ.objects.bulk_create(rows, batch_size=BATCH)
+    if not rows:
+        return 0
+    adapt = connection.ops.adapt_datetimefield_value
+    head = _insert_head()
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), BATCH):
+            chunk = rows[start : start + BATCH]
+            params = [value for row in chunk for value in (row.key, row.payload, adapt(row.lock))]
+            cursor.execute(head + ", ".join(["(%s, %s, %s)"] * len(chunk)), params)
     return len(rows)
+
+
+def _insert_head():
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(name) for name in ("key", "payload", "lock"))
+    return f"INSERT INTO {quote(OrmQ._meta.db_table)} ({columns}) VALUES "
 
 
 def read_task(payload):
@@ -218,6 +237,7 @@ def _alive(pid):
 
 
 _capacity = None  # this cluster's Capacity, made in its main process before django-q2 forks the rest
+_waker = None  # the pusher's wake-up (its pipe made before the forks, so the workers can poke it)
 
 
 def _on_start(sender, task=None, **kwargs):
@@ -228,6 +248,8 @@ def _on_start(sender, task=None, **kwargs):
 def _on_finish(sender, task=None, **kwargs):
     if _capacity is not None and task and task.get("ack_id"):
         _capacity.mark(task["ack_id"], 0)
+        if _waker is not None:
+            _waker.poke()  # a slot is free: the pusher may be waiting for one
 
 
 pre_execute.connect(_on_start, dispatch_uid="vigia-capacity-start")
@@ -247,11 +269,13 @@ class PriorityORMBroker(ORM):
         self._serve()
 
     def _serve(self):
-        global _capacity
+        global _capacity, _waker
         self.queues = served_queues()
         if _capacity is None:  # once per process: the cluster's main, before the forks that share it
             _capacity = Capacity(self.queues, Conf.WORKERS, settings.VIGIA_QUEUE_PREFETCH, reserved_workers())
-        self.capacity = _capacity
+        if _waker is None:
+            _waker = wakeups.Waker(wakeups.QUEUE_CHANNEL)
+        self.capacity, self.waker = _capacity, _waker
         self._last_beat = 0.0
         self._idle_since = None
 
@@ -269,8 +293,10 @@ class PriorityORMBroker(ORM):
         return self.get_connection().filter(key__in=self.queues).delete()
 
     def dequeue(self):
-        # Every worker busy (or kept for higher queues): watch the shared slots (no query) until one frees,
-        # for up to Conf.POLL, so a burst is handed out as fast as the workers finish.
+        self.get_connection()  # once per look: closes a connection that errored or outlived its age
+        listening = self._listen()
+        # Every worker busy (or kept for higher queues): wait until one frees (a worker's poke wakes the
+        # wait at once, scheduler.djq._on_finish), for up to Conf.POLL.
         give_up = monotonic() + Conf.POLL
         while True:
             counts = self.capacity.in_hand()
@@ -279,12 +305,12 @@ class PriorityORMBroker(ORM):
                 break
             if monotonic() >= give_up:
                 return None
-            sleep(FREE_SLOT_POLL)
-        self.get_connection()  # once per look: closes a connection that errored or outlived its age
-        if not any(counts) and not self._anything_waiting(open_queues):
-            # An idle cluster's look: one small query, no ORM; after IDLE_AFTER s of nothing, half as often.
+            self.waker.sleep(give_up - monotonic())
+        if not listening and not any(counts) and not self._anything_waiting(open_queues):
+            # Without notifications (SQLite), an idle cluster's look is one small query, no ORM; after
+            # IDLE_AFTER s of nothing, half as often.
             self._idle_since = self._idle_since or monotonic()
-            sleep(Conf.POLL * (2 if monotonic() - self._idle_since > IDLE_AFTER else 1))
+            self.waker.sleep(Conf.POLL * (2 if monotonic() - self._idle_since > IDLE_AFTER else 1))
             return None
         self._idle_since = None
         # Only rows whose lock is past: a row queued with a later `not_before`, or held by a cluster, waits.
@@ -303,7 +329,43 @@ class PriorityORMBroker(ORM):
             self.get_connection().filter(id__in=extra).update(lock=timezone.now())
         if claimed:
             return claimed
-        self._rest(counts)
+        self._rest(open_queues, listening)
+
+    def _listen(self):
+        """LISTEN for queued tasks where the database can announce them (PostgreSQL); True while it does."""
+        try:
+            self.waker.changed()
+        except (OperationalError, InterfaceError):
+            connection.close()
+            return False
+        return self.waker.listening
+
+    def _rest(self, queues, listening):
+        """Nothing taken. Without notifications: look again after Conf.POLL, or as soon as a worker frees a
+        slot (the queue a slot was kept from may have rows waiting). Listening: sleep until a task is
+        queued or put back (a notification), a worker frees a slot, or the earliest row held for later
+        (a `not_before`, a taken task not acknowledged in time) becomes ready; at most IDLE_MAX."""
+        if not listening:
+            self.waker.sleep(Conf.POLL)
+            return
+        if self.waker.changed():
+            return  # announced during the look: look again now
+        earliest = self._earliest(queues)
+        wait = IDLE_MAX if earliest is None else min(IDLE_MAX, (earliest - timezone.now()).total_seconds())
+        self.waker.sleep(wait)
+
+    def _earliest(self, queues):
+        """When the first row of these queues held for later becomes ready (None: no such row)."""
+        marks, quote = ", ".join(["%s"] * len(queues)), connection.ops.quote_name
+        table, key, lock = quote(OrmQ._meta.db_table), quote("key"), quote("lock")
+        sql = f"SELECT MIN({lock}) FROM {table} WHERE {key} IN ({marks})"
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, queues)
+                return cursor.fetchone()[0]
+        except (OperationalError, InterfaceError):
+            connection.close()
+            return None
 
     def _take(self, queues, limit):
         """Take up to `limit` ready rows of `queues` (priority order, then oldest): push their lock
@@ -356,16 +418,6 @@ class PriorityORMBroker(ORM):
         except (OperationalError, InterfaceError):
             connection.close()  # the database went away: the next look reconnects
             return False
-
-    def _rest(self, counts):
-        """Nothing taken: look again after Conf.POLL, or as soon as a task in hand finishes (the queue a
-        slot was kept from may have rows waiting), so a burst is handed out as fast as the workers go."""
-        if not any(counts):
-            sleep(Conf.POLL)
-            return
-        until = monotonic() + Conf.POLL
-        while monotonic() < until and self.capacity.in_hand() == counts:
-            sleep(FREE_SLOT_POLL)
 
     def set_stat(self, key, value, timeout):
         result = super().set_stat(key, value, timeout)

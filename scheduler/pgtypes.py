@@ -7,10 +7,13 @@ profile. Registering every TextChoices and IntegerChoices class with the dumper 
 them as cheap as a plain str or int, and dumps them exactly the same way.
 """
 
+from django.conf import settings
 from django.db import models
 
 
 def register_choices():
+    if not any("postgresql" in db["ENGINE"] for db in settings.DATABASES.values()):
+        return  # nothing to speed up, and no reason to load psycopg (its libraries) into every process
     try:
         import psycopg
         from psycopg.adapt import PyFormat

@@ -13,11 +13,6 @@ Anything not on the hot path stays in the ORM.
 from django.db import connections
 from django.db.utils import DEFAULT_DB_ALIAS
 
-try:
-    from psycopg import ClientCursor as _client_cursor
-except ImportError:  # SQLite only, or psycopg2
-    _client_cursor = None
-
 
 def statement(key, build, using=DEFAULT_DB_ALIAS):
     """`build(connection)`'s result, built once per database connection wrapper (SQL text, converters) and
@@ -145,7 +140,11 @@ def several_at_once(cursor):
     """Can one execute() on this (Django) cursor run several statements? psycopg 3's client-side binding
     cursor (Django's default for PostgreSQL) sends them in one round trip; SQLite's cursor and server-side
     binding cannot."""
-    return _client_cursor is not None and isinstance(getattr(cursor, "cursor", None), _client_cursor)
+    if cursor.db.vendor != "postgresql":
+        return False
+    from psycopg import ClientCursor  # here, not at the top: a SQLite install never loads psycopg
+
+    return isinstance(getattr(cursor, "cursor", None), ClientCursor)
 
 
 def run_many(cursor, statements):

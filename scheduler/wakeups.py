@@ -22,11 +22,13 @@ from django.db import connection
 log = logging.getLogger("vigia.scheduler")
 
 CHANNEL = "vigia_dispatch"
+QUEUE_CHANNEL = "vigia_queue"  # a task was queued, or put back: a cluster's pusher looks (scheduler.djq)
 POLL = 0.25  # without notifications, new or edited jobs are noticed within this
 
 
 class Waker:
-    def __init__(self):
+    def __init__(self, channel=CHANNEL):
+        self.channel = channel
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
@@ -72,7 +74,7 @@ class Waker:
         self._forget()
         raw.add_notify_handler(self._heard)
         with connection.cursor() as cursor:
-            cursor.execute(f"LISTEN {CHANNEL}")
+            cursor.execute(f"LISTEN {self.channel}")
         self._listening_on, self._announced = raw, False
         return True  # what happened before we listened was not announced: look
 
@@ -82,7 +84,7 @@ class Waker:
         if raw is not None and raw is connection.connection and not raw.closed:
             try:
                 with connection.cursor() as cursor:
-                    cursor.execute(f"UNLISTEN {CHANNEL}")
+                    cursor.execute(f"UNLISTEN {self.channel}")
             except Exception:  # noqa: BLE001 - a broken connection listens to nothing anyway
                 log.warning("could not UNLISTEN", exc_info=True)
         self._forget()

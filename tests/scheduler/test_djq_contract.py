@@ -177,6 +177,7 @@ def test_the_worker_kills_a_task_past_its_own_timeout():
 def fresh_capacity(monkeypatch):
     """A cluster's capacity of its own (the module keeps one per process, as a cluster's main does)."""
     monkeypatch.setattr(djq, "_capacity", None)
+    monkeypatch.setattr(djq, "_waker", None)
 
 
 def test_the_pusher_takes_what_the_cluster_can_start_high_first(fresh_capacity):

@@ -1,0 +1,63 @@
+"""An idle cluster waits for work instead of polling the queue table: on PostgreSQL its pusher LISTENs and
+a trigger announces every queued task (scheduler/migrations/0006), so a task queued by another process is
+taken at once, long before the pusher's longest sleep (djq.IDLE_MAX) is over; without anything queued the
+pusher looks at the table about once per IDLE_MAX."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from scheduler import djq
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's"),
+]
+HERE = __name__
+
+
+def record(value):
+    return value
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    monkeypatch.setattr(djq, "_capacity", None)
+    monkeypatch.setattr(djq, "_waker", None)
+    found = djq.PriorityORMBroker()
+    yield found
+    found.waker.stop_listening()
+
+
+def test_a_task_queued_elsewhere_wakes_an_idle_pusher_at_once(broker):
+    assert broker.dequeue() is None  # nothing queued: it now LISTENs (and slept)
+    assert broker.waker.listening
+
+    def queue_one():
+        time.sleep(0.3)
+        djq.bulk_enqueue([djq.make_task(f"{HERE}.record", (7,), "default", 10)])  # its own transaction
+        connection.close()
+
+    other = threading.Thread(target=queue_one)
+    started = time.monotonic()
+    other.start()
+    taken = None
+    while taken is None and time.monotonic() - started < 3 * djq.IDLE_MAX:
+        taken = broker.dequeue()
+    waited = time.monotonic() - started
+    other.join()
+    assert taken and djq.read_task(taken[0][1])["args"] == (7,)
+    assert waited < 0.3 + djq.IDLE_MAX / 2, f"woken by the announcement, not by the timer ({waited:.2f} s)"
+
+
+def test_an_idle_pusher_looks_at_the_table_about_once_per_idle_max(broker, django_assert_max_num_queries):
+    broker.dequeue()  # listening from here on
+    started = time.monotonic()
+    looks = 0
+    with django_assert_max_num_queries(12):  # about 2 statements per look, 3 looks
+        while time.monotonic() - started < 2.5 * djq.IDLE_MAX:
+            assert broker.dequeue() is None
+            looks += 1
+    assert looks <= 4
