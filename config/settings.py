@@ -8,6 +8,11 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+# httpx imports its command-line client (click, rich, pygments: ~8 MB in every process) whenever those are
+# installed, as the test tools install them; Vigia never uses it. A None entry makes that import fail the
+# way httpx expects when they are missing.
+sys.modules.setdefault("httpx._main", None)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -62,8 +67,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "scheduler",  # before django_q: its `qcluster` command (scheduler/management/commands) is the one run
     "django_q",
-    "scheduler",
     "channels_app",
     "scrapers",
 ]

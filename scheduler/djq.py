@@ -38,6 +38,7 @@ worker marks it with its pid on django-q2's `pre_execute` and frees it on `post_
 whose worker died is reclaimed by the pusher.
 """
 
+import gc
 import multiprocessing
 import os
 from dataclasses import dataclass
@@ -273,6 +274,9 @@ class PriorityORMBroker(ORM):
         self.queues = served_queues()
         if _capacity is None:  # once per process: the cluster's main, before the forks that share it
             _capacity = Capacity(self.queues, Conf.WORKERS, settings.VIGIA_QUEUE_PREFETCH, reserved_workers())
+            # Everything loaded so far is shared with the forks until one writes to its page; the garbage
+            # collector's passes in each fork would write to all of them. Frozen, they are left alone.
+            gc.freeze()
         if _waker is None:
             _waker = wakeups.Waker(wakeups.QUEUE_CHANNEL)
         self.capacity, self.waker = _capacity, _waker
