@@ -282,6 +282,7 @@ class PriorityORMBroker(ORM):
         self.capacity, self.waker = _capacity, _waker
         self._last_beat = 0.0
         self._idle_since = None
+        self._drained_until = None  # listening: the last look took everything ready; monotonic end of the wait
 
     def __setstate__(self, state):  # a broker pickled into a spawned process keeps serving its queues
         super().__setstate__(state)
@@ -299,6 +300,9 @@ class PriorityORMBroker(ORM):
     def dequeue(self):
         self.get_connection()  # once per look: closes a connection that errored or outlived its age
         listening = self._listen()
+        if listening and self._drained_until is not None:
+            self._sleep_while_drained()
+            return None
         # Every worker busy (or kept for higher queues): wait until one frees (a worker's poke wakes the
         # wait at once, scheduler.djq._on_finish), for up to Conf.POLL.
         give_up = monotonic() + Conf.POLL
@@ -320,8 +324,10 @@ class PriorityORMBroker(ORM):
         # Only rows whose lock is past: a row queued with a later `not_before`, or held by a cluster, waits.
         # Taken in one statement, in priority order, as many as the cluster can hold; a lower queue's rows
         # beyond what it may hold (rare: only when queues of several ranks wait at once) are put back.
+        limit = min(Conf.BULK, self.capacity.room(counts, 0))
+        rows = self._take(open_queues, limit)
         claimed, extra = [], []
-        for task_id, key, payload in self._take(open_queues, min(Conf.BULK, self.capacity.room(counts, 0))):
+        for task_id, key, payload in rows:
             rank = self.queues.index(key)
             if self.capacity.room(counts, rank) <= 0:
                 extra.append(task_id)
@@ -331,45 +337,39 @@ class PriorityORMBroker(ORM):
             claimed.append((task_id, payload))
         if extra:
             self.get_connection().filter(id__in=extra).update(lock=timezone.now())
+        if listening and len(rows) < limit and len(open_queues) == len(self.queues):
+            # Everything ready was taken: until a task is announced, nothing is worth another look before
+            # the earliest row held for later (a `not_before`, a taken task not acknowledged in time).
+            self._drained_until = monotonic() + IDLE_MAX
+            if (earliest := self._earliest(open_queues)) is not None:
+                self._drained_until = min(self._drained_until, monotonic() + _seconds_until(earliest))
         if claimed:
             return claimed
-        self._rest(open_queues, listening)
+        if self._drained_until is not None:
+            self._sleep_while_drained()
+        elif not listening:
+            self.waker.sleep(Conf.POLL)  # a worker freeing a slot wakes it sooner
 
     def _listen(self):
-        """LISTEN for queued tasks where the database can announce them (PostgreSQL); True while it does."""
+        """LISTEN for queued tasks where the database can announce them (PostgreSQL); True while it does.
+        An announcement since the last look ends a drained wait."""
         try:
-            self.waker.changed()
+            announced = self.waker.changed()
         except (OperationalError, InterfaceError):
             connection.close()
             return False
+        if announced:
+            self._drained_until = None
         return self.waker.listening
 
-    def _rest(self, queues, listening):
-        """Nothing taken. Without notifications: look again after Conf.POLL, or as soon as a worker frees a
-        slot (the queue a slot was kept from may have rows waiting). Listening: sleep until a task is
-        queued or put back (a notification), a worker frees a slot, or the earliest row held for later
-        (a `not_before`, a taken task not acknowledged in time) becomes ready; at most IDLE_MAX."""
-        if not listening:
-            self.waker.sleep(Conf.POLL)
-            return
-        if self.waker.changed():
-            return  # announced during the look: look again now
-        earliest = self._earliest(queues)
-        wait = IDLE_MAX if earliest is None else min(IDLE_MAX, (earliest - timezone.now()).total_seconds())
-        self.waker.sleep(wait)
-
-    def _earliest(self, queues):
-        """When the first row of these queues held for later becomes ready (None: no such row)."""
-        marks, quote = ", ".join(["%s"] * len(queues)), connection.ops.quote_name
-        table, key, lock = quote(OrmQ._meta.db_table), quote("key"), quote("lock")
-        sql = f"SELECT MIN({lock}) FROM {table} WHERE {key} IN ({marks})"
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, queues)
-                return cursor.fetchone()[0]
-        except (OperationalError, InterfaceError):
-            connection.close()
-            return None
+    def _sleep_while_drained(self):
+        """Sleep until a task is announced or the drained wait is over (at most IDLE_MAX: how soon a
+        stopping cluster is noticed). A worker's poke does not end it: nothing was left waiting for room."""
+        while (left := self._drained_until - monotonic()) > 0:
+            self.waker.sleep(left)
+            if self.waker.changed():
+                break
+        self._drained_until = None
 
     def _take(self, queues, limit):
         """Take up to `limit` ready rows of `queues` (priority order, then oldest): push their lock
@@ -395,6 +395,20 @@ class PriorityORMBroker(ORM):
             sleep(Conf.POLL)
             return []
         return sorted(rows, key=lambda row: (queues.index(row[1]), row[0]))
+
+    def _earliest(self, queues):
+        """When the first row of these queues held for later becomes ready (None: no such row, or the
+        database went away). The rows this cluster holds count too: harmless, they only end a wait sooner."""
+        marks, quote = ", ".join(["%s"] * len(queues)), connection.ops.quote_name
+        table, key, lock = quote(OrmQ._meta.db_table), quote("key"), quote("lock")
+        sql = f"SELECT MIN({lock}) FROM {table} WHERE {key} IN ({marks}) AND {lock} > %s"
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [*queues, connection.ops.adapt_datetimefield_value(timezone.now())])
+                return cursor.fetchone()[0]
+        except (OperationalError, InterfaceError):
+            connection.close()
+            return None
 
     def acknowledge(self, task_id):
         """Delete the row of a finished task: one statement (django-q2 deletes through the ORM's collector, in
@@ -434,6 +448,10 @@ class PriorityORMBroker(ORM):
             )
             self._last_beat = monotonic()
         return result
+
+
+def _seconds_until(moment):
+    return max(0.0, (moment - timezone.now()).total_seconds())
 
 
 # --- reading the queue --------------------------------------------------------------------------------
