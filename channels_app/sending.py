@@ -181,7 +181,7 @@ def claim(delivery_id, me):
         if not sql.joined:
             cursor.execute(sql.related, [row[sql.recipient_at], row[sql.event_at]])
             row = row + cursor.fetchone()
-    delivery, recipient, channel, event = sql.split(row)
+    delivery, recipient, channel, event = rawsql.split_row(sql.rows, row)
     recipient.channel, delivery.recipient, delivery.event = channel, recipient, event
     return delivery
 
@@ -192,8 +192,7 @@ class _ClaimStatements:
         q = conn.ops.quote_name
         deliveries, recipients = q(Delivery._meta.db_table), q(Recipient._meta.db_table)
         channels, events_ = q(Channel._meta.db_table), q(Event._meta.db_table)
-        self.models = [Delivery, Recipient, Channel, Event]
-        self.rows = [rawsql.ModelRows(conn, model, "") for model in self.models]
+        self.rows = [rawsql.ModelRows(conn, model, "") for model in (Delivery, Recipient, Channel, Event)]
         fields = Delivery._meta.concrete_fields
         self.recipient_at = fields.index(Delivery._meta.get_field("recipient"))
         self.event_at = fields.index(Delivery._meta.get_field("event"))
@@ -220,14 +219,6 @@ class _ClaimStatements:
             self.claim = update
             where = f"WHERE {recipients}.id = %s AND {events_}.id = %s"
             self.related = f"SELECT {related} FROM {recipients} {joins}, {events_} {where}"
-
-    def split(self, row):
-        found, start = [], 0
-        for model, rows in zip(self.models, self.rows, strict=True):
-            width = len(model._meta.concrete_fields)
-            found += rows.instances([row[start : start + width]])
-            start += width
-        return found
 
 
 def finish(delivery, me, provider_id="", error=None):

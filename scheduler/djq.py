@@ -376,22 +376,17 @@ class PriorityORMBroker(ORM):
         Conf.RETRY seconds ahead and return them as (id, key, payload), in one UPDATE ... RETURNING. On
         PostgreSQL rows another cluster is taking are skipped (SKIP LOCKED); SQLite has one writer at a time.
         A lost connection costs this look, not the pusher's 10-second pause after an exception."""
-        marks, quote = ", ".join(["%s"] * len(queues)), connection.ops.quote_name
-        table, key, lock = quote(OrmQ._meta.db_table), quote("key"), quote("lock")
         rank = " ".join(f"WHEN %s THEN {i}" for i in range(len(queues)))
         skip = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-        sql = (
-            f"UPDATE {table} SET {lock} = %s WHERE id IN (SELECT id FROM {table} WHERE {key} IN ({marks}) "
-            f"AND {lock} < %s ORDER BY CASE {key} {rank} END, id LIMIT %s{skip}) RETURNING id, {key}, payload"
+        sql = _queue_sql(
+            "UPDATE {table} SET {lock} = %s WHERE id IN (SELECT id FROM {table} WHERE {key} IN ({marks}) "
+            f"AND {{lock}} < %s ORDER BY CASE {{key}} {rank} END, id LIMIT %s{skip}) RETURNING id, {{key}}, payload",
+            queues,
         )
         adapt = connection.ops.adapt_datetimefield_value
         params = [adapt(self.timeout(None)), *queues, adapt(timezone.now()), *queues, limit]
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                rows = cursor.fetchall()
-        except (OperationalError, InterfaceError):
-            connection.close()
+        rows = _fetch(sql, params, lambda cursor: cursor.fetchall(), lost=None)
+        if rows is None:
             sleep(Conf.POLL)
             return []
         return sorted(rows, key=lambda row: (queues.index(row[1]), row[0]))
@@ -399,16 +394,9 @@ class PriorityORMBroker(ORM):
     def _earliest(self, queues):
         """When the first row of these queues held for later becomes ready (None: no such row, or the
         database went away). The rows this cluster holds count too: harmless, they only end a wait sooner."""
-        marks, quote = ", ".join(["%s"] * len(queues)), connection.ops.quote_name
-        table, key, lock = quote(OrmQ._meta.db_table), quote("key"), quote("lock")
-        sql = f"SELECT MIN({lock}) FROM {table} WHERE {key} IN ({marks}) AND {lock} > %s"
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [*queues, connection.ops.adapt_datetimefield_value(timezone.now())])
-                return cursor.fetchone()[0]
-        except (OperationalError, InterfaceError):
-            connection.close()
-            return None
+        sql = _queue_sql("SELECT MIN({lock}) FROM {table} WHERE {key} IN ({marks}) AND {lock} > %s", queues)
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        return _fetch(sql, [*queues, now], lambda cursor: cursor.fetchone()[0], lost=None)
 
     def acknowledge(self, task_id):
         """Delete the row of a finished task: one statement (django-q2 deletes through the ORM's collector, in
@@ -426,16 +414,9 @@ class PriorityORMBroker(ORM):
 
     def _anything_waiting(self, queues):
         """Is any row of these queues ready? A prepared statement: the cost of an idle cluster's look."""
-        marks, quote = ", ".join(["%s"] * len(queues)), connection.ops.quote_name
-        table, key, lock = quote(OrmQ._meta.db_table), quote("key"), quote("lock")
-        sql = f"SELECT 1 FROM {table} WHERE {key} IN ({marks}) AND {lock} < %s LIMIT 1"
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [*queues, connection.ops.adapt_datetimefield_value(timezone.now())])
-                return cursor.fetchone() is not None
-        except (OperationalError, InterfaceError):
-            connection.close()  # the database went away: the next look reconnects
-            return False
+        sql = _queue_sql("SELECT 1 FROM {table} WHERE {key} IN ({marks}) AND {lock} < %s LIMIT 1", queues)
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        return _fetch(sql, [*queues, now], lambda cursor: cursor.fetchone() is not None, lost=False)
 
     def set_stat(self, key, value, timeout):
         result = super().set_stat(key, value, timeout)
@@ -448,6 +429,25 @@ class PriorityORMBroker(ORM):
             )
             self._last_beat = monotonic()
         return result
+
+
+def _queue_sql(template, queues):
+    """`template` with the queue table's quoted {table}, {key} and {lock}, and {marks}: one %s per queue."""
+    quote = connection.ops.quote_name
+    marks = ", ".join(["%s"] * len(queues))
+    return template.format(table=quote(OrmQ._meta.db_table), key=quote("key"), lock=quote("lock"), marks=marks)
+
+
+def _fetch(sql, params, answer, lost):
+    """One statement of a pusher's look: `answer(cursor)`, or `lost` when the database went away (the
+    connection is closed; the next look reconnects), never the pusher's 10-second pause after an exception."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return answer(cursor)
+    except (OperationalError, InterfaceError):
+        connection.close()
+        return lost
 
 
 def _seconds_until(moment):

@@ -138,11 +138,10 @@ def claim(run_id, me):
         if row is None:
             log.info("run not claimed (final, cancelled or running elsewhere)", extra={"run": run_id})
             return None
-        (run,) = sql.runs.instances([row[: sql.width]])
-        if sql.joined:
-            (job,) = sql.jobs.instances([row[sql.width :]])
-        else:
-            (job,) = sql.jobs.fetch(cursor, [run.job_id])
+        if not sql.joined:
+            cursor.execute(sql.jobs.sql, [row[sql.job_at]])
+            row = row + cursor.fetchone()
+    run, job = rawsql.split_row([sql.runs, sql.jobs], row)
     run.job = job
     return run
 
@@ -153,7 +152,7 @@ class _ClaimStatements:
         q = conn.ops.quote_name
         runs, jobs = q(Run._meta.db_table), q(Job._meta.db_table)
         run_columns = ", ".join(q(field.column) for field in Run._meta.concrete_fields)
-        self.width = len(Run._meta.concrete_fields)
+        self.job_at = Run._meta.concrete_fields.index(Run._meta.get_field("job"))
         self.runs = rawsql.ModelRows(conn, Run, "")
         update = (
             f"UPDATE {runs} SET status = %s, started_at = %s, heartbeat_at = %s, worker = %s, worker_parent = %s, "

@@ -77,6 +77,17 @@ class ModelRows:
         return instances
 
 
+def split_row(readers, row):
+    """Model instances from one row holding each ModelRows' columns in turn (a joined SELECT, or a claim's
+    RETURNING followed by the related rows fetched apart)."""
+    found, start = [], 0
+    for reader in readers:
+        width = len(reader.model._meta.concrete_fields)
+        found += reader.instances([row[start : start + width]])
+        start += width
+    return found
+
+
 class InsertReturningPk:
     """INSERT model instances (every concrete field but the auto primary key), setting their primary keys.
 
