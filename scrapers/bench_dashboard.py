@@ -269,7 +269,7 @@ def seed_runs(count, now):
         cursor.execute(
             f"""
             INSERT INTO {table(Run)} (job_id, scheduled_for, attempt, trigger, status, due_at, queued_at,
-                started_at, finished_at, heartbeat_at, duration_ms, deliveries, worker, cancel_requested,
+                started_at, finished_at, heartbeat_at, duration_ms, deliveries, losses, worker, cancel_requested,
                 result, error, traceback)
             SELECT jobs.ids[1 + mod(g, cardinality(jobs.ids))], at, 1,
                 CASE WHEN mod(g, 40) = 0 THEN 'manual' ELSE 'schedule' END,
@@ -281,6 +281,7 @@ def seed_runs(count, now):
                 CASE WHEN status IN ('skipped', 'queued') THEN NULL ELSE at + interval '1 second' END,
                 CASE WHEN status IN ('skipped', 'queued', 'running') THEN NULL ELSE duration END,
                 CASE WHEN status IN ('skipped', 'queued') THEN 0 ELSE 1 END,
+                0,
                 CASE WHEN status IN ('skipped', 'queued') THEN '' ELSE 'worker-' || mod(g, 4) END,
                 false,
                 CASE WHEN status = 'succeeded' THEN jsonb_build_object('items', mod(g, 40), 'new', mod(g, 3))
