@@ -30,7 +30,7 @@ CONTENT = ("title", "url", "body", "published_at", "raw")  # an item as the page
 
 @dataclass
 class Outcome:
-    status: str  # "checked", "unchanged" (304), "inactive" (outside the active window)
+    status: str  # "checked", "unchanged" (304, or the same page as the last check), "inactive" (outside the window)
     items: list = field(default_factory=list)  # ParsedItems with keys, in page order
     new: list = field(default_factory=list)  # Item ids
     updated: list = field(default_factory=list)
@@ -39,6 +39,7 @@ class Outcome:
     encoding: str = ""
     etag: str = ""
     last_modified: str = ""
+    fingerprint: str = ""  # of what was parsed (page, final URL, kind, configuration, zone)
     baseline: bool = False  # the first check: items stored, not announced
 
     def summary(self):
@@ -118,6 +119,12 @@ def _fetch_and_parse(source, config, *, conditional, deadline, known):
     outcome.encoding = result.encoding or ""
     outcome.etag, outcome.last_modified = result.etag or "", result.last_modified or ""
     if result.not_modified:
+        outcome.status = "unchanged"
+        return outcome
+    # The same page parsed the same way yields the same items: like a 304, nothing to parse or store. Most
+    # organizers send no validators, and most checks find the page as it was.
+    outcome.fingerprint = _digest([result.url, result.text, source.kind, config, source.timezone])
+    if conditional and known is not None and known.content_fingerprint == outcome.fingerprint:
         outcome.status = "unchanged"
         return outcome
     document = kinds.Document(
@@ -239,12 +246,20 @@ def _announce(source, new_ids, updated_ids):
 def record_success(source, outcome, now):
     changes = {"last_checked_at": now, "last_success_at": now, "last_error": "", "consecutive_failures": 0}
     if outcome.status == "checked":
-        changes.update(last_item_count=len(outcome.items), etag=outcome.etag, last_modified=outcome.last_modified)
+        changes.update(
+            last_item_count=len(outcome.items),
+            etag=outcome.etag,
+            last_modified=outcome.last_modified,
+            content_fingerprint=outcome.fingerprint,
+        )
     Source.objects.filter(pk=source.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(source, name, value)
     # Flip the flag with a conditional UPDATE so "recovered" is announced once, even with concurrent checks.
-    if Source.objects.filter(pk=source.pk, broken=True).update(broken=False):
+    # (A check that began before another marked the source broken leaves the flag to the next success.)
+    if source.broken and Source.objects.filter(pk=source.pk, broken=True).update(broken=False):
+        source.broken = False
         _health_event(source, "source.recovered", "")
-    source.refresh_from_db()
     log.info("source checked", extra={"source": source.pk, **outcome.summary()})
 
 

@@ -39,6 +39,8 @@ class Source(models.Model):
     # Conditional requests: what the last 200 answered.
     etag = models.CharField(max_length=500, blank=True)
     last_modified = models.CharField(max_length=100, blank=True)
+    # What the last successful check parsed (see checks.py): the same again is "unchanged", as a 304 is.
+    content_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
 
     # Health
     last_checked_at = models.DateTimeField(null=True, blank=True)

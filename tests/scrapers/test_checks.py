@@ -113,6 +113,29 @@ def test_conditional_get_304_ends_as_unchanged_without_parsing(site):
     assert source.last_item_count == 1 and source.consecutive_failures == 0
 
 
+def test_the_same_page_again_is_unchanged_until_the_page_or_the_configuration_changes(site):
+    site.respond("/tarefas", body=page((1, "A", "a"), (2, "B", "b")))  # no validators, as most organizers
+    source = make_source(site)
+    check(source)
+    seen = Item.objects.get(source=source, key="1").last_seen
+
+    again = check(source)
+
+    assert again.status == "unchanged" and again.items == [] and again.http_status == 200
+    assert Item.objects.get(source=source, key="1").last_seen == seen  # nothing parsed nor stored, as for a 304
+    source.refresh_from_db()
+    assert source.last_item_count == 2 and source.last_success_at > seen and source.consecutive_failures == 0
+
+    Source.objects.filter(pk=source.pk).update(config={**CONFIG, "body": "h3"})  # the same page read otherwise
+    assert check(source).status == "checked"
+    assert Item.objects.get(source=source, key="1").body == "A"
+
+    site.reset()
+    site.respond("/tarefas", body=page((3, "C", "c"), (1, "A", "a"), (2, "B", "b")))
+    changed = check(source)
+    assert changed.status == "checked" and len(changed.new) == 1
+
+
 def test_zero_items_where_there_were_some_is_a_visible_failure(site):
     site.respond("/tarefas", body=page((1, "A", "a"), (2, "B", "b")))
     site.respond("/tarefas", body="<html><body><div class='redesign'>novo layout</div></body></html>")

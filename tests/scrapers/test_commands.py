@@ -46,8 +46,13 @@ def test_check_source_prints_the_items_and_stores_them(site):
     )
     assert Item.objects.count() == 2
 
-    out, _ = call("check_source", str(Source.objects.get().pk))  # by id; the second time nothing is new
-    assert out.strip().endswith(": 0 new, 0 updated")
+    out, _ = call("check_source", str(Source.objects.get().pk))  # by id; the same page: nothing to parse
+    assert out.strip().endswith("Not modified since the last check (HTTP 200).")
+
+    site.reset()
+    site.respond("/tarefas", body=page((3, "Tarefa 3", "c"), (1, "Tarefa 1", "a"), (2, "Tarefa 2", "b")))
+    out, _ = call("check_source", "Organizer")
+    assert "3 item(s) found (HTTP 200," in out and out.strip().endswith(": 1 new, 0 updated")
 
 
 def test_check_source_queue_leaves_the_run_to_the_workers(site):
