@@ -349,6 +349,15 @@ class PriorityORMBroker(ORM):
             self._sleep_while_drained()
         elif not listening:
             self.waker.sleep(Conf.POLL)  # a worker freeing a slot wakes it sooner
+        else:
+            # Lower queues are full and the open (higher) ones had nothing ready: wait for a worker's poke
+            # (room again), an announced task, or the earliest open row held for later. Looking again at
+            # once spun the pusher at a look per half millisecond, taking a core from the workers.
+            until = IDLE_MAX
+            if (earliest := self._earliest(open_queues)) is not None:
+                until = min(until, _seconds_until(earliest))
+            if not self.waker.changed():  # a task announced during this look's statements: look again now
+                self.waker.sleep(until)
 
     def _listen(self):
         """LISTEN for queued tasks where the database can announce them (PostgreSQL); True while it does.

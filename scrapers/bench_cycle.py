@@ -106,7 +106,28 @@ def _cycle(persons, djen, ideal, say):
     finished = runs.aggregate(at=Max("finished_at"))["at"]
     elapsed = (finished - started_at).total_seconds()
     say(f"    {queued} queued, {failed} not succeeded at first; {elapsed:.2f} s (ideal {ideal:.1f} s)")
+    say(f"    where a worker's time went beyond DJEN's {LATENCY * 1000:.0f} ms (p50 / p90, ms): {_overheads(runs)}")
     return elapsed, djen.max_per_second(since=seen)
+
+
+def _overheads(runs):
+    """Where time went besides DJEN: the gap from the latest run's end to each next start (the queue's
+    handoff, when every slot a cycle may hold is busy) and each run's own time beyond DJEN's latency
+    (claim, rate-limit slot, storing, ending)."""
+    spans = sorted(runs.values_list("started_at", "finished_at"))
+    ends = sorted(finished for _, finished in spans)
+    gaps, own, at = [], [], 0
+    for started, finished in spans:
+        own.append(seconds(finished - started) - LATENCY)
+        while at < len(ends) and ends[at] <= started:
+            at += 1
+        if at:
+            gaps.append(seconds(started - ends[at - 1]))
+
+    def ms(values):
+        return f"{percentile(values, 0.5) * 1000:.1f} / {percentile(values, 0.9) * 1000:.1f}" if values else "-"
+
+    return f"handoff {ms(gaps)}, in run {ms(own)}"
 
 
 UNDER_CYCLE_PEOPLE, UNDER_CYCLE_RATE = 100, 1.0

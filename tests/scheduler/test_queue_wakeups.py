@@ -58,3 +58,28 @@ def test_an_idle_pusher_looks_at_the_table_about_once_per_idle_max(broker, djang
     with django_assert_max_num_queries(8):  # two statements per look, a look per IDLE_MAX
         while time.monotonic() - started < 2.5 * djq.IDLE_MAX:
             assert broker.dequeue() is None
+
+
+def test_a_pusher_with_every_worker_busy_waits_for_room_without_spinning(broker, django_assert_max_num_queries):
+    """The lower queues full (their workers busy), the higher ones empty: the pusher sleeps until a worker
+    frees a slot, instead of looking again at once (it once spun at a look per half millisecond, taking a
+    core from the workers it feeds)."""
+    low = broker.queues.index("low")
+    busy = 0
+    while broker.capacity.room(broker.capacity.in_hand(), low) > 0:
+        busy += 1
+        broker.capacity.take(10_000 + busy, low)  # a low task in hand, as a busy worker holds it
+    djq.bulk_enqueue([djq.make_task(f"{HERE}.record", (8,), "low", 10)])
+    broker.dequeue()  # listening from here on
+
+    started = time.monotonic()
+    with django_assert_max_num_queries(10):
+        while time.monotonic() - started < 2 * djq.IDLE_MAX:
+            assert broker.dequeue() is None  # no room for the waiting low task
+
+    broker.capacity.mark(10_001, 0)  # a worker finished: its slot is free, and it pokes the pusher
+    broker.waker.poke()
+    started = time.monotonic()
+    taken = broker.dequeue()
+    assert taken and djq.read_task(taken[0][1])["args"] == (8,)
+    assert time.monotonic() - started < djq.IDLE_MAX / 2
