@@ -9,16 +9,15 @@ when the change it announces was committed, and at-least-once execution never se
 
 import fnmatch
 import logging
-from contextlib import nullcontext
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from channels_app import rendering
 from channels_app.models import Delivery, Event, Subscription
-from scheduler import queue
+from scheduler import queue, rawsql
 
 log = logging.getLogger("vigia.events")
 SEND = "channels_app.sending.send_delivery"
@@ -28,16 +27,23 @@ def publish(topic, event, key=None):
     """Record an event and queue a message to each subscriber of `topic`. Returns the Event, or None when
     an event with the same `key` was already published (the caller is repeating itself)."""
     # savepoint=False: inside the caller's transaction this adds no savepoint of its own (a check stores
-    # and announces in one); only the keyed insert, which may lose a race, gets one.
+    # and announces in one); a keyed event already recorded is skipped by the insert itself.
     with transaction.atomic(savepoint=False):
-        try:
-            with transaction.atomic() if key is not None else nullcontext():
-                recorded = Event.objects.create(topic=topic, type=event.get("type", ""), key=key, payload=event)
-        except IntegrityError:  # published before: the caller is repeating itself
-            return None
+        recorded = Event(topic=topic, type=event.get("type", ""), key=key, payload=event)
+        if key is None:
+            recorded.save(force_insert=True)
+        else:
+            ids = rawsql.statement("event_insert", _insert_new_event).insert([recorded])
+            if not ids:  # published before: the caller is repeating itself
+                return None
+            recorded.pk, recorded._state.adding, recorded._state.db = ids[0], False, "default"
         deliveries = deliver(recorded, subscribers(topic, recorded.type), new=True)
     log.info("event", extra={"topic": topic, "type": recorded.type, "event": recorded.pk, "deliveries": deliveries})
     return recorded
+
+
+def _insert_new_event(conn):
+    return rawsql.InsertNew(conn, Event, unique=["key"], returning="id")
 
 
 def subscribers(topic, event_type):

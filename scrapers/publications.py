@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels_app.events import publish
+from scheduler import rawsql
 from scheduler.errors import JobError
 from scrapers import djen
 from scrapers.brazil import contains_name, digits, normalize_name
@@ -142,20 +143,16 @@ def store(person, found, outcome, now):
         Publication.objects.bulk_create(
             [Publication(first_seen=now, **fields) for fields, _ in found.values()], ignore_conflicts=True
         )
-        ids = dict(Publication.objects.filter(djen_id__in=found).values_list("djen_id", "pk"))
-        known = set(
-            PublicationMatch.objects.filter(person=person, publication_id__in=ids.values()).values_list(
-                "publication_id", flat=True
-            )
-        )
-        fresh = [
+        ids = dict(Publication.objects.filter(djen_id__in=found).values_list("djen_id", "pk")) if found else {}
+        matches = [
             PublicationMatch(person=person, publication_id=ids[djen_id], how=how, matched_at=now)
             for djen_id, (_, how) in found.items()
-            if ids[djen_id] not in known
         ]
-        PublicationMatch.objects.bulk_create(fresh, ignore_conflicts=True)
+        # The matches not there before, as the insert itself reports them (a concurrent check of the same
+        # person inserting one first leaves it out here: announced once).
+        new = set(rawsql.statement("match_insert", _insert_new_matches).insert(matches)) if matches else set()
         outcome.matched = sorted(ids.values())
-        outcome.new = [match.publication_id for match in fresh]
+        outcome.new = [match.publication_id for match in matches if match.publication_id in new]
         _announce(person, outcome.new, ids, found)
         first = person.first_check == MonitoredPerson.FirstCheck.PENDING or not person.last_success_at
         changes = {"last_checked_at": now, "last_success_at": now, "last_error": ""}
@@ -164,6 +161,10 @@ def store(person, found, outcome, now):
         MonitoredPerson.objects.filter(pk=person.pk).update(**changes)
         for name, value in changes.items():
             setattr(person, name, value)
+
+
+def _insert_new_matches(conn):
+    return rawsql.InsertNew(conn, PublicationMatch, unique=["person", "publication"], returning="publication")
 
 
 def _announce(person, new_ids, ids, found):
