@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from channels_app.models import Channel, Delivery, Event, Recipient
 from config import overview as summary
@@ -99,6 +99,20 @@ def test_runs_by_hour_groups_by_hour_and_status():
         (0, 0),
     }  # the hour may just have begun
     assert max(h.height for h in activity.hours) == 100
+    busiest = max(activity.hours, key=lambda h: h.total)
+    assert busiest.step == 20  # the full-height bar class
+    five_ago = activity.hours[-6]  # the succeeded run five hours back, alone in its hour
+    assert five_ago.title == f"{five_ago.start:%H:%M} · 1 run" and five_ago.bad_step == 0
+
+
+def test_the_hour_bars_tooltips_are_in_the_operators_language():
+    now = timezone.now()
+    job = make_job()
+    for minutes in (1, 2):
+        _run(job, "failed", now - timedelta(minutes=minutes + 60 * 3))
+    with translation.override("pt-br"):
+        hour = next(h for h in summary.runs_by_hour(now).hours if h.total)
+    assert hour.title == f"{hour.start:%H:%M} · 2 execuções, 2 falharam" and hour.bad_step == 20
 
 
 def test_each_live_part_refreshes_alone(viewer_client, django_assert_max_num_queries):
