@@ -283,6 +283,10 @@ class PriorityORMBroker(ORM):
         self._last_beat = 0.0
         self._idle_since = None
         self._drained_until = None  # listening: the last look took everything ready; monotonic end of the wait
+        # Listening, with the lower queues full: the open (higher) queues found with nothing ready, and the
+        # monotonic time their earliest held row becomes ready (None: none). Until a task is announced or
+        # that time comes, there is nothing to look for there: the pusher waits for a worker's poke.
+        self._quiet = None
 
     def __setstate__(self, state):  # a broker pickled into a spawned process keeps serving its queues
         super().__setstate__(state)
@@ -309,11 +313,13 @@ class PriorityORMBroker(ORM):
         while True:
             counts = self.capacity.in_hand()
             open_queues = [name for rank, name in enumerate(self.queues) if self.capacity.room(counts, rank) > 0]
-            if open_queues:
+            if open_queues and not self._still_quiet(open_queues):
                 break
             if monotonic() >= give_up:
                 return None
             self.waker.sleep(give_up - monotonic())
+            if listening and self.waker.changed():
+                self._quiet = None
         if not listening and not any(counts) and not self._anything_waiting(open_queues):
             # Without notifications (SQLite), an idle cluster's look is one small query, no ORM; after
             # IDLE_AFTER s of nothing, half as often.
@@ -350,14 +356,19 @@ class PriorityORMBroker(ORM):
         elif not listening:
             self.waker.sleep(Conf.POLL)  # a worker freeing a slot wakes it sooner
         else:
-            # Lower queues are full and the open (higher) ones had nothing ready: wait for a worker's poke
-            # (room again), an announced task, or the earliest open row held for later. Looking again at
-            # once spun the pusher at a look per half millisecond, taking a core from the workers.
-            until = IDLE_MAX
-            if (earliest := self._earliest(open_queues)) is not None:
-                until = min(until, _seconds_until(earliest))
-            if not self.waker.changed():  # a task announced during this look's statements: look again now
-                self.waker.sleep(until)
+            # Lower queues are full and the open (higher) ones had nothing ready: until a worker's poke
+            # (room again), an announced task or the earliest open row held for later, the next looks wait
+            # without a statement. Looking again at once spun the pusher at a look per half millisecond,
+            # taking a core from the workers; looking after every poke cost each task two more statements.
+            earliest = self._earliest(open_queues)
+            ready_at = None if earliest is None else monotonic() + _seconds_until(earliest)
+            self._quiet = None if self.waker.changed() else (tuple(open_queues), ready_at)
+
+    def _still_quiet(self, open_queues):
+        quiet = self._quiet
+        if quiet is None or quiet[0] != tuple(open_queues):
+            return False
+        return quiet[1] is None or monotonic() < quiet[1]
 
     def _listen(self):
         """LISTEN for queued tasks where the database can announce them (PostgreSQL); True while it does.
@@ -368,7 +379,7 @@ class PriorityORMBroker(ORM):
             connection.close()
             return False
         if announced:
-            self._drained_until = None
+            self._drained_until = self._quiet = None
         return self.waker.listening
 
     def _sleep_while_drained(self):

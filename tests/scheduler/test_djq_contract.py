@@ -193,6 +193,7 @@ def test_the_pusher_takes_what_the_cluster_can_start_high_first(fresh_capacity):
     assert OrmQ.objects.filter(lock__gt=timezone.now()).count() == expected
 
 
+@pytest.mark.django_db(transaction=True)  # committed, as a real queueing is: PostgreSQL announces the high task
 def test_lower_queues_leave_the_reserved_worker_free_and_a_dead_workers_slot_comes_back(fresh_capacity):
     assert djq.reserved_workers() == {"high": 1}
     broker = djq.PriorityORMBroker()
