@@ -318,8 +318,8 @@ class PriorityORMBroker(ORM):
             if monotonic() >= give_up:
                 return None
             self.waker.sleep(give_up - monotonic())
-            if listening and self.waker.changed():
-                self._quiet = None
+            if listening:
+                self._listen()  # an announcement read during the sleep ends the quiet (connection errors handled)
         if not listening and not any(counts) and not self._anything_waiting(open_queues):
             # Without notifications (SQLite), an idle cluster's look is one small query, no ORM; after
             # IDLE_AFTER s of nothing, half as often.
@@ -362,7 +362,8 @@ class PriorityORMBroker(ORM):
             # taking a core from the workers; looking after every poke cost each task two more statements.
             earliest = self._earliest(open_queues)
             ready_at = None if earliest is None else monotonic() + _seconds_until(earliest)
-            self._quiet = None if self.waker.changed() else (tuple(open_queues), ready_at)
+            self._quiet = (tuple(open_queues), ready_at)
+            self._listen()  # a task announced during this look's statements ends the quiet at once
 
     def _still_quiet(self, open_queues):
         quiet = self._quiet
@@ -372,7 +373,7 @@ class PriorityORMBroker(ORM):
 
     def _listen(self):
         """LISTEN for queued tasks where the database can announce them (PostgreSQL); True while it does.
-        An announcement since the last look ends a drained wait."""
+        An announcement since the last look ends a drained or quiet wait."""
         try:
             announced = self.waker.changed()
         except (OperationalError, InterfaceError):
