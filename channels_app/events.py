@@ -33,10 +33,11 @@ def publish(topic, event, key=None):
         if key is None:
             recorded.save(force_insert=True)
         else:
-            ids = rawsql.statement("event_insert", _insert_new_event).insert([recorded])
+            insert = rawsql.statement("event_insert", _insert_new_event)
+            ids = insert.insert([recorded])
             if not ids:  # published before: the caller is repeating itself
                 return None
-            recorded.pk, recorded._state.adding, recorded._state.db = ids[0], False, "default"
+            recorded.pk, recorded._state.adding, recorded._state.db = ids[0], False, insert.conn.alias
         deliveries = deliver(recorded, subscribers(topic, recorded.type), new=True)
     log.info("event", extra={"topic": topic, "type": recorded.type, "event": recorded.pk, "deliveries": deliveries})
     return recorded

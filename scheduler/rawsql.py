@@ -143,37 +143,26 @@ class InsertReturningPk:
             obj._state.db = alias
 
 
-class InsertNew:
+class InsertNew(InsertReturningPk):
     """INSERT model instances, skipping any that would collide on the `unique` fields (ON CONFLICT … DO
-    NOTHING): returns the `returning` field's value of each row really inserted, in one statement.
+    NOTHING): returns the `returning` field's value of each row really inserted, in one statement per chunk.
 
     What "insert unless it is there, and tell me which were new" costs without it: a savepoint, the insert
     and its release (an IntegrityError aborts the caller's transaction otherwise), or a SELECT before an
     insert that ignores conflicts and cannot say which rows it skipped. PostgreSQL and SQLite (≥ 3.35)
     both accept the statement."""
 
-    def __init__(self, conn, model, unique, returning):
-        pk = model._meta.pk
-        self.conn = conn
-        self.fields = [f for f in model._meta.concrete_fields if f is not pk]
-        table = quoted(conn, model._meta.db_table)
-        columns = ", ".join(quoted(conn, f.column) for f in self.fields)
+    def __init__(self, conn, model, unique, returning, batch=500):
+        super().__init__(conn, model, batch)
         conflict = ", ".join(quoted(conn, model._meta.get_field(name).column) for name in unique)
-        self.head = f"INSERT INTO {table} ({columns}) VALUES "
-        self.row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
-        self.tail = (
-            f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {quoted(conn, model._meta.get_field(returning).column)}"
-        )
-        self.batch = max(1, conn.ops.bulk_batch_size(self.fields, [None] * 500))
+        back = quoted(conn, model._meta.get_field(returning).column)
+        self.tail = f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {back}"
 
     def insert(self, objs):
         found = []
         with self.conn.cursor() as cursor:
-            for start in range(0, len(objs), self.batch):
-                chunk, params = objs[start : start + self.batch], []
-                for obj in chunk:
-                    params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection=self.conn) for f in self.fields)
-                cursor.execute(self.head + ", ".join([self.row] * len(chunk)) + self.tail, params)
+            for sql, params, _chunk in self.statements(objs):
+                cursor.execute(sql, params)
                 found += [value for (value,) in cursor.fetchall()]
         return found
 

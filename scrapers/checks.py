@@ -123,10 +123,11 @@ def _fetch_and_parse(source, config, *, conditional, deadline, known):
         return outcome
     # The same page parsed the same way yields the same items: like a 304, nothing to parse or store. Most
     # organizers send no validators, and most checks find the page as it was.
-    outcome.fingerprint = _digest([result.url, result.text, source.kind, config, source.timezone])
-    if conditional and known is not None and known.content_fingerprint == outcome.fingerprint:
-        outcome.status = "unchanged"
-        return outcome
+    if known is not None:  # a stored source (a preview has nothing to compare with, nor to keep)
+        outcome.fingerprint = _digest([result.url, result.text, source.kind, config, source.timezone])
+        if conditional and known.content_fingerprint == outcome.fingerprint:
+            outcome.status = "unchanged"
+            return outcome
     document = kinds.Document(
         url=result.url, text=result.text, content_type=result.headers.get("content-type", ""), headers=result.headers
     )
