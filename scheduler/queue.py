@@ -42,3 +42,8 @@ def enqueue(entries, not_before=None, kwargs=None):
     """entries: iterable of (run_id, queue, timeout_seconds); none starts before `not_before`; each call
     gets `kwargs` (a deferred run's held slots)."""
     return djq.bulk_enqueue(package(*entry, not_before=not_before, kwargs=kwargs) for entry in entries)
+
+
+def enqueue_statements(entries):
+    """[(sql, params)] that enqueue(entries) would run, for a caller that sends them with its own."""
+    return djq.enqueue_statements(package(*entry) for entry in entries)
