@@ -56,7 +56,7 @@ from django_q.models import OrmQ, Task
 from django_q.signals import post_execute_in_worker, pre_execute
 from django_q.signing import SignedPackage
 
-from scheduler import wakeups
+from scheduler import rawsql, wakeups
 
 BATCH = 500  # rows per INSERT when enqueueing in bulk
 IDLE_AFTER = 2.0  # seconds without work after which a polling (SQLite) cluster looks half as often
@@ -338,7 +338,8 @@ class PriorityORMBroker(ORM):
         # Taken in one statement, in priority order, as many as the cluster can hold; a lower queue's rows
         # beyond what it may hold (rare: only when queues of several ranks wait at once) are put back.
         limit = min(Conf.BULK, self.capacity.room(counts, 0))
-        rows = self._take(open_queues, limit)
+        # Listening, the waits below need the earliest row held for later: asked in the take's round trip.
+        rows, earliest = self._take(open_queues, limit, earliest=listening)
         claimed, extra = [], []
         for task_id, key, payload in rows:
             rank = self.queues.index(key)
@@ -354,7 +355,7 @@ class PriorityORMBroker(ORM):
             # Everything ready was taken: until a task is announced, nothing is worth another look before
             # the earliest row held for later (a `not_before`, a taken task not acknowledged in time).
             self._drained_until = monotonic() + IDLE_MAX
-            if (earliest := self._earliest(open_queues)) is not None:
+            if earliest is not None:
                 self._drained_until = min(self._drained_until, monotonic() + _seconds_until(earliest))
         if claimed:
             return claimed
@@ -367,7 +368,6 @@ class PriorityORMBroker(ORM):
             # (room again), an announced task or the earliest open row held for later, the next looks wait
             # without a statement. Looking again at once spun the pusher at a look per half millisecond,
             # taking a core from the workers; looking after every poke cost each task two more statements.
-            earliest = self._earliest(open_queues)
             ready_at = None if earliest is None else monotonic() + _seconds_until(earliest)
             self._quiet = (tuple(open_queues), ready_at)
             self._listen()  # a task announced during this look's statements ends the quiet at once
@@ -399,11 +399,14 @@ class PriorityORMBroker(ORM):
                 break
         self._drained_until = None
 
-    def _take(self, queues, limit):
+    def _take(self, queues, limit, earliest=False):
         """Take up to `limit` ready rows of `queues` (priority order, then oldest): push their lock
         Conf.RETRY seconds ahead and return them as (id, key, payload), in one UPDATE ... RETURNING. On
         PostgreSQL rows another cluster is taking are skipped (SKIP LOCKED); SQLite has one writer at a time.
-        A lost connection costs this look, not the pusher's 10-second pause after an exception."""
+        A lost connection costs this look, not the pusher's 10-second pause after an exception.
+
+        Returns (rows, the earliest held row's lock when `earliest` is asked, else None): on PostgreSQL the
+        two statements travel in one round trip (a pusher handing out tasks one by one looked twice each)."""
         rank = " ".join(f"WHEN %s THEN {i}" for i in range(len(queues)))
         skip = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
         sql = _queue_sql(
@@ -412,19 +415,17 @@ class PriorityORMBroker(ORM):
             queues,
         )
         adapt = connection.ops.adapt_datetimefield_value
-        params = [adapt(self.timeout(None)), *queues, adapt(timezone.now()), *queues, limit]
-        rows = _fetch(sql, params, lambda cursor: cursor.fetchall(), lost=None)
-        if rows is None:
+        now = adapt(timezone.now())
+        params = [adapt(self.timeout(None)), *queues, now, *queues, limit]
+        statements = [(sql, params, True)]
+        if earliest:
+            statements.append((_queue_sql(_EARLIEST, queues), [*queues, now], True))
+        found = _fetch_many(statements)
+        if found is None:
             sleep(Conf.POLL)
-            return []
-        return sorted(rows, key=lambda row: (queues.index(row[1]), row[0]))
-
-    def _earliest(self, queues):
-        """When the first row of these queues held for later becomes ready (None: no such row, or the
-        database went away). The rows this cluster holds count too: harmless, they only end a wait sooner."""
-        sql = _queue_sql("SELECT MIN({lock}) FROM {table} WHERE {key} IN ({marks}) AND {lock} > %s", queues)
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        return _fetch(sql, [*queues, now], lambda cursor: cursor.fetchone()[0], lost=None)
+            return [], None
+        rows = sorted(found[0][1], key=lambda row: (queues.index(row[1]), row[0]))
+        return rows, (found[1][1][0][0] if earliest else None)
 
     def acknowledge(self, task_id):
         """Delete the row of a finished task: one statement (django-q2 deletes through the ORM's collector, in
@@ -459,6 +460,9 @@ class PriorityORMBroker(ORM):
         return result
 
 
+_EARLIEST = "SELECT MIN({lock}) FROM {table} WHERE {key} IN ({marks}) AND {lock} > %s"
+
+
 def _queue_sql(template, queues):
     """`template` with the queue table's quoted {table}, {key} and {lock}, and {marks}: one %s per queue."""
     quote = connection.ops.quote_name
@@ -476,6 +480,17 @@ def _fetch(sql, params, answer, lost):
     except (OperationalError, InterfaceError):
         connection.close()
         return lost
+
+
+def _fetch_many(statements):
+    """Several statements of a look in one round trip where the connection allows it (rawsql.run_many):
+    [(rowcount, rows)], or None when the database went away (as _fetch)."""
+    try:
+        with connection.cursor() as cursor:
+            return rawsql.run_many(cursor, statements)
+    except (OperationalError, InterfaceError):
+        connection.close()
+        return None
 
 
 def _seconds_until(moment):
