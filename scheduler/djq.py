@@ -56,7 +56,7 @@ from django_q.models import OrmQ, Task
 from django_q.signals import post_execute_in_worker, pre_execute
 from django_q.signing import SignedPackage
 
-from scheduler import rawsql, wakeups
+from scheduler import wakeups
 
 BATCH = 500  # rows per INSERT when enqueueing in bulk
 IDLE_AFTER = 2.0  # seconds without work after which a polling (SQLite) cluster looks half as often
@@ -405,27 +405,34 @@ class PriorityORMBroker(ORM):
         PostgreSQL rows another cluster is taking are skipped (SKIP LOCKED); SQLite has one writer at a time.
         A lost connection costs this look, not the pusher's 10-second pause after an exception.
 
-        Returns (rows, the earliest held row's lock when `earliest` is asked, else None): on PostgreSQL the
-        two statements travel in one round trip (a pusher handing out tasks one by one looked twice each)."""
+        Returns (rows, held): with `earliest` (PostgreSQL), `held` is when the first row of these queues held
+        for later becomes ready, read by the same statement only when fewer than `limit` rows were taken
+        (the only case in which a wait follows; a pusher handing out tasks one by one looked twice each).
+        The rows taken by this statement do not count: their new lock is not visible to it."""
         rank = " ".join(f"WHEN %s THEN {i}" for i in range(len(queues)))
         skip = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-        sql = _queue_sql(
+        update = (
             "UPDATE {table} SET {lock} = %s WHERE id IN (SELECT id FROM {table} WHERE {key} IN ({marks}) "
-            f"AND {{lock}} < %s ORDER BY CASE {{key}} {rank} END, id LIMIT %s{skip}) RETURNING id, {{key}}, payload",
-            queues,
+            f"AND {{lock}} < %s ORDER BY CASE {{key}} {rank} END, id LIMIT %s{skip}) RETURNING id, {{key}}, payload"
         )
         adapt = connection.ops.adapt_datetimefield_value
         now = adapt(timezone.now())
         params = [adapt(self.timeout(None)), *queues, now, *queues, limit]
-        statements = [(sql, params, True)]
         if earliest:
-            statements.append((_queue_sql(_EARLIEST, queues), [*queues, now], True))
-        found = _fetch_many(statements)
-        if found is None:
+            update = (
+                f"WITH taken AS ({update}) SELECT id, {{key}}, payload, NULL::timestamptz FROM taken UNION ALL "
+                f"SELECT NULL, NULL, NULL, ({_EARLIEST}) WHERE (SELECT COUNT(*) FROM taken) < %s"
+            )
+            params += [*queues, now, limit]
+        rows = _fetch(_queue_sql(update, queues), params, lambda cursor: cursor.fetchall(), lost=None)
+        if rows is None:
             sleep(Conf.POLL)
             return [], None
-        rows = sorted(found[0][1], key=lambda row: (queues.index(row[1]), row[0]))
-        return rows, (found[1][1][0][0] if earliest else None)
+        held = None
+        if earliest:
+            held = next((row[3] for row in rows if row[0] is None), None)
+            rows = [row[:3] for row in rows if row[0] is not None]
+        return sorted(rows, key=lambda row: (queues.index(row[1]), row[0])), held
 
     def acknowledge(self, task_id):
         """Delete the row of a finished task: one statement (django-q2 deletes through the ORM's collector, in
@@ -480,17 +487,6 @@ def _fetch(sql, params, answer, lost):
     except (OperationalError, InterfaceError):
         connection.close()
         return lost
-
-
-def _fetch_many(statements):
-    """Several statements of a look in one round trip where the connection allows it (rawsql.run_many):
-    [(rowcount, rows)], or None when the database went away (as _fetch)."""
-    try:
-        with connection.cursor() as cursor:
-            return rawsql.run_many(cursor, statements)
-    except (OperationalError, InterfaceError):
-        connection.close()
-        return None
 
 
 def _seconds_until(moment):

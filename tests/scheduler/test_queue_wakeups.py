@@ -83,3 +83,26 @@ def test_a_pusher_with_every_worker_busy_waits_for_room_without_spinning(broker,
     taken = broker.dequeue()
     assert taken and djq.read_task(taken[0][1])["args"] == (8,)
     assert time.monotonic() - started < djq.IDLE_MAX / 2
+
+
+def test_a_take_reads_when_the_next_held_task_is_ready_only_when_it_took_less_than_it_could(broker):
+    """One statement takes the ready tasks and, when fewer than asked were there (a wait follows), says when
+    the first task held for later (a not_before) becomes ready: the pusher's drained wait ends then."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    later = timezone.now() + timedelta(seconds=3)  # sooner than the lock pushed on a taken task
+    djq.bulk_enqueue([djq.make_task(f"{HERE}.record", (n,), "default", 10) for n in (1, 2)])
+    djq.bulk_enqueue([djq.make_task(f"{HERE}.record", (3,), "low", 10, not_before=later)])
+
+    rows, held = broker._take(broker.queues, 1, earliest=True)
+    assert [djq.read_task(payload)["args"] for _, _, payload in rows] == [(1,)]
+    assert held is None  # it took all it asked for: no wait follows, nothing more was read
+
+    rows, held = broker._take(broker.queues, 5, earliest=True)
+    assert [djq.read_task(payload)["args"] for _, _, payload in rows] == [(2,)]
+    assert abs((held - later).total_seconds()) < 0.001  # not the lock it just pushed ahead on task 2
+
+    assert broker._take(broker.queues, 5, earliest=True) == ([], held)
+    assert broker._take(broker.queues, 5) == ([], None)
