@@ -147,7 +147,7 @@ def _dispatch_batch(holder, now, jobs=True, retries=True, careful=False):
     (rawsql.run_many): the fence with the look at due jobs, then the runs, the jobs' advances and the look
     at what is due next."""
     sql = rawsql.statement("dispatch", _Statements)
-    if jobs and not retries and not careful and sql.fast and not connection.in_atomic_block:
+    if jobs and not retries and not careful and sql.fast and connection.get_autocommit():
         try:
             return _dispatch_fast(sql, holder, now)
         except _NotFast:
