@@ -309,6 +309,8 @@ class _Statements:
             with conn.cursor() as cursor:
                 cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [Run._meta.db_table, Run._meta.pk.column])
                 sequence = cursor.fetchone()[0]
+            self.fast = sequence is not None  # an id without a sequence: the ordinary path only
+        if self.fast:
             # The due jobs, each with a run id taken from the sequence (only rows returned take one).
             self.due_jobs_ids = self.due_jobs.sql.replace(" FROM ", f", nextval('{sequence}') FROM ", 1)
             # A new scheduled run's row, in the order of Run's concrete fields: each field's default as the
