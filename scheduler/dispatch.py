@@ -187,8 +187,7 @@ def _dispatch_batch(holder, now, jobs=True, retries=True, careful=False):
                 runs.append(_run(job, moment, Run.Status.QUEUED, now, result=result))
             for moment, reason, result in plan.skipped:
                 runs.append(_run(job, moment, Run.Status.SKIPPED, now, result=result, error=reason))
-            completed = now if plan.next_run_at is None else None
-            advances[(plan.fired, plan.last_due, plan.next_run_at, completed)].append(job.id)
+            advances[_advance(plan, now)].append(job.id)
         if careful:
             runs = _not_yet_recorded(runs)
         if due_retries:
@@ -247,8 +246,7 @@ def _dispatch_fast(sql, holder, now):
                     to_queue.append((run_id, job.queue, job.timeout_seconds))
                 for moment, reason, result in plan.skipped:
                     runs.append(sql.run_row(run_id, job.id, moment, Run.Status.SKIPPED, now, result, reason))
-                completed = now if plan.next_run_at is None else None
-                advances[(plan.fired, plan.last_due, plan.next_run_at, completed)].append(job.id)
+                advances[_advance(plan, now)].append(job.id)
             more = len(due_jobs) == BATCH
             statements = sql.insert_run_rows(runs)
             statements += sql.advance_statements(advances)
@@ -263,6 +261,12 @@ def _dispatch_fast(sql, holder, now):
     wakes = None if more else _wakes(results[-2][1][0])
     _log_dispatched(len(to_queue), len(rows) - len(to_queue))
     return len(to_queue), more, False, wakes
+
+
+def _advance(plan, now):
+    """How a planned job's row moves on (_Statements.advance_statements groups jobs moving alike): runs
+    fired, the last due time, the next one, and when it completed (no next occurrence)."""
+    return plan.fired, plan.last_due, plan.next_run_at, (now if plan.next_run_at is None else None)
 
 
 def _log_dispatched(queued, skipped):
