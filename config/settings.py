@@ -194,6 +194,9 @@ LOGGING = {
 VIGIA_QUEUES = ["high", "default", "low"]  # priority order: a cluster serving several takes high first
 VIGIA_LEASE_TTL = env_float("VIGIA_LEASE_TTL", 10.0)  # seconds a scheduler leader's lease lasts
 VIGIA_MISFIRE_THRESHOLD = env_float("VIGIA_MISFIRE_THRESHOLD", 30.0)  # later than this = missed
+# Occurrences due within this many seconds of a dispatch are queued with it, each held on the queue until
+# its own time: the dispatches of a busy second become one (scheduler.dispatch.plan_ahead). 0: none.
+VIGIA_DISPATCH_AHEAD = env_float("VIGIA_DISPATCH_AHEAD", 1.0)
 VIGIA_HEARTBEAT_SECONDS = env_float("VIGIA_HEARTBEAT_SECONDS", 2.0)  # running runs report this often
 VIGIA_STALE_AFTER = env_float("VIGIA_STALE_AFTER", 15.0)  # no heartbeat for this long = worker lost
 VIGIA_MAX_DELIVERIES = env_int("VIGIA_MAX_DELIVERIES", 3)  # worker losses before a run is failed

@@ -44,6 +44,16 @@ def enqueue(entries, not_before=None, kwargs=None):
     return djq.bulk_enqueue(package(*entry, not_before=not_before, kwargs=kwargs) for entry in entries)
 
 
+def enqueue_scheduled(entries):
+    """Queue runs that may each wait for a moment of their own: entries are (run_id, queue,
+    timeout_seconds, not_before), not_before None for at once (the dispatcher's runs queued ahead)."""
+    return djq.bulk_enqueue(_packages(entries))
+
+
 def enqueue_statements(entries):
-    """[(sql, params)] that enqueue(entries) would run, for a caller that sends them with its own."""
-    return djq.enqueue_statements(package(*entry) for entry in entries)
+    """[(sql, params)] that enqueue_scheduled(entries) would run, for a caller that sends them with its own."""
+    return djq.enqueue_statements(_packages(entries))
+
+
+def _packages(entries):
+    return (package(run_id, name, timeout, not_before=at) for run_id, name, timeout, at in entries)

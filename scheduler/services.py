@@ -3,7 +3,8 @@
 import logging
 
 from django.db import transaction
-from django.db.models import ProtectedError, Q
+from django.db.models import Count, F, ProtectedError, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,12 +23,37 @@ def first_run_after(job, after):
 
 
 def refresh_schedule(job, now=None):
-    """Recompute next_run_at after a create, an edit or a resume (missed times are not replayed)."""
+    """Recompute next_run_at after a create, an edit or a resume (missed times are not replayed). Runs the
+    dispatcher queued ahead for times still to come are withdrawn first: the new schedule decides them."""
     now = now or timezone.now()
+    if job.pk is not None:
+        job.occurrences -= withdraw_ahead([job.pk], now).get(job.pk, 0)
     job.next_run_at = first_run_after(job, now - _once_grace(job)) if job.enabled else None
     ongoing = job.next_run_at or not job.enabled or job.schedule_type == Job.ScheduleType.MANUAL
     job.completed_at = None if ongoing else (job.completed_at or now)
     return job
+
+
+@transaction.atomic
+def withdraw_ahead(job_ids, now):
+    """Delete the jobs' runs that the dispatcher queued ahead of their time (VIGIA_DISPATCH_AHEAD) and
+    that have not started, giving their occurrences back: a pause or an edit a moment before an occurrence
+    stops it as it would have before the dispatch. Their queue rows then find no run (a no-op). Returns
+    {job id: runs withdrawn}."""
+    ahead = Run.objects.filter(
+        job_id__in=job_ids,
+        status=Run.Status.QUEUED,
+        trigger=Run.Trigger.SCHEDULE,
+        attempt=1,
+        scheduled_for__gt=now,
+    )
+    counts = dict(ahead.values_list("job_id").annotate(n=Count("id")).order_by())
+    if counts:
+        ahead.delete()
+        for job_id, n in counts.items():
+            Job.objects.filter(pk=job_id).update(occurrences=Greatest(F("occurrences") - n, 0))
+        log.info("runs queued ahead withdrawn", extra={"jobs": sorted(counts), "runs": sum(counts.values())})
+    return counts
 
 
 def _once_grace(job):
@@ -90,6 +116,7 @@ def pause(jobs, reason=""):
     says why when the engine pauses. Sends jobs_paused in the same transaction, so a job's owner (a
     source) pauses with it."""
     ids = [job.pk for job in jobs]
+    withdraw_ahead(ids, timezone.now())
     changes = {"enabled": False, "next_run_at": None, "updated_at": timezone.now()}
     if reason:
         changes["paused_reason"] = reason[:1000]

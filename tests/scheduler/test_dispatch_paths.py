@@ -55,8 +55,10 @@ def test_the_prepared_insert_writes_what_bulk_create_writes():
     (reference,) = Run.objects.bulk_create([reference])
     first, second, orm = (Run.objects.get(pk=run.pk) for run in (*fast, reference))
     for field in Run._meta.concrete_fields:
-        if field.name not in ("id", "scheduled_for", "due_at"):
+        if field.name not in ("id", "scheduled_for", "due_at", "queued_at"):
             assert getattr(first, field.attname) == getattr(orm, field.attname), field.name
+    # A run queued ahead of its time (VIGIA_DISPATCH_AHEAD) is on the queue for that time.
+    assert first.queued_at == now and orm.queued_at == now + timedelta(seconds=2)
     assert second.status == "skipped" and second.error == "overlap" and second.result is None
     assert second.finished_at == now and second.queued_at is None
 

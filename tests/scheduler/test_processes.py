@@ -131,3 +131,27 @@ def test_scheduler_fires_a_new_job_within_half_a_second(processes):
     job = make_job(schedule_type="once", run_at=timezone.now() + timedelta(seconds=1))
     run = wait_for(lambda: Run.objects.filter(job=job, status="succeeded").first(), 20, message="the run")
     assert (run.queued_at - job.run_at).total_seconds() < 0.5
+
+
+def test_runs_queued_ahead_start_at_their_own_time_never_before(processes):
+    # Ten occurrences within 0.8 s of a first: the leader queues them with it (VIGIA_DISPATCH_AHEAD), and each
+    # waits on the queue for its own time: a worker free at once must not start any of them early.
+    processes.scheduler(VIGIA_DISPATCH_AHEAD=1)
+    processes.qcluster(VIGIA_WORKERS=2)
+    wait_for(leader_pid, 20, message="a leader")
+    time.sleep(1)
+    first = timezone.now() + timedelta(seconds=2)
+    jobs = [
+        make_job(schedule_type="once", run_at=first + timedelta(seconds=0.08 * i), overlap_policy="allow")
+        for i in range(11)
+    ]
+    runs = wait_for(
+        lambda: (found := list(Run.objects.filter(job__in=jobs, status="succeeded"))) and len(found) == 11 and found,
+        30,
+        message="the eleven runs",
+    )
+    for run in runs:
+        assert run.started_at >= run.scheduled_for, (run.scheduled_for, run.started_at)
+        assert (run.started_at - run.scheduled_for).total_seconds() < 0.5
+    queued_ahead = [run for run in runs if run.queued_at == run.scheduled_for and run.scheduled_for > first]
+    assert queued_ahead, "the batch at the first occurrence queued the others ahead"
