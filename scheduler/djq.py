@@ -409,21 +409,32 @@ class PriorityORMBroker(ORM):
         for later becomes ready, read by the same statement only when fewer than `limit` rows were taken
         (the only case in which a wait follows; a pusher handing out tasks one by one looked twice each).
         The rows taken by this statement do not count: their new lock is not visible to it."""
-        rank = " ".join(f"WHEN %s THEN {i}" for i in range(len(queues)))
+        # Each queue's first ready rows in id order (the vigia_ormq_key_id index: a few rows read, where one
+        # look over every queue, ordered by rank, read and sorted the whole table), then the first `limit`
+        # of them in priority order.
         skip = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+        ready = ", ".join(
+            f"q{rank} AS (SELECT id, {rank} AS r FROM {{table}} WHERE {{key}} = %s AND {{lock}} < %s "
+            f"ORDER BY id LIMIT %s{skip})"
+            for rank in range(len(queues))
+        )
+        pick = " UNION ALL ".join(f"SELECT id, r FROM q{rank}" for rank in range(len(queues)))
         update = (
-            "UPDATE {table} SET {lock} = %s WHERE id IN (SELECT id FROM {table} WHERE {key} IN ({marks}) "
-            f"AND {{lock}} < %s ORDER BY CASE {{key}} {rank} END, id LIMIT %s{skip}) RETURNING id, {{key}}, payload"
+            f"UPDATE {{table}} SET {{lock}} = %s WHERE id IN (SELECT id FROM ({pick}) AS ready ORDER BY r, id "
+            "LIMIT %s) RETURNING id, {key}, payload"
         )
         adapt = connection.ops.adapt_datetimefield_value
         now = adapt(timezone.now())
-        params = [adapt(self.timeout(None)), *queues, now, *queues, limit]
+        params = [value for name in queues for value in (name, now, limit)]
+        params += [adapt(self.timeout(None)), limit]
         if earliest:
             update = (
-                f"WITH taken AS ({update}) SELECT id, {{key}}, payload, NULL::timestamptz FROM taken UNION ALL "
-                f"SELECT NULL, NULL, NULL, ({_EARLIEST}) WHERE (SELECT COUNT(*) FROM taken) < %s"
+                f"WITH {ready}, taken AS ({update}) SELECT id, {{key}}, payload, NULL::timestamptz FROM taken "
+                f"UNION ALL SELECT NULL, NULL, NULL, ({_EARLIEST}) WHERE (SELECT COUNT(*) FROM taken) < %s"
             )
             params += [*queues, now, limit]
+        else:
+            update = f"WITH {ready} {update}"
         rows = _fetch(_queue_sql(update, queues), params, lambda cursor: cursor.fetchall(), lost=None)
         if rows is None:
             sleep(Conf.POLL)

@@ -153,7 +153,9 @@ class Run(models.Model):
     ACTIVE = (Status.QUEUED, Status.RUNNING)
     FINAL = (Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED, Status.SKIPPED)
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    # No index of its own: run_unique_attempt and run_job_recent lead with the job, and every index of this
+    # table is written again on each change of a run's status (three per run).
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs", db_index=False)
     scheduled_for = models.DateTimeField()
     attempt = models.PositiveSmallIntegerField(default=1)
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
