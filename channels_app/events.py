@@ -12,11 +12,10 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from channels_app import rendering
-from channels_app.models import Delivery, Event, Subscription
+from channels_app.models import Channel, Delivery, Event, Recipient, Subscription
 from scheduler import queue, rawsql
 
 log = logging.getLogger("vigia.events")
@@ -49,19 +48,45 @@ def _insert_new_event(conn):
 
 def subscribers(topic, event_type):
     """The active recipients, on enabled channels, whose subscriptions match the topic and the type."""
-    candidates = (
-        Subscription.objects.filter(recipient__active=True, recipient__channel__enabled=True)
-        .filter(Q(topic=topic) | Q(topic__contains="*"))  # exact, everything, and patterns (matched below)
-        .select_related("recipient__channel")
-    )
+    sql = rawsql.statement("subscribers", _Subscribers)
+    with sql.conn.cursor() as cursor:
+        # exact, everything, and patterns (matched below)
+        cursor.execute(sql.select, [True, True, topic, "%*%"])
+        rows = cursor.fetchall()
     found = {}
-    for subscription in candidates:
+    for row in rows:
+        subscription, recipient, channel = rawsql.split_row(sql.readers, row)
+        recipient.channel, subscription.recipient = channel, recipient
         if subscription.topic not in (topic, "*") and not fnmatch.fnmatchcase(topic, subscription.topic):
             continue
         if subscription.event_types and event_type not in subscription.event_types:
             continue
         found[subscription.recipient_id] = subscription.recipient
     return list(found.values())
+
+
+class _Subscribers:
+    """The subscriptions a topic may match, each with its recipient and channel, in one prepared SELECT
+    (the ORM's query with select_related was compiled anew for every event: 40 % of publish()'s CPU)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        models = (Subscription, Recipient, Channel)
+        self.readers = [rawsql.ModelRows(conn, model, "") for model in models]
+        table = {model: rawsql.quoted(conn, model._meta.db_table) for model in models}
+
+        def column(model, name):
+            return f"{table[model]}.{rawsql.quoted(conn, model._meta.get_field(name).column)}"
+
+        columns = ", ".join(column(model, field.name) for model in models for field in model._meta.concrete_fields)
+        self.select = (
+            f"SELECT {columns} FROM {table[Subscription]} "
+            f"JOIN {table[Recipient]} ON {column(Recipient, 'id')} = {column(Subscription, 'recipient')} "
+            f"JOIN {table[Channel]} ON {column(Channel, 'id')} = {column(Recipient, 'channel')} "
+            f"WHERE {column(Recipient, 'active')} = %s AND {column(Channel, 'enabled')} = %s "
+            f"AND ({column(Subscription, 'topic')} = %s OR {column(Subscription, 'topic')} LIKE %s) "
+            f"ORDER BY {column(Subscription, 'id')}"
+        )
 
 
 def deliver(event, recipients, subject=None, text=None, new=False):

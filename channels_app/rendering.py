@@ -7,8 +7,11 @@ import logging
 import re
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.template import Context, Engine, TemplateSyntaxError
 from django.utils.translation import gettext as _
+
+from scheduler import rawsql
 
 log = logging.getLogger("vigia.deliveries")
 ENGINE = Engine(autoescape=False)  # plain text: '&' must reach WhatsApp as '&', not '&amp;'
@@ -66,19 +69,36 @@ def check(source):
 
 def render(event_type, payload):
     """(subject, text) for an event, with the operator's template when there is a valid one."""
-    from channels_app.models import MessageTemplate
-
     default_subject, default_body = DEFAULTS.get(event_type, ("{{ type }}", "{{ type }} {{ topic }}"))
-    custom = MessageTemplate.objects.filter(name=event_type).first()
+    custom = _custom(event_type)
     context = Context(payload, autoescape=False)
     if custom is not None:
+        custom_subject, custom_body = custom
         try:
-            subject = _compiled(custom.subject or default_subject).render(context)
-            return subject.strip(), _compiled(custom.body).render(context).strip()
+            subject = _compiled(custom_subject or default_subject).render(context)
+            return subject.strip(), _compiled(custom_body).render(context).strip()
         except TemplateSyntaxError:
             log.warning("invalid message template; using the default", extra={"event_type": event_type})
     subject = _compiled(default_subject).render(context)
     return subject.strip(), _compiled(default_body).render(context).strip()
+
+
+def _custom(name):
+    """(subject, body) of the operator's template named `name`, or None: one prepared SELECT per message."""
+    sql = rawsql.statement("message_template", _template_sql)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [name])
+        return cursor.fetchone()
+
+
+def _template_sql(conn):
+    from channels_app.models import MessageTemplate
+
+    table = rawsql.quoted(conn, MessageTemplate._meta.db_table)
+    subject, body, name = (
+        rawsql.quoted(conn, MessageTemplate._meta.get_field(field).column) for field in ("subject", "body", "name")
+    )
+    return f"SELECT {subject}, {body} FROM {table} WHERE {name} = %s"
 
 
 def placeholders(body):
