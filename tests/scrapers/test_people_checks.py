@@ -360,6 +360,20 @@ def test_the_first_check_queued_on_creation_runs_as_a_job(djen):
     assert len(announced(person)) == 1
 
 
+def test_a_check_of_a_person_deleted_meanwhile_fails_at_once_saying_so(djen):
+    person = make_person()
+    run = Run.objects.get(job=person.job)
+    job = person.job
+    job.params = {"person_id": person.pk + 1000}  # as if the person had gone after the run was queued
+    job.save(update_fields=["params"])
+
+    assert execute_run(run.id) == Run.Status.FAILED
+    run.refresh_from_db()
+    assert f"Monitored person {person.pk + 1000} no longer exists." in run.error
+    assert not Run.objects.filter(job=job, status=Run.Status.RETRYING).exists()  # permanent: no retry
+    assert not djen.requests
+
+
 def test_a_long_429_makes_the_retry_wait_at_least_that_long(djen):
     djen.fail_next(429, headers={"Retry-After": "120"})
     person = make_person()
