@@ -33,6 +33,22 @@ def env_float(name, default):
     return float(value) if value not in (None, "") else default
 
 
+def env_seconds(name, default, low, high, environ=os.environ):
+    """A number of seconds within [low, high] (surrounding blanks allowed); anything else (not an ASCII
+    number, NaN, infinite, out of range) stops the start with the variable's name, instead of failing later
+    in the process that reads it."""
+    raw = environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw) if raw.isascii() else None
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:  # NaN fails both comparisons
+        raise ImproperlyConfigured(f"{name} must be a number of seconds from {low:g} to {high:g}, not {raw!r}.")
+    return value
+
+
 def env_list(name, default=""):
     return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
 
@@ -196,7 +212,7 @@ VIGIA_LEASE_TTL = env_float("VIGIA_LEASE_TTL", 10.0)  # seconds a scheduler lead
 VIGIA_MISFIRE_THRESHOLD = env_float("VIGIA_MISFIRE_THRESHOLD", 30.0)  # later than this = missed
 # Occurrences due within this many seconds of a dispatch are queued with it, each held on the queue until
 # its own time: the dispatches of a busy second become one (scheduler.dispatch.plan_ahead). 0: none.
-VIGIA_DISPATCH_AHEAD = env_float("VIGIA_DISPATCH_AHEAD", 1.0)
+VIGIA_DISPATCH_AHEAD = env_seconds("VIGIA_DISPATCH_AHEAD", 1.0, 0.0, 10.0)
 VIGIA_HEARTBEAT_SECONDS = env_float("VIGIA_HEARTBEAT_SECONDS", 2.0)  # running runs report this often
 VIGIA_STALE_AFTER = env_float("VIGIA_STALE_AFTER", 15.0)  # no heartbeat for this long = worker lost
 VIGIA_MAX_DELIVERIES = env_int("VIGIA_MAX_DELIVERIES", 3)  # worker losses before a run is failed

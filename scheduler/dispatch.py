@@ -118,7 +118,7 @@ def _plan(job, now, busy, waiting):
 
 def _horizon(now):
     """The latest due time a batch at `now` takes: now plus VIGIA_DISPATCH_AHEAD."""
-    return now + timedelta(seconds=max(0.0, settings.VIGIA_DISPATCH_AHEAD))
+    return now + timedelta(seconds=settings.VIGIA_DISPATCH_AHEAD)  # 0…10, checked when settings load
 
 
 def dispatch_due(holder, now=None, known_due=False, jobs=True, retries=True):

@@ -7,9 +7,11 @@ Committed tests, so on PostgreSQL the batch takes its two-round-trip path (SQLit
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django_q.models import OrmQ
 
+from config.settings import env_seconds
 from scheduler import dispatch, djq, services
 from scheduler.models import Job, Run
 from tests.support.factories import lead, make_job
@@ -119,3 +121,14 @@ def test_a_pause_or_an_edit_withdraws_runs_queued_ahead_and_gives_their_occurren
     # A run whose time has come is not withdrawn: it is running or about to.
     services.pause([due])
     assert Run.objects.filter(job=due, status="queued").count() == 1
+
+
+@pytest.mark.parametrize("raw", ["-1", "11", "1e400", "inf", "nan", "abc", "١", "1\x00", "\ud800", "1,5"])
+def test_a_window_that_is_not_a_number_of_seconds_from_0_to_10_stops_the_start_naming_the_variable(raw):
+    with pytest.raises(ImproperlyConfigured, match="VIGIA_DISPATCH_AHEAD must be a number of seconds from 0 to 10"):
+        env_seconds("VIGIA_DISPATCH_AHEAD", 1.0, 0.0, 10.0, environ={"VIGIA_DISPATCH_AHEAD": raw})
+
+
+@pytest.mark.parametrize(("raw", "value"), [("", 1.0), ("0", 0.0), ("2.5", 2.5), (" 10 ", 10.0), ("1\n", 1.0)])
+def test_a_window_within_range_is_taken(raw, value):
+    assert env_seconds("VIGIA_DISPATCH_AHEAD", 1.0, 0.0, 10.0, environ={"VIGIA_DISPATCH_AHEAD": raw}) == value
