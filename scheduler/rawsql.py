@@ -145,7 +145,8 @@ class InsertReturningPk:
 
 class InsertNew(InsertReturningPk):
     """INSERT model instances, skipping any that would collide on the `unique` fields (ON CONFLICT … DO
-    NOTHING): returns the `returning` field's value of each row really inserted, in one statement per chunk.
+    NOTHING): returns the `returning` field's value of each row really inserted (a tuple of values when
+    `returning` names several fields), in one statement per chunk.
 
     What "insert unless it is there, and tell me which were new" costs without it: a savepoint, the insert
     and its release (an IntegrityError aborts the caller's transaction otherwise), or a SELECT before an
@@ -155,7 +156,9 @@ class InsertNew(InsertReturningPk):
     def __init__(self, conn, model, unique, returning, batch=500):
         super().__init__(conn, model, batch)
         conflict = ", ".join(quoted(conn, model._meta.get_field(name).column) for name in unique)
-        back = quoted(conn, model._meta.get_field(returning).column)
+        self.single = isinstance(returning, str)
+        names = [returning] if self.single else returning
+        back = ", ".join(quoted(conn, model._meta.get_field(name).column) for name in names)
         self.tail = f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {back}"
 
     def insert(self, objs):
@@ -163,7 +166,8 @@ class InsertNew(InsertReturningPk):
         with self.conn.cursor() as cursor:
             for sql, params, _chunk in self.statements(objs):
                 cursor.execute(sql, params)
-                found += [value for (value,) in cursor.fetchall()]
+                rows = cursor.fetchall()
+                found += [row[0] for row in rows] if self.single else [tuple(row) for row in rows]
         return found
 
 

@@ -72,7 +72,7 @@ def search(criteria, start, end, deadline=None):
 
 
 def _get(params, deadline):
-    url = str(httpx.URL(settings.VIGIA_DJEN_URL + PATH, params=params))
+    url = httpx.URL(settings.VIGIA_DJEN_URL + PATH, params=params)  # fetch() takes it as it is: parsed once
     soon = time.monotonic() + MAX_WAIT
     try:
         answer = fetch(

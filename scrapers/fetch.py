@@ -247,7 +247,7 @@ def _codec(label):
 
 def _checked_url(url, where):
     try:
-        parsed = httpx.URL(str(url))
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(str(url))
     except httpx.InvalidURL:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:

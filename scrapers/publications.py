@@ -16,7 +16,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from channels_app.events import publish
@@ -139,11 +139,11 @@ def _search(criteria, start, end, deadline, outcome):
 
 
 def store(person, found, outcome, now):
+    """Store the publications found, match them to the person and announce the new matches, in one
+    transaction. Every statement is prepared once per connection (rawsql): a cycle runs this once per
+    person, and the ORM compiled each of them anew every time."""
     with transaction.atomic():
-        Publication.objects.bulk_create(
-            [Publication(first_seen=now, **fields) for fields, _ in found.values()], ignore_conflicts=True
-        )
-        ids = dict(Publication.objects.filter(djen_id__in=found).values_list("djen_id", "pk")) if found else {}
+        ids = _publication_ids(found, now) if found else {}
         matches = [
             PublicationMatch(person=person, publication_id=ids[djen_id], how=how, matched_at=now)
             for djen_id, (_, how) in found.items()
@@ -158,9 +158,43 @@ def store(person, found, outcome, now):
         changes = {"last_checked_at": now, "last_success_at": now, "last_error": ""}
         if first:
             changes["first_check"] = MonitoredPerson.FirstCheck.DONE
-        MonitoredPerson.objects.filter(pk=person.pk).update(**changes)
+        _update_person(person.pk, changes)
         for name, value in changes.items():
             setattr(person, name, value)
+
+
+def _publication_ids(found, now):
+    """{djen_id: Publication id} for every item found: the ones not stored yet are inserted (in djen_id
+    order, so two checks storing the same items never wait on each other crosswise) and return their ids;
+    the ids of those already stored, by this check's earlier cycles or by someone else's check a moment
+    ago, are read after (a statement of its own, so it sees what a concurrent insert committed)."""
+    rows = [Publication(first_seen=now, **found[djen_id][0]) for djen_id in sorted(found)]
+    ids = dict(rawsql.statement("publication_insert", _insert_new_publications).insert(rows))
+    known = [djen_id for djen_id in found if djen_id not in ids]
+    if known:
+        table = Publication._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT djen_id, id FROM {connection.ops.quote_name(table)} "
+                f"WHERE djen_id IN ({rawsql.placeholders(len(known))})",
+                known,
+            )
+            ids.update(cursor.fetchall())
+    return ids
+
+
+def _insert_new_publications(conn):
+    return rawsql.InsertNew(conn, Publication, unique=["djen_id"], returning=("djen_id", "id"))
+
+
+def _update_person(pk, changes):
+    """UPDATE the person's check columns (plain values and datetimes only)."""
+    q = connection.ops.quote_name
+    fields = [MonitoredPerson._meta.get_field(name) for name in changes]
+    assignments = ", ".join(f"{q(field.column)} = %s" for field in fields)
+    params = [field.get_db_prep_save(changes[field.name], connection=connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {q(MonitoredPerson._meta.db_table)} SET {assignments} WHERE id = %s", [*params, pk])
 
 
 def _insert_new_matches(conn):

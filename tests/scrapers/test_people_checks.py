@@ -559,3 +559,48 @@ def test_two_concurrent_fan_outs_queue_each_person_exactly_once(settings):
     assert sorted(row["job_id"] for row in per_job) == sorted(person.job_id for person in crowd)
     assert {row["runs"] for row in per_job} == {1}
     assert OrmQ.objects.count() == 300
+
+
+@pytest.mark.skipif(
+    django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="Needs PostgreSQL: concurrent writers (SQLite serializes them).",
+)
+@pytest.mark.django_db(transaction=True)
+def test_two_people_stored_at_once_with_the_same_publications_share_them_and_each_hears_of_all(djen):
+    """Two checks finding the same new publications at the same moment, listed in opposite orders: each
+    stores them without waiting on the other crosswise (a deadlock would fail one check), the publications
+    are stored once, and each person is told of every one of them once."""
+    jose, maria = make_person(name="José da Silva"), make_person(name="Maria Souza")
+    for round_ in range(5):
+        items = [
+            djen.add(recipients=["José da Silva", "Maria Souza"], day=days_ago(n % 3), text=f"r{round_} n{n}")
+            for n in range(150)
+        ]
+        parsed = [client.parse_item(item) for item in items]
+        barrier, errors = threading.Barrier(2), []
+
+        def store(person, fields_in_order, barrier=barrier, errors=errors):
+            try:
+                found = {fields["djen_id"]: (fields, "name") for fields in fields_in_order}
+                barrier.wait(10)
+                publications.store(person, found, publications.Outcome(), timezone.now())
+            except Exception as exc:  # reported below
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        threads = [
+            threading.Thread(target=store, args=(jose, parsed)),
+            threading.Thread(target=store, args=(maria, parsed[::-1])),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+
+    assert Publication.objects.count() == 750
+    for person in (jose, maria):
+        assert PublicationMatch.objects.filter(person=person).count() == 750
+        assert len(announced(person)) == 750
+        assert len({event["publication"] for event in announced(person)}) == 750
