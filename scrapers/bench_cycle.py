@@ -3,8 +3,11 @@
 One scheduler and one django-q2 cluster of 4 workers on a throwaway database, against the loopback DJEN
 stand-in answering each request after 200 ms. Every person is due; the fan-out (what the check_people job
 does) queues one check_person run each, and the cycle ends when every run is final.
-(a) DJEN limited to 20 requests/s (the shared per-host rate limit): the cycle against the ideal N / 20 s,
-    and the most requests the server saw in any 1-second window;
+(a) DJEN limited to 15 requests/s (the shared per-host rate limit): the cycle against the ideal N / 15 s,
+    and the most requests the server saw in any 1-second window. The rate is below what the workers can
+    do (4 / 0.2 s = 20 requests/s), so the rate is what bounds the cycle: this measures how much of the
+    allowed rate the limiter and the queue put to use. (Until issue 11 the rate was 20/s, exactly the
+    workers' capacity, so (a) measured the per-check overhead again, as (b) does, with a stricter target.)
 (b) no rate limit: the cycle against the concurrency bound N × 0.2 s / 4 workers.
 """
 
@@ -23,7 +26,7 @@ from scrapers.brazil import normalize_name
 from scrapers.fake_djen import FakeDjen
 from scrapers.models import MonitoredPerson, Publication
 
-LATENCY, RATE, WORKERS = 0.2, 20, 4
+LATENCY, RATE, WORKERS = 0.2, 15, 4
 TARGETS = {"rate_bound_ratio": 1.05, "rate_max_per_s": RATE, "concurrency_bound_ratio": 1.10}
 FIRST = ["Ana", "Bruno", "Carla", "Diego", "Elisa", "Fábio", "Gabriela", "Heitor", "Íris", "João"]
 LAST = ["Silva", "Souza", "Oliveira", "Conceição", "Araújo", "Pereira", "Lima", "Gonçalves", "Ribeiro", "Melo"]
