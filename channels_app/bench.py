@@ -16,7 +16,7 @@ from channels_app.events import publish
 from channels_app.fake_wuzapi import Remote
 from channels_app.models import Channel, Delivery, Recipient, Subscription
 from scheduler.bench import engine, register
-from scheduler.bench.figures import percentile
+from scheduler.bench.figures import among, percentile
 from scheduler.models import Job
 
 PACE = 600
@@ -68,7 +68,7 @@ def _round(wuzapi, name, count, timeout):
         event = publish(f"bench:{name}", {"type": "item.new", "source_name": "Bench", "title": f"Tarefa {index}"})
         published[event.pk] = time.monotonic()
     say_rate = count / (time.monotonic() - began)
-    deliveries = Delivery.objects.filter(event_id__in=published)
+    deliveries = Delivery.objects.filter(among("event_id", published))
     deadline = time.monotonic() + timeout
     while deliveries.exclude(status__in=Delivery.FINAL).exists():
         if time.monotonic() > deadline:

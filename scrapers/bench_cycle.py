@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from scheduler import services
 from scheduler.bench import PHASE_TARGETS, PHASES, engine, register
-from scheduler.bench.figures import percentile, seconds
+from scheduler.bench.figures import among, percentile, seconds
 from scheduler.models import Job, Run
 from scrapers import people, ratelimit
 from scrapers.brazil import normalize_name
@@ -97,7 +97,7 @@ def _cycle(persons, djen, ideal, say):
     started_at = timezone.now()
     began = time.monotonic()
     queued = people.fan_out()
-    runs = Run.objects.filter(job__person__pk__in=ids, scheduled_for__gte=started_at)
+    runs = Run.objects.filter(among("job__person__pk", ids), scheduled_for__gte=started_at)
     deadline = began + max(ideal * 4, 60)
     while time.monotonic() < deadline:
         if runs.exclude(status__in=Run.FINAL).count() == 0 and runs.count() >= queued:

@@ -1,3 +1,6 @@
+from django.db.models import Q
+
+
 def percentile(values, fraction):
     """Nearest-rank percentile of a non-empty list."""
     ordered = sorted(values)
@@ -7,3 +10,14 @@ def percentile(values, fraction):
 
 def seconds(delta):
     return round(delta.total_seconds(), 4)
+
+
+def among(field, ids):
+    """A filter for rows whose `field` is one of `ids`, as cheaply as the database can test it. Benchmarks
+    poll their runs every fraction of a second while the engine works on the same 2 cores: a filter listing
+    5,000 ids cost the benchmark's process 34-47 ms of CPU per look, about a fifth of a core taken from
+    what it measures. Rows created in bulk have consecutive ids, and a range says the same for ~1 ms."""
+    ids = sorted(ids)
+    if ids and ids[-1] - ids[0] + 1 == len(ids):
+        return Q(**{f"{field}__gte": ids[0], f"{field}__lte": ids[-1]})
+    return Q(**{f"{field}__in": ids})

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from scheduler import lease, services
 from scheduler.bench import PHASE_TARGETS, PHASES, engine, register
-from scheduler.bench.figures import percentile, seconds
+from scheduler.bench.figures import among, percentile, seconds
 from scheduler.models import Job, Run
 
 TARGETS = {
@@ -49,10 +49,11 @@ def run(env, quick, say, log_dir):
         say(f"phase 2: a burst of {burst} no-op occurrences due in the same second")
         due = timezone.now().replace(microsecond=0) + timedelta(seconds=4)
         jobs = _one_off_jobs("burst", [due] * burst)
-        _wait(lambda: Run.objects.filter(job__in=jobs).count() == burst, 120, "the burst to be dispatched")
-        dispatched = Run.objects.filter(job__in=jobs).aggregate(at=Max("queued_at"))["at"]
+        of_burst = _of(jobs)
+        _wait(lambda: Run.objects.filter(of_burst).count() == burst, 120, "the burst to be dispatched")
+        dispatched = Run.objects.filter(of_burst).aggregate(at=Max("queued_at"))["at"]
         _wait_final(jobs, timeout=600, say=say)
-        finished = Run.objects.filter(job__in=jobs).aggregate(at=Max("finished_at"))["at"]
+        finished = Run.objects.filter(of_burst).aggregate(at=Max("finished_at"))["at"]
         statuses = set(Run.objects.filter(job__name__startswith="bench ").values_list("status", flat=True))
 
         say(f"phase 3: {timely} one-off jobs across {spread} s among {large:,} enabled jobs")
@@ -145,13 +146,17 @@ def process_cpu_seconds(pid):
 
 
 def _wait_final(jobs, timeout, say):
-    ids = [job.pk for job in jobs]
+    scope = _of(jobs)
     _wait(
-        lambda: Run.objects.filter(job_id__in=ids, status__in=Run.FINAL).count() >= len(ids),
+        lambda: Run.objects.filter(scope, status__in=Run.FINAL).count() >= len(jobs),
         timeout,
-        f"{len(ids)} runs to finish",
+        f"{len(jobs)} runs to finish",
     )
-    return list(Run.objects.filter(job_id__in=ids))
+    return list(Run.objects.filter(scope))
+
+
+def _of(jobs):
+    return among("job_id", [job.pk for job in jobs])
 
 
 def _wait(predicate, timeout, what):
