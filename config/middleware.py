@@ -1,21 +1,26 @@
-"""Pages show times in the operator's zone: the browser reports it (static/js/vigia.js sets the `vigia_tz`
-cookie from Intl), and an unknown or missing zone falls back to settings.TIME_ZONE."""
+"""Request-wide middleware.
 
-import zoneinfo
+- RequestIdMiddleware: an id per request, on its log lines, its response and its error page.
+- OperatorTimezoneMiddleware: pages show times in the operator's zone: the browser reports it (static/js/vigia.js
+  sets the `vigia_tz` cookie from Intl), and an unknown or missing zone falls back to settings.TIME_ZONE."""
 
+import re
+import uuid
+
+from django.conf import settings
 from django.utils import timezone
+
+from scheduler import schedules
+from scheduler.logs import log_context
 
 COOKIE = "vigia_tz"
 
 
 def operator_zone(request):
-    name = request.COOKIES.get(COOKIE, "")
-    if name and len(name) < 64:
-        try:
-            return zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            pass
-    return None
+    try:
+        return schedules.get_zone(request.COOKIES.get(COOKIE, ""))
+    except schedules.ScheduleError:
+        return None
 
 
 class OperatorTimezoneMiddleware:
@@ -29,3 +34,23 @@ class OperatorTimezoneMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,100}")
+
+
+class RequestIdMiddleware:
+    """Every request gets an id, on every log line logged while serving it (`request_id=`), on the response
+    (`X-Request-ID`) and on the error pages: a user's "error a1b2…" leads to the traceback. Behind a proxy
+    (VIGIA_BEHIND_PROXY) the proxy's own X-Request-ID is kept when it looks like one, so its logs match."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        given = request.headers.get("X-Request-ID", "") if settings.VIGIA_BEHIND_PROXY else ""
+        request.id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        with log_context(request_id=request.id):
+            response = self.get_response(request)
+        response["X-Request-ID"] = request.id
+        return response

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestIdMiddleware",  # first: every later layer's log lines and errors carry the id
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from the web process (right after security)
     "django.middleware.csp.ContentSecurityPolicyMiddleware",  # SECURE_CSP below

@@ -22,4 +22,5 @@ urlpatterns = [
     path("api/v1/", api.urls()),  # bearer tokens, not the session login (channels_app.api)
 ]
 
-handler500 = "config.db_unavailable.server_error"  # the database down: a friendly 503, else the usual 500
+handler400 = "config.error_pages.bad_request"  # JSON under /api/
+handler500 = "config.error_pages.server_error"  # the database down: a friendly 503, else 500 naming the request id

@@ -25,7 +25,7 @@ def other_failure(request):
 
 # This module is also the URLconf of the in-process tests below (@pytest.mark.urls).
 urlpatterns = [path("down/", database_down), path("boom/", other_failure), path("", include("config.urls"))]
-handler500 = "config.db_unavailable.server_error"
+handler500 = "config.error_pages.server_error"
 
 
 def assert_friendly_503(response):

@@ -1,5 +1,6 @@
-"""A URLconf with a view that fails, for the 500 page test (never part of the real URLs)."""
+"""A URLconf with views that fail, for the 500 page tests (never part of the real URLs)."""
 
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 
 
@@ -7,4 +8,11 @@ def boom(request):
     raise RuntimeError("secret-internal-detail")
 
 
-urlpatterns = [path("boom/", boom), path("", include("config.urls"))]
+urlpatterns = [
+    path("boom/", boom),
+    path("api/v1/boom/", login_not_required(boom)),
+    path("", include("config.urls")),
+]
+
+handler400 = "config.error_pages.bad_request"
+handler500 = "config.error_pages.server_error"
