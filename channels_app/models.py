@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils.timezone import now as utc_now
 
 from channels_app.fields import EncryptedJSONField
+from scheduler import bounds
 
 
 class Event(models.Model):
@@ -179,7 +180,7 @@ class Message(models.Model):
     body = models.TextField(blank=True)
     template = models.CharField(max_length=50, blank=True)
     params = models.JSONField(default=list, blank=True)
-    send_at = models.DateTimeField()
+    send_at = models.DateTimeField(validators=[bounds.check_date])
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
     job = models.OneToOneField(
         "scheduler.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="api_message"

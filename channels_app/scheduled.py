@@ -21,7 +21,7 @@ from channels_app import events, rendering
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Event, Message, MessageTemplate, Recipient
 from channels_app.sending import delivery_finished
-from scheduler import outbound, services
+from scheduler import bounds, outbound, services
 from scheduler.models import Job, Run
 
 log = logging.getLogger("vigia.deliveries")
@@ -164,6 +164,9 @@ def _send_at(value, errors):
             return None
     if value.tzinfo is None or value.utcoffset() is None:
         errors["send_at"] = "Give the UTC offset (e.g. 2026-12-01T14:00:00-03:00 or …Z)."
+        return None
+    if not bounds.in_range(value):  # before any comparison: 9999-12-31T23:59-03:00 overflows in UTC
+        errors["send_at"] = f"Choose a time between {bounds.FIRST_YEAR} and {bounds.LAST_YEAR}."
         return None
     if value < timezone.now() - timezone.timedelta(minutes=5):
         errors["send_at"] = "This time is in the past."

@@ -11,23 +11,17 @@ from django.utils.translation import gettext as _
 from channels_app import sending
 from channels_app.models import Channel, Delivery
 from channels_app.views_common import REVIVABLE, STATUS_LABELS, done, with_status_labels
+from scheduler import bounds
 from scheduler.web import keyset_page, query_without, render_page, staff_required
 
 PAGE_SIZE = 50
 PAYLOAD_SHOWN = 4000  # characters of the event's payload on the delivery page
 
 
-def _int(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def delivery_list(request):
     status = request.GET.get("status", "")
     status = status if status in Delivery.Status.values else ""
-    channel_pk = _int(request.GET.get("channel"))
+    channel_pk = bounds.parse_id(request.GET.get("channel"))
     rows = Delivery.objects.select_related("event", "recipient__channel").only(
         "pk",
         "status",

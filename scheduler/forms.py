@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import registry, schedules, services
+from scheduler import bounds, registry, schedules, services
 from scheduler.models import BACKOFF_CEILING, INTERVAL_CEILING, MAX_ATTEMPTS, Job
 from scheduler.registries import add_nested_errors
 
@@ -97,7 +97,7 @@ def apply_limits(form):
 
 class JobForm(forms.ModelForm):
     kind = forms.CharField(widget=forms.Select)
-    params = forms.JSONField(required=False, help_text=gettext_lazy("JSON object; the fields depend on the kind."))
+    params = bounds.JSONField(required=False, help_text=gettext_lazy("JSON object; the fields depend on the kind."))
 
     class Meta:
         model = Job
@@ -107,6 +107,7 @@ class JobForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["kind"].widget.choices = [("", "---------"), *registry.choices()]
         apply_limits(self)
+        bounds.bound_dates(self)
         self.fields["timezone"].help_text = _("IANA name, e.g. America/Sao_Paulo or UTC.")
         self.fields["cron"].help_text = _(
             "5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or @hourly/@daily/..."

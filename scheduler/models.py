@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now as utc_now
 
+from scheduler import bounds
+
 # Hard bounds the database enforces whatever path writes a job (forms, admin, import, API, shell).
 # VIGIA_MAX_TIMEOUT may only lower TIMEOUT_CEILING (checked at startup).
 TIMEOUT_CEILING = 7 * 86400
@@ -67,9 +69,9 @@ class Job(models.Model):
     cron = models.CharField("cron expression", max_length=200, blank=True)
     timezone = models.CharField("time zone", max_length=64, default=settings.TIME_ZONE)
     interval_seconds = models.PositiveIntegerField(null=True, blank=True)
-    run_at = models.DateTimeField(null=True, blank=True)
-    start_at = models.DateTimeField(null=True, blank=True)
-    end_at = models.DateTimeField(null=True, blank=True)
+    run_at = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
+    start_at = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
+    end_at = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
     max_occurrences = models.PositiveIntegerField(null=True, blank=True)
     occurrences = models.PositiveIntegerField(default=0, editable=False)
 

@@ -28,7 +28,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from importlib import resources
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 
@@ -76,7 +77,7 @@ class CronSpec:
 def get_zone(tz_name):
     if not tz_name or not isinstance(tz_name, str):
         raise ScheduleError("Choose a time zone.")
-    if tz_name not in _zone_names():
+    if tz_name not in zone_names():
         raise ScheduleError(f"Unknown time zone '{tz_name}'. Use an IANA name such as America/Sao_Paulo.")
     try:
         return ZoneInfo(tz_name)
@@ -85,8 +86,12 @@ def get_zone(tz_name):
 
 
 @lru_cache(maxsize=1)
-def _zone_names():
-    return frozenset(available_timezones()) | {"UTC"}
+def zone_names():
+    """The IANA names the bundled `tzdata` package lists, the same on every host: `available_timezones()` also
+    has the host's own files (`localtime`, a link to whatever zone one machine is set to), which another
+    worker may lack or read differently. `Factory` is a placeholder zone, not a place."""
+    listed = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    return frozenset(listed) - {"Factory"} | {"UTC"}
 
 
 _VALUE = r"([0-9]+|[A-Z]{3})"

@@ -3,7 +3,6 @@ actions (pause, resume, run now, duplicate, delete). Every change is a staff POS
 scheduler.services."""
 
 from functools import lru_cache
-from zoneinfo import available_timezones
 
 from django import forms
 from django.contrib import messages
@@ -18,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from scheduler import cron_text, owners, registry, services
+from scheduler import cron_text, owners, registry, schedules, services
 from scheduler.forms import JobForm
 from scheduler.models import Job, Run
 from scheduler.views_runs import STATUSES, label_rows
@@ -86,7 +85,7 @@ CHOICES = {
 
 @lru_cache(maxsize=1)
 def zone_names():
-    return sorted(available_timezones())
+    return sorted(schedules.zone_names())
 
 
 class JobEditForm(JobForm):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from scheduler import bounds
 from scheduler.models import Job, Run
 from scheduler.web import query_without, render_page
 
@@ -65,7 +66,7 @@ class RunFilters(forms.Form):
     """The history's filters; each one is served by an index (run_job_recent, run_status_recent, …).
     Dates are days on the operator's clock (the active time zone)."""
 
-    job = forms.IntegerField(required=False, min_value=1, label=gettext_lazy("Job id"))
+    job = bounds.id_field(label=gettext_lazy("Job id"))
     status = forms.ChoiceField(
         required=False, label=gettext_lazy("Status"), choices=[("", gettext_lazy("All")), *STATUSES]
     )
@@ -74,6 +75,10 @@ class RunFilters(forms.Form):
     )
     since = forms.DateField(required=False, label=gettext_lazy("Since"), widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label=gettext_lazy("Until"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        bounds.bound_dates(self)
 
     def apply(self, queryset):
         data = self.cleaned_data if self.is_valid() else {}
@@ -101,10 +106,10 @@ class Cursor:
         self.at = self.id = None
         moment, _sep, pk = (value or "").replace(" ", "+").rpartition("_")  # a raw "+" arrives as " "
         try:
-            self.at, self.id = datetime.fromisoformat(moment), int(pk)
+            self.at, self.id = datetime.fromisoformat(moment), bounds.parse_id(pk)
         except ValueError:
             return
-        if timezone.is_naive(self.at):
+        if timezone.is_naive(self.at) or not bounds.in_range(self.at) or self.id is None:
             self.at = None
 
     def __bool__(self):

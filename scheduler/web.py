@@ -7,6 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from scheduler import bounds
+
 
 def staff_required(view):
     """Changes need a staff login (reading needs any login: LoginRequiredMiddleware). Changes are POSTs."""
@@ -46,10 +48,7 @@ class Page:
 
 def keyset_page(queryset, request, size=50):
     """`queryset` ordered by -pk, cut at `?before=`; an unparsable cursor is the first page."""
-    try:
-        before = int(request.GET.get("before", ""))
-    except ValueError:
-        before = None
+    before = bounds.parse_id(request.GET.get("before", ""))
     if before is not None:
         queryset = queryset.filter(pk__lt=before)
     return Page(list(queryset.order_by("-pk")[: size + 1]), size, before)

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils.timezone import now as utc_now
 from django.utils.translation import gettext_lazy
 
+from scheduler import bounds
 from scheduler.models import Budget, Job
 
 
@@ -27,8 +28,8 @@ class Source(models.Model):
     interval_seconds = models.PositiveIntegerField(default=60, null=True, blank=True)
     cron = models.CharField(max_length=200, blank=True, help_text="Instead of the interval, when set.")
     timezone = models.CharField(max_length=64, default=settings.TIME_ZONE)
-    active_from = models.DateTimeField(null=True, blank=True)
-    active_until = models.DateTimeField(null=True, blank=True)
+    active_from = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
+    active_until = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
     enabled = models.BooleanField(default=True)
     announce_first_check = models.BooleanField(
         default=False, help_text="Announce the items the first check finds (otherwise they are the baseline)."
@@ -146,7 +147,9 @@ class MonitoredPerson(models.Model):
         default=list, blank=True, help_text="Addresses (phones, group JIDs, e-mails) told of new publications."
     )
     active = models.BooleanField(default=True)
-    monitor_until = models.DateField(null=True, blank=True, help_text="Deactivated after this day.")
+    monitor_until = models.DateField(
+        null=True, blank=True, help_text="Deactivated after this day.", validators=[bounds.check_date]
+    )
     check_interval_minutes = models.PositiveIntegerField(default=settings.VIGIA_PEOPLE_CHECK_MINUTES)
     notes = models.TextField(blank=True)
 

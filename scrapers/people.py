@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from channels_app.events import publish
-from scheduler import services
+from scheduler import bounds, services
 from scheduler.models import Job, Run
 from scrapers import brazil
 from scrapers.models import MonitoredPerson
@@ -112,6 +112,7 @@ class PersonForm(forms.ModelForm):
         required=False,
         input_formats=["%Y-%m-%d", "%d/%m/%Y"],
         help_text=gettext_lazy("YYYY-MM-DD or DD/MM/YYYY; empty: forever."),
+        validators=[bounds.check_date],
     )
 
     class Meta:

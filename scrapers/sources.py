@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import outbound, owners, services, signals
+from scheduler import bounds, outbound, owners, services, signals
 from scheduler.forms import add_cron_error, clean_zone_name
 from scheduler.models import Job, Run
 from scheduler.registries import add_nested_errors
@@ -45,8 +45,8 @@ FIELDS = [
 
 class SourceForm(forms.ModelForm):
     kind = forms.CharField(widget=forms.Select)
-    config = forms.JSONField(required=False, help_text=gettext_lazy("JSON object; the settings depend on the kind."))
-    headers = forms.JSONField(
+    config = bounds.JSONField(required=False, help_text=gettext_lazy("JSON object; the settings depend on the kind."))
+    headers = bounds.JSONField(
         required=False, help_text=gettext_lazy('JSON object of header names to values, e.g. {"Cookie": "…"}.')
     )
 
@@ -57,6 +57,7 @@ class SourceForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["kind"].widget.choices = [("", "---------"), *kinds.choices()]
+        bounds.bound_dates(self)
 
     def clean_kind(self):
         kind = self.cleaned_data.get("kind")
@@ -76,10 +77,8 @@ class SourceForm(forms.ModelForm):
 
     def clean_headers(self):
         headers = self.cleaned_data.get("headers") or {}
-        if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and "\n" not in v for k, v in headers.items()
-        ):
-            raise ValidationError(_("A JSON object of header names to text values."))
+        if problem := bounds.header_problem(headers):
+            raise ValidationError(problem)
         return headers
 
     def clean_timeout_seconds(self):

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from channels_app.models import Subscription
+from scheduler import bounds
 from scheduler.models import Run
 from scheduler.web import query_without, render_page, staff_required
 from scrapers import brazil, people_csv, search
@@ -112,10 +113,7 @@ class NamePage:
 
 
 def page_by_name(queryset, request, size):
-    try:
-        after = int(request.GET.get("after", ""))
-    except ValueError:
-        after = None
+    after = bounds.parse_id(request.GET.get("after", ""))
     if after is not None:
         last = MonitoredPerson.objects.filter(pk=after).values_list("normalized_name", flat=True).first()
         if last is None:

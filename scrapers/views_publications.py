@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
+from scheduler import bounds
 from scheduler.web import keyset_page, query_without, render_page
 from scrapers import search
 from scrapers.models import MonitoredPerson, Publication
@@ -26,7 +27,7 @@ LIST_FIELDS = [
 
 class PublicationFilters(forms.Form):
     q = forms.CharField(required=False, max_length=200, label=gettext_lazy("Search"))
-    person = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    person = bounds.id_field(widget=forms.HiddenInput)
 
 
 @require_GET

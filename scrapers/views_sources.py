@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_htmx.http import HttpResponseClientRedirect
 
-from scheduler import services
+from scheduler import bounds, services
 from scheduler.models import Run
 from scheduler.web import keyset_page, query_without, render_page, staff_required
 from scrapers import diffs
@@ -68,13 +68,6 @@ def health(source):
         key = "ok" if source.last_success_at else "new"
     label, css = HEALTH[key]
     return {"key": key, "label": label, "css": css}
-
-
-def _int(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 # --- sources ------------------------------------------------------------------------------------------
@@ -137,7 +130,7 @@ def _save(request, found):
 def source_preview(request):
     """Run the editor's current values against the live page; saves nothing (the source need not exist)."""
     found = None
-    source_id = _int(request.POST.get("source_id"))
+    source_id = bounds.parse_id(request.POST.get("source_id"))
     if source_id:
         found = get_object_or_404(Source, pk=source_id)
     form = SourceForm(request.POST)
@@ -225,7 +218,7 @@ def items(request):
     # Newest first by id (insertion order), keyset-paged. The source's name comes from the filter's list of
     # sources rather than a join, which keeps PostgreSQL on the primary key's index for every variant.
     rows = Item.objects.only(*ITEM_COLUMNS)
-    source_id = _int(request.GET.get("source"))
+    source_id = bounds.parse_id(request.GET.get("source"))
     if source_id:
         rows = rows.filter(source_id=source_id)
     q = request.GET.get("q", "").strip()[:MAX_QUERY]
@@ -233,12 +226,12 @@ def items(request):
     if q:
         # A substring search has no index to use: each page scans at most SEARCH_WINDOW ids, newest first,
         # so a rare word costs the same as a common one; "Older" goes on below the window.
-        bounds = Item.objects.aggregate(low=Min("pk"), high=Max("pk"))
-        top = _int(request.GET.get("before")) or (bounds["high"] or 0) + 1
+        ids = Item.objects.aggregate(low=Min("pk"), high=Max("pk"))
+        top = bounds.parse_id(request.GET.get("before")) or (ids["high"] or 0) + 1
         floor = top - SEARCH_WINDOW
         rows = rows.filter(title__icontains=q, pk__gte=floor)
     page = keyset_page(rows, request, ITEMS_PAGE)
-    if floor is not None and page.next_before is None and bounds["low"] is not None and floor > bounds["low"]:
+    if floor is not None and page.next_before is None and ids["low"] is not None and floor > ids["low"]:
         page.next_before, page.searched_to = floor, floor
     sources = list(Source.objects.only("id", "name").order_by("name"))
     names = {found.pk: found.name for found in sources}

@@ -12,6 +12,8 @@ from django.conf import settings
 from lxml import etree
 from lxml import html as lxml_html
 
+from scheduler import bounds
+
 # Elements that start a new line where a browser would: their text must not run into the neighbours'.
 BLOCK = frozenset(
     "address article aside blockquote br dd details dialog div dl dt fieldset figcaption figure footer form h1 h2 "
@@ -126,7 +128,10 @@ page_zone = ContextVar("page_zone", default=None)
 
 
 def aware(value):
-    """Naive datetimes are wall-clock times in the page's zone (page_zone, else settings.TIME_ZONE)."""
+    """Naive datetimes are wall-clock times in the page's zone (page_zone, else settings.TIME_ZONE). A date
+    outside bounds.in_range (a page's "31/12/9999") is None, as an unknown format is: it could not be stored."""
+    if not bounds.in_range(value):
+        return None
     if value.tzinfo is None:
         return value.replace(tzinfo=_zone(page_zone.get() or settings.TIME_ZONE))
     return value
@@ -177,6 +182,6 @@ def from_timestamp(value):
         value = float(value)
         if abs(value) > 1e11:
             value /= 1000
-        return datetime.fromtimestamp(value, tz=UTC)
+        return aware(datetime.fromtimestamp(value, tz=UTC))
     except (TypeError, ValueError, OverflowError, OSError):
         return None

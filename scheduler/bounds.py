@@ -1,0 +1,198 @@
+"""What an operator may type where Vigia expects a date, a time or a row id, checked before any arithmetic.
+
+Dates: years 1900 to 2199. Every real schedule, source window and message fits; and a date inside that range stays
+inside Python's (years 1-9999) and the databases' range after any time zone's offset, a day added for "until",
+or a schedule's next occurrence. `9999-12-31T23:59` in America/Sao_Paulo is year 10000 in UTC: an OverflowError
+where it is saved, compared or scheduled, never a field error.
+
+Ids: ASCII digits only, 1 to 2**63 - 1 (a bigint). `int()` also takes " 12", "1_000" and Arabic-Indic digits,
+and a number beyond a bigint fails in the database driver.
+"""
+
+import json
+import re
+from datetime import date, datetime
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput, JSONString
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+MAX_ID = 2**63 - 1
+OUT_OF_RANGE = gettext_lazy("Choose a date between %(first)s and %(last)s.")
+
+
+def in_range(value):
+    """True when a date or datetime (aware or naive) is within the years above; None counts as in range."""
+    return value is None or FIRST_YEAR <= value.year <= LAST_YEAR
+
+
+def check_date(value):
+    """A model/form field validator for dates and datetimes."""
+    if isinstance(value, date | datetime) and not in_range(value):
+        raise ValidationError(
+            OUT_OF_RANGE, code="date_range", params={"first": f"{FIRST_YEAR}-01-01", "last": f"{LAST_YEAR}-12-31"}
+        )
+
+
+def parse_id(value):
+    """A row id from a query parameter, or None for anything else (an unknown filter shows everything)."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 19:
+        return None
+    number = int(value)
+    return number if 1 <= number <= MAX_ID else None
+
+
+def bound_dates(form):
+    """Check every date/datetime field of `form` at the field, before the form's own clean() compares or
+    schedules with it (a model validator alone runs only after that)."""
+    for field in form.fields.values():
+        if isinstance(field, forms.DateField | forms.DateTimeField | forms.SplitDateTimeField):
+            field.validators = [*field.validators, check_date]
+
+
+def id_field(**kwargs):
+    """An optional row-id filter: a number beyond a bigint is a field error, not a database error."""
+    return forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, **kwargs)
+
+
+# --- Text and JSON that every database can store ------------------------------------------------------
+MAX_JSON_DEPTH = 20  # far beyond any real config; json.loads itself fails with RecursionError near 1,000
+
+
+def storable_text(text):
+    """False for text no database stores: a lone surrogate ("\\ud800", from a JSON escape) is not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def json_problem(value, depth=0):
+    """Why `value` (decoded JSON) cannot be stored, or None: too deeply nested, NUL (PostgreSQL refuses it in
+    text and jsonb) or a lone surrogate in a string or a key."""
+    if depth > MAX_JSON_DEPTH:
+        return _("Nested more than %(depth)s levels deep.") % {"depth": MAX_JSON_DEPTH}
+    if isinstance(value, str):
+        if "\x00" in value:
+            return _("The NUL character (\\u0000) is not allowed.")
+        if not storable_text(value):
+            return _("Not valid Unicode text: a lone surrogate (\\ud800-\\udfff) is not a character.")
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        problem = (json_problem(key, depth + 1) if isinstance(key, str) else None) or json_problem(inner, depth + 1)
+        if problem:
+            return problem
+    return None
+
+
+def _no_constant(name):
+    raise ValueError(_("%(name)s is not a JSON number: write a number, or null.") % {"name": name})
+
+
+def load_json(text):
+    """json.loads for what people type or upload: ValueError (with a message to show) for anything a database
+    cannot store or Python cannot decode: NaN/Infinity (not JSON, and PostgreSQL's jsonb refuses them), nesting
+    deep enough to exhaust the stack, NUL and lone surrogates."""
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError(_("Nested more than %(depth)s levels deep.") % {"depth": MAX_JSON_DEPTH}) from None
+    problem = json_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+class JSONField(forms.JSONField):
+    """forms.JSONField, refusing what a database cannot store (load_json) as a field error instead of a 500, also
+    when the refused text is shown back in the form (bound_data decodes it again)."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and not isinstance(value, JSONString) and not self.disabled and value.strip():
+            try:
+                load_json(value)
+            except json.JSONDecodeError:
+                raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value}) from None
+            except ValueError as exc:
+                raise ValidationError(str(exc), code="invalid") from None
+        return super().to_python(value)
+
+    def bound_data(self, data, initial):
+        if isinstance(data, str) and not self.disabled:
+            try:
+                load_json(data)
+            except ValueError:
+                return InvalidJSONInput(data)
+        return super().bound_data(data, initial)
+
+
+# --- Choices of rows ---------------------------------------------------------------------------------------
+def _beyond_bigint(value):
+    """A posted primary key no database column can hold: SQLite's driver raises OverflowError on it, a 500."""
+    try:
+        return not -MAX_ID - 1 <= int(str(value).strip()) <= MAX_ID
+    except ValueError:
+        return False
+
+
+class ModelChoiceField(forms.ModelChoiceField):
+    def to_python(self, value):
+        if value not in self.empty_values and _beyond_bigint(value):
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
+class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    def _check_values(self, value):
+        for pk in value:
+            if _beyond_bigint(pk):
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                )
+        return super()._check_values(value)
+
+
+def guard_admin_choices(site):
+    """Every admin form's row choices (ours and django.contrib.auth's) through the fields above: the admin's
+    own ModelChoiceFields are built per ModelAdmin from its formfield_overrides."""
+    from django.db import models
+
+    kinds = (
+        (models.ForeignKey, ModelChoiceField),
+        (models.OneToOneField, ModelChoiceField),
+        (models.ManyToManyField, ModelMultipleChoiceField),
+    )
+    for model_admin in site._registry.values():
+        for kind, form_class in kinds:
+            model_admin.formfield_overrides.setdefault(kind, {}).setdefault("form_class", form_class)
+
+
+# --- HTTP header values and tokens ------------------------------------------------------------------------
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
+
+
+def single_line(value):
+    """A validator for a value sent in an HTTP header (a token): a CR, LF or NUL in one would end the header
+    early (httpx refuses to send it), so it is refused when saved, not found at the first send."""
+    if isinstance(value, str) and any(char in value for char in "\r\n\x00"):
+        raise ValidationError(_("Remove the line break: this value must be on one line."), code="line_break")
+
+
+def header_problem(headers):
+    """Why a {name: value} of request headers cannot be sent, or None. Messages name the header, never the
+    value: header values are often secrets (cookies, API keys)."""
+    if not isinstance(headers, dict):
+        return _("A JSON object of header names to text values.")
+    for name, value in headers.items():
+        if not HEADER_NAME.fullmatch(name):
+            return _("'%(name)s' is not a valid header name.") % {"name": name[:60]}
+        if not isinstance(value, str):
+            return _("Header '%(name)s' must have a string value.") % {"name": name}
+        if any(char in value for char in "\r\n\x00"):
+            return _("Header '%(name)s' contains a line break.") % {"name": name}
+    return None
