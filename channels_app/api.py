@@ -21,7 +21,9 @@ in channels_app.scheduled: these views only translate between HTTP and it.
 
 from typing import Annotated, Literal
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
@@ -32,6 +34,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
 from channels_app import scheduled, tokens
 from channels_app.models import Message
+from scheduler.bounds import storable_text
 
 INVALID = "Invalid request."
 NOT_FOUND = "Not found."
@@ -39,9 +42,13 @@ NOT_FOUND = "Not found."
 
 # --- Schemas -----------------------------------------------------------------------------------------
 def _no_nul(value):
-    # Valid JSON, but PostgreSQL cannot store U+0000 in text or jsonb: refuse it as a field error, not a 500.
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("The NUL character (\\u0000) is not allowed.")
+    # Valid JSON, but PostgreSQL cannot store U+0000 in text or jsonb, and no database stores a lone surrogate
+    # ("\ud800" decodes to a str that is not encodable as UTF-8): refuse them as field errors, not a 500.
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("The NUL character (\\u0000) is not allowed.")
+        if not storable_text(value):
+            raise ValueError("Not valid Unicode text: a lone surrogate (\\ud800-\\udfff) is not a character.")
     return value
 
 
@@ -178,6 +185,12 @@ def _unauthorized(request, exc):
     return response
 
 
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request, exc):
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024
+    return invalid(request, {"body": [f"Too large: send at most {limit} KiB."]}, status=413)
+
+
 @api.exception_handler(HttpError)
 def _http_error(request, exc):
     if exc.status_code == 400 and isinstance(exc.__cause__, MalformedBody):
@@ -232,7 +245,15 @@ def _own(request, message_id):
 
 @api.post(
     "/messages",
-    response={200: MessageOut, 201: MessageOut, 400: InvalidRequest, 401: Error, 409: Error, 422: InvalidRequest},
+    response={
+        200: MessageOut,
+        201: MessageOut,
+        400: InvalidRequest,
+        401: Error,
+        409: Error,
+        413: InvalidRequest,
+        422: InvalidRequest,
+    },
     summary="Schedule a message",
     description=(
         "Validates everything before anything is stored: 201 with the new message's status. Idempotent on "

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from channels_app import crypto, events, rendering, sending, topics
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Event, MessageTemplate, Recipient, Subscription
+from scheduler import bounds
 from scheduler.registries import add_nested_errors
 
 TOPIC = re.compile(r"^(\*|[A-Za-z0-9_-]+:[A-Za-z0-9_:*.-]+)$")
@@ -80,7 +81,7 @@ class RedactedJSONInput(forms.Textarea):
 
     def format_value(self, value):
         try:
-            data = json.loads(value) if isinstance(value, str) else value
+            data = bounds.load_json(value) if isinstance(value, str) else value
         except ValueError:  # shown back to be corrected, unless it seems to hold a secret
             return "" if any(f'"{name}"' in value for name in _all_secret_names()) else value
         if isinstance(data, dict):
@@ -116,8 +117,8 @@ class ChannelForm(forms.ModelForm):
         max_value=6000,
         help_text=gettext_lazy("At most this many messages a minute. Empty: no limit."),
     )
-    config = forms.JSONField(required=False, initial=dict, widget=RedactedJSONInput(attrs={"rows": 4}))
-    secrets = forms.JSONField(
+    config = bounds.JSONField(required=False, initial=dict, widget=RedactedJSONInput(attrs={"rows": 4}))
+    secrets = bounds.JSONField(
         required=False,
         widget=WriteOnlyInput(attrs={"rows": 3, "autocomplete": "off"}),
         help_text=gettext_lazy(

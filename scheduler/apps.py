@@ -11,7 +11,11 @@ class SchedulerConfig(AppConfig):
     name = "scheduler"
 
     def ready(self):
-        from scheduler import kinds, pgtypes  # noqa: F401  (kinds: registers the built-in job kinds)
+        from django.contrib import admin
+
+        from scheduler import bounds, kinds, pgtypes  # noqa: F401  (kinds: registers the built-in job kinds)
+
+        bounds.guard_admin_choices(admin.site)  # the admin's modules were all imported by admin's own ready()
         from scheduler.models import TIMEOUT_CEILING
 
         if not 1 <= settings.VIGIA_MAX_TIMEOUT <= TIMEOUT_CEILING:  # the database refuses longer timeouts

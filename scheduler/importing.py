@@ -14,6 +14,8 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from scheduler import bounds
+
 
 def sorted_keys(value):
     # The stored key order depends on the database (PostgreSQL's jsonb reorders): sort it for stable diffs.
@@ -51,9 +53,12 @@ def read_entries(path, stdin, noun, exporter):
                 text = file.read()
     except OSError as exc:
         raise CommandError(f"Cannot read {path}: {exc.strerror}")
+    except UnicodeDecodeError as exc:  # JSON is UTF-8 (RFC 8259); a BOM is tolerated below
+        raise CommandError(f"{path} is not UTF-8 text (byte {exc.start}): save it as UTF-8 and import it again.")
+    text = text.removeprefix("\ufeff")
     try:
-        entries = json.loads(text)
-    except json.JSONDecodeError as exc:
+        entries = bounds.load_json(text)
+    except ValueError as exc:
         raise CommandError(f"{'Standard input' if path == '-' else path} is not valid JSON: {exc}")
     if not isinstance(entries, list):
         raise CommandError(f"{path} must hold a JSON list of {noun}s (as written by {exporter}).")

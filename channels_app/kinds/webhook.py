@@ -17,6 +17,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from channels_app.kinds._http import check, post
 from channels_app.kinds.base import ChannelKind, Sent, clean_http_url, register
+from scheduler import bounds
 
 # The receiver refusing who we are or where we post (a secret it does not share, a URL that is not its
 # endpoint): every message would be refused alike, so the channel is down until an operator fixes it.
@@ -38,7 +39,9 @@ class Webhook(ChannelKind):
     class Config(forms.Form):
         url = forms.CharField(max_length=2000)
         secret = forms.CharField(
-            min_length=16, help_text=gettext_lazy("Shared with the receiver; at least 16 characters.")
+            min_length=16,
+            help_text=gettext_lazy("Shared with the receiver; at least 16 characters."),
+            validators=[bounds.single_line],
         )
 
         def clean_url(self):

@@ -31,7 +31,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from channels_app.kinds._http import post
 from channels_app.kinds.base import ChannelKind, Sent, clean_http_url, register
-from scheduler import answers
+from scheduler import answers, bounds
 from scheduler.errors import ChannelDown, PermanentError, RateLimited, TransientError
 
 PHONE = re.compile(r"^\d{10,15}$")
@@ -85,7 +85,7 @@ class Wuzapi(ChannelKind):
 
     class Config(forms.Form):
         base_url = forms.CharField(max_length=500, help_text=gettext_lazy("The Wuzapi server, e.g. http://wuzapi:8080"))
-        token = forms.CharField(help_text=gettext_lazy("The Wuzapi user's token."))
+        token = forms.CharField(help_text=gettext_lazy("The Wuzapi user's token."), validators=[bounds.single_line])
 
         def clean_base_url(self):
             return clean_http_url(self.cleaned_data["base_url"]).rstrip("/")

@@ -51,4 +51,4 @@ def engine(env, log_dir, workers=4):
         gc.unfreeze()
 
 
-from scheduler.bench import idle_bench, scheduler_bench  # noqa: E402,F401  (register "idle", "scheduler")
+from scheduler.bench import fuzz_bench, idle_bench, scheduler_bench  # noqa: E402,F401  (register "fuzz", "idle", "scheduler")

@@ -10,6 +10,7 @@ from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from scheduler import bounds
 from scrapers.kinds.base import ParsedItem, ParseError, ScraperKind, register
 from scrapers.kinds.textutil import absolute_url, from_timestamp, html_to_text, normalize, parse_date, shorten
 
@@ -51,7 +52,7 @@ def type_name(value):
     return {dict: "object", list: "list", str: "string"}.get(type(value), "number")
 
 
-class FieldsField(forms.JSONField):
+class FieldsField(bounds.JSONField):
     def validate(self, value):
         super().validate(value)
         if value in self.empty_values:
