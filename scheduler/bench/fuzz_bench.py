@@ -36,7 +36,7 @@ def fuzz(env, quick, say, log_dir):
     say(f"{size} cases per fuzz test; pytest output in {log_dir / 'fuzz-pytest.log'}")
     started = time.monotonic()
     with open(log_dir / "fuzz-pytest.log", "wb") as output:
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *TESTS]
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ds=config.test_settings", *TESTS]
         code = subprocess.run(command, env=env, cwd=MANAGE.parent, stdout=output, stderr=subprocess.STDOUT).returncode
     seconds = time.monotonic() - started
     lines = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from channels_app import tokens
 from channels_app.models import ApiToken
+from scheduler import bounds
 
 
 class Command(BaseCommand):
@@ -16,6 +17,11 @@ class Command(BaseCommand):
         name = name.strip()
         if not name:
             raise CommandError("Give the token a name.")
+        if problem := bounds.json_problem(name):  # NUL, or bytes argv could not decode (lone surrogates)
+            raise CommandError(f"The name cannot be stored: {problem}")
+        limit = ApiToken._meta.get_field("name").max_length
+        if len(name) > limit:
+            raise CommandError(f"The name is {len(name)} characters long: use at most {limit}.")
         if ApiToken.objects.filter(name=name).exists():
             raise CommandError(f"A token named {name!r} already exists (revoke it in the admin to replace it).")
         _, raw = tokens.create(name)
