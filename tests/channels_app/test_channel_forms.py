@@ -296,7 +296,7 @@ def test_an_event_types_template_is_previewed_with_a_sample_event(db):
 @pytest.mark.parametrize("event_type", channels.rendering.EVENT_TYPES)
 def test_the_sample_events_fill_every_field_of_the_default_wordings(event_type):
     strict = Engine(autoescape=False, string_if_invalid="MISSING(%s)")  # a field without a sample shows
-    context = Context({"type": event_type, "topic": "sample:1", **channels.SAMPLES[event_type]})
+    context = Context({"type": event_type, "topic": "sample:1", **channels.rendering.SAMPLES[event_type]})
 
     for source in channels.rendering.DEFAULTS[event_type]:
         assert "MISSING" not in strict.from_string(source).render(context)
