@@ -179,10 +179,17 @@ def text_of(message):
 
 
 def dispatch(message):
-    """The send_message job: publish the message's event to its one recipient (once, whatever repeats)."""
-    if message.status != Message.Status.SCHEDULED:
-        return {"skipped": message.status}
+    """The send_message job: publish the message's event to its one recipient (once, whatever repeats).
+
+    The message is claimed first (scheduled → sending, one conditional UPDATE), in the transaction that
+    creates its delivery: a cancel (the same UPDATE from scheduled) and the send are serialised on that row.
+    PostgreSQL makes whichever comes second wait and then see the other's status; SQLite's IMMEDIATE
+    transactions run one writer at a time. The `message` given may be stale: only the row is believed."""
     with transaction.atomic():
+        if not Message.objects.filter(pk=message.pk, status=Message.Status.SCHEDULED).update(
+            status=Message.Status.SENDING
+        ):
+            return {"skipped": Message.objects.filter(pk=message.pk).values_list("status", flat=True).first()}
         recipient, _ = Recipient.objects.get_or_create(channel=message.channel, address=message.to)
         event, created = Event.objects.get_or_create(
             key=f"message:{message.pk}",
@@ -191,9 +198,7 @@ def dispatch(message):
         if created:
             events.deliver(event, [recipient], subject=f"{message.service}", text=text_of(message))
         delivery = Delivery.objects.get(event=event, recipient=recipient)
-        Message.objects.filter(pk=message.pk, status=Message.Status.SCHEDULED).update(
-            status=Message.Status.SENDING, delivery=delivery
-        )
+        Message.objects.filter(pk=message.pk).update(delivery=delivery)
     return {"delivery": delivery.pk}
 
 
@@ -202,7 +207,9 @@ def _payload(message):
 
 
 def cancel(message):
-    """Cancel a message not sent yet. Returns False when it is too late (sending or done)."""
+    """Cancel a message not sent yet. Returns False when it is too late (sending or done). The conditional
+    UPDATE is what serialises it with dispatch(): on PostgreSQL it waits for a send under way to commit,
+    then finds the message sending and changes nothing."""
     with transaction.atomic():
         cancelled = Message.objects.filter(pk=message.pk, status=Message.Status.SCHEDULED).update(
             status=Message.Status.CANCELLED
