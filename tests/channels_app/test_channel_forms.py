@@ -192,9 +192,9 @@ def test_a_recipient_address_is_normalized_by_the_channels_kind(db, kind, addres
 @pytest.mark.parametrize(
     "kind, address, message",
     [
-        ("wuzapi", "12345", "'12345' is neither a phone with country code"),
-        ("wuzapi", "123@g.us", "'123@g.us' is neither a phone with country code"),
-        ("wuzapi", "", "neither a phone"),
+        ("wuzapi", "12345", "'12345' is not a phone number with country code. Include the country code"),
+        ("wuzapi", "123@g.us", "'123@g.us' is not a WhatsApp group JID"),
+        ("wuzapi", "", "Give a phone number with country code"),
         ("email", "ana@", "'ana@' is not a valid e-mail address."),
         ("webhook", "someone", "takes no address"),
     ],
@@ -337,7 +337,7 @@ def test_a_test_message_through_an_outbox_is_sent_at_once_to_that_address_only(d
 def test_a_bad_address_raises_and_writes_nothing(db):
     channel = make_channel()
 
-    with pytest.raises(ValidationError, match="neither a phone"):
+    with pytest.raises(ValidationError, match="is not a phone number"):
         test_send(channel, "not-a-phone")
 
     assert not Recipient.objects.exists() and not Event.objects.exists() and not OrmQ.objects.exists()
