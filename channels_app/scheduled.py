@@ -172,10 +172,13 @@ def _send_at(value, errors):
 
 
 def text_of(message):
+    """The message's text; ValidationError when its template was deleted or now wants other parameters."""
     if message.body:
         return message.body
     template = MessageTemplate.objects.filter(name=message.template).first()
-    return rendering.fill_positional(template.body if template else "", message.params)
+    if template is None:
+        raise ValidationError(f"The template {message.template!r} no longer exists.")
+    return rendering.fill_positional(template.body, message.params)
 
 
 def dispatch(message):
@@ -190,13 +193,20 @@ def dispatch(message):
             status=Message.Status.SENDING
         ):
             return {"skipped": Message.objects.filter(pk=message.pk).values_list("status", flat=True).first()}
+        try:
+            text = text_of(message)
+        except ValidationError as exc:  # the template changed since the message was accepted: tell, do not retry
+            message.status, message.error = Message.Status.FAILED, " ".join(exc.messages)
+            Message.objects.filter(pk=message.pk).update(status=message.status, error=message.error)
+            transaction.on_commit(lambda: notify_callback(message))
+            return {"failed": message.error}
         recipient, _ = Recipient.objects.get_or_create(channel=message.channel, address=message.to)
         event, created = Event.objects.get_or_create(
             key=f"message:{message.pk}",
             defaults={"topic": f"api:{message.service}", "type": MESSAGE_EVENT, "payload": _payload(message)},
         )
         if created:
-            events.deliver(event, [recipient], subject=f"{message.service}", text=text_of(message))
+            events.deliver(event, [recipient], subject=f"{message.service}", text=text)
         delivery = Delivery.objects.get(event=event, recipient=recipient)
         Message.objects.filter(pk=message.pk).update(delivery=delivery)
     return {"delivery": delivery.pk}
