@@ -9,7 +9,6 @@ when the change it announces was committed, and at-least-once execution never se
 
 import fnmatch
 import logging
-from dataclasses import astuple
 
 from django.conf import settings
 from django.db import transaction
@@ -100,7 +99,8 @@ def deliver(event, recipients, subject=None, text=None, new=False):
     problem = ""
     if text is None:
         values = {"type": event.type, "topic": event.topic, **event.payload}
-        subject, text, problem = astuple(rendering.render(event.type, values))
+        rendered = rendering.render(event.type, values)
+        subject, text, problem = rendered.subject, rendered.text, rendered.problem
     now = timezone.now()
     safety_net = now + timezone.timedelta(seconds=settings.VIGIA_DELIVERY_REQUEUE_AFTER)
     rows = [
