@@ -160,7 +160,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "problem",
     ]
     list_filter = ["status", ("recipient__channel", admin.RelatedOnlyFieldListFilter), EventTypeFilter]
-    search_fields = ["provider_id", "recipient__address", "error"]
+    search_fields = ["provider_id", "recipient__address", "error", "template_error"]
     ordering = ["-created_at", "-id"]
     list_select_related = ["recipient__channel", "event"]
     show_full_result_count = False  # many rows: no unfiltered COUNT(*)
@@ -183,7 +183,9 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Error")
     def problem(self, delivery):
-        return _short(delivery.error, 60) if delivery.error else ""
+        if delivery.error:
+            return _short(delivery.error, 60)
+        return _short(f"Template not used: {delivery.template_error}", 60) if delivery.template_error else ""
 
     @admin.action(description="Retry (dead and failed ones)", permissions=["retry"])
     def retry(self, request, queryset):

@@ -11,7 +11,6 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.template import Context
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -23,50 +22,6 @@ from scheduler import bounds
 from scheduler.registries import add_nested_errors
 
 TOPIC = re.compile(r"^(\*|[A-Za-z0-9_-]+:[A-Za-z0-9_:*.-]+)$")
-
-# A sample event per type, with every field rendering.DEFAULTS uses, for template previews.
-SAMPLES = {
-    "item.new": {
-        "source": 1,
-        "source_name": "Diário Oficial",
-        "item": 10,
-        "title": "Edital nº 12/2026",
-        "url": "https://example.org/edital-12",
-        "body": "Abertas as inscrições para o concurso.",
-    },
-    "publication.new": {
-        "person": 1,
-        "person_name": "Maria da Silva",
-        "publication": 20,
-        "date": "2026-03-02",
-        "tribunal": "TJSP",
-        "process": "0001234-56.2026.8.26.0100",
-        "type_label": "Intimação",
-        "organ": "1ª Vara Cível",
-        "link": "https://comunica.pje.jus.br/",
-        "text": "Fica a parte intimada para se manifestar em 15 dias.",
-    },
-    "job.failed": {
-        "job": 7,
-        "job_name": "Relatório diário",
-        "run": 70,
-        "status": "failed",
-        "attempt": 3,
-        "error": "HTTP 503",
-    },
-    "source.broken": {"source": 1, "source_name": "Diário Oficial", "error": "HTTP 503 three times in a row"},
-    "people.expired": {
-        "count": 2,
-        "people": [
-            {"id": 1, "name": "Maria da Silva", "until": "2026-03-01"},
-            {"id": 2, "name": "João Souza", "until": "2026-03-01"},
-        ],
-    },
-    "message.api": {"subject": "Lembrete", "text": "Sua consulta é amanhã às 14h."},
-    "test": {"channel": "WhatsApp da equipe"},
-}
-SAMPLES["item.updated"] = SAMPLES["item.new"]
-SAMPLES["source.recovered"] = {**SAMPLES["source.broken"], "error": ""}
 
 
 # --- channels --------------------------------------------------------------------------------------
@@ -357,6 +312,15 @@ class MessageTemplateForm(forms.ModelForm):
         rendering.check(body)
         return body
 
+    def clean(self):
+        # A template that compiles may still fail when rendered ({% include "nope.txt" %}, a filter given
+        # the wrong argument, a loop without end): it is tried on a sample event of its type first.
+        data = super().clean()
+        if not {"name", "subject", "body"} & set(self.errors):
+            for field, error in rendering.trial(data["name"], data.get("subject", ""), data["body"]).items():
+                self.add_error(field, error)
+        return data
+
     def preview(self):
         """(subject, text) with sample values: of what was posted when valid, else of the stored template."""
         if self.is_bound and self.is_valid():
@@ -370,14 +334,12 @@ def preview(name, subject, body):
     ⟨1⟩, ⟨2⟩… for a named one's placeholders. Plain text, not escaped: escape it to show it in HTML."""
     if name in rendering.DEFAULTS:
         default_subject, _default_body = rendering.DEFAULTS[name]
-        context = Context({"type": name, "topic": "sample:1", **SAMPLES.get(name, {})}, autoescape=False)
         try:
             return tuple(
-                rendering.ENGINE.from_string(source).render(context).strip()
-                for source in (subject or default_subject, body)
+                rendering.bounded(source, rendering.sample(name)) for source in (subject or default_subject, body)
             )
-        except Exception as exc:  # a template that compiles may still fail on sample data (a filter's argument)
-            return subject, _("Cannot render: %(error)s") % {"error": exc}
+        except Exception as exc:  # noqa: BLE001 - a template that compiles may still fail on sample data
+            return subject, _("Cannot render: %(error)s") % {"error": rendering.describe(exc)}
     numbers = rendering.placeholders(f"{subject}\n{body}")
     params = [f"⟨{number}⟩" for number in range(1, max(numbers, default=0) + 1)]
     try:

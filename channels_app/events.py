@@ -92,15 +92,26 @@ class _Subscribers:
 def deliver(event, recipients, subject=None, text=None, new=False):
     """One Delivery per recipient (rendered now: every attempt sends the same words), queued for sending.
     Returns how many were created; call inside a transaction. `new`: the event was just created, so it
-    has no deliveries yet."""
+    has no deliveries yet. Rendering never raises (a failing template gives the built-in wording, its reason
+    kept on each delivery): the caller's transaction is the work the event announces."""
     if not recipients:
         return 0
+    problem = ""
     if text is None:
-        subject, text = rendering.render(event.type, {"type": event.type, "topic": event.topic, **event.payload})
+        values = {"type": event.type, "topic": event.topic, **event.payload}
+        rendered = rendering.render(event.type, values)
+        subject, text, problem = rendered.subject, rendered.text, rendered.problem
     now = timezone.now()
     safety_net = now + timezone.timedelta(seconds=settings.VIGIA_DELIVERY_REQUEUE_AFTER)
     rows = [
-        Delivery(event=event, recipient=recipient, subject=subject[:300], body=text, next_attempt_at=safety_net)
+        Delivery(
+            event=event,
+            recipient=recipient,
+            subject=subject[:300],
+            body=text,
+            template_error=problem,
+            next_attempt_at=safety_net,
+        )
         for recipient in recipients
     ]
     if new:  # nothing to collide with: the insert returns the ids

@@ -5,10 +5,13 @@ produce (asternic/wuzapi at 79ee4cd, May 2025, built with whatsmeow v0.0.0-20250
 file and line of each answer are in ANSWERS below): the same checks in the same order (route, then the
 `Token` header, then the WhatsApp session, then the JSON body), the same status codes, and the same bodies
 (Go's json.Encoder: compact, keys sorted, a trailing newline). Like WhatsApp, it takes a message's Id as
-its identity: a repeated Id answers success again but is not a new message. It records every request
-(monotonic arrival time, Id, Phone, Body) so a test or benchmark can check the pace, and can hold an
-answer after accepting the message (to kill a worker after the provider took a message but before the
-answer reached it).
+its identity: a repeated Id answers success again but is not a new message. Like Wuzapi (wmiau.go:105,
+parseJID) it reads nothing of the Phone but a leading '+' and a missing user before '@': anything else
+(spaces, other scripts' digits, a number without its country code) is accepted and recorded as it came,
+so a test sees exactly what WhatsApp would have been asked to reach. It records every request (monotonic
+arrival time, Id, Phone, Body) so a test or benchmark can check the pace, and can hold an answer after
+accepting the message (to kill a worker after the provider took a message but before the answer reached
+it).
 
 The WhatsApp session is a state, as on a real server (`session`): "connected" (the default), "no_session"
 (never connected, logged out, or its QR code expired), "not_logged_in" (connected to WhatsApp but not

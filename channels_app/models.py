@@ -122,6 +122,9 @@ class Delivery(models.Model):
     worker = models.CharField(max_length=120, blank=True)
     provider_id = models.CharField(max_length=300, blank=True)
     error = models.TextField(blank=True)
+    # Why the operator's template for the event's type was not used (it failed on this event): the built-in
+    # wording went out instead, and this tells the operator what to fix. "" when the template was used.
+    template_error = models.CharField(max_length=500, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=utc_now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,14 +1,25 @@
 """Message wording: a template per event type in Django's template language (an operator's, else the
 built-in default), and WhatsApp-style positional placeholders ({{1}}, {{2}}) for messages sent through
-the API. Messages are plain text: nothing is HTML-escaped here (the e-mail kind escapes its HTML part)."""
+the API. Messages are plain text: nothing is HTML-escaped here (the e-mail kind escapes its HTML part).
+
+An event is rendered inside the transaction of the work that publishes it (a source check storing its
+items, a run's ending), and a delivery problem must never fail that work: render() never raises. An
+operator's template that fails (an {% include %} of a missing file, a filter raising on one event's
+values, a loop running too long, a text too long) is replaced by the built-in wording, and the reason is
+returned to be recorded on the deliveries. A template is tried on a sample event of its type before it is
+saved (trial()), so most such templates never get that far.
+"""
 
 import functools
+import json
 import logging
 import re
+import time
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.template import Context, Engine, TemplateSyntaxError
+from django.template import Context, Engine, TemplateSyntaxError, VariableDoesNotExist
 from django.utils.translation import gettext as _
 
 from scheduler import rawsql
@@ -52,6 +63,92 @@ DEFAULTS = {
     "test": ("Vigia: mensagem de teste", "✅ Mensagem de teste do Vigia para o canal *{{ channel }}*."),
 }
 EVENT_TYPES = sorted(DEFAULTS)
+GENERIC = ("{{ type }}", "{{ type }} {{ topic }}")  # an event type without a built-in wording
+
+# An operator's template renders within these bounds (the built-in wordings are ours, and bounded by the
+# event). Loops are counted, not timed alone: a time limit would fail a good template on a starved host.
+MAX_CHARS = 50_000  # a dozen WhatsApp messages; what an event's template may produce
+MAX_STEPS = 20_000  # loop iterations (and {% with %} values), nested loops multiplied
+MAX_SECONDS = 1.0  # looked at every 100 steps
+
+# A sample event per type, with every field DEFAULTS uses: template previews, and the trial every template
+# must pass before it is saved.
+SAMPLES = {
+    "item.new": {
+        "source": 1,
+        "source_name": "Diário Oficial",
+        "item": 10,
+        "title": "Edital nº 12/2026",
+        "url": "https://example.org/edital-12",
+        "body": "Abertas as inscrições para o concurso.",
+    },
+    "publication.new": {
+        "person": 1,
+        "person_name": "Maria da Silva",
+        "publication": 20,
+        "date": "2026-03-02",
+        "tribunal": "TJSP",
+        "process": "0001234-56.2026.8.26.0100",
+        "type_label": "Intimação",
+        "organ": "1ª Vara Cível",
+        "link": "https://comunica.pje.jus.br/",
+        "text": "Fica a parte intimada para se manifestar em 15 dias.",
+    },
+    "job.failed": {
+        "job": 7,
+        "job_name": "Relatório diário",
+        "run": 70,
+        "status": "failed",
+        "attempt": 3,
+        "error": "HTTP 503",
+    },
+    "source.broken": {"source": 1, "source_name": "Diário Oficial", "error": "HTTP 503 three times in a row"},
+    "people.expired": {
+        "count": 2,
+        "people": [
+            {"id": 1, "name": "Maria da Silva", "until": "2026-03-01"},
+            {"id": 2, "name": "João Souza", "until": "2026-03-01"},
+        ],
+    },
+    "message.api": {"subject": "Lembrete", "text": "Sua consulta é amanhã às 14h."},
+    "test": {"channel": "WhatsApp da equipe"},
+}
+SAMPLES["item.updated"] = SAMPLES["item.new"]
+SAMPLES["source.recovered"] = {**SAMPLES["source.broken"], "error": ""}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    problem: str = ""  # why the operator's template was not used ("" when it was, or there is none)
+
+
+class TooCostly(Exception):
+    pass
+
+
+class _Bounded(Context):
+    """A plain-text Context that stops a rendering after MAX_STEPS loop steps or MAX_SECONDS."""
+
+    def __init__(self, values):
+        super().__init__(values, autoescape=False)
+        self.steps, self.deadline = 0, time.monotonic() + MAX_SECONDS
+
+    def _step(self):
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise TooCostly(f"more than {MAX_STEPS:,} loop steps")
+        if self.steps % 100 == 0 and time.monotonic() > self.deadline:
+            raise TooCostly(f"more than {MAX_SECONDS:g} s")
+
+    def __setitem__(self, key, value):  # {% for x in … %} sets its variable once per step
+        self._step()
+        super().__setitem__(key, value)
+
+    def update(self, other_dict):  # {% for a, b in … %}
+        self._step()
+        return super().update(other_dict)
 
 
 @functools.lru_cache(maxsize=256)
@@ -67,20 +164,77 @@ def check(source):
         raise ValidationError(_("Template error: %(error)s"), params={"error": exc}) from None
 
 
+def trial(event_type, subject, body):
+    """Errors by field ("subject", "body") of an event type's template that compiles but cannot render a
+    sample event of its type within the bounds; {} when it can (or `event_type` is not an event type)."""
+    if event_type not in DEFAULTS:
+        return {}
+    errors = {}
+    for field, source in (("subject", subject or DEFAULTS[event_type][0]), ("body", body)):
+        try:
+            bounded(source, sample(event_type))
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the operator is told what
+            errors[field] = ValidationError(
+                _("Cannot render a sample %(type)s event: %(error)s"),
+                params={"type": event_type, "error": describe(exc)},
+            )
+    return errors
+
+
+def sample(event_type):
+    return {"type": event_type, "topic": "sample:1", **SAMPLES.get(event_type, {})}
+
+
+def bounded(source, values):
+    """An operator's template rendered within MAX_STEPS, MAX_SECONDS and MAX_CHARS (TooCostly beyond)."""
+    text = _compiled(source).render(_Bounded(values))
+    if len(text) > MAX_CHARS:
+        raise TooCostly(f"{len(text):,} characters, more than {MAX_CHARS:,}")
+    return text.strip()
+
+
+def describe(exc):
+    """What went wrong, for the operator: 'TemplateDoesNotExist: nope.txt'."""
+    name = "Too costly" if isinstance(exc, TooCostly) else type(exc).__name__
+    text = str(exc)
+    if isinstance(exc, VariableDoesNotExist):  # "Failed lookup for key [x] in <the whole context>"
+        text = text.split(" in ", 1)[0]
+    return f"{name}: {text}"[:500]
+
+
 def render(event_type, payload):
-    """(subject, text) for an event, with the operator's template when there is a valid one."""
-    default_subject, default_body = DEFAULTS.get(event_type, ("{{ type }}", "{{ type }} {{ topic }}"))
+    """Rendered(subject, text, problem) for an event: the operator's template when there is one and it
+    renders, else the built-in wording, else a plain listing of the event's fields. Never raises."""
+    default_subject, default_body = DEFAULTS.get(event_type, GENERIC)
+    problem = ""
     custom = _custom(event_type)
-    context = Context(payload, autoescape=False)
     if custom is not None:
         custom_subject, custom_body = custom
         try:
-            subject = _compiled(custom_subject or default_subject).render(context)
-            return subject.strip(), _compiled(custom_body).render(context).strip()
-        except TemplateSyntaxError:
-            log.warning("invalid message template; using the default", extra={"event_type": event_type})
-    subject = _compiled(default_subject).render(context)
-    return subject.strip(), _compiled(default_body).render(context).strip()
+            return Rendered(bounded(custom_subject or default_subject, payload), bounded(custom_body, payload))
+        except Exception as exc:  # noqa: BLE001 - the work that publishes must not fail for its wording
+            problem = describe(exc)
+            log.warning(
+                "message template not used (%s): the built-in wording goes out",
+                problem,
+                extra={"event_type": event_type},
+            )
+    context = Context(payload, autoescape=False)
+    try:
+        subject = _compiled(default_subject).render(context)
+        return Rendered(subject.strip(), _compiled(default_body).render(context).strip(), problem)
+    except Exception as exc:  # noqa: BLE001 - an event whose fields the built-in wording cannot read
+        log.warning("built-in wording failed (%s)", describe(exc), extra={"event_type": event_type})
+        return Rendered(*plain(payload), problem or describe(exc))
+
+
+def plain(payload):
+    """(subject, text): the event's fields one per line, as plain text, for when no wording renders."""
+    lines = []
+    for key, value in payload.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        lines.append(f"{key}: {text[:1500]}")
+    return f"{payload.get('type', '')} {payload.get('topic', '')}".strip(), "\n".join(lines)
 
 
 def _custom(name):

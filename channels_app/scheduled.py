@@ -175,28 +175,43 @@ def _send_at(value, errors):
 
 
 def text_of(message):
+    """The message's text; ValidationError when its template was deleted or now wants other parameters."""
     if message.body:
         return message.body
     template = MessageTemplate.objects.filter(name=message.template).first()
-    return rendering.fill_positional(template.body if template else "", message.params)
+    if template is None:
+        raise ValidationError(f"The template {message.template!r} no longer exists.")
+    return rendering.fill_positional(template.body, message.params)
 
 
 def dispatch(message):
-    """The send_message job: publish the message's event to its one recipient (once, whatever repeats)."""
-    if message.status != Message.Status.SCHEDULED:
-        return {"skipped": message.status}
+    """The send_message job: publish the message's event to its one recipient (once, whatever repeats).
+
+    The message is claimed first (scheduled → sending, one conditional UPDATE), in the transaction that
+    creates its delivery: a cancel (the same UPDATE from scheduled) and the send are serialised on that row.
+    PostgreSQL makes whichever comes second wait and then see the other's status; SQLite's IMMEDIATE
+    transactions run one writer at a time. The `message` given may be stale: only the row is believed."""
     with transaction.atomic():
+        if not Message.objects.filter(pk=message.pk, status=Message.Status.SCHEDULED).update(
+            status=Message.Status.SENDING
+        ):
+            return {"skipped": Message.objects.filter(pk=message.pk).values_list("status", flat=True).first()}
+        try:
+            text = text_of(message)
+        except ValidationError as exc:  # the template changed since the message was accepted: tell, do not retry
+            message.status, message.error = Message.Status.FAILED, " ".join(exc.messages)
+            Message.objects.filter(pk=message.pk).update(status=message.status, error=message.error)
+            transaction.on_commit(lambda: notify_callback(message))
+            return {"failed": message.error}
         recipient, _ = Recipient.objects.get_or_create(channel=message.channel, address=message.to)
         event, created = Event.objects.get_or_create(
             key=f"message:{message.pk}",
             defaults={"topic": f"api:{message.service}", "type": MESSAGE_EVENT, "payload": _payload(message)},
         )
         if created:
-            events.deliver(event, [recipient], subject=f"{message.service}", text=text_of(message))
+            events.deliver(event, [recipient], subject=f"{message.service}", text=text)
         delivery = Delivery.objects.get(event=event, recipient=recipient)
-        Message.objects.filter(pk=message.pk, status=Message.Status.SCHEDULED).update(
-            status=Message.Status.SENDING, delivery=delivery
-        )
+        Message.objects.filter(pk=message.pk).update(delivery=delivery)
     return {"delivery": delivery.pk}
 
 
@@ -205,7 +220,9 @@ def _payload(message):
 
 
 def cancel(message):
-    """Cancel a message not sent yet. Returns False when it is too late (sending or done)."""
+    """Cancel a message not sent yet. Returns False when it is too late (sending or done). The conditional
+    UPDATE is what serialises it with dispatch(): on PostgreSQL it waits for a send under way to commit,
+    then finds the message sending and changes nothing."""
     with transaction.atomic():
         cancelled = Message.objects.filter(pk=message.pk, status=Message.Status.SCHEDULED).update(
             status=Message.Status.CANCELLED

@@ -29,6 +29,7 @@ def delivery_list(request):
         "created_at",
         "sent_at",
         "error",
+        "template_error",
         "event__type",
         "recipient__address",
         "recipient__label",

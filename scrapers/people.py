@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from channels_app import phones
 from channels_app.events import publish
 from scheduler import bounds, services
 from scheduler.models import Job, Run
@@ -40,20 +41,14 @@ FIELDS = [
     "check_interval_minutes",
     "notes",
 ]
-PHONE = re.compile(r"^\+?\d{10,15}$")
-GROUP_JID = re.compile(r"^\d{5,40}(-\d{1,20})?@g\.us$")
 EXPIRED_TOPIC = "people:expired"
 
 
 def clean_recipient(address):
     """A phone with country code (digits), a WhatsApp group JID (…@g.us) or an e-mail address."""
     address = address.strip()
-    if GROUP_JID.match(address):
-        return address
     if address.lower().endswith("@g.us"):  # a mistyped group would otherwise pass as an e-mail address
-        raise ValidationError(
-            _("'%(address)s' is not a valid WhatsApp group JID (digits@g.us)."), params={"address": address}
-        )
+        return phones.clean_group(address)
     if "@" in address:
         try:
             validate_email(address)
@@ -62,12 +57,7 @@ def clean_recipient(address):
                 _("'%(address)s' is not a valid e-mail address or group JID (…@g.us)."), params={"address": address}
             ) from None
         return address.lower()
-    phone = re.sub(r"[\s().-]", "", address)
-    if PHONE.match(phone):
-        return phone.lstrip("+")
-    raise ValidationError(
-        _("'%(address)s' is not a phone number with country code (e.g. 5511987654321)."), params={"address": address}
-    )
+    return phones.clean_phone(address)
 
 
 class RecipientsField(forms.CharField):

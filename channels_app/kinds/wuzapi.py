@@ -24,18 +24,15 @@ Retry-After, a timeout, a refused connection) are judged as every outbound answe
 import re
 
 from django import forms
-from django.core.exceptions import ValidationError
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
+from channels_app import phones
 from channels_app.kinds._http import post
 from channels_app.kinds.base import ChannelKind, Sent, clean_http_url, register
 from scheduler import answers, bounds
 from scheduler.errors import ChannelDown, PermanentError, RateLimited, TransientError
 
-PHONE = re.compile(r"^\d{10,15}$")
-GROUP = re.compile(r"^\d{5,40}(-\d{1,20})?@g\.us$")
 LIMIT = 4096  # WhatsApp's longest text message
 PATH = "/chat/send/text"
 RATE_WAIT = 60.0  # seconds before trying again when WhatsApp answers rate-overlimit (it names no wait)
@@ -79,7 +76,7 @@ class Wuzapi(ChannelKind):
     name = "wuzapi"
     label = gettext_lazy("WhatsApp (Wuzapi)")
     secret_fields = ("token",)
-    address_help = gettext_lazy("A phone with country code (5511987654321) or a group JID (…@g.us).")
+    address_help = gettext_lazy("A phone with country code (+55 11 91234-5678) or a group JID (…@g.us).")
     max_length = LIMIT
     splits = True
 
@@ -91,19 +88,14 @@ class Wuzapi(ChannelKind):
             return clean_http_url(self.cleaned_data["base_url"]).rstrip("/")
 
     def clean_address(self, address):
-        address = (address or "").strip()
-        if GROUP.match(address):
-            return address
-        phone = re.sub(r"[\s().+-]", "", address)
-        if PHONE.match(phone):
-            return phone
-        raise ValidationError(
-            _("'%(address)s' is neither a phone with country code (5511987654321) nor a group JID."),
-            params={"address": address},
-        )
+        return phones.clean(address)
 
     @sensitive_variables("secrets")
     def send(self, config, secrets, address, message):
+        if not address.isascii():  # stored before addresses were normalized: Wuzapi would pass it on as it is
+            raise PermanentError(
+                f"the address {address!r} has non-ASCII characters and would reach nobody: edit the recipient"
+            )
         parts = split(message.text, LIMIT)
         sent = []
         for number, text in enumerate(parts, 1):

@@ -313,6 +313,27 @@ def test_a_token_sees_only_its_own_messages(client, raw_token, other_token, outb
     assert get(client, raw_token, mine["id"]).status_code == 200
 
 
+@pytest.mark.parametrize("change", ["needs a third parameter", "deleted"])
+def test_a_template_changed_after_the_message_was_accepted_fails_the_message_with_the_reason(
+    client, raw_token, outbox, lembrete, callback, change, django_capture_on_commit_callbacks
+):
+    data = request_data(body=None, template="lembrete", params=["Ana", "14h"], callback_url=callback.url + "/status")
+    message = Message.objects.get(pk=post(client, raw_token, data).json()["id"])
+    if change == "deleted":
+        lembrete.delete()
+    else:
+        MessageTemplate.objects.filter(pk=lembrete.pk).update(body="Olá {{1}}, às {{2}} com {{3}}")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert execution.execute_run(services.run_now(message.job).id) == "succeeded"  # not retried in vain
+
+    status = get(client, raw_token, message.pk).json()
+    expected = "no longer exists" if change == "deleted" else "The template needs 3 parameter(s)"
+    assert status["status"] == "failed" and expected in status["error"]
+    assert not Delivery.objects.exists()
+    assert [r.json()["status"] for r in callback.requests] == ["failed"]
+
+
 def test_cancel_before_sending(client, raw_token, outbox, callback):
     created = post(client, raw_token, request_data(send_at=later(), callback_url=callback.url + "/status")).json()
     message = Message.objects.get(pk=created["id"])

@@ -192,9 +192,9 @@ def test_a_recipient_address_is_normalized_by_the_channels_kind(db, kind, addres
 @pytest.mark.parametrize(
     "kind, address, message",
     [
-        ("wuzapi", "12345", "'12345' is neither a phone with country code"),
-        ("wuzapi", "123@g.us", "'123@g.us' is neither a phone with country code"),
-        ("wuzapi", "", "neither a phone"),
+        ("wuzapi", "12345", "'12345' is not a phone number with country code. Include the country code"),
+        ("wuzapi", "123@g.us", "'123@g.us' is not a WhatsApp group JID"),
+        ("wuzapi", "", "Give a phone number with country code"),
         ("email", "ana@", "'ana@' is not a valid e-mail address."),
         ("webhook", "someone", "takes no address"),
     ],
@@ -296,7 +296,7 @@ def test_an_event_types_template_is_previewed_with_a_sample_event(db):
 @pytest.mark.parametrize("event_type", channels.rendering.EVENT_TYPES)
 def test_the_sample_events_fill_every_field_of_the_default_wordings(event_type):
     strict = Engine(autoescape=False, string_if_invalid="MISSING(%s)")  # a field without a sample shows
-    context = Context({"type": event_type, "topic": "sample:1", **channels.SAMPLES[event_type]})
+    context = Context({"type": event_type, "topic": "sample:1", **channels.rendering.SAMPLES[event_type]})
 
     for source in channels.rendering.DEFAULTS[event_type]:
         assert "MISSING" not in strict.from_string(source).render(context)
@@ -337,7 +337,7 @@ def test_a_test_message_through_an_outbox_is_sent_at_once_to_that_address_only(d
 def test_a_bad_address_raises_and_writes_nothing(db):
     channel = make_channel()
 
-    with pytest.raises(ValidationError, match="neither a phone"):
+    with pytest.raises(ValidationError, match="is not a phone number"):
         test_send(channel, "not-a-phone")
 
     assert not Recipient.objects.exists() and not Event.objects.exists() and not OrmQ.objects.exists()

@@ -270,7 +270,7 @@ def test_a_provider_error_is_shown_inline(staff_client, fake_wuzapi, db):
 def test_a_bad_test_address_is_an_inline_error_and_sends_nothing(staff_client, fake_wuzapi, db):
     channel = wuzapi_channel(fake_wuzapi)
     body = staff_client.post(url("channel_test", channel.pk), {"address": "<b>12</b>"}, **HTMX).content.decode()
-    assert "is neither a phone" in body and "&lt;b&gt;12&lt;/b&gt;" in body and "<b>12</b>" not in body
+    assert "is not a phone number" in body and "&lt;b&gt;12&lt;/b&gt;" in body and "<b>12</b>" not in body
     assert not Delivery.objects.exists() and not fake_wuzapi.requests
 
 
@@ -313,7 +313,7 @@ def test_a_bad_address_is_an_inline_error_and_saves_nothing(staff_client, db):
     data = {"channel": channel.pk, "address": "<i>nope</i>", "label": "X"}
     response = staff_client.post(url("recipient_new", channel.pk), data, **HTMX)
     body = response.content.decode()
-    assert response.status_code == 200 and "is neither a phone" in body and "<i>nope</i>" not in body
+    assert response.status_code == 200 and "is not a phone number" in body and "<i>nope</i>" not in body
     assert 'id="recipient-form"' in body and "<html" not in body
     assert not Recipient.objects.exists()
 

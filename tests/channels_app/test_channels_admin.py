@@ -163,7 +163,7 @@ def test_a_recipient_is_normalized_by_its_channel_and_a_bad_one_refused(db, admi
     form = {"channel": channel.pk, "label": "Equipe", "active": "on", "_save": "Save"}
 
     bad = admin_client.post(ADD_RECIPIENT, {**form, "address": "12-34"})
-    assert "neither a phone" in bad.context["adminform"].form.errors["address"][0]
+    assert "Include the country code" in bad.context["adminform"].form.errors["address"][0]
     assert not Recipient.objects.exists()
 
     assert admin_client.post(ADD_RECIPIENT, {**form, "address": "+55 11 98765-4321"}).status_code == 302

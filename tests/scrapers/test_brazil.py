@@ -243,9 +243,10 @@ def test_invalid_recipients_are_all_reported(db):
     form = bound(recipients="5511987654321, 12345, not@mail, 55 11 9876 5432 1234 56")
 
     assert form.errors["recipients"] == [
-        "'12345' is not a phone number with country code (e.g. 5511987654321).",
+        "'12345' is not a phone number with country code. Include the country code, e.g. +55 11 91234-5678.",
         "'not@mail' is not a valid e-mail address or group JID (…@g.us).",
-        "'55 11 9876 5432 1234 56' is not a phone number with country code (e.g. 5511987654321).",
+        "'55 11 9876 5432 1234 56' is not a valid Brazilian number: check the area code (DDD) and the digits; a "
+        "mobile has 9 digits after the area code, starting with 9 (e.g. +55 11 91234-5678).",
     ]
 
 

@@ -182,7 +182,8 @@ def test_bad_rows_are_reported_with_their_line_and_column_and_the_good_ones_impo
         "TRF3, STJ.",
         "line 8, column 'Monitorar até': Enter a valid date.",
         "line 9, column 'Nome': Duplicates line 2.",
-        "line 10, column 'Destinatários': 'not-a-phone' is not a phone number with country code (e.g. 5511987654321).",
+        "line 10, column 'Destinatários': 'not-a-phone' is not a phone number: use digits, spaces and + - ( ) only, "
+        "e.g. +55 11 91234-5678.",
         "line 11, whole row: A value in a column without a header.",
     ]
     assert out.strip() == "created 2, updated 0, unchanged 0, rejected 8 (of 10 row(s))"
