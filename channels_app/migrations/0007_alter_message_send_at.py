@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('channels_app', '0005_channel_down'),
+        ('channels_app', '0006_delivery_template_error'),
     ]
 
     operations = [
