@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
+from django.views import defaults
 
 from config.db_unavailable import database_unavailable
 
@@ -39,6 +40,13 @@ def server_error(request):
         "Internal error. It was logged with this request_id: try again in a moment; if it keeps happening, "
         "send the request_id to an administrator.",
     )
+
+
+def page_not_found(request, exception):
+    """handler404: the site's page in its layout; JSON under /api/ (an unknown endpoint or a wrong version)."""
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse({"detail": "Not found.", "request_id": getattr(request, "id", "")}, status=404)
+    return defaults.page_not_found(request, exception)
 
 
 def bad_request(request, exception):

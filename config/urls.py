@@ -23,4 +23,5 @@ urlpatterns = [
 ]
 
 handler400 = "config.error_pages.bad_request"  # JSON under /api/
+handler404 = "config.error_pages.page_not_found"
 handler500 = "config.error_pages.server_error"  # the database down: a friendly 503, else 500 naming the request id

@@ -15,7 +15,7 @@ class SchedulerConfig(AppConfig):
 
         from scheduler import bounds, kinds, pgtypes  # noqa: F401  (kinds: registers the built-in job kinds)
 
-        bounds.guard_admin_choices(admin.site)  # the admin's modules were all imported by admin's own ready()
+        bounds.guard_admin(admin.site)  # the admin's modules were all imported by admin's own ready()
         from scheduler.models import TIMEOUT_CEILING
 
         if not 1 <= settings.VIGIA_MAX_TIMEOUT <= TIMEOUT_CEILING:  # the database refuses longer timeouts

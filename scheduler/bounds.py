@@ -157,9 +157,10 @@ class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
         return super()._check_values(value)
 
 
-def guard_admin_choices(site):
-    """Every admin form's row choices (ours and django.contrib.auth's) through the fields above: the admin's
-    own ModelChoiceFields are built per ModelAdmin from its formfield_overrides."""
+def guard_admin(site):
+    """Every admin (ours and django.contrib.auth's) refuses row ids beyond a bigint, which SQLite's driver cannot
+    even send (OverflowError, a 500): in its forms' row choices, as invalid choices, and in its list's query
+    string (`?job=9223372036854775808`), as a disallowed lookup (a 400 page)."""
     from django.db import models
 
     kinds = (
@@ -170,6 +171,15 @@ def guard_admin_choices(site):
     for model_admin in site._registry.values():
         for kind, form_class in kinds:
             model_admin.formfield_overrides.setdefault(kind, {}).setdefault("form_class", form_class)
+        model_admin.lookup_allowed = _refusing_huge_ids(model_admin.lookup_allowed)
+
+
+def _refusing_huge_ids(lookup_allowed):
+    def allowed(lookup, value, request=None):
+        values = value if isinstance(value, list | tuple) else str(value or "").split(",")
+        return not any(_beyond_bigint(part) for part in values) and lookup_allowed(lookup, value, request)
+
+    return allowed
 
 
 # --- HTTP header values and tokens ------------------------------------------------------------------------

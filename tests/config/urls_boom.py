@@ -15,4 +15,5 @@ urlpatterns = [
 ]
 
 handler400 = "config.error_pages.bad_request"
+handler404 = "config.error_pages.page_not_found"
 handler500 = "config.error_pages.server_error"

@@ -200,6 +200,13 @@ def test_a_server_error_under_the_api_answers_json(client, settings):
     assert data["request_id"] == response["X-Request-ID"] and "administrator" in data["detail"]
 
 
+def test_an_unknown_api_address_answers_json_and_a_page_keeps_the_layout(viewer_client):
+    response = viewer_client.get("/api/v2/messages")
+    assert response.status_code == 404 and response.json()["detail"] == "Not found."
+    page = viewer_client.get("/no-such-page/")
+    assert page.status_code == 404 and 'class="nav"' in page.content.decode()
+
+
 def test_a_request_id_from_a_trusted_proxy_is_kept_and_any_other_is_replaced(viewer_client, settings):
     settings.VIGIA_BEHIND_PROXY = True
     assert viewer_client.get("/", HTTP_X_REQUEST_ID="proxy-abc-123")["X-Request-ID"] == "proxy-abc-123"
@@ -248,3 +255,18 @@ def test_a_channel_token_with_a_line_break_is_refused_when_saved(kind, config):
     form = kinds.get(kind).Config(data=data)
     assert not form.is_valid()
     assert form.errors[name] == ["Remove the line break: this value must be on one line."]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/admin/channels_app/message/?job=9223372036854775808",
+        "/admin/auth/user/?id=99999999999999999999999",
+        "/admin/scheduler/run/?job__id__exact=99999999999999999999999",
+        "/admin/scheduler/run/?job=1,99999999999999999999999",
+    ],
+)
+def test_an_admin_list_refuses_a_huge_id_in_its_query_string_without_a_server_error(client, django_user_model, query):
+    client.force_login(django_user_model.objects.create_superuser("root", password="x"))
+    client.raise_request_exception = False
+    assert client.get(query).status_code in (200, 302, 400)
