@@ -12,6 +12,7 @@ import csv
 import io
 import time
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
@@ -95,7 +96,7 @@ def _start(transfer, kind, timeout, name):
         owner=f"{OWNER}:{transfer.pk}",
         # Someone is watching the page: ahead of the routine checks, as a person's first check is.
         queue=Job.Queue.HIGH,
-        timeout_seconds=timeout,
+        timeout_seconds=min(timeout, settings.VIGIA_MAX_TIMEOUT),  # the operator's ceiling for every job
         max_attempts=3,  # a lost database or worker; a file the import cannot read fails at once
         backoff_base_seconds=10,
         backoff_cap_seconds=60,
