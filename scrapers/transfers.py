@@ -176,25 +176,34 @@ def run_export(transfer_id):
     total = chosen.count()
     progress = Progress(transfer.pk)
     progress(0, total)
+    rows = _Counted(chosen.iterator(chunk_size=1000), total, progress)
     try:
-        data = people_csv.export_people(_counted(chosen.iterator(chunk_size=1000), total, progress), options["excel"])
+        data = people_csv.export_people(rows, options["excel"])
     except people_csv.CsvError as exc:
         _finish(transfer, error=str(exc))
         raise PermanentError(str(exc)) from None
-    _finish(transfer, report={"rows": total}, result=data, done=total, total=total)
+    _finish(transfer, report={"rows": rows.done}, result=data, done=rows.done, total=rows.done)
     return summary(transfer)
 
 
-def _counted(people, total, progress):
-    for done, person in enumerate(people, 1):
-        yield person
-        if done % PROGRESS_EVERY == 0:
-            progress(min(done, total), total)
+class _Counted:
+    """The people being exported, reporting progress as export_people writes them."""
+
+    def __init__(self, people, total, progress):
+        self.people, self.total, self.progress, self.done = people, total, progress, 0
+
+    def __iter__(self):
+        for person in self.people:
+            yield person
+            self.done += 1
+            if self.done % PROGRESS_EVERY == 0:
+                self.progress(min(self.done, self.total), self.total)
 
 
 def _finish(transfer, **fields):
-    """Record the outcome once: a second delivery racing the first cannot replace it."""
-    fields["finished_at"] = timezone.now()
+    """Record the outcome once: a second delivery racing the first cannot replace it. The uploaded file
+    is no longer needed then (the report is what stays): its megabytes go at once, not at pruning."""
+    fields.update(finished_at=timezone.now(), upload=None)
     if PeopleTransfer.objects.filter(pk=transfer.pk, finished_at__isnull=True).update(**fields):
         for name, value in fields.items():
             setattr(transfer, name, value)

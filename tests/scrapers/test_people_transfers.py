@@ -65,6 +65,7 @@ def test_an_upload_is_queued_as_a_job_and_its_page_polls_until_the_per_line_repo
     transfer = PeopleTransfer.objects.get()
     assert response.status_code == 302 and response["Location"] == url("people_transfer", transfer.pk)
     assert not MonitoredPerson.objects.exists()  # nothing imported inside the request
+    assert bytes(transfer.upload) == data.encode()  # in the database: any worker host can read it
     run = the_run(transfer)
     assert (run.status, run.job.kind, run.job.timeout_seconds) == ("queued", "import_people", 3600)
     text = page(staff_client, transfer)
@@ -79,6 +80,7 @@ def test_an_upload_is_queued_as_a_job_and_its_page_polls_until_the_per_line_repo
     assert '<td class="num">3</td><td class="mono">cpf_cnpj</td>' in live
     assert '<td class="num">4</td><td class="mono">tribunals</td>' in live and "Unknown tribunal" in live
     assert list(MonitoredPerson.objects.values_list("name", flat=True)) == ["Maria Lima"]
+    assert PeopleTransfer.objects.get().upload is None  # the report stays, the file's bytes go
     assert the_run(transfer).result == {
         "transfer": transfer.pk,
         "dry_run": False,
