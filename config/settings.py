@@ -320,6 +320,7 @@ VIGIA_RETAIN_RUNS_DAYS = env_int("VIGIA_RETAIN_RUNS_DAYS", 90)  # finished runs 
 VIGIA_RETAIN_TASKS_DAYS = env_int("VIGIA_RETAIN_TASKS_DAYS", 7)  # django-q2's task records
 VIGIA_RETAIN_DELIVERIES_DAYS = env_int("VIGIA_RETAIN_DELIVERIES_DAYS", 90)  # finished deliveries, then their events
 VIGIA_RETAIN_ITEM_HISTORY_DAYS = env_int("VIGIA_RETAIN_ITEM_HISTORY_DAYS", 180)  # item revisions (latest kept)
+VIGIA_RETAIN_TRANSFERS_DAYS = env_int("VIGIA_RETAIN_TRANSFERS_DAYS", 7)  # people CSV imports/exports, their files
 VIGIA_RETENTION_BATCH = env_int("VIGIA_RETENTION_BATCH", 5000)  # rows deleted per transaction
 
 # --- Health, metrics and log hygiene (config.health, config.metrics, scheduler.logs) ---

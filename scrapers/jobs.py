@@ -9,7 +9,7 @@ from scheduler import rawsql
 from scheduler.errors import PermanentError
 from scheduler.logs import log_context
 from scheduler.registry import JobKind, register
-from scrapers import checks, people, publications
+from scrapers import checks, people, publications, transfers
 from scrapers.models import MonitoredPerson, Source
 
 
@@ -82,3 +82,29 @@ class ExpirePeople(JobKind):
     def run(self, params, context):
         expired = people.expire()
         return {"expired": len(expired), "people": [row["pk"] for row in expired[:100]]}
+
+
+class TransferParams(forms.Form):
+    transfer_id = forms.IntegerField(min_value=1)
+
+
+@register
+class ImportPeople(JobKind):
+    name = transfers.IMPORT_KIND
+    label = "Import monitored people from an uploaded CSV"
+    description = "One per upload (scrapers.transfers): progress on the import's page, then its per-line report."
+    Params = TransferParams
+
+    def run(self, params, context):
+        return transfers.run_import(params["transfer_id"])
+
+
+@register
+class ExportPeople(JobKind):
+    name = transfers.EXPORT_KIND
+    label = "Export monitored people as CSV"
+    description = "One per export (scrapers.transfers): the file is downloaded from the export's page."
+    Params = TransferParams
+
+    def run(self, params, context):
+        return transfers.run_export(params["transfer_id"])

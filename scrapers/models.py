@@ -242,3 +242,38 @@ class PublicationMatch(models.Model):
 
     def __str__(self):
         return f"{self.person_id} ↔ {self.publication_id}"
+
+
+class PeopleTransfer(models.Model):
+    """A CSV import or export of monitored people, run as its own job on the workers (scrapers.transfers):
+    the upload, the live progress, and at the end the per-line report (import) or the file (export). The
+    bytes live in the database, so any web or worker host sharing it can read them, and a restart loses
+    nothing."""
+
+    class Kind(models.TextChoices):
+        IMPORT = "import", gettext_lazy("Import")
+        EXPORT = "export", gettext_lazy("Export")
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=utc_now, editable=False)
+    file_name = models.CharField(max_length=255, blank=True, help_text="The uploaded file's name (import).")
+    upload = models.BinaryField(null=True, editable=False)  # the uploaded CSV (import)
+    dry_run = models.BooleanField(default=False)
+    options = models.JSONField(default=dict, blank=True)  # export: the list's filters, or the ids; excel
+    # The transfer owns its job (Job.owner "people_transfer:<id>"); pruning the job takes the transfer along.
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.CASCADE, related_name="people_transfer")
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(null=True, blank=True)  # known once the file is read
+    report = models.JSONField(null=True, blank=True)  # import: counts and problems; export: rows
+    result = models.BinaryField(null=True, editable=False)  # the exported CSV
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # The bytes are read only to run the job or download the result, never to show a page.
+    LIGHT = ("upload", "result")
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk}"

@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import Count, Q, Value
 from django.db.models.functions import Concat
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -20,10 +21,13 @@ from django.utils.text import smart_split, unescape_string_literal
 from scheduler import services
 from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, _local, _short, job_link
 from scheduler.models import Job
-from scrapers import people
+from scrapers import people, transfers
 from scrapers.brazil import digits, format_document, normalize_name
-from scrapers.models import MonitoredPerson, Publication, PublicationMatch
+from scrapers.models import MonitoredPerson, PeopleTransfer, Publication, PublicationMatch
 
+# The most people the admin exports by their ids (SQLite caps a statement's parameters at 32,766); more are
+# exported from the People page, by the list's filters.
+EXPORT_SELECTED_MAX = 10_000
 # A search word made of digits and the punctuation of a CPF, CNPJ or process number ("529.982.247-25").
 NUMERIC = re.compile(r"[\d.\-/]+")
 
@@ -127,7 +131,9 @@ class MonitoredPersonAdmin(admin.ModelAdmin):
     search_fields = ["name", "normalized_name", "document", "oab_number"]  # what get_search_results compares
     search_help_text = "Name (accents and case ignored), CPF/CNPJ or OAB number, with or without punctuation."
     ordering = ["normalized_name", "pk"]
-    actions = ["check_now", "deactivate"]
+    actions = ["check_now", "deactivate", "export_selected"]
+    # templates/admin/scrapers/monitoredperson/change_list.html adds "Import CSV" and "Export CSV" links to
+    # the dashboard's pages, which run them as jobs with live progress (scrapers.transfers).
     health_fields = [
         "job_link",
         "publications_link",
@@ -215,6 +221,45 @@ class MonitoredPersonAdmin(admin.ModelAdmin):
     @admin.action(description="Deactivate", permissions=["change"])
     def deactivate(self, request, queryset):
         self.message_user(request, f"Deactivated {people.deactivate(queryset)} person(s).", messages.SUCCESS)
+
+    @admin.action(description="Export selected people as CSV", permissions=["view"])
+    def export_selected(self, request, queryset):
+        # A job, as from the People page; the browser goes to its page (progress, then the download).
+        ids = list(queryset.values_list("pk", flat=True)[: EXPORT_SELECTED_MAX + 1])
+        if len(ids) > EXPORT_SELECTED_MAX:
+            text = f"Select at most {EXPORT_SELECTED_MAX:,} people, or export from the People page with its filters."
+            self.message_user(request, text, messages.ERROR)
+            return None
+        transfer = transfers.start_export(ids=ids, user=request.user)
+        return redirect("scrapers:people_transfer", pk=transfer.pk)
+
+
+@admin.register(PeopleTransfer)
+class PeopleTransferAdmin(ReadOnlyAdmin):
+    """CSV imports and exports of people: each has its job and a dashboard page with the progress, the
+    report and the download. Pruned with their job after VIGIA_RETAIN_TRANSFERS_DAYS."""
+
+    list_display = ["__str__", "file_name", "user", "created_at", "progress", "finished_at", "page_link"]
+    list_filter = ["kind", "dry_run"]
+    fields = ["kind", "file_name", "user", "created_at", "dry_run", "options", "job", "progress", "error"]
+    fields += ["finished_at", "page_link"]
+    readonly_fields = fields
+    ordering = ["-pk"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields  # never the stored bytes
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer(*PeopleTransfer.LIGHT).select_related("user")
+
+    @admin.display(description="Progress")
+    def progress(self, transfer):
+        return f"{transfer.done} / {transfer.total}" if transfer.total is not None else "—"
+
+    @admin.display(description="Page")
+    def page_link(self, transfer):
+        url = reverse("scrapers:people_transfer", args=[transfer.pk])
+        return format_html('<a href="{}">progress, report and download</a>', url)
 
 
 class PublicationMatchInline(ReadOnlyInline):

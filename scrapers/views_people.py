@@ -1,20 +1,15 @@
 """The people pages: the list (search, filters, keyset paging by name), adding a person and watching its
-first check live, the person page (check now, deactivate), force sync, CSV import and export.
+first check live, the person page (check now, deactivate), force sync. CSV import and export:
+scrapers.views_transfers.
 
 Thin: validation is PersonForm's, the operations are scrapers.people's and scrapers.people_csv's, so the
 dashboard, the admin, the import command and the API behave the same."""
 
-from datetime import timedelta
-
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, Value
-from django.db.models.functions import Concat
-from django.http import HttpResponse
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
@@ -24,15 +19,14 @@ from channels_app.models import Subscription
 from scheduler import bounds
 from scheduler.models import Run
 from scheduler.web import query_without, render_page, staff_required
-from scrapers import brazil, people_csv, search
+from scrapers import brazil
 from scrapers import people as operations
 from scrapers.models import MonitoredPerson, PublicationMatch
+from scrapers.people_filters import filtered_people, tribunal_choices
 from scrapers.views_publications import urls as publication_urls
 
 PAGE_SIZE = 50
 LATEST_MATCHES = 50
-MAX_UPLOAD = 5 * 1024 * 1024  # a CSV of tens of thousands of people is well under this
-EVERY_TRIBUNAL = "*"  # people who chose no tribunal (every one is searched)
 LIST_FIELDS = [
     "name",
     "normalized_name",
@@ -48,52 +42,7 @@ LIST_FIELDS = [
 ]
 
 
-# --- the list ------------------------------------------------------------------------------------
-
-
-def _tribunal_choices():
-    known = sorted(brazil.known_tribunals())
-    return [("", gettext_lazy("Any")), (EVERY_TRIBUNAL, gettext_lazy("Every tribunal (none chosen)"))] + [
-        (name, name) for name in known
-    ]
-
-
-class PeopleFilters(forms.Form):
-    q = forms.CharField(required=False, max_length=200, label=gettext_lazy("Search"))
-    active = forms.ChoiceField(
-        required=False,
-        label=gettext_lazy("Active"),
-        choices=[("", gettext_lazy("All")), ("yes", gettext_lazy("Active")), ("no", gettext_lazy("Inactive"))],
-    )
-    expiring = forms.IntegerField(
-        required=False, min_value=0, max_value=3650, label=gettext_lazy("Expiring within (days)")
-    )
-    tribunal = forms.ChoiceField(required=False, choices=_tribunal_choices, label=gettext_lazy("Tribunal"))
-
-
-def filtered_people(params):
-    """The people the list's filters (`params`: a QueryDict) choose; invalid filters are ignored."""
-    filters = PeopleFilters(params)
-    filters.is_valid()
-    data = filters.cleaned_data  # the valid fields only
-    chosen = MonitoredPerson.objects.all()
-    if data.get("q"):
-        chosen = search.people(chosen, data["q"])
-    if data.get("active") in {"yes", "no"}:
-        chosen = chosen.filter(active=data["active"] == "yes")
-    if data.get("expiring") is not None:
-        today = timezone.localdate()
-        chosen = chosen.filter(
-            active=True, monitor_until__gte=today, monitor_until__lte=today + timedelta(data["expiring"])
-        )
-    if tribunal := data.get("tribunal"):
-        if tribunal == EVERY_TRIBUNAL:
-            chosen = chosen.filter(tribunals="")
-        else:
-            # ",TJSP,TRT2," contains ",TJSP," but ",TJSPX," does not: whole acronyms on any database.
-            padded = Concat(Value(","), "tribunals", Value(","))
-            chosen = chosen.alias(padded_tribunals=padded).filter(padded_tribunals__contains=f",{tribunal},")
-    return filters, chosen
+# --- the list (its filters: scrapers.people_filters) ---------------------------------------------
 
 
 class NamePage:
@@ -134,26 +83,10 @@ def people(request):
         "filters": filters,
         "page": page_by_name(chosen, request, PAGE_SIZE),
         "query": query_without(request, "after"),
-        "tribunal_options": _tribunal_choices(),
+        "tribunal_options": tribunal_choices(),
         "params": request.GET,
     }
     return render_page(request, "scrapers/people.html", context, partial="results")
-
-
-@require_GET
-def people_export(request):
-    """The listed people (the same filters, every page) as CSV; `?excel=1`: Excel-Brazil's dialect."""
-    _, chosen = filtered_people(request.GET)
-    excel = request.GET.get("excel") == "1"
-    try:
-        data = people_csv.export_people(chosen.order_by("normalized_name", "pk"), excel=excel)
-    except people_csv.CsvError as exc:
-        messages.error(request, str(exc))
-        return redirect(f"{reverse('scrapers:people')}?{query_without(request, 'excel', 'after')}")
-    charset = people_csv.EXCEL_DIALECT["encoding"] if excel else "utf-8"
-    response = HttpResponse(data, content_type=f"text/csv; charset={charset}")
-    response["Content-Disposition"] = 'attachment; filename="people.csv"'
-    return response
 
 
 @staff_required
@@ -320,59 +253,10 @@ def person_deactivate(request, pk):
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-# --- CSV import ----------------------------------------------------------------------------------
-
-
-class ImportForm(forms.Form):
-    file = forms.FileField(label=gettext_lazy("CSV file"))
-    dry_run = forms.BooleanField(
-        required=False,
-        label=gettext_lazy("Dry run"),
-        help_text=gettext_lazy("Check every line and report, but save nothing."),
-    )
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD:
-            raise forms.ValidationError(_("The file is larger than 5 MB."))
-        return upload
-
-
-@require_http_methods(["GET", "POST"])
-def people_import(request):
-    """Upload a CSV: the same import (and per-line report) as `manage.py import_people`. A file that cannot
-    be read at all (not CSV, unknown columns, bad encoding) is refused whole: nothing is saved."""
-    report = None
-    if request.method == "POST":
-        if not request.user.is_staff:
-            raise PermissionDenied
-        form = ImportForm(request.POST, request.FILES)
-        if form.is_valid():
-            try:
-                report = people_csv.import_people(
-                    form.cleaned_data["file"].read(), dry_run=form.cleaned_data["dry_run"]
-                )
-            except people_csv.CsvError as exc:
-                form.add_error("file", str(exc))
-    else:
-        form = ImportForm()
-    context = {
-        "title": _("Import people"),
-        "form": form,
-        "report": report,
-        "dry_run": bool(report and form.cleaned_data.get("dry_run")),
-        "columns": people_csv.COLUMNS,
-        "whole_row": people_csv.WHOLE_ROW,
-    }
-    return render_page(request, "scrapers/people_import.html", context, partial="import")
-
-
 urls = [
     path("people/", people, name="people"),
     path("people/new/", person_new, name="person_new"),
     path("people/sync/", people_sync, name="people_sync"),
-    path("people/import/", people_import, name="people_import"),
-    path("people/export/", people_export, name="people_export"),
     path("people/<int:pk>/", person, name="person"),
     path("people/<int:pk>/status/", person_status, name="person_status"),
     path("people/<int:pk>/check/", person_check, name="person_check"),

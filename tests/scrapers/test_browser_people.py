@@ -1,7 +1,8 @@
 """In a real browser: add a person with a mistake first (shown inline, what was typed kept), fix it, save,
-land on the person page and watch the first check finish there, live, without a reload.
+land on the person page and watch the first check finish there, live, without a reload; import a file and
+watch its progress bar move until the report.
 
-The queued check is executed in the test's thread (the scheduler's own execute_run, against the loopback
+The queued check (or import) is executed in the test's thread (the scheduler's own execute_run, against the loopback
 DJEN) while the page polls: the same code a qcluster worker runs, without a cluster's start-up time."""
 
 import re
@@ -11,8 +12,9 @@ from playwright.sync_api import expect
 
 from scheduler.execution import execute_run
 from scheduler.models import Run
-from scrapers.models import MonitoredPerson
+from scrapers.models import MonitoredPerson, PeopleTransfer
 from tests.scrapers.people_support import days_ago, djen_fixture  # noqa: F401
+from tests.scrapers.test_people_import import cpf
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CPF = "529.982.247-25"
@@ -48,3 +50,40 @@ def test_add_a_person_fix_an_error_and_watch_the_first_check_finish(browser_page
     expect(page.locator("#person-publications tbody tr")).to_have_count(2)  # swapped in with the status
     assert page.evaluate("window.stillTheSamePage") is True  # no reload
     assert "hx-trigger" not in page.locator("#person-check").evaluate("node => node.outerHTML")  # polling stopped
+
+
+def test_import_a_file_and_watch_the_progress_bar_move_until_the_report(browser_page, tmp_path):
+    page = browser_page
+    rows = [f"Pessoa {i:04d},{cpf(100_000 + i)},no" for i in range(1200)]
+    rows[4] = "Pessoa Errada,123,no"  # line 6
+    path = tmp_path / "people.csv"
+    path.write_text("name,cpf_cnpj,active\n" + "\n".join(rows) + "\n")
+    page.goto(page.url_for("/people/import/"))
+
+    page.set_input_files("#id_file", str(path))
+    page.click("button.primary")
+    page.wait_for_url(re.compile(r"/people/transfers/\d+/$"))
+    expect(page.locator("#transfer-live")).to_contain_text("Waiting for a worker")
+    # Note every count the page shows, whatever the test thread is doing meanwhile.
+    page.evaluate(
+        """() => { window.stillTheSamePage = true; window.counts = [];
+        setInterval(() => { const c = document.querySelector('#transfer-count');
+          if (c && c.dataset.done) window.counts.push(Number(c.dataset.done)); }, 100); }"""
+    )
+
+    transfer = PeopleTransfer.objects.get()
+    run = Run.objects.get(job__people_transfer=transfer)
+    assert execute_run(run.id) == Run.Status.SUCCEEDED  # what a worker does, while the page polls
+
+    expect(page.locator("#transfer-live")).to_have_attribute("data-state", "succeeded", timeout=10_000)
+    expect(page.locator('[data-count="created"]')).to_have_text("1199")
+    expect(page.locator("#import-report tbody tr")).to_have_count(1)
+    expect(page.locator("#import-report tbody tr")).to_contain_text("6")
+    counts = page.evaluate("window.counts")
+    assert any(0 < count < 1200 for count in counts), counts  # the bar moved while the import ran
+    assert counts == sorted(counts)
+    assert page.evaluate("window.stillTheSamePage") is True  # no reload
+    assert "hx-trigger" not in page.locator("#transfer-live").evaluate("node => node.outerHTML")
+    with page.expect_download() as download:
+        page.click("#transfer-download")
+    assert download.value.suggested_filename == f"people-import-{transfer.pk}-report.csv"

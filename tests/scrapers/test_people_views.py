@@ -314,7 +314,7 @@ def test_force_sync_answers_with_how_many_were_queued(staff_client, djen):
     assert "Queued a check of 0 person(s)." in response.content.decode()
 
 
-# --- CSV import and export -----------------------------------------------------------------------
+# --- CSV import and export (more in test_people_transfers.py) -------------------------------------
 
 
 def _csv(data, name="people.csv"):
@@ -326,55 +326,3 @@ def _csv(data, name="people.csv"):
 def test_the_import_page(staff_client):
     text = staff_client.get(url("people_import")).content.decode()
     assert 'hx-encoding="multipart/form-data"' in text and "cpf_cnpj" in text
-
-
-def test_an_import_reports_each_bad_line_and_imports_the_good_ones(staff_client, djen):
-    data = f"name,cpf_cnpj,tribunals\nMaria Lima,{CPF},TJSP\nJoão Bad,123,TJSP\nAna Souza,,NOPE\n".encode()
-    response = staff_client.post(url("people_import"), {"file": _csv(data)}, **HTMX)
-    text = response.content.decode()
-    assert response.status_code == 200 and "<html" not in text
-    report = response.context["report"]
-    assert (report.rows, report.created, report.rejected) == (3, 1, 2)
-    assert '<td class="num">3</td><td class="mono">cpf_cnpj</td>' in text
-    assert '<td class="num">4</td><td class="mono">tribunals</td>' in text and "Unknown tribunal" in text
-    assert list(MonitoredPerson.objects.values_list("name", flat=True)) == ["Maria Lima"]
-
-
-def test_a_dry_run_saves_nothing(staff_client, djen):
-    response = staff_client.post(
-        url("people_import"), {"file": _csv(b"name\nMaria Lima\nAna Souza\n"), "dry_run": "on"}
-    )
-    assert "Dry run: nothing was saved" in response.content.decode()
-    assert response.context["report"].created == 2
-    assert not MonitoredPerson.objects.exists()
-
-
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [
-        (b"PK\x03\x04binary workbook", "not CSV"),
-        (b"nome;idade\nMaria;30\n", "Unknown column"),
-        (b"tribunals\nTJSP\n", "No &#x27;name&#x27; column"),
-        (b"\xef\xbb\xbfname\nMaria \xff\xfe\n", "not UTF-8"),
-        (b"", "The submitted file is empty"),
-    ],
-)
-def test_a_bad_file_is_refused_whole(staff_client, data, message):
-    response = staff_client.post(url("people_import"), {"file": _csv(data)}, **HTMX)
-    text = response.content.decode()
-    assert response.status_code == 200 and message in text and 'id="id_file_error"' in text
-    assert response.context["report"] is None
-    assert not MonitoredPerson.objects.exists()
-
-
-def test_the_export_downloads_the_filtered_people(staff_client):
-    bulk_people(["José da Silva"], document="52998224725")
-    bulk_people(["Bia Inativa"], active=False)
-    response = staff_client.get(url("people_export"), {"active": "yes"})
-    assert response["Content-Type"] == "text/csv; charset=utf-8"
-    assert "attachment" in response["Content-Disposition"]
-    text = response.content.decode("utf-8-sig")
-    assert text.splitlines()[0].startswith("name,cpf_cnpj") and f"José da Silva,{CPF}" in text
-    assert "Bia Inativa" not in text
-    excel = staff_client.get(url("people_export"), {"excel": "1"})
-    assert "José da Silva;".encode("cp1252") in excel.content

@@ -14,7 +14,7 @@ from channels_app import tokens
 from channels_app.fields import Sealed
 from channels_app.models import Channel, Delivery, Event, Message, MessageTemplate, Recipient, Subscription
 from scheduler.models import Run
-from scrapers.models import Item, ItemRevision, MonitoredPerson, Publication, PublicationMatch, Source
+from scrapers.models import Item, ItemRevision, MonitoredPerson, PeopleTransfer, Publication, PublicationMatch, Source
 from tests.support.factories import make_job
 
 CHANNEL_SECRET = "s3cr3t-channel-value"
@@ -115,6 +115,16 @@ def build(text, link="https://example.org/page"):
     Message.objects.create(
         service="crm", key="m-1", token=token, channel=channel, to="x", body=text("message body"), send_at=now
     )
+    problem = {"line": 2, "column": text("import column"), "message": text("import problem")}
+    transfer = PeopleTransfer.objects.create(
+        kind=PeopleTransfer.Kind.IMPORT,
+        file_name=text("import file name")[:255],
+        upload=b"name\nMaria\n",
+        report={"rows": 1, "created": 0, "updated": 0, "unchanged": 0, "rejected": 1, "problems": [problem]},
+        done=1,
+        total=1,
+        finished_at=now,
+    )
     group = Group.objects.create(name=text("group name")[:150])
     User.objects.create_user("watcher", first_name=text("user name")[:150], password="x").groups.add(group)
     world = World(secrets=(CHANNEL_SECRET, raw_token))
@@ -130,6 +140,7 @@ def build(text, link="https://example.org/page"):
         subscriptions=subscription,
         templates=template,
         deliveries=delivery,
+        transfers=transfer,
     )
     return world
 
