@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scrapers', '0006_source_content_fingerprint'),
+        ('scrapers', '0007_people_transfers'),
     ]
 
     operations = [
