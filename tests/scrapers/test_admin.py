@@ -74,7 +74,7 @@ def act(client, action, objects):
         ({"cron": "61 * * * *"}, "cron", "The minute field '61' is not valid"),
         ({"interval_seconds": "0"}, "interval_seconds", "Give a positive interval in seconds, or a cron expression."),
         ({"timezone": "Mars/Base"}, "timezone", "Unknown time zone 'Mars/Base'"),
-        ({"headers": '{"X": 1}'}, "headers", "A JSON object of header names to text values."),
+        ({"headers": '{"X": 1}'}, "headers", "Header 'X' must have a string value."),
     ],
 )
 def test_an_invalid_add_shows_the_field_error_and_saves_nothing(db, admin_client, overrides, field, message):
