@@ -160,8 +160,9 @@ def _wait(predicate, timeout, interval=0.1):
     raise TimeoutError(f"waited {timeout} s at {timezone.now():%H:%M:%S}")
 
 
-from scrapers import (  # noqa: E402,F401  (register "cycle" and "dashboard")
+from scrapers import (  # noqa: E402,F401  (register "cycle", "dashboard", "soak" and "import")
     bench_cycle,
     bench_dashboard,
-    bench_soak,  # noqa: E402,F401  (registers "soak")
+    bench_import,
+    bench_soak,
 )

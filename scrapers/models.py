@@ -134,7 +134,9 @@ class MonitoredPerson(models.Model):
 
     name = models.CharField(max_length=200)
     normalized_name = models.CharField(max_length=200, editable=False, help_text="No accents, case-folded.")
-    document = models.CharField("CPF/CNPJ", max_length=14, blank=True, help_text="Digits only.")
+    document = models.CharField(
+        "CPF/CNPJ", max_length=14, blank=True, help_text="Digits, and capital letters for an alphanumeric CNPJ."
+    )
     oab_number = models.CharField("OAB number", max_length=7, blank=True, help_text="For a lawyer: searched by OAB.")
     oab_uf = models.CharField("OAB state", max_length=2, blank=True)
     tribunals = models.CharField(

@@ -4,7 +4,6 @@ Thin, like the sources admin: validation is PersonForm's (which also keeps each 
 queues a new person's first check), checks run on the workers, never inside a request.
 """
 
-import re
 from datetime import timedelta
 
 from django.contrib import admin, messages
@@ -16,29 +15,17 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
-from django.utils.text import smart_split, unescape_string_literal
 
 from scheduler import services
 from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, _local, _short, job_link
 from scheduler.models import Job
-from scrapers import people, transfers
-from scrapers.brazil import digits, format_document, normalize_name
+from scrapers import people, search, transfers
+from scrapers.brazil import digits, format_document
 from scrapers.models import MonitoredPerson, PeopleTransfer, Publication, PublicationMatch
 
 # The most people the admin exports by their ids (SQLite caps a statement's parameters at 32,766); more are
 # exported from the People page, by the list's filters.
 EXPORT_SELECTED_MAX = 10_000
-# A search word made of digits and the punctuation of a CPF, CNPJ or process number ("529.982.247-25").
-NUMERIC = re.compile(r"[\d.\-/]+")
-
-
-def _search_words(term):
-    """The words of a search, quoted phrases kept whole, the way Django's own admin search splits them."""
-    for word in smart_split(term):
-        if word[:1] in {'"', "'"} and word[-1:] == word[:1]:
-            word = unescape_string_literal(word)
-        if word.strip():
-            yield word
 
 
 class ExpiryFilter(admin.SimpleListFilter):
@@ -160,16 +147,9 @@ class MonitoredPersonAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         # Django's search compares the raw words: "José" would miss "JOSE" and "529.982.247-25" the stored
-        # digits. Each word is also compared normalized: as a name to normalized_name, as digits to the
-        # CPF/CNPJ and OAB number. Every word must match somewhere (as in Django's search).
-        for word in _search_words(search_term):
-            match = Q(name__icontains=word)
-            if name := normalize_name(word):
-                match |= Q(normalized_name__contains=name)
-            if NUMERIC.fullmatch(word) and (number := digits(word)):
-                match |= Q(document__contains=number) | Q(oab_number__contains=number.lstrip("0") or number)
-            queryset = queryset.filter(match)
-        return queryset, False
+        # characters. The dashboard's search (scrapers.search) compares each word normalized too: as a name
+        # to normalized_name, as a CPF/CNPJ (or OAB number) without its punctuation. Every word must match.
+        return search.people(queryset, search_term), False
 
     def save_model(self, request, obj, form, change):
         form.save()  # the person, its job and (when new) its first check (obj is form.instance)
@@ -285,9 +265,9 @@ class PublicationAdmin(ReadOnlyAdmin):  # from checks; deleting one would only h
     def get_search_results(self, request, queryset, search_term):
         # A process number typed with its mask ("0001234-56.2024.8.26.0100") is also compared as digits to
         # process_number, which DJEN always fills (the masked copy may be empty).
-        for word in _search_words(search_term):
+        for word in search.words(search_term):
             match = Q(process_number_masked__icontains=word) | Q(text__icontains=word)
-            if NUMERIC.fullmatch(word) and (number := digits(word)):
+            if search.NUMERIC.fullmatch(word) and (number := digits(word)):
                 match |= Q(process_number__contains=number)
             queryset = queryset.filter(match)
         return queryset, False

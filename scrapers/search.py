@@ -4,10 +4,11 @@ without their punctuation)."""
 
 import re
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.text import smart_split, unescape_string_literal
 
-from scrapers.brazil import digits, known_tribunals, normalize_name
+from scrapers.brazil import digits, document_characters, known_tribunals, normalize_name
 
 # A search word made of digits and the punctuation of a CPF, CNPJ or process number ("529.982.247-25").
 NUMERIC = re.compile(r"[\d.\-/]+")
@@ -23,14 +24,26 @@ def words(term):
             yield word
 
 
+def document_part(word):
+    """A search word as part of a stored CPF/CNPJ ("12.abc.345" → "12ABC345", the way clean_document stores
+    it), or "" when the word holds no digit or a character no CPF/CNPJ has."""
+    try:
+        part = document_characters(word)
+    except ValidationError:
+        return ""
+    return part if any(char.isdigit() for char in part) else ""
+
+
 def people(queryset, term):
     """People whose name (accents and case ignored), CPF/CNPJ or OAB number contains each word."""
     for word in words(term):
         match = Q(name__icontains=word)
         if name := normalize_name(word):
             match |= Q(normalized_name__contains=name)
-        if NUMERIC.fullmatch(word) and (number := digits(word)):
-            match |= Q(document__contains=number) | Q(oab_number__contains=number.lstrip("0") or number)
+        if part := document_part(word):
+            match |= Q(document__contains=part)
+            if part.isdigit():
+                match |= Q(oab_number__contains=part.lstrip("0") or part)
         queryset = queryset.filter(match)
     return queryset
 

@@ -120,7 +120,9 @@ class NewPersonForm(operations.PersonForm):
         "notes": gettext_lazy("Notes"),
     }
     HELP = {
-        "document": gettext_lazy("Digits, with or without punctuation."),
+        "document": gettext_lazy(
+            "11 digits (CPF) or 14 characters (CNPJ, letters allowed in the first 12), with or without punctuation."
+        ),
         "oab_number": gettext_lazy("For a lawyer: publications naming this OAB are kept too."),
         "tribunals": gettext_lazy("DJEN acronyms separated by commas (TJSP, TRT2); empty: every tribunal."),
         "match_in_text": gettext_lazy("Also keep publications that name the person only in their text."),

@@ -9,10 +9,13 @@ from django.db import connection
 from scheduler.processes import database_url
 
 
-def bench_database_url():
+def bench_database_url(bench):
+    """A database of the benchmark's own (`vigia_bench_import`, data/bench_import.sqlite3): two benchmarks,
+    from two checkouts, can run on one server without dropping each other's."""
     db = connection.settings_dict
     sqlite = db["ENGINE"].endswith("sqlite3")
-    return database_url(db, Path(settings.DATA_DIR) / "bench.sqlite3" if sqlite else f"{db['NAME']}_bench")
+    name = Path(settings.DATA_DIR) / f"bench_{bench}.sqlite3" if sqlite else f"{db['NAME']}_bench_{bench}"
+    return database_url(db, name)
 
 
 def recreate(url):

@@ -15,7 +15,8 @@ from scrapers.people import PersonForm
 
 
 def _mod11(body, weights):
-    rest = sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11
+    # Receita Federal's rule, for the alphanumeric CNPJ too: a character is worth its ASCII code minus 48.
+    rest = sum((ord(d) - 48) * w for d, w in zip(body, weights, strict=True)) % 11
     return "0" if rest < 2 else str(11 - rest)
 
 
@@ -26,7 +27,7 @@ def make_cpf(body):
 
 
 def make_cnpj(body):
-    """Twelve digits → a valid CNPJ."""
+    """Twelve digits or capital letters → a valid CNPJ."""
     first = _mod11(body, [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2])
     return body + first + _mod11(body + first, [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2])
 
@@ -34,6 +35,7 @@ def make_cnpj(body):
 def test_the_generators_agree_with_known_documents():
     assert make_cpf("529982247") == "52998224725"
     assert make_cnpj("112223330001") == "11222333000181"
+    assert make_cnpj("12ABC34501DE") == "12ABC34501DE35"  # Receita Federal's example
 
 
 # --- names ----------------------------------------------------------------------------------------
@@ -107,8 +109,9 @@ def test_generated_documents_are_valid_and_any_wrong_check_digit_is_not():
         ("000.000.000-00", "Invalid CPF"),
         ("00.000.000/0000-00", "Invalid CNPJ"),
         ("99999999999999", "Invalid CNPJ"),
-        ("1234567890", "A CPF has 11 digits and a CNPJ 14."),
-        ("123456789012", "A CPF has 11 digits and a CNPJ 14."),
+        ("1234567890", "A CPF has 11 digits and a CNPJ 14 characters"),
+        ("123456789012", "A CPF has 11 digits and a CNPJ 14 characters"),
+        ("٥٢٩.٩٨٢.٢٤٧-٢٦", "Invalid CPF"),  # digits of another script are checked as the digits they mean
     ],
 )
 def test_invalid_documents(typed, message):
@@ -120,6 +123,92 @@ def test_format_document():
     assert brazil.format_document("52998224725") == "529.982.247-25"
     assert brazil.format_document("11222333000181") == "11.222.333/0001-81"
     assert brazil.format_document("") == ""
+
+
+# --- the alphanumeric CNPJ (from July 2026): letters in the first 12 places, the same check digits ------
+
+
+@pytest.mark.parametrize(
+    "typed", ["12.ABC.345/01DE-35", "12ABC34501DE35", "12.abc.345/01de-35", " 12 ABC 345 01DE 35 "]
+)
+def test_the_alphanumeric_cnpj_is_accepted_in_capitals_without_punctuation(typed):
+    assert brazil.clean_document(typed) == "12ABC34501DE35"
+    assert brazil.format_document(brazil.clean_document(typed)) == "12.ABC.345/01DE-35"
+
+
+def test_generated_alphanumeric_cnpjs_are_valid_and_any_wrong_check_digit_is_not():
+    rng = random.Random(11)
+    for _ in range(200):
+        cnpj = make_cnpj("".join(rng.choice("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(12)))
+        assert brazil.clean_document(brazil.format_document(cnpj)) == cnpj
+        for position in (-2, -1):
+            wrong = list(cnpj)
+            wrong[position] = str((int(wrong[position]) + 1) % 10)
+            with pytest.raises(ValidationError, match="Invalid CNPJ: the check digits do not match."):
+                brazil.clean_document("".join(wrong))
+
+
+@pytest.mark.parametrize(
+    "typed, message",
+    [
+        ("12.ABC.345/01DE-36", "Invalid CNPJ: the check digits do not match."),
+        ("12.ABC.345/01DE-3A", "A CNPJ ends with two check digits, not letters."),
+        ("12.ABC.345/01DE", "A CPF has 11 digits and a CNPJ 14 characters (digits, or letters in the first 12)."),
+        ("529.982.247-2A", "A CPF has 11 digits and a CNPJ 14 characters (digits, or letters in the first 12)."),
+        ("ABCDEFGHIJK", "A CPF has 11 digits and a CNPJ 14 characters (digits, or letters in the first 12)."),
+        # A Cyrillic А looks like the Latin A; stored, it would never match the real CNPJ.
+        ("12.АBC.345/01DE-35", "'А' (U+0410) cannot be part of a CPF/CNPJ"),
+        ("12.ÀBC.345/01DE-35", "'À' (U+00C0) cannot be part of a CPF/CNPJ"),
+        ("529.982.247-2²", "'²' (U+00B2) cannot be part of a CPF/CNPJ"),  # a superscript is not a digit
+        ("529.982.247_25", "'_' cannot be part of a CPF/CNPJ"),
+        ("529982247\x0025", "U+0000 cannot be part of a CPF/CNPJ"),
+        ("529982247\ud80025", "U+D800 cannot be part of a CPF/CNPJ"),
+    ],
+)
+def test_a_hostile_document_gets_a_message_naming_the_problem(typed, message):
+    with pytest.raises(ValidationError) as raised:
+        brazil.clean_document(typed)
+    assert raised.value.messages[0].startswith(message)
+
+
+@pytest.mark.parametrize(
+    "typed, stored",
+    [
+        ("٥٢٩.٩٨٢.٢٤٧-٢٥", "52998224725"),  # Arabic-Indic digits
+        ("۵۲۹۹۸۲۲۴۷۲۵", "52998224725"),  # Extended Arabic-Indic (Persian) digits
+        ("５２９．９８２．２４７－２５", "52998224725"),  # full-width, as a Japanese keyboard types them
+        ("１２．ａｂｃ．３４５／０１ｄｅ－３５", "12ABC34501DE35"),
+        ("529.982.247-25\u200b", "52998224725"),  # a zero-width space pasted from a web page
+    ],
+)
+def test_digits_of_other_scripts_are_stored_as_the_ascii_digits_they_mean(typed, stored):
+    assert brazil.clean_document(typed) == stored
+
+
+def test_digits_reads_other_scripts_as_ascii():
+    assert brazil.digits("OAB ١٢٣.٤٥٦") == "123456"
+    assert brazil.digits("１２３") == "123"
+
+
+def test_normalize_name_drops_invisible_characters_instead_of_splitting_words():
+    assert brazil.normalize_name("Jo\u200bsé da Sil\u00adva\u2060") == "jose da silva"
+
+
+def test_the_form_stores_an_alphanumeric_cnpj_and_finds_its_twin_however_it_is_typed(db):
+    form = bound(name="Empresa Nova Ltda", document="12.abc.345/01de-35")
+    assert form.is_valid(), form.errors
+    person = form.save()
+    assert person.document == "12ABC34501DE35"
+
+    assert bound(name="EMPRESA NOVA LTDA", document="12ABC34501DE35").errors["name"] == [
+        f"Already monitored: Empresa Nova Ltda (#{person.pk})."
+    ]
+
+
+def test_the_form_drops_invisible_characters_from_a_name(db):
+    form = bound(name="Jo\u200bsé\u200d da\u00a0Silva\u202e")
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["name"] == "José da Silva"
 
 
 # --- OAB ------------------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def test_an_inactive_person_is_saved_without_a_first_check(db, admin_client):
     "overrides, field, message",
     [
         ({"document": "529.982.247-26"}, "document", "Invalid CPF"),
-        ({"document": "123"}, "document", "A CPF has 11 digits and a CNPJ 14."),
+        ({"document": "123"}, "document", "A CPF has 11 digits and a CNPJ 14 characters"),
         ({"oab_number": "123456"}, "oab_uf", "Give the OAB's state"),
         ({"oab_number": "123456", "oab_uf": "XX"}, "oab_uf", "'XX' is not a Brazilian state"),
         ({"tribunals": "TJSP, TJXX"}, "tribunals", "Unknown tribunal acronym(s): TJXX"),
@@ -213,6 +213,15 @@ def test_search_ignores_accents_case_and_document_punctuation(db, admin_client):
     assert names(admin_client.get(PEOPLE, {"q": "escritorio"})) == ["Escritório Ltda"]
     assert names(admin_client.get(PEOPLE, {"q": "098765"})) == ["Escritório Ltda"]  # OAB, leading zero
     assert names(admin_client.get(PEOPLE, {"q": "ninguém"})) == []
+
+
+def test_search_finds_an_alphanumeric_cnpj_and_a_cpf_typed_in_other_digits(db, admin_client):
+    make_person("Empresa Nova Ltda", document="12ABC34501DE35")
+    make_person("JOSE DA SILVA", document="52998224725")
+
+    assert names(admin_client.get(PEOPLE, {"q": "12.abc.345/01de-35"})) == ["Empresa Nova Ltda"]
+    assert names(admin_client.get(PEOPLE, {"q": "abc.345"})) == ["Empresa Nova Ltda"]
+    assert names(admin_client.get(PEOPLE, {"q": "٥٢٩.٩٨٢"})) == ["JOSE DA SILVA"]  # Arabic-Indic digits
 
 
 def test_the_tribunal_filter_matches_whole_acronyms(db, admin_client, settings):

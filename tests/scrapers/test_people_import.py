@@ -1,11 +1,16 @@
 """Importing and exporting monitored people as CSV (scrapers.people_csv, import_people, export_people)."""
 
+import codecs
 from datetime import date
 
 import pytest
 from django_q.models import OrmQ
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from channels_app.models import Channel, Subscription
 from scheduler.models import Run
+from scrapers import people, people_csv
 from scrapers.models import MonitoredPerson
 from scrapers.people import FIELDS, PersonForm
 from tests.support.commands import call, call_failing
@@ -343,10 +348,19 @@ def test_export_excel_dialect_is_semicolons_in_windows_1252(tmp_path):
     assert "Construtora Ômega Ltda;11.222.333/0001-81;;;;;120363025246125486@g.us;;yes" in text.splitlines()
 
 
-def test_an_excel_export_refuses_a_name_windows_1252_cannot_write(tmp_path):
-    add_person(name="Nguyễn Văn An")
+def test_an_excel_export_refuses_names_windows_1252_cannot_write_naming_each_person(tmp_path):
+    add_person(name="José da Silva")
+    an = add_person(name="Nguyễn Văn An")
+    li = add_person(name="Li Wei 李伟")
+
     error, _, _ = call_failing("export_people", "--output", str(tmp_path / "x.csv"), "--excel")
-    assert "cannot be written in Windows-1252" in error and not (tmp_path / "x.csv").exists()
+
+    assert error == (
+        f"Windows-1252 cannot write the names or notes of Li Wei 李伟 (#{li.pk}: '李' (U+674E) '伟' (U+4F1F)); "
+        f"Nguyễn Văn An (#{an.pk}: 'ễ' (U+1EC5) 'ă' (U+0103)): export without the Excel dialect."
+    )
+    assert not (tmp_path / "x.csv").exists()
+    assert call("export_people", "--output", str(tmp_path / "x.csv"))[0].startswith("exported 3 person(s)")
 
 
 @pytest.mark.parametrize("excel", [False, True])
@@ -427,3 +441,224 @@ def test_a_thousand_rows_import_with_a_progress_bar(tmp_path):
 def test_small_files_draw_no_progress_bar(tmp_path):
     _, err = call("import_people", write(tmp_path, "name\nJosé da Silva\n"))
     assert err == ""
+
+
+# --- hostile files: quotes, UTF-16, invisible characters --------------------------------------------
+
+
+def test_a_quote_never_closed_is_refused_naming_its_line_and_nothing_is_imported(tmp_path):
+    # Read loosely, line 3's quote swallowed lines 4-6 into one cell: "2 rows", and Bruno and Carla lost.
+    text = f'name,cpf_cnpj,notes\nAna Souza,,ok\nBruno Lima,{CPF},"ligar antes\nCarla Dias,,x\nDaniel Reis,,y\n'
+
+    error, _, _ = call_failing("import_people", write(tmp_path, text))
+
+    assert error == (
+        "Line 3 opens a quoted cell that is never closed, so the rest of the file would be read into that one "
+        'cell: nothing was imported. Close its quote (a quote inside a cell is written twice: "").'
+    )
+    assert not MonitoredPerson.objects.exists()
+
+
+def test_text_after_a_closing_quote_is_refused_naming_both_lines(tmp_path):
+    # The quote opened on line 2 is closed by line 3's first quote: rows 2 and 3 would merge into one.
+    text = 'name;notes\nAna Souza;"ligar antes\nBruno Lima;"ver" processo\nCarla Dias;x\n'
+
+    error, _, _ = call_failing("import_people", write(tmp_path, text))
+
+    assert error.startswith("Line 3: text follows the closing quote of a cell opened on line 2, so rows would merge")
+    assert not MonitoredPerson.objects.exists()
+
+
+def test_quotes_a_reader_takes_as_written_are_still_accepted(tmp_path):
+    text = (
+        "name,notes,tribunals\n"
+        'José "Zé" Silva,disse ""oi"",TJSP\n'  # quotes inside an unquoted cell are text
+        'Ana Souza , "linha 1\nlinha 2, com ""aspas""" , "TJSP, TRT2" \n'  # spaces around quoted cells
+    )
+
+    out, err = call("import_people", write(tmp_path, text))
+
+    assert err == "" and out.startswith("created 2,")
+    assert MonitoredPerson.objects.get(name='José "Zé" Silva').notes == 'disse ""oi""'
+    ana = MonitoredPerson.objects.get(name="Ana Souza")
+    assert (ana.notes, ana.tribunals) == ('linha 1\nlinha 2, com "aspas"', "TJSP,TRT2")
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.encode("utf-16"),  # Excel's "Unicode text": a BOM, little-endian
+        lambda text: codecs.BOM_UTF16_BE + text.encode("utf-16-be"),
+        lambda text: codecs.BOM_UTF32_LE + text.encode("utf-32-le"),
+        lambda text: codecs.BOM_UTF8 + text.encode("utf-8"),
+    ],
+    ids=["utf-16-le", "utf-16-be", "utf-32-le", "utf-8-bom"],
+)
+def test_a_unicode_file_with_a_bom_is_decoded_whatever_its_encoding(tmp_path, encode):
+    text = f"Nome\tCPF/CNPJ\tObservações\r\nJosé Conceição\t{CPF}\tAudiência às 14h\r\nNguyễn Văn An\t\t李\r\n"
+    (tmp_path / "people.txt").write_bytes(encode(text))
+
+    out, err = call("import_people", str(tmp_path / "people.txt"))
+
+    assert err == "" and out.startswith("created 2,")
+    assert MonitoredPerson.objects.get(document="52998224725").notes == "Audiência às 14h"
+    assert MonitoredPerson.objects.get(name="Nguyễn Văn An").notes == "李"
+
+
+def test_a_utf16_file_broken_midway_is_refused_naming_the_line(tmp_path):
+    data = "name\nJosé\nAna Souza\n".encode("utf-16") + b"\x00\xd8"  # a lone surrogate on line 4
+    (tmp_path / "people.txt").write_bytes(data)
+
+    error, _, _ = call_failing("import_people", str(tmp_path / "people.txt"))
+
+    assert error == "The file starts as UTF-16 (a BOM) but its line 4 is not UTF-16: save it again."
+
+
+def test_a_utf16_file_without_its_bom_is_refused_with_a_hint(tmp_path):
+    (tmp_path / "people.txt").write_bytes("name\nJosé da Silva\n".encode("utf-16-le"))
+    error, _, _ = call_failing("import_people", str(tmp_path / "people.txt"))
+    assert error == "The header holds NUL characters: a UTF-16 file without its BOM? Save it as CSV UTF-8."
+
+
+def test_an_excel_export_leaves_invisible_characters_out_and_exports_everyone(tmp_path):
+    # Written before PersonForm dropped them: a zero-width space pasted in a name, a direction mark in notes.
+    MonitoredPerson.objects.create(name="Jo\u200bsé da Silva", notes="ver\u200e processo")
+    MonitoredPerson.objects.create(name="Ana Souza", notes='\u200b=HYPERLINK("http://evil.example")')
+    MonitoredPerson.objects.create(name="Bruno Lima")
+    path = tmp_path / "people.csv"
+
+    out, _ = call("export_people", "--output", str(path), "--excel")
+
+    assert out.strip() == f"exported 3 person(s) to {path}"
+    lines = path.read_bytes().decode("cp1252").splitlines()
+    assert lines[1:] == [
+        'Ana Souza;;;;;;;"\'=HYPERLINK(""http://evil.example"")";yes',  # still defused once visible
+        "Bruno Lima;;;;;;;;yes",
+        "José da Silva;;;;;;;ver processo;yes",
+    ]
+    # The file imports back onto the same people: invisible characters are not part of a name's identity.
+    assert call("import_people", str(path))[0].strip() == "created 0, updated 2, unchanged 1, rejected 0 (of 3 row(s))"
+    assert MonitoredPerson.objects.count() == 3
+
+
+def test_the_import_drops_invisible_characters_from_names(tmp_path):
+    call("import_people", write(tmp_path, f"name,cpf_cnpj\n\u200bJo\u200bsé da Silva\u200f,{CPF}\n"))
+    assert MonitoredPerson.objects.get().name == "José da Silva"
+
+
+# --- CPF/CNPJ in files ----------------------------------------------------------------------------------
+
+
+def test_alphanumeric_cnpjs_and_digits_of_other_scripts_import_and_reimport_unchanged(tmp_path):
+    text = (
+        "name,cpf_cnpj\n"
+        "Empresa Nova Ltda,12.abc.345/01de-35\n"
+        "Maria Souza,٥٢٩.٩٨٢.٢٤٧-٢٥\n"  # Arabic-Indic digits
+        "Empresa Errada Ltda,12.ABC.345/01DE-36\n"
+    )
+    out, err = call("import_people", write(tmp_path, text))
+
+    assert err.strip() == "line 4, column 'cpf_cnpj': Invalid CNPJ: the check digits do not match."
+    assert dict(MonitoredPerson.objects.values_list("name", "document")) == {
+        "Empresa Nova Ltda": "12ABC34501DE35",
+        "Maria Souza": "52998224725",
+    }
+    path = tmp_path / "again.csv"
+    call("export_people", "--output", str(path))
+    assert "Empresa Nova Ltda,12.ABC.345/01DE-35," in path.read_bytes().decode("utf-8-sig")
+    # The same people however their documents are written: nothing changes, nobody is added.
+    assert call("import_people", str(path))[0].strip() == "created 0, updated 0, unchanged 2, rejected 0 (of 2 row(s))"
+    out, err = call("import_people", write(tmp_path, "name,cpf_cnpj\nEMPRESA NOVA LTDA,12ABC34501DE35\n"))
+    assert out.strip() == "created 0, updated 1, unchanged 0, rejected 0 (of 1 row(s))"
+    assert MonitoredPerson.objects.count() == 2
+
+
+# --- the import at scale: the same checks, in batches ------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    row=st.fixed_dictionaries(
+        {
+            name: st.one_of(
+                st.sampled_from(samples),
+                st.text(max_size=30),
+                st.text(alphabet="0123456789.-/ abcABC٥١２\u200b", max_size=20),
+            )
+            for name, samples in {
+                "name": ["José da Silva", "Jo", "  ", "A" * 201, "Ana\x00Souza", "Jo\u200bsé Lima"],
+                "document": [CPF, "12.abc.345/01de-35", "111.111.111-11", "١٢٣", "x" * 30],
+                "oab_number": ["123456", "12345678", "", "０１２"],
+                "oab_uf": ["SP", "sp", "XX", "", "SPX"],
+                "tribunals": ["TJSP, TRT2", "TJXX", "", "TJSP " * 120],
+                "recipients": ["5511987654321", "a@b", "x@g.us", "5511987654321; e@example.com"],
+                "monitor_until": ["2099-12-31", "31/12/2099", "2000-01-01", "9999-12-31", "2099-02-30", "x"],
+                "check_interval_minutes": ["30", "4", "10081", "-1", "1e3", "99999999999999999999", "٣٠"],
+                "notes": ["", "x" * 5000, "=1+1", "\ud800"],
+                "active": ["on", "", "false", "0"],
+                "match_in_text": ["on", ""],
+            }.items()
+        }
+    ),
+    existing=st.booleans(),
+)
+def test_validate_person_agrees_with_person_form_on_hostile_rows(row, existing):
+    """The import validates with people.validate_person instead of a PersonForm per row: the same errors,
+    the same cleaned values, for anything a spreadsheet may hold."""
+    person = MonitoredPerson.objects.first() if existing else None
+    if existing and person is None:
+        person = MonitoredPerson.objects.create(
+            name="Alguém Existente", document="52998224725", monitor_until=date(2020, 1, 1)
+        )
+
+    form = PersonForm(data=row, instance=person)
+    form_valid = form.is_valid()
+    cleaned, errors = people.validate_person(row, person or MonitoredPerson())
+
+    assert errors == {name: list(messages) for name, messages in form.errors.items()}
+    assert not errors == form_valid
+    if form_valid:
+        assert cleaned == {name: form.cleaned_data[name] for name in cleaned}
+
+
+def test_rows_are_checked_one_by_one_but_written_in_batches(tmp_path, django_assert_max_num_queries):
+    rows = [f"Pessoa Número {n:04d},{cpf(2000 + n)},TJSP,5511987{n:06d}" for n in range(1200)]
+    path = write(tmp_path, "name,cpf_cnpj,tribunals,recipients\n" + "\n".join(rows))
+    Channel.objects.create(name="whatsapp", kind="wuzapi")
+
+    with django_assert_max_num_queries(80):  # a save per row took ~15 queries each: 18,000
+        out, err = call("import_people", path, verbosity=0)
+
+    assert err == "" and out.strip() == "created 1200, updated 0, unchanged 0, rejected 0 (of 1200 row(s))"
+    person = MonitoredPerson.objects.select_related("job").get(document=cpf(2000 + 777))
+    assert person.job.params == {"person_id": person.pk} and person.job.enabled
+    assert person.normalized_name == "pessoa numero 0777" and person.next_check_at is not None
+    assert Subscription.objects.get(topic=person.topic).recipient.address == "5511987000777"
+    assert Run.objects.get(job=person.job).status == Run.Status.QUEUED
+    assert OrmQ.objects.filter(key="high").count() == 1200
+
+
+def test_progress_is_told_every_n_rows_and_at_the_end():
+    calls = []
+    rows = "\n".join(f"Pessoa Número {n:04d}" for n in range(1, 251))
+
+    people_csv.import_people(f"name\n{rows}\n", progress=lambda done, total: calls.append((done, total)), every=100)
+
+    assert calls == [(100, 250), (200, 250), (250, 250)]
+
+
+def test_someone_saved_meanwhile_refuses_only_that_row(tmp_path):
+    text = f"name,cpf_cnpj\nAna Souza,{cpf(1)}\nBruno Lima,{cpf(2)}\nCarla Dias,{cpf(3)}\n"
+
+    def meanwhile(done, total):  # after the batch looked its people up, before it is written
+        if done == 1:
+            add_person(name="BRUNO LIMA", document=cpf(2))
+
+    report = people_csv.import_people(text, progress=meanwhile, every=1)
+
+    assert [str(problem) for problem in report.problems] == [
+        "line 3, column 'name': Already monitored (saved meanwhile)."
+    ]
+    assert (report.created, report.rejected) == (2, 1)
+    assert sorted(MonitoredPerson.objects.values_list("name", flat=True)) == ["Ana Souza", "BRUNO LIMA", "Carla Dias"]
+    assert Run.objects.count() == 3  # each person's first check once: Ana's and Carla's, and Bruno's own

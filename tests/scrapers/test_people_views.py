@@ -119,6 +119,20 @@ def test_search_ignores_accents_and_punctuation(staff_client):
     assert names("nobody") == []
 
 
+def test_search_finds_an_alphanumeric_cnpj_however_it_is_typed_and_shows_it_formatted(staff_client):
+    bulk_people(["Empresa Nova Ltda"], document="12ABC34501DE35")
+    bulk_people(["Carlos Dias"], document="52998224725")
+
+    def names(query):
+        response = staff_client.get(url("people"), {"q": query})
+        return [p.name for p in response.context["page"]]
+
+    assert names("12.abc.345/01de-35") == ["Empresa Nova Ltda"]
+    assert names("12ABC345") == ["Empresa Nova Ltda"]
+    assert names("５２９９８２") == ["Carlos Dias"]  # full-width digits
+    assert "12.ABC.345/01DE-35" in staff_client.get(url("people")).content.decode()
+
+
 def test_filters_active_expiring_and_tribunal(staff_client):
     today = timezone.localdate()
     bulk_people(["Ana Ativa"], tribunals="TJSP,TRT2")

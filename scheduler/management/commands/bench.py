@@ -1,7 +1,8 @@
 """`python manage.py bench NAME [--quick]`: run a benchmark on a throwaway database.
 
 The last line printed is one JSON object with the figures. The command re-runs itself against a
-fresh database (same server, name suffixed `_bench`; or data/bench.sqlite3), migrated from scratch.
+fresh database of its own (same server, name suffixed `_bench_NAME`; or data/bench_NAME.sqlite3), migrated
+from scratch.
 """
 
 import json
@@ -35,7 +36,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         if os.environ.get(INNER):
             return self._inner(options)
-        url = database.bench_database_url()
+        url = database.bench_database_url(options["name"])
         database.recreate(url)
         try:
             env = database.env_for(url, **{INNER: "1"})
