@@ -54,7 +54,9 @@ def test_add_a_person_fix_an_error_and_watch_the_first_check_finish(browser_page
 
 def test_import_a_file_and_watch_the_progress_bar_move_until_the_report(browser_page, tmp_path):
     page = browser_page
-    rows = [f"Pessoa {i:04d},{cpf(100_000 + i)},no" for i in range(1200)]
+    # Enough rows to take a few seconds (the import runs at thousands of rows a second): progress is
+    # written at most once a second and the page polls once a second.
+    rows = [f"Pessoa {i:05d},{cpf(100_000 + i)},no" for i in range(8000)]
     rows[4] = "Pessoa Errada,123,no"  # line 6
     path = tmp_path / "people.csv"
     path.write_text("name,cpf_cnpj,active\n" + "\n".join(rows) + "\n")
@@ -76,11 +78,11 @@ def test_import_a_file_and_watch_the_progress_bar_move_until_the_report(browser_
     assert execute_run(run.id) == Run.Status.SUCCEEDED  # what a worker does, while the page polls
 
     expect(page.locator("#transfer-live")).to_have_attribute("data-state", "succeeded", timeout=10_000)
-    expect(page.locator('[data-count="created"]')).to_have_text("1199")
+    expect(page.locator('[data-count="created"]')).to_have_text("7999")
     expect(page.locator("#import-report tbody tr")).to_have_count(1)
     expect(page.locator("#import-report tbody tr")).to_contain_text("6")
     counts = page.evaluate("window.counts")
-    assert any(0 < count < 1200 for count in counts), counts  # the bar moved while the import ran
+    assert any(0 < count < 8000 for count in counts), counts  # the bar moved while the import ran
     assert counts == sorted(counts)
     assert page.evaluate("window.stillTheSamePage") is True  # no reload
     assert "hx-trigger" not in page.locator("#transfer-live").evaluate("node => node.outerHTML")

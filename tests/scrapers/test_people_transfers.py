@@ -242,7 +242,7 @@ def test_an_excel_export_and_its_failure_naming_what_windows_1252_lacks(staff_cl
     staff_client.post(url("people_export"), {"excel": "on"})
     bad = PeopleTransfer.objects.latest("pk")
     assert work(bad) == Run.Status.FAILED
-    assert "cannot be written in Windows-1252" in page(staff_client, bad)
+    assert "Windows-1252 cannot write the names or notes of" in page(staff_client, bad)
 
 
 def test_the_lists_export_link_follows_the_filters(staff_client):
