@@ -27,7 +27,9 @@ def refresh_schedule(job, now=None):
     dispatcher queued ahead for times still to come are withdrawn first: the new schedule decides them."""
     now = now or timezone.now()
     if job.pk is not None:
-        job.occurrences -= withdraw_ahead([job.pk], now).get(job.pk, 0)
+        # As the UPDATE in withdraw_ahead: never below 0 (runs queued ahead of a count an operator reset, or
+        # made by hand, would otherwise save -1 and break the table's CHECK: found by the form fuzz).
+        job.occurrences = max(job.occurrences - withdraw_ahead([job.pk], now).get(job.pk, 0), 0)
     job.next_run_at = first_run_after(job, now - _once_grace(job)) if job.enabled else None
     ongoing = job.next_run_at or not job.enabled or job.schedule_type == Job.ScheduleType.MANUAL
     job.completed_at = None if ongoing else (job.completed_at or now)

@@ -123,6 +123,19 @@ def test_a_pause_or_an_edit_withdraws_runs_queued_ahead_and_gives_their_occurren
     assert Run.objects.filter(job=due, status="queued").count() == 1
 
 
+def test_an_edit_withdrawing_more_runs_ahead_than_the_job_counted_keeps_its_count_at_zero():
+    """Found by the form fuzz: a run queued ahead of a count that was reset (or made by hand) took the count
+    to -1 in memory, and the save broke the table's CHECK (a 500 on PostgreSQL)."""
+    now = timezone.now()
+    job = _due_at(now + timedelta(minutes=5), interval_seconds=60)
+    Run.objects.create(job=job, scheduled_for=now + timedelta(minutes=2), due_at=now, status="queued")
+    assert job.occurrences == 0
+    job.interval_seconds = 120
+    services.save_job(job)
+    job.refresh_from_db()
+    assert job.occurrences == 0 and not Run.objects.filter(job=job).exists()
+
+
 @pytest.mark.parametrize("raw", ["-1", "11", "1e400", "inf", "nan", "abc", "١", "1\x00", "\ud800", "1,5"])
 def test_a_window_that_is_not_a_number_of_seconds_from_0_to_10_stops_the_start_naming_the_variable(raw):
     with pytest.raises(ImproperlyConfigured, match="VIGIA_DISPATCH_AHEAD must be a number of seconds from 0 to 10"):

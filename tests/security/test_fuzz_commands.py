@@ -65,8 +65,10 @@ def test_hostile_arguments_end_in_output_or_a_command_error(tmp_path):
         args += [part for option, value in chosen.items() for part in (option, value)]
         _run(tally, name, *[arg.replace("\x00", "") for arg in args])  # a NUL cannot be in a real argv
 
-    run()
-    tally.report("command arguments")
+    try:
+        run()
+    finally:
+        tally.report("command arguments")
     assert tally.problems == [], "\n".join(sorted(set(tally.problems))[:40])
 
 
@@ -83,6 +85,8 @@ def test_hostile_files_are_refused_whole_by_every_importer(tmp_path):
             tally.stored_on_refusal += 1
             tally.record(f"{name} refused {content[:80]!r} but stored")
 
-    run()
-    tally.report("importer files")
+    try:
+        run()
+    finally:
+        tally.report("importer files")
     assert tally.problems == [], "\n".join(sorted(set(tally.problems))[:40])
