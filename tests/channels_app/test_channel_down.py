@@ -5,17 +5,10 @@ import pytest
 
 from channels_app import sending
 from channels_app.events import publish
-from channels_app.fake_wuzapi import FakeWuzapi
 from channels_app.models import Channel, Delivery
 from tests.channels_app.support import item_event, recipient, wuzapi_channel
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def wuzapi():
-    with FakeWuzapi() as fake:
-        yield fake
 
 
 def test_a_logged_out_session_marks_the_channel_down_and_spares_the_provider(wuzapi, staff_client, settings):

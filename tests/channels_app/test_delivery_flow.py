@@ -10,7 +10,6 @@ from django_q.models import OrmQ
 
 from channels_app import events, sending
 from channels_app.events import publish
-from channels_app.fake_wuzapi import FakeWuzapi
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Event, MessageTemplate
 from scheduler import services
@@ -21,17 +20,6 @@ from tests.channels_app.support import item_event, recipient, wuzapi_channel
 from tests.support.factories import make_job
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def wuzapi():
-    with FakeWuzapi() as fake:
-        yield fake
-
-
-@pytest.fixture
-def channel(wuzapi):
-    return wuzapi_channel(wuzapi)
 
 
 def send_tasks():

@@ -7,7 +7,6 @@ import signal
 import pytest
 
 from channels_app.events import publish
-from channels_app.fake_wuzapi import FakeWuzapi
 from channels_app.models import Delivery
 from tests.channels_app.support import item_event, process_env, recipient, wuzapi_channel
 from tests.support.processes import wait_for
@@ -32,12 +31,6 @@ def procs(processes):
     yield processes
     for process in processes.started:
         process.kill()
-
-
-@pytest.fixture
-def wuzapi():
-    with FakeWuzapi() as fake:
-        yield fake
 
 
 def cluster(processes, name, **env):

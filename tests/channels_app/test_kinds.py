@@ -14,7 +14,6 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from django.core.exceptions import ValidationError
 
-from channels_app.fake_wuzapi import FakeWuzapi
 from channels_app.kinds import _http
 from channels_app.kinds import base as kinds
 from channels_app.kinds.wuzapi import LIMIT
@@ -38,12 +37,6 @@ def test_the_five_kinds_are_registered_with_their_secrets():
 
 # --- wuzapi -----------------------------------------------------------------------------------------
 WUZAPI = kinds.get("wuzapi")
-
-
-@pytest.fixture
-def wuzapi():
-    with FakeWuzapi() as fake:
-        yield fake
 
 
 def wuzapi_send(fake, message=None, address="5511987654321", token=None):

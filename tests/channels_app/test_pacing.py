@@ -8,18 +8,11 @@ from django.utils import timezone
 
 from channels_app import pacing, sending
 from channels_app.events import publish
-from channels_app.fake_wuzapi import FakeWuzapi
 from channels_app.models import Delivery
 from scheduler.models import Budget
 from tests.channels_app.support import item_event, recipient, wuzapi_channel
 
 pytestmark = pytest.mark.django_db(transaction=True)  # outside a transaction, as a worker reserves
-
-
-@pytest.fixture
-def wuzapi():
-    with FakeWuzapi() as fake:
-        yield fake
 
 
 def test_an_unpaced_channel_takes_no_slot(wuzapi):

@@ -12,23 +12,11 @@ from django.test import Client
 from channels_app import sending, tokens
 from channels_app.channels import RecipientForm, test_send
 from channels_app.events import publish
-from channels_app.fake_wuzapi import FakeWuzapi
 from channels_app.models import Delivery, Message, Recipient, Subscription
 from scrapers.people import clean_recipient
-from tests.channels_app.support import item_event, recipient, wuzapi_channel
+from tests.channels_app.support import item_event, recipient
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def wuzapi():
-    with FakeWuzapi() as fake:
-        yield fake
-
-
-@pytest.fixture
-def channel(wuzapi):
-    return wuzapi_channel(wuzapi)
 
 
 def form(channel, address):

@@ -9,7 +9,6 @@ from django.urls import reverse
 from channels_app import sending
 from channels_app.channels import MessageTemplateForm
 from channels_app.events import publish
-from channels_app.fake_wuzapi import FakeWuzapi
 from channels_app.models import Delivery, MessageTemplate
 from scheduler import services
 from scheduler.execution import execute_run
@@ -22,12 +21,6 @@ from tests.support.http import LoopbackServer
 pytestmark = pytest.mark.django_db
 
 BROKEN = '{% include "nope.txt" %}'
-
-
-@pytest.fixture
-def wuzapi():
-    with FakeWuzapi() as fake:
-        yield fake
 
 
 @pytest.fixture

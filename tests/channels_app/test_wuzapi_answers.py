@@ -13,12 +13,12 @@ from django.utils import timezone
 
 from channels_app import sending
 from channels_app.events import publish
-from channels_app.fake_wuzapi import ANSWERS, FakeWuzapi
+from channels_app.fake_wuzapi import ANSWERS
 from channels_app.kinds import wuzapi as wuzapi_kind
 from channels_app.kinds.base import Outgoing
 from channels_app.models import Channel, Delivery
 from scheduler import answers
-from tests.channels_app.support import item_event, recipient, wuzapi_channel
+from tests.channels_app.support import item_event, recipient
 from tests.support.http import LoopbackServer
 
 pytestmark = pytest.mark.django_db
@@ -51,17 +51,6 @@ EXPECTED = {
     "unknown_server": (FAILED, "permanent", "not a WhatsApp address"),
     "device_jid": (FAILED, "permanent", "not a WhatsApp address"),
 }
-
-
-@pytest.fixture
-def wuzapi():
-    with FakeWuzapi() as fake:
-        yield fake
-
-
-@pytest.fixture
-def channel(wuzapi):
-    return wuzapi_channel(wuzapi)
 
 
 @pytest.fixture

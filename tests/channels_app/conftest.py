@@ -1,0 +1,17 @@
+"""The delivery tests' shared stand-ins: a loopback Wuzapi and a WhatsApp channel pointed at it."""
+
+import pytest
+
+from channels_app.fake_wuzapi import FakeWuzapi
+from tests.channels_app.support import wuzapi_channel
+
+
+@pytest.fixture
+def wuzapi():
+    with FakeWuzapi() as fake:
+        yield fake
+
+
+@pytest.fixture
+def channel(wuzapi):
+    return wuzapi_channel(wuzapi)
