@@ -16,7 +16,6 @@ are read as the digits they are; letters, extensions and other signs are refused
 import re
 import unicodedata
 
-import phonenumbers
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
@@ -60,6 +59,8 @@ def clean_phone(address):
                 _("'%(address)s' is not a phone number: use digits, spaces and + - ( ) only, e.g. %(example)s."),
                 params={"address": address, "example": EXAMPLE},
             )
+    import phonenumbers  # here: 2.7 MB in every process that imports this module, and most never read a number
+
     try:
         number = phonenumbers.parse("+" + "".join(digits), None)
     except phonenumbers.NumberParseException:
