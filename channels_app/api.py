@@ -25,6 +25,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import translation
 from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -34,7 +35,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
 from channels_app import scheduled, tokens
 from channels_app.models import Message
-from scheduler.bounds import storable_text
+from scheduler import bounds
 
 INVALID = "Invalid request."
 NOT_FOUND = "Not found."
@@ -43,12 +44,13 @@ NOT_FOUND = "Not found."
 # --- Schemas -----------------------------------------------------------------------------------------
 def _no_nul(value):
     # Valid JSON, but PostgreSQL cannot store U+0000 in text or jsonb, and no database stores a lone surrogate
-    # ("\ud800" decodes to a str that is not encodable as UTF-8): refuse them as field errors, not a 500.
+    # ("\ud800" decodes to a str that is not encodable as UTF-8): refuse them as field errors, not a 500. The
+    # rule is the forms' (bounds.json_problem); the API speaks English.
     if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("The NUL character (\\u0000) is not allowed.")
-        if not storable_text(value):
-            raise ValueError("Not valid Unicode text: a lone surrogate (\\ud800-\\udfff) is not a character.")
+        with translation.override("en"):
+            problem = bounds.json_problem(value)
+        if problem:
+            raise ValueError(problem)
     return value
 
 

@@ -113,22 +113,23 @@ class JSONField(forms.JSONField):
     when the refused text is shown back in the form (bound_data decodes it again)."""
 
     def to_python(self, value):
-        if isinstance(value, str) and not isinstance(value, JSONString) and not self.disabled and value.strip():
-            try:
-                load_json(value)
-            except json.JSONDecodeError:
-                raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value}) from None
-            except ValueError as exc:
-                raise ValidationError(str(exc), code="invalid") from None
-        return super().to_python(value)
+        if self.disabled or not isinstance(value, str) or isinstance(value, JSONString) or not value.strip():
+            return super().to_python(value)
+        try:
+            converted = load_json(value)
+        except json.JSONDecodeError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value}) from None
+        except ValueError as exc:
+            raise ValidationError(str(exc), code="invalid") from None
+        return JSONString(converted) if isinstance(converted, str) else converted
 
     def bound_data(self, data, initial):
-        if isinstance(data, str) and not self.disabled:
-            try:
-                load_json(data)
-            except ValueError:
-                return InvalidJSONInput(data)
-        return super().bound_data(data, initial)
+        if self.disabled or not isinstance(data, str):
+            return super().bound_data(data, initial)
+        try:
+            return load_json(data)
+        except ValueError:
+            return InvalidJSONInput(data)
 
 
 # --- Choices of rows ---------------------------------------------------------------------------------------
