@@ -108,8 +108,10 @@ def test_runs_by_hour_groups_by_hour_and_status():
 def test_the_hour_bars_tooltips_are_in_the_operators_language():
     now = timezone.now()
     job = make_job()
+    # both runs in the middle of one closed hour, whatever the minute the test starts at
+    middle = now.replace(minute=30, second=0, microsecond=0) - timedelta(hours=3)
     for minutes in (1, 2):
-        _run(job, "failed", now - timedelta(minutes=minutes + 60 * 3))
+        _run(job, "failed", middle - timedelta(minutes=minutes))
     with translation.override("pt-br"):
         hour = next(h for h in summary.runs_by_hour(now).hours if h.total)
     assert hour.title == f"{hour.start:%H:%M} · 2 execuções, 2 falharam" and hour.bad_step == 20
