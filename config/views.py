@@ -10,7 +10,8 @@ from django.utils.translation import ngettext
 from config import overview as summary
 from scheduler import liveness
 from scheduler.web import render_page, staff_required
-from scrapers import people, sources
+from scrapers import sources
+from scrapers.views_people import people_sync
 
 TEMPLATE = "config/overview.html"
 
@@ -63,12 +64,6 @@ def _queued(request, text):
 
 
 @staff_required
-def force_sync_people(request):
-    n = people.force_sync()  # people with a check already waiting are skipped
-    return _queued(request, ngettext("Queued %(n)d person check.", "Queued %(n)d person checks.", n) % {"n": n})
-
-
-@staff_required
 def force_sync_sources(request):
     n = sources.force_sync()
     return _queued(request, ngettext("Queued %(n)d source check.", "Queued %(n)d source checks.", n) % {"n": n})
@@ -76,6 +71,6 @@ def force_sync_sources(request):
 
 # Included by config/urls.py (no namespace): the POST targets of the overview's buttons.
 urls = [
-    path("sync/people/", force_sync_people, name="force_sync_people"),
+    path("sync/people/", people_sync, name="force_sync_people"),  # on a worker: scrapers.views_people
     path("sync/sources/", force_sync_sources, name="force_sync_sources"),
 ]

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import bounds
+from scheduler import bounds, progress
 from scheduler.models import Job, Run
 from scheduler.web import query_without, render_page
 
@@ -153,6 +153,7 @@ def run(request, pk):
         "title": _("Run #%(id)s") % {"id": record.pk},
         "run": record,
         "compact": bool(request.GET.get("compact")),
+        "progress": progress.of(record),  # a long run's "done of total", written as it works
     }
     context["result"] = json.dumps(record.result, indent=2, ensure_ascii=False, default=str) if record.result else ""
     if not (request.htmx and not request.htmx.boosted):

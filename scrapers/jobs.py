@@ -8,6 +8,7 @@ from django import forms
 from scheduler import rawsql
 from scheduler.errors import PermanentError
 from scheduler.logs import log_context
+from scheduler.progress import RunProgress
 from scheduler.registry import JobKind, register
 from scrapers import checks, people, publications, transfers
 from scrapers.models import MonitoredPerson, Source
@@ -72,6 +73,19 @@ class CheckPeople(JobKind):
 
     def run(self, params, context):
         return {"queued": people.fan_out()}
+
+
+@register
+class SyncPeople(JobKind):
+    name = "sync_people"
+    label = "Check every monitored person now"
+    description = (
+        '"Check all people now": one check_person run per active person, whatever their schedule; '
+        "a check already waiting is kept. Its progress shows on the run's page."
+    )
+
+    def run(self, params, context):
+        return {"queued": people.force_sync(progress=RunProgress(context.run_id))}
 
 
 @register

@@ -372,16 +372,33 @@ def _jobs(people):
     return [person.job or sync_job(person) for person in people]
 
 
-def force_sync(people=None):
-    """Queue a check of every active person (or of `people`) now, whatever their schedule. Returns the count."""
+def force_sync(people=None, queue_name=None, progress=None):
+    """Queue a check of every active person (or of `people`) now, whatever their schedule; a check already
+    waiting is kept, not doubled. Returns the count queued. `progress(done, total, queued)` hears of each
+    page (the sync_people job's run shows it)."""
     chosen = monitored() if people is None else MonitoredPerson.objects.filter(pk__in=[p.pk for p in people])
     chosen = chosen.select_related("job").order_by("pk")
-    total, after = 0, 0
+    total = chosen.count() if progress else None
+    queued, done, after = 0, 0, 0
     while page := list(chosen.filter(pk__gt=after)[: settings.VIGIA_PEOPLE_BATCH]):  # keyset pages
         with transaction.atomic():
-            total += services.run_many(_jobs(page), trigger=Run.Trigger.MANUAL)
-        after = page[-1].pk
-    return total
+            queued += services.run_many(_jobs(page), trigger=Run.Trigger.MANUAL, queue_name=queue_name)
+        done, after = done + len(page), page[-1].pk
+        if progress:
+            progress(done, max(total, done), queued=queued)
+    return queued
+
+
+def start_force_sync():
+    """ "Check all people now" from the dashboard: one run of the sync_people job, which a worker runs
+    (force_sync over 100,000 people takes about 15 s: long work for a web request). A run of it already
+    waiting or running is returned instead of a second one."""
+    services.ensure_jobs([SYNC_JOB])
+    job = Job.objects.get(external_service="vigia", external_key=SYNC_JOB["external_key"])
+    with transaction.atomic():
+        Job.objects.select_for_update().filter(pk=job.pk).first()  # two clicks at once start one run
+        waiting = job.runs.filter(status__in=[*Run.ACTIVE, Run.Status.RETRYING]).order_by("-pk").first()
+        return waiting or services.run_now(job)
 
 
 def deactivate(people):
@@ -438,9 +455,22 @@ CYCLE_JOBS = [
 ]
 
 
+SYNC_JOB = {
+    "external_key": "sync_people",
+    "name": "Check every monitored person now",
+    "kind": "sync_people",
+    "schedule_type": Job.ScheduleType.MANUAL,  # run by "Check all people now"
+    "queue": Job.Queue.DEFAULT,  # not high: gincana checks go first
+    "timeout_seconds": 900,
+    "max_attempts": 3,  # a lost worker: the next attempt queues the rest (waiting checks are kept)
+    "backoff_base_seconds": 10,
+    "backoff_cap_seconds": 60,
+}
+
+
 def ensure_cycle_jobs():
     """Create the periodic people jobs once (operators may then edit or pause them; we never overwrite)."""
-    return services.ensure_jobs(CYCLE_JOBS)
+    return services.ensure_jobs([*CYCLE_JOBS, SYNC_JOB])
 
 
 def _ensure_after_migrate(sender, **kwargs):

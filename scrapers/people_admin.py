@@ -16,7 +16,6 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from scheduler import services
 from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, _local, _short, job_link
 from scheduler.models import Job
 from scrapers import people, search, transfers
@@ -26,6 +25,7 @@ from scrapers.models import MonitoredPerson, PeopleTransfer, Publication, Public
 # The most people the admin exports by their ids (SQLite caps a statement's parameters at 32,766); more are
 # exported from the People page, by the list's filters.
 EXPORT_SELECTED_MAX = 10_000
+CHECK_SELECTED_MAX = 10_000
 
 
 class ExpiryFilter(admin.SimpleListFilter):
@@ -187,13 +187,17 @@ class MonitoredPersonAdmin(admin.ModelAdmin):
     @admin.action(description="Check now", permissions=["change"])
     def check_now(self, request, queryset):
         # Queued on the high queue, ahead of the routine cycle; a worker checks DJEN, not this request.
-        chosen = list(queryset.select_related("job"))
+        # Queued in bulk (10,000 in about 1.5 s); more is "Check all people now"'s job, on a worker.
+        chosen = list(queryset.only("pk", "active")[: CHECK_SELECTED_MAX + 1])
+        if len(chosen) > CHECK_SELECTED_MAX:
+            text = f"Select at most {CHECK_SELECTED_MAX:,} people, or use “Check all people now” on the People page."
+            self.message_user(request, text, messages.ERROR)
+            return
         active = [person for person in chosen if person.active]
-        for person in active:
-            if person.job is None:
-                people.sync_job(person)
-            services.run_now(person.job, queue_name=Job.Queue.HIGH)
-        text = f"Queued a check of {len(active)} person(s)."
+        queued = people.force_sync(active, queue_name=Job.Queue.HIGH) if active else 0
+        text = f"Queued a check of {queued} person(s)."
+        if len(active) > queued:
+            text += f" {len(active) - queued} already had a check waiting."
         if len(active) < len(chosen):
             text += f" Skipped {len(chosen) - len(active)} inactive."
         self.message_user(request, text, messages.SUCCESS)

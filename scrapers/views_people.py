@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from channels_app.models import Subscription
-from scheduler import bounds
+from scheduler import bounds, progress
 from scheduler.models import Run
 from scheduler.web import query_without, render_page, staff_required
 from scrapers import brazil
@@ -91,13 +91,26 @@ def people(request):
 
 @staff_required
 def people_sync(request):
-    """Queue a check of every monitored person now (force sync); people already queued are left alone."""
-    count = operations.force_sync()
-    text = _("Queued a check of %(count)s person(s).") % {"count": count}
+    """ "Check all people now" (here and on the overview): a run of the sync_people job queues the checks on
+    a worker; the answer follows that run until it says how many it queued."""
+    run = operations.start_force_sync()
     if request.htmx:
-        return render(request, "scrapers/_people_synced.html", {"text": text})
-    messages.success(request, text)
-    return redirect("scrapers:people")
+        return people_sync_answer(request, run)
+    messages.info(request, _("Queuing a check of every monitored person: this run shows how far it got."))
+    return redirect("scheduler:run", pk=run.pk)
+
+
+@require_GET
+def people_sync_run(request, pk):
+    """The answer's poll: how far the sync_people run has come."""
+    return people_sync_answer(request, get_object_or_404(Run, pk=pk, job__kind="sync_people"))
+
+
+def people_sync_answer(request, run):
+    response = render(request, "scrapers/_people_sync.html", {"run": run, "progress": progress.of(run)})
+    if run.status == Run.Status.SUCCEEDED:
+        response["HX-Trigger"] = "queued"  # the overview's queue counts refresh at once
+    return response
 
 
 # --- adding a person -----------------------------------------------------------------------------
@@ -259,6 +272,7 @@ urls = [
     path("people/", people, name="people"),
     path("people/new/", person_new, name="person_new"),
     path("people/sync/", people_sync, name="people_sync"),
+    path("people/sync/<int:pk>/", people_sync_run, name="people_sync_run"),
     path("people/<int:pk>/", person, name="person"),
     path("people/<int:pk>/status/", person_status, name="person_status"),
     path("people/<int:pk>/check/", person_check, name="person_check"),

@@ -1,9 +1,12 @@
-"""In a real browser: "Check all people now" on the overview answers at once, and the queue page left open
+"""In a real browser: "Check all people now" on the overview answers at once, follows the worker's run until
+it says how many checks it queued, and the queue page left open
 in another tab shows the waiting count grow by itself (HTMX polling), without reloading."""
 
 import pytest
+from django_q.models import OrmQ
 from playwright.sync_api import expect
 
+from scheduler.execution import execute_run
 from scheduler.models import Run
 from scrapers.models import MonitoredPerson
 
@@ -25,7 +28,12 @@ def test_force_sync_shows_up_on_the_open_queue_page_without_a_reload(browser_pag
     overview.on("dialog", lambda dialog: dialog.accept())  # the button asks before queueing everyone
     overview.goto(queue_page.url_for("/"))
     overview.get_by_role("button", name="Check all people now").click()
-    expect(overview.locator("#sync-result")).to_have_text("Queued 3 person checks.")
+    expect(overview.locator("#people-sync")).to_contain_text("Waiting for a worker to queue the checks")
+    # What a worker does: take the sync run's task off the queue (the only one waiting) and run it.
+    taken = OrmQ.objects.get()
+    taken.delete()
+    execute_run(Run.objects.get(job__kind="sync_people").pk)  # the answer polls the run
+    expect(overview.locator("#people-sync .ok")).to_have_text("Queued 3 person checks.")
     expect(overview.locator('#engine tr[data-queue="default"] .waiting')).to_have_text("3")  # refreshed at once
 
     expect(waiting).to_have_text("3")  # the next poll, within 3 s

@@ -12,6 +12,7 @@ from django.utils import timezone, translation
 from channels_app.models import Channel, Delivery, Event, Recipient
 from config import overview as summary
 from scheduler import liveness, services
+from scheduler.execution import execute_run
 from scheduler.models import Job, Run
 from scrapers.models import MonitoredPerson, Source
 from scrapers.sources import sync_job
@@ -146,16 +147,66 @@ def test_queries_do_not_grow_with_the_rows(staff_client, django_assert_max_num_q
         staff_client.get("/")
 
 
-def test_check_all_people_queues_one_check_each(staff_client):
+def test_check_all_people_queues_one_check_each_on_a_worker_and_the_answer_follows_it(staff_client):
     for name in ("Ana", "Bia", "Caio"):
         MonitoredPerson.objects.create(name=name)
     MonitoredPerson.objects.create(name="Off", active=False)
     response = staff_client.post("/sync/people/", **HTMX)
-    assert response.status_code == 200 and response["HX-Trigger"] == "queued"
-    assert "Queued 3 person checks." in response.content.decode()
-    assert Run.objects.filter(status="queued", job__kind="check_person").count() == 3
+    sync = Run.objects.get(job__kind="sync_people")
+    text = response.content.decode()
+    assert response.status_code == 200 and "Waiting for a worker to queue the checks" in text
+    assert f'hx-get="/people/sync/{sync.pk}/"' in text and f'href="/runs/{sync.pk}/"' in text
+    assert not Run.objects.filter(job__kind="check_person").exists()  # nothing queued in the request
+    # pressed again before a worker took it: the same run, not a second one
+    staff_client.post("/sync/people/", **HTMX)
+    assert Run.objects.filter(job__kind="sync_people").count() == 1
+
+    execute_run(sync.pk)  # what a worker does
+    queued = Run.objects.filter(status="queued", job__kind="check_person")
+    assert sorted(queued.values_list("job__person__name", flat=True)) == ["Ana", "Bia", "Caio"]
+    assert all(run.trigger == Run.Trigger.MANUAL for run in queued)
+    answer = staff_client.get(f"/people/sync/{sync.pk}/", **HTMX)
+    assert "Queued 3 person checks." in answer.content.decode() and "hx-get" not in answer.content.decode()
+    assert answer["HX-Trigger"] == "queued"  # the queue counts refresh at once
+
     # again at once: the checks are still waiting, nothing is stacked on them
-    assert "Queued 0 person checks." in staff_client.post("/sync/people/", **HTMX).content.decode()
+    staff_client.post("/sync/people/", **HTMX)
+    again = Run.objects.filter(job__kind="sync_people").latest("pk")
+    assert again.pk != sync.pk
+    execute_run(again.pk)
+    assert "Queued 0 person checks." in staff_client.get(f"/people/sync/{again.pk}/", **HTMX).content.decode()
+    assert queued.count() == 3
+
+
+def test_the_answer_shows_the_progress_the_run_writes_and_a_failure(staff_client):
+    staff_client.post("/sync/people/", **HTMX)
+    sync = Run.objects.get(job__kind="sync_people")
+    Run.objects.filter(pk=sync.pk).update(status="running", result={"done": 500, "total": 2000, "queued": 480})
+    text = staff_client.get(f"/people/sync/{sync.pk}/", **HTMX).content.decode()
+    assert '<progress max="2000" value="500">25%</progress>' in text and "Queuing checks: 500 of 2000 people" in text
+    assert "hx-get" in text
+    page = staff_client.get(f"/runs/{sync.pk}/").content.decode()
+    assert '<progress max="2000" value="500">' in page and "500 of 2000 done" in page
+    Run.objects.filter(pk=sync.pk).update(status="failed", error="database went away")
+    text = staff_client.get(f"/people/sync/{sync.pk}/", **HTMX).content.decode()
+    assert "The checks were not all queued. database went away" in " ".join(text.split())
+    assert "hx-get" not in text and "<progress" not in text
+
+
+def test_without_htmx_check_all_people_goes_to_its_run(staff_client):
+    MonitoredPerson.objects.create(name="Ana")
+    response = staff_client.post("/sync/people/", follow=True)
+    sync = Run.objects.get(job__kind="sync_people")
+    assert response.redirect_chain == [(f"/runs/{sync.pk}/", 302)]
+    assert "Queuing a check of every monitored person" in response.content.decode()
+
+
+def test_only_the_sync_runs_answer_polls(staff_client, viewer_client):
+    other = services.run_now(make_job())
+    assert staff_client.get(f"/people/sync/{other.pk}/").status_code == 404
+    staff_client.post("/sync/people/", **HTMX)
+    sync = Run.objects.get(job__kind="sync_people")
+    assert viewer_client.get(f"/people/sync/{sync.pk}/").status_code == 200  # reading it is anyone's
 
 
 def test_check_all_sources_without_htmx_redirects_with_a_message(staff_client):

@@ -12,7 +12,7 @@ from django_q.models import OrmQ
 
 from channels_app.events import publish
 from scheduler.models import Job, Run
-from scrapers import djen, people
+from scrapers import djen, people, people_admin
 from scrapers.models import MonitoredPerson, Publication, PublicationMatch
 
 PEOPLE = reverse("admin:scrapers_monitoredperson_changelist")
@@ -287,6 +287,20 @@ def test_check_now_queues_active_people_on_the_high_queue_without_calling_djen(d
     assert list(OrmQ.objects.values_list("key", flat=True)) == ["high", "high"]
     for person in MonitoredPerson.objects.all():
         assert person.last_checked_at is None and person.last_error == ""
+
+
+def test_check_now_keeps_a_waiting_check_and_refuses_a_selection_too_large(db, admin_client, no_djen, monkeypatch):
+    waiting = people.save_person(MonitoredPerson(name="Já Na Fila"))  # its first check is still queued
+    fresh = make_person("Nova")
+    response = act(admin_client, "check_now", [waiting, fresh])
+    assert "Queued a check of 1 person(s). 1 already had a check waiting." in messages_of(response)
+    assert Run.objects.filter(job=waiting.job, status="queued").count() == 1
+
+    monkeypatch.setattr(people_admin, "CHECK_SELECTED_MAX", 1)
+    response = act(admin_client, "check_now", [waiting, fresh])
+    assert "Select at most 1 people, or use “Check all people now” on the People page." in messages_of(response)
+    fresh.refresh_from_db()
+    assert Run.objects.filter(job=fresh.job).count() == 1  # nothing more queued
 
 
 def test_deactivate_pauses_the_people_and_their_jobs(db, admin_client):

@@ -17,6 +17,7 @@ from scheduler import services
 from scheduler.errors import JobError, PermanentError, TransientError
 from scheduler.execution import execute_run
 from scheduler.models import Job, Run
+from scheduler.progress import RunProgress
 from scrapers import djen as client
 from scrapers import fetch as fetching
 from scrapers import people, publications
@@ -472,6 +473,31 @@ def test_force_sync_queues_every_active_person_now(djen):
     assert OrmQ.objects.count() == 2
 
 
+def test_force_sync_reports_its_progress_page_by_page(djen, settings):
+    settings.VIGIA_PEOPLE_BATCH = 2
+    crowd = [make_person(name=f"Pessoa {i}") for i in range(5)]
+    settle()
+    services.run_now(crowd[0].job)  # one already waiting: kept, not doubled
+    heard = []
+    assert people.force_sync(progress=lambda done, total, **figures: heard.append((done, total, figures))) == 4
+    assert heard == [(2, 5, {"queued": 1}), (4, 5, {"queued": 3}), (5, 5, {"queued": 4})]
+
+
+def test_a_sync_runs_progress_is_written_on_its_run_at_most_once_a_second(djen):
+    job = make_person(name="Ana").job
+    run = services.run_now(job)
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING)
+    report = RunProgress(run.pk, every=60)
+    report(1, 10, queued=1)
+    report(5, 10, queued=5)  # within the minute: not written
+    assert Run.objects.get(pk=run.pk).result == {"done": 1, "total": 10, "queued": 1}
+    report(10, 10, queued=9)  # the end is always written
+    assert Run.objects.get(pk=run.pk).result == {"done": 10, "total": 10, "queued": 9}
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.SUCCEEDED, result={"queued": 9})
+    report(10, 10, queued=0)  # a run that ended keeps its result
+    assert Run.objects.get(pk=run.pk).result == {"queued": 9}
+
+
 def test_expire_deactivates_past_expiry_people_and_says_so_once(djen):
     today = court_today()
     ana = make_person(name="Ana", monitor_until=today + timedelta(days=1))
@@ -507,15 +533,17 @@ def test_expire_deactivates_past_expiry_people_and_says_so_once(djen):
 
 def test_ensure_cycle_jobs_creates_the_periodic_jobs_once():
     created = people.ensure_cycle_jobs()
-    assert sorted(job.kind for job in created) == ["check_people", "expire_people"]
+    assert sorted(job.kind for job in created) == ["check_people", "expire_people", "sync_people"]
     fan = Job.objects.get(external_service="vigia", external_key="check_people")
     assert fan.enabled and fan.next_run_at is not None and fan.interval_seconds == 60
     expire = Job.objects.get(external_service="vigia", external_key="expire_people")
     assert expire.cron == "5 0 * * *" and expire.next_run_at is not None
+    sync = Job.objects.get(external_service="vigia", external_key="sync_people")
+    assert sync.schedule_type == "manual" and sync.next_run_at is None  # runs only when someone asks
 
     Job.objects.filter(pk=fan.pk).update(enabled=False)  # an operator paused it
     assert people.ensure_cycle_jobs() == []
-    assert Job.objects.filter(external_service="vigia").count() == 2
+    assert Job.objects.filter(external_service="vigia").count() == 3
     assert not Job.objects.get(pk=fan.pk).enabled  # not overwritten
 
 

@@ -58,6 +58,22 @@ def test_two_concurrent_check_people_runs_check_every_person_once(processes, dje
     assert Publication.objects.count() == 120
 
 
+def test_check_all_people_now_runs_on_a_worker_and_checks_each_person_once(processes, djen):
+    persons = make_people(60, djen)
+    processes.qcluster(VIGIA_WORKERS=2, VIGIA_DJEN_URL=djen.url, VIGIA_PEOPLE_BATCH="25", **FAST_REAPING)
+    since = timezone.now()
+
+    sync = people.start_force_sync()  # the dashboard's button
+    assert people.start_force_sync().pk == sync.pk  # pressed twice: one run
+
+    wait_for(lambda: Run.objects.get(pk=sync.pk).status == "succeeded", 60, message="the sync run")
+    assert Run.objects.get(pk=sync.pk).result == {"queued": 60}
+    wait_for(lambda: not cycle_runs(persons, since).exclude(status__in=Run.FINAL).exists(), 60, message="checks")
+    per_person = cycle_runs(persons, since).values("job").annotate(n=Count("id"))
+    assert sorted(row["n"] for row in per_person) == [1] * 60
+    assert sorted(names_asked(djen)) == sorted(person.name for person in persons)  # DJEN asked once each
+
+
 def test_a_cycle_survives_three_worker_kills_without_losing_or_doubling(processes, djen):
     persons = make_people(300, djen)
     processes.scheduler(**FAST_REAPING)

@@ -317,15 +317,23 @@ def test_deactivate(staff_client, djen):
     assert "already inactive" in response.content.decode()
 
 
-def test_force_sync_answers_with_how_many_were_queued(staff_client, djen):
+def test_check_everyone_answers_with_how_many_the_worker_queued(staff_client, djen):
     people = [make_person(name=name) for name in ["Ana Souza", "Bia Lima", "Caio Dias"]]
     Run.objects.update(status=Run.Status.SUCCEEDED)  # the first checks are done
     make_person(name="Davi Inativo", active=False)
     response = staff_client.post(url("people_sync"), **HTMX)
-    assert response.status_code == 200 and "Queued a check of 3 person(s)." in response.content.decode()
+    sync = Run.objects.get(job__kind="sync_people")
+    assert response.status_code == 200 and "Waiting for a worker to queue the checks" in response.content.decode()
+    execute_run(sync.pk)
+    answer = staff_client.get(url("people_sync_run", sync.pk), **HTMX).content.decode()
+    assert "Queued 3 person checks." in answer
     assert Run.objects.filter(status=Run.Status.QUEUED, job__person__in=people).count() == 3
     response = staff_client.post(url("people_sync"), follow=True)  # the same checks are still waiting
-    assert "Queued a check of 0 person(s)." in response.content.decode()
+    again = Run.objects.filter(job__kind="sync_people").latest("pk")
+    assert response.redirect_chain == [(f"/runs/{again.pk}/", 302)]
+    execute_run(again.pk)
+    assert Run.objects.get(pk=again.pk).result == {"queued": 0}
+    assert Run.objects.filter(status=Run.Status.QUEUED, job__person__in=people).count() == 3
 
 
 # --- CSV import and export (more in test_people_transfers.py) -------------------------------------

@@ -125,6 +125,10 @@ def build(text, link="https://example.org/page"):
         total=1,
         finished_at=now,
     )
+    sync_job = make_job(name=text("sync job name"), kind="sync_people", schedule_type="manual")
+    sync = Run.objects.create(  # "Check all people now": its answer shows the run's error
+        job=sync_job, scheduled_for=now, due_at=now, status=Run.Status.FAILED, error=text("sync error")
+    )
     group = Group.objects.create(name=text("group name")[:150])
     User.objects.create_user("watcher", first_name=text("user name")[:150], password="x").groups.add(group)
     world = World(secrets=(CHANNEL_SECRET, raw_token))
@@ -141,6 +145,7 @@ def build(text, link="https://example.org/page"):
         templates=template,
         deliveries=delivery,
         transfers=transfer,
+        sync=sync,
     )
     return world
 
