@@ -6,18 +6,17 @@ CALIBRATION_LOOP = 10_000_000
 
 
 def machine_loop_s():
-    """Seconds this machine takes for a fixed pure-Python loop (best of 3): a figure to set beside a speed
-        target, since the machines these benches run on differ up to 2x from one day to the next (bench import's
-    10,000 rows, same code: 4.4 s one day, 8-9 s the next)."""
-    best = None
+    """CPU seconds this machine takes for a fixed pure-Python loop (the median of 3): a figure to set beside a
+    speed target, since the machines these benches run on differ up to 2x from one day to the next (bench
+    import's 10,000 rows, same code: 4.4 s one day, 8-9 s the next)."""
+    spent = []
     for _ in range(3):
         started = time.process_time()
         total = 0
         for n in range(CALIBRATION_LOOP):
             total += n
-        spent = time.process_time() - started
-        best = spent if best is None else min(best, spent)
-    return round(best, 2)
+        spent.append(time.process_time() - started)
+    return round(sorted(spent)[1], 2)
 
 
 def percentile(values, fraction):
