@@ -16,36 +16,74 @@ sys.modules.setdefault("httpx._main", None)
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def env_bool(name, default=False):
     value = os.environ.get(name)
-    if value is None or value == "":
+    if value is None or value.strip() == "":
         return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+    if value.strip().lower() not in TRUE + FALSE:  # a typo must not silently mean "off"
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(TRUE + FALSE)}, not {value!r}.")
+    return value.strip().lower() in TRUE
 
 
-def env_int(name, default):
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+def env_int(name, default, low=0, high=None):
+    """A whole number within [low, high]; anything else stops the start naming the variable."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw) if raw.strip().isascii() else None
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        within = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise ImproperlyConfigured(f"{name} must be a whole number {within}, not {raw!r}.")
+    return value
 
 
-def env_float(name, default):
-    value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+def env_float(name, default, low=0.0):
+    """A finite number of at least `low`; anything else (NaN, infinite, words) stops the start."""
+    return env_seconds(name, default, low, float("inf"), kind="a number")
 
 
-def env_seconds(name, default, low, high, environ=os.environ):
-    """A number of seconds within [low, high] (surrounding blanks allowed); anything else (not an ASCII
-    number, NaN, infinite, out of range) stops the start with the variable's name, instead of failing later
-    in the process that reads it."""
+def env_zone(name, default):
+    """An IANA time zone name the bundled tzdata knows."""
+    from zoneinfo import ZoneInfo
+
+    value = os.environ.get(name, "").strip() or default
+    try:
+        ZoneInfo(value)
+    except (KeyError, ValueError, OSError):  # unknown (ZoneInfoNotFoundError is a KeyError), or a path
+        raise ImproperlyConfigured(f"{name} must be an IANA time zone like America/Sao_Paulo, not {value!r}.") from None
+    return value
+
+
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+def env_choice(name, default, choices):
+    value = os.environ.get(name, "").strip() or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return value
+
+
+def env_seconds(name, default, low, high, environ=os.environ, kind="a number of seconds"):
+    """A number within [low, high] (surrounding blanks allowed); anything else (not an ASCII number, NaN,
+    infinite, out of range) stops the start with the variable's name, instead of failing later in the
+    process that reads it."""
     raw = environ.get(name)
-    if raw in (None, ""):
+    if raw is None or raw.strip() == "":
         return default
     try:
         value = float(raw) if raw.isascii() else None
     except ValueError:
         value = None
-    if value is None or not low <= value <= high:  # NaN fails both comparisons
-        raise ImproperlyConfigured(f"{name} must be a number of seconds from {low:g} to {high:g}, not {raw!r}.")
+    if value is None or not low <= value <= high or value == float("inf"):  # NaN fails both comparisons
+        within = f"from {low:g} to {high:g}" if high != float("inf") else f"of at least {low:g}"
+        raise ImproperlyConfigured(f"{name} must be {kind} {within}, not {raw!r}.")
     return value
 
 
@@ -173,7 +211,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("pt-br", "Português (Brasil)")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = os.environ.get("TIME_ZONE", "America/Sao_Paulo")
+TIME_ZONE = env_zone("TIME_ZONE", "America/Sao_Paulo")
 USE_I18N = True
 USE_TZ = True  # stored in UTC; shown in TIME_ZONE
 
@@ -191,7 +229,7 @@ STORAGES = {
     },
 }
 
-LOG_FORMAT = os.environ.get("VIGIA_LOG_FORMAT", "text")
+LOG_FORMAT = env_choice("VIGIA_LOG_FORMAT", "text", ["text", "json"])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -200,9 +238,9 @@ LOGGING = {
         "json": {"()": "scheduler.logs.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
-    "root": {"handlers": ["console"], "level": os.environ.get("VIGIA_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_choice("VIGIA_LOG_LEVEL", "INFO", LOG_LEVELS)},
     "loggers": {
-        "django_q": {"level": os.environ.get("VIGIA_QUEUE_LOG_LEVEL", "WARNING"), "propagate": True},
+        "django_q": {"level": env_choice("VIGIA_QUEUE_LOG_LEVEL", "WARNING", LOG_LEVELS), "propagate": True},
         "httpx": {"level": "WARNING"},  # it logs full URLs at INFO, query-string tokens included
     },
 }
@@ -258,7 +296,7 @@ VIGIA_EXTRA_TRIBUNALS = env_list("VIGIA_EXTRA_TRIBUNALS")  # acronyms to accept 
 VIGIA_SYSTEM_JOBS = env_bool("VIGIA_SYSTEM_JOBS", True)  # create the people cycle jobs on migrate
 
 # --- Deliveries (channels) -------------------------------------------------------------------------
-VIGIA_DELIVERY_QUEUE = os.environ.get("VIGIA_DELIVERY_QUEUE", "high")  # the queue sends wait in
+VIGIA_DELIVERY_QUEUE = env_choice("VIGIA_DELIVERY_QUEUE", "high", VIGIA_QUEUES)  # the queue sends wait in
 VIGIA_DELIVERY_MAX_ATTEMPTS = env_int("VIGIA_DELIVERY_MAX_ATTEMPTS", 6)  # then a delivery is dead
 VIGIA_DELIVERY_BACKOFF = env_float("VIGIA_DELIVERY_BACKOFF", 10.0)  # seconds before the first retry, doubling
 VIGIA_DELIVERY_BACKOFF_CAP = env_float("VIGIA_DELIVERY_BACKOFF_CAP", 1800.0)
@@ -283,7 +321,7 @@ MAILERS = {  # Django 6.1's mail configuration; the environment names are the fa
         "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "OPTIONS": {
             "host": os.environ.get("EMAIL_HOST", "localhost"),
-            "port": env_int("EMAIL_PORT", 25),
+            "port": env_int("EMAIL_PORT", 25, low=1, high=65535),
             "username": os.environ.get("EMAIL_HOST_USER", ""),
             "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
             "use_tls": env_bool("EMAIL_USE_TLS", False),
@@ -300,7 +338,7 @@ Q_CLUSTER = {
     "orm": "default",
     "broker_class": "scheduler.djq.PriorityORMBroker",
     # VIGIA_WORKERS for any queue, plus the reserved ones (scheduler.djq.Capacity keeps them for their queue).
-    "workers": env_int("VIGIA_WORKERS", 4) + _reserved_worker_count(),
+    "workers": env_int("VIGIA_WORKERS", 4, low=1) + _reserved_worker_count(),
     # Each queued task carries its run's own timeout (scheduler.queue); this is only the fallback.
     "timeout": env_int("VIGIA_QUEUE_RETRY", 60) - 1,
     "retry": env_int("VIGIA_QUEUE_RETRY", 60),  # unacknowledged tasks come back after this
@@ -351,7 +389,10 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers and kubelets probe ove
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = VIGIA_HTTPS
 SECURE_HSTS_SECONDS = env_int("VIGIA_HSTS_SECONDS", 31_536_000) if VIGIA_HTTPS else 0  # a year
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("VIGIA_HSTS_INCLUDE_SUBDOMAINS", True)
-SECURE_HSTS_PRELOAD = env_bool("VIGIA_HSTS_PRELOAD", True)  # only the header's token; nothing is submitted
+# The preload token asks browser makers to hard-code HTTPS for the whole domain: months to undo, so only on
+# request; `check --deploy` would warn about it being off (security.W021), which is the choice made here.
+SECURE_HSTS_PRELOAD = env_bool("VIGIA_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 if VIGIA_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = LANGUAGE_COOKIE_HTTPONLY = True  # JS reads the meta tag instead

@@ -15,6 +15,12 @@ BACKOFF_CEILING = 7 * 86400
 INTERVAL_CEILING = 10 * 366 * 86400  # ten years: longer is a one-off job
 
 
+def default_timezone():
+    """The install's TIME_ZONE, read when a row is created: a callable, so migrations never hold the value
+    of the environment they were made in."""
+    return settings.TIME_ZONE
+
+
 def _job_limits():
     """The CheckConstraints behind every limit the job form states."""
     ranges = {
@@ -67,7 +73,7 @@ class Job(models.Model):
 
     schedule_type = models.CharField(max_length=10, choices=ScheduleType.choices, default=ScheduleType.CRON)
     cron = models.CharField("cron expression", max_length=200, blank=True)
-    timezone = models.CharField("time zone", max_length=64, default=settings.TIME_ZONE)
+    timezone = models.CharField("time zone", max_length=64, default=default_timezone)
     interval_seconds = models.PositiveIntegerField(null=True, blank=True)
     run_at = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
     start_at = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])

@@ -6,7 +6,7 @@ from django.utils.timezone import now as utc_now
 from django.utils.translation import gettext_lazy
 
 from scheduler import bounds
-from scheduler.models import Budget, Job
+from scheduler.models import Budget, Job, default_timezone
 
 
 class Source(models.Model):
@@ -27,7 +27,7 @@ class Source(models.Model):
     # The schedule is a scheduler Job of kind check_source, kept in step with these fields.
     interval_seconds = models.PositiveIntegerField(default=60, null=True, blank=True)
     cron = models.CharField(max_length=200, blank=True, help_text="Instead of the interval, when set.")
-    timezone = models.CharField(max_length=64, default=settings.TIME_ZONE)
+    timezone = models.CharField(max_length=64, default=default_timezone)
     active_from = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
     active_until = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
     enabled = models.BooleanField(default=True)
@@ -124,6 +124,11 @@ class HostBudget(Budget):
         return self.host
 
 
+def default_check_minutes():
+    """VIGIA_PEOPLE_CHECK_MINUTES when a person is created (a callable: see default_timezone)."""
+    return settings.VIGIA_PEOPLE_CHECK_MINUTES
+
+
 class MonitoredPerson(models.Model):
     """Someone a law office watches the national court journal (DJEN) for."""
 
@@ -152,7 +157,7 @@ class MonitoredPerson(models.Model):
     monitor_until = models.DateField(
         null=True, blank=True, help_text="Deactivated after this day.", validators=[bounds.check_date]
     )
-    check_interval_minutes = models.PositiveIntegerField(default=settings.VIGIA_PEOPLE_CHECK_MINUTES)
+    check_interval_minutes = models.PositiveIntegerField(default=default_check_minutes)
     notes = models.TextField(blank=True)
 
     last_checked_at = models.DateTimeField(null=True, blank=True, help_text="The last check, successful or not.")

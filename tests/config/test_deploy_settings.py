@@ -93,7 +93,7 @@ def test_gunicorn_serves_the_app_with_static_files_and_secure_cookies_behind_a_t
         page = http.get("/accounts/login/", headers=https)
         assert page.status_code == 200 and "Log in" in page.text
         assert page.headers["Content-Security-Policy"] == CSP
-        assert page.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
+        assert page.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"  # no preload
 
         # The stylesheet has a content-hashed name, is cached for good and comes compressed.
         css_url = re.search(r'<link rel="stylesheet" href="([^"]+)"', page.text).group(1)

@@ -8,6 +8,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ from django.core.management import get_commands
 from scheduler import broker
 
 ROOT = Path(settings.BASE_DIR)
+# The programs of the environment running these tests (the repository's .venv, tox's, a CI matrix's): the
+# units name /opt/vigia/.venv/bin/..., and any environment with the requirements installed has the same ones.
+BIN = Path(sys.executable).parent
 UNITS = ROOT / "deploy" / "systemd"
 INSTALL_DIR = "/opt/vigia"  # where the units and the README put the checkout
 ENV_FILE = (ROOT / "deploy" / "vigia.env.example").read_text()
@@ -57,7 +61,7 @@ def test_each_unit_starts_a_real_command_as_a_restarted_hardened_service(name):
     [exec_start] = assignments(name, "ExecStart")
     argv = shlex.split(exec_start)
     assert argv[0].startswith(f"{INSTALL_DIR}/.venv/bin/")
-    assert (ROOT / argv[0].removeprefix(INSTALL_DIR + "/")).exists(), "a program the virtualenv does not have"
+    assert (BIN / Path(argv[0]).name).exists(), "a program the virtualenv does not have"
     check_command(argv, name)
 
     assert service["WorkingDirectory"] == INSTALL_DIR and service["User"] == "vigia"
@@ -82,7 +86,8 @@ def test_the_cluster_template_serves_exactly_its_instances_queue(monkeypatch):
 def test_systemd_accepts_the_units(tmp_path):
     # Verified with the checkout standing in for /opt/vigia, so systemd also checks the programs exist.
     for name in UNIT_NAMES:
-        (tmp_path / name).write_text((UNITS / name).read_text().replace(INSTALL_DIR, str(ROOT)))
+        text = (UNITS / name).read_text().replace(f"{INSTALL_DIR}/.venv/bin", str(BIN))
+        (tmp_path / name).write_text(text.replace(INSTALL_DIR, str(ROOT)))
     instances = [f"vigia-qcluster@{queue}.service" for queue in settings.VIGIA_QUEUES]
     targets = [str(tmp_path / name) for name in ["vigia-web.service", "vigia-scheduler.service", *instances]]
     done = subprocess.run(
