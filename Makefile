@@ -1,5 +1,5 @@
 # The two commands of the README. Everything else is plain `python manage.py ...` inside .venv.
-.PHONY: up test lint messages
+.PHONY: up test fast lint messages
 
 up:
 	@deploy/bootstrap.sh
@@ -9,6 +9,11 @@ test:
 	@deploy/bootstrap.sh
 	@deploy/browser.sh
 	.venv/bin/python -m pytest $(ARGS)
+
+# The fast tier: everything but real processes and the browser, for the edit-test loop (about 2 minutes).
+fast:
+	@deploy/bootstrap.sh
+	.venv/bin/python -m pytest -m "not process and not browser" $(ARGS)
 
 lint:
 	@deploy/bootstrap.sh

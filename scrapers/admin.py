@@ -23,18 +23,14 @@ from scrapers import ratelimit
 from scrapers.models import HostBudget, Item, ItemRevision, Source
 from scrapers.sources import SourceForm, job_of, set_enabled
 
-SELECTORS_BROKEN = "selectors may be broken"
-
-
-def health(source):
-    """(label, tone) for the source's health badge."""
-    if not source.consecutive_failures:
-        return ("ok", "ok") if source.last_success_at else ("not checked yet", "new")
-    if SELECTORS_BROKEN in source.last_error.lower():  # checks.py's "0 items where the last check found N"
-        return SELECTORS_BROKEN, "broken" if source.broken else "failing"
-    if source.broken:
-        return "broken", "broken"
-    return f"failing {source.consecutive_failures}", "failing"
+# Each health's badge class in the admin (static/css/admin.css); the reading itself is Source.health.
+TONES = {
+    Source.Health.OK: "ok",
+    Source.Health.NEW: "new",
+    Source.Health.FAILING: "failing",
+    Source.Health.SELECTORS: "failing",
+    Source.Health.BROKEN: "broken",
+}
 
 
 @admin.register(Source)
@@ -111,7 +107,9 @@ class SourceAdmin(admin.ModelAdmin):
 
     @admin.display(description="Health", ordering="consecutive_failures")
     def health_badge(self, source):
-        label, tone = health(source)
+        health = source.health
+        label = f"{health.label} {source.consecutive_failures}" if health == Source.Health.FAILING else health.label
+        tone = TONES[health]
         # classes, not style="": the Content-Security-Policy forbids inline styles (static/css/admin.css)
         return format_html('<span class="vigia-badge vigia-{}" title="{}">{}</span>', tone, source.last_error, label)
 

@@ -21,7 +21,7 @@ from scheduler.errors import JobDataError, JobError, PermanentError
 from scrapers.fetch import fetch
 from scrapers.kinds import base as kinds
 from scrapers.kinds import textutil
-from scrapers.models import Item, ItemRevision, Source
+from scrapers.models import SELECTORS_BROKEN, Item, ItemRevision, Source
 
 log = logging.getLogger("vigia.sources")
 MAX_KEY = 500
@@ -81,7 +81,7 @@ def check_source(source, *, dry_run=False, respect_window=True, deadline=None):
         outcome = _fetch_and_parse(source, config, conditional=not dry_run, deadline=deadline, known=source)
         expected = source.last_item_count or 0
         if outcome.status == "checked" and not outcome.items and expected:
-            raise PermanentError(f"Selectors may be broken: 0 items where the last check found {expected}.")
+            raise PermanentError(f"{SELECTORS_BROKEN}: 0 items where the last check found {expected}.")
     except JobError as exc:
         if not dry_run:
             record_failure(source, str(exc), now)

@@ -8,11 +8,23 @@ from django.utils.translation import gettext_lazy
 from scheduler import bounds
 from scheduler.models import Budget, Job, default_timezone
 
+# The start of a check's error when a page that had items shows none (scrapers.checks): its layout changed.
+SELECTORS_BROKEN = "Selectors may be broken"
+
 
 class Source(models.Model):
     class Method(models.TextChoices):
         GET = "GET", "GET"
         POST = "POST", "POST"
+
+    class Health(models.TextChoices):
+        """What a source's badge says, on the dashboard and in the admin alike (Source.health)."""
+
+        OK = "ok", gettext_lazy("ok")
+        NEW = "new", gettext_lazy("not checked yet")
+        FAILING = "failing", gettext_lazy("failing")
+        SELECTORS = "selectors", gettext_lazy("selectors may be broken")
+        BROKEN = "broken", gettext_lazy("broken")
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=50, help_text="A scraper kind: html, json, feed, page_watch, ...")
@@ -60,6 +72,16 @@ class Source(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def health(self) -> "Source.Health":
+        """The one reading of the source's state (needs broken, consecutive_failures, last_success_at and
+        last_error)."""
+        if not self.consecutive_failures and not self.broken:
+            return self.Health.OK if self.last_success_at else self.Health.NEW
+        if self.broken:  # the strongest word; its error (selectors or not) is shown beside it
+            return self.Health.BROKEN
+        return self.Health.SELECTORS if SELECTORS_BROKEN in self.last_error else self.Health.FAILING
 
     @property
     def topic(self):

@@ -10,7 +10,6 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django_htmx.http import HttpResponseClientRedirect
 
 from scheduler import bounds, services
@@ -30,12 +29,13 @@ MAX_REVISIONS = 50
 MAX_QUERY = 200  # a longer search is cut (it is a substring match anyway)
 SEARCH_WINDOW = 20_000  # item ids a title search scans per page
 
-# (key, label, badge class). The same reading of a source's state as the admin's badge (scrapers.admin.health).
-HEALTH = {
-    "ok": (gettext_lazy("ok"), "healthy"),
-    "failing": (gettext_lazy("failing"), "retrying"),
-    "broken": (gettext_lazy("broken"), "broken"),
-    "new": (gettext_lazy("not checked yet"), "pending"),
+# Each health's badge class (the reading itself is Source.health, the admin's too).
+BADGES = {
+    Source.Health.OK: "healthy",
+    Source.Health.NEW: "pending",
+    Source.Health.FAILING: "retrying",
+    Source.Health.SELECTORS: "retrying",
+    Source.Health.BROKEN: "broken",
 }
 HEALTH_FILTERS = {
     "ok": Q(broken=False, consecutive_failures=0, last_success_at__isnull=False),
@@ -43,6 +43,7 @@ HEALTH_FILTERS = {
     "broken": Q(broken=True),
     "new": Q(broken=False, consecutive_failures=0, last_success_at__isnull=True),
 }
+HEALTH_CHOICES = [(key, Source.Health(key).label) for key in HEALTH_FILTERS]  # "failing" includes selectors
 LIST_COLUMNS = [
     "name",
     "kind",
@@ -59,15 +60,10 @@ RUN_COLUMNS = ["id", "job_id", "status", "trigger", "scheduled_for", "started_at
 WAITING = {*Run.ACTIVE, Run.Status.RETRYING}
 
 
-def health(source):
-    if source.broken:
-        key = "broken"
-    elif source.consecutive_failures:
-        key = "failing"
-    else:
-        key = "ok" if source.last_success_at else "new"
-    label, css = HEALTH[key]
-    return {"key": key, "label": label, "css": css}
+def badge(source):
+    """What the templates show for the source's health: its label and badge class."""
+    health = source.health
+    return {"key": health.value, "label": health.label, "css": BADGES[health]}
 
 
 # --- sources ------------------------------------------------------------------------------------------
@@ -89,12 +85,12 @@ def sources(request):
     rows = rows.annotate(item_count=Coalesce(Subquery(counted.values("n"), output_field=IntegerField()), 0))
     page = keyset_page(rows, request, SOURCES_PAGE)
     for source in page:
-        source.health = health(source)
+        source.badge = badge(source)
     context = {
         "title": _("Sources"),
         "page": page,
         "query": query_without(request, "before"),
-        "health_choices": [(key, label) for key, (label, _css) in HEALTH.items()],
+        "health_choices": HEALTH_CHOICES,
         "kind_choices": kinds.choices(),
         "chosen": {"health": chosen_health, "kind": kind, "q": q},
     }
@@ -204,7 +200,7 @@ def _status_context(found):
             .order_by("-scheduled_for", "-id")[:RECENT_RUNS]
         )
     return {
-        "health": health(found),
+        "health": badge(found),
         "job": found.job if found.job_id else None,
         "runs": runs,
         "checking": any(run.status in WAITING for run in runs),

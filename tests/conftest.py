@@ -18,3 +18,13 @@ def _test_kinds():
 
 from tests.support.browser import browser_page, chromium  # noqa: E402,F401  (browser fixtures)
 from tests.support.web import staff_client, viewer_client  # noqa: E402,F401  (logged-in test clients)
+
+# Tiers: a test that uses Chromium is `browser`, one that starts real processes `process`, whether or not its
+# module says so, so `pytest -m "not process and not browser"` (make fast) leaves out exactly those.
+SLOW_FIXTURES = {"browser_page": "browser", "chromium": "browser", "processes": "process"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture in set(SLOW_FIXTURES).intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(SLOW_FIXTURES[fixture])

@@ -1,5 +1,7 @@
 """The sources pages: list with health, editor (save, Preview against a loopback page), check now, status."""
 
+import re
+
 import pytest
 from django.test import override_settings
 from django.urls import reverse
@@ -311,3 +313,27 @@ def test_preview_and_check_need_a_post(staff_client):
     assert staff_client.get(reverse("scrapers:source_preview")).status_code == 405
     assert staff_client.get(reverse("scrapers:source_check", args=[made.pk])).status_code == 405
     assert CONFIG  # the organizer page's configuration is what form_data posts
+
+
+def test_the_list_and_the_admin_read_a_sources_health_the_same_way(viewer_client, admin_client):
+    states = {
+        "Fine": ({"last_success_at": timezone.now()}, "ok"),
+        "Fresh": ({}, "not checked yet"),
+        "Flaky": ({"consecutive_failures": 2, "last_error": "HTTP 503"}, "failing"),
+        "Redesigned": (
+            {"consecutive_failures": 1, "last_error": "Selectors may be broken: 0 items"},
+            "selectors may be broken",
+        ),
+        "Down": (
+            {"consecutive_failures": 4, "broken": True, "last_error": "Selectors may be broken: 0 items"},
+            "broken",
+        ),
+    }
+    for name, (fields, _label) in states.items():
+        Source.objects.filter(pk=source(name).pk).update(**fields)
+    page = viewer_client.get(reverse("scrapers:sources")).content.decode()
+    admin_page = admin_client.get("/admin/scrapers/source/").content.decode()
+    for name, (_fields, label) in states.items():
+        assert Source.objects.get(name=name).health.label == label
+        assert re.search(rf'class="badge [a-z]+">{label}<', page), label
+        assert re.search(rf'class="vigia-badge vigia-[a-z]+" title="[^"]*">{label}( \d+)?<', admin_page), label
