@@ -14,7 +14,7 @@ from django.utils.html import format_html
 
 from channels_app import channels, rendering, scheduled, sending, tokens
 from channels_app.models import ApiToken, Channel, Delivery, Event, Message, MessageTemplate, Recipient, Subscription
-from scheduler.admin import ReadOnlyAdmin, _local, _short
+from scheduler.admin import ReadOnlyAdmin, clip, local_time
 
 
 def _badge(label, tone, title=""):
@@ -184,8 +184,8 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.display(description="Error")
     def problem(self, delivery):
         if delivery.error:
-            return _short(delivery.error, 60)
-        return _short(f"Template not used: {delivery.template_error}", 60) if delivery.template_error else ""
+            return clip(delivery.error, 60)
+        return clip(f"Template not used: {delivery.template_error}", 60) if delivery.template_error else ""
 
     @admin.action(description="Retry (dead and failed ones)", permissions=["retry"])
     def retry(self, request, queryset):
@@ -240,7 +240,7 @@ class MessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Send at", ordering="send_at")
     def send_time(self, message):
-        return _local(message.send_at)
+        return local_time(message.send_at)
 
     @admin.action(description="Cancel", permissions=["cancel"])
     def cancel(self, request, queryset):

@@ -57,11 +57,12 @@ def job_link(obj):
     return format_html('<a href="{}">{}</a>', reverse("admin:scheduler_job_change", args=[obj.job_id]), obj.job)
 
 
-def _short(text, length=40):
+def clip(text, length=40):
+    """`text` cut to `length` characters with an ellipsis, for the admin's list columns."""
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
-def _local(moment):
+def local_time(moment):
     """A stored (UTC) instant on the operator's clock (TIME_ZONE, or whatever zone is active)."""
     return f"{timezone.localtime(moment):{TIME_FORMAT}}" if moment else "—"
 
@@ -206,7 +207,7 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Next run", ordering="next_run_at")
     def next_run(self, job):
-        return _local(job.next_run_at)
+        return local_time(job.next_run_at)
 
     @admin.display(description="Last run", ordering="last_status")
     def last_status(self, job):

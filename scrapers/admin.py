@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from scheduler import budgets, services
-from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, _local, _short, job_link
+from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, clip, job_link, local_time
 from scrapers import ratelimit
 from scrapers.models import HostBudget, Item, ItemRevision, Source
 from scrapers.sources import SourceForm, job_of, set_enabled
@@ -103,7 +103,7 @@ class SourceAdmin(admin.ModelAdmin):
 
     @admin.display(description="URL", ordering="url")
     def short_url(self, source):
-        return _short(source.url, 50)
+        return clip(source.url, 50)
 
     @admin.display(description="Health", ordering="consecutive_failures")
     def health_badge(self, source):
@@ -115,7 +115,7 @@ class SourceAdmin(admin.ModelAdmin):
 
     @admin.display(description="Last success", ordering="last_success_at")
     def last_success(self, source):
-        return _local(source.last_success_at)
+        return local_time(source.last_success_at)
 
     @admin.display(description="Items", ordering="item_count")
     def item_count(self, source):
@@ -173,7 +173,7 @@ class ItemAdmin(ReadOnlyAdmin):  # items come from checks; deleting one would on
 
     @admin.display(description="Key", ordering="key")
     def short_key(self, item):
-        return _short(item.key)
+        return clip(item.key)
 
 
 HOST_KEY = re.compile(r"(?:[\w-]+(?:\.[\w-]+)*\.?|\[[0-9a-f:.]+\])(?::\d{1,5})?")  # a ratelimit.host_key
@@ -257,7 +257,7 @@ class HostBudgetAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("Next slot"), ordering="next_slot_at")
     def next_slot(self, budget):
-        return _local(budget.next_slot_at)
+        return local_time(budget.next_slot_at)
 
 
 from scrapers import people_admin  # noqa: E402,F401

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, _local, _short, job_link
+from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, clip, job_link, local_time
 from scheduler.models import Job
 from scrapers import people, search, transfers
 from scrapers.brazil import digits, format_document
@@ -164,11 +164,11 @@ class MonitoredPersonAdmin(admin.ModelAdmin):
 
     @admin.display(description="Last success", ordering="last_success_at")
     def last_success(self, person):
-        return _local(person.last_success_at)
+        return local_time(person.last_success_at)
 
     @admin.display(description="Next check", ordering="next_check_at")
     def next_check(self, person):
-        return _local(person.next_check_at)
+        return local_time(person.next_check_at)
 
     @admin.display(description="Publications", ordering="publication_count")
     def publication_count(self, person):
@@ -282,7 +282,7 @@ class PublicationAdmin(ReadOnlyAdmin):  # from checks; deleting one would only h
 
     @admin.display(description="Organ", ordering="organ")
     def short_organ(self, publication):
-        return _short(publication.organ, 50)  # escaped by the admin like any text (scraped: never mark_safe)
+        return clip(publication.organ, 50)  # escaped by the admin like any text (scraped: never mark_safe)
 
     @admin.display(description="People", ordering="people_count")
     def people_count(self, publication):
