@@ -1,7 +1,7 @@
 """The one door every run ends through, and the pause of a job whose own data is at fault.
 
 Whoever ends a run — the execution wrapper (succeeded, failed, timed out, cancelled), the reaper (lost
-after too many deliveries), the watchdog (stuck past its timeout), an operator cancelling a waiting run,
+after too many pick-ups), the watchdog (stuck past its timeout), an operator cancelling a waiting run,
 the dispatcher (a job it cannot plan) — calls `end_run`. It records the final status only while the run
 is still in the state the caller saw (a compare-and-set, so two enders never both win), schedules the
 retry the job's policy allows, pauses the job when its own data is at fault, and sends `run_finished`,

@@ -64,7 +64,7 @@ def defer(run, me, deferred):
     job = run.job
     with transaction.atomic():
         back = Run.objects.filter(id=run.id, status=Run.Status.RUNNING, worker=me).update(
-            status=Run.Status.QUEUED, queued_at=timezone.now(), worker="", deliveries=F("deliveries") - 1
+            status=Run.Status.QUEUED, queued_at=timezone.now(), worker="", pickups=F("pickups") - 1
         )
         if back:
             queue.enqueue(
@@ -156,7 +156,7 @@ class _ClaimStatements:
         self.runs = rawsql.ModelRows(conn, Run, "")
         update = (
             f"UPDATE {runs} SET status = %s, started_at = %s, heartbeat_at = %s, worker = %s, worker_parent = %s, "
-            f"deliveries = deliveries + 1 WHERE id = %s AND (status = %s OR (status = %s AND heartbeat_at < %s)) "
+            f"pickups = pickups + 1 WHERE id = %s AND (status = %s OR (status = %s AND heartbeat_at < %s)) "
             f"RETURNING {run_columns}"
         )
         self.joined = conn.vendor == "postgresql"

@@ -174,7 +174,7 @@ class Run(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    deliveries = models.PositiveSmallIntegerField(default=0, help_text="Times a worker picked this attempt up.")
+    pickups = models.PositiveSmallIntegerField(default=0, help_text="Times a worker picked this attempt up.")
     # Times this attempt's worker died under it while the worker's cluster lived on and no other run was
     # lost with it: the evidence that the run itself kills its worker (a poison pill).
     losses = models.PositiveSmallIntegerField(default=0)

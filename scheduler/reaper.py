@@ -8,7 +8,7 @@ death: the worker died while its cluster process lived on (django-q2 replaced ju
 other run lost its worker in the same pass. A whole cluster or host going down, or a wave of kills, is
 never the run's fault. After VIGIA_MAX_DELIVERIES such losses the run is a poison pill and ends as failed
 through the one door (its retry policy and failure alert apply); a run bounced by other deaths more than
-DELIVERY_CEILING times ends the same way, so nothing loops forever.
+PICKUP_CEILING times ends the same way, so nothing loops forever.
 """
 
 import logging
@@ -26,7 +26,7 @@ from scheduler.endings import end_run
 from scheduler.models import Run
 
 log = logging.getLogger("vigia.scheduler")
-DELIVERY_CEILING = 4  # × VIGIA_MAX_DELIVERIES: deliveries after which a run is failed whatever the evidence
+PICKUP_CEILING = 4  # × VIGIA_MAX_DELIVERIES: pick-ups after which a run is failed whatever the evidence
 
 
 def reap(now=None):
@@ -45,15 +45,15 @@ def reap(now=None):
         solitary = len(lost) == 1
         to_queue = []
         for run in lost:
-            note = f"Worker {run.worker or '?'} stopped responding during delivery {run.deliveries}."
+            note = f"Worker {run.worker or '?'} stopped responding during pick-up {run.pickups}."
             suspect = solitary and _cluster_survived(run)
             losses = run.losses + (1 if suspect else 0)
             poisoned = losses >= settings.VIGIA_MAX_DELIVERIES
-            if poisoned or run.deliveries >= DELIVERY_CEILING * settings.VIGIA_MAX_DELIVERIES:
+            if poisoned or run.pickups >= PICKUP_CEILING * settings.VIGIA_MAX_DELIVERIES:
                 why = (
                     f" It died with its worker {losses} times while nothing else failed. Giving up."
                     if poisoned
-                    else f" Delivered {run.deliveries} times without finishing. Giving up."
+                    else f" Picked up {run.pickups} times without finishing. Giving up."
                 )
                 Run.objects.filter(pk=run.pk).update(losses=losses)
                 where = Q(status=Run.Status.RUNNING, worker=run.worker, heartbeat_at__lt=stale)

@@ -269,7 +269,7 @@ def seed_runs(count, now):
         cursor.execute(
             f"""
             INSERT INTO {table(Run)} (job_id, scheduled_for, attempt, trigger, status, due_at, queued_at,
-                started_at, finished_at, heartbeat_at, duration_ms, deliveries, losses, worker, cancel_requested,
+                started_at, finished_at, heartbeat_at, duration_ms, pickups, losses, worker, cancel_requested,
                 result, error, traceback)
             SELECT jobs.ids[1 + mod(g, cardinality(jobs.ids))], at, 1,
                 CASE WHEN mod(g, 40) = 0 THEN 'manual' ELSE 'schedule' END,

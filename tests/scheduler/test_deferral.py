@@ -30,7 +30,7 @@ def test_a_far_slot_puts_the_run_back_on_the_queue_for_that_moment_holding_the_s
     assert execute_run(run.id) == "deferred"
     assert time.time() - started < 1  # the worker did not sleep
     run.refresh_from_db()
-    assert run.status == "queued" and run.deliveries == 0 and run.worker == ""
+    assert run.status == "queued" and run.pickups == 0 and run.worker == ""
     [row] = OrmQ.objects.all()
     task = djq.read_task(row.payload)
     assert 28 < (row.lock - timezone.now()).total_seconds() <= 31  # handed out only when the slot comes
@@ -58,7 +58,7 @@ def test_a_near_slot_is_waited_in_place():
     run = services.run_now(job)
     assert execute_run(run.id) == "succeeded"
     run.refresh_from_db()
-    assert 0.2 < run.result["waited"] <= 0.5 and run.deliveries == 1
+    assert 0.2 < run.result["waited"] <= 0.5 and run.pickups == 1
 
 
 def test_a_deferred_run_still_ends_through_the_door_when_cancelled():

@@ -33,7 +33,7 @@ def test_success_is_recorded_on_the_run():
     run.refresh_from_db()
     assert run.status == "succeeded" and run.result == {"ok": True}
     assert run.started_at and run.finished_at and run.duration_ms is not None
-    assert run.deliveries == 1 and run.worker
+    assert run.pickups == 1 and run.worker
     assert finished == [run.id]
 
 
@@ -43,7 +43,7 @@ def test_a_duplicate_delivery_does_not_run_it_again():
     execute_run(run.id)
     assert execute_run(run.id) == "not claimed"
     run.refresh_from_db()
-    assert run.deliveries == 1 and Run.objects.filter(job=job).count() == 1
+    assert run.pickups == 1 and Run.objects.filter(job=job).count() == 1
 
 
 def test_transient_failure_retries_with_backoff_then_succeeds():
@@ -162,10 +162,10 @@ def test_a_run_whose_worker_vanished_is_claimed_again():
     job = make_job(kind="noop")
     run = run_once(job)
     stale = timezone.now() - timedelta(minutes=5)
-    Run.objects.filter(pk=run.pk).update(status="running", worker="gone:1", heartbeat_at=stale, deliveries=1)
+    Run.objects.filter(pk=run.pk).update(status="running", worker="gone:1", heartbeat_at=stale, pickups=1)
     assert execute_run(run.id) == "succeeded"
     run.refresh_from_db()
-    assert run.deliveries == 2
+    assert run.pickups == 2
 
 
 def test_a_run_still_heart_beating_is_not_taken_over():
@@ -180,16 +180,16 @@ def test_reaper_requeues_lost_runs_then_gives_up():
     run = run_once(job)
     OrmQ.objects.all().delete()
     stale = timezone.now() - timedelta(minutes=5)
-    Run.objects.filter(pk=run.pk).update(status="running", worker="gone:1", heartbeat_at=stale, deliveries=1)
+    Run.objects.filter(pk=run.pk).update(status="running", worker="gone:1", heartbeat_at=stale, pickups=1)
     assert reaper.reap() == (1, 0)
     run.refresh_from_db()
     assert run.status == "queued" and "gone:1" in run.error
     assert OrmQ.objects.count() == 1
 
     # Lost alone twice more (a worker elsewhere, so the pass losing only this run is the evidence): a poison pill.
-    Run.objects.filter(pk=run.pk).update(status="running", heartbeat_at=stale, deliveries=2)
+    Run.objects.filter(pk=run.pk).update(status="running", heartbeat_at=stale, pickups=2)
     assert reaper.reap() == (1, 0)
-    Run.objects.filter(pk=run.pk).update(status="running", heartbeat_at=stale, deliveries=3)
+    Run.objects.filter(pk=run.pk).update(status="running", heartbeat_at=stale, pickups=3)
     assert reaper.reap() == (0, 1)
     run.refresh_from_db()
     assert run.status == "failed" and run.finished_at and run.losses == 3 and "Giving up" in run.error

@@ -79,6 +79,6 @@ def test_a_run_that_kills_its_worker_every_time_is_given_up_and_others_still_run
     run = wait_for(
         lambda: Run.objects.filter(job=pill, status="failed").first(), 90, message="the poison pill to be given up"
     )
-    assert run.losses == 3 and run.deliveries == 3 and "Giving up" in run.error
+    assert run.losses == 3 and run.pickups == 3 and "Giving up" in run.error
     assert Event.objects.filter(topic=f"job:{pill.pk}:failed").count() == 1
     assert Run.objects.filter(job=steady, status="succeeded").count() >= 5

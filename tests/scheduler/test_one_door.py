@@ -157,12 +157,12 @@ def test_a_worker_that_died_with_its_cluster_is_not_the_runs_fault():
 
 def test_a_run_bounced_by_other_deaths_too_often_still_ends():
     run = services.run_now(make_job(kind="noop"))
-    stale_running(run, "elsewhere:1", deliveries=reaper.DELIVERY_CEILING * 3)
+    stale_running(run, "elsewhere:1", pickups=reaper.PICKUP_CEILING * 3)
     other = services.run_now(make_job(kind="noop"))
     stale_running(other, "elsewhere:2")
     assert reaper.reap() == (1, 1)
     run.refresh_from_db()
-    assert run.status == "failed" and "Delivered 12 times" in run.error
+    assert run.status == "failed" and "Picked up 12 times" in run.error
 
 
 def test_a_job_whose_zone_no_longer_exists_is_paused_and_the_rest_are_dispatched(finished):

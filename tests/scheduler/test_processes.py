@@ -99,7 +99,7 @@ def test_a_worker_killed_mid_run_ends_with_one_succeeded_attempt(processes):
     wait_for(lambda: Run.objects.get(pk=run.pk).status in Run.FINAL, 60, message="the run to finish")
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
-    assert run.deliveries == 2
+    assert run.pickups == 2
     assert Run.objects.filter(job=job).count() == 1
     assert not Run.objects.filter(status="running").exists()
 
