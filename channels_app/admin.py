@@ -1,7 +1,7 @@
 """The operator's admin for delivery: channels (secrets write-only), recipients, subscriptions, templates,
 deliveries, API tokens, API messages and the published events.
 
-Thin: validation is channels_app.channels' forms, actions are sending's, tokens' and scheduled's.
+Thin: validation is channels_app.forms' forms, actions are sending's, tokens' and scheduled's.
 """
 
 from datetime import timedelta
@@ -12,7 +12,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import format_html
 
-from channels_app import channels, rendering, scheduled, sending, tokens
+from channels_app import forms as channel_forms
+from channels_app import rendering, scheduled, sending, tokens
 from channels_app.models import ApiToken, Channel, Delivery, Event, Message, MessageTemplate, Recipient, Subscription
 from scheduler.admin import ReadOnlyAdmin, clip, local_time
 
@@ -33,7 +34,7 @@ class EventAdmin(ReadOnlyAdmin):
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    form = channels.ChannelForm
+    form = channel_forms.ChannelForm
     list_display = ["name", "kind", "enabled", "pace_per_minute", "recipient_count", "sent_last_day"]
     list_filter = ["kind", "enabled"]
     search_fields = ["name"]
@@ -50,7 +51,7 @@ class ChannelAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, **kwargs):
         # `secrets` is a model field Django will not put in a ModelForm (editable=False): the form declares
         # its own write-only field, so only the model fields are named here.
-        kwargs["fields"] = channels.ChannelForm._meta.fields
+        kwargs["fields"] = channel_forms.ChannelForm._meta.fields
         return super().get_form(request, obj, **kwargs)
 
     def get_queryset(self, request):
@@ -81,12 +82,12 @@ class ChannelAdmin(admin.ModelAdmin):
 
     @admin.display(description="Stored secrets")
     def stored_secrets(self, channel):
-        return channels.secrets_summary(channel)
+        return channel_forms.secrets_summary(channel)
 
 
 @admin.register(Recipient)
 class RecipientAdmin(admin.ModelAdmin):
-    form = channels.RecipientForm
+    form = channel_forms.RecipientForm
     list_display = ["address", "label", "channel", "active", "subscription_count"]
     list_filter = ["channel", "active"]
     search_fields = ["address", "label"]
@@ -103,7 +104,7 @@ class RecipientAdmin(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
-    form = channels.SubscriptionForm
+    form = channel_forms.SubscriptionForm
     list_display = ["topic", "recipient", "types"]
     list_filter = ["recipient__channel"]
     search_fields = ["topic"]
@@ -117,7 +118,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(admin.ModelAdmin):
-    form = channels.MessageTemplateForm
+    form = channel_forms.MessageTemplateForm
     list_display = ["name", "subject", "updated_at"]
     search_fields = ["name", "subject", "body"]
     ordering = ["name"]
@@ -130,7 +131,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
     @admin.display(description="Preview (sample values)")
     def preview(self, template):
-        subject, text = channels.preview(template.name, template.subject, template.body)
+        subject, text = channel_forms.preview(template.name, template.subject, template.body)
         # format_html escapes: a template's output is plain text, never markup for this page.
         return format_html('<strong>{}</strong><pre class="vigia-pre">{}</pre>', subject, text)
 

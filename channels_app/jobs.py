@@ -8,8 +8,8 @@ from django.dispatch import receiver
 from channels_app import scheduled, sending
 from scheduler import periodic, retention, services
 from scheduler.errors import PermanentError
+from scheduler.job_kinds import JobKind, register
 from scheduler.models import Job, Run
-from scheduler.registry import JobKind, register
 from scheduler.signals import run_finished
 
 SYSTEM_JOBS = [

@@ -1,5 +1,5 @@
 """Channel pages: the list with recent delivery figures, the editor (secrets write-only), "send test" and
-"retry every dead delivery" on one channel. Validation is ChannelForm's, sending is channels.test_send's."""
+"retry every dead delivery" on one channel. Validation is ChannelForm's, sending is channel_forms.test_send's."""
 
 from datetime import timedelta
 
@@ -13,7 +13,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
-from channels_app import channels, sending
+from channels_app import forms as channel_forms
+from channels_app import sending
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Recipient
 from channels_app.views_common import done, secret_flags, with_status_labels
@@ -132,7 +133,7 @@ def _page_context(request, channel, form):
 def channel_new(request):
     if request.method == "POST":
         return _save(request, None)
-    return render_page(request, TEMPLATE, _page_context(request, None, channels.ChannelForm()))
+    return render_page(request, TEMPLATE, _page_context(request, None, channel_forms.ChannelForm()))
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -140,13 +141,13 @@ def channel(request, pk):
     if request.method == "POST":
         return _save(request, pk)
     found = get_object_or_404(Channel, pk=pk)
-    return render_page(request, TEMPLATE, _page_context(request, found, channels.ChannelForm(instance=found)))
+    return render_page(request, TEMPLATE, _page_context(request, found, channel_forms.ChannelForm(instance=found)))
 
 
 @staff_required
 def _save(request, pk):
     found = get_object_or_404(Channel, pk=pk) if pk else None
-    form = channels.ChannelForm(request.POST, instance=found)
+    form = channel_forms.ChannelForm(request.POST, instance=found)
     if form.is_valid():
         saved = form.save()
         messages.success(request, _("Channel “%(name)s” saved.") % {"name": saved.name})
@@ -162,7 +163,7 @@ def channel_test(request, pk):
     address = request.POST.get("address", "")
     delivery, error = None, ""
     try:
-        delivery = channels.test_send(found, address)
+        delivery = channel_forms.test_send(found, address)
     except ValidationError as exc:
         error = " ".join(exc.messages)
     except KeyError:

@@ -7,7 +7,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from channels_app import channels
+from channels_app import forms as channel_forms
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Recipient, Subscription
 from channels_app.views_common import done
@@ -26,7 +26,9 @@ def _context(recipient, form, subscription_form=None, channel=None):
     context["title"] = str(recipient.label or recipient.address or _("(channel)")) if recipient else _("New recipient")
     if recipient is not None:
         context["subscriptions"] = recipient.subscriptions.order_by("topic")
-        context["subscription_form"] = subscription_form or channels.SubscriptionForm(initial={"recipient": recipient})
+        context["subscription_form"] = subscription_form or channel_forms.SubscriptionForm(
+            initial={"recipient": recipient}
+        )
     return context
 
 
@@ -35,7 +37,7 @@ def recipient_new(request, pk):
     if request.method == "POST":
         return _save(request, None, pk)
     channel = get_object_or_404(Channel, pk=pk)
-    form = channels.RecipientForm(initial={"channel": channel})
+    form = channel_forms.RecipientForm(initial={"channel": channel})
     return render_page(request, TEMPLATE, _context(None, form, channel=channel))
 
 
@@ -44,14 +46,14 @@ def recipient(request, pk):
     if request.method == "POST":
         return _save(request, pk, None)
     found = get_object_or_404(Recipient.objects.select_related("channel"), pk=pk)
-    return render_page(request, TEMPLATE, _context(found, channels.RecipientForm(instance=found)))
+    return render_page(request, TEMPLATE, _context(found, channel_forms.RecipientForm(instance=found)))
 
 
 @staff_required
 def _save(request, pk, channel_pk):
     found = get_object_or_404(Recipient.objects.select_related("channel"), pk=pk) if pk else None
     channel = found.channel if found else get_object_or_404(Channel, pk=channel_pk)
-    form = channels.RecipientForm(request.POST, instance=found)
+    form = channel_forms.RecipientForm(request.POST, instance=found)
     if form.is_valid():
         saved = form.save()
         messages.success(request, _("Recipient saved."))
@@ -74,12 +76,12 @@ def subscription_new(request, pk):
     found = get_object_or_404(Recipient.objects.select_related("channel"), pk=pk)
     data = request.POST.copy()
     data["recipient"] = str(found.pk)  # the recipient is the page's, whatever was posted
-    form = channels.SubscriptionForm(data)
+    form = channel_forms.SubscriptionForm(data)
     if form.is_valid():
         form.save()
         messages.success(request, _("Subscribed to %(topic)s.") % {"topic": form.cleaned_data["topic"]})
         return done(request, reverse("channels_app:recipient", args=[found.pk]))
-    context = _context(found, channels.RecipientForm(instance=found), subscription_form=form)
+    context = _context(found, channel_forms.RecipientForm(instance=found), subscription_form=form)
     return render_page(request, TEMPLATE, context, partial="subscription_form")
 
 

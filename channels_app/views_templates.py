@@ -7,7 +7,8 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from channels_app import channels, rendering
+from channels_app import forms as channel_forms
+from channels_app import rendering
 from channels_app.models import MessageTemplate
 from channels_app.views_common import done
 from scheduler.web import render_page, staff_required
@@ -39,10 +40,10 @@ def template_new(request):
     if name in rendering.DEFAULTS:
         subject, body = rendering.DEFAULTS[name]
         initial = {"name": name, "subject": subject, "body": body}
-    form = channels.MessageTemplateForm(initial=initial)
+    form = channel_forms.MessageTemplateForm(initial=initial)
     context = _context(None, form)
     if initial:
-        context["subject"], context["text"] = channels.preview(name, initial["subject"], initial["body"])
+        context["subject"], context["text"] = channel_forms.preview(name, initial["subject"], initial["body"])
     return render_page(request, TEMPLATE, context)
 
 
@@ -51,13 +52,13 @@ def template(request, pk):
     if request.method == "POST":
         return _save(request, pk)
     found = get_object_or_404(MessageTemplate, pk=pk)
-    return render_page(request, TEMPLATE, _context(found, channels.MessageTemplateForm(instance=found)))
+    return render_page(request, TEMPLATE, _context(found, channel_forms.MessageTemplateForm(instance=found)))
 
 
 @staff_required
 def _save(request, pk):
     found = get_object_or_404(MessageTemplate, pk=pk) if pk else None
-    form = channels.MessageTemplateForm(request.POST, instance=found)
+    form = channel_forms.MessageTemplateForm(request.POST, instance=found)
     if form.is_valid():
         saved = form.save()
         messages.success(request, _("Template “%(name)s” saved.") % {"name": saved.name})
@@ -72,7 +73,7 @@ def _save(request, pk):
 @staff_required
 def template_preview(request):
     found = MessageTemplate.objects.filter(pk=request.POST.get("template_id") or None).first()
-    form = channels.MessageTemplateForm(request.POST, instance=found)
+    form = channel_forms.MessageTemplateForm(request.POST, instance=found)
     return render_page(request, TEMPLATE, _preview_of(form), partial="preview")
 
 
@@ -85,7 +86,9 @@ def _preview_of(form):
     if errors:
         return {"subject": "", "text": "", "preview_errors": errors}
     # Only the name is wrong (empty, taken): the preview still shows what was typed.
-    subject, text = channels.preview(form.data.get("name", ""), form.cleaned_data["subject"], form.cleaned_data["body"])
+    subject, text = channel_forms.preview(
+        form.data.get("name", ""), form.cleaned_data["subject"], form.cleaned_data["body"]
+    )
     return {"subject": subject, "text": text}
 
 

@@ -25,7 +25,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from django.db.models import F
 from django.utils import timezone
 
-from scheduler import budgets, queue, rawsql, registry
+from scheduler import budgets, job_kinds, queue, rawsql
 from scheduler.endings import HeldBy, end_run, schedule_retry  # noqa: F401  (schedule_retry: re-exported)
 from scheduler.errors import JobDataError, JobError, RunCancelled, RunTimeout
 from scheduler.logs import log_context
@@ -82,7 +82,7 @@ def _execute(run, me, held=None):
         if run.cancel_requested:
             raise RunCancelled()
         kind, params = prepare(job)
-        context = registry.RunContext(
+        context = job_kinds.RunContext(
             run_id=run.id,
             job_id=job.id,
             job_name=job.name,
@@ -111,11 +111,11 @@ def _execute(run, me, held=None):
 def prepare(job):
     """The job's kind and validated params, looked up before anything runs; JobDataError when the kind is
     not installed here or the stored params no longer pass its validation."""
-    kind = registry.find(job.kind)
+    kind = job_kinds.find(job.kind)
     if kind is None:
         raise JobDataError(f"Unknown kind '{job.kind}': no installed job kind has that name.")
     try:
-        return kind, registry.clean_params(job.kind, job.params)
+        return kind, job_kinds.clean_params(job.kind, job.params)
     except ValidationError as exc:
         raise JobDataError(_describe(exc)) from None
 

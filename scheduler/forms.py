@@ -8,9 +8,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import bounds, registry, schedules, services
+from scheduler import bounds, job_kinds, schedules, services
+from scheduler.kind_registry import add_nested_errors
 from scheduler.models import BACKOFF_CEILING, INTERVAL_CEILING, MAX_ATTEMPTS, Job
-from scheduler.registries import add_nested_errors
 
 # A change to any of these (or to `enabled`) recomputes next_run_at.
 SCHEDULE_FIELDS = [
@@ -105,7 +105,7 @@ class JobForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["kind"].widget.choices = [("", "---------"), *registry.choices()]
+        self.fields["kind"].widget.choices = [("", "---------"), *job_kinds.choices()]
         apply_limits(self)
         bounds.bound_dates(self)
         self.fields["timezone"].help_text = _("IANA name, e.g. America/Sao_Paulo or UTC.")
@@ -116,10 +116,10 @@ class JobForm(forms.ModelForm):
     def clean_kind(self):
         # Our own message lists the kinds that exist; a ChoiceField's generic one would not.
         kind = self.cleaned_data.get("kind")
-        if kind not in registry.names():
+        if kind not in job_kinds.names():
             raise ValidationError(
                 _("Unknown kind '%(kind)s'. Choose one of: %(kinds)s."),
-                params={"kind": kind, "kinds": ", ".join(registry.names())},
+                params={"kind": kind, "kinds": ", ".join(job_kinds.names())},
             )
         return kind
 
@@ -149,7 +149,7 @@ class JobForm(forms.ModelForm):
         if not kind or "params" in self.errors:
             return
         try:
-            data["params"] = registry.clean_params(kind, data.get("params") or {})
+            data["params"] = job_kinds.clean_params(kind, data.get("params") or {})
         except ValidationError as exc:
             add_nested_errors(self, "params", exc)
 

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from scheduler import cron_text, owners, registry, schedules, services
+from scheduler import cron_text, job_kinds, owners, schedules, services
 from scheduler.forms import JobForm
 from scheduler.models import Job, Run
 from scheduler.views_runs import STATUSES, label_rows
@@ -141,7 +141,7 @@ def jobs(request):
         "title": _("Jobs"),
         "page": page,
         "filters": filters,
-        "kinds": registry.choices(),
+        "kinds": job_kinds.choices(),
         "schedule_types": SCHEDULE_TYPES.items(),
         "queues": QUEUES.items(),
         "states": STATES.items(),

@@ -7,9 +7,9 @@ from django import forms
 
 from scheduler import rawsql
 from scheduler.errors import PermanentError
+from scheduler.job_kinds import JobKind, register
 from scheduler.logs import log_context
 from scheduler.progress import RunProgress
-from scheduler.registry import JobKind, register
 from scrapers import checks, people, publications, transfers
 from scrapers.models import MonitoredPerson, Source
 

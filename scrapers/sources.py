@@ -19,8 +19,8 @@ from django.utils.translation import gettext_lazy
 
 from scheduler import bounds, outbound, owners, services, signals
 from scheduler.forms import add_cron_error, clean_zone_name
+from scheduler.kind_registry import add_nested_errors
 from scheduler.models import Job, Run
-from scheduler.registries import add_nested_errors
 from scrapers.kinds import base as kinds
 from scrapers.models import Source
 

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from scheduler import outbound
-from scheduler.registries import Registry
+from scheduler.kind_registry import Registry
 
 
 @dataclass

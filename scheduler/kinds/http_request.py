@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy
 
 from scheduler import answers, bounds, outbound
 from scheduler.errors import PermanentError
-from scheduler.registry import JobKind, register
+from scheduler.job_kinds import JobKind, register
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 BODYLESS = ("GET", "HEAD")

@@ -1,6 +1,6 @@
 from django.utils.translation import gettext_lazy
 
-from scheduler.registry import JobKind, register
+from scheduler.job_kinds import JobKind, register
 
 
 @register

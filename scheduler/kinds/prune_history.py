@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy
 
 from scheduler import retention
 from scheduler.errors import TransientError
-from scheduler.registry import JobKind, register
+from scheduler.job_kinds import JobKind, register
 
 
 @register

@@ -12,8 +12,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from scheduler import retention
+from scheduler.job_kinds import JobKind, register
 from scheduler.models import Run
-from scheduler.registry import JobKind, register
 
 
 @register

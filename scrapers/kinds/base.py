@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django import forms
 
-from scheduler.registries import Registry
+from scheduler.kind_registry import Registry
 
 
 @dataclass

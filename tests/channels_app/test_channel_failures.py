@@ -97,7 +97,7 @@ def test_a_crashing_channel_down_listener_does_not_undo_the_delivery(caplog):
 
 
 def test_a_recipient_form_names_an_unknown_kind_and_lets_a_kinds_bug_through(monkeypatch):
-    from channels_app.channels import RecipientForm
+    from channels_app.forms import RecipientForm
 
     gone = Channel.objects.create(name="gone", kind="carrier-pigeon")
     form = RecipientForm(data={"channel": gone.pk, "address": "x", "label": "", "active": True})

@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.template import Context, Engine
 from django_q.models import OrmQ
 
-from channels_app import channels
-from channels_app.channels import ChannelForm, MessageTemplateForm, RecipientForm, SubscriptionForm, test_send
+from channels_app import forms as channel_forms
+from channels_app.forms import ChannelForm, MessageTemplateForm, RecipientForm, SubscriptionForm, test_send
 from channels_app.models import Channel, Delivery, Event, MessageTemplate, Recipient, Subscription
 from tests.support.http import LoopbackServer, closed_url
 
@@ -162,9 +162,9 @@ def test_secrets_never_reach_the_log_when_a_channel_is_saved(db, caplog):
 
 
 def test_the_secrets_summary_names_the_keys_only(db):
-    assert channels.secrets_summary(make_channel()) == "token: set"
-    assert channels.secrets_summary(make_channel("hook", "webhook", {"url": "https://x"})) == "secret: not set"
-    assert channels.secrets_summary(make_channel("box", "outbox")) == "—"
+    assert channel_forms.secrets_summary(make_channel()) == "token: set"
+    assert channel_forms.secrets_summary(make_channel("hook", "webhook", {"url": "https://x"})) == "secret: not set"
+    assert channel_forms.secrets_summary(make_channel("box", "outbox")) == "—"
 
 
 # --- RecipientForm ----------------------------------------------------------------------------------
@@ -293,14 +293,14 @@ def test_an_event_types_template_is_previewed_with_a_sample_event(db):
     )
 
 
-@pytest.mark.parametrize("event_type", channels.rendering.EVENT_TYPES)
+@pytest.mark.parametrize("event_type", channel_forms.rendering.EVENT_TYPES)
 def test_the_sample_events_fill_every_field_of_the_default_wordings(event_type):
     strict = Engine(autoescape=False, string_if_invalid="MISSING(%s)")  # a field without a sample shows
-    context = Context({"type": event_type, "topic": "sample:1", **channels.rendering.SAMPLES[event_type]})
+    context = Context({"type": event_type, "topic": "sample:1", **channel_forms.rendering.SAMPLES[event_type]})
 
-    for source in channels.rendering.DEFAULTS[event_type]:
+    for source in channel_forms.rendering.DEFAULTS[event_type]:
         assert "MISSING" not in strict.from_string(source).render(context)
-    subject, text = channels.preview(event_type, "", channels.rendering.DEFAULTS[event_type][1])
+    subject, text = channel_forms.preview(event_type, "", channel_forms.rendering.DEFAULTS[event_type][1])
     assert subject and text
 
 

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 
 from channels_app import sending, tokens
-from channels_app.channels import RecipientForm, test_send
 from channels_app.events import publish
+from channels_app.forms import RecipientForm, test_send
 from channels_app.models import Delivery, Message, Recipient, Subscription
 from scrapers.people import clean_recipient
 from tests.channels_app.support import item_event, recipient

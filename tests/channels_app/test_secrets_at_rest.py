@@ -18,7 +18,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import RequestFactory, override_settings
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
-from channels_app import channels, crypto
+from channels_app import crypto
+from channels_app import forms as channel_forms
 from channels_app.fields import Sealed
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery
@@ -148,8 +149,8 @@ def test_a_wrong_key_names_the_channel_and_never_the_secret_or_ciphertext():
         assert "Alerts hook" in message and "VIGIA_ENCRYPTION_KEYS" in message
         assert raw not in message and raw[:20] not in message and HOOK_SECRET not in message
         # The admin's summary says so instead of failing; a delivery waits to retry with the reason.
-        assert "cannot be decrypted" in channels.secrets_summary(channel)
-        delivery = channels.test_send(channel, "")
+        assert "cannot be decrypted" in channel_forms.secrets_summary(channel)
+        delivery = channel_forms.test_send(channel, "")
         assert delivery.status == Delivery.Status.RETRYING
         assert "Alerts hook" in delivery.error and raw[:20] not in delivery.error
         with pytest.raises(CommandError, match="secrets of channel 'Alerts hook"):
@@ -162,10 +163,10 @@ def test_entering_the_secrets_again_recovers_a_channel_whose_key_was_lost():
         channel = hook()
     with override_settings(VIGIA_ENCRYPTION_KEYS=[KEY_B]):
         data = {"name": "hook", "kind": "webhook", "enabled": "on", "config": json.dumps(channel.config)}
-        form = channels.ChannelForm(data={**data, "secrets": ""}, instance=Channel.objects.get(pk=channel.pk))
+        form = channel_forms.ChannelForm(data={**data, "secrets": ""}, instance=Channel.objects.get(pk=channel.pk))
         assert not form.is_valid() and "secrets" in form.errors  # the unreadable secret counts as missing
         fresh = json.dumps({"secret": "a-brand-new-secret-16"})
-        form = channels.ChannelForm(data={**data, "secrets": fresh}, instance=Channel.objects.get(pk=channel.pk))
+        form = channel_forms.ChannelForm(data={**data, "secrets": fresh}, instance=Channel.objects.get(pk=channel.pk))
         assert form.is_valid(), form.errors
         form.save()
         assert Channel.objects.get(pk=channel.pk).secrets == {"secret": "a-brand-new-secret-16"}

@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 
 from channels_app import sending
-from channels_app.channels import MessageTemplateForm
 from channels_app.events import publish
+from channels_app.forms import MessageTemplateForm
 from channels_app.models import Delivery, MessageTemplate
 from scheduler import services
 from scheduler.execution import execute_run

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from channels_app.kinds import base as kinds
-from scheduler import answers, outbound, registry
+from scheduler import answers, job_kinds, outbound
 from scheduler.errors import ChannelDown, JobError, PermanentError, RateLimited, TransientError
 from scrapers import fetch as fetching
 from tests.support.http import LoopbackServer, closed_url
@@ -91,11 +91,11 @@ def test_network_errors_timeouts_and_bad_requests(server):
 
 
 def call_http_request(url, timeout=5):
-    params = registry.clean_params("http_request", {"url": url})
-    context = registry.RunContext(
+    params = job_kinds.clean_params("http_request", {"url": url})
+    context = job_kinds.RunContext(
         run_id=None, job_id=1, job_name="t", attempt=1, scheduled_for=timezone.now(), timeout_seconds=timeout
     )
-    return registry.get("http_request").run(params, context)
+    return job_kinds.get("http_request").run(params, context)
 
 
 def call_webhook(url):

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from scheduler import registry
+from scheduler import job_kinds
 from scheduler.errors import PermanentError, TransientError
 from tests.support.http import LoopbackServer, Response, closed_url
 
@@ -16,19 +16,19 @@ def server():
 
 
 def context(timeout=5):
-    return registry.RunContext(
+    return job_kinds.RunContext(
         run_id=None, job_id=1, job_name="t", attempt=1, scheduled_for=timezone.now(), timeout_seconds=timeout
     )
 
 
 def call(params, timeout=5):
-    cleaned = registry.clean_params("http_request", params)
-    return registry.get("http_request").run(cleaned, context(timeout))
+    cleaned = job_kinds.clean_params("http_request", params)
+    return job_kinds.get("http_request").run(cleaned, context(timeout))
 
 
 def errors(params):
     with pytest.raises(ValidationError) as info:
-        registry.clean_params("http_request", params)
+        job_kinds.clean_params("http_request", params)
     return info.value.message_dict
 
 
@@ -180,20 +180,20 @@ def test_header_values_stay_out_of_error_messages(server):
 
 
 def test_cleaned_params_default_the_method():
-    assert registry.clean_params("http_request", {"url": "http://x.test/"})["method"] == "GET"
-    assert registry.clean_params("http_request", {"url": "http://x.test/", "json": [1]})["method"] == "POST"
-    assert registry.clean_params("http_request", {"url": "https://wuzapi:8080/", "method": "put"})["method"] == "PUT"
+    assert job_kinds.clean_params("http_request", {"url": "http://x.test/"})["method"] == "GET"
+    assert job_kinds.clean_params("http_request", {"url": "http://x.test/", "json": [1]})["method"] == "POST"
+    assert job_kinds.clean_params("http_request", {"url": "https://wuzapi:8080/", "method": "put"})["method"] == "PUT"
 
 
 def test_cleaning_is_idempotent():
     params = {"url": "http://x.test/", "json": {"a": 1}, "headers": {"A": "b"}, "expected_status": "200, 204"}
-    cleaned = registry.clean_params("http_request", params)
+    cleaned = job_kinds.clean_params("http_request", params)
     assert cleaned["expected_status"] == [200, 204]
-    assert registry.clean_params("http_request", cleaned) == cleaned
+    assert job_kinds.clean_params("http_request", cleaned) == cleaned
 
 
 def test_form_strings_are_parsed_as_json():
-    cleaned = registry.clean_params("http_request", {"url": "http://x.test/", "headers": '{"A": "b"}'})
+    cleaned = job_kinds.clean_params("http_request", {"url": "http://x.test/", "headers": '{"A": "b"}'})
     assert cleaned["headers"] == {"A": "b"}
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from channels_app.fake_wuzapi import FakeWuzapi
 from channels_app.kinds import base as kinds
-from scheduler import outbound, registry
+from scheduler import job_kinds, outbound
 from scheduler.errors import TransientError
 from scrapers import djen
 from scrapers.fake_djen import FakeDjen
@@ -78,11 +78,11 @@ def peer():
 
 
 def run_http_request(url):
-    params = registry.clean_params("http_request", {"url": url})
-    context = registry.RunContext(
+    params = job_kinds.clean_params("http_request", {"url": url})
+    context = job_kinds.RunContext(
         run_id=None, job_id=1, job_name="t", attempt=1, scheduled_for=timezone.now(), timeout_seconds=10
     )
-    return registry.get("http_request").run(params, context)
+    return job_kinds.get("http_request").run(params, context)
 
 
 def test_every_caller_reuses_one_kept_alive_connection(peer):

@@ -6,16 +6,16 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from scheduler import registry
+from scheduler import job_kinds
 from scheduler.models import Job, Run
 
 
 def prune(params):
-    cleaned = registry.clean_params("prune_runs", params)
-    context = registry.RunContext(
+    cleaned = job_kinds.clean_params("prune_runs", params)
+    context = job_kinds.RunContext(
         run_id=None, job_id=1, job_name="t", attempt=1, scheduled_for=timezone.now(), timeout_seconds=5
     )
-    return registry.get("prune_runs").run(cleaned, context)
+    return job_kinds.get("prune_runs").run(cleaned, context)
 
 
 def make_runs(job, count, age, status, start=0):
@@ -68,8 +68,8 @@ def test_nothing_to_delete(job):
 
 
 def test_defaults_are_filled_in():
-    assert registry.clean_params("prune_runs", {"days": 7}) == {"days": 7, "batch_size": 1000, "pause_ms": 50}
-    assert registry.clean_params("prune_runs", {"days": "7", "pause_ms": 0})["pause_ms"] == 0
+    assert job_kinds.clean_params("prune_runs", {"days": 7}) == {"days": 7, "batch_size": 1000, "pause_ms": 50}
+    assert job_kinds.clean_params("prune_runs", {"days": "7", "pause_ms": 0})["pause_ms"] == 0
 
 
 @pytest.mark.parametrize(
@@ -85,5 +85,5 @@ def test_defaults_are_filled_in():
 )
 def test_invalid_params(params, key):
     with pytest.raises(ValidationError) as info:
-        registry.clean_params("prune_runs", params)
+        job_kinds.clean_params("prune_runs", params)
     assert key in info.value.message_dict

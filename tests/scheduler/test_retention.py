@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_q.models import OrmQ, Task
 
 from channels_app import jobs as channel_jobs
-from scheduler import registry, retention, services
+from scheduler import job_kinds, retention, services
 from scheduler.execution import execute_run
 from scheduler.models import Job, Run
 
@@ -40,11 +40,11 @@ def make_task(age, success=False):
 
 
 def prune_history(**params):
-    cleaned = registry.clean_params("prune_history", {"pause_ms": 0, **params})
-    context = registry.RunContext(
+    cleaned = job_kinds.clean_params("prune_history", {"pause_ms": 0, **params})
+    context = job_kinds.RunContext(
         run_id=None, job_id=None, job_name="t", attempt=1, scheduled_for=timezone.now(), timeout_seconds=60
     )
-    return registry.get("prune_history").run(cleaned, context)
+    return job_kinds.get("prune_history").run(cleaned, context)
 
 
 def test_only_old_final_runs_go_and_each_job_keeps_its_latest(job, settings):

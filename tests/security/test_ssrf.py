@@ -13,10 +13,10 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from channels_app import scheduled, sending, tokens
-from channels_app.channels import ChannelForm
 from channels_app.events import publish
+from channels_app.forms import ChannelForm
 from channels_app.models import Channel, Delivery, Message, Recipient, Subscription
-from scheduler import execution, outbound, registry, services
+from scheduler import execution, job_kinds, outbound, services
 from scheduler.forms import JobForm
 from scheduler.models import Run
 from scrapers import checks
@@ -362,7 +362,7 @@ def test_apprise_refuses_to_send_to_a_server_resolving_to_loopback(allow, intern
 @pytest.mark.parametrize("url", SAVED)
 def test_an_http_request_job_with_a_forbidden_url_is_a_field_error(allow, url):
     with pytest.raises(ValidationError) as info:
-        registry.clean_params("http_request", {"url": url})
+        job_kinds.clean_params("http_request", {"url": url})
     assert "not a public address" in " ".join(info.value.message_dict["params.url"])
     form = JobForm(
         data={
@@ -401,7 +401,7 @@ def test_an_api_message_with_a_forbidden_callback_is_a_field_error(allow, client
 
 def test_allowed_hosts_save_without_errors(allow):
     allow("localhost", "10.0.0.0/8")
-    assert registry.clean_params("http_request", {"url": "http://localhost:8000/x"})["url"]
+    assert job_kinds.clean_params("http_request", {"url": "http://localhost:8000/x"})["url"]
     form = ChannelForm(
         data={
             "name": "w",

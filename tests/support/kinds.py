@@ -5,8 +5,8 @@ import time
 from django import forms
 
 from scheduler.errors import PermanentError, TransientError
+from scheduler.job_kinds import JobKind, register
 from scheduler.models import Run
-from scheduler.registry import JobKind, register
 
 
 @register

@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from channels_app.channels import test_send
+from channels_app.forms import test_send
 from channels_app.models import Channel, Delivery
 
 

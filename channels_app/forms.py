@@ -19,7 +19,7 @@ from channels_app import crypto, events, rendering, sending, topics
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Event, MessageTemplate, Recipient, Subscription
 from scheduler import bounds
-from scheduler.registries import add_nested_errors
+from scheduler.kind_registry import add_nested_errors
 
 TOPIC = re.compile(r"^(\*|[A-Za-z0-9_-]+:[A-Za-z0-9_:*.-]+)$")
 
