@@ -1,11 +1,13 @@
 """`bench dashboard`: server time of the dashboard's pages on a big PostgreSQL database.
 
-Seeds 1,000,000 runs over 100 jobs and the last 30 days, 100,000 items over 50 sources, 10,000 monitored
+Seeds 1,000,000 runs over 100 jobs and the last 30 days, 1,000,000 items over 50 sources, 10,000 monitored
 people (with 20,000 publications) and 100,000 deliveries over 4 channels, in bulk (INSERT … SELECT FROM
 generate_series), then ANALYZE. Logged in as staff, in-process (django.test.Client: middleware, view,
 template; no network), each page gets 3 warm-up requests and 50 timed ones: the overview, the queue
 fragment (HTMX), the runs list unfiltered, filtered by job and status, and 90 % deep, the people search and
-the items search. Target: p95 ≤ 100 ms for every page. --quick: a tenth of the data and 20 requests a page.
+the items search for a common word (1 item in 31) and for a rare one (1 item; on PostgreSQL both search the
+whole table through the trigram index). Target: p95 ≤ 100 ms for every page, ≤ 50 ms for the items
+searches. --quick: a tenth of the data and 20 requests a page.
 """
 
 import random
@@ -31,9 +33,10 @@ from scrapers.brazil import normalize_name
 from scrapers.models import Item, ItemRevision, MonitoredPerson, Publication, PublicationMatch, Source
 
 TARGET_MS = 100
+SEARCH_TARGET_MS = 50  # items_search*: the whole table through the trigram index
 JOBS, SOURCES, DAYS = 100, 50, 30
-FULL = {"runs": 1_000_000, "items": 100_000, "people": 10_000, "deliveries": 100_000, "requests": 50}
-QUICK = {"runs": 100_000, "items": 10_000, "people": 1_000, "deliveries": 10_000, "requests": 20}
+FULL = {"runs": 1_000_000, "items": 1_000_000, "people": 10_000, "deliveries": 100_000, "requests": 50}
+QUICK = {"runs": 100_000, "items": 100_000, "people": 1_000, "deliveries": 10_000, "requests": 20}
 
 # Item titles: verb + thing + place, so a search for one thing hits ~1/31 of the items and misses the rest.
 VERBS = "Encontre Fotografe Desenhe Construa Cante Traga Esconda Pinte Escreva Monte Grave Leve Invente Decore "
@@ -96,7 +99,11 @@ def run(env, quick, say, log_dir):
     if failed:
         raise CommandError("pages failed: " + "; ".join(failed))
     figures["max_p95_ms"] = max(value for key, value in figures.items() if key.endswith("_p95_ms"))
-    targets = {key: TARGET_MS for key in figures if key.endswith("_p95_ms")}
+    targets = {
+        key: SEARCH_TARGET_MS if key.startswith("items_search") else TARGET_MS
+        for key in figures
+        if key.endswith("_p95_ms")
+    }
     return {
         **figures,
         "seed_s": seed_s,
@@ -126,6 +133,9 @@ def pages():
         MonitoredPerson.objects.filter(normalized_name__contains=PEOPLE_SEARCH).order_by("normalized_name", "pk")
     ).first()
     item = Item.objects.filter(title__icontains=ITEM_SEARCH).order_by("-pk").first()
+    # One item among all, older than any window of recent ids: only a search of the whole table finds it.
+    rare = Item.objects.order_by("pk").only("id", "title")[Item.objects.count() // 7]
+    rare_search = rare.title.split(":")[0] + ":"  # "Tarefa 142857:"
     return [
         ("overview", "/", {}, ""),
         ("queue", "/queue/", {"HX-Request": "true"}, ""),
@@ -139,6 +149,7 @@ def pages():
         ("runs_deep", f"/runs/?{urlencode({'after': Cursor.of(deep)})}", {}, link("scheduler:run", after_deep)),
         ("people_search", f"/people/?{urlencode({'q': PEOPLE_SEARCH})}", {}, link("scrapers:person", person)),
         ("items_search", f"/items/?{urlencode({'q': ITEM_SEARCH})}", {}, link("scrapers:item", item)),
+        ("items_search_rare", f"/items/?{urlencode({'q': rare_search})}", {}, link("scrapers:item", rare)),
     ]
 
 

@@ -5,6 +5,7 @@ checks run as the source's own check_source job (scheduler.services.run_now), di
 """
 
 from django.contrib import messages
+from django.db import connection
 from django.db.models import Count, IntegerField, Max, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404, redirect
@@ -27,7 +28,8 @@ LATEST_ITEMS = 20
 RECENT_RUNS = 10
 MAX_REVISIONS = 50
 MAX_QUERY = 200  # a longer search is cut (it is a substring match anyway)
-SEARCH_WINDOW = 20_000  # item ids a title search scans per page
+SEARCH_WINDOW = 20_000  # item ids a title search scans per page where no index answers it
+TRIGRAM = 3  # the shortest search the trigram index answers
 
 # Each health's badge class (the reading itself is Source.health, the admin's too).
 BADGES = {
@@ -210,6 +212,12 @@ def _status_context(found):
 # --- items --------------------------------------------------------------------------------------------
 
 
+def indexed_search(q):
+    """Whether PostgreSQL's trigram index on titles (migration 0011) answers this search over the whole
+    table: any search of at least 3 characters (a trigram) there."""
+    return connection.vendor == "postgresql" and len(q) >= TRIGRAM
+
+
 def items(request):
     # Newest first by id (insertion order), keyset-paged. The source's name comes from the filter's list of
     # sources rather than a join, which keeps PostgreSQL on the primary key's index for every variant.
@@ -220,12 +228,15 @@ def items(request):
     q = request.GET.get("q", "").strip()[:MAX_QUERY]
     floor = None
     if q:
-        # A substring search has no index to use: each page scans at most SEARCH_WINDOW ids, newest first,
-        # so a rare word costs the same as a common one; "Older" goes on below the window.
+        rows = rows.filter(title__icontains=q)
+    if q and not indexed_search(q):
+        # No index for this search (SQLite; a word too short for trigrams): each page scans at most
+        # SEARCH_WINDOW ids, newest first, so a rare word costs the same as a common one; "Older" goes on
+        # below the window.
         ids = Item.objects.aggregate(low=Min("pk"), high=Max("pk"))
         top = bounds.parse_id(request.GET.get("before")) or (ids["high"] or 0) + 1
         floor = top - SEARCH_WINDOW
-        rows = rows.filter(title__icontains=q, pk__gte=floor)
+        rows = rows.filter(pk__gte=floor)
     page = keyset_page(rows, request, ITEMS_PAGE)
     if floor is not None and page.next_before is None and ids["low"] is not None and floor > ids["low"]:
         page.next_before, page.searched_to = floor, floor

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -129,19 +130,43 @@ def test_diff_text_keeps_whitespace_and_marks_words():
     assert diffs.diff_text("same", "same") == [("equal", "same")]
 
 
-def test_a_title_search_scans_a_bounded_window_per_page(viewer_client, monkeypatch):
+def test_a_title_search_no_index_answers_scans_a_bounded_window_per_page(viewer_client, monkeypatch):
+    # "ch" (in "match", not in "other"): too short for PostgreSQL's trigram index, so both databases use
+    # the window here; longer searches on SQLite take the same path.
     from scrapers import views_sources
 
     monkeypatch.setattr(views_sources, "SEARCH_WINDOW", 10)
     owner = source()
     rows = [item(owner, str(number), "match" if number in (2, 25) else "other") for number in range(30)]
     url = reverse("scrapers:items")
-    first = viewer_client.get(url, {"q": "match"})
+    first = viewer_client.get(url, {"q": "ch"})
     assert [row.key for row in first.context["page"]] == ["25"]  # only the newest 10 ids were scanned
     floor = rows[-1].pk + 1 - 10
     assert first.context["page"].next_before == floor and f"Searched back to item #{floor}" in first.content.decode()
-    second = viewer_client.get(url, {"q": "match", "before": floor})
+    second = viewer_client.get(url, {"q": "ch", "before": floor})
     assert [row.key for row in second.context["page"]] == []
-    third = viewer_client.get(url, {"q": "match", "before": floor - 10})
+    third = viewer_client.get(url, {"q": "ch", "before": floor - 10})
     assert [row.key for row in third.context["page"]] == ["2"]
     assert third.context["page"].next_before is None  # the oldest item was reached
+    if connection.vendor == "sqlite":  # a longer word too: SQLite has no index for it
+        longer = viewer_client.get(url, {"q": "match"})
+        assert [row.key for row in longer.context["page"]] == ["25"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigram index is PostgreSQL's")
+def test_a_title_search_on_postgresql_covers_the_whole_table_through_the_trigram_index(viewer_client, monkeypatch):
+    from scrapers import views_sources
+
+    monkeypatch.setattr(views_sources, "SEARCH_WINDOW", 10)
+    owner = source()
+    for number in range(30):
+        item(owner, str(number), "Encontre a LÂMPADA" if number in (2, 25) else "other")
+    page = viewer_client.get(reverse("scrapers:items"), {"q": "lâmpada"})  # any case, accents as typed
+    assert [row.key for row in page.context["page"]] == ["25", "2"]
+    assert page.context["page"].next_before is None and "Searched back" not in page.content.decode()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # 30 rows: the planner would rather read them all
+        sql, params = Item.objects.filter(title__icontains="lâmpada").order_by("-pk").query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "item_title_trgm" in plan, plan
