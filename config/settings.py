@@ -126,6 +126,10 @@ INSTALLED_APPS = [
     "channels_app",
     "scrapers",
 ]
+# The benchmarks (`manage.py bench`) live under tests/ with the loopback stand-ins they drive: a checkout has
+# them; a production image built without tests/ has neither, and no production module imports them.
+if (BASE_DIR / "tests" / "bench" / "apps.py").is_file():
+    INSTALLED_APPS.append("tests.bench")
 
 MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",  # first: every later layer's log lines and errors carry the id

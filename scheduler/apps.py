@@ -1,5 +1,4 @@
 import importlib
-import os
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -20,10 +19,6 @@ class SchedulerConfig(AppConfig):
 
         if not 1 <= settings.VIGIA_MAX_TIMEOUT <= TIMEOUT_CEILING:  # the database refuses longer timeouts
             raise ImproperlyConfigured(f"VIGIA_MAX_TIMEOUT must be between 1 and {TIMEOUT_CEILING} seconds.")
-        if os.environ.get("VIGIA_COUNT_QUERIES_DIR"):  # `bench idle` counts every process's queries
-            from scheduler.bench import querycount
-
-            querycount.install(os.environ["VIGIA_COUNT_QUERIES_DIR"])
         for module in settings.VIGIA_EXTRA_JOB_KINDS:
             importlib.import_module(module)
         pgtypes.register_choices()  # after every app's models (and their choices) are loaded

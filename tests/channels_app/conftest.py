@@ -2,8 +2,8 @@
 
 import pytest
 
-from channels_app.fake_wuzapi import FakeWuzapi
 from tests.channels_app.support import wuzapi_channel
+from tests.loopback.wuzapi import FakeWuzapi
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from channels_app.fake_wuzapi import FakeWuzapi
 from channels_app.models import Channel, Delivery, MessageTemplate, Recipient
+from tests.loopback.wuzapi import FakeWuzapi
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,9 +5,9 @@ and bounded query counts."""
 import pytest
 from django.urls import reverse
 
-from channels_app.fake_wuzapi import FakeWuzapi
 from channels_app.models import Channel, Delivery, Event, MessageTemplate, Recipient, Subscription
 from tests.channels_app.support import recipient, wuzapi_channel
+from tests.loopback.wuzapi import FakeWuzapi
 
 SECRET = "very-secret-token-4242"
 HTMX = {"HTTP_HX_REQUEST": "true"}

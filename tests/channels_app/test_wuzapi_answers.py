@@ -13,12 +13,12 @@ from django.utils import timezone
 
 from channels_app import sending
 from channels_app.events import publish
-from channels_app.fake_wuzapi import ANSWERS
 from channels_app.kinds import wuzapi as wuzapi_kind
 from channels_app.kinds.base import Outgoing
 from channels_app.models import Channel, Delivery
 from scheduler import answers
 from tests.channels_app.support import item_event, recipient
+from tests.loopback.wuzapi import ANSWERS
 from tests.support.http import LoopbackServer
 
 pytestmark = pytest.mark.django_db

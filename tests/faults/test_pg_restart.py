@@ -19,10 +19,10 @@ from django.utils import timezone
 from channels_app.models import Event
 from scheduler.models import Run
 from scrapers import people, ratelimit
-from scrapers.bench_cycle import make_people
-from scrapers.fake_djen import FakeDjen
 from scrapers.models import MonitoredPerson, Publication, PublicationMatch
+from tests.bench.cycle_bench import make_people
 from tests.faults.support import Hammer, group_pids, restart_postgresql, start_web
+from tests.loopback.djen import FakeDjen
 from tests.support.factories import make_job
 from tests.support.processes import wait_for
 

@@ -11,13 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
-from channels_app.fake_wuzapi import FakeWuzapi
 from channels_app.kinds import base as kinds
 from scheduler import job_kinds, outbound
 from scheduler.errors import TransientError
 from scrapers import djen
-from scrapers.fake_djen import FakeDjen
 from scrapers.fetch import fetch
+from tests.loopback.djen import FakeDjen
+from tests.loopback.wuzapi import FakeWuzapi
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from scrapers.fake_djen import FakeDjen
 from scrapers.people import PersonForm
 from scrapers.publications import COURT_ZONE
+from tests.loopback.djen import FakeDjen
 
 
 @pytest.fixture(name="djen")

@@ -12,9 +12,9 @@ from channels_app.models import Event
 from scheduler import services
 from scheduler.models import Job, Run
 from scrapers import people, ratelimit
-from scrapers.bench_cycle import make_people
-from scrapers.fake_djen import FakeDjen
 from scrapers.models import MonitoredPerson, Publication, PublicationMatch
+from tests.bench.cycle_bench import make_people
+from tests.loopback.djen import FakeDjen
 from tests.support.processes import wait_for
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]

@@ -1,4 +1,8 @@
-"""Benchmarks: `python manage.py bench NAME [--quick]`. Each registers a function that returns its figures."""
+"""Benchmarks: `python manage.py bench NAME [--quick]`. Each registers a function that returns its figures.
+
+They live under tests/ with the loopback stand-ins they drive (tests/loopback): production code never
+imports them, and an image built without tests/ has no `bench` command (config/settings.py installs this
+app only where it exists)."""
 
 import gc
 from contextlib import contextmanager
@@ -21,10 +25,18 @@ def register(name):
 
 
 def discover():
-    """Import every app's `bench` module (scheduler.bench registers its own below)."""
-    from django.utils.module_loading import autodiscover_modules
-
-    autodiscover_modules("bench")
+    """Import every benchmark module, so each registers itself."""
+    from tests.bench import (  # noqa: F401
+        cycle_bench,
+        dashboard_bench,
+        deliveries_bench,
+        fuzz_bench,
+        idle_bench,
+        import_bench,
+        scheduler_bench,
+        scrape_bench,
+        soak_bench,
+    )
 
 
 @contextmanager
@@ -49,6 +61,3 @@ def engine(env, log_dir, workers=4):
         for handle in logs.values():
             handle.close()
         gc.unfreeze()
-
-
-from scheduler.bench import fuzz_bench, idle_bench, scheduler_bench  # noqa: E402,F401  (register "fuzz", "idle", "scheduler")

@@ -38,14 +38,14 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from scheduler import lease
-from scheduler.bench import engine, memory, register
-from scheduler.bench.figures import percentile, seconds
 from scheduler.models import Job, Run
 from scheduler.processes import MANAGE, stop
 from scrapers import ratelimit
 from scrapers.kinds import base as kinds
 from scrapers.models import Item, Source
 from scrapers.sources import sync_job
+from tests.bench import engine, memory, register
+from tests.bench.figures import percentile, seconds
 
 SITES, SOURCES, INTERVAL, WORKERS, WEB_WORKERS = 4, 200, 10, 4, 2
 POLLERS, POLL_EVERY, WARM_UP, SETTLE = 5, 2.0, 30, 60

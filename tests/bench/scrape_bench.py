@@ -16,12 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.utils import timezone
 
-from scheduler.bench import engine, register
-from scheduler.bench.figures import percentile
 from scrapers import checks, ratelimit
 from scrapers.kinds import base as kinds
 from scrapers.models import Item, Source
 from scrapers.sources import SourceForm
+from tests.bench import engine, register
+from tests.bench.figures import percentile
 
 CONFIG = {"items": "li.task", "title": "h3", "link": "a@href", "body": "p", "id": "@data-id", "date": "time@datetime"}
 TARGETS = {"parse_1mb_median_ms": 150, "ratelimit_max_per_s": 5, "ratelimit_total": 95, "detect_latency_p50_s": 10.5}
@@ -158,11 +158,3 @@ def _wait(predicate, timeout, interval=0.1):
             return True
         time.sleep(interval)
     raise TimeoutError(f"waited {timeout} s at {timezone.now():%H:%M:%S}")
-
-
-from scrapers import (  # noqa: E402,F401  (register "cycle", "dashboard", "soak" and "import")
-    bench_cycle,
-    bench_dashboard,
-    bench_import,
-    bench_soak,
-)

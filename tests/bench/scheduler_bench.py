@@ -5,7 +5,7 @@ Phase 1: one-off jobs due at random instants (200 across 60 s; --quick: 50 acros
 Phase 2: a burst of no-op occurrences due in the same second (5,000; --quick: 1,000).
 Phase 3: the same timely jobs among 100,000 enabled jobs (--quick: 10,000; a mix of cron, interval and
          once, most not due): how late they are dispatched, and the scheduler's CPU per occurrence.
-Then every phase other apps register (scheduler.bench.PHASES) runs on the same processes.
+Then every phase other apps register (tests.bench.PHASES) runs on the same processes.
 """
 
 import random
@@ -17,9 +17,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from scheduler import lease, services
-from scheduler.bench import PHASE_TARGETS, PHASES, engine, register
-from scheduler.bench.figures import among, percentile, seconds
 from scheduler.models import Job, Run
+from tests.bench import PHASE_TARGETS, PHASES, engine, register
+from tests.bench.figures import among, percentile, seconds
 
 TARGETS = {
     "start_lag_p99_s": 0.1,

@@ -11,8 +11,8 @@ import subprocess
 import sys
 import time
 
-from scheduler.bench import register
 from scheduler.processes import MANAGE
+from tests.bench import register
 
 TESTS = [
     "tests/security/test_fuzz_web.py",

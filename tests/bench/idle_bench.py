@@ -13,10 +13,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from scheduler.bench import register
-from scheduler.bench.memory import children_by_parent, cpu_seconds
-from scheduler.bench.querycount import total
 from scheduler.processes import MANAGE
+from tests.bench import register
+from tests.bench.memory import children_by_parent, cpu_seconds
+from tests.bench.querycount import total
 
 TARGETS = {"idle_cpu_pct": 2.0, "idle_rss_mb": 250}
 PORT = 8765
@@ -117,6 +117,6 @@ def _name(pid):
 
 
 def _rss(pid):
-    from scheduler.bench.memory import rss_kb
+    from tests.bench.memory import rss_kb
 
     return rss_kb(pid) or 0

@@ -13,11 +13,11 @@ import time
 from bisect import bisect_left
 
 from channels_app.events import publish
-from channels_app.fake_wuzapi import Remote
 from channels_app.models import Channel, Delivery, Recipient, Subscription
-from scheduler.bench import engine, register
-from scheduler.bench.figures import among, percentile
 from scheduler.models import Job
+from tests.bench import engine, register
+from tests.bench.figures import among, percentile
+from tests.loopback.wuzapi import Remote
 
 PACE = 600
 TARGETS = {"paced_max_per_s": PACE // 60 + 1, "duplicates": 0, "lost": 0, "unpaced_msgs_per_s": 200}

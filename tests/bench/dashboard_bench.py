@@ -26,11 +26,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from channels_app.models import Channel, Delivery, Event, Recipient, Subscription
-from scheduler.bench import register
-from scheduler.bench.figures import percentile
 from scheduler.models import Job, Run
 from scrapers.brazil import normalize_name
 from scrapers.models import Item, ItemRevision, MonitoredPerson, Publication, PublicationMatch, Source
+from tests.bench import register
+from tests.bench.figures import percentile
 
 TARGET_MS = 100
 SEARCH_TARGET_MS = 50  # items_search*: the whole table through the trigram index

@@ -18,11 +18,11 @@ import time
 from django.db import connection
 
 from channels_app.models import Channel, Recipient, Subscription
-from scheduler.bench import figures, register
 from scheduler.models import Job, Run
 from scrapers import brazil, people_csv
-from scrapers.bench_dashboard import FIRST, SURNAMES
 from scrapers.models import MonitoredPerson
+from tests.bench import figures, register
+from tests.bench.dashboard_bench import FIRST, SURNAMES
 
 TARGET_ROWS_PER_S = 2000
 ALPHANUMERIC = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"

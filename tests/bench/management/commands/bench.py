@@ -16,8 +16,8 @@ from pathlib import Path
 from django.core.management import CommandError
 from django.core.management.base import BaseCommand
 
-from scheduler.bench import BENCHMARKS, database, discover
 from scheduler.processes import MANAGE
+from tests.bench import BENCHMARKS, database, discover
 
 INNER = "VIGIA_BENCH_INNER"
 discover()

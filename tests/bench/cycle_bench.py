@@ -18,13 +18,13 @@ from django.db.models import Max
 from django.utils import timezone
 
 from scheduler import services
-from scheduler.bench import PHASE_TARGETS, PHASES, engine, register
-from scheduler.bench.figures import among, percentile, seconds
 from scheduler.models import Job, Run
 from scrapers import people, ratelimit
 from scrapers.brazil import normalize_name
-from scrapers.fake_djen import FakeDjen
 from scrapers.models import MonitoredPerson, Publication
+from tests.bench import PHASE_TARGETS, PHASES, engine, register
+from tests.bench.figures import among, percentile, seconds
+from tests.loopback.djen import FakeDjen
 
 LATENCY, RATE, WORKERS = 0.2, 15, 4
 TARGETS = {"rate_bound_ratio": 1.05, "rate_max_per_s": RATE, "concurrency_bound_ratio": 1.10}
