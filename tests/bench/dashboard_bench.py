@@ -443,7 +443,7 @@ def seed_deliveries(count, now):
                 RETURNING id, created_at
             )
             INSERT INTO {table(Delivery)} (event_id, recipient_id, status, subject, body, attempts, next_attempt_at,
-                claimed_at, worker, provider_id, error, sent_at, created_at, updated_at)
+                claimed_at, worker, provider_id, error, template_error, sent_at, created_at, updated_at)
             SELECT id, recipients.ids[1 + mod(id, cardinality(recipients.ids))], status, 'Nova tarefa',
                 'Nova tarefa publicada: Tarefa ' || id,
                 CASE status WHEN 'dead' THEN 5 WHEN 'pending' THEN 0 ELSE 1 END,
@@ -452,6 +452,7 @@ def seed_deliveries(count, now):
                 CASE WHEN status = 'pending' THEN '' ELSE 'worker-1' END,
                 CASE WHEN status = 'sent' THEN 'msg-' || id ELSE '' END,
                 CASE WHEN status IN ('failed', 'dead', 'retrying') THEN 'HTTP 500 from the provider' ELSE '' END,
+                '',
                 CASE WHEN status = 'sent' THEN created_at + interval '2 seconds' END,
                 created_at, created_at + interval '2 seconds'
             FROM (
