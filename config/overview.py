@@ -15,7 +15,7 @@ from django.utils.translation import ngettext
 from channels_app.models import Delivery
 from scheduler.models import Job, Run
 from scrapers.models import Source
-from scrapers.people import monitored
+from scrapers.people.services import monitored
 
 HOURS = 24
 CLOSED_HOURS_TTL = 60  # seconds the closed hours' counts are reused (a run's final status may lag that much)

@@ -10,8 +10,8 @@ from django.utils.translation import ngettext
 from config import overview as summary
 from scheduler import liveness
 from scheduler.web import render_page, staff_required
-from scrapers import sources
-from scrapers.views_people import people_sync
+from scrapers.people.views import people_sync
+from scrapers.sources import services as sources
 
 TEMPLATE = "config/overview.html"
 
@@ -71,6 +71,6 @@ def force_sync_sources(request):
 
 # Included by config/urls.py (no namespace): the POST targets of the overview's buttons.
 urls = [
-    path("sync/people/", people_sync, name="force_sync_people"),  # on a worker: scrapers.views_people
+    path("sync/people/", people_sync, name="force_sync_people"),  # on a worker: scrapers.people.views
     path("sync/sources/", force_sync_sources, name="force_sync_sources"),
 ]

@@ -5,6 +5,7 @@ commands, the import and the API report the same field errors) and `run(params, 
 returns a small JSON-able dict for the run's result or raises a scheduler.errors.JobError.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +22,12 @@ class RunContext:
     attempt: int
     scheduled_for: datetime
     timeout_seconds: float
+
+
+def deadline(context: RunContext) -> float:
+    """A monotonic instant a kind should finish its work by: a margin inside the run's timeout is left for
+    recording the outcome."""
+    return time.monotonic() + context.timeout_seconds * 0.9
 
 
 class JobKind:

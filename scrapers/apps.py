@@ -7,7 +7,9 @@ class ScrapersConfig(AppConfig):
     name = "scrapers"
 
     def ready(self):
-        from scrapers import jobs, kinds, people, retention, sources  # noqa: F401  (kinds, pruner, delete hooks)
+        from scrapers import jobs, retention  # noqa: F401  (the job kinds, the pruner)
+        from scrapers.people import services as people
+        from scrapers.sources import kinds, services  # noqa: F401  (source kinds, delete hooks)
 
         post_migrate.connect(people._ensure_after_migrate, sender=self)
 

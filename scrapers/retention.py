@@ -2,7 +2,7 @@
 
 An item's current version lives on the Item itself and is never pruned; its revisions (the versions it
 replaced) go after VIGIA_RETAIN_ITEM_HISTORY_DAYS, except the latest: it says what the item said before
-its last change, and the next change dates itself from it (scrapers.checks._revise).
+its last change, and the next change dates itself from it (scrapers.sources.checks._revise).
 """
 
 from django.db.models import Exists, OuterRef, Q

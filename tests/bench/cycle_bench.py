@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from scheduler import services
 from scheduler.models import Job, Run
-from scrapers import people, ratelimit
-from scrapers.brazil import normalize_name
+from scrapers import ratelimit
 from scrapers.models import MonitoredPerson, Publication
+from scrapers.people import services as people
+from scrapers.people.brazil import normalize_name
 from tests.bench import PHASE_TARGETS, PHASES, engine, register
 from tests.bench.figures import among, percentile, seconds
 from tests.loopback.djen import FakeDjen

@@ -27,8 +27,8 @@ from django.utils import timezone
 
 from channels_app.models import Channel, Delivery, Event, Recipient, Subscription
 from scheduler.models import Job, Run
-from scrapers.brazil import normalize_name
 from scrapers.models import Item, ItemRevision, MonitoredPerson, Publication, PublicationMatch, Source
+from scrapers.people.brazil import normalize_name
 from tests.bench import register
 from tests.bench.figures import percentile
 
@@ -299,7 +299,8 @@ def seed_runs(count, now):
                      ELSE NULL END,
                 CASE status WHEN 'failed' THEN 'HTTPError: 503 Service Unavailable for url https://organizer.example/'
                             WHEN 'timed_out' THEN 'Timed out after 300 s' ELSE '' END,
-                CASE WHEN status = 'failed' THEN repeat('  File "/app/scrapers/fetch.py", line 88, in get' || chr(10)
+                CASE WHEN status = 'failed'
+                     THEN repeat('  File "/app/scrapers/sources/fetch.py", line 88, in get' || chr(10)
                      || '    response.raise_for_status()' || chr(10), 8) ELSE '' END
             FROM (
                 SELECT g, at, 50 + mod(g * 31, 5000) AS duration,

@@ -19,8 +19,9 @@ from django.db import connection
 
 from channels_app.models import Channel, Recipient, Subscription
 from scheduler.models import Job, Run
-from scrapers import brazil, people_csv
 from scrapers.models import MonitoredPerson
+from scrapers.people import brazil
+from scrapers.people import csv_io as people_csv
 from tests.bench import figures, register
 from tests.bench.dashboard_bench import FIRST, SURNAMES
 

@@ -16,10 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.utils import timezone
 
-from scrapers import checks, ratelimit
-from scrapers.kinds import base as kinds
+from scrapers import ratelimit
 from scrapers.models import Item, Source
-from scrapers.sources import SourceForm
+from scrapers.sources import checks
+from scrapers.sources.kinds import base as kinds
+from scrapers.sources.services import SourceForm
 from tests.bench import engine, register
 from tests.bench.figures import percentile
 

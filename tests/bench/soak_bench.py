@@ -41,9 +41,9 @@ from scheduler import lease
 from scheduler.models import Job, Run
 from scheduler.processes import MANAGE, stop
 from scrapers import ratelimit
-from scrapers.kinds import base as kinds
 from scrapers.models import Item, Source
-from scrapers.sources import sync_job
+from scrapers.sources.kinds import base as kinds
+from scrapers.sources.services import sync_job
 from tests.bench import engine, memory, register
 from tests.bench.figures import percentile, seconds
 

@@ -13,7 +13,7 @@ from channels_app import sending, tokens
 from channels_app.events import publish
 from channels_app.forms import RecipientForm, test_send
 from channels_app.models import Delivery, Message, Recipient, Subscription
-from scrapers.people import clean_recipient
+from scrapers.people.services import clean_recipient
 from tests.channels_app.support import item_event, recipient
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from scheduler.models import Run
 from scrapers.models import Source
-from scrapers.sources import sync_job
+from scrapers.sources.services import sync_job
 from tests.support.factories import make_job
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,7 +15,7 @@ from scheduler import liveness, services
 from scheduler.execution import execute_run
 from scheduler.models import Job, Run
 from scrapers.models import MonitoredPerson, Source
-from scrapers.sources import sync_job
+from scrapers.sources.services import sync_job
 from tests.support.factories import lead, make_job
 
 # config.views.urls (the buttons' POST targets) on top of the project's URLs, whether or not

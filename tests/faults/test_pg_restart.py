@@ -18,8 +18,9 @@ from django.utils import timezone
 
 from channels_app.models import Event
 from scheduler.models import Run
-from scrapers import people, ratelimit
+from scrapers import ratelimit
 from scrapers.models import MonitoredPerson, Publication, PublicationMatch
+from scrapers.people import services as people
 from tests.bench.cycle_bench import make_people
 from tests.faults.support import Hammer, group_pids, restart_postgresql, start_web
 from tests.loopback.djen import FakeDjen

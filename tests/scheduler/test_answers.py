@@ -11,7 +11,7 @@ from django.utils import timezone
 from channels_app.kinds import base as kinds
 from scheduler import answers, job_kinds, outbound
 from scheduler.errors import ChannelDown, JobError, PermanentError, RateLimited, TransientError
-from scrapers import fetch as fetching
+from scrapers.sources import fetch as fetching
 from tests.support.http import LoopbackServer, closed_url
 
 

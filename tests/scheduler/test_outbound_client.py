@@ -14,8 +14,8 @@ from django.utils import timezone
 from channels_app.kinds import base as kinds
 from scheduler import job_kinds, outbound
 from scheduler.errors import TransientError
-from scrapers import djen
-from scrapers.fetch import fetch
+from scrapers.people import djen
+from scrapers.sources.fetch import fetch
 from tests.loopback.djen import FakeDjen
 from tests.loopback.wuzapi import FakeWuzapi
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from scrapers.people import PersonForm
-from scrapers.publications import COURT_ZONE
+from scrapers.people.publications import COURT_ZONE
+from scrapers.people.services import PersonForm
 from tests.loopback.djen import FakeDjen
 
 

@@ -7,9 +7,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from scrapers import brazil
 from scrapers.models import MonitoredPerson
-from scrapers.people import PersonForm
+from scrapers.people import brazil
+from scrapers.people.services import PersonForm
 
 # --- check digits computed here, independently of brazil.py ---------------------------------------
 

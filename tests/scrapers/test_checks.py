@@ -9,9 +9,9 @@ from scheduler import services
 from scheduler.errors import JobError
 from scheduler.execution import execute_run
 from scheduler.models import Job
-from scrapers import checks
 from scrapers.models import Item, ItemRevision, Source
-from scrapers.sources import SourceForm
+from scrapers.sources import checks
+from scrapers.sources.services import SourceForm
 from tests.support import organizer
 from tests.support.organizer import CONFIG, page
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from scheduler.models import Job, Run
 from scrapers.models import Item, Source
-from scrapers.sources import FIELDS
+from scrapers.sources.services import FIELDS
 from tests.support.commands import call, call_failing
 from tests.support.organizer import CONFIG, make_source, page
 

@@ -8,10 +8,10 @@ from django.utils import timezone
 
 from scheduler.errors import JobError, PermanentError, TransientError
 from scheduler.models import Budget
-from scrapers import djen as client
-from scrapers import fetch as fetching
 from scrapers import ratelimit
 from scrapers.models import Publication
+from scrapers.people import djen as client
+from scrapers.sources import fetch as fetching
 from tests.scrapers.people_support import days_ago, djen_fixture  # noqa: F401 (the `djen` fixture)
 
 pytestmark = pytest.mark.django_db

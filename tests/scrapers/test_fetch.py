@@ -10,8 +10,8 @@ from django.conf import settings
 
 from scheduler import answers
 from scheduler.errors import PermanentError, TransientError
-from scrapers import fetch as fetching
-from scrapers.fetch import fetch
+from scrapers.sources import fetch as fetching
+from scrapers.sources.fetch import fetch
 from tests.support.http import LoopbackServer, closed_url
 
 pytestmark = pytest.mark.django_db

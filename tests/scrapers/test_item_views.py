@@ -7,8 +7,8 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from scrapers import diffs
 from scrapers.models import Item, ItemRevision
+from scrapers.sources import diffs
 from tests.support.organizer import make_source
 
 pytestmark = pytest.mark.django_db
@@ -133,7 +133,7 @@ def test_diff_text_keeps_whitespace_and_marks_words():
 def test_a_title_search_no_index_answers_scans_a_bounded_window_per_page(viewer_client, monkeypatch):
     # "ch" (in "match", not in "other"): too short for PostgreSQL's trigram index, so both databases use
     # the window here; longer searches on SQLite take the same path.
-    from scrapers import views_sources
+    from scrapers.sources import views as views_sources
 
     monkeypatch.setattr(views_sources, "SEARCH_WINDOW", 10)
     owner = source()
@@ -155,7 +155,7 @@ def test_a_title_search_no_index_answers_scans_a_bounded_window_per_page(viewer_
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigram index is PostgreSQL's")
 def test_a_title_search_on_postgresql_covers_the_whole_table_through_the_trigram_index(viewer_client, monkeypatch):
-    from scrapers import views_sources
+    from scrapers.sources import views as views_sources
 
     monkeypatch.setattr(views_sources, "SEARCH_WINDOW", 10)
     owner = source()

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 
-from scrapers.kinds import base, css
-from scrapers.kinds.base import Document, ParseError, clean_config
-from scrapers.kinds.page_watch import DIFF_MAX, diff
-from scrapers.kinds.textutil import html_to_text, parse_date
 from scrapers.models import Item, Source
+from scrapers.sources.kinds import base, css
+from scrapers.sources.kinds.base import Document, ParseError, clean_config
+from scrapers.sources.kinds.page_watch import DIFF_MAX, diff
+from scrapers.sources.kinds.textutil import html_to_text, parse_date
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAGE_URL = "https://gincana.example/gincana/tarefas/"
@@ -26,7 +26,7 @@ def document(name, url=PAGE_URL):
 
 
 def parse(kind, doc, config, source=None):
-    """As scrapers.checks does it: validate the configuration, then parse."""
+    """As scrapers.sources.checks does it: validate the configuration, then parse."""
     return base.get(kind).parse(doc, clean_config(kind, config), source=source)
 
 

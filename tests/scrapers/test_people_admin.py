@@ -12,8 +12,10 @@ from django_q.models import OrmQ
 
 from channels_app.events import publish
 from scheduler.models import Job, Run
-from scrapers import djen, people, people_admin
 from scrapers.models import MonitoredPerson, Publication, PublicationMatch
+from scrapers.people import admin as people_admin
+from scrapers.people import djen
+from scrapers.people import services as people
 
 PEOPLE = reverse("admin:scrapers_monitoredperson_changelist")
 ADD_PERSON = reverse("admin:scrapers_monitoredperson_add")

@@ -18,12 +18,13 @@ from scheduler.errors import JobError, PermanentError, TransientError
 from scheduler.execution import execute_run
 from scheduler.models import Job, Run
 from scheduler.progress import RunProgress
-from scrapers import djen as client
-from scrapers import fetch as fetching
-from scrapers import people, publications
-from scrapers.brazil import normalize_name
 from scrapers.models import MonitoredPerson, Publication, PublicationMatch
-from scrapers.people import sync_job
+from scrapers.people import djen as client
+from scrapers.people import publications
+from scrapers.people import services as people
+from scrapers.people.brazil import normalize_name
+from scrapers.people.services import sync_job
+from scrapers.sources import fetch as fetching
 from tests.scrapers.people_support import court_today, days_ago, djen_fixture, make_person  # noqa: F401
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from channels_app.models import Event
 from scheduler.models import Run
-from scrapers import people
 from scrapers.models import MonitoredPerson, Publication
-from scrapers.publications import COURT_ZONE
+from scrapers.people import services as people
+from scrapers.people.publications import COURT_ZONE
 from tests.support.commands import call, call_failing
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Importing and exporting monitored people as CSV (scrapers.people_csv, import_people, export_people)."""
+"""Importing and exporting monitored people as CSV (scrapers.people.csv_io, import_people, export_people)."""
 
 import codecs
 from datetime import date
@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 
 from channels_app.models import Channel, Subscription
 from scheduler.models import Run
-from scrapers import people, people_csv
 from scrapers.models import MonitoredPerson
-from scrapers.people import FIELDS, PersonForm
+from scrapers.people import csv_io as people_csv
+from scrapers.people import services as people
+from scrapers.people.services import FIELDS, PersonForm
 from tests.support.commands import call, call_failing
 
 pytestmark = pytest.mark.django_db

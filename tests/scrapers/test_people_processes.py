@@ -11,8 +11,9 @@ from django.utils import timezone
 from channels_app.models import Event
 from scheduler import services
 from scheduler.models import Job, Run
-from scrapers import people, ratelimit
+from scrapers import ratelimit
 from scrapers.models import MonitoredPerson, Publication, PublicationMatch
+from scrapers.people import services as people
 from tests.bench.cycle_bench import make_people
 from tests.loopback.djen import FakeDjen
 from tests.support.processes import wait_for

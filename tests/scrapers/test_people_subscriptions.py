@@ -3,7 +3,7 @@
 import pytest
 
 from channels_app.models import Channel, Delivery, Recipient, Subscription
-from scrapers import publications
+from scrapers.people import publications
 from tests.scrapers.people_support import days_ago, djen_fixture, make_person  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def test_editing_the_list_drops_only_the_removed_addresses_and_keeps_an_operator
     office = Recipient.objects.create(channel=whatsapp, address="120363000000000001@g.us")
     Subscription.objects.create(recipient=office, topic=person.topic)  # made by an operator in the admin
 
-    from scrapers.people import PersonForm
+    from scrapers.people.services import PersonForm
 
     form = PersonForm(
         data={"name": person.name, "check_interval_minutes": 30, "active": True, "recipients": "5511987654321"},

@@ -13,9 +13,9 @@ from django.utils import timezone
 from scheduler import retention, services
 from scheduler.execution import execute_run
 from scheduler.models import Job, Run
-from scrapers import transfers
-from scrapers.brazil import normalize_name
 from scrapers.models import MonitoredPerson, PeopleTransfer
+from scrapers.people import transfers
+from scrapers.people.brazil import normalize_name
 
 pytestmark = pytest.mark.django_db
 CPF = "529.982.247-25"

@@ -11,9 +11,9 @@ from django_q.models import OrmQ
 from channels_app.models import Channel
 from scheduler.execution import execute_run
 from scheduler.models import Job, Run
-from scrapers import views_people
-from scrapers.brazil import normalize_name
 from scrapers.models import MonitoredPerson, Publication, PublicationMatch
+from scrapers.people import views as views_people
+from scrapers.people.brazil import normalize_name
 from tests.scrapers.people_support import days_ago, djen_fixture, make_person  # noqa: F401
 
 pytestmark = pytest.mark.django_db

@@ -4,9 +4,9 @@ one publication with its escaped text and the people it matched."""
 import pytest
 from django.urls import reverse
 
-from scrapers import views_publications
-from scrapers.brazil import normalize_name
 from scrapers.models import MonitoredPerson, Publication, PublicationMatch
+from scrapers.people import views_publications
+from scrapers.people.brazil import normalize_name
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}

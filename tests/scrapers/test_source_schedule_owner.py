@@ -18,9 +18,9 @@ from django_q.models import OrmQ
 
 from scheduler import services
 from scheduler.models import Job, Run
-from scrapers import checks
 from scrapers.models import Source
-from scrapers.sources import SourceForm
+from scrapers.sources import checks
+from scrapers.sources.services import SourceForm
 from tests.support.organizer import CONFIG, make_source
 
 pytestmark = pytest.mark.django_db

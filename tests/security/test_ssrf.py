@@ -19,9 +19,9 @@ from channels_app.models import Channel, Delivery, Message, Recipient, Subscript
 from scheduler import execution, job_kinds, outbound, services
 from scheduler.forms import JobForm
 from scheduler.models import Run
-from scrapers import checks
-from scrapers.fetch import fetch
-from scrapers.sources import SourceForm
+from scrapers.sources import checks
+from scrapers.sources.fetch import fetch
+from scrapers.sources.services import SourceForm
 from tests.support import organizer
 from tests.support.factories import make_job
 from tests.support.http import LoopbackServer, _Handler, _Server

@@ -16,7 +16,7 @@ import django
 def main(url, start, end):
     django.setup()
     from scheduler.budgets import SlotTooFar
-    from scrapers.fetch import fetch
+    from scrapers.sources.fetch import fetch
 
     time.sleep(max(0.0, start - time.time()))
     deadline = time.monotonic() + (end - time.time())

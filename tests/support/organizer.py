@@ -1,6 +1,6 @@
 """An organizer's task page, and a source that scrapes it, for tests (served by a LoopbackServer)."""
 
-from scrapers.sources import SourceForm
+from scrapers.sources.services import SourceForm
 
 CONFIG = {"items": "li.task", "title": "h3", "link": "a@href", "body": "p", "id": "@data-id"}
 

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from scrapers import people
+from scrapers.people import services as people
 
 
 class Command(BaseCommand):

@@ -5,9 +5,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from scheduler.errors import JobError
 from scheduler.importing import find_by_id_or_name
-from scrapers import publications
-from scrapers.brazil import normalize_name
 from scrapers.models import MonitoredPerson, Publication
+from scrapers.people import publications
+from scrapers.people.brazil import normalize_name
 
 
 def find_person(ref):

@@ -15,9 +15,9 @@ from scheduler.errors import JobError
 from scheduler.execution import execute_run
 from scheduler.importing import find_by_id_or_name
 from scheduler.models import Run
-from scrapers import checks
 from scrapers.models import Item, Source
-from scrapers.sources import job_of
+from scrapers.sources import checks
+from scrapers.sources.services import job_of
 
 COLUMNS = ["KEY", "TITLE", "URL", "PUBLISHED"]
 WIDTH = 60  # longest cell shown; the rest is cut with "…"

@@ -3,8 +3,8 @@ import_people reads."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from scrapers import people_csv
 from scrapers.models import MonitoredPerson
+from scrapers.people import csv_io as people_csv
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand
 
 from scheduler.importing import export_values, write_export
 from scrapers.models import Source
-from scrapers.sources import FIELDS
+from scrapers.sources.services import FIELDS
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from scrapers import people_csv
+from scrapers.people import csv_io as people_csv
 
 BAR_FROM = 500  # rows from which a progress bar is drawn
 BAR_WIDTH = 30

@@ -6,7 +6,7 @@ and SourceForm.save creates or updates each source's check_source job in the sam
 
 from scheduler.importing import ImportCommand
 from scrapers.models import Source
-from scrapers.sources import FIELDS, SourceForm
+from scrapers.sources.services import FIELDS, SourceForm
 
 
 class Command(ImportCommand):

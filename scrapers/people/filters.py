@@ -9,8 +9,8 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from scrapers import brazil, search
 from scrapers.models import MonitoredPerson
+from scrapers.people import brazil, search
 
 EVERY_TRIBUNAL = "*"  # people who chose no tribunal (every one is searched)
 

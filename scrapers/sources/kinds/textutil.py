@@ -122,7 +122,7 @@ def _zone(name):
     return ZoneInfo(name)
 
 
-# The zone naive dates on a page are read in: the source's own, set by scrapers.checks while it parses
+# The zone naive dates on a page are read in: the source's own, set by scrapers.sources.checks while it parses
 # (an organizer in Lisbon writes Lisbon times); settings.TIME_ZONE otherwise (previews, tests).
 page_zone = ContextVar("page_zone", default=None)
 

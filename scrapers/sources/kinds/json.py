@@ -11,8 +11,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from scheduler import bounds
-from scrapers.kinds.base import ParsedItem, ParseError, ScraperKind, register
-from scrapers.kinds.textutil import absolute_url, from_timestamp, html_to_text, normalize, parse_date, shorten
+from scrapers.sources.kinds.base import ParsedItem, ParseError, ScraperKind, register
+from scrapers.sources.kinds.textutil import absolute_url, from_timestamp, html_to_text, normalize, parse_date, shorten
 
 FIELDS = ("title", "link", "body", "id", "date")
 _MISSING = object()

@@ -10,9 +10,9 @@ import hashlib
 from django import forms
 from django.utils.translation import gettext_lazy
 
-from scrapers.kinds import css
-from scrapers.kinds.base import ParsedItem, ParseError, ScraperKind, register
-from scrapers.kinds.html import SelectorField
+from scrapers.sources.kinds import css
+from scrapers.sources.kinds.base import ParsedItem, ParseError, ScraperKind, register
+from scrapers.sources.kinds.html import SelectorField
 
 DIFF_MAX = 20_000
 

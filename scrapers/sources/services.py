@@ -21,8 +21,8 @@ from scheduler import bounds, outbound, owners, services, signals
 from scheduler.forms import add_cron_error, clean_zone_name
 from scheduler.kind_registry import add_nested_errors
 from scheduler.models import Job, Run
-from scrapers.kinds import base as kinds
 from scrapers.models import Source
+from scrapers.sources.kinds import base as kinds
 
 FIELDS = [
     "name",

@@ -10,8 +10,8 @@ from django.views.decorators.http import require_GET
 
 from scheduler import bounds
 from scheduler.web import keyset_page, query_without, render_page
-from scrapers import search
 from scrapers.models import MonitoredPerson, Publication
+from scrapers.people import search
 
 PAGE_SIZE = 50
 LIST_FIELDS = [

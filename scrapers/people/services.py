@@ -1,6 +1,6 @@
 """Monitored people: PersonForm (the one validation: admin, import, dashboard, API), each person's
 check_person job, and the operations on them — the first check on creation, the periodic fan-out,
-force sync and expiry. Checking one person is scrapers.publications'."""
+force sync and expiry. Checking one person is scrapers.people.publications'."""
 
 import logging
 import re
@@ -23,8 +23,8 @@ from channels_app import phones
 from channels_app.events import publish
 from scheduler import bounds, services
 from scheduler.models import Job, Run
-from scrapers import brazil
 from scrapers.models import MonitoredPerson
+from scrapers.people import brazil
 
 log = logging.getLogger("vigia.people")
 

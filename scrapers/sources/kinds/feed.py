@@ -8,8 +8,8 @@ from django import forms
 from django.utils.translation import gettext_lazy
 from lxml import etree
 
-from scrapers.kinds.base import ParsedItem, ParseError, ScraperKind, register
-from scrapers.kinds.textutil import absolute_url, element_text, html_to_text, normalize, parse_date, shorten
+from scrapers.sources.kinds.base import ParsedItem, ParseError, ScraperKind, register
+from scrapers.sources.kinds.textutil import absolute_url, element_text, html_to_text, normalize, parse_date, shorten
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 RSS1 = "{http://purl.org/rss/1.0/}"

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.text import smart_split, unescape_string_literal
 
-from scrapers.brazil import digits, document_characters, known_tribunals, normalize_name
+from scrapers.people.brazil import digits, document_characters, known_tribunals, normalize_name
 
 # A search word made of digits and the punctuation of a CPF, CNPJ or process number ("529.982.247-25").
 NUMERIC = re.compile(r"[\d.\-/]+")

@@ -1,8 +1,8 @@
 """The people pages: the list (search, filters, keyset paging by name), adding a person and watching its
 first check live, the person page (check now, deactivate), force sync. CSV import and export:
-scrapers.views_transfers.
+scrapers.people.views_transfers.
 
-Thin: validation is PersonForm's, the operations are scrapers.people's and scrapers.people_csv's, so the
+Thin: validation is PersonForm's, the operations are scrapers.people.services's and scrapers.people.csv_io's, so the
 dashboard, the admin, the import command and the API behave the same."""
 
 from django.contrib import messages
@@ -19,11 +19,11 @@ from channels_app.models import Subscription
 from scheduler import bounds, progress
 from scheduler.models import Run
 from scheduler.web import query_without, render_page, staff_required
-from scrapers import brazil
-from scrapers import people as operations
 from scrapers.models import MonitoredPerson, PublicationMatch
-from scrapers.people_filters import filtered_people, tribunal_choices
-from scrapers.views_publications import urls as publication_urls
+from scrapers.people import brazil
+from scrapers.people import services as operations
+from scrapers.people.filters import filtered_people, tribunal_choices
+from scrapers.people.views_publications import urls as publication_urls
 
 PAGE_SIZE = 50
 LATEST_MATCHES = 50
@@ -42,7 +42,7 @@ LIST_FIELDS = [
 ]
 
 
-# --- the list (its filters: scrapers.people_filters) ---------------------------------------------
+# --- the list (its filters: scrapers.people.filters) ---------------------------------------------
 
 
 class NamePage:
@@ -243,7 +243,7 @@ def person_status(request, pk):
 
 @staff_required
 def person_check(request, pk):
-    """Check now: queue a check of this person (scrapers.people.force_sync; one already waiting is kept)."""
+    """Check now: queue a check of this person (scrapers.people.services.force_sync; one already waiting is kept)."""
     person = get_object_or_404(MonitoredPerson, pk=pk)
     if not person.active:
         note = _("An inactive person is not checked.")

@@ -3,7 +3,7 @@
 `search()` runs one query over a date window and returns every item, page by page, until the count the
 API announced is reached or its result cap (VIGIA_DJEN_MAX_RESULTS) stops it; a window holding more than
 the cap is reported as truncated after its first page, so the caller can split it. Each request goes through
-scrapers.fetch, so it takes a slot from the shared per-host rate limit, uses the process's one outbound
+scrapers.sources.fetch, so it takes a slot from the shared per-host rate limit, uses the process's one outbound
 client, and its answer is judged by scheduler.answers as every outbound answer is: network errors and 5xx
 are retried; a 429 is rate-limited: every worker holds off for the wait the API asks for (Retry-After, else
 VIGIA_DJEN_RETRY_AFTER: DJEN's 429 body is not documented and is not read), and when that wait is long the
@@ -21,8 +21,8 @@ import httpx
 from django.conf import settings
 
 from scheduler.errors import JobError, PermanentError
-from scrapers.fetch import fetch
-from scrapers.kinds.textutil import html_to_text
+from scrapers.sources.fetch import fetch
+from scrapers.sources.kinds.textutil import html_to_text
 
 PATH = "/api/v1/comunicacao"
 MAX_WAIT = 15.0  # a longer rate-limit or 429 wait fails the run (retried later) rather than idling a worker

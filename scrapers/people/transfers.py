@@ -4,7 +4,7 @@ A browser (or the admin) starts one with start_import / start_export: the transf
 uploaded bytes), its job and its first run are written in one transaction, and the request ends at once.
 A worker runs it through the `import_people` / `export_people` job kinds (scrapers.jobs), so it is in the
 run history with its attempts, timeout and errors like any other run; its page polls the progress the run
-writes and shows the report (or offers the file) when it ends. The import is scrapers.people_csv's own,
+writes and shows the report (or offers the file) when it ends. The import is scrapers.people.csv_io's own,
 so the command, the page and the admin report the same lines.
 """
 
@@ -23,9 +23,9 @@ from django.utils.translation import gettext_lazy
 from scheduler import owners, retention, services
 from scheduler.errors import PermanentError
 from scheduler.models import Job, Run
-from scrapers import people_csv
 from scrapers.models import MonitoredPerson, PeopleTransfer
-from scrapers.people_filters import PeopleFilters, filtered_people
+from scrapers.people import csv_io as people_csv
+from scrapers.people.filters import PeopleFilters, filtered_people
 
 IMPORT_KIND, EXPORT_KIND = "import_people", "export_people"
 OWNER = "people_transfer"  # Job.owner "people_transfer:<id>"

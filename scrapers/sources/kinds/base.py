@@ -2,7 +2,7 @@
 
 A kind declares `name`, `label`, a Django form `Config` that validates its configuration (so the admin, the
 import and the preview report the same field errors), and `parse(document, config, source=None)`, which
-returns ParsedItems. Fetching, dedupe, revisions and events are not its business (scrapers.checks).
+returns ParsedItems. Fetching, dedupe, revisions and events are not its business (scrapers.sources.checks).
 """
 
 from dataclasses import dataclass, field

@@ -22,9 +22,9 @@ from django.utils import timezone
 from channels_app.events import publish
 from scheduler import rawsql
 from scheduler.errors import JobError
-from scrapers import djen
-from scrapers.brazil import contains_name, digits, normalize_name
 from scrapers.models import MonitoredPerson, Publication, PublicationMatch
+from scrapers.people import djen
+from scrapers.people.brazil import contains_name, digits, normalize_name
 
 log = logging.getLogger("vigia.people")
 COURT_ZONE = ZoneInfo("America/Sao_Paulo")  # DJEN's dates are Brazilian calendar days

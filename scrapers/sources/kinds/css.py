@@ -19,7 +19,7 @@ from bs4.element import PreformattedString
 from django.utils.translation import gettext as _
 from lxml import etree
 
-from scrapers.kinds.textutil import BLOCK, LINE, SKIP, element_text, join_text, normalize
+from scrapers.sources.kinds.textutil import BLOCK, LINE, SKIP, element_text, join_text, normalize
 
 # An XHTML page served as HTML is still scraped as HTML (as the lxml path does, silently).
 warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)

@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from scheduler.errors import JobError
-from scrapers import checks
-from scrapers.kinds.textutil import shorten
+from scrapers.sources import checks
+from scrapers.sources.kinds.textutil import shorten
 
 log = logging.getLogger("vigia.sources")
 

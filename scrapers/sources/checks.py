@@ -18,10 +18,10 @@ from django.utils import timezone
 
 from channels_app.events import publish
 from scheduler.errors import JobDataError, JobError, PermanentError
-from scrapers.fetch import fetch
-from scrapers.kinds import base as kinds
-from scrapers.kinds import textutil
 from scrapers.models import SELECTORS_BROKEN, Item, ItemRevision, Source
+from scrapers.sources.fetch import fetch
+from scrapers.sources.kinds import base as kinds
+from scrapers.sources.kinds import textutil
 
 log = logging.getLogger("vigia.sources")
 MAX_KEY = 500

@@ -1,7 +1,7 @@
 """Dashboard pages for sources (list with health, editor with Preview, check now) and the items they yield.
 
-Thin: validation is SourceForm's (which keeps each source's job in step), previews are scrapers.preview's,
-checks run as the source's own check_source job (scheduler.services.run_now), diffs are scrapers.diffs'.
+Thin: validation is SourceForm's (which keeps each source's job in step), previews are scrapers.sources.preview's,
+checks run as the source's own check_source job (scheduler.services.run_now), diffs are scrapers.sources.diffs'.
 """
 
 from django.contrib import messages
@@ -16,11 +16,11 @@ from django_htmx.http import HttpResponseClientRedirect
 from scheduler import bounds, services
 from scheduler.models import Run
 from scheduler.web import keyset_page, query_without, render_page, staff_required
-from scrapers import diffs
-from scrapers import preview as previews
-from scrapers.kinds import base as kinds
 from scrapers.models import Item, Source
-from scrapers.sources import SourceForm, job_of
+from scrapers.sources import diffs
+from scrapers.sources import preview as previews
+from scrapers.sources.kinds import base as kinds
+from scrapers.sources.services import SourceForm, job_of
 
 SOURCES_PAGE = 50
 ITEMS_PAGE = 50

@@ -7,9 +7,9 @@ item element's own attribute); otherwise the element's visible text, whitespace 
 from django import forms
 from django.utils.translation import gettext_lazy
 
-from scrapers.kinds import css
-from scrapers.kinds.base import ParsedItem, ScraperKind, register
-from scrapers.kinds.textutil import absolute_url, normalize, parse_date, shorten
+from scrapers.sources.kinds import css
+from scrapers.sources.kinds.base import ParsedItem, ScraperKind, register
+from scrapers.sources.kinds.textutil import absolute_url, normalize, parse_date, shorten
 
 FIELDS = ("title", "link", "body", "id", "date")
 

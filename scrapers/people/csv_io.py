@@ -27,9 +27,10 @@ from django.utils.translation import gettext as _
 
 from scheduler import rawsql, services
 from scheduler.models import Job, Run
-from scrapers import brazil, people
 from scrapers.models import MonitoredPerson
-from scrapers.people import FIELDS
+from scrapers.people import brazil
+from scrapers.people import services as people
+from scrapers.people.services import FIELDS
 
 COLUMNS = ["name", "cpf_cnpj", "oab", "uf", "tribunals", "monitor_until", "recipients", "notes", "active"]
 YES, NO = {"yes", "y", "sim", "s", "true", "1", "x"}, {"no", "n", "nao", "false", "0"}

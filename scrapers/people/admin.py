@@ -18,9 +18,10 @@ from django.utils.http import urlencode
 
 from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, clip, job_link, local_time
 from scheduler.models import Job
-from scrapers import people, search, transfers
-from scrapers.brazil import digits, format_document
 from scrapers.models import MonitoredPerson, PeopleTransfer, Publication, PublicationMatch
+from scrapers.people import search, transfers
+from scrapers.people import services as people
+from scrapers.people.brazil import digits, format_document
 
 # The most people the admin exports by their ids (SQLite caps a statement's parameters at 32,766); more are
 # exported from the People page, by the list's filters.
@@ -120,7 +121,7 @@ class MonitoredPersonAdmin(admin.ModelAdmin):
     ordering = ["normalized_name", "pk"]
     actions = ["check_now", "deactivate", "export_selected"]
     # templates/admin/scrapers/monitoredperson/change_list.html adds "Import CSV" and "Export CSV" links to
-    # the dashboard's pages, which run them as jobs with live progress (scrapers.transfers).
+    # the dashboard's pages, which run them as jobs with live progress (scrapers.people.transfers).
     health_fields = [
         "job_link",
         "publications_link",
@@ -147,7 +148,7 @@ class MonitoredPersonAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         # Django's search compares the raw words: "José" would miss "JOSE" and "529.982.247-25" the stored
-        # characters. The dashboard's search (scrapers.search) compares each word normalized too: as a name
+        # characters. The dashboard's search (scrapers.people.search) compares each word normalized too: as a name
         # to normalized_name, as a CPF/CNPJ (or OAB number) without its punctuation. Every word must match.
         return search.people(queryset, search_term), False
 

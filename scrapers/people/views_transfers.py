@@ -1,6 +1,6 @@
 """CSV import and export of monitored people: the upload form, the export form, and the page that follows
 either one live (progress every second, then the report or the file). The work runs on the workers
-(scrapers.transfers); these views only validate, start it and show it."""
+(scrapers.people.transfers); these views only validate, start it and show it."""
 
 from django import forms
 from django.core.exceptions import PermissionDenied
@@ -13,8 +13,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from scheduler.web import render_page
-from scrapers import people_csv, transfers
-from scrapers.people_filters import PeopleFilters, filtered_people
+from scrapers.people import csv_io as people_csv
+from scrapers.people import transfers
+from scrapers.people.filters import PeopleFilters, filtered_people
 
 MAX_UPLOAD = 5 * 1024 * 1024  # ~150,000 rows; the bytes are kept in the database until pruned
 

@@ -1,0 +1,171 @@
+"""Monitored people, the DJEN publications that name them, and their CSV imports and exports."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.timezone import now as utc_now
+from django.utils.translation import gettext_lazy
+
+from scheduler import bounds
+from scheduler.models import Job
+
+
+def default_check_minutes():
+    """VIGIA_PEOPLE_CHECK_MINUTES when a person is created (a callable: see default_timezone)."""
+    return settings.VIGIA_PEOPLE_CHECK_MINUTES
+
+
+class MonitoredPerson(models.Model):
+    """Someone a law office watches the national court journal (DJEN) for."""
+
+    class FirstCheck(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    name = models.CharField(max_length=200)
+    normalized_name = models.CharField(max_length=200, editable=False, help_text="No accents, case-folded.")
+    document = models.CharField(
+        "CPF/CNPJ", max_length=14, blank=True, help_text="Digits, and capital letters for an alphanumeric CNPJ."
+    )
+    oab_number = models.CharField("OAB number", max_length=7, blank=True, help_text="For a lawyer: searched by OAB.")
+    oab_uf = models.CharField("OAB state", max_length=2, blank=True)
+    tribunals = models.CharField(
+        max_length=500, blank=True, help_text="Comma-separated acronyms (TJSP,TRT2); empty: every tribunal."
+    )
+    match_in_text = models.BooleanField(
+        default=False, help_text="Also keep publications that name the person only in their text."
+    )
+    recipients = models.JSONField(
+        default=list, blank=True, help_text="Addresses (phones, group JIDs, e-mails) told of new publications."
+    )
+    active = models.BooleanField(default=True)
+    monitor_until = models.DateField(
+        null=True, blank=True, help_text="Deactivated after this day.", validators=[bounds.check_date]
+    )
+    check_interval_minutes = models.PositiveIntegerField(default=default_check_minutes)
+    notes = models.TextField(blank=True)
+
+    last_checked_at = models.DateTimeField(null=True, blank=True, help_text="The last check, successful or not.")
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    first_check = models.CharField(max_length=10, choices=FirstCheck.choices, default=FirstCheck.PENDING)
+    last_error = models.TextField(blank=True)
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="person")
+
+    created_at = models.DateTimeField(default=utc_now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "monitored people"
+        constraints = [
+            models.UniqueConstraint(fields=["normalized_name", "document"], name="person_unique_identity"),
+        ]
+        indexes = [
+            models.Index(fields=["active", "next_check_at"], name="person_due"),
+            models.Index(fields=["monitor_until"], name="person_expiry", condition=models.Q(active=True)),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        from scrapers.people.brazil import normalize_name
+
+        self.normalized_name = normalize_name(self.name)
+        if kwargs.get("update_fields") is not None and "name" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "normalized_name"}
+        super().save(*args, **kwargs)
+
+    @property
+    def topic(self):
+        return f"person:{self.pk}"
+
+    @property
+    def tribunal_list(self):
+        return [name for name in self.tribunals.split(",") if name]
+
+
+class Publication(models.Model):
+    """One communication in DJEN, stored once however many people it names."""
+
+    djen_id = models.BigIntegerField(unique=True)
+    hash = models.CharField(max_length=100, blank=True)
+    date = models.DateField(null=True, blank=True, help_text="Made available (data_disponibilizacao).")
+    tribunal = models.CharField(max_length=30, blank=True)
+    communication_type = models.CharField(max_length=200, blank=True)
+    organ = models.CharField(max_length=500, blank=True)
+    process_number = models.CharField(max_length=30, blank=True, db_index=True)
+    process_number_masked = models.CharField(max_length=40, blank=True)
+    class_name = models.CharField(max_length=300, blank=True)
+    class_code = models.CharField(max_length=30, blank=True)
+    document_type = models.CharField(max_length=200, blank=True)
+    medium = models.CharField(max_length=5, blank=True, help_text="D journal, E edict.")
+    number = models.CharField(max_length=50, blank=True)
+    text = models.TextField(blank=True, help_text="Plain text (DJEN's HTML stripped).")
+    link = models.URLField(max_length=2000, blank=True)
+    recipients = models.JSONField(default=list, blank=True)
+    lawyers = models.JSONField(default=list, blank=True)
+    first_seen = models.DateTimeField(default=utc_now)
+    people = models.ManyToManyField(MonitoredPerson, through="PublicationMatch", related_name="publications")
+
+    class Meta:
+        indexes = [models.Index(fields=["-date", "-djen_id"], name="publication_recent")]
+
+    def __str__(self):
+        return f"{self.tribunal} {self.process_number_masked or self.process_number} ({self.date})"
+
+
+class PublicationMatch(models.Model):
+    """A publication kept for a person, and why it matched."""
+
+    class How(models.TextChoices):
+        NAME = "name", "Named as a recipient"
+        OAB = "oab", "Lawyer's OAB"
+        TEXT = "text", "Named in the text"
+
+    person = models.ForeignKey(MonitoredPerson, on_delete=models.CASCADE, related_name="matches")
+    publication = models.ForeignKey(Publication, on_delete=models.CASCADE, related_name="matches")
+    how = models.CharField(max_length=5, choices=How.choices)
+    matched_at = models.DateTimeField(default=utc_now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["person", "publication"], name="match_unique")]
+        indexes = [models.Index(fields=["person", "-matched_at"], name="match_person_recent")]
+
+    def __str__(self):
+        return f"{self.person_id} ↔ {self.publication_id}"
+
+
+class PeopleTransfer(models.Model):
+    """A CSV import or export of monitored people, run as its own job on the workers (scrapers.people.transfers):
+    the upload, the live progress, and at the end the per-line report (import) or the file (export). The
+    bytes live in the database, so any web or worker host sharing it can read them, and a restart loses
+    nothing."""
+
+    class Kind(models.TextChoices):
+        IMPORT = "import", gettext_lazy("Import")
+        EXPORT = "export", gettext_lazy("Export")
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=utc_now, editable=False)
+    file_name = models.CharField(max_length=255, blank=True, help_text="The uploaded file's name (import).")
+    upload = models.BinaryField(null=True, editable=False)  # the uploaded CSV (import)
+    dry_run = models.BooleanField(default=False)
+    options = models.JSONField(default=dict, blank=True)  # export: the list's filters, or the ids; excel
+    # The transfer owns its job (Job.owner "people_transfer:<id>"); pruning the job takes the transfer along.
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.CASCADE, related_name="people_transfer")
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(null=True, blank=True)  # known once the file is read
+    report = models.JSONField(null=True, blank=True)  # import: counts and problems; export: rows
+    result = models.BinaryField(null=True, editable=False)  # the exported CSV
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # The bytes are read only to run the job or download the result, never to show a page.
+    LIGHT = ("upload", "result")
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk}"

@@ -1,0 +1,25 @@
+"""The sources' job kind: the scheduler's way into scrapers.sources.checks."""
+
+from django import forms
+
+from scheduler.errors import PermanentError
+from scheduler.job_kinds import JobKind, deadline, register
+from scheduler.logs import log_context
+from scrapers.sources import checks
+from scrapers.sources.models import Source
+
+
+@register
+class CheckSource(JobKind):
+    name = "check_source"
+    label = "Check a source"
+
+    class Params(forms.Form):
+        source_id = forms.IntegerField(min_value=1)
+
+    def run(self, params, context):
+        source = Source.objects.filter(pk=params["source_id"]).first()
+        if source is None:
+            raise PermanentError(f"Source {params['source_id']} no longer exists.")
+        with log_context(source=source.pk):
+            return checks.check_source(source, deadline=deadline(context)).summary()
