@@ -35,7 +35,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
 from channels_app import scheduled, tokens
 from channels_app.models import Message
-from scheduler import bounds
+from scheduler.shared import bounds
 
 INVALID = "Invalid request."
 NOT_FOUND = "Not found."

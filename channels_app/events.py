@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from channels_app import rendering
 from channels_app.models import Channel, Delivery, Event, Recipient, Subscription
-from scheduler import queue, rawsql
+from scheduler import queue
+from scheduler.shared import rawsql
 
 log = logging.getLogger("vigia.events")
 SEND = "channels_app.sending.send_delivery"

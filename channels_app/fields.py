@@ -7,7 +7,7 @@ value no key opens fails where it is used, with an error naming the row (never t
 The value read back is a `Secrets` dict whose string values are `SecretValue`s: ordinary str and dict to
 the code using them, but their repr is masked, so a traceback's local variables (Django's 500 report, an
 error tracker) show `{'token': '********'}` wherever the dict or a value taken from it travels; and the
-values are handed to scheduler.logs.remember_secrets, so log lines mask them even where they were copied.
+values are handed to scheduler.shared.logs.remember_secrets, so log lines mask them even where they were copied.
 """
 
 import json
@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 
 from channels_app import crypto
-from scheduler.logs import remember_secrets
+from scheduler.shared.logs import remember_secrets
 
 MASK = "'********'"
 
@@ -35,7 +35,7 @@ class Secrets(dict):
 
 def _masked(value):
     if isinstance(value, dict) and not isinstance(value, Secrets):
-        # Log lines from this process mask these values from now on, whatever logs them (scheduler.logs).
+        # Log lines from this process mask these values from now on, whatever logs them (scheduler.shared.logs).
         remember_secrets(item for item in value.values() if isinstance(item, str))
         return Secrets({key: SecretValue(item) if isinstance(item, str) else item for key, item in value.items()})
     return value

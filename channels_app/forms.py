@@ -18,8 +18,8 @@ from django.utils.translation import gettext_lazy
 from channels_app import crypto, events, rendering, sending, topics
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Event, MessageTemplate, Recipient, Subscription
-from scheduler import bounds
-from scheduler.kind_registry import add_nested_errors
+from scheduler.shared import bounds
+from scheduler.shared.kind_registry import add_nested_errors
 
 TOPIC = re.compile(r"^(\*|[A-Za-z0-9_-]+:[A-Za-z0-9_:*.-]+)$")
 

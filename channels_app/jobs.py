@@ -6,10 +6,11 @@ from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
 from channels_app import scheduled, sending
-from scheduler import periodic, retention, services
+from scheduler import periodic, services
 from scheduler.errors import PermanentError
 from scheduler.job_kinds import JobKind, register
 from scheduler.models import Job, Run
+from scheduler.shared import retention
 from scheduler.signals import run_finished
 
 SYSTEM_JOBS = [

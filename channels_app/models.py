@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils.timezone import now as utc_now
 
 from channels_app.fields import EncryptedJSONField
-from scheduler import bounds
+from scheduler.shared import bounds
 
 
 class Event(models.Model):

@@ -1,8 +1,8 @@
 """A channel's pace (messages per minute) shared by every worker on every host: a budget per channel
-(scheduler.budgets) named "channel:<pk>", at pace_per_minute / 60 messages per second, its slots taken on
+(scheduler.shared.budgets) named "channel:<pk>", at pace_per_minute / 60 messages per second, its slots taken on
 the database's clock. The wait happens outside any transaction, so waiting never holds a lock."""
 
-from scheduler import budgets
+from scheduler.shared import budgets
 
 # Slots 8 % wider than 60/pace: a send leaves its slot a few milliseconds late, by varying amounts, and two
 # neighbours can land closer than their slots; the margin keeps pace + 1 out of any 1-second window.

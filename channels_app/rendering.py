@@ -22,7 +22,7 @@ from django.db import connection
 from django.template import Context, Engine, TemplateSyntaxError, VariableDoesNotExist
 from django.utils.translation import gettext as _
 
-from scheduler import rawsql
+from scheduler.shared import rawsql
 
 log = logging.getLogger("vigia.deliveries")
 ENGINE = Engine(autoescape=False)  # plain text: '&' must reach WhatsApp as '&', not '&amp;'

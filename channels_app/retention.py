@@ -1,4 +1,4 @@
-"""Delivery history the daily "Prune history" job may delete (registered with scheduler.retention).
+"""Delivery history the daily "Prune history" job may delete (registered with scheduler.shared.retention).
 
 Deliveries go once final (sent, failed, dead, cancelled); pending, sending and retrying ones stay whatever
 their age. An event goes after its deliveries, once none remains. Both after VIGIA_RETAIN_DELIVERIES_DAYS.
@@ -7,7 +7,7 @@ their age. An event goes after its deliveries, once none remains. Both after VIG
 from django.db.models import Exists, OuterRef
 
 from channels_app.models import Delivery, Event
-from scheduler import retention
+from scheduler.shared import retention
 
 
 def prunable_deliveries(cutoff):

@@ -21,8 +21,9 @@ from channels_app import events, rendering
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Event, Message, MessageTemplate, Recipient
 from channels_app.sending import delivery_finished
-from scheduler import bounds, outbound, services
+from scheduler import services
 from scheduler.models import Job, Run
+from scheduler.shared import bounds, outbound
 
 log = logging.getLogger("vigia.deliveries")
 MESSAGE_EVENT = "message.api"  # the type of the events scheduled messages are delivered through

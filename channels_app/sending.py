@@ -37,10 +37,10 @@ from django.utils import timezone
 from channels_app import events, pacing
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Event, Recipient
-from scheduler import budgets, rawsql
 from scheduler.errors import ChannelDown, JobError, PermanentError
 from scheduler.execution import worker_identity
-from scheduler.logs import log_context
+from scheduler.shared import budgets, rawsql
+from scheduler.shared.logs import log_context
 
 log = logging.getLogger("vigia.deliveries")
 delivery_finished = Signal()  # sender=Delivery, delivery=...: when a delivery reaches a final status

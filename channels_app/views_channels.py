@@ -18,7 +18,7 @@ from channels_app import sending
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Recipient
 from channels_app.views_common import done, secret_flags, with_status_labels
-from scheduler.web import keyset_page, query_without, render_page, staff_required
+from scheduler.shared.web import keyset_page, query_without, render_page, staff_required
 
 TEMPLATE = "channels_app/channel.html"
 RECENT = timedelta(hours=24)

@@ -11,8 +11,8 @@ from django.utils.translation import gettext as _
 from channels_app import sending
 from channels_app.models import Channel, Delivery
 from channels_app.views_common import REVIVABLE, STATUS_LABELS, done, with_status_labels
-from scheduler import bounds
-from scheduler.web import keyset_page, query_without, render_page, staff_required
+from scheduler.shared import bounds
+from scheduler.shared.web import keyset_page, query_without, render_page, staff_required
 
 PAGE_SIZE = 50
 PAYLOAD_SHOWN = 4000  # characters of the event's payload on the delivery page

@@ -11,7 +11,7 @@ from channels_app import forms as channel_forms
 from channels_app import rendering
 from channels_app.models import MessageTemplate
 from channels_app.views_common import done
-from scheduler.web import render_page, staff_required
+from scheduler.shared.web import render_page, staff_required
 
 TEMPLATE = "channels_app/template.html"
 

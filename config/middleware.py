@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from scheduler import schedules
-from scheduler.logs import log_context
+from scheduler.shared.logs import log_context
 
 COOKIE = "vigia_tz"
 

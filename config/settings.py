@@ -238,8 +238,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {"()": "scheduler.logs.TextFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "scheduler.logs.JsonFormatter"},
+        "text": {
+            "()": "scheduler.shared.logs.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {"()": "scheduler.shared.logs.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_choice("VIGIA_LOG_LEVEL", "INFO", LOG_LEVELS)},
@@ -357,7 +360,7 @@ Q_CLUSTER = {
     "label": "Queue",
 }
 
-# --- Retention (scheduler.retention; the daily "Prune history" job). Ages in days; 0 keeps forever. ---
+# --- Retention (scheduler.shared.retention; the daily "Prune history" job). Ages in days; 0 keeps forever. ---
 VIGIA_RETAIN_RUNS_DAYS = env_int("VIGIA_RETAIN_RUNS_DAYS", 90)  # finished runs (each job's latest is kept)
 VIGIA_RETAIN_TASKS_DAYS = env_int("VIGIA_RETAIN_TASKS_DAYS", 7)  # django-q2's task records
 VIGIA_RETAIN_DELIVERIES_DAYS = env_int("VIGIA_RETAIN_DELIVERIES_DAYS", 90)  # finished deliveries, then their events
@@ -365,7 +368,7 @@ VIGIA_RETAIN_ITEM_HISTORY_DAYS = env_int("VIGIA_RETAIN_ITEM_HISTORY_DAYS", 180) 
 VIGIA_RETAIN_TRANSFERS_DAYS = env_int("VIGIA_RETAIN_TRANSFERS_DAYS", 7)  # people CSV imports/exports, their files
 VIGIA_RETENTION_BATCH = env_int("VIGIA_RETENTION_BATCH", 5000)  # rows deleted per transaction
 
-# --- Health, metrics and log hygiene (config.health, config.metrics, scheduler.logs) ---
+# --- Health, metrics and log hygiene (config.health, config.metrics, scheduler.shared.logs) ---
 VIGIA_HEALTH_MAX_HEARTBEAT_AGE = env_float("VIGIA_HEALTH_MAX_HEARTBEAT_AGE", 30.0)  # older leader lease = 503
 VIGIA_HEALTH_MAX_QUEUE_AGE = env_float("VIGIA_HEALTH_MAX_QUEUE_AGE", 300.0)  # older waiting task = 503
 VIGIA_HEALTH_MAX_OVERDUE = env_float("VIGIA_HEALTH_MAX_OVERDUE", 60.0)  # an enabled job overdue longer = 503
@@ -373,8 +376,8 @@ VIGIA_METRICS_TOKEN = os.environ.get("VIGIA_METRICS_TOKEN", "")  # bearer token 
 # Every console line gets the ids of the run being executed and has secret-looking values masked.
 LOGGING.setdefault("filters", {}).update(
     {
-        "log_context": {"()": "scheduler.logs.LogContextFilter"},
-        "redact_secrets": {"()": "scheduler.logs.RedactSecretsFilter"},
+        "log_context": {"()": "scheduler.shared.logs.LogContextFilter"},
+        "redact_secrets": {"()": "scheduler.shared.logs.RedactSecretsFilter"},
     }
 )
 LOGGING["handlers"]["console"].setdefault("filters", []).extend(["log_context", "redact_secrets"])

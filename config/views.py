@@ -9,7 +9,7 @@ from django.utils.translation import ngettext
 
 from config import overview as summary
 from scheduler import liveness
-from scheduler.web import render_page, staff_required
+from scheduler.shared.web import render_page, staff_required
 from scrapers.people.views import people_sync
 from scrapers.sources import services as sources
 

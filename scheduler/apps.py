@@ -12,7 +12,8 @@ class SchedulerConfig(AppConfig):
     def ready(self):
         from django.contrib import admin
 
-        from scheduler import bounds, kinds, pgtypes  # noqa: F401  (kinds: registers the built-in job kinds)
+        from scheduler import kinds  # noqa: F401  (registers the built-in job kinds)
+        from scheduler.shared import bounds, pgtypes
 
         bounds.guard_admin(admin.site)  # the admin's modules were all imported by admin's own ready()
         from scheduler.models import TIMEOUT_CEILING

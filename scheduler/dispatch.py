@@ -20,8 +20,9 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from scheduler import endings, lease, queue, rawsql, schedules
+from scheduler import endings, lease, queue, schedules
 from scheduler.models import Job, Run
+from scheduler.shared import rawsql
 
 log = logging.getLogger("vigia.scheduler")
 
@@ -328,7 +329,7 @@ def _roll_back(cursor):
 
 
 class _Statements:
-    """The dispatcher's hot statements for one database connection (scheduler.rawsql)."""
+    """The dispatcher's hot statements for one database connection (scheduler.shared.rawsql)."""
 
     def __init__(self, conn):
         self.conn = conn

@@ -18,8 +18,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from scheduler import rawsql
 from scheduler.models import Job, Run
+from scheduler.shared import rawsql
 from scheduler.signals import jobs_paused, run_finished
 
 log = logging.getLogger("vigia.runs")

@@ -25,11 +25,12 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from django.db.models import F
 from django.utils import timezone
 
-from scheduler import budgets, job_kinds, queue, rawsql
+from scheduler import job_kinds, queue
 from scheduler.endings import HeldBy, end_run, schedule_retry  # noqa: F401  (schedule_retry: re-exported)
 from scheduler.errors import JobDataError, JobError, RunCancelled, RunTimeout
-from scheduler.logs import log_context
 from scheduler.models import Job, Run
+from scheduler.shared import budgets, rawsql
+from scheduler.shared.logs import log_context
 
 log = logging.getLogger("vigia.runs")
 STUCK_GRACE = 10  # seconds a run may ignore its interruption before the worker is recycled
@@ -45,7 +46,7 @@ def worker_identity():
 
 def execute_run(run_id, held=None):
     """django-q2 task: execute one attempt of a run. Returns a short status; never raises. `held`: the
-    rate-limit slots the run reserved before it was put back on the queue (scheduler.budgets)."""
+    rate-limit slots the run reserved before it was put back on the queue (scheduler.shared.budgets)."""
     me = worker_identity()
     run = patiently(claim, run_id, me)
     if run is None:

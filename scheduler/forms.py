@@ -8,9 +8,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import bounds, job_kinds, schedules, services
-from scheduler.kind_registry import add_nested_errors
+from scheduler import job_kinds, schedules, services
 from scheduler.models import BACKOFF_CEILING, INTERVAL_CEILING, MAX_ATTEMPTS, Job
+from scheduler.shared import bounds
+from scheduler.shared.kind_registry import add_nested_errors
 
 # A change to any of these (or to `enabled`) recomputes next_run_at.
 SCHEDULE_FIELDS = [

@@ -14,7 +14,7 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from scheduler import bounds
+from scheduler.shared import bounds
 
 
 def sorted_keys(value):

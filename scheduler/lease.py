@@ -12,8 +12,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from scheduler import rawsql
 from scheduler.models import Lease
+from scheduler.shared import rawsql
 
 SCHEDULER = "scheduler"
 

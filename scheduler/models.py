@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now as utc_now
 
-from scheduler import bounds
+from scheduler.shared import bounds
 
 # Hard bounds the database enforces whatever path writes a job (forms, admin, import, API, shell).
 # VIGIA_MAX_TIMEOUT may only lower TIMEOUT_CEILING (checked at startup).
@@ -225,7 +225,7 @@ class Lease(models.Model):
 
 
 class Budget(models.Model):
-    """A named rate shared by every worker on every host (scheduler.budgets): the next free slot of a host
+    """A named rate shared by every worker on every host (scheduler.shared.budgets): the next free slot of a host
     ("host:example.org") or a channel ("channel:7"), moved on by each reservation on the database's clock."""
 
     name = models.CharField(max_length=255, primary_key=True)

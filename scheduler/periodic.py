@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
-from scheduler import rawsql
 from scheduler.models import Housekeeping
+from scheduler.shared import rawsql
 
 log = logging.getLogger("vigia.scheduler")
 

@@ -21,9 +21,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from scheduler import queue, rawsql
+from scheduler import queue
 from scheduler.endings import end_run
 from scheduler.models import Run
+from scheduler.shared import rawsql
 
 log = logging.getLogger("vigia.scheduler")
 PICKUP_CEILING = 4  # × VIGIA_MAX_DELIVERIES: pick-ups after which a run is failed whatever the evidence

@@ -8,8 +8,9 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from scheduler import endings, owners, queue, rawsql, schedules, signals
+from scheduler import endings, owners, queue, schedules, signals
 from scheduler.models import Job, Run
+from scheduler.shared import rawsql
 
 log = logging.getLogger("vigia.scheduler")
 

@@ -20,8 +20,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from scheduler import cron_text, job_kinds, owners, schedules, services
 from scheduler.forms import JobForm
 from scheduler.models import Job, Run
+from scheduler.shared.web import keyset_page, query_without, render_page, staff_required
 from scheduler.views_runs import STATUSES, label_rows
-from scheduler.web import keyset_page, query_without, render_page, staff_required
 
 PAGE_SIZE = 50
 RECENT_RUNS = 20

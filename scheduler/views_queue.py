@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from scheduler import liveness, services
 from scheduler.models import Run
-from scheduler.web import render_page, staff_required
+from scheduler.shared.web import render_page, staff_required
 
 TEMPLATE = "scheduler/queue.html"
 

@@ -12,9 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import bounds, progress
+from scheduler import progress
 from scheduler.models import Job, Run
-from scheduler.web import query_without, render_page
+from scheduler.shared import bounds
+from scheduler.shared.web import query_without, render_page
 
 PAGE_SIZE = 50
 LIST_COLUMNS = (

@@ -1,4 +1,4 @@
-"""The per-host rate limit: a budget per host (scheduler.budgets) named "host:<host_key>", shared by every
+"""The per-host rate limit: a budget per host (scheduler.shared.budgets) named "host:<host_key>", shared by every
 worker process on every machine.
 
 Its default rate is VIGIA_HOST_RATE requests per second; an operator sets a host's own in the admin's
@@ -10,7 +10,7 @@ outside atomic blocks.
 import httpx
 from django.conf import settings
 
-from scheduler import budgets
+from scheduler.shared import budgets
 
 PREFIX = "host:"
 

@@ -1,4 +1,4 @@
-"""Item history the daily "Prune history" job may delete (registered with scheduler.retention).
+"""Item history the daily "Prune history" job may delete (registered with scheduler.shared.retention).
 
 An item's current version lives on the Item itself and is never pruned; its revisions (the versions it
 replaced) go after VIGIA_RETAIN_ITEM_HISTORY_DAYS, except the latest: it says what the item said before
@@ -7,7 +7,7 @@ its last change, and the next change dates itself from it (scrapers.sources.chec
 
 from django.db.models import Exists, OuterRef, Q
 
-from scheduler import retention
+from scheduler.shared import retention
 from scrapers.models import ItemRevision
 
 

@@ -1,5 +1,5 @@
 """One POST for the HTTP channel kinds (webhook, wuzapi), through the process's one outbound client, judged by
-scheduler.answers as every outbound answer is.
+scheduler.shared.answers as every outbound answer is.
 
 `post()` returns the answer, whatever its status (a provider's own vocabulary is read by its kind, as
 wuzapi.py does), and raises only when no answer came: timeouts and network trouble are transient, a
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import httpx
 from django.views.decorators.debug import sensitive_variables
 
-from scheduler import answers, outbound
 from scheduler.errors import ChannelDown
+from scheduler.shared import answers, outbound
 
 TIMEOUT = 15.0  # the whole exchange, connection included
 MAX_ANSWER_BYTES = 64 * 1024  # what is read of an answer: a provider's JSON, never a flood
@@ -67,7 +67,7 @@ def post(url, *, json=None, content=None, headers=None, who="the server"):
 
 
 def check(answer, who="the server", down=()):
-    """Return the answer when it is a 2xx; raise the verdict of scheduler.answers otherwise. `down`: statuses
+    """Return the answer when it is a 2xx; raise the verdict of scheduler.shared.answers otherwise. `down`: statuses
     that say the channel itself is misconfigured (every message would be refused alike): ChannelDown."""
     if answer.ok:
         return answer

@@ -9,8 +9,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from channels_app.kinds.base import ChannelKind, Sent, register
-from scheduler import outbound
 from scheduler.errors import TransientError
+from scheduler.shared import outbound
 
 
 def _apprise():

@@ -2,7 +2,7 @@
 
 A kind declares its `name`, `label`, a `Config` form for its settings (those listed in `secret_fields` are
 write-only: stored in Channel.secrets, never shown back), how it validates an address, and `send()`.
-Like healthchecks' transports, `send()` raises the outcome of scheduler.answers: TransientError when trying
+Like healthchecks' transports, `send()` raises the outcome of scheduler.shared.answers: TransientError when trying
 again later can help (timeouts, 5xx), RateLimited when the provider asks to slow down (429, with its wait),
 PermanentError when this message cannot go (a bad number, a 4xx), ChannelDown when no message can go until
 an operator acts (a bad token, a logged-out WhatsApp session). Anything else it raises is a bug: retried as
@@ -16,8 +16,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from scheduler import outbound
-from scheduler.kind_registry import Registry
+from scheduler.shared import outbound
+from scheduler.shared.kind_registry import Registry
 
 
 @dataclass

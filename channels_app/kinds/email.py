@@ -1,6 +1,6 @@
 """email: Django's e-mail framework (SMTP settings from the environment), plain text plus simple HTML.
 
-The mail server's answers, judged as scheduler.answers' four outcomes: a recipient refused with 5xx is
+The mail server's answers, judged as scheduler.shared.answers' four outcomes: a recipient refused with 5xx is
 permanent (that address is wrong), with 4xx transient (greylisting, a full mailbox); a refused login (SMTP
 535) or a refused sender address (5xx to MAIL FROM) is the channel down (every message would fail alike until
 the settings are fixed); other 5xx replies are permanent, 4xx and an unreachable server transient.

@@ -17,7 +17,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from channels_app.kinds._http import check, post
 from channels_app.kinds.base import ChannelKind, Sent, clean_http_url, register
-from scheduler import bounds
+from scheduler.shared import bounds
 
 # The receiver refusing who we are or where we post (a secret it does not share, a URL that is not its
 # endpoint): every message would be refused alike, so the channel is down until an operator fixes it.
@@ -65,5 +65,7 @@ class Webhook(ChannelKind):
             },
             who="the webhook",
         )
-        check(answer, who="the webhook", down=CHANNEL_DOWN_STATUSES)  # 2xx, else the verdict of scheduler.answers
+        check(
+            answer, who="the webhook", down=CHANNEL_DOWN_STATUSES
+        )  # 2xx, else the verdict of scheduler.shared.answers
         return Sent(provider_id=message.key)

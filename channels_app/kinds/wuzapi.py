@@ -5,7 +5,7 @@ group sees one message. Texts over WhatsApp's limit go as ordered parts, each wi
 
 What Wuzapi can answer, read from its source (asternic/wuzapi at 79ee4cd, May 2025: routes.go, handlers.go's
 authalice, SendMessage and Respond) and from the whatsmeow it is built with (v0.0.0-20250501130609-
-4c93ee4e6efa: errors.go, send.go, request.go, user.go), and how each is judged (scheduler.answers):
+4c93ee4e6efa: errors.go, send.go, request.go, user.go), and how each is judged (scheduler.shared.answers):
 
     200 {"code":200,"data":{"Details":"Sent","Id":…,"Timestamp":…},"success":true}        sent
     401 {"code":401,"error":"Unauthorized","success":false}   no user has the token         channel down
@@ -30,8 +30,8 @@ from django.views.decorators.debug import sensitive_variables
 from channels_app import phones
 from channels_app.kinds._http import post
 from channels_app.kinds.base import ChannelKind, Sent, clean_http_url, register
-from scheduler import answers, bounds
 from scheduler.errors import ChannelDown, PermanentError, RateLimited, TransientError
+from scheduler.shared import answers, bounds
 
 LIMIT = 4096  # WhatsApp's longest text message
 PATH = "/chat/send/text"

@@ -1,4 +1,4 @@
-"""A channel's pace takes its slots from the scheduler's one budget mechanism (scheduler.budgets, a Budget
+"""A channel's pace takes its slots from the scheduler's one budget mechanism (scheduler.shared.budgets, a Budget
 named "channel:<pk>"): a slot still ahead moves there, and Channel.next_send_at is dropped. Reversible (the
 column comes back, with the budget's slot where there is one)."""
 

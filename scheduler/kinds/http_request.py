@@ -1,6 +1,6 @@
 """Call an HTTP endpoint: a health check, a webhook, a REST or GraphQL API.
 
-The outcome is judged by scheduler.answers, as every outbound answer is, so the retry policy does the right
+The outcome is judged by scheduler.shared.answers, as every outbound answer is, so the retry policy does the right
 thing: network trouble, timeouts, 408/425 and 5xx are transient, 429 is rate-limited (its Retry-After is the
 retry's floor); other unexpected statuses and GraphQL errors are permanent. The request goes through the
 process's one outbound client (kept-alive connections, every hop's address checked) within a deadline for
@@ -17,9 +17,9 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import answers, bounds, outbound
 from scheduler.errors import PermanentError
 from scheduler.job_kinds import JobKind, register
+from scheduler.shared import answers, bounds, outbound
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 BODYLESS = ("GET", "HEAD")

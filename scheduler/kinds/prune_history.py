@@ -1,11 +1,11 @@
-"""The daily maintenance job: every registered pruner (scheduler.retention), with its own age setting."""
+"""The daily maintenance job: every registered pruner (scheduler.shared.retention), with its own age setting."""
 
 from django import forms
 from django.utils.translation import gettext_lazy
 
-from scheduler import retention
 from scheduler.errors import TransientError
 from scheduler.job_kinds import JobKind, register
+from scheduler.shared import retention
 
 
 @register

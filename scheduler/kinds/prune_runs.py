@@ -11,9 +11,9 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from scheduler import retention
 from scheduler.job_kinds import JobKind, register
 from scheduler.models import Run
+from scheduler.shared import retention
 
 
 @register

@@ -1,4 +1,4 @@
-"""The per-host rate limit moves onto the scheduler's one budget mechanism (scheduler.budgets): every
+"""The per-host rate limit moves onto the scheduler's one budget mechanism (scheduler.shared.budgets): every
 HostBudget row becomes a Budget named "host:<host>" with its rate and next slot, the table is dropped, and
 HostBudget stays as a proxy of Budget for the admin's *Host budgets* page (same content type and
 permissions). Reversible: going back copies the "host:" budgets into a HostBudget table again."""

@@ -25,8 +25,9 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from scheduler import rawsql, services
+from scheduler import services
 from scheduler.models import Job, Run
+from scheduler.shared import rawsql
 from scrapers.models import MonitoredPerson
 from scrapers.people import brazil
 from scrapers.people import services as people

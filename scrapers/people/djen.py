@@ -4,7 +4,7 @@
 API announced is reached or its result cap (VIGIA_DJEN_MAX_RESULTS) stops it; a window holding more than
 the cap is reported as truncated after its first page, so the caller can split it. Each request goes through
 scrapers.sources.fetch, so it takes a slot from the shared per-host rate limit, uses the process's one outbound
-client, and its answer is judged by scheduler.answers as every outbound answer is: network errors and 5xx
+client, and its answer is judged by scheduler.shared.answers as every outbound answer is: network errors and 5xx
 are retried; a 429 is rate-limited: every worker holds off for the wait the API asks for (Retry-After, else
 VIGIA_DJEN_RETRY_AFTER: DJEN's 429 body is not documented and is not read), and when that wait is long the
 run fails as RateLimited with it as the retry's floor instead of holding a worker idle. A 422 (invalid

@@ -3,11 +3,11 @@ fan-out and force sync (scrapers.people.services), expiry, and CSV transfers (sc
 
 from django import forms
 
-from scheduler import rawsql
 from scheduler.errors import PermanentError
 from scheduler.job_kinds import JobKind, deadline, register
-from scheduler.logs import log_context
 from scheduler.progress import RunProgress
+from scheduler.shared import rawsql
+from scheduler.shared.logs import log_context
 from scrapers.people import publications, transfers
 from scrapers.people import services as people
 from scrapers.people.models import MonitoredPerson

@@ -5,8 +5,8 @@ from django.db import models
 from django.utils.timezone import now as utc_now
 from django.utils.translation import gettext_lazy
 
-from scheduler import bounds
 from scheduler.models import Job
+from scheduler.shared import bounds
 
 
 def default_check_minutes():

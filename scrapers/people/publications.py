@@ -20,8 +20,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from channels_app.events import publish
-from scheduler import rawsql
 from scheduler.errors import JobError
+from scheduler.shared import rawsql
 from scrapers.models import MonitoredPerson, Publication, PublicationMatch
 from scrapers.people import djen
 from scrapers.people.brazil import contains_name, digits, normalize_name

@@ -21,8 +21,9 @@ from django.utils.translation import gettext_lazy
 
 from channels_app import phones
 from channels_app.events import publish
-from scheduler import bounds, services
+from scheduler import services
 from scheduler.models import Job, Run
+from scheduler.shared import bounds
 from scrapers.models import MonitoredPerson
 from scrapers.people import brazil
 

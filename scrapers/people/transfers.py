@@ -20,9 +20,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import owners, retention, services
+from scheduler import owners, services
 from scheduler.errors import PermanentError
 from scheduler.models import Job, Run
+from scheduler.shared import retention
 from scrapers.models import MonitoredPerson, PeopleTransfer
 from scrapers.people import csv_io as people_csv
 from scrapers.people.filters import PeopleFilters, filtered_people

@@ -16,9 +16,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from channels_app.models import Subscription
-from scheduler import bounds, progress
+from scheduler import progress
 from scheduler.models import Run
-from scheduler.web import query_without, render_page, staff_required
+from scheduler.shared import bounds
+from scheduler.shared.web import query_without, render_page, staff_required
 from scrapers.models import MonitoredPerson, PublicationMatch
 from scrapers.people import brazil
 from scrapers.people import services as operations

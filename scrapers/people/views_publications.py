@@ -8,8 +8,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
-from scheduler import bounds
-from scheduler.web import keyset_page, query_without, render_page
+from scheduler.shared import bounds
+from scheduler.shared.web import keyset_page, query_without, render_page
 from scrapers.models import MonitoredPerson, Publication
 from scrapers.people import search
 

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
-from scheduler.web import render_page
+from scheduler.shared.web import render_page
 from scrapers.people import csv_io as people_csv
 from scrapers.people import transfers
 from scrapers.people.filters import PeopleFilters, filtered_people

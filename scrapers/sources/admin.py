@@ -17,8 +17,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import budgets, services
+from scheduler import services
 from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, clip, job_link, local_time
+from scheduler.shared import budgets
 from scrapers import ratelimit
 from scrapers.models import HostBudget, Item, ItemRevision, Source
 from scrapers.sources.services import SourceForm, job_of, set_enabled

@@ -3,8 +3,8 @@
 Each request (every retry, every redirect hop) first takes a slot from the shared per-host rate limit.
 The body is streamed under a hard size cap and decoded to text: the Content-Type charset, else the
 document's own declaration, else detection. Requests go through the process's one outbound client
-(scheduler.outbound: kept-alive connections, every connection vetted) and answers are judged by
-scheduler.answers: transient and rate-limited ones are retried here a few times, then raised as such (a
+(scheduler.shared.outbound: kept-alive connections, every connection vetted) and answers are judged by
+scheduler.shared.answers: transient and rate-limited ones are retried here a few times, then raised as such (a
 later check may succeed); permanent ones are raised at once. Messages name the host, never the path, query
 or header values: they may hold tokens.
 """
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import httpx
 from django.conf import settings
 
-from scheduler import answers, outbound
 from scheduler.errors import PermanentError, TransientError
+from scheduler.shared import answers, outbound
 from scrapers import ratelimit
 
 BACKOFF_BASE = 0.5  # seconds before the first retry; doubled for each further one, plus jitter

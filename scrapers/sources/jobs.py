@@ -4,7 +4,7 @@ from django import forms
 
 from scheduler.errors import PermanentError
 from scheduler.job_kinds import JobKind, deadline, register
-from scheduler.logs import log_context
+from scheduler.shared.logs import log_context
 from scrapers.sources import checks
 from scrapers.sources.models import Source
 

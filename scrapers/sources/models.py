@@ -4,8 +4,8 @@ from django.db import models
 from django.utils.timezone import now as utc_now
 from django.utils.translation import gettext_lazy
 
-from scheduler import bounds
 from scheduler.models import Budget, Job, default_timezone
+from scheduler.shared import bounds
 
 # The start of a check's error when a page that had items shows none (scrapers.sources.checks): its layout changed.
 SELECTORS_BROKEN = "Selectors may be broken"

@@ -17,10 +17,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import bounds, outbound, owners, services, signals
+from scheduler import owners, services, signals
 from scheduler.forms import add_cron_error, clean_zone_name
-from scheduler.kind_registry import add_nested_errors
 from scheduler.models import Job, Run
+from scheduler.shared import bounds, outbound
+from scheduler.shared.kind_registry import add_nested_errors
 from scrapers.models import Source
 from scrapers.sources.kinds import base as kinds
 

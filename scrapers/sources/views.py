@@ -13,9 +13,10 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
 
-from scheduler import bounds, services
+from scheduler import services
 from scheduler.models import Run
-from scheduler.web import keyset_page, query_without, render_page, staff_required
+from scheduler.shared import bounds
+from scheduler.shared.web import keyset_page, query_without, render_page, staff_required
 from scrapers.models import Item, Source
 from scrapers.sources import diffs
 from scrapers.sources import preview as previews

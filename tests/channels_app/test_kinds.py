@@ -17,8 +17,8 @@ from django.core.exceptions import ValidationError
 from channels_app.kinds import _http
 from channels_app.kinds import base as kinds
 from channels_app.kinds.wuzapi import LIMIT
-from scheduler import answers
 from scheduler.errors import ChannelDown, PermanentError, RateLimited, TransientError
+from scheduler.shared import answers
 from tests.support.http import LoopbackServer, Response, closed_url
 
 KEY = "vigia-41"

@@ -1,4 +1,4 @@
-"""A channel's pace on the one slot mechanism (channels_app.pacing → scheduler.budgets, budget "channel:<pk>"):
+"""A channel's pace on the one slot mechanism (channels_app.pacing → scheduler.shared.budgets, budget "channel:<pk>"):
 the spacing, and a slot too far away putting the delivery back in line instead of holding the worker. The
 spacing across worker processes is tested in test_delivery_processes.py, in one process in
 test_delivery_flow.py."""

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from channels_app.models import Channel, Delivery, Event, Message, Recipient
-from scheduler import retention
+from scheduler.shared import retention
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from channels_app import forms as channel_forms
 from channels_app.fields import Sealed
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery
-from scheduler import logs
 from scheduler.errors import JobError
+from scheduler.shared import logs
 from tests.support.http import LoopbackServer
 
 KEY_A = Fernet.generate_key().decode()

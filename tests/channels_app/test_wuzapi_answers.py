@@ -16,7 +16,7 @@ from channels_app.events import publish
 from channels_app.kinds import wuzapi as wuzapi_kind
 from channels_app.kinds.base import Outgoing
 from channels_app.models import Channel, Delivery
-from scheduler import answers
+from scheduler.shared import answers
 from tests.channels_app.support import item_event, recipient
 from tests.loopback.wuzapi import ANSWERS
 from tests.support.http import LoopbackServer

@@ -1,4 +1,4 @@
-"""scheduler.answers: the one classification of upstream and provider answers, and each caller's use of it
+"""scheduler.shared.answers: the one classification of upstream and provider answers, and each caller's use of it
 against real loopback servers (fetch, the DJEN client, http_request, the webhook kind)."""
 
 from datetime import UTC, datetime, timedelta
@@ -9,8 +9,9 @@ import pytest
 from django.utils import timezone
 
 from channels_app.kinds import base as kinds
-from scheduler import answers, job_kinds, outbound
+from scheduler import job_kinds
 from scheduler.errors import ChannelDown, JobError, PermanentError, RateLimited, TransientError
+from scheduler.shared import answers, outbound
 from scrapers.sources import fetch as fetching
 from tests.support.http import LoopbackServer, closed_url
 

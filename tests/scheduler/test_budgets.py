@@ -1,4 +1,4 @@
-"""The one slot mechanism (scheduler.budgets): reserving, max_wait, hold, per-row rates, and the database's
+"""The one slot mechanism (scheduler.shared.budgets): reserving, max_wait, hold, per-row rates, and the database's
 clock on PostgreSQL. The host and channel wrappers are tested in tests/scrapers/test_ratelimit.py and
 tests/channels_app/test_pacing.py."""
 
@@ -10,9 +10,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from scheduler import budgets
 from scheduler.errors import TransientError
 from scheduler.models import Budget
+from scheduler.shared import budgets
 
 # Outside a transaction: PostgreSQL's one statement runs as it does in a worker.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,9 +8,10 @@ import pytest
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from scheduler import budgets, djq, services
+from scheduler import djq, services
 from scheduler.execution import execute_run
 from scheduler.models import Budget, Run
+from scheduler.shared import budgets
 from tests.support.factories import make_job
 from tests.support.processes import wait_for
 

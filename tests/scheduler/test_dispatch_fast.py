@@ -13,8 +13,9 @@ from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from scheduler import dispatch, lease, queue, rawsql
+from scheduler import dispatch, lease, queue
 from scheduler.models import Job, Lease, Run
+from scheduler.shared import rawsql
 from tests.support.factories import lead, make_job
 
 pytestmark = [

@@ -1,4 +1,4 @@
-"""The dispatcher's fast paths (scheduler.rawsql, the collision fallback, the look at what is due next) behave
+"""The dispatcher's fast paths (scheduler.shared.rawsql, the collision fallback, the look at what is due next) behave
 exactly as the ORM paths they replace, on SQLite and PostgreSQL alike."""
 
 from datetime import UTC, datetime, timedelta
@@ -9,8 +9,9 @@ from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from scheduler import dispatch, lease, periodic, rawsql, reaper
+from scheduler import dispatch, lease, periodic, reaper
 from scheduler.models import Housekeeping, Job, Lease, Run
+from scheduler.shared import rawsql
 from tests.support.factories import lead, make_job
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ import pytest
 
 from scheduler import services
 from scheduler.execution import execute_run
-from scheduler.logs import (
+from scheduler.shared.logs import (
     JsonFormatter,
     LogContextFilter,
     RedactSecretsFilter,
@@ -47,7 +47,7 @@ _LOGGING_SCRIPT = """
 import logging
 import django
 django.setup()
-from scheduler.logs import log_context, remember_secrets
+from scheduler.shared.logs import log_context, remember_secrets
 remember_secrets(["chan-7777"])  # a channel secret, as the code decrypting it would register it
 log = logging.getLogger("vigia.test")
 with log_context(run=41, job=7):

@@ -12,8 +12,9 @@ import pytest
 from django.utils import timezone
 
 from channels_app.kinds import base as kinds
-from scheduler import job_kinds, outbound
+from scheduler import job_kinds
 from scheduler.errors import TransientError
+from scheduler.shared import outbound
 from scrapers.people import djen
 from scrapers.sources.fetch import fetch
 from tests.loopback.djen import FakeDjen

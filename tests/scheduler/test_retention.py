@@ -12,9 +12,10 @@ from django.utils import timezone
 from django_q.models import OrmQ, Task
 
 from channels_app import jobs as channel_jobs
-from scheduler import job_kinds, retention, services
+from scheduler import job_kinds, services
 from scheduler.execution import execute_run
 from scheduler.models import Job, Run
+from scheduler.shared import retention
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from scheduler import budgets
 from scheduler.models import Budget, Job, Run
+from scheduler.shared import budgets
 from scrapers import ratelimit
 from scrapers.models import HostBudget, Item, ItemRevision, Source
 from tests.support.organizer import make_source, page

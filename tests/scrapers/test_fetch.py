@@ -8,8 +8,8 @@ import httpx
 import pytest
 from django.conf import settings
 
-from scheduler import answers
 from scheduler.errors import PermanentError, TransientError
+from scheduler.shared import answers
 from scrapers.sources import fetch as fetching
 from scrapers.sources.fetch import fetch
 from tests.support.http import LoopbackServer, closed_url

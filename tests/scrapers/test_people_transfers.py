@@ -10,9 +10,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from scheduler import retention, services
+from scheduler import services
 from scheduler.execution import execute_run
 from scheduler.models import Job, Run
+from scheduler.shared import retention
 from scrapers.models import MonitoredPerson, PeopleTransfer
 from scrapers.people import transfers
 from scrapers.people.brazil import normalize_name

@@ -1,4 +1,4 @@
-"""The per-host rate limit (scrapers.ratelimit, on scheduler.budgets): spacing in one process, and one shared
+"""The per-host rate limit (scrapers.ratelimit, on scheduler.shared.budgets): spacing in one process, and one shared
 limit across real processes."""
 
 import math
@@ -12,9 +12,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from scheduler.budgets import SlotTooFar
 from scheduler.errors import TransientError
 from scheduler.models import Budget
+from scheduler.shared.budgets import SlotTooFar
 from scrapers import ratelimit
 from tests.support.http import LoopbackServer
 from tests.support.processes import django_env

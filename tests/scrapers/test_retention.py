@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from scheduler import retention
+from scheduler.shared import retention
 from scrapers.models import Item, ItemRevision, Source
 
 

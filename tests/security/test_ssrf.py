@@ -16,9 +16,10 @@ from channels_app import scheduled, sending, tokens
 from channels_app.events import publish
 from channels_app.forms import ChannelForm
 from channels_app.models import Channel, Delivery, Message, Recipient, Subscription
-from scheduler import execution, job_kinds, outbound, services
+from scheduler import execution, job_kinds, services
 from scheduler.forms import JobForm
 from scheduler.models import Run
+from scheduler.shared import outbound
 from scrapers.sources import checks
 from scrapers.sources.fetch import fetch
 from scrapers.sources.services import SourceForm

@@ -15,7 +15,7 @@ import django
 
 def main(url, start, end):
     django.setup()
-    from scheduler.budgets import SlotTooFar
+    from scheduler.shared.budgets import SlotTooFar
     from scrapers.sources.fetch import fetch
 
     time.sleep(max(0.0, start - time.time()))

@@ -103,7 +103,7 @@ class UsesABudget(JobKind):
         per_second = forms.FloatField(min_value=0.001)
 
     def run(self, params, context):
-        from scheduler import budgets
+        from scheduler.shared import budgets
 
         waited = budgets.wait_for(params["budget"], params["per_second"])
         return {"waited": round(waited, 3), "went_at": time.time()}

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from channels_app import tokens
 from channels_app.models import ApiToken
-from scheduler import bounds
+from scheduler.shared import bounds
 
 
 class Command(BaseCommand):

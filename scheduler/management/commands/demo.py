@@ -6,9 +6,9 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from scheduler import outbound
 from scheduler.forms import JobForm
 from scheduler.models import Job
+from scheduler.shared import outbound
 
 DEMO_JOBS = [
     {

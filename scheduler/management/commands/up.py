@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from scheduler import outbound
 from scheduler.processes import MANAGE
+from scheduler.shared import outbound
 
 SUPERVISOR = Path(__file__).resolve().parents[2] / "supervise.py"
 

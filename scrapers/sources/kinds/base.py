@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django import forms
 
-from scheduler.kind_registry import Registry
+from scheduler.shared.kind_registry import Registry
 
 
 @dataclass

@@ -10,7 +10,7 @@ from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import bounds
+from scheduler.shared import bounds
 from scrapers.sources.kinds.base import ParsedItem, ParseError, ScraperKind, register
 from scrapers.sources.kinds.textutil import absolute_url, from_timestamp, html_to_text, normalize, parse_date, shorten
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from lxml import etree
 from lxml import html as lxml_html
 
-from scheduler import bounds
+from scheduler.shared import bounds
 
 # Elements that start a new line where a browser would: their text must not run into the neighbours'.
 BLOCK = frozenset(

@@ -39,8 +39,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import tls
 from scheduler.errors import PermanentError
+from scheduler.shared import tls
 
 SETTING = "VIGIA_OUTBOUND_ALLOW"
 ADVICE = f"add the host to {SETTING} to allow it"

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from scheduler import bounds
+from scheduler.shared import bounds
 
 
 def staff_required(view):
