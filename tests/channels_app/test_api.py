@@ -16,7 +16,7 @@ from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Event, Message, MessageTemplate
 from scheduler import execution, services
 from scheduler.models import Job, Run
-from tests.support.http import LoopbackServer
+from tests.loopback.server import LoopbackServer
 
 pytestmark = pytest.mark.django_db
 

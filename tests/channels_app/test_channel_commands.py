@@ -3,8 +3,8 @@
 import hashlib
 
 from channels_app.models import ApiToken, Channel, Delivery, Recipient
+from tests.loopback.server import closed_url
 from tests.support.commands import call, call_failing
-from tests.support.http import closed_url
 
 SECRET = "a-webhook-secret-of-32-characters"
 

@@ -11,7 +11,7 @@ from channels_app.events import publish
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery
 from tests.channels_app.support import item_event, recipient
-from tests.support.http import LoopbackServer
+from tests.loopback.server import LoopbackServer
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django_q.models import OrmQ
 from channels_app import forms as channel_forms
 from channels_app.forms import ChannelForm, MessageTemplateForm, RecipientForm, SubscriptionForm, test_send
 from channels_app.models import Channel, Delivery, Event, MessageTemplate, Recipient, Subscription
-from tests.support.http import LoopbackServer, closed_url
+from tests.loopback.server import LoopbackServer, closed_url
 
 TOKEN = "s3cr3t-token-value"
 HOOK_SECRET = "a-webhook-secret-of-32-characters"

@@ -19,7 +19,7 @@ from channels_app.kinds import base as kinds
 from channels_app.kinds.wuzapi import LIMIT
 from scheduler.errors import ChannelDown, PermanentError, RateLimited, TransientError
 from scheduler.shared import answers
-from tests.support.http import LoopbackServer, Response, closed_url
+from tests.loopback.server import LoopbackServer, Response, closed_url
 
 KEY = "vigia-41"
 

@@ -25,7 +25,7 @@ from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery
 from scheduler.errors import JobError
 from scheduler.shared import logs
-from tests.support.http import LoopbackServer
+from tests.loopback.server import LoopbackServer
 
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()

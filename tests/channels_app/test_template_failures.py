@@ -14,9 +14,9 @@ from scheduler import services
 from scheduler.execution import execute_run
 from scrapers.models import Item
 from tests.channels_app.support import item_event, recipient, wuzapi_channel
-from tests.support import organizer
+from tests.loopback import organizer
+from tests.loopback.server import LoopbackServer
 from tests.support.factories import make_job
-from tests.support.http import LoopbackServer
 
 pytestmark = pytest.mark.django_db
 

@@ -18,8 +18,8 @@ from channels_app.kinds.base import Outgoing
 from channels_app.models import Channel, Delivery
 from scheduler.shared import answers
 from tests.channels_app.support import item_event, recipient
+from tests.loopback.server import LoopbackServer
 from tests.loopback.wuzapi import ANSWERS
-from tests.support.http import LoopbackServer
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from scheduler.models import Job, Run
 from scrapers import ratelimit
 from scrapers.models import Source
 from tests.faults.support import AbusiveUpstream, memory_kb, reset_peak
-from tests.support.organizer import make_source
+from tests.loopback.organizer import make_source
 from tests.support.processes import wait_for
 
 pytestmark = [pytest.mark.process, pytest.mark.fault, pytest.mark.django_db(transaction=True)]

@@ -13,7 +13,7 @@ from scheduler import job_kinds
 from scheduler.errors import ChannelDown, JobError, PermanentError, RateLimited, TransientError
 from scheduler.shared import answers, outbound
 from scrapers.sources import fetch as fetching
-from tests.support.http import LoopbackServer, closed_url
+from tests.loopback.server import LoopbackServer, closed_url
 
 
 @pytest.fixture

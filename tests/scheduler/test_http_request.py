@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from scheduler import job_kinds
 from scheduler.errors import PermanentError, TransientError
-from tests.support.http import LoopbackServer, Response, closed_url
+from tests.loopback.server import LoopbackServer, Response, closed_url
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.support.http import LoopbackServer
+from tests.loopback.server import LoopbackServer
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from scheduler.models import Budget, Job, Run
 from scheduler.shared import budgets
 from scrapers import ratelimit
 from scrapers.models import HostBudget, Item, ItemRevision, Source
-from tests.support.organizer import make_source, page
+from tests.loopback.organizer import make_source, page
 
 SOURCES = reverse("admin:scrapers_source_changelist")
 ADD_SOURCE = reverse("admin:scrapers_source_add")

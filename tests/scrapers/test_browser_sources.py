@@ -6,8 +6,8 @@ import re
 import pytest
 
 from scrapers.models import Item, Source
-from tests.support.http import LoopbackServer
-from tests.support.organizer import CONFIG, make_source, page
+from tests.loopback.organizer import CONFIG, make_source, page
+from tests.loopback.server import LoopbackServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

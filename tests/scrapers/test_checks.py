@@ -12,8 +12,8 @@ from scheduler.models import Job
 from scrapers.models import Item, ItemRevision, Source
 from scrapers.sources import checks
 from scrapers.sources.services import SourceForm
-from tests.support import organizer
-from tests.support.organizer import CONFIG, page
+from tests.loopback import organizer
+from tests.loopback.organizer import CONFIG, page
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 from scheduler.models import Job, Run
 from scrapers.models import Item, Source
 from scrapers.sources.services import FIELDS
+from tests.loopback.organizer import CONFIG, make_source, page
 from tests.support.commands import call, call_failing
-from tests.support.organizer import CONFIG, make_source, page
 
 pytestmark = pytest.mark.django_db
 

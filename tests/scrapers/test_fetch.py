@@ -12,7 +12,7 @@ from scheduler.errors import PermanentError, TransientError
 from scheduler.shared import answers
 from scrapers.sources import fetch as fetching
 from scrapers.sources.fetch import fetch
-from tests.support.http import LoopbackServer, closed_url
+from tests.loopback.server import LoopbackServer, closed_url
 
 pytestmark = pytest.mark.django_db
 

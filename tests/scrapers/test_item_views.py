@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from scrapers.models import Item, ItemRevision
 from scrapers.sources import diffs
-from tests.support.organizer import make_source
+from tests.loopback.organizer import make_source
 
 pytestmark = pytest.mark.django_db
 

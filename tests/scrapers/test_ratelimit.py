@@ -16,7 +16,7 @@ from scheduler.errors import TransientError
 from scheduler.models import Budget
 from scheduler.shared.budgets import SlotTooFar
 from scrapers import ratelimit
-from tests.support.http import LoopbackServer
+from tests.loopback.server import LoopbackServer
 from tests.support.processes import django_env
 
 

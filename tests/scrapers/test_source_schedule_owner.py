@@ -21,7 +21,7 @@ from scheduler.models import Job, Run
 from scrapers.models import Source
 from scrapers.sources import checks
 from scrapers.sources.services import SourceForm
-from tests.support.organizer import CONFIG, make_source
+from tests.loopback.organizer import CONFIG, make_source
 
 pytestmark = pytest.mark.django_db
 
@@ -443,7 +443,7 @@ def test_the_migration_gives_orphans_a_job_and_marks_existing_jobs_as_owned():
 def test_a_source_whose_stored_config_its_kind_rejects_is_paused_with_the_reason_and_others_go_on(site):
     """One bad row stops only itself: the engine pauses the source's job, and the source with it."""
     from scheduler.execution import execute_run
-    from tests.support.organizer import page
+    from tests.loopback.organizer import page
 
     site.respond("/tarefas", body=page((1, "A", "a")))
     bad = make_source(f"{site.url}/tarefas", name="bad")

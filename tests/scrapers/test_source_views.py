@@ -10,7 +10,7 @@ from django_q.models import OrmQ
 
 from scheduler.models import Job, Run
 from scrapers.models import Item, Source
-from tests.support.organizer import CONFIG, make_source, page
+from tests.loopback.organizer import CONFIG, make_source, page
 
 pytestmark = pytest.mark.django_db
 

@@ -23,9 +23,9 @@ from scheduler.shared import outbound
 from scrapers.sources import checks
 from scrapers.sources.fetch import fetch
 from scrapers.sources.services import SourceForm
-from tests.support import organizer
+from tests.loopback import organizer
+from tests.loopback.server import LoopbackServer, _Handler, _Server
 from tests.support.factories import make_job
-from tests.support.http import LoopbackServer, _Handler, _Server
 
 pytestmark = pytest.mark.django_db
 
