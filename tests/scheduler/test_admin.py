@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from scheduler import services
 from scheduler.models import Job, Run
-from tests.support.factories import make_job
+from tests.support.factories import job_form_data, make_job
 
 JOBS = reverse("admin:scheduler_job_changelist")
 ADD_JOB = reverse("admin:scheduler_job_add")
@@ -26,37 +26,9 @@ def job_change_url(job):
 
 
 def form_data(**overrides):
-    """What the add/change form posts for a valid every-minute noop job (dates split in two inputs)."""
-    data = {
-        "name": "nightly",
-        "kind": "noop",
-        "params": "{}",
-        "schedule_type": "interval",
-        "cron": "",
-        "timezone": "UTC",
-        "interval_seconds": "60",
-        "run_at_0": "",
-        "run_at_1": "",
-        "start_at_0": "",
-        "start_at_1": "",
-        "end_at_0": "",
-        "end_at_1": "",
-        "max_occurrences": "",
-        "enabled": "on",
-        "queue": "default",
-        "timeout_seconds": "300",
-        "max_attempts": "1",
-        "backoff_base_seconds": "10",
-        "backoff_cap_seconds": "600",
-        "backoff_jitter": "0.1",
-        "overlap_policy": "forbid",
-        "misfire_policy": "coalesce",
-        "misfire_grace_seconds": "3600",
-        "external_service": "",
-        "external_key": "",
-        "_save": "Save",
-    }
-    return {**data, **overrides}
+    """What the admin's add/change form posts for a valid every-minute noop job (dates split in two inputs)."""
+    every_minute = {"name": "nightly", "schedule_type": "interval", "cron": "", "timezone": "UTC"}
+    return job_form_data(admin=True, **{**every_minute, "interval_seconds": "60", **overrides})
 
 
 def messages_of(response):

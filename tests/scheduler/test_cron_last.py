@@ -34,7 +34,7 @@ import pytest
 from scheduler import cron_text
 from scheduler.forms import JobForm
 from scheduler.schedules import ScheduleError, next_occurrences, parse_cron, upcoming
-from tests.scheduler.test_job_views import form_data
+from tests.support.factories import job_form_data as form_data
 
 LONDON = "Europe/London"
 JERUSALEM = "Asia/Jerusalem"

@@ -8,8 +8,8 @@ from django.db import IntegrityError, transaction
 
 from scheduler.forms import JobForm
 from scheduler.models import MAX_ATTEMPTS, TIMEOUT_CEILING, Job
-from tests.scheduler.test_job_views import form_data
 from tests.support.commands import call_failing
+from tests.support.factories import job_form_data as form_data
 from tests.support.factories import make_job
 
 pytestmark = pytest.mark.django_db

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from scheduler.models import Job, Run
+from tests.support.factories import job_form_data as form_data
 from tests.support.factories import make_job
 
 JOBS = reverse("scheduler:jobs")
@@ -20,36 +21,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 def _local_zone(settings):
     settings.TIME_ZONE = "America/Sao_Paulo"  # the operator's clock (UTC−3, no DST)
     settings.LANGUAGE_CODE = "en"
-
-
-def form_data(**overrides):
-    data = {
-        "name": "weekday report",
-        "kind": "noop",
-        "params": "{}",
-        "schedule_type": "cron",
-        "cron": "0 9 * * 1-5",
-        "timezone": "America/Sao_Paulo",
-        "interval_seconds": "",
-        "run_at": "",
-        "start_at": "",
-        "end_at": "",
-        "max_occurrences": "",
-        "enabled": "on",
-        "queue": "default",
-        "timeout_seconds": "300",
-        "max_attempts": "1",
-        "backoff_base_seconds": "10",
-        "backoff_cap_seconds": "600",
-        "backoff_jitter": "0.1",
-        "overlap_policy": "forbid",
-        "misfire_policy": "coalesce",
-        "misfire_grace_seconds": "3600",
-        "external_service": "",
-        "external_key": "",
-    }
-    data.update(overrides)
-    return data
 
 
 def add_run(job, status="succeeded", minutes_ago=10, **fields):

@@ -14,9 +14,9 @@ from scheduler.forms import JobForm
 from scheduler.models import Job
 from scrapers.models import Item, Source
 from tests.loopback.organizer import make_source
-from tests.scheduler.test_job_views import form_data as job_data
 from tests.scrapers.test_source_views import form_data as source_data
 from tests.support.commands import call_failing
+from tests.support.factories import job_form_data as job_data
 from tests.support.factories import make_job
 
 pytestmark = pytest.mark.django_db

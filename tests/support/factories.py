@@ -31,3 +31,35 @@ def make_job(**fields):
 def lead(holder="test-leader", ttl=30):
     assert lease.try_acquire(holder, ttl)
     return holder
+
+
+def job_form_data(admin=False, **overrides):
+    """What the job form posts for a valid noop job, as the dashboard's page sends it, or the admin's
+    (`admin=True`: its date-times split in two inputs, and its Save button). `overrides` replace fields."""
+    data = {
+        "name": "weekday report",
+        "kind": "noop",
+        "params": "{}",
+        "schedule_type": "cron",
+        "cron": "0 9 * * 1-5",
+        "timezone": "America/Sao_Paulo",
+        "interval_seconds": "",
+        "max_occurrences": "",
+        "enabled": "on",
+        "queue": "default",
+        "timeout_seconds": "300",
+        "max_attempts": "1",
+        "backoff_base_seconds": "10",
+        "backoff_cap_seconds": "600",
+        "backoff_jitter": "0.1",
+        "overlap_policy": "forbid",
+        "misfire_policy": "coalesce",
+        "misfire_grace_seconds": "3600",
+        "external_service": "",
+        "external_key": "",
+    }
+    for name in ("run_at", "start_at", "end_at"):
+        data.update({f"{name}_0": "", f"{name}_1": ""} if admin else {name: ""})
+    if admin:
+        data["_save"] = "Save"
+    return {**data, **overrides}
