@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now as utc_now
+from django.utils.translation import gettext_lazy
 
 from scheduler.shared import bounds
 
@@ -142,21 +143,22 @@ class Job(models.Model):
 
 
 class Run(models.Model):
+    # Labels translated here, once: the pages, the admin and the filters show them in the reader's language.
     class Trigger(models.TextChoices):
-        SCHEDULE = "schedule", "Schedule"
-        MANUAL = "manual", "Manual"
-        RETRY = "retry", "Retry"
-        API = "api", "API"
+        SCHEDULE = "schedule", gettext_lazy("Schedule")
+        MANUAL = "manual", gettext_lazy("Manual")
+        RETRY = "retry", gettext_lazy("Retry")
+        API = "api", gettext_lazy("API")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        RETRYING = "retrying", "Waiting to retry"
-        TIMED_OUT = "timed_out", "Timed out"
-        CANCELLED = "cancelled", "Cancelled"
-        SKIPPED = "skipped", "Skipped"
+        QUEUED = "queued", gettext_lazy("Queued")
+        RUNNING = "running", gettext_lazy("Running")
+        SUCCEEDED = "succeeded", gettext_lazy("Succeeded")
+        FAILED = "failed", gettext_lazy("Failed")
+        RETRYING = "retrying", gettext_lazy("Waiting to retry")
+        TIMED_OUT = "timed_out", gettext_lazy("Timed out")
+        CANCELLED = "cancelled", gettext_lazy("Cancelled")
+        SKIPPED = "skipped", gettext_lazy("Skipped")
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
     FINAL = (Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED, Status.SKIPPED)

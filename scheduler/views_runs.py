@@ -31,22 +31,8 @@ LIST_COLUMNS = (
     "duration_ms",
     "worker",
 )
-STATUSES = [
-    ("queued", gettext_lazy("Queued")),
-    ("running", gettext_lazy("Running")),
-    ("succeeded", gettext_lazy("Succeeded")),
-    ("failed", gettext_lazy("Failed")),
-    ("retrying", gettext_lazy("Waiting to retry")),
-    ("timed_out", gettext_lazy("Timed out")),
-    ("cancelled", gettext_lazy("Cancelled")),
-    ("skipped", gettext_lazy("Skipped")),
-]
-TRIGGERS = [
-    ("schedule", gettext_lazy("Schedule")),
-    ("manual", gettext_lazy("Manual")),
-    ("retry", gettext_lazy("Retry")),
-    ("api", gettext_lazy("API")),
-]
+STATUSES = Run.Status.choices  # (value, label translated at the model)
+TRIGGERS = Run.Trigger.choices
 
 
 def label_rows(runs):
