@@ -354,6 +354,9 @@ def preview(name, subject, body):
 def test_send(channel, address):
     """Send one test message to `address` through `channel` now, in this process, and return its Delivery
     (sent, failed or retrying, with the error). ValidationError when the kind refuses the address."""
+    problem = bounds.json_problem(address)  # NUL: no database stores it (the page posts it unchecked)
+    if problem:
+        raise ValidationError(problem)
     address = kinds.get(channel.kind).clean_address(address)
     with transaction.atomic():
         recipient, _created = Recipient.objects.get_or_create(

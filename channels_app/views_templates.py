@@ -11,6 +11,7 @@ from channels_app import forms as channel_forms
 from channels_app import rendering
 from channels_app.models import MessageTemplate
 from channels_app.views_common import done
+from scheduler.shared import bounds
 from scheduler.shared.web import render_page, staff_required
 
 TEMPLATE = "channels_app/template.html"
@@ -72,7 +73,8 @@ def _save(request, pk):
 
 @staff_required
 def template_preview(request):
-    found = MessageTemplate.objects.filter(pk=request.POST.get("template_id") or None).first()
+    # The template being edited, if any: an id that is not one (typed, tampered) previews as a new template.
+    found = MessageTemplate.objects.filter(pk=bounds.parse_id(request.POST.get("template_id"))).first()
     form = channel_forms.MessageTemplateForm(request.POST, instance=found)
     return render_page(request, TEMPLATE, _preview_of(form), partial="preview")
 

@@ -427,3 +427,19 @@ def test_the_preview_of_a_taken_name_or_a_bad_body(staff_client, db):
     assert "Oi ⟨1⟩" in staff_client.post(url("template_preview"), with_id).content.decode()
     bad = staff_client.post(url("template_preview"), {**data, "body": "{% for %}"}).content.decode()
     assert "Template error" in bad
+
+
+def test_a_test_address_with_nul_is_refused_for_a_free_text_kind(staff_client, db):
+    # The outbox takes any label as its address; NUL is no text a database stores (a 500 on PostgreSQL).
+    channel = Channel.objects.create(name="caixa", kind="outbox")
+    body = staff_client.post(url("channel_test", channel.pk), {"address": "a\x00b"}, **HTMX).content.decode()
+    assert "The NUL character (\\u0000) is not allowed." in body
+    assert not Delivery.objects.exists() and not Recipient.objects.exists()
+
+
+@pytest.mark.parametrize("template_id", ["abc", "99999999999999999999999", "-1", "١"])
+def test_the_template_preview_takes_a_tampered_template_id_for_a_new_template(staff_client, db, template_id):
+    data = {"template_id": template_id, "name": "item.new", "subject": "", "body": "Nova: {{ title }}"}
+    response = staff_client.post(url("template_preview"), data, **HTMX)
+    assert response.status_code == 200 and "Nova:" in response.content.decode()
+    assert not MessageTemplate.objects.exists()

@@ -174,6 +174,6 @@ def test_kills_of_the_leader_and_of_workers_lose_and_double_no_occurrence(proces
         assert not missing and not extra, f"{name}: missing {missing[:5]}, unexpected {extra[:5]}"
     statuses = Counter(Run.objects.filter(job_id__in=jobs).values_list("status", flat=True))
     assert set(statuses) == {"succeeded"}, statuses  # a run hit by a kill is delivered again and succeeds
-    assert Run.objects.filter(job_id__in=jobs, deliveries__gt=1).exists(), "no kill hit a run: nothing was tested"
+    assert Run.objects.filter(job_id__in=jobs, pickups__gt=1).exists(), "no kill hit a run: nothing was tested"
     for process in chaos.schedulers + chaos.clusters:
         assert process.alive(), f"{process.name} died:\n{process.output()[-3000:]}"

@@ -96,7 +96,7 @@ def test_a_cycle_survives_three_worker_kills_without_losing_or_doubling(processe
         message="every check to end",
     )
     assert MonitoredPerson.objects.filter(last_success_at__gte=since).count() == 300  # every person checked
-    assert cycle_runs(persons, since).filter(deliveries__gt=1).exists()  # a killed run was delivered again
+    assert cycle_runs(persons, since).filter(pickups__gt=1).exists()  # a killed run was delivered again
     assert Publication.objects.count() == 300  # none stored twice
     assert PublicationMatch.objects.count() == 300
     events = Event.objects.filter(type="publication.new")
