@@ -95,13 +95,7 @@ class ChannelForm(forms.ModelForm):
         self._secrets = None
 
     def clean_kind(self):
-        kind = self.cleaned_data.get("kind")
-        if kind not in kinds.names():
-            raise ValidationError(
-                _("Unknown kind '%(kind)s'. Choose one of: %(kinds)s."),
-                params={"kind": kind, "kinds": ", ".join(kinds.names())},
-            )
-        return kind
+        return kinds.clean_name(self.cleaned_data.get("kind"))  # its message lists the kinds that exist
 
     def clean_config(self):
         return _json_object(self.cleaned_data.get("config"), _("The settings must be a JSON object."))

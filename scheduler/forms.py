@@ -115,14 +115,7 @@ class JobForm(forms.ModelForm):
         )
 
     def clean_kind(self):
-        # Our own message lists the kinds that exist; a ChoiceField's generic one would not.
-        kind = self.cleaned_data.get("kind")
-        if kind not in job_kinds.names():
-            raise ValidationError(
-                _("Unknown kind '%(kind)s'. Choose one of: %(kinds)s."),
-                params={"kind": kind, "kinds": ", ".join(job_kinds.names())},
-            )
-        return kind
+        return job_kinds.clean_name(self.cleaned_data.get("kind"))  # its message lists the kinds that exist
 
     def clean_params(self):
         return self.cleaned_data.get("params") or {}

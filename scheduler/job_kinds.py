@@ -45,4 +45,5 @@ class JobKind:
 job_kinds = Registry("job kind", form="Params", field="params", noun="parameter")
 register = job_kinds.register  # `@register class Ping(JobKind): name = "ping" ...`
 get, find, names, choices = job_kinds.get, job_kinds.find, job_kinds.names, job_kinds.choices
+clean_name = job_kinds.clean_name
 clean_params = job_kinds.clean  # errors keyed `params.<field>`

@@ -11,17 +11,32 @@ from scheduler.models import Run
 EVERY_SECONDS = 1.0  # a page polls every second or two; more writes would only cost the database
 
 
-class RunProgress:
-    """`progress(done, total, **figures)`: written at most every `every` seconds, and always at the end."""
+class Throttled:
+    """`progress(done, total, **figures)` that writes (`write`) at most every `every` seconds, and always at
+    the end. RunProgress writes on a Run; scrapers.people.transfers.Progress on a PeopleTransfer."""
 
-    def __init__(self, run_id, every=EVERY_SECONDS):
-        self.run_id, self.every, self.last = run_id, every, None
+    def __init__(self, every=EVERY_SECONDS):
+        self.every, self.last = every, None
 
     def __call__(self, done, total, **figures):
         now = time.monotonic()
         if done < total and self.last is not None and now - self.last < self.every:
             return
         self.last = now
+        self.write(done, total, **figures)
+
+    def write(self, done, total, **figures):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class RunProgress(Throttled):
+    """A run's own progress, as its result while it works."""
+
+    def __init__(self, run_id, every=EVERY_SECONDS):
+        super().__init__(every)
+        self.run_id = run_id
+
+    def write(self, done, total, **figures):
         if self.run_id is not None:  # run_job in the foreground has no Run row
             result = {"done": done, "total": total, **figures}
             Run.objects.filter(pk=self.run_id, status=Run.Status.RUNNING).update(result=result)

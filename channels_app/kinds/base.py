@@ -67,6 +67,7 @@ class ChannelKind:
 channel_kinds = Registry("channel kind", form="Config", field="config", noun="setting")
 register = channel_kinds.register
 get, find, names, choices = channel_kinds.get, channel_kinds.find, channel_kinds.names, channel_kinds.choices
+clean_name = channel_kinds.clean_name
 
 
 def clean_http_url(value):

@@ -54,11 +54,22 @@ class Registry:
     def choices(self):
         return [(name, self._entries[name].label or name) for name in self.names()]
 
+    def clean_name(self, name):
+        """`name` when an entry has it, else a ValidationError listing the names that exist (a form's
+        `clean_kind`: a ChoiceField's generic message would not list them)."""
+        if name not in self._entries:
+            raise ValidationError(
+                _("Unknown kind '%(kind)s'. Choose one of: %(kinds)s."),
+                params={"kind": name, "kinds": ", ".join(self.names())},
+            )
+        return name
+
     def clean(self, name, data):
         """The validated settings of entry `name`, or ValidationError keyed by field."""
-        if name not in self._entries:
-            message = _("Unknown kind '%(kind)s'. Choose one of: %(kinds)s.")
-            raise ValidationError({"kind": message % {"kind": name, "kinds": ", ".join(self.names())}})
+        try:
+            self.clean_name(name)
+        except ValidationError as exc:
+            raise ValidationError({"kind": exc.messages}) from None
         data = {} if data is None else data
         if not isinstance(data, dict):
             raise ValidationError({self.field: self._message(0, f"The {self.noun}s must be a JSON object.")})

@@ -10,7 +10,6 @@ so the command, the page and the admin report the same lines.
 
 import csv
 import io
-import time
 
 from django.conf import settings
 from django.db import transaction
@@ -23,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from scheduler import owners, services
 from scheduler.errors import PermanentError
 from scheduler.models import Job, Run
+from scheduler.progress import Throttled
 from scheduler.shared import retention
 from scrapers.models import MonitoredPerson, PeopleTransfer
 from scrapers.people import csv_io as people_csv
@@ -112,19 +112,16 @@ def _start(transfer, kind, timeout, name):
 # --- running (on a worker) ------------------------------------------------------------------------------
 
 
-class Progress:
+class Progress(Throttled):
     """import_people's `progress(done, total)`: written at most every PROGRESS_SECONDS (and at the end).
     The job runs in autocommit (the import commits row by row), so each UPDATE is its own short
     transaction, seen by the page at once on PostgreSQL and on SQLite in WAL mode alike."""
 
     def __init__(self, transfer_id, every=PROGRESS_SECONDS):
-        self.transfer_id, self.every, self.last = transfer_id, every, None
+        super().__init__(every)
+        self.transfer_id = transfer_id
 
-    def __call__(self, done, total):
-        now = time.monotonic()
-        if done < total and self.last is not None and now - self.last < self.every:
-            return
-        self.last = now
+    def write(self, done, total):
         PeopleTransfer.objects.filter(pk=self.transfer_id).update(done=done, total=total)
 
 

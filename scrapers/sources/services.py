@@ -61,13 +61,7 @@ class SourceForm(forms.ModelForm):
         bounds.bound_dates(self)
 
     def clean_kind(self):
-        kind = self.cleaned_data.get("kind")
-        if kind not in kinds.names():
-            raise ValidationError(
-                _("Unknown kind '%(kind)s'. Choose one of: %(kinds)s."),
-                params={"kind": kind, "kinds": ", ".join(kinds.names())},
-            )
-        return kind
+        return kinds.clean_name(self.cleaned_data.get("kind"))  # its message lists the kinds that exist
 
     def clean_url(self):
         url = self.cleaned_data.get("url") or ""

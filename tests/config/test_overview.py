@@ -204,6 +204,7 @@ def test_without_htmx_check_all_people_goes_to_its_run(staff_client):
 def test_only_the_sync_runs_answer_polls(staff_client, viewer_client):
     other = services.run_now(make_job())
     assert staff_client.get(f"/people/sync/{other.pk}/").status_code == 404
+    assert staff_client.get("/people/sync/99999999999999999999999/").status_code == 404  # beyond a bigint
     staff_client.post("/sync/people/", **HTMX)
     sync = Run.objects.get(job__kind="sync_people")
     assert viewer_client.get(f"/people/sync/{sync.pk}/").status_code == 200  # reading it is anyone's

@@ -50,4 +50,5 @@ class ScraperKind:
 
 scraper_kinds = Registry("scraper kind", form="Config", field="config", noun="setting")
 register, get, names, choices = scraper_kinds.register, scraper_kinds.get, scraper_kinds.names, scraper_kinds.choices
+clean_name = scraper_kinds.clean_name
 clean_config = scraper_kinds.clean  # errors keyed `config.<field>`
