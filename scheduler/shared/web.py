@@ -3,11 +3,22 @@ paging that stays fast on millions of rows (no OFFSET, no COUNT)."""
 
 from functools import wraps
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 from django.shortcuts import render
+from django_htmx.middleware import HtmxDetails
 from django.views.decorators.http import require_POST
 
 from scheduler.shared import bounds
+
+
+class Request(HttpRequest):
+    """The request a dashboard view gets: HtmxMiddleware adds `htmx`, and LoginRequiredMiddleware lets
+    only signed-in users through, so `user` is a real user (for type checkers; nothing changes at run time)."""
+
+    htmx: HtmxDetails
+    user: User
 
 
 def staff_required(view):
