@@ -11,9 +11,9 @@ from django.db import InterfaceError, OperationalError
 UNAVAILABLE = (OperationalError, InterfaceError)
 
 
-def database_unavailable(exc):
+def database_unavailable(exc: BaseException | None) -> bool:
     """True when the exception, or one it was raised from, says the database cannot be reached or used."""
-    seen = set()
+    seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, UNAVAILABLE):
             return True

@@ -8,7 +8,7 @@ import sys
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.views import defaults
 
@@ -17,7 +17,7 @@ from config.db_unavailable import database_unavailable
 API_PREFIX = "/api/"
 
 
-def _answer(request, status, template, detail, **context):
+def _answer(request: HttpRequest, status: int, template: str, detail: str, **context: object) -> HttpResponse:
     request_id = getattr(request, "id", "")
     if request.path.startswith(API_PREFIX):
         return JsonResponse({"detail": detail, "request_id": request_id}, status=status)
@@ -25,7 +25,7 @@ def _answer(request, status, template, detail, **context):
     return HttpResponse(page, status=status)
 
 
-def server_error(request):
+def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: 503 with Retry-After when the database is the problem, else 500."""
     if database_unavailable(sys.exc_info()[1]):
         response = _answer(
@@ -42,14 +42,14 @@ def server_error(request):
     )
 
 
-def page_not_found(request, exception):
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler404: the site's page in its layout; JSON under /api/ (an unknown endpoint or a wrong version)."""
     if request.path.startswith(API_PREFIX):
         return JsonResponse({"detail": "Not found.", "request_id": getattr(request, "id", "")}, status=404)
     return defaults.page_not_found(request, exception)
 
 
-def bad_request(request, exception):
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler400: a request Django refuses before or while reading it (too large, too many fields, a bad Host)."""
     if isinstance(exception, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024

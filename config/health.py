@@ -11,11 +11,14 @@ failing check reports its error's class name only (a database error's message ca
 """
 
 import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -23,7 +26,7 @@ from django.views.decorators.http import require_safe
 from scheduler import dispatch, liveness
 
 
-def check_database():
+def check_database() -> dict[str, Any]:
     started = time.monotonic()
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
@@ -31,7 +34,7 @@ def check_database():
     return {"ok": True, "latency_ms": round((time.monotonic() - started) * 1000, 1)}
 
 
-def check_scheduler(now):
+def check_scheduler(now: datetime) -> dict[str, Any]:
     """A leader whose lease renewal is recent. Between two leaders (the lease expired, the standby has
     not yet taken it) the age grows for a few seconds only, well under the threshold."""
     leader = liveness.leader(now)
@@ -40,12 +43,12 @@ def check_scheduler(now):
     return {"ok": ok, "leader": bool(leader and leader.alive), "heartbeat_age_s": _round(age)}
 
 
-def check_clusters(now):
+def check_clusters(now: datetime) -> dict[str, Any]:
     alive = sum(1 for cluster in liveness.clusters(now) if cluster.alive)
     return {"ok": alive > 0, "alive": alive}
 
 
-def check_queue(now):
+def check_queue(now: datetime) -> dict[str, Any]:
     """The oldest task waiting on any queue: workers exist but do not keep up (or do not serve a queue)."""
     oldest = min((q.oldest for q in liveness.queue_depths(now) if q.oldest), default=None)
     age = (now - oldest).total_seconds() if oldest else None
@@ -53,7 +56,7 @@ def check_queue(now):
     return {"ok": ok, "oldest_waiting_s": _round(age)}
 
 
-def check_dispatch(now):
+def check_dispatch(now: datetime) -> dict[str, Any]:
     """Dispatch advances: no enabled job is overdue by more than VIGIA_HEALTH_MAX_OVERDUE (a leader that
     renews its lease but cannot dispatch fails here)."""
     overdue, job_id = dispatch.most_overdue(now)
@@ -61,18 +64,18 @@ def check_dispatch(now):
     return {"ok": ok, "most_overdue_s": _round(overdue), "most_overdue_job": job_id}
 
 
-def _round(seconds):
+def _round(seconds: float | None) -> float | None:
     return None if seconds is None else round(max(0.0, seconds), 1)
 
 
-def _safely(check, *args):
+def _safely(check: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
     try:
         return check(*args)
     except Exception as exc:  # noqa: BLE001 - a health check reports failures, it does not raise them
         return {"ok": False, "error": type(exc).__name__}
 
 
-def report(probe=""):
+def report(probe: str = "") -> tuple[bool, dict[str, dict[str, Any]]]:
     """(healthy, checks) for the probe asked for."""
     if probe == "live":
         return True, {}
@@ -89,7 +92,7 @@ def report(probe=""):
 @login_not_required  # probes have no session
 @require_safe
 @never_cache
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     healthy, checks = report(request.GET.get("probe", ""))
     body = {"status": "ok" if healthy else "fail", "checks": checks}
     return JsonResponse(body, status=200 if healthy else 503)

@@ -11,35 +11,40 @@ import functools
 import hashlib
 import math
 import time
+from collections.abc import Callable
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
 from django.core.management import call_command
 from django.db import DatabaseError, connections, router
 from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponseBase
 from django.utils.translation import ngettext
 
 LOGIN_VIEWS = {"login", "admin:login"}
 
 
-def _cache():
-    return caches["login_throttle"]
+def _cache() -> DatabaseCache:
+    return cast(DatabaseCache, caches["login_throttle"])  # its backend in settings.CACHES
 
 
-def _creating_table(function):
+def _creating_table[**P, R](function: Callable[P, R]) -> Callable[P, R]:
     """A first login before anyone ran `manage.py createcachetable` creates the table instead of failing.
     Any other database error (the database down: a 503) is left alone."""
 
     @functools.wraps(function)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return function(*args, **kwargs)
         except DatabaseError:
             cache = _cache()
             connection = connections[router.db_for_write(cache.cache_model_class)]
-            if cache._table in connection.introspection.table_names():
+            if cache._table in connection.introspection.table_names():  # type: ignore[attr-defined]  # not in the stubs
                 raise
             call_command("createcachetable", database=connection.alias, verbosity=0)
             return function(*args, **kwargs)
@@ -47,7 +52,7 @@ def _creating_table(function):
     return wrapper
 
 
-def client_address(request):
+def client_address(request: HttpRequest) -> str:
     """The client's address; behind our own proxy, the one the proxy appended to X-Forwarded-For."""
     if settings.VIGIA_BEHIND_PROXY:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1].strip()
@@ -56,7 +61,7 @@ def client_address(request):
     return request.META.get("REMOTE_ADDR", "")
 
 
-def _subjects(username, address):
+def _subjects(username: str | None, address: str | None) -> list[str]:
     """Cache key stems for what is counted: the username (case-insensitive) and the address."""
     subjects = []
     if username:
@@ -67,7 +72,7 @@ def _subjects(username, address):
 
 
 @_creating_table
-def seconds_locked(username, address, now=None):
+def seconds_locked(username: str | None, address: str | None, now: float | None = None) -> float:
     """How long these are still locked out (0: not locked)."""
     now = time.time() if now is None else now
     until = _cache().get_many([f"lock:{subject}" for subject in _subjects(username, address)]).values()
@@ -75,7 +80,7 @@ def seconds_locked(username, address, now=None):
 
 
 @_creating_table
-def record_failure(username, address, now=None):
+def record_failure(username: str | None, address: str | None, now: float | None = None) -> None:
     now = time.time() if now is None else now
     period = settings.VIGIA_LOGIN_LOCKOUT_SECONDS
     cache = _cache()
@@ -88,18 +93,20 @@ def record_failure(username, address, now=None):
 
 
 @_creating_table
-def clear(username, address):
+def clear(username: str | None, address: str | None) -> None:
     _cache().delete_many([f"{kind}:{subject}" for subject in _subjects(username, address) for kind in ("fail", "lock")])
 
 
 @receiver(user_login_failed, dispatch_uid="vigia-login-throttle-failed")
-def _on_failure(sender, credentials, request=None, **kwargs):
+def _on_failure(sender: str, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any) -> None:
     if request is not None:
         record_failure(credentials.get("username", ""), client_address(request))
 
 
 @receiver(user_logged_in, dispatch_uid="vigia-login-throttle-success")
-def _on_success(sender, request, user, **kwargs):
+def _on_success(
+    sender: type[AbstractBaseUser], request: HttpRequest | None, user: AbstractBaseUser, **kwargs: Any
+) -> None:
     if request is not None:
         clear(user.get_username(), client_address(request))
 
@@ -108,13 +115,19 @@ class LoginThrottleMiddleware:
     """Refuses a login POST while its username or address is locked out: the login page again, with
     the reason and HTTP 429. Sits after the CSRF, authentication and messages middleware."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         return self.get_response(request)
 
-    def process_view(self, request, view_func, view_args, view_kwargs):
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., HttpResponseBase],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponseBase | None:
         match = request.resolver_match
         if request.method != "POST" or match is None or match.view_name not in LOGIN_VIEWS:
             return None

@@ -10,13 +10,14 @@ Protected by a bearer token (VIGIA_METRICS_TOKEN); without one configured the pa
 
 import hmac
 import math
-from datetime import timedelta
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError
 from django.db.models import Count
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -33,12 +34,12 @@ DELIVERY_WINDOW = timedelta(hours=24)
 # --- exposition ------------------------------------------------------------------------------
 
 
-def escape_label(value):
+def escape_label(value: object) -> str:
     """A label value as the format wants it: backslash, double quote and newline escaped."""
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def format_value(value):
+def format_value(value: float) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int):
@@ -54,24 +55,24 @@ def format_value(value):
 class Exposition:
     """Metric families written one after another: `# HELP`, `# TYPE`, then the samples."""
 
-    def __init__(self):
-        self.lines = []
+    def __init__(self) -> None:
+        self.lines: list[str] = []
 
-    def family(self, name, kind, help_text):
+    def family(self, name: str, kind: str, help_text: str) -> None:
         help_text = help_text.replace("\\", "\\\\").replace("\n", "\\n")
         self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
 
-    def sample(self, name, value, labels=None):
+    def sample(self, name: str, value: float, labels: Mapping[str, object] | None = None) -> None:
         pairs = ",".join(f'{key}="{escape_label(val)}"' for key, val in (labels or {}).items())
         self.lines.append(f"{name}{{{pairs}}} {format_value(value)}" if pairs else f"{name} {format_value(value)}")
 
-    def gauge(self, name, help_text, samples):
+    def gauge(self, name: str, help_text: str, samples: Iterable[tuple[Mapping[str, object] | None, float]]) -> None:
         """samples: [(labels dict or None, value)]."""
         self.family(name, "gauge", help_text)
         for labels, value in samples:
             self.sample(name, value, labels)
 
-    def histogram(self, name, help_text, histogram):
+    def histogram(self, name: str, help_text: str, histogram: run_metrics.Histogram) -> None:
         self.family(name, "histogram", help_text)
         for bound, count in histogram.buckets:
             self.sample(f"{name}_bucket", count, {"le": f"{bound:g}"})
@@ -79,14 +80,14 @@ class Exposition:
         self.sample(f"{name}_sum", histogram.total)
         self.sample(f"{name}_count", histogram.count)
 
-    def text(self):
+    def text(self) -> str:
         return "\n".join(self.lines) + "\n"
 
 
 # --- figures ---------------------------------------------------------------------------------
 
 
-def deliveries_by_channel_and_status(now=None):
+def deliveries_by_channel_and_status(now: datetime | None = None) -> dict[tuple[str, str], int]:
     """{(channel name, status): count} of the deliveries created in the last DELIVERY_WINDOW.
 
     Naming every status lets PostgreSQL read the window off the delivery_status_recent index
@@ -102,7 +103,7 @@ def deliveries_by_channel_and_status(now=None):
     return {(row["recipient__channel__name"], row["status"]): row["n"] for row in rows}
 
 
-def render(now=None):
+def render(now: datetime | None = None) -> str:
     now = now or timezone.now()
     out = Exposition()
     runs = run_metrics.runs_by_kind_and_status(now)
@@ -181,7 +182,7 @@ def render(now=None):
 # --- the page --------------------------------------------------------------------------------
 
 
-def _authorized(request, token):
+def _authorized(request: HttpRequest, token: str) -> bool:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
@@ -189,7 +190,7 @@ def _authorized(request, token):
 @login_not_required  # a scraper has a token, not a session
 @require_safe
 @never_cache
-def metrics(request):
+def metrics(request: HttpRequest) -> HttpResponse:
     token = settings.VIGIA_METRICS_TOKEN
     if not token:
         raise Http404

@@ -6,8 +6,11 @@
 
 import re
 import uuid
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
 
 from scheduler import schedules
@@ -16,7 +19,7 @@ from scheduler.shared.logs import log_context
 COOKIE = "vigia_tz"
 
 
-def operator_zone(request):
+def operator_zone(request: HttpRequest) -> ZoneInfo | None:
     try:
         return schedules.get_zone(request.COOKIES.get(COOKIE, ""))
     except schedules.ScheduleError:
@@ -24,10 +27,10 @@ def operator_zone(request):
 
 
 class OperatorTimezoneMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         zone = operator_zone(request)
         if zone:
             timezone.activate(zone)
@@ -39,15 +42,21 @@ class OperatorTimezoneMiddleware:
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,100}")
 
 
+class IdentifiedRequest(HttpRequest):
+    """A request with the `id` RequestIdMiddleware gives it (for type checkers; nothing changes at run time)."""
+
+    id: str
+
+
 class RequestIdMiddleware:
     """Every request gets an id, on every log line logged while serving it (`request_id=`), on the response
     (`X-Request-ID`) and on the error pages: a user's "error a1b2…" leads to the traceback. Behind a proxy
     (VIGIA_BEHIND_PROXY) the proxy's own X-Request-ID is kept when it looks like one, so its logs match."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: IdentifiedRequest) -> HttpResponseBase:
         given = request.headers.get("X-Request-ID", "") if settings.VIGIA_BEHIND_PROXY else ""
         request.id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         with log_context(request_id=request.id):

@@ -4,7 +4,8 @@ config is the composition root: it may read every app's models; the apps never r
 """
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.core.cache import cache
 from django.db.models import Count, Q
@@ -14,8 +15,11 @@ from django.utils.translation import ngettext
 
 from channels_app.models import Delivery
 from scheduler.models import Job, Run
-from scrapers.models import Source
+from scrapers.models import MonitoredPerson, Source
 from scrapers.people.services import monitored
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 HOURS = 24
 CLOSED_HOURS_TTL = 60  # seconds the closed hours' counts are reused (a run's final status may lag that much)
@@ -26,7 +30,7 @@ DEAD = (Delivery.Status.DEAD, Delivery.Status.FAILED)
 
 @dataclass
 class Hour:
-    start: object
+    start: datetime
     total: int = 0
     bad: int = 0
     height: int = 0  # percent of the busiest hour
@@ -36,7 +40,7 @@ class Hour:
     bad_step: int = 0
 
 
-def _label(hour):
+def _label(hour: Hour) -> str:
     """An hour's tooltip, built here: 48 {% blocktranslate %} per render cost more than the rest of the card."""
     text = f"{hour.start:%H:%M} · " + ngettext("%(n)s run", "%(n)s runs", hour.total) % {"n": hour.total}
     if hour.bad:
@@ -46,13 +50,14 @@ def _label(hour):
 
 @dataclass
 class Activity:
-    hours: list
-    by_status: list = field(default_factory=list)  # (status value, label, count), most first
+    hours: list[Hour]
+    # (status value, label, count), most first
+    by_status: list[tuple[str, "StrOrPromise", int]] = field(default_factory=list)
     total: int = 0
     bad: int = 0
 
 
-def runs_by_hour(now=None):
+def runs_by_hour(now: datetime | None = None) -> Activity:
     """Runs scheduled in the last 24 h per hour (operator's zone) and status.
 
     Each count is one GROUP BY over a range of the run_recent index (scheduled_for). The 23 closed hours
@@ -69,7 +74,7 @@ def runs_by_hour(now=None):
         cache.set(key, counts, CLOSED_HOURS_TTL)
     counts = counts + _count_by_hour(current, current + timedelta(hours=1))
     hours = {first + timedelta(hours=i): Hour(first + timedelta(hours=i)) for i in range(HOURS)}
-    statuses = {}
+    statuses: dict[str, int] = {}
     for start, status, n in counts:
         hour = hours.get(start)
         if hour is None:
@@ -88,7 +93,7 @@ def runs_by_hour(now=None):
     return Activity(list(hours.values()), by_status, sum(statuses.values()), bad)
 
 
-def _count_by_hour(since, until):
+def _count_by_hour(since: datetime, until: datetime) -> list[tuple[datetime, str, int]]:
     """[(hour start, status, count)] of the runs scheduled in [since, until)."""
     rows = (
         Run.objects.filter(scheduled_for__gte=since, scheduled_for__lt=until)
@@ -100,7 +105,7 @@ def _count_by_hour(since, until):
     return list(rows)
 
 
-def failing_sources(limit=10):
+def failing_sources(limit: int = 10) -> list[Source]:
     """Broken sources first, then those failing lately (the few rows of the source table)."""
     return list(
         Source.objects.filter(Q(broken=True) | Q(consecutive_failures__gt=0))
@@ -109,7 +114,7 @@ def failing_sources(limit=10):
     )
 
 
-def expiring_people(today=None, limit=10):
+def expiring_people(today: date | None = None, limit: int = 10) -> list[MonitoredPerson]:
     """Active people whose monitoring ends within EXPIRY_DAYS (the person_expiry partial index)."""
     today = today or timezone.localdate()
     return list(
@@ -120,7 +125,7 @@ def expiring_people(today=None, limit=10):
     )
 
 
-def next_jobs(limit=8):
+def next_jobs(limit: int = 8) -> list[Job]:
     """The next runs due (the job_due partial index)."""
     return list(
         Job.objects.filter(enabled=True, next_run_at__isnull=False)
@@ -129,11 +134,11 @@ def next_jobs(limit=8):
     )
 
 
-def dead_deliveries(limit=5):
+def dead_deliveries(limit: int = 5) -> tuple[int, list[Delivery]]:
     """Deliveries that gave up: how many, and the latest few. One index range (delivery_status_recent) per
     status, each stopping after `limit` rows; an IN over both would read and sort every dead delivery."""
     count = Delivery.objects.filter(status__in=DEAD).count()  # an index-only scan
-    latest = []
+    latest: list[Delivery] = []
     for status in DEAD:
         latest += (
             Delivery.objects.filter(status=status)

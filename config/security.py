@@ -9,7 +9,7 @@ the same policy, so there is no per-path relaxation. Imported by settings: it mu
 from django.utils.csp import CSP
 
 
-def content_security_policy():
+def content_security_policy() -> dict[str, list[str]]:
     return {
         "default-src": [CSP.SELF],
         "script-src": [CSP.SELF],

@@ -3,7 +3,9 @@
 import os
 import secrets
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -11,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 # httpx imports its command-line client (click, rich, pygments: ~8 MB in every process) whenever those are
 # installed, as the test tools install them; Vigia never uses it. A None entry makes that import fail the
 # way httpx expects when they are missing.
-sys.modules.setdefault("httpx._main", None)
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # typeshed: modules only; None is allowed
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -19,7 +21,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
-def env_bool(name, default=False):
+def env_bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
     if value is None or value.strip() == "":
         return default
@@ -28,7 +30,7 @@ def env_bool(name, default=False):
     return value.strip().lower() in TRUE
 
 
-def env_int(name, default, low=0, high=None):
+def env_int(name: str, default: int, low: int = 0, high: int | None = None) -> int:
     """A whole number within [low, high]; anything else stops the start naming the variable."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -43,12 +45,12 @@ def env_int(name, default, low=0, high=None):
     return value
 
 
-def env_float(name, default, low=0.0):
+def env_float(name: str, default: float, low: float = 0.0) -> float:
     """A finite number of at least `low`; anything else (NaN, infinite, words) stops the start."""
     return env_seconds(name, default, low, float("inf"), kind="a number")
 
 
-def env_zone(name, default):
+def env_zone(name: str, default: str) -> str:
     """An IANA time zone name the bundled tzdata knows."""
     from zoneinfo import ZoneInfo
 
@@ -63,14 +65,21 @@ def env_zone(name, default):
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
-def env_choice(name, default, choices):
+def env_choice(name: str, default: str, choices: Sequence[str]) -> str:
     value = os.environ.get(name, "").strip() or default
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
     return value
 
 
-def env_seconds(name, default, low, high, environ=os.environ, kind="a number of seconds"):
+def env_seconds(
+    name: str,
+    default: float,
+    low: float,
+    high: float,
+    environ: Mapping[str, str] = os.environ,
+    kind: str = "a number of seconds",
+) -> float:
     """A number within [low, high] (surrounding blanks allowed); anything else (not an ASCII number, NaN,
     infinite, out of range) stops the start with the variable's name, instead of failing later in the
     process that reads it."""
@@ -87,7 +96,7 @@ def env_seconds(name, default, low, high, environ=os.environ, kind="a number of 
     return value
 
 
-def env_list(name, default=""):
+def env_list(name: str, default: str = "") -> list[str]:
     return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
 
 
@@ -95,7 +104,7 @@ DATA_DIR = Path(os.environ.get("VIGIA_DATA_DIR", BASE_DIR / "data"))
 DEBUG = env_bool("DEBUG", False)
 
 
-def _secret_key():
+def _secret_key() -> str:
     key = os.environ.get("SECRET_KEY")
     if key:
         return key
@@ -184,7 +193,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 _WORKER_CLUSTER = len(sys.argv) > 1 and Path(sys.argv[0]).name == "manage.py" and sys.argv[1] == "qcluster"
 
 
-def _database():
+def _database() -> dj_database_url.DBConfig:
     url = os.environ.get("DATABASE_URL")
     if not url:
         DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -234,7 +243,7 @@ STORAGES = {
 }
 
 LOG_FORMAT = env_choice("VIGIA_LOG_FORMAT", "text", ["text", "json"])
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
@@ -269,7 +278,7 @@ VIGIA_EXTRA_JOB_KINDS = env_list("VIGIA_EXTRA_JOB_KINDS")  # modules that regist
 VIGIA_RESERVED_WORKERS = os.environ.get("VIGIA_RESERVED_WORKERS", "high=1")  # workers lower queues may not take
 
 
-def _reserved_worker_count():
+def _reserved_worker_count() -> int:
     """Workers a cluster runs on top of VIGIA_WORKERS, kept for the queues VIGIA_RESERVED_WORKERS names: only
     for a queue this cluster serves together with a lower one (a high-only cluster needs none)."""
     served = [q.strip() for q in os.environ.get("VIGIA_CLUSTER_QUEUES", "").split(",") if q.strip()]
@@ -415,7 +424,7 @@ SECURE_CSP = content_security_policy()  # everything from our own origin; no inl
 # The counts live in a database cache table (`manage.py createcachetable`), so every web worker sees them.
 VIGIA_LOGIN_MAX_FAILURES = env_int("VIGIA_LOGIN_MAX_FAILURES", 5)
 VIGIA_LOGIN_LOCKOUT_SECONDS = env_int("VIGIA_LOGIN_LOCKOUT_SECONDS", 900)
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES: dict[str, dict[str, Any]] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CACHES["login_throttle"] = {
     "BACKEND": "django.core.cache.backends.db.DatabaseCache",
     "LOCATION": "vigia_cache",

@@ -1,6 +1,9 @@
 """The overview (a summary of every app, refreshing itself part by part) and its "check now" buttons."""
 
+from datetime import datetime
+
 from django.contrib import messages
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
@@ -9,14 +12,14 @@ from django.utils.translation import ngettext
 
 from config import overview as summary
 from scheduler import liveness
-from scheduler.shared.web import render_page, staff_required
+from scheduler.shared.web import Request, render_page, staff_required
 from scrapers.people.views import people_sync
 from scrapers.sources import services as sources
 
 TEMPLATE = "config/overview.html"
 
 
-def _engine(now):
+def _engine(now: datetime) -> dict[str, object]:
     return {
         "leader": liveness.leader(now),
         "clusters": liveness.clusters(now),
@@ -24,7 +27,7 @@ def _engine(now):
     }
 
 
-def _activity(now):
+def _activity(now: datetime) -> dict[str, object]:
     dead_count, dead_latest = summary.dead_deliveries()
     return {
         "activity": summary.runs_by_hour(now),
@@ -41,10 +44,10 @@ def _activity(now):
 PARTS = {"engine": _engine, "activity": _activity}
 
 
-def overview(request):
+def overview(request: Request) -> HttpResponse:
     now = timezone.now()
     part = request.GET.get("part")
-    context = {"title": _("Overview"), "now": now}
+    context: dict[str, object] = {"title": _("Overview"), "now": now}
     if request.htmx and part in PARTS:
         context.update(PARTS[part](now))
         return render_page(request, TEMPLATE, context, partial=part)
@@ -53,7 +56,7 @@ def overview(request):
     return render(request, TEMPLATE, context)
 
 
-def _queued(request, text):
+def _queued(request: Request, text: str) -> HttpResponse | HttpResponseRedirect:
     """HTMX: a small fragment saying what was queued; otherwise back to the overview with a message."""
     if request.htmx:
         response = render(request, "config/_sync_result.html", {"text": text})
@@ -64,7 +67,7 @@ def _queued(request, text):
 
 
 @staff_required
-def force_sync_sources(request):
+def force_sync_sources(request: Request) -> HttpResponse | HttpResponseRedirect:
     n = sources.force_sync()
     return _queued(request, ngettext("Queued %(n)d source check.", "Queued %(n)d source checks.", n) % {"n": n})
 

@@ -10,6 +10,7 @@ the whole attempt. Request header values never appear in errors or results, sinc
 import json
 import re
 import time
+from typing import Any
 
 import httpx
 from django import forms
@@ -18,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from scheduler.errors import PermanentError
-from scheduler.job_kinds import JobKind, register
+from scheduler.job_kinds import JobKind, RunContext, register
 from scheduler.shared import answers, bounds, outbound
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
@@ -32,21 +33,21 @@ MAX_REDIRECTS = outbound.MAX_REDIRECTS
 class MethodField(forms.ChoiceField):
     """Accepts "post" as well as "POST"."""
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> str:
         return super().to_python(value).strip().upper()
 
 
 class StatusListField(forms.Field):
     """Expected statuses: a list of ints, one int, or "200, 204" typed into a form."""
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> list[int] | None:
         if value in self.empty_values:
             return None
         if isinstance(value, str):
             value = [part for part in re.split(r"[\s,]+", value) if part]
         elif not isinstance(value, list):
             value = [value]
-        statuses = []
+        statuses: list[int] = []
         for item in value:
             if isinstance(item, str) and item.isdigit():
                 item = int(item)
@@ -55,11 +56,11 @@ class StatusListField(forms.Field):
             statuses.append(item)
         return sorted(set(statuses))
 
-    def prepare_value(self, value):
+    def prepare_value(self, value: Any) -> Any:
         return ", ".join(map(str, value)) if isinstance(value, list) else value
 
 
-def _json_object(value, message):
+def _json_object[T](value: T, message: str) -> T:
     if value is not None and not isinstance(value, dict):
         raise ValidationError(message, code="invalid")
     return value
@@ -86,7 +87,7 @@ class HttpRequest(JobKind):
         graphql_variables = bounds.JSONField(required=False)
         expected_status = StatusListField(required=False, help_text=gettext_lazy("Default: any 2xx."))
 
-        def clean_url(self):
+        def clean_url(self) -> str:
             value = self.cleaned_data["url"].strip()
             # Parsed by hand rather than URLValidator, which rejects TLD-less hosts like http://wuzapi:8080.
             try:
@@ -98,13 +99,13 @@ class HttpRequest(JobKind):
             outbound.validate_host(url.host)  # loopback, private... (names are resolved when the job runs)
             return value
 
-        def clean_headers(self):
+        def clean_headers(self) -> dict[str, str] | None:
             headers = _json_object(self.cleaned_data["headers"], _("Headers must be a JSON object."))
             if problem := bounds.header_problem(headers or {}):
                 raise ValidationError(problem, code="invalid")
             return headers
 
-        def clean_query(self):
+        def clean_query(self) -> dict[str, Any] | None:
             query = _json_object(self.cleaned_data["query"], _("Query must be a JSON object."))
             scalar = (str, int, float, bool)
             for name, value in (query or {}).items():
@@ -117,11 +118,12 @@ class HttpRequest(JobKind):
                     )
             return query
 
-        def clean_graphql_variables(self):
+        def clean_graphql_variables(self) -> dict[str, Any] | None:
             return _json_object(self.cleaned_data["graphql_variables"], _("GraphQL variables must be a JSON object."))
 
-        def clean(self):
+        def clean(self) -> dict[str, Any]:
             data = super().clean()
+            assert data is not None  # forms.Form.clean() returns cleaned_data
             has_json = data.get("json") is not None
             graphql = data.get("graphql_query")
             method = data.get("method")
@@ -142,9 +144,9 @@ class HttpRequest(JobKind):
                 )
             return data
 
-    def run(self, params, context):
+    def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         method = params.get("method", "GET")
-        body = None
+        body: Any = None  # the JSON body: any JSON value
         if params.get("graphql_query"):
             body = {"query": params["graphql_query"], "variables": params.get("graphql_variables") or {}}
         elif "json" in params:
@@ -157,7 +159,9 @@ class HttpRequest(JobKind):
             url = url.copy_merge_params(params["query"])
         started = time.monotonic()
 
-        def result(status=None, final_url=url, text="", truncated=False):
+        def result(
+            status: int | None = None, final_url: httpx.URL = url, text: str = "", truncated: bool = False
+        ) -> dict[str, Any]:
             return {
                 "status": status,
                 "latency_ms": int((time.monotonic() - started) * 1000),
@@ -206,14 +210,14 @@ class HttpRequest(JobKind):
         raise answers.of_status(status, response.headers).error(message, outcome)
 
 
-def _decode(raw, response):
+def _decode(raw: bytes, response: httpx.Response) -> str:
     try:
         return raw.decode(response.charset_encoding or "utf-8", errors="replace")
     except LookupError:  # unknown charset in Content-Type
         return raw.decode("utf-8", errors="replace")
 
 
-def _graphql_error(raw):
+def _graphql_error(raw: bytes) -> str | None:
     """The first error message of a GraphQL reply, or None."""
     try:
         data = json.loads(raw)
@@ -227,15 +231,15 @@ def _graphql_error(raw):
     return str(message or "unknown error")[:300]
 
 
-def _where(url):
+def _where(url: httpx.URL) -> str:
     """host[:port] for messages: no path or query, which may hold tokens."""
     return f"{url.host}:{url.port}" if url.port else url.host
 
 
-def _public_url(url):
+def _public_url(url: httpx.URL) -> str:
     """The URL without user:password, for the stored result."""
     return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
 
 
-def _user_agent(context):
+def _user_agent(context: RunContext) -> str:
     return f"Vigia/0.1 (+job {context.job_id})" if context.job_id is not None else "Vigia/0.1"

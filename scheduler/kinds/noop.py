@@ -1,6 +1,8 @@
+from typing import Any
+
 from django.utils.translation import gettext_lazy
 
-from scheduler.job_kinds import JobKind, register
+from scheduler.job_kinds import JobKind, RunContext, register
 
 
 @register
@@ -10,5 +12,5 @@ class Noop(JobKind):
     name = "noop"
     label = gettext_lazy("No-op")
 
-    def run(self, params, context):
+    def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         return {"ok": True}

@@ -1,10 +1,12 @@
 """The daily maintenance job: every registered pruner (scheduler.shared.retention), with its own age setting."""
 
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy
 
 from scheduler.errors import TransientError
-from scheduler.job_kinds import JobKind, register
+from scheduler.job_kinds import JobKind, RunContext, register
 from scheduler.shared import retention
 
 
@@ -25,11 +27,11 @@ class PruneHistory(JobKind):
             min_value=0, max_value=5000, required=False, initial=50, help_text=gettext_lazy("Pause between batches.")
         )
 
-        def clean_pause_ms(self):
+        def clean_pause_ms(self) -> int:
             value = self.cleaned_data["pause_ms"]
             return 50 if value is None else value
 
-    def run(self, params, context):
+    def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         result, failed = retention.prune_all(
             batch_size=params.get("batch_size"), pause=params.get("pause_ms", 50) / 1000
         )

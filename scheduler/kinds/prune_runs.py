@@ -6,12 +6,13 @@ duration and, on SQLite, block every writer).
 """
 
 from datetime import timedelta
+from typing import Any
 
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from scheduler.job_kinds import JobKind, register
+from scheduler.job_kinds import JobKind, RunContext, register
 from scheduler.models import Run
 from scheduler.shared import retention
 
@@ -31,15 +32,15 @@ class PruneRuns(JobKind):
             min_value=0, max_value=5000, required=False, initial=50, help_text=gettext_lazy("Pause between batches.")
         )
 
-        def clean_batch_size(self):
+        def clean_batch_size(self) -> int:
             value = self.cleaned_data["batch_size"]
             return 1000 if value is None else value
 
-        def clean_pause_ms(self):
+        def clean_pause_ms(self) -> int:
             value = self.cleaned_data["pause_ms"]
             return 50 if value is None else value
 
-    def run(self, params, context):
+    def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         batch_size = params.get("batch_size", 1000)
         pause = params.get("pause_ms", 50) / 1000
         cutoff = timezone.now() - timedelta(days=params["days"])

@@ -18,9 +18,11 @@ the wait; callers phrase the message (which host, which provider) and raise `ver
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
@@ -43,25 +45,25 @@ class Verdict:
     wait: float | None = None  # seconds the answer asked us to wait (a floor for the retry)
 
     @property
-    def outcome(self):
+    def outcome(self) -> str:
         return outcome(self.kind)
 
     @property
-    def retried(self):
+    def retried(self) -> bool:
         return not self.kind.permanent
 
-    def error(self, message=None, result=None):
+    def error(self, message: str | None = None, result: dict[str, Any] | None = None) -> JobError:
         """The exception to raise: `message` (default: the reason), the verdict's class and wait."""
         return self.kind(message or self.reason, result=result, retry_after=self.wait)
 
 
-def outcome(error):
+def outcome(error: BaseException | type[BaseException]) -> str:
     """'transient', 'rate-limited', 'permanent' or 'channel down' for an error (instance or class)."""
     cls = error if isinstance(error, type) else type(error)
     return next((name for kind, name in OUTCOMES.items() if issubclass(cls, kind)), "transient")
 
 
-def of_status(status, headers=None, default_wait=None):
+def of_status(status: int, headers: Mapping[str, str] | None = None, default_wait: float | None = None) -> Verdict:
     """The verdict on an HTTP answer its caller did not accept (callers decide what success is: 2xx, 304,
     the statuses a job expects)."""
     reason = f"HTTP {status}"
@@ -75,7 +77,7 @@ def of_status(status, headers=None, default_wait=None):
     return Verdict(PermanentError, reason)
 
 
-def of_exception(exc, timeout=None):
+def of_exception(exc: BaseException, timeout: float | None = None) -> Verdict:
     """The verdict on an httpx error raised while asking (outbound.Refused is already a PermanentError and
     is raised as it is). The reason never quotes the request: an invalid header's message may hold a value."""
     if isinstance(exc, httpx.TimeoutException | TimeoutError):  # TimeoutError: outbound.read_capped's deadline
@@ -87,7 +89,7 @@ def of_exception(exc, timeout=None):
     return Verdict(TransientError, reason(exc))  # refused, reset, DNS, TLS, a garbled or cut answer
 
 
-def retry_after(headers):
+def retry_after(headers: Mapping[str, str] | None) -> float | None:
     """Retry-After in seconds (delta-seconds or an HTTP date; a date in the past is 0), or None."""
     value = ((headers or {}).get("retry-after") or "").strip()
     if value.isdigit():
@@ -101,7 +103,7 @@ def retry_after(headers):
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def reason(exc):
+def reason(exc: BaseException) -> str:
     """A short cause: 'connection refused' rather than '[Errno 111] Connection refused'."""
     text = str(exc) or type(exc).__name__
     text = re.sub(r"^\[Errno -?\d+\]\s*", "", text.splitlines()[0])

@@ -11,25 +11,32 @@ and a number beyond a bigint fails in the database driver.
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Model, QuerySet
 from django.forms.fields import InvalidJSONInput, JSONString
+from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+if TYPE_CHECKING:
+    from django.contrib.admin import AdminSite
 
 FIRST_YEAR, LAST_YEAR = 1900, 2199
 MAX_ID = 2**63 - 1
 OUT_OF_RANGE = gettext_lazy("Choose a date between %(first)s and %(last)s.")
 
 
-def in_range(value):
+def in_range(value: date | None) -> bool:
     """True when a date or datetime (aware or naive) is within the years above; None counts as in range."""
     return value is None or FIRST_YEAR <= value.year <= LAST_YEAR
 
 
-def check_date(value):
+def check_date(value: object) -> None:
     """A model/form field validator for dates and datetimes."""
     if isinstance(value, date | datetime) and not in_range(value):
         raise ValidationError(
@@ -37,7 +44,7 @@ def check_date(value):
         )
 
 
-def parse_id(value):
+def parse_id(value: object) -> int | None:
     """A row id from a query parameter, or None for anything else (an unknown filter shows everything)."""
     if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 19:
         return None
@@ -45,7 +52,7 @@ def parse_id(value):
     return number if 1 <= number <= MAX_ID else None
 
 
-def bound_dates(form):
+def bound_dates(form: forms.BaseForm) -> None:
     """Check every date/datetime field of `form` at the field, before the form's own clean() compares or
     schedules with it (a model validator alone runs only after that)."""
     for field in form.fields.values():
@@ -53,7 +60,7 @@ def bound_dates(form):
             field.validators = [*field.validators, check_date]
 
 
-def id_field(**kwargs):
+def id_field(**kwargs: Any) -> forms.IntegerField:
     """An optional row-id filter: a number beyond a bigint is a field error, not a database error."""
     return forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, **kwargs)
 
@@ -62,7 +69,7 @@ def id_field(**kwargs):
 MAX_JSON_DEPTH = 20  # far beyond any real config; json.loads itself fails with RecursionError near 1,000
 
 
-def storable_text(text):
+def storable_text(text: str) -> bool:
     """False for text no database stores: a lone surrogate ("\\ud800", from a JSON escape) is not UTF-8."""
     try:
         text.encode("utf-8")
@@ -71,7 +78,7 @@ def storable_text(text):
     return True
 
 
-def json_problem(value, depth=0):
+def json_problem(value: object, depth: int = 0) -> str | None:
     """Why `value` (decoded JSON) cannot be stored, or None: too deeply nested, NUL (PostgreSQL refuses it in
     text and jsonb) or a lone surrogate in a string or a key."""
     if depth > MAX_JSON_DEPTH:
@@ -90,11 +97,11 @@ def json_problem(value, depth=0):
     return None
 
 
-def _no_constant(name):
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(_("%(name)s is not a JSON number: write a number, or null.") % {"name": name})
 
 
-def load_json(text):
+def load_json(text: str | bytes) -> Any:
     """json.loads for what people type or upload: ValueError (with a message to show) for anything a database
     cannot store or Python cannot decode: NaN/Infinity (not JSON, and PostgreSQL's jsonb refuses them), nesting
     deep enough to exhaust the stack, NUL and lone surrogates."""
@@ -112,7 +119,7 @@ class JSONField(forms.JSONField):
     """forms.JSONField, refusing what a database cannot store (load_json) as a field error instead of a 500, also
     when the refused text is shown back in the form (bound_data decodes it again)."""
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> Any:
         if self.disabled or not isinstance(value, str) or isinstance(value, JSONString) or not value.strip():
             return super().to_python(value)
         try:
@@ -123,7 +130,7 @@ class JSONField(forms.JSONField):
             raise ValidationError(str(exc), code="invalid") from None
         return JSONString(converted) if isinstance(converted, str) else converted
 
-    def bound_data(self, data, initial):
+    def bound_data(self, data: Any, initial: Any) -> Any:
         if self.disabled or not isinstance(data, str):
             return super().bound_data(data, initial)
         try:
@@ -133,7 +140,7 @@ class JSONField(forms.JSONField):
 
 
 # --- Choices of rows ---------------------------------------------------------------------------------------
-def _beyond_bigint(value):
+def _beyond_bigint(value: object) -> bool:
     """A posted primary key no database column can hold: SQLite's driver raises OverflowError on it, a 500."""
     try:
         return not -MAX_ID - 1 <= int(str(value).strip()) <= MAX_ID
@@ -142,23 +149,23 @@ def _beyond_bigint(value):
 
 
 class ModelChoiceField(forms.ModelChoiceField):
-    def to_python(self, value):
+    def to_python(self, value: Any | None) -> Model | None:
         if value not in self.empty_values and _beyond_bigint(value):
             raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
         return super().to_python(value)
 
 
 class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
-    def _check_values(self, value):
+    def _check_values(self, value: Iterable[Any]) -> QuerySet[Any]:
         for pk in value:
             if _beyond_bigint(pk):
                 raise ValidationError(
                     self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
                 )
-        return super()._check_values(value)
+        return super()._check_values(value)  # type: ignore[misc]  # Django's private method: not in django-stubs
 
 
-def guard_admin(site):
+def guard_admin(site: "AdminSite") -> None:
     """Every admin (ours and django.contrib.auth's) refuses row ids beyond a bigint, which SQLite's driver cannot
     even send (OverflowError, a 500): in its forms' row choices, as invalid choices, and in its list's query
     string (`?job=9223372036854775808`), as a disallowed lookup (a 400 page)."""
@@ -171,12 +178,14 @@ def guard_admin(site):
     )
     for model_admin in site._registry.values():
         for kind, form_class in kinds:
-            model_admin.formfield_overrides.setdefault(kind, {}).setdefault("form_class", form_class)
-        model_admin.lookup_allowed = _refusing_huge_ids(model_admin.lookup_allowed)
+            # django-stubs types it as a read-only Mapping; each ModelAdmin holds its own dict (its __init__)
+            model_admin.formfield_overrides.setdefault(kind, {}).setdefault("form_class", form_class)  # type: ignore[attr-defined]
+        # a wrapper set on each registered admin instance, around its own method
+        model_admin.lookup_allowed = _refusing_huge_ids(model_admin.lookup_allowed)  # type: ignore[method-assign]
 
 
-def _refusing_huge_ids(lookup_allowed):
-    def allowed(lookup, value, request=None):
+def _refusing_huge_ids(lookup_allowed: Callable[..., bool]) -> Callable[..., bool]:
+    def allowed(lookup: str, value: Any, request: HttpRequest | None = None) -> bool:
         values = value if isinstance(value, list | tuple) else str(value or "").split(",")
         return not any(_beyond_bigint(part) for part in values) and lookup_allowed(lookup, value, request)
 
@@ -187,14 +196,14 @@ def _refusing_huge_ids(lookup_allowed):
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 
 
-def single_line(value):
+def single_line(value: object) -> None:
     """A validator for a value sent in an HTTP header (a token): a CR, LF or NUL in one would end the header
     early (httpx refuses to send it), so it is refused when saved, not found at the first send."""
     if isinstance(value, str) and any(char in value for char in "\r\n\x00"):
         raise ValidationError(_("Remove the line break: this value must be on one line."), code="line_break")
 
 
-def header_problem(headers):
+def header_problem(headers: object) -> str | None:
     """Why a {name: value} of request headers cannot be sent, or None. Messages name the header, never the
     value: header values are often secrets (cookies, API keys)."""
     if not isinstance(headers, dict):

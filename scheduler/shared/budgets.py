@@ -23,8 +23,10 @@ Inside an outer atomic block the row stays locked until that block ends: reserve
 
 import contextvars
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TypedDict
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -43,14 +45,14 @@ class SlotTooFar(TransientError):
     process's clock, for a queue or a retry time. As a TransientError with `retry_after=wait`, a run that
     lets it through is retried no sooner than the slot."""
 
-    def __init__(self, name, wait):
+    def __init__(self, name: str, wait: float) -> None:
         self.name = name
         self.wait = max(0.0, float(wait))
         self.not_before = timezone.now() + timedelta(seconds=self.wait)
         super().__init__(f"rate limit for {name}: next slot in {self.wait:.1f} s", retry_after=self.wait)
 
 
-def reserve(name, per_second, max_wait=None, margin=1.0):
+def reserve(name: str, per_second: float, max_wait: float | None = None, margin: float = 1.0) -> float:
     """Take the budget's next slot; return the seconds until it (0.0 when it is free now).
 
     `per_second` is the caller's default rate (> 0), used unless the row sets its own. Slots are spaced
@@ -72,7 +74,7 @@ def reserve(name, per_second, max_wait=None, margin=1.0):
     return max(0.0, wait)
 
 
-def wait_for(name, per_second, max_wait=None, margin=1.0):
+def wait_for(name: str, per_second: float, max_wait: float | None = None, margin: float = 1.0) -> float:
     """reserve(), then sleep until the slot; return the seconds waited. Raises SlotTooFar as reserve().
 
     Inside a run (deferrable()): a slot this run reserved before it was put back is used instead of a new
@@ -100,16 +102,21 @@ class RunDeferred(BaseException):  # noqa: N818 - a control-flow signal like Run
     """A run's first slot is far: it goes back on the queue for that moment, holding the slot (`held`:
     {budget name: epoch seconds}). A BaseException, so a kind's `except Exception` cannot swallow it."""
 
-    def __init__(self, name, at):
+    def __init__(self, name: str, at: float) -> None:
         super().__init__(f"{name}: next slot in {at - time.time():.1f} s")
         self.held, self.at = {name: at}, at
 
 
-_run_state = contextvars.ContextVar("vigia_budget_run", default=None)
+class _RunState(TypedDict):
+    held: dict[str, float]  # {budget name: epoch seconds} of the slots reserved before the run was put back
+    used: bool  # whether the run has used a slot (then it waits in place)
+
+
+_run_state: contextvars.ContextVar[_RunState | None] = contextvars.ContextVar("vigia_budget_run", default=None)
 
 
 @contextmanager
-def deferrable(held=None):
+def deferrable(held: Mapping[str, float] | None = None) -> Iterator[None]:
     """The scope of one run's execution (scheduler.execution): its first long wait defers the run; `held`
     are the slots it reserved before it was put back."""
     token = _run_state.set({"held": dict(held or {}), "used": False})
@@ -119,7 +126,7 @@ def deferrable(held=None):
         _run_state.reset(token)
 
 
-def hold(name, seconds):
+def hold(name: str, seconds: float) -> None:
     """Push the budget's next slot at least `seconds` from now (never sooner than it already is): the
     upstream said "wait" (a 429 with Retry-After) to one worker, and every worker then keeps the pause."""
     seconds = max(0.0, float(seconds))
@@ -135,7 +142,7 @@ def hold(name, seconds):
             budget.save(update_fields=["next_slot_at"])
 
 
-def set_rate(name, per_second):
+def set_rate(name: str, per_second: float | None) -> None:
     """Set the budget's own rate, which overrides every caller's default (None: back to the default)."""
     _check_rate(per_second, allow_none=True)
     per_second = None if per_second is None else float(per_second)
@@ -146,7 +153,7 @@ def set_rate(name, per_second):
     Budget.objects.update_or_create(name=name, defaults={"per_second": per_second})
 
 
-def next_free(name):
+def next_free(name: str) -> datetime | None:
     """When the budget's next slot is free, on this process's clock (for pages), or None when it is free
     now (or the budget was never used)."""
     if connection.vendor == "postgresql":
@@ -164,7 +171,7 @@ def next_free(name):
     return timezone.now() + timedelta(seconds=ahead)
 
 
-def _check_rate(per_second, allow_none):
+def _check_rate(per_second: float | None, allow_none: bool) -> None:
     if per_second is None and allow_none:
         return
     if per_second is None or not per_second > 0:
@@ -205,9 +212,9 @@ ON CONFLICT (name) DO UPDATE SET per_second = EXCLUDED.per_second
 """
 
 
-def _reserve_on_postgresql(name, rate, max_wait, margin):
+def _reserve_on_postgresql(name: str, rate: float, max_wait: float | None, margin: float) -> tuple[bool, float]:
     """(taken, seconds until the slot)."""
-    params = {"name": name, "rate": rate, "margin": margin, "max_wait": max_wait}
+    params: dict[str, str | float | None] = {"name": name, "rate": rate, "margin": margin, "max_wait": max_wait}
     with connection.cursor() as cursor:
         cursor.execute(RESERVE, params)
         row = cursor.fetchone()
@@ -222,7 +229,7 @@ def _reserve_on_postgresql(name, rate, max_wait, margin):
     return bool(row[0]), float(row[1])
 
 
-def _reserve_in_a_transaction(name, rate, max_wait, margin):
+def _reserve_in_a_transaction(name: str, rate: float, max_wait: float | None, margin: float) -> tuple[bool, float]:
     """SQLite (and any database without a server clock we read): a short transaction on this process's
     clock. SQLite's IMMEDIATE transactions (config.settings) serialize writers from the first statement;
     select_for_update() locks the row on databases that support it."""

@@ -5,9 +5,16 @@ its settings; registering it stores one instance. `clean(name, data)` validates 
 the commands, the imports and the API report the same field errors, keyed `<field>.<setting>`.
 """
 
+from typing import TYPE_CHECKING, Any, Generic, Protocol
+
+from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from typing_extensions import TypeVar
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 # (not a JSON object, unknown keys) as whole sentences per noun: "noun" + "s" could not be translated.
 NOUN_MESSAGES = {
@@ -22,13 +29,26 @@ NOUN_MESSAGES = {
 }
 
 
-class Registry:
-    def __init__(self, what, form, field, noun):
+class Entry(Protocol):
+    """What a registry holds: a class with a `name` (and a `label`), instantiated without arguments."""
+
+    name: str
+
+    @property
+    def label(self) -> "StrOrPromise": ...
+
+
+# The entries' class: `Registry[JobKind](...)` types get() and find(); a plain `Registry(...)` holds Any.
+EntryT = TypeVar("EntryT", bound=Entry, default=Any)
+
+
+class Registry(Generic[EntryT]):
+    def __init__(self, what: str, form: str, field: str, noun: str) -> None:
         # e.g. Registry("job kind", form="Params", field="params", noun="parameter")
         self.what, self.form, self.field, self.noun = what, form, field, noun
-        self._entries = {}
+        self._entries: dict[str, EntryT] = {}
 
-    def register(self, cls):
+    def register(self, cls: type[EntryT]) -> type[EntryT]:
         """Class decorator: `@registry.register class Ping(...): name = "ping"`."""
         if not cls.name:
             raise ValueError(f"{cls.__name__} needs a name")
@@ -38,23 +58,23 @@ class Registry:
         self._entries[cls.name] = cls()
         return cls
 
-    def get(self, name):
+    def get(self, name: str) -> EntryT:
         try:
             return self._entries[name]
         except KeyError:
             raise KeyError(f"unknown {self.what} {name!r}") from None
 
-    def find(self, name):
+    def find(self, name: str) -> EntryT | None:
         """The entry, or None when nothing by that name is registered (no KeyError to confuse with a bug's)."""
         return self._entries.get(name)
 
-    def names(self):
+    def names(self) -> list[str]:
         return sorted(self._entries)
 
-    def choices(self):
+    def choices(self) -> list[tuple[str, "StrOrPromise"]]:
         return [(name, self._entries[name].label or name) for name in self.names()]
 
-    def clean_name(self, name):
+    def clean_name(self, name: str) -> str:
         """`name` when an entry has it, else a ValidationError listing the names that exist (a form's
         `clean_kind`: a ChoiceField's generic message would not list them)."""
         if name not in self._entries:
@@ -64,7 +84,7 @@ class Registry:
             )
         return name
 
-    def clean(self, name, data):
+    def clean(self, name: str, data: object) -> dict[str, Any]:
         """The validated settings of entry `name`, or ValidationError keyed by field."""
         try:
             self.clean_name(name)
@@ -75,7 +95,7 @@ class Registry:
             raise ValidationError({self.field: self._message(0, f"The {self.noun}s must be a JSON object.")})
         form = getattr(self._entries[name], self.form)(data=data)
         if not form.is_valid():
-            errors = {}
+            errors: dict[str, list[str]] = {}
             for key, messages in form.errors.items():
                 errors.setdefault(self.field if key == "__all__" else f"{self.field}.{key}", []).extend(messages)
             raise ValidationError(errors)
@@ -85,13 +105,13 @@ class Registry:
             raise ValidationError({self.field: message % {"names": ", ".join(unknown)}})
         return {key: value for key, value in form.cleaned_data.items() if value not in (None, "", [], {})}
 
-    def _message(self, which, fallback):
+    def _message(self, which: int, fallback: str) -> str:
         """The translated sentence for this registry's noun, or `fallback` (English) for another noun."""
         messages = NOUN_MESSAGES.get(self.noun)
         return str(messages[which]) if messages else fallback
 
 
-def add_nested_errors(form, field, error):
+def add_nested_errors(form: forms.BaseForm, field: str, error: ValidationError) -> None:
     """Show a registry's `params.url`-style errors on the form's `field`, each prefixed by its setting."""
     for key, messages in error.message_dict.items():
         setting = key.removeprefix(field).removeprefix(".")

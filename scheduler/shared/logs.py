@@ -12,20 +12,22 @@
 import json
 import logging
 import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any, overload
 
 # Attributes every LogRecord has; anything else was passed in `extra` (run, job, source ids...).
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 _PLAIN = (str, int, float, bool, type(None))
 
 
-def _extras(record):
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {key: value for key, value in vars(record).items() if key not in _STANDARD}
 
 
-def _shown(value):
+def _shown(value: object) -> object:
     """An extra as a line shows it: plain values as they are, objects (a request...) as redacted text."""
     return value if isinstance(value, _PLAIN) else redact(str(value))
 
@@ -33,7 +35,7 @@ def _shown(value):
 class TextFormatter(logging.Formatter):
     """`time level logger message key=value ...`: the ids passed in `extra` stay on the line."""
 
-    def format(self, record):
+    def format(self, record: logging.LogRecord) -> str:
         record.message = record.getMessage()
         if self.usesTime():
             record.asctime = self.formatTime(record, self.datefmt)
@@ -51,7 +53,7 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    def format(self, record):
+    def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
@@ -70,11 +72,11 @@ class JsonFormatter(logging.Formatter):
 
 # --- ids of the work under way -----------------------------------------------------------------
 
-_context = ContextVar("vigia_log_context", default=None)  # a dict of ids once set
+_context: ContextVar[dict[str, object] | None] = ContextVar("vigia_log_context", default=None)  # a dict of ids once set
 
 
 @contextmanager
-def log_context(**ids):
+def log_context(**ids: object) -> Iterator[None]:
     """Every line logged inside (in this thread or task) carries these ids, unless it names its own."""
     token = _context.set({**(_context.get() or {}), **ids})
     try:
@@ -84,7 +86,7 @@ def log_context(**ids):
 
 
 class LogContextFilter(logging.Filter):
-    def filter(self, record):
+    def filter(self, record: logging.LogRecord) -> bool:
         for key, value in (_context.get() or {}).items():
             if not hasattr(record, key):
                 setattr(record, key, value)
@@ -106,16 +108,20 @@ _PATTERNS = [
     re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]*:)[^/\s@'\"]+(?=@)"),
 ]
 _SECRET_KEY = re.compile(rf"(?i)^{_SECRET_NAME}$|^authorization$")
-_known = set()  # exact secret values (channel tokens...) registered by the code that decrypts them
+_known: set[str] = set()  # exact secret values (channel tokens...) registered by the code that decrypts them
 MIN_KNOWN_LENGTH = 6  # shorter values would mask ordinary words
 
 
-def remember_secrets(values):
+def remember_secrets(values: Iterable[object]) -> None:
     """Mask these exact values wherever they appear in a log line from now on (this process)."""
     _known.update(str(v) for v in values if v and len(str(v)) >= MIN_KNOWN_LENGTH)
 
 
-def redact(text):
+@overload
+def redact(text: str) -> str: ...
+@overload
+def redact(text: None) -> None: ...
+def redact(text: str | None) -> str | None:
     if not text:
         return text
     for value in tuple(_known):  # a snapshot: another thread may be adding
@@ -130,7 +136,7 @@ class RedactSecretsFilter(logging.Filter):
     """Rewrites the record in place (message rendered with its arguments, string extras, traceback text),
     so every formatter and handler after it sees the masked text only."""
 
-    def filter(self, record):
+    def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a malformed call is logging's own error to report

@@ -26,11 +26,14 @@ import contextvars
 import ipaddress
 import os
 import socket
+import ssl
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any, cast
 
 import httpcore
 import httpx
@@ -41,6 +44,10 @@ from django.utils.translation import gettext_lazy
 
 from scheduler.errors import PermanentError
 from scheduler.shared import tls
+
+type IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+type IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+type AllowList = tuple[frozenset[str], tuple[IPNetwork, ...]]  # (host names, networks)
 
 SETTING = "VIGIA_OUTBOUND_ALLOW"
 ADVICE = f"add the host to {SETTING} to allow it"
@@ -69,11 +76,11 @@ class Unresolved(httpcore.ConnectError):
     """The host name does not resolve (httpx reports it as a connection error, as it would have)."""
 
 
-def forbidden_class(address):
+def forbidden_class(address: str | IPAddress) -> str | None:
     """Why an address may not be reached ("loopback", "link-local"...), or None if it is a public one."""
     ip = ipaddress.ip_address(address) if isinstance(address, str) else address
-    if ip.version == 6:  # forms that carry an IPv4 address reach it (mapped, 6to4, NAT64)
-        embedded = ip.ipv4_mapped or ip.sixtofour
+    if isinstance(ip, ipaddress.IPv6Address):  # forms that carry an IPv4 address reach it (mapped, 6to4, NAT64)
+        embedded: ipaddress.IPv4Address | None = ip.ipv4_mapped or ip.sixtofour
         if embedded is None and ip in NAT64:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
@@ -95,7 +102,7 @@ def forbidden_class(address):
     return None
 
 
-def literal_ip(host):
+def literal_ip(host: str | None) -> IPAddress | None:
     """The address a host names literally, in any spelling a resolver accepts (127.1, 2130706433, 0x7f.0.0.1,
     0177.0.0.1, [::1]), or None for a name."""
     host = (host or "").strip().strip("[]").rstrip(".")
@@ -114,15 +121,16 @@ def literal_ip(host):
 # --- the allow-list --------------------------------------------------------------------------------------
 
 
-def _entries():
+def _entries() -> AllowList:
     value = getattr(settings, SETTING, "")
     return _parse(tuple(value) if isinstance(value, list | tuple) else tuple(str(value or "").split(",")))
 
 
 @cache
-def _parse(entries):
+def _parse(entries: tuple[str, ...]) -> AllowList:
     """(host names, networks) from entries such as `wuzapi`, `10.0.0.5`, `10.0.0.0/8`, `[::1]`."""
-    names, nets = set(), []
+    names: set[str] = set()
+    nets: list[IPNetwork] = []
     for entry in entries:
         entry = entry.strip().strip("[]").rstrip(".").lower()
         if not entry:
@@ -138,22 +146,22 @@ def _parse(entries):
     return frozenset(names), tuple(nets)
 
 
-def _normal(host):
+def _normal(host: str | None) -> str:
     return (host or "").strip().strip("[]").rstrip(".").lower()
 
 
-def host_allowed(host):
+def host_allowed(host: str | None) -> bool:
     names, nets = _entries()
     ip = literal_ip(host)
     return _normal(host) in names or (ip is not None and _in(ip, nets))
 
 
-def _in(ip, nets):
-    candidates = [ip] + ([ip.ipv4_mapped] if ip.version == 6 and ip.ipv4_mapped else [])
+def _in(ip: IPAddress, nets: Iterable[IPNetwork]) -> bool:
+    candidates = [ip] + ([ip.ipv4_mapped] if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else [])
     return any(candidate in net for candidate in candidates for net in nets if candidate.version == net.version)
 
 
-def allow(*entries):
+def allow(*entries: str) -> None:
     """Add entries to this process's allow-list and to the environment its children inherit (`up` does
     this for the demo's own web server)."""
     current = [part.strip() for part in os.environ.get(SETTING, "").split(",") if part.strip()]
@@ -165,11 +173,11 @@ def allow(*entries):
 # --- the checks ------------------------------------------------------------------------------------------
 
 
-def _a(kind):
+def _a(kind: str) -> str:
     return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
-def check_host(host):
+def check_host(host: str | None) -> None:
     """Refused unless the host may be called, judged without DNS (literal addresses and local names)."""
     if host_allowed(host):
         return
@@ -186,19 +194,20 @@ def check_host(host):
         raise Refused(f"refused: {shown} is {_a(kind)} address; {ADVICE}")
 
 
-def _is_local_name(host):
+def _is_local_name(host: str | None) -> bool:
     name = _normal(host)
     return name in LOCAL_NAMES or name.endswith(".localhost")  # RFC 6761: always loopback
 
 
-def vet(host, port):
+def vet(host: str, port: int) -> list[str]:
     """The addresses to connect to for host:port, resolved once; Refused if any of them is forbidden."""
     check_host(host)
     try:
         found = socket.getaddrinfo(_normal(host), port, type=socket.SOCK_STREAM)
     except OSError as exc:  # unknown name, no network: what the connect itself would have said
         raise Unresolved(str(exc)) from exc
-    addresses = list(dict.fromkeys(info[4][0] for info in found))
+    # An AF_INET or AF_INET6 address: (host, port, ...).
+    addresses = list(dict.fromkeys(cast(str, info[4][0]) for info in found))
     if host_allowed(host):
         return addresses
     _names, nets = _entries()
@@ -212,7 +221,7 @@ def vet(host, port):
     return addresses
 
 
-def validate_url(value):
+def validate_url(value: object) -> None:
     """For forms and the API: a field-level ValidationError when the URL names a forbidden host (no DNS)."""
     try:
         host = httpx.URL(str(value).strip()).host
@@ -221,12 +230,13 @@ def validate_url(value):
     validate_host(host)
 
 
-def validate_host(host):
+def validate_host(host: str | None) -> None:
     try:
         check_host(host)
     except Refused:
         ip = literal_ip(host)
         kind = forbidden_class(ip) if ip is not None else "loopback"
+        assert kind is not None  # check_host refuses an address only for its class
         raise ValidationError(
             _("%(host)s is not a public address (%(kind)s): Vigia does not call it unless %(setting)s lists it."),
             code="forbidden_address",
@@ -237,11 +247,11 @@ def validate_host(host):
 # --- httpx integration ---------------------------------------------------------------------------------
 
 
-_deadline = contextvars.ContextVar("outbound_deadline", default=None)
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("outbound_deadline", default=None)
 
 
 @contextmanager
-def deadline(seconds):
+def deadline(seconds: float) -> Iterator[None]:
     """Every read and write on an outbound connection inside the block ends by `seconds` from now. httpx's
     timeouts are per read, so without this an upstream sending a byte a second (a slow loris, headers
     included) would hold a worker for ever."""
@@ -252,7 +262,7 @@ def deadline(seconds):
         _deadline.reset(token)
 
 
-def _bounded(timeout):
+def _bounded(timeout: float | None) -> float | None:
     end = _deadline.get()
     if end is None:
         return timeout
@@ -263,22 +273,24 @@ def _bounded(timeout):
 
 
 class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, stream):
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
         self._stream = stream
 
-    def read(self, max_bytes, timeout=None):
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return self._stream.read(max_bytes, _bounded(timeout))
 
-    def write(self, buffer, timeout=None):
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
         return self._stream.write(buffer, _bounded(timeout))
 
-    def close(self):
+    def close(self) -> None:
         return self._stream.close()
 
-    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
         return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, _bounded(timeout)))
 
-    def get_extra_info(self, info):
+    def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
 
 
@@ -286,8 +298,15 @@ class _VettingBackend(httpcore.SyncBackend):
     """Opens each new connection to the vetted addresses only (TLS still verifies the host's name), with
     reads and writes bounded by the current deadline()."""
 
-    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        problem = None
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        problem: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in vet(host, port):
             try:
                 stream = super().connect_tcp(address, port, _bounded(timeout), local_address, socket_options)
@@ -301,7 +320,7 @@ class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport with every request's host checked and every connection vetted. Proxies from the
     environment are not used: through a proxy, the address reached would escape the check."""
 
-    def __init__(self, limits=None):
+    def __init__(self, limits: httpx.Limits | None = None) -> None:
         limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
         super().__init__(verify=tls.context(), limits=limits, trust_env=False)
         self._pool = httpcore.ConnectionPool(  # as httpx builds it, plus the vetting network backend
@@ -312,12 +331,12 @@ class GuardedTransport(httpx.HTTPTransport):
             network_backend=_VettingBackend(),
         )
 
-    def handle_request(self, request):
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
         check_host(request.url.host)  # before a kept-alive connection is reused for it
         return super().handle_request(request)
 
 
-def transport():
+def transport() -> GuardedTransport:
     return GuardedTransport()
 
 
@@ -325,11 +344,11 @@ def transport():
 
 MAX_REDIRECTS = 5  # for the callers that let httpx follow redirects (http_request); fetch follows its own
 DEFAULT_TIMEOUT = 15.0  # callers pass their own per request
-_clients = {}  # (pid, allow-list) -> httpx.Client
+_clients: dict[tuple[int, AllowList], httpx.Client] = {}  # (pid, allow-list) -> httpx.Client
 _clients_lock = threading.Lock()
 
 
-def client():
+def client() -> httpx.Client:
     """This process's outbound httpx.Client: the guarded transport, kept-alive connections, no cookie jar, no
     proxies or netrc from the environment, no redirects unless a request asks (follow_redirects=True, at
     most MAX_REDIRECTS). Pass the timeout per request, and wrap each attempt in deadline()."""
@@ -353,7 +372,7 @@ def client():
     return found
 
 
-def _forget_after_fork():
+def _forget_after_fork() -> None:
     """A forked child must not share its parent's connections (nor close them: they are the parent's)."""
     global _clients_lock
     _clients.clear()
@@ -363,11 +382,12 @@ def _forget_after_fork():
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-def read_capped(response, limit, deadline=None):
+def read_capped(response: httpx.Response, limit: int, deadline: float | None = None) -> tuple[bytes, bool]:
     """(body, whether more was left) of a streamed response, reading at most `limit` bytes; TimeoutError when
     the body is still arriving at `deadline` (a time.monotonic() value: httpx bounds each read, not a body
     that trickles in)."""
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     for chunk in response.iter_bytes():
         if size + len(chunk) > limit:
             chunks.append(chunk[: limit - size])

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 
 
-def register_choices():
+def register_choices() -> None:
     if not any("postgresql" in db["ENGINE"] for db in settings.DATABASES.values()):
         return  # nothing to speed up, and no reason to load psycopg (its libraries) into every process
     try:
@@ -28,8 +28,8 @@ def register_choices():
                 psycopg.adapters.register_dumper(cls, dumper)
 
 
-def _subclasses(cls):
-    found = []
+def _subclasses(cls: type[object]) -> list[type[object]]:
+    found: list[type[object]] = []
     for sub in cls.__subclasses__():
         found += [sub, *_subclasses(sub)]
     return found

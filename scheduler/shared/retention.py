@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -30,23 +31,23 @@ log = logging.getLogger("vigia.retention")
 class Pruner:
     name: str
     setting: str  # settings attribute with the age in days
-    prunable: Callable[[datetime], QuerySet]
+    prunable: Callable[[datetime], QuerySet[Any]]
 
 
 _pruners: dict[str, Pruner] = {}
 
 
-def register(name, setting, prunable):
+def register[F: Callable[[datetime], QuerySet[Any]]](name: str, setting: str, prunable: F) -> F:
     """Add (or replace) the pruner `name`; pruners run in the order they were first registered."""
     _pruners[name] = Pruner(name, setting, prunable)
     return prunable
 
 
-def pruners():
+def pruners() -> list[Pruner]:
     return list(_pruners.values())
 
 
-def delete_in_batches(queryset, batch_size, pause=0.0):
+def delete_in_batches(queryset: QuerySet[Any], batch_size: int, pause: float = 0.0) -> tuple[int, int]:
     """Delete the rows of `queryset`, `batch_size` per transaction. Returns (rows deleted, batches)."""
     label = queryset.model._meta.label
     deleted = batches = 0
@@ -65,12 +66,15 @@ def delete_in_batches(queryset, batch_size, pause=0.0):
     return deleted, batches
 
 
-def prune_all(batch_size=None, pause=0.05, now=None):
+def prune_all(
+    batch_size: int | None = None, pause: float = 0.05, now: datetime | None = None
+) -> tuple[dict[str, dict[str, int | str]], list[str]]:
     """Run every registered pruner. Returns {name: {"deleted", "batches", "days"}} ({"days": 0} when off)
     and the names of pruners that failed (each failure is logged; the others still run)."""
     batch_size = batch_size or settings.VIGIA_RETENTION_BATCH
     now = now or timezone.now()
-    result, failed = {}, []
+    result: dict[str, dict[str, int | str]] = {}
+    failed: list[str] = []
     for pruner in pruners():
         days = getattr(settings, pruner.setting)
         if not days:
@@ -91,7 +95,7 @@ def prune_all(batch_size=None, pause=0.05, now=None):
 # --- the scheduler's own history ---------------------------------------------------------------------
 
 
-def prunable_runs(cutoff):
+def prunable_runs(cutoff: datetime) -> QuerySet[Run]:
     """Finished runs scheduled before the cutoff, except each job's latest (its "last run" on the pages)."""
     newer = Run.objects.filter(job=OuterRef("job")).filter(
         Q(scheduled_for__gt=OuterRef("scheduled_for"))
@@ -100,7 +104,7 @@ def prunable_runs(cutoff):
     return Run.objects.filter(Exists(newer), scheduled_for__lt=cutoff, status__in=Run.FINAL)
 
 
-def prunable_tasks(cutoff):
+def prunable_tasks(cutoff: datetime) -> QuerySet[Any]:
     """django-q2's task records (failures; successes are not saved). Its queue (OrmQ) is never touched."""
     from scheduler import djq
 
@@ -111,7 +115,7 @@ register("runs", "VIGIA_RETAIN_RUNS_DAYS", prunable_runs)
 register("tasks", "VIGIA_RETAIN_TASKS_DAYS", prunable_tasks)
 
 # The daily job, created with the other system jobs when VIGIA_SYSTEM_JOBS is on (channels_app.jobs).
-PRUNE_JOB = {
+PRUNE_JOB: dict[str, Any] = {
     "external_key": "prune_history",
     "name": "Prune history",
     "kind": "prune_history",

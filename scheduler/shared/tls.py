@@ -11,5 +11,5 @@ import certifi
 
 
 @functools.cache
-def context():
+def context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())

@@ -1,14 +1,17 @@
 """What every dashboard view shares: the staff check for changes, full page vs HTMX fragment, and keyset
 paging that stays fast on millions of rows (no OFFSET, no COUNT)."""
 
+from collections.abc import Callable, Iterator, Mapping
 from functools import wraps
+from typing import Concatenate
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
-from django_htmx.middleware import HtmxDetails
 from django.views.decorators.http import require_POST
+from django_htmx.middleware import HtmxDetails
 
 from scheduler.shared import bounds
 
@@ -21,12 +24,14 @@ class Request(HttpRequest):
     user: User
 
 
-def staff_required(view):
+def staff_required[**P, R: HttpResponseBase](
+    view: Callable[Concatenate[Request, P], R],
+) -> Callable[Concatenate[Request, P], R]:
     """Changes need a staff login (reading needs any login: LoginRequiredMiddleware). Changes are POSTs."""
 
     @require_POST
     @wraps(view)
-    def wrapped(request, *args, **kwargs):
+    def wrapped(request: Request, /, *args: P.args, **kwargs: P.kwargs) -> R:
         if not request.user.is_staff:
             raise PermissionDenied
         return view(request, *args, **kwargs)
@@ -34,30 +39,32 @@ def staff_required(view):
     return wrapped
 
 
-def render_page(request, template, context, partial=None, status=200):
+def render_page(
+    request: Request, template: str, context: Mapping[str, object], partial: str | None = None, status: int = 200
+) -> HttpResponse:
     """The whole page, or only `partial` (a `{% partialdef %}` of `template`) when HTMX asks for it."""
     if partial and request.htmx and not request.htmx.boosted:
         template = f"{template}#{partial}"
     return render(request, template, context, status=status)
 
 
-class Page:
+class Page[M: Model]:
     """One page of a keyset-paged list, newest first by primary key. `?before=<pk>` pages on; a deep page
     costs the same as the first (an index range scan), and no total is counted."""
 
-    def __init__(self, rows, size, before):
+    def __init__(self, rows: list[M], size: int, before: int | None) -> None:
         self.rows = rows[:size]
         self.before = before
-        self.next_before = self.rows[-1].pk if len(rows) > size else None
+        self.next_before: int | None = self.rows[-1].pk if len(rows) > size else None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[M]:
         return iter(self.rows)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.rows)
 
 
-def keyset_page(queryset, request, size=50):
+def keyset_page[M: Model](queryset: QuerySet[M], request: HttpRequest, size: int = 50) -> Page[M]:
     """`queryset` ordered by -pk, cut at `?before=`; an unparsable cursor is the first page."""
     before = bounds.parse_id(request.GET.get("before", ""))
     if before is not None:
@@ -65,7 +72,7 @@ def keyset_page(queryset, request, size=50):
     return Page(list(queryset.order_by("-pk")[: size + 1]), size, before)
 
 
-def query_without(request, *names):
+def query_without(request: HttpRequest, *names: str) -> str:
     """The current query string minus `names` (for pager and filter links that keep the other filters)."""
     params = request.GET.copy()
     for name in names:

@@ -1,6 +1,7 @@
 """`python manage.py demo`: example jobs, created once (by name) so a newcomer sees the engine working."""
 
 from importlib import import_module
+from typing import Any
 
 from django.apps import apps
 from django.core.management.base import BaseCommand
@@ -10,7 +11,7 @@ from scheduler.forms import JobForm
 from scheduler.models import Job
 from scheduler.shared import outbound
 
-DEMO_JOBS = [
+DEMO_JOBS: list[dict[str, object]] = [
     {
         "name": "Demo: heartbeat every 10 seconds",
         "kind": "noop",
@@ -39,7 +40,7 @@ DEMO_JOBS = [
         "queue": "low",
     },
 ]
-DEFAULTS = {
+DEFAULTS: dict[str, object] = {
     "timezone": "America/Sao_Paulo",
     "queue": "default",
     "timeout_seconds": 300,
@@ -58,7 +59,7 @@ class Command(BaseCommand):
     help = "Create the demo data (once; existing objects are left as they are): jobs, and each app's own."
 
     @transaction.atomic
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         # The demo's http_request job calls this host's own web server; `up` lets its processes reach it.
         outbound.allow("127.0.0.1")
         created = 0

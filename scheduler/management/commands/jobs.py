@@ -1,9 +1,11 @@
 """`python manage.py jobs`: list the jobs, their state and when they run next."""
 
 import json
+from datetime import tzinfo
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from scheduler import schedules
 from scheduler.models import Job
@@ -12,7 +14,7 @@ COLUMNS = [("id", "ID"), ("name", "NAME"), ("kind", "KIND"), ("schedule", "SCHED
 COLUMNS += [("next_run", "NEXT RUN"), ("last_status", "LAST STATUS")]
 
 
-def state(job):
+def state(job: Job) -> str:
     if job.completed_at:
         return "completed"
     return "enabled" if job.enabled else "paused"
@@ -21,11 +23,11 @@ def state(job):
 class Command(BaseCommand):
     help = "List jobs: schedule, state, next run (local time) and the last run's status."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tz", default=settings.TIME_ZONE, help="Show times in this IANA zone.")
         parser.add_argument("--json", action="store_true", help="Machine-readable output.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             zone = schedules.get_zone(options["tz"])
         except schedules.ScheduleError as exc:
@@ -42,7 +44,7 @@ class Command(BaseCommand):
         self.stdout.write(self.table(rows))
         self.stdout.write(f"{len(rows)} job(s); times in {options['tz']}")
 
-    def row(self, job, zone):
+    def row(self, job: Job, zone: tzinfo) -> dict[str, Any]:
         return {
             "id": job.id,
             "name": job.name,
@@ -50,10 +52,11 @@ class Command(BaseCommand):
             "schedule": job.schedule_display,
             "state": state(job),
             "next_run": job.next_run_at.astimezone(zone) if job.next_run_at else None,
-            "last_status": job.last_status,
+            # annotated by Job.objects.with_last_status(), which the stubs cannot see through its `-> Self`
+            "last_status": job.last_status,  # type: ignore[attr-defined]
         }
 
-    def table(self, rows):
+    def table(self, rows: list[dict[str, Any]]) -> str:
         cells = [[label for _, label in COLUMNS]] + [[str(row[key]) for key, _ in COLUMNS] for row in rows]
         widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
         lines = ("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in cells)

@@ -9,4 +9,4 @@ from django_q.management.commands.qcluster import Command as QclusterCommand
 
 
 class Command(QclusterCommand):
-    requires_system_checks = []
+    requires_system_checks: list[str] = []

@@ -1,8 +1,9 @@
 """`python manage.py run_job <id|name>`: run a job once, right here, and show the outcome."""
 
 import json
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from scheduler import services
@@ -14,10 +15,10 @@ from scheduler.models import Job, Run
 class Command(BaseCommand):
     help = "Run one attempt of a job in the foreground (a manual run) and print its outcome."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("job", help="The job's id or name.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         job = find_by_id_or_name(Job, options["job"], "job")
         run = services.run_now(job, trigger=Run.Trigger.MANUAL, enqueue=False)
         self.stdout.write(f"Run {run.id} of job {job.id} '{job.name}' ({job.kind})")
@@ -28,7 +29,7 @@ class Command(BaseCommand):
         if run.status != Run.Status.SUCCEEDED:
             raise CommandError(f"Run {run.id} {run.get_status_display().lower()}: {run.error}")
 
-    def report(self, run):
+    def report(self, run: Run) -> None:
         duration = f"{run.duration_ms / 1000:.3f} s" if run.duration_ms is not None else "-"
         self.stdout.write(f"Status:   {run.status}")
         self.stdout.write(f"Duration: {duration}")

@@ -3,9 +3,11 @@
 import logging
 import signal
 import time
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
@@ -21,18 +23,18 @@ periodic.register("reap_lost_runs", REAP_EVERY, lambda: dict(zip(("requeued", "f
 class _Stop:
     """A stop flag that also wakes the leader's sleep (set from a signal handler)."""
 
-    def __init__(self, waker):
+    def __init__(self, waker: wakeups.Waker) -> None:
         self.waker = waker
         self.flag = False
 
-    def set(self):
+    def set(self) -> None:
         self.flag = True
         self.waker.poke()
 
-    def is_set(self):
+    def is_set(self) -> bool:
         return self.flag
 
-    def wait(self, seconds):
+    def wait(self, seconds: float) -> None:
         if not self.flag:
             self.waker.sleep(seconds)
 
@@ -43,10 +45,10 @@ class Command(BaseCommand):
     # configuration, the API and every view into a process that serves none of them (~10 MB, kept).
     requires_system_checks = []
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="Dispatch what is due now and exit.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         me = lease.identity()
         if options["once"]:
             if lease.try_acquire(me, settings.VIGIA_LEASE_TTL):
@@ -67,13 +69,14 @@ class Command(BaseCommand):
         lease.release(me)
         log.info("scheduler stopped", extra={"holder": me})
 
-    def serve(self, me, stop, waker):
+    def serve(self, me: str, stop: _Stop, waker: wakeups.Waker) -> None:
         ttl = settings.VIGIA_LEASE_TTL
         renew_every = ttl / 5
         leading, last_renew = False, 0.0
         # (earliest job due time, earliest retry due time) from the last look; None: look again. While the
         # leader LISTENs, nothing can make something due sooner without a notification, so a wake-up at the
         # due time goes straight to dispatching; a look every `ttl` seconds anyway, whatever was announced.
+        known: dispatch.Wakes | None
         known, looked_at = None, 0.0
         while not stop.is_set():
             try:
@@ -119,7 +122,7 @@ class Command(BaseCommand):
                 stop.wait(1.0)
 
     @staticmethod
-    def _sleep_for(known, renew_at, listening):
+    def _sleep_for(known: dispatch.Wakes | None, renew_at: float, listening: bool) -> float:
         """Seconds until the next thing to do: the next due time, the lease renewal, a chore. At most POLL
         without notifications, or when the next due time is not known."""
         now_mono = time.monotonic()
@@ -135,6 +138,6 @@ class Command(BaseCommand):
         return max(0.0, min(limits))
 
 
-def _soonest(known):
+def _soonest(known: dispatch.Wakes | None) -> datetime | None:
     """The earlier of the known due times (None: nothing known, or nothing scheduled)."""
     return min((moment for moment in known if moment is not None), default=None) if known else None

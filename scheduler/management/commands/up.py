@@ -6,11 +6,12 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from scheduler.processes import MANAGE
 from scheduler.shared import outbound
@@ -21,11 +22,11 @@ SUPERVISOR = Path(__file__).resolve().parents[2] / "supervise.py"
 class Command(BaseCommand):
     help = "Set up the database and run web + worker cluster + scheduler in the foreground."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--addr", default="127.0.0.1:8000", help="Where the web server listens.")
         parser.add_argument("--no-demo", action="store_true", help="Do not load the demo data.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         # The demo's job checks its own web server at 127.0.0.1: allowed here (the demo data is validated in
         # this process) and in the children; the outbound guard refuses loopback addresses otherwise.
         outbound.allow("127.0.0.1")
@@ -53,7 +54,7 @@ class Command(BaseCommand):
         os.execv(sys.executable, [sys.executable, str(SUPERVISOR), str(MANAGE), json.dumps(children)])
 
 
-def ensure_admin():
+def ensure_admin() -> str:
     """Create the `admin` superuser once; its generated password is kept in the data folder."""
     path = Path(settings.DATA_DIR) / "admin_password"
     user_model = get_user_model()
