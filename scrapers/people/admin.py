@@ -5,16 +5,20 @@ queues a new person's first check), checks run on the workers, never inside a re
 """
 
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.db.models import Count, Q, Value
+from django.contrib.auth.models import User
+from django.db.models import Count, Q, QuerySet, Value
 from django.db.models.functions import Concat
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.safestring import SafeString
 
 from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, clip, job_link, local_time
 from scheduler.models import Job
@@ -23,17 +27,33 @@ from scrapers.people import search, transfers
 from scrapers.people import services as people
 from scrapers.people.brazil import digits, format_document
 
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups, _FieldOpts, _FieldsetSpec
+    from django_stubs_ext import WithAnnotations
+
 # The most people the admin exports by their ids (SQLite caps a statement's parameters at 32,766); more are
 # exported from the People page, by the list's filters.
 EXPORT_SELECTED_MAX = 10_000
 CHECK_SELECTED_MAX = 10_000
 
 
+class PublicationCount(TypedDict):
+    """MonitoredPersonAdmin.get_queryset's annotation."""
+
+    publication_count: int
+
+
+class PeopleCount(TypedDict):
+    """PublicationAdmin.get_queryset's annotation."""
+
+    people_count: int
+
+
 class ExpiryFilter(admin.SimpleListFilter):
     title = "expiry"
     parameter_name = "expiry"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: "admin.ModelAdmin[Any]") -> list[tuple[str, str]]:
         return [
             ("expired", "Expired"),
             ("7", "Within 7 days"),
@@ -41,13 +61,14 @@ class ExpiryFilter(admin.SimpleListFilter):
             ("never", "No expiry"),
         ]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[MonitoredPerson]) -> QuerySet[MonitoredPerson]:
         today = timezone.localdate()
-        if self.value() == "expired":
+        value = self.value()
+        if value == "expired":
             return queryset.filter(monitor_until__lt=today)
-        if self.value() in {"7", "30"}:
-            return queryset.filter(monitor_until__gte=today, monitor_until__lte=today + timedelta(int(self.value())))
-        if self.value() == "never":
+        if value in {"7", "30"}:
+            return queryset.filter(monitor_until__gte=today, monitor_until__lte=today + timedelta(int(value)))
+        if value == "never":
             return queryset.filter(monitor_until__isnull=True)
         return queryset
 
@@ -57,13 +78,13 @@ class TribunalFilter(admin.SimpleListFilter):
     parameter_name = "tribunal"
     EVERY = "*"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: "admin.ModelAdmin[Any]") -> list[tuple[str, str]]:
         # The acronyms people actually use (distinct comma-separated values, split here: few of them).
         used = MonitoredPerson.objects.exclude(tribunals="").values_list("tribunals", flat=True).distinct()
         names = sorted({name for value in used for name in value.split(",") if name})
         return [(self.EVERY, "Every tribunal (none chosen)"), *[(name, name) for name in names]]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[MonitoredPerson]) -> QuerySet[MonitoredPerson]:
         value = self.value()
         if not value:
             return queryset
@@ -81,7 +102,7 @@ class PersonFilter(admin.SimpleListFilter):
     title = "person"
     parameter_name = "person"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: "admin.ModelAdmin[Any]") -> list[tuple[str, str]]:
         # Always one choice for a given value: the admin drops a filter without choices, and with it the
         # filtering, which would list every publication for an unknown person.
         value = self.value()
@@ -92,10 +113,11 @@ class PersonFilter(admin.SimpleListFilter):
         name = MonitoredPerson.objects.filter(pk=value).values_list("name", flat=True).first()
         return [(value, name or f"#{value} (deleted)")]
 
-    def queryset(self, request, queryset):
-        if self.value() is None:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Publication]) -> QuerySet[Publication]:
+        value = self.value()
+        if value is None:
             return queryset
-        return queryset.filter(matches__person_id=int(self.value()))  # one match per person: no duplicates
+        return queryset.filter(matches__person_id=int(value))  # one match per person: no duplicates
 
 
 @admin.register(MonitoredPerson)
@@ -132,61 +154,64 @@ class MonitoredPersonAdmin(admin.ModelAdmin):
         "last_error",
     ]
     readonly_fields = health_fields
-    edit_fieldsets = [
+    edit_fieldsets: "_FieldsetSpec" = [
         ("Who", {"fields": ["name", "document", ("oab_number", "oab_uf")]}),
         ("Where", {"fields": ["tribunals", "match_in_text"]}),
         ("Monitoring", {"fields": ["active", "monitor_until", "check_interval_minutes", "recipients", "notes"]}),
     ]
-    health_fieldset = ("Health", {"fields": health_fields})
+    # (a list of names is field groups too: cast only because the stubs' list type is invariant)
+    health_fieldset: "tuple[str, _FieldOpts]" = ("Health", {"fields": cast("_FieldGroups", health_fields)})
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj: MonitoredPerson | None = None) -> "_FieldsetSpec":
         # A person being added has no health yet.
         return self.edit_fieldsets if obj is None else [*self.edit_fieldsets, self.health_fieldset]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[MonitoredPerson]:
         return super().get_queryset(request).annotate(publication_count=Count("matches"))
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[MonitoredPerson], search_term: str
+    ) -> tuple[QuerySet[MonitoredPerson], bool]:
         # Django's search compares the raw words: "José" would miss "JOSE" and "529.982.247-25" the stored
         # characters. The dashboard's search (scrapers.people.search) compares each word normalized too: as a name
         # to normalized_name, as a CPF/CNPJ (or OAB number) without its punctuation. Every word must match.
         return search.people(queryset, search_term), False
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: MonitoredPerson, form: people.PersonForm, change: bool) -> None:
         form.save()  # the person, its job and (when new) its first check (obj is form.instance)
 
     @admin.display(description="CPF/CNPJ", ordering="document")
-    def formatted_document(self, person):
+    def formatted_document(self, person: MonitoredPerson) -> str:
         return format_document(person.document) or "—"
 
     @admin.display(description="OAB", ordering="oab_number")
-    def oab(self, person):
+    def oab(self, person: MonitoredPerson) -> str:
         return f"{person.oab_number}/{person.oab_uf}" if person.oab_number else "—"
 
     @admin.display(description="Last success", ordering="last_success_at")
-    def last_success(self, person):
+    def last_success(self, person: MonitoredPerson) -> str:
         return local_time(person.last_success_at)
 
     @admin.display(description="Next check", ordering="next_check_at")
-    def next_check(self, person):
+    def next_check(self, person: MonitoredPerson) -> str:
         return local_time(person.next_check_at)
 
     @admin.display(description="Publications", ordering="publication_count")
-    def publication_count(self, person):
+    def publication_count(self, person: "WithAnnotations[MonitoredPerson, PublicationCount]") -> int:
         return person.publication_count
 
     @admin.display(description="Job")
-    def job_link(self, person):
+    def job_link(self, person: MonitoredPerson) -> str:
         return job_link(person)
 
     @admin.display(description="Publications")
-    def publications_link(self, person):
+    def publications_link(self, person: MonitoredPerson) -> SafeString:
         query = urlencode({PersonFilter.parameter_name: person.pk})
         url = f"{reverse('admin:scrapers_publication_changelist')}?{query}"
         return format_html('<a href="{}">{} publication(s)</a>', url, person.matches.count())
 
     @admin.action(description="Check now", permissions=["change"])
-    def check_now(self, request, queryset):
+    def check_now(self, request: HttpRequest, queryset: QuerySet[MonitoredPerson]) -> None:
         # Queued on the high queue, ahead of the routine cycle; a worker checks DJEN, not this request.
         # Queued in bulk (10,000 in about 1.5 s); more is "Check all people now"'s job, on a worker.
         chosen = list(queryset.only("pk", "active")[: CHECK_SELECTED_MAX + 1])
@@ -204,18 +229,19 @@ class MonitoredPersonAdmin(admin.ModelAdmin):
         self.message_user(request, text, messages.SUCCESS)
 
     @admin.action(description="Deactivate", permissions=["change"])
-    def deactivate(self, request, queryset):
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[MonitoredPerson]) -> None:
         self.message_user(request, f"Deactivated {people.deactivate(queryset)} person(s).", messages.SUCCESS)
 
     @admin.action(description="Export selected people as CSV", permissions=["view"])
-    def export_selected(self, request, queryset):
+    def export_selected(self, request: HttpRequest, queryset: QuerySet[MonitoredPerson]) -> HttpResponse | None:
         # A job, as from the People page; the browser goes to its page (progress, then the download).
         ids = list(queryset.values_list("pk", flat=True)[: EXPORT_SELECTED_MAX + 1])
         if len(ids) > EXPORT_SELECTED_MAX:
             text = f"Select at most {EXPORT_SELECTED_MAX:,} people, or export from the People page with its filters."
             self.message_user(request, text, messages.ERROR)
             return None
-        transfer = transfers.start_export(ids=ids, user=request.user)
+        # The admin lets only signed-in staff in: a real user, not AnonymousUser.
+        transfer = transfers.start_export(ids=ids, user=cast(User, request.user))
         return redirect("scrapers:people_transfer", pk=transfer.pk)
 
 
@@ -228,21 +254,22 @@ class PeopleTransferAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "dry_run"]
     fields = ["kind", "file_name", "user", "created_at", "dry_run", "options", "job", "progress", "error"]
     fields += ["finished_at", "page_link"]
-    readonly_fields = fields
+    # (names only, so field groups too: cast only because the stubs' list type is invariant)
+    readonly_fields = cast("list[str]", fields)
     ordering = ["-pk"]
 
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields  # never the stored bytes
+    def get_readonly_fields(self, request: HttpRequest, obj: PeopleTransfer | None = None) -> list[str]:
+        return cast("list[str]", self.fields)  # never the stored bytes
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PeopleTransfer]:
         return super().get_queryset(request).defer(*PeopleTransfer.LIGHT).select_related("user")
 
     @admin.display(description="Progress")
-    def progress(self, transfer):
+    def progress(self, transfer: PeopleTransfer) -> str:
         return f"{transfer.done} / {transfer.total}" if transfer.total is not None else "—"
 
     @admin.display(description="Page")
-    def page_link(self, transfer):
+    def page_link(self, transfer: PeopleTransfer) -> SafeString:
         url = reverse("scrapers:people_transfer", args=[transfer.pk])
         return format_html('<a href="{}">progress, report and download</a>', url)
 
@@ -264,10 +291,12 @@ class PublicationAdmin(ReadOnlyAdmin):  # from checks; deleting one would only h
     show_full_result_count = False  # many rows: no unfiltered COUNT(*)
     inlines = [PublicationMatchInline]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Publication]:
         return super().get_queryset(request).annotate(people_count=Count("matches"))
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Publication], search_term: str
+    ) -> tuple[QuerySet[Publication], bool]:
         # A process number typed with its mask ("0001234-56.2024.8.26.0100") is also compared as digits to
         # process_number, which DJEN always fills (the masked copy may be empty).
         for word in search.words(search_term):
@@ -278,13 +307,13 @@ class PublicationAdmin(ReadOnlyAdmin):  # from checks; deleting one would only h
         return queryset, False
 
     @admin.display(description="Process", ordering="process_number")
-    def process(self, publication):
+    def process(self, publication: Publication) -> str:
         return publication.process_number_masked or publication.process_number or "—"
 
     @admin.display(description="Organ", ordering="organ")
-    def short_organ(self, publication):
+    def short_organ(self, publication: Publication) -> str:
         return clip(publication.organ, 50)  # escaped by the admin like any text (scraped: never mark_safe)
 
     @admin.display(description="People", ordering="people_count")
-    def people_count(self, publication):
+    def people_count(self, publication: "WithAnnotations[Publication, PeopleCount]") -> int:
         return publication.people_count

@@ -17,11 +17,14 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Field, Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -80,6 +83,8 @@ BATCH = 500  # rows validated, then written together
 ANALYZE_EVERY = 10_000
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 QUOTED_REST = re.compile(r'[^"]*(?:""[^"]*)*"')  # the rest of a quoted cell, up to its closing quote
+Column = tuple[str | None, str]  # (canonical name or None, the file's own name)
+Row = tuple[int, list[str]]  # (line, cells)
 
 
 class CsvError(Exception):
@@ -92,7 +97,7 @@ class Problem:
     column: str  # the file's own column name, or WHOLE_ROW
     message: str
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = "whole row" if self.column == WHOLE_ROW else f"column '{self.column}'"
         return f"line {self.line}, {where}: {self.message}"
 
@@ -103,13 +108,13 @@ class Report:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    problems: list = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     @property
-    def rejected(self):
+    def rejected(self) -> int:
         return len({problem.line for problem in self.problems})
 
-    def summary(self):
+    def summary(self) -> str:
         return (
             f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}, "
             f"rejected {self.rejected} (of {self.rows} row(s))"
@@ -119,7 +124,7 @@ class Report:
 # --- reading -------------------------------------------------------------------------------------
 
 
-def decode(data):
+def decode(data: bytes | str) -> str:
     """Text from bytes: a BOM names the encoding (UTF-8, UTF-16, UTF-32); valid UTF-8 → UTF-8; anything else
     is an Excel file in Windows-1252."""
     if isinstance(data, str):
@@ -145,11 +150,11 @@ def decode(data):
             return data.decode("latin-1")
 
 
-def line_of(text, position):
+def line_of(text: str, position: int) -> int:
     return len(LINE_BREAK.findall(text, 0, position)) + 1
 
 
-def check_quotes(text, separator):
+def check_quotes(text: str, separator: str) -> None:
     """Refuse a file whose quotes the CSV reader would silently misread: a quoted cell never closed (it
     would swallow every line after it into one cell) or text after a cell's closing quote (a quote that
     should have been doubled: the rows after it merge). Spaces after a closing quote are allowed, as
@@ -176,14 +181,14 @@ def check_quotes(text, separator):
         position = rest.end()
 
 
-def delimiter(text):
+def delimiter(text: str) -> str:
     header = (text.splitlines() or [""])[0]  # splitlines: old Mac Excel ends lines with a lone \r
     counts = {mark: header.count(mark) for mark in ";,\t"}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=counts.__getitem__)
     return best if counts[best] else ","  # a single-column file
 
 
-def parse(data):
+def parse(data: bytes | str) -> tuple[list[Column], list[Row]]:
     """(columns, rows): `columns` holds the canonical column name (or None) per position, with the file's
     own names; `rows` are (line, cells) for the non-blank data rows. Raises CsvError."""
     if isinstance(data, bytes) and data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
@@ -203,7 +208,8 @@ def parse(data):
     if not records or not any(cell.strip() for cell in records[0]):
         message = _("The file is empty: it needs a header row naming its columns (%(columns)s).")
         raise CsvError(message % {"columns": ", ".join(COLUMNS)})
-    columns, unknown = [], []
+    columns: list[Column] = []
+    unknown: list[str] = []
     for cell in records[0]:
         label = cell.strip()
         canonical = ALIASES.get(brazil.normalize_name(label)) if label else None
@@ -229,7 +235,12 @@ def parse(data):
 # --- importing -----------------------------------------------------------------------------------
 
 
-def import_people(data, dry_run=False, progress=None, every=100):
+def import_people(
+    data: bytes | str,
+    dry_run: bool = False,
+    progress: Callable[[int, int], object] | None = None,
+    every: int = 100,
+) -> Report:
     """Import the CSV `data` (bytes or text). Returns a Report. `progress(done, total)` is called every
     `every` rows and at the end. Raises CsvError when the file cannot be read at all."""
     columns, rows = parse(data)
@@ -251,15 +262,18 @@ class Import:
     """One import: the rows of a batch are checked one by one (validate_person: PersonForm's validation),
     then the batch is written together."""
 
-    def __init__(self, columns, report, dry_run):
+    def __init__(self, columns: list[Column], report: Report, dry_run: bool) -> None:
         self.columns, self.report, self.dry_run = columns, report, dry_run
         self.present = {canonical: label for canonical, label in columns if canonical}
-        self.seen = {}  # identity → the line that first gave it
-        self.known = {}  # normalized name → the people monitored under it (this batch's names)
-        self.new, self.changed = [], []  # (line, person) to create; (line, person, its recipients before)
+        self.seen: dict[tuple[str, str], int] = {}  # identity → the line that first gave it
+        # normalized name → the people monitored under it (this batch's names)
+        self.known: dict[str, list[MonitoredPerson]] = {}
+        # (line, person) to create; (line, person, its recipients before)
+        self.new: list[tuple[int, MonitoredPerson]] = []
+        self.changed: list[tuple[int, MonitoredPerson, list[str]]] = []
         self.created_since_analyze = 0
 
-    def look_up(self, batch):
+    def look_up(self, batch: list[Row]) -> None:
         """Everyone monitored under the batch's names, in one query."""
         position = next(i for i, (canonical, _label) in enumerate(self.columns) if canonical == "name")
         names = {brazil.normalize_name(cells[position]) for _line, cells in batch if position < len(cells)}
@@ -267,16 +281,17 @@ class Import:
         for person in MonitoredPerson.objects.filter(normalized_name__in=names - {""}).select_related("job"):
             self.known.setdefault(person.normalized_name, []).append(person)
 
-    def twin(self, normalized_name, document, exclude_pk):
+    def twin(self, normalized_name: str, document: str, exclude_pk: int | None) -> MonitoredPerson | None:
         for person in self.known.get(normalized_name, []):
             if person.document == document and person.pk != exclude_pk:
                 return person
         return None
 
-    def problem(self, line, column, message):
+    def problem(self, line: int, column: str, message: str) -> None:
         self.report.problems.append(Problem(line, column, message))
 
-    def check_row(self, line, cells):
+    def check_row(self, line: int, cells: list[str]) -> None:
+        values: dict[str, str]
         present, values, stray = self.present, {}, False
         for position, cell in enumerate(cells):
             canonical = self.columns[position][0] if position < len(self.columns) else None
@@ -316,7 +331,7 @@ class Import:
             self.changed.append((line, person, before["recipients"]))
         return None
 
-    def find_existing(self, identity):
+    def find_existing(self, identity: tuple[str, str]) -> tuple[MonitoredPerson | None, str | None]:
         """The person a row names, or (None, a reason) when it is ambiguous."""
         name, document = identity
         found = self.known.get(name, []) if name else []
@@ -327,7 +342,7 @@ class Import:
             return None, _("Several monitored people have this name: add a cpf_cnpj column to tell them apart.")
         return (found[0] if found else None), None
 
-    def write(self):
+    def write(self) -> None:
         new, changed, self.new, self.changed = self.new, self.changed, [], []
         if not self.dry_run and (new or changed):
             try:
@@ -345,8 +360,11 @@ class Import:
                 cursor.execute(f"ANALYZE {', '.join(connection.ops.quote_name(table) for table in tables)}")
             self.created_since_analyze = 0
 
-    def write_one_by_one(self, new, changed):
-        written_new, written_changed = [], []
+    def write_one_by_one(
+        self, new: list[tuple[int, MonitoredPerson]], changed: list[tuple[int, MonitoredPerson, list[str]]]
+    ) -> tuple[list[tuple[int, MonitoredPerson]], list[tuple[int, MonitoredPerson, list[str]]]]:
+        written_new: list[tuple[int, MonitoredPerson]] = []
+        written_changed: list[tuple[int, MonitoredPerson, list[str]]] = []
         for line, person, before in [(line, person, None) for line, person in new] + changed:
             try:
                 with transaction.atomic():
@@ -363,7 +381,7 @@ class Import:
         return written_new, written_changed
 
 
-def document_key(value):
+def document_key(value: str) -> str:
     """A row's CPF/CNPJ as stored, to tell people apart before the row is validated (an invalid one is kept
     as typed: the row will be refused for it)."""
     try:
@@ -372,7 +390,7 @@ def document_key(value):
         return value
 
 
-def create_people(new):
+def create_people(new: list[MonitoredPerson]) -> None:
     """Save new people with their jobs and subscriptions, and queue the active ones' first checks (on the high
     queue, ahead of the routine cycle), in bulk: what save_person does for one."""
     if not new:
@@ -388,17 +406,18 @@ def create_people(new):
         person.job = job
     set_jobs(new)
     people.sync_many_subscriptions([(person, []) for person in new])
-    services.run_many([person.job for person in new if person.active], Run.Trigger.MANUAL, Job.Queue.HIGH)
+    # (each person got its job just above)
+    services.run_many([cast(Job, person.job) for person in new if person.active], Run.Trigger.MANUAL, Job.Queue.HIGH)
 
 
-def insert(model, objs):
+def insert(model: type[Model], objs: Sequence[Model]) -> None:
     """bulk_create without its per-call SQL compilation (rawsql): most of an import's CPU otherwise."""
     statement = rawsql.statement(f"import-insert-{model._meta.label}", lambda c: rawsql.InsertArrays(c, model, BATCH))
     with connection.cursor() as cursor:
         statement.insert(cursor, objs)
 
 
-def set_jobs(new):
+def set_jobs(new: list[MonitoredPerson]) -> None:
     """Each new person's job_id, in one statement (bulk_update's CASE costs ~10x the CPU): PostgreSQL joins
     the pairs as arrays; SQLite runs one small UPDATE per person, in C."""
     table = connection.ops.quote_name(MonitoredPerson._meta.db_table)
@@ -415,7 +434,7 @@ def set_jobs(new):
             cursor.executemany(f"UPDATE {table} SET job_id = %s WHERE id = %s", pairs)
 
 
-def update_people(changed):
+def update_people(changed: Sequence[tuple[MonitoredPerson, list[str]]]) -> None:
     """Write the changed people (every field the form has, as PersonForm.save does), in bulk; a job whose
     person was renamed, (de)activated or has none follows (sync_job), and the subscriptions their recipients."""
     if not changed:
@@ -432,15 +451,19 @@ def update_people(changed):
     people.sync_many_subscriptions(changed)
 
 
-def form_data(values, existing):
+def form_data(
+    values: Mapping[str, str], existing: MonitoredPerson | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The data PersonForm would be bound to and the person's values before it (None for a new person).
     Fields the file has no column for keep the person's values (or the defaults for a new one)."""
     if existing is None:
-        base = {name: MonitoredPerson._meta.get_field(name).get_default() for name in FIELDS}
+        # Concrete fields (get_field's type covers relations too).
+        base = {name: cast("Field[Any, Any]", MonitoredPerson._meta.get_field(name)).get_default() for name in FIELDS}
         before = None
     else:
         base = {name: getattr(existing, name) for name in FIELDS}
         before = dict(base)
+    value: str | bool  # a cell; the active column's becomes a bool
     for column, value in values.items():
         if column == "recipients":
             value = value.replace("|", ",")  # PersonForm splits addresses on , ; and line breaks
@@ -450,9 +473,9 @@ def form_data(values, existing):
     return base, before
 
 
-def form_problems(line, errors, present):
+def form_problems(line: int, errors: Mapping[str, list[str]], present: Mapping[str, str]) -> list[Problem]:
     columns = {FORM_FIELD.get(column, column): column for column in COLUMNS}
-    found = []
+    found: list[Problem] = []
     for name, messages in errors.items():
         column = columns.get(name)
         # The file's own header when it has the column; the canonical name when it lacks it (the OAB's UF
@@ -465,7 +488,7 @@ def form_problems(line, errors, present):
 # --- exporting -----------------------------------------------------------------------------------
 
 
-def export_row(person):
+def export_row(person: MonitoredPerson) -> list[str]:
     return [
         person.name,
         brazil.format_document(person.document),
@@ -479,15 +502,15 @@ def export_row(person):
     ]
 
 
-def _defused(cell):
+def _defused(cell: str) -> str:
     return f"'{cell}" if cell.startswith(FORMULA) else cell
 
 
-def _undefused(cell):
+def _undefused(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA) else cell
 
 
-def export_people(people=None, excel=False):
+def export_people(people: Iterable[MonitoredPerson] | None = None, excel: bool = False) -> bytes:
     """The people (default: all, by name) as CSV bytes: UTF-8 with a BOM (so Excel shows accents), or with
     `excel` Excel-Brazil's dialect (';' and Windows-1252). In that dialect invisible characters (a zero-width
     space pasted with a name, direction marks) are left out: Windows-1252 has none of them and a spreadsheet
@@ -497,7 +520,7 @@ def export_people(people=None, excel=False):
     text = io.StringIO()
     writer = csv.writer(text, delimiter=EXCEL_DIALECT["delimiter"] if excel else ",", lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    unwritable = []
+    unwritable: list[str] = []
     for person in people:
         cells = export_row(person)
         if excel:
@@ -516,7 +539,7 @@ def export_people(people=None, excel=False):
     return text.getvalue().encode(EXCEL_DIALECT["encoding"])
 
 
-def _unwritable(text):
+def _unwritable(text: str) -> str:
     """The characters of `text` Windows-1252 lacks, each once, in order ('' when it has them all)."""
     try:
         text.encode(EXCEL_DIALECT["encoding"])
@@ -526,7 +549,7 @@ def _unwritable(text):
     return ""
 
 
-def _in_excel_encoding(char):
+def _in_excel_encoding(char: str) -> bool:
     try:
         char.encode(EXCEL_DIALECT["encoding"])
     except UnicodeEncodeError:

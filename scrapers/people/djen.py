@@ -14,8 +14,10 @@ defensively: fields may be missing, null, of the wrong type, or HTML.
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any, TypedDict, cast
 
 import httpx
 from django.conf import settings
@@ -31,23 +33,56 @@ TIMEOUT = 30.0
 
 @dataclass
 class SearchResult:
-    items: list = field(default_factory=list)
+    items: list[object] = field(default_factory=list)  # DJEN's raw items (parse_item reads one)
     count: int = 0  # what the API said the query matches
     requests: int = 0
     elapsed_ms: int = 0  # in DJEN's hands, rate-limit waits and retries included
     truncated: bool = False  # more than the API serves per query (narrow the window or the criteria)
 
 
-def search(criteria, start, end, deadline=None):
+class Recipient(TypedDict):
+    name: str
+    role: str
+
+
+class Lawyer(TypedDict):
+    name: str
+    oab: str
+    uf: str
+
+
+class PublicationFields(TypedDict):
+    """parse_item's result: a Publication's fields."""
+
+    djen_id: int
+    hash: str
+    date: date | None
+    tribunal: str
+    communication_type: str
+    organ: str
+    process_number: str
+    process_number_masked: str
+    class_name: str
+    class_code: str
+    document_type: str
+    medium: str
+    number: str
+    text: str
+    link: str
+    recipients: list[Recipient]
+    lawyers: list[Lawyer]
+
+
+def search(criteria: Mapping[str, str], start: date, end: date, deadline: float | None = None) -> SearchResult:
     """Every item DJEN returns for `criteria` (e.g. {"nomeParte": "..."}) made available from `start` to `end`."""
     size = max(1, min(settings.VIGIA_DJEN_PAGE_SIZE, 100))
-    query = {
+    query: dict[str, str | int] = {
         **criteria,
         "dataDisponibilizacaoInicio": start.isoformat(),
         "dataDisponibilizacaoFim": end.isoformat(),
         "itensPorPagina": size,
     }
-    result, page, seen = SearchResult(), 1, set()
+    result, page, seen = SearchResult(), 1, set[object]()
     while True:
         body, elapsed_ms = _get({**query, "pagina": page}, deadline)
         result.requests += 1
@@ -71,7 +106,7 @@ def search(criteria, start, end, deadline=None):
         page += 1
 
 
-def _get(params, deadline):
+def _get(params: Mapping[str, str | int], deadline: float | None) -> tuple[dict[str, Any], int]:
     url = httpx.URL(settings.VIGIA_DJEN_URL + PATH, params=params)  # fetch() takes it as it is: parsed once
     soon = time.monotonic() + MAX_WAIT
     try:
@@ -95,19 +130,20 @@ def _get(params, deadline):
     return body, answer.elapsed_ms
 
 
-def _count(value, fallback):
+def _count(value: Any, fallback: int) -> int:  # value: whatever DJEN sent as the count
     try:
         return max(int(value), fallback)
     except (TypeError, ValueError):
         return fallback
 
 
-def parse_item(raw):
+def parse_item(raw: object) -> PublicationFields:
     """A Publication's fields from one DJEN item. Raises JobError when it has no usable id."""
     if not isinstance(raw, dict):
         raise JobError("DJEN returned an item that is not an object.")
+    key: Any = raw.get("id")  # whatever DJEN sent: int() refuses what is not a number
     try:
-        djen_id = int(raw.get("id"))
+        djen_id = int(key)
     except (TypeError, ValueError):
         raise JobError("DJEN returned an item without an id.") from None
     return {
@@ -134,8 +170,8 @@ def parse_item(raw):
     }
 
 
-def _lawyer(entry):
-    lawyer = entry.get("advogado") if isinstance(entry.get("advogado"), dict) else entry
+def _lawyer(entry: dict[str, Any]) -> Lawyer:
+    lawyer = cast(dict[str, Any], entry.get("advogado")) if isinstance(entry.get("advogado"), dict) else entry
     return {
         "name": _text(lawyer.get("nome"), 300),
         "oab": _text(lawyer.get("numero_oab"), 20),
@@ -143,28 +179,28 @@ def _lawyer(entry):
     }
 
 
-def _list(value):
+def _list(value: object) -> list[dict[str, Any]]:
     return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
 
 
-def _text(value, limit):
+def _text(value: object, limit: int) -> str:
     if value is None or isinstance(value, dict | list):
         return ""
     return " ".join(str(value).split())[:limit]
 
 
-def _raw_text(value):
+def _raw_text(value: object) -> str:
     return "" if value is None or isinstance(value, dict | list) else str(value)
 
 
-def _date(value):
+def _date(value: object) -> date | None:
     try:
         return date.fromisoformat(str(value)[:10])
     except ValueError:
         return None
 
 
-def _link(value):
+def _link(value: object) -> str:
     text = _text(value, 10_000)
     ok = text.lower().startswith(("http://", "https://")) and len(text) <= 2000  # a cut link is a broken one
     return text if ok else ""

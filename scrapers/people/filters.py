@@ -1,10 +1,12 @@
 """The people list's filters (search, active, expiring, tribunal) and the people they choose: shared by the
 list page and the export job, so an export holds exactly the people the list showed."""
 
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.db.models import Value
+from django.db.models import QuerySet, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
@@ -12,10 +14,13 @@ from django.utils.translation import gettext_lazy
 from scrapers.models import MonitoredPerson
 from scrapers.people import brazil, search
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 EVERY_TRIBUNAL = "*"  # people who chose no tribunal (every one is searched)
 
 
-def tribunal_choices():
+def tribunal_choices() -> list[tuple[str, "StrOrPromise"]]:
     known = sorted(brazil.known_tribunals())
     return [("", gettext_lazy("Any")), (EVERY_TRIBUNAL, gettext_lazy("Every tribunal (none chosen)"))] + [
         (name, name) for name in known
@@ -35,7 +40,7 @@ class PeopleFilters(forms.Form):
     tribunal = forms.ChoiceField(required=False, choices=tribunal_choices, label=gettext_lazy("Tribunal"))
 
 
-def filtered_people(params):
+def filtered_people(params: Mapping[str, Any]) -> tuple[PeopleFilters, QuerySet[MonitoredPerson]]:
     """The people the list's filters (`params`: a QueryDict) choose; invalid filters are ignored."""
     filters = PeopleFilters(params)
     filters.is_valid()

@@ -1,10 +1,13 @@
 """The people's job kinds: the scheduler's way into scrapers.people.publications (one check), the cycle's
 fan-out and force sync (scrapers.people.services), expiry, and CSV transfers (scrapers.people.transfers)."""
 
+from typing import Any
+
 from django import forms
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from scheduler.errors import PermanentError
-from scheduler.job_kinds import JobKind, deadline, register
+from scheduler.job_kinds import JobKind, RunContext, deadline, register
 from scheduler.progress import RunProgress
 from scheduler.shared import rawsql
 from scheduler.shared.logs import log_context
@@ -21,7 +24,7 @@ class CheckPerson(JobKind):
     class Params(forms.Form):
         person_id = forms.IntegerField(min_value=1)
 
-    def run(self, params, context):
+    def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         person = _person(params["person_id"])
         if person is None:
             raise PermanentError(f"Monitored person {params['person_id']} no longer exists.")
@@ -29,7 +32,7 @@ class CheckPerson(JobKind):
             return publications.check_person(person, deadline=deadline(context)).summary()
 
 
-def _person(person_id):
+def _person(person_id: int) -> MonitoredPerson | None:
     """The monitored person, or None: a prepared SELECT (the ORM compiled its query anew for every check of
     a cycle, 14 % of a check's CPU)."""
     sql = rawsql.statement("person_by_id", _person_rows)
@@ -38,7 +41,7 @@ def _person(person_id):
     return found[0] if found else None
 
 
-def _person_rows(conn):
+def _person_rows(conn: BaseDatabaseWrapper) -> rawsql.ModelRows[MonitoredPerson]:
     table = rawsql.quoted(conn, MonitoredPerson._meta.db_table)
     return rawsql.ModelRows(conn, MonitoredPerson, f"FROM {table} WHERE {table}.id = %s")
 
@@ -49,7 +52,7 @@ class CheckPeople(JobKind):
     label = "Queue a check of every monitored person that is due"
     description = "Fans out: one check_person run per due person, claimed so that no person is checked twice."
 
-    def run(self, params, context):
+    def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         return {"queued": people.fan_out()}
 
 
@@ -62,7 +65,7 @@ class SyncPeople(JobKind):
         "a check already waiting is kept. Its progress shows on the run's page."
     )
 
-    def run(self, params, context):
+    def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         return {"queued": people.force_sync(progress=RunProgress(context.run_id))}
 
 
@@ -71,7 +74,7 @@ class ExpirePeople(JobKind):
     name = "expire_people"
     label = "Deactivate people whose monitoring has expired"
 
-    def run(self, params, context):
+    def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         expired = people.expire()
         return {"expired": len(expired), "people": [row["pk"] for row in expired[:100]]}
 
@@ -85,9 +88,10 @@ class ImportPeople(JobKind):
     name = transfers.IMPORT_KIND
     label = "Import monitored people from an uploaded CSV"
     description = "One per upload (scrapers.people.transfers): progress on the import's page, then its per-line report."
-    Params = TransferParams
+    # JobKind.Params is a nested class, which mypy types as that very class rather than any Form.
+    Params = TransferParams  # type: ignore[assignment]
 
-    def run(self, params, context):
+    def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         return transfers.run_import(params["transfer_id"])
 
 
@@ -96,7 +100,8 @@ class ExportPeople(JobKind):
     name = transfers.EXPORT_KIND
     label = "Export monitored people as CSV"
     description = "One per export (scrapers.people.transfers): the file is downloaded from the export's page."
-    Params = TransferParams
+    # JobKind.Params is a nested class, which mypy types as that very class rather than any Form.
+    Params = TransferParams  # type: ignore[assignment]
 
-    def run(self, params, context):
+    def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         return transfers.run_export(params["transfer_id"])

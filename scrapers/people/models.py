@@ -1,5 +1,7 @@
 """Monitored people, the DJEN publications that name them, and their CSV imports and exports."""
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.timezone import now as utc_now
@@ -9,7 +11,7 @@ from scheduler.models import Job
 from scheduler.shared import bounds
 
 
-def default_check_minutes():
+def default_check_minutes() -> int:
     """VIGIA_PEOPLE_CHECK_MINUTES when a person is created (a callable: see default_timezone)."""
     return settings.VIGIA_PEOPLE_CHECK_MINUTES
 
@@ -65,10 +67,10 @@ class MonitoredPerson(models.Model):
             models.Index(fields=["monitor_until"], name="person_expiry", condition=models.Q(active=True)),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         from scrapers.people.brazil import normalize_name
 
         self.normalized_name = normalize_name(self.name)
@@ -77,11 +79,11 @@ class MonitoredPerson(models.Model):
         super().save(*args, **kwargs)
 
     @property
-    def topic(self):
+    def topic(self) -> str:
         return f"person:{self.pk}"
 
     @property
-    def tribunal_list(self):
+    def tribunal_list(self) -> list[str]:
         return [name for name in self.tribunals.split(",") if name]
 
 
@@ -111,7 +113,7 @@ class Publication(models.Model):
     class Meta:
         indexes = [models.Index(fields=["-date", "-djen_id"], name="publication_recent")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.tribunal} {self.process_number_masked or self.process_number} ({self.date})"
 
 
@@ -132,7 +134,7 @@ class PublicationMatch(models.Model):
         constraints = [models.UniqueConstraint(fields=["person", "publication"], name="match_unique")]
         indexes = [models.Index(fields=["person", "-matched_at"], name="match_person_recent")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.person_id} ↔ {self.publication_id}"
 
 
@@ -167,5 +169,5 @@ class PeopleTransfer(models.Model):
     # The bytes are read only to run the job or download the result, never to show a page.
     LIGHT = ("upload", "result")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"

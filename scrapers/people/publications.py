@@ -11,12 +11,16 @@ in the same transaction that stores it, with a key that makes a repeated check a
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field
 from django.utils import timezone
 
 from channels_app.events import publish
@@ -30,20 +34,23 @@ log = logging.getLogger("vigia.people")
 COURT_ZONE = ZoneInfo("America/Sao_Paulo")  # DJEN's dates are Brazilian calendar days
 # Where a recipient's name ends and its decorations begin: "FULANO - CPF: …", "FULANO (REPRESENTANTE)".
 DECORATION = re.compile(r"\s+-\s+|\s*[(\[,/]|\s+cpf\b|\s+cnpj\b|\s+oab\b", re.I)
+# What a check keeps, by DJEN id: the parsed item and how it matched the person.
+Found = dict[int, tuple[djen.PublicationFields, str]]
 
 
 @dataclass
 class Outcome:
-    start: object = None
-    end: object = None
+    start: date | None = None
+    end: date | None = None
     requests: int = 0
     djen_ms: int = 0
     returned: int = 0  # items DJEN returned (the loose search)
-    matched: list = field(default_factory=list)  # Publication ids kept for the person
-    new: list = field(default_factory=list)  # of those, the ones matched for the first time
+    matched: list[int] = field(default_factory=list)  # Publication ids kept for the person
+    new: list[int] = field(default_factory=list)  # of those, the ones matched for the first time
     truncated: bool = False
 
-    def summary(self):
+    def summary(self) -> dict[str, Any]:
+        assert self.start is not None and self.end is not None  # check_person sets the window first
         return {
             "window": [self.start.isoformat(), self.end.isoformat()],
             "requests": self.requests,
@@ -55,7 +62,7 @@ class Outcome:
         }
 
 
-def window(person, today=None):
+def window(person: MonitoredPerson, today: date | None = None) -> tuple[date, date]:
     today = today or timezone.localdate(timezone=COURT_ZONE)
     if person.last_success_at:
         start = timezone.localdate(person.last_success_at, timezone=COURT_ZONE) - timedelta(days=1)
@@ -64,17 +71,17 @@ def window(person, today=None):
     return min(start, today), today
 
 
-def queries(person):
+def queries(person: MonitoredPerson) -> list[dict[str, str]]:
     """The DJEN criteria for a person: by name as a party, and by OAB for a lawyer."""
     tribunals = person.tribunal_list
-    base = {"siglaTribunal": tribunals[0]} if len(tribunals) == 1 else {}
+    base: dict[str, str] = {"siglaTribunal": tribunals[0]} if len(tribunals) == 1 else {}
     found = [{**base, "nomeParte": person.name}]
     if person.oab_number:
         found.append({**base, "numeroOab": person.oab_number, "ufOab": person.oab_uf})
     return found
 
 
-def how_matched(person, fields):
+def how_matched(person: MonitoredPerson, fields: djen.PublicationFields) -> str | None:
     """'name', 'oab' or 'text' when the parsed item names the person; None for the API's false alarms."""
     tribunals = person.tribunal_list
     if tribunals and fields["tribunal"] not in tribunals:
@@ -96,14 +103,14 @@ def how_matched(person, fields):
     return None
 
 
-def check_person(person, deadline=None):
+def check_person(person: MonitoredPerson, deadline: float | None = None) -> Outcome:
     """Query DJEN for the person, store and announce what is new. Raises JobError on failure (recorded on
     the person first)."""
     now = timezone.now()
     outcome = Outcome()
     outcome.start, outcome.end = window(person)
     try:
-        found = {}
+        found: Found = {}
         for criteria in queries(person):
             items = _search(criteria, outcome.start, outcome.end, deadline, outcome)
             outcome.returned += len(items)
@@ -123,7 +130,9 @@ def check_person(person, deadline=None):
     return outcome
 
 
-def _search(criteria, start, end, deadline, outcome):
+def _search(
+    criteria: Mapping[str, str], start: date, end: date, deadline: float | None, outcome: Outcome
+) -> list[object]:
     """Every item for the window. One holding more than DJEN serves per query (a common name over a first
     check's 30 days) is split in halves down to single days, so nothing beyond the cap is lost."""
     result = djen.search(criteria, start, end, deadline=deadline)
@@ -138,7 +147,7 @@ def _search(criteria, start, end, deadline, outcome):
     return result.items
 
 
-def store(person, found, outcome, now):
+def store(person: MonitoredPerson, found: Found, outcome: Outcome, now: datetime) -> None:
     """Store the publications found, match them to the person and announce the new matches, in one
     transaction. Every statement is prepared once per connection (rawsql): a cycle runs this once per
     person, and the ORM compiled each of them anew every time."""
@@ -155,7 +164,7 @@ def store(person, found, outcome, now):
         outcome.new = [match.publication_id for match in matches if match.publication_id in new]
         _announce(person, outcome.new, ids, found)
         first = person.first_check == MonitoredPerson.FirstCheck.PENDING or not person.last_success_at
-        changes = {"last_checked_at": now, "last_success_at": now, "last_error": ""}
+        changes: dict[str, object] = {"last_checked_at": now, "last_success_at": now, "last_error": ""}
         if first:
             changes["first_check"] = MonitoredPerson.FirstCheck.DONE
         _update_person(person.pk, changes)
@@ -163,13 +172,13 @@ def store(person, found, outcome, now):
             setattr(person, name, value)
 
 
-def _publication_ids(found, now):
+def _publication_ids(found: Found, now: datetime) -> dict[int, int]:
     """{djen_id: Publication id} for every item found: the ones not stored yet are inserted (in djen_id
     order, so two checks storing the same items never wait on each other crosswise) and return their ids;
     the ids of those already stored, by this check's earlier cycles or by someone else's check a moment
     ago, are read after (a statement of its own, so it sees what a concurrent insert committed)."""
     rows = [Publication(first_seen=now, **found[djen_id][0]) for djen_id in sorted(found)]
-    ids = dict(rawsql.statement("publication_insert", _insert_new_publications).insert(rows))
+    ids: dict[int, int] = dict(rawsql.statement("publication_insert", _insert_new_publications).insert(rows))
     known = [djen_id for djen_id in found if djen_id not in ids]
     if known:
         table = Publication._meta.db_table
@@ -183,25 +192,26 @@ def _publication_ids(found, now):
     return ids
 
 
-def _insert_new_publications(conn):
+def _insert_new_publications(conn: BaseDatabaseWrapper) -> rawsql.InsertNew[Publication]:
     return rawsql.InsertNew(conn, Publication, unique=["djen_id"], returning=("djen_id", "id"))
 
 
-def _update_person(pk, changes):
+def _update_person(pk: int, changes: dict[str, object]) -> None:
     """UPDATE the person's check columns (plain values and datetimes only)."""
     q = connection.ops.quote_name
-    fields = [MonitoredPerson._meta.get_field(name) for name in changes]
-    assignments = ", ".join(f"{q(field.column)} = %s" for field in fields)
+    # Concrete fields, each with its column (get_field's type covers relations and a field without one too).
+    fields = [cast("Field[Any, Any]", MonitoredPerson._meta.get_field(name)) for name in changes]
+    assignments = ", ".join(f"{q(cast(str, field.column))} = %s" for field in fields)
     params = [field.get_db_prep_save(changes[field.name], connection=connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {q(MonitoredPerson._meta.db_table)} SET {assignments} WHERE id = %s", [*params, pk])
 
 
-def _insert_new_matches(conn):
+def _insert_new_matches(conn: BaseDatabaseWrapper) -> rawsql.InsertNew[PublicationMatch]:
     return rawsql.InsertNew(conn, PublicationMatch, unique=["person", "publication"], returning="publication")
 
 
-def _announce(person, new_ids, ids, found):
+def _announce(person: MonitoredPerson, new_ids: list[int], ids: dict[int, int], found: Found) -> None:
     by_pk = {pk: djen_id for djen_id, pk in ids.items()}
     for pk in sorted(new_ids, key=lambda pk: (found[by_pk[pk]][0]["date"] or timezone.now().date(), pk)):
         fields, how = found[by_pk[pk]]
@@ -226,8 +236,8 @@ def _announce(person, new_ids, ids, found):
         )
 
 
-def record_failure(person, exc, now):
-    changes = {"last_checked_at": now, "last_error": str(exc)[:2000]}
+def record_failure(person: MonitoredPerson, exc: JobError, now: datetime) -> None:
+    changes: dict[str, object] = {"last_checked_at": now, "last_error": str(exc)[:2000]}
     if person.first_check == MonitoredPerson.FirstCheck.PENDING and getattr(exc, "permanent", False):
         changes["first_check"] = MonitoredPerson.FirstCheck.FAILED
     MonitoredPerson.objects.filter(pk=person.pk).update(**changes)

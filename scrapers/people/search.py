@@ -3,19 +3,24 @@ admin's search: every word must match somewhere; names compared without accents 
 without their punctuation)."""
 
 import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils.text import smart_split, unescape_string_literal
 
 from scrapers.people.brazil import digits, document_characters, known_tribunals, normalize_name
+
+if TYPE_CHECKING:
+    from scrapers.people.models import MonitoredPerson, Publication
 
 # A search word made of digits and the punctuation of a CPF, CNPJ or process number ("529.982.247-25").
 NUMERIC = re.compile(r"[\d.\-/]+")
 CNJ_DIGITS = 20  # a process number in CNJ's unified numbering: NNNNNNN-DD.AAAA.J.TR.OOOO
 
 
-def words(term):
+def words(term: str | None) -> Iterator[str]:
     """The words of a search, quoted phrases kept whole."""
     for word in smart_split(term or ""):
         if word[:1] in {'"', "'"} and word[-1:] == word[:1]:
@@ -24,7 +29,7 @@ def words(term):
             yield word
 
 
-def document_part(word):
+def document_part(word: str) -> str:
     """A search word as part of a stored CPF/CNPJ ("12.abc.345" → "12ABC345", the way clean_document stores
     it), or "" when the word holds no digit or a character no CPF/CNPJ has."""
     try:
@@ -34,7 +39,7 @@ def document_part(word):
     return part if any(char.isdigit() for char in part) else ""
 
 
-def people(queryset, term):
+def people(queryset: "QuerySet[MonitoredPerson]", term: str | None) -> "QuerySet[MonitoredPerson]":
     """People whose name (accents and case ignored), CPF/CNPJ or OAB number contains each word."""
     for word in words(term):
         match = Q(name__icontains=word)
@@ -48,7 +53,7 @@ def people(queryset, term):
     return queryset
 
 
-def publications(queryset, term):
+def publications(queryset: "QuerySet[Publication]", term: str | None) -> "QuerySet[Publication]":
     """Publications matching each word: a number as the process number (a whole CNJ number, 20 digits with or
     without its mask, through the process_number index) or the communication's number; a tribunal acronym
     as the tribunal; any other word in the text (through the trigram index on PostgreSQL; words shorter than

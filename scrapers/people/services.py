@@ -5,14 +5,17 @@ force sync and expiry. Checking one person is scrapers.people.publications'."""
 import logging
 import re
 from collections import defaultdict
-from datetime import timedelta
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol, TypedDict, cast
 
 from django import forms
+from django.apps import AppConfig
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Field, OuterRef, Q, QuerySet
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
@@ -29,6 +32,21 @@ from scrapers.people import brazil
 
 log = logging.getLogger("vigia.people")
 
+
+class SyncProgress(Protocol):
+    """force_sync's `progress(done, total, queued=...)` (a scheduler.progress.RunProgress)."""
+
+    def __call__(self, done: int, total: int, *, queued: int) -> object: ...
+
+
+class ExpiredRow(TypedDict):
+    """One person expire() deactivated."""
+
+    pk: int
+    name: str
+    monitor_until: date | None
+
+
 FIELDS = [
     "name",
     "document",
@@ -43,9 +61,11 @@ FIELDS = [
     "notes",
 ]
 EXPIRED_TOPIC = "people:expired"
+# find_twin, or an import's own look-up: (normalized name, CPF/CNPJ, the pk to leave out) → another person or None.
+TwinFinder = Callable[[str, str, int | None], MonitoredPerson | None]
 
 
-def clean_recipient(address):
+def clean_recipient(address: str) -> str:
     """A phone with country code (digits), a WhatsApp group JID (…@g.us) or an e-mail address."""
     address = address.strip()
     if address.lower().endswith("@g.us"):  # a mistyped group would otherwise pass as an e-mail address
@@ -66,15 +86,17 @@ class RecipientsField(forms.CharField):
 
     widget = forms.Textarea(attrs={"rows": 2})
 
-    def prepare_value(self, value):
+    def prepare_value(self, value: Any) -> Any:
         return ", ".join(value) if isinstance(value, list) else value
 
-    def to_python(self, value):
+    # A CharField that cleans to a list: the stubs tie CharField.to_python to str.
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
         if isinstance(value, list):
             parts = value
         else:
             parts = re.split(r"[,;\n]+", value or "")
-        found, errors = [], []
+        found: list[str] = []
+        errors: list[str] = []
         for part in parts:
             if not str(part).strip():
                 continue
@@ -110,7 +132,7 @@ class PersonForm(forms.ModelForm):
         model = MonitoredPerson
         fields = FIELDS
 
-    def clean_name(self):
+    def clean_name(self) -> str:
         # Invisible characters pasted with a name (a zero-width space from a web page) are dropped: they would
         # split its words apart for matching and no spreadsheet could show them.
         name = " ".join(brazil.without_invisible(self.cleaned_data.get("name")).split())
@@ -119,19 +141,19 @@ class PersonForm(forms.ModelForm):
             raise ValidationError(_("Give the person's or company's name (at least three letters)."))
         return name
 
-    def clean_document(self):
+    def clean_document(self) -> str:
         return brazil.clean_document(self.cleaned_data.get("document"))
 
-    def clean_tribunals(self):
+    def clean_tribunals(self) -> str:
         return ",".join(brazil.clean_tribunals(self.cleaned_data.get("tribunals") or ""))
 
-    def clean_check_interval_minutes(self):
+    def clean_check_interval_minutes(self) -> int | None:
         value = self.cleaned_data.get("check_interval_minutes")
         if value is not None and not 5 <= value <= 7 * 24 * 60:
             raise ValidationError(_("Between 5 minutes and 7 days (10080 minutes)."))
         return value
 
-    def clean_monitor_until(self):
+    def clean_monitor_until(self) -> date | None:
         value = self.cleaned_data.get("monitor_until")
         changed = value != self.instance.monitor_until
         # An inactive person's past expiry is history (an export of deactivated people imports again).
@@ -139,30 +161,34 @@ class PersonForm(forms.ModelForm):
             raise ValidationError(_("This day has passed."))
         return value
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # ModelForm.clean returns cleaned_data
         for name, messages in check_across_fields(data, self.instance, self.errors, find_twin):
             self.add_error(name, messages)
         return data
 
-    def save(self, commit=True):
+    def save(self, commit: bool = True) -> MonitoredPerson:
         person = super().save(commit=False)
         if commit:
             save_person(person, shown=[name for name in self.fields if name in FIELDS])
         return person
 
 
-def find_twin(normalized_name, document, exclude_pk):
+def find_twin(normalized_name: str, document: str, exclude_pk: int | None) -> MonitoredPerson | None:
     """Another monitored person with this identity (normalized name + CPF/CNPJ), or None."""
     twins = MonitoredPerson.objects.filter(normalized_name=normalized_name, document=document)
-    return twins.exclude(pk=exclude_pk).first()
+    # exclude(pk=None) (a new person) is Django's IS NULL, which excludes nobody; the plugin wants a pk.
+    return twins.exclude(pk=exclude_pk).first()  # type: ignore[misc]
 
 
-def check_across_fields(data, instance, errors, twin=find_twin):
+def check_across_fields(
+    data: dict[str, Any], instance: MonitoredPerson, errors: Container[str], twin: TwinFinder = find_twin
+) -> list[tuple[str, list[str]]]:
     """PersonForm.clean's checks of several fields together: the OAB (number and state; written cleaned
     into `data`) and whether someone else has the same identity (`twin` finds them). Returns (field,
     messages) to add; an OAB field that already failed alone is not reported twice."""
-    found = []
+    found: list[tuple[str, list[str]]] = []
     try:
         data["oab_number"], data["oab_uf"] = brazil.clean_oab(data.get("oab_number"), data.get("oab_uf"))
     except ValidationError as exc:
@@ -177,20 +203,23 @@ def check_across_fields(data, instance, errors, twin=find_twin):
 class _Cleaning:
     """What PersonForm's clean_<field> methods read from `self`: the data cleaned so far and the person."""
 
-    def __init__(self, cleaned_data, instance):
+    def __init__(self, cleaned_data: dict[str, Any], instance: MonitoredPerson) -> None:
         self.cleaned_data, self.instance = cleaned_data, instance
 
 
-def validate_person(data, instance, twin=find_twin):
+def validate_person(
+    data: Mapping[str, Any], instance: MonitoredPerson, twin: TwinFinder = find_twin
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """PersonForm(data=data, instance=instance)'s validation without building the form: an import checks
     thousands of rows, and a form costs ~0.8 ms a row (its fields deep-copied, each bound) where this costs a
     fraction. The same steps in ModelForm.full_clean's order, with the form's own field objects and methods:
     each field's clean() then the form's clean_<field>, the checks across fields, then the model fields' own
     validation (ModelForm._post_clean). Returns (cleaned data, {field: [messages]}); the tests compare both
     with PersonForm's on generated hostile rows."""
-    cleaned, errors = {}, {}
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
 
-    def add(name, messages):
+    def add(name: str, messages: list[str]) -> None:
         errors.setdefault(name, []).extend(messages)
         cleaned.pop(name, None)
 
@@ -205,7 +234,9 @@ def validate_person(data, instance, twin=find_twin):
     for name, messages in check_across_fields(cleaned, instance, errors, twin):
         add(name, messages)
     for name, value in list(cleaned.items()):
-        model_field, form_field = MonitoredPerson._meta.get_field(name), PersonForm.base_fields[name]
+        # A concrete field (get_field's type covers relations too).
+        model_field = cast("Field[Any, Any]", MonitoredPerson._meta.get_field(name))
+        form_field = PersonForm.base_fields[name]
         # Left out as ModelForm._get_validation_exclusions and Model.clean_fields leave them out.
         if not model_field.blank and not form_field.required and value in form_field.empty_values:
             continue
@@ -219,12 +250,14 @@ def validate_person(data, instance, twin=find_twin):
 
 
 @transaction.atomic
-def save_person(person, shown=None):
+def save_person(person: MonitoredPerson, shown: Sequence[str] | None = None) -> MonitoredPerson:
     """Write the person and keep its job in step; a new active person gets its first check queued at once
     (on the high queue, ahead of the routine cycle). `shown`: on an edit, the only fields to write, so a
     check finishing meanwhile keeps what it recorded."""
     created = person.pk is None
-    previous = [] if created else MonitoredPerson.objects.filter(pk=person.pk).values_list("recipients", flat=True)[0]
+    previous: list[str] = (
+        [] if created else MonitoredPerson.objects.filter(pk=person.pk).values_list("recipients", flat=True)[0]
+    )
     if created:
         person.next_check_at = timezone.now() + timedelta(minutes=person.check_interval_minutes)
         person.save()
@@ -233,11 +266,12 @@ def save_person(person, shown=None):
     sync_job(person)
     sync_subscriptions(person, previous)
     if created and person.active:
+        assert person.job is not None  # sync_job gave it one
         services.run_now(person.job, trigger=Run.Trigger.MANUAL, queue_name=Job.Queue.HIGH)
     return person
 
 
-def sync_job(person):
+def sync_job(person: MonitoredPerson) -> Job:
     job = job_for(person)
     services.refresh_schedule(job)
     job.save()
@@ -247,7 +281,7 @@ def sync_job(person):
     return job
 
 
-def job_for(person):
+def job_for(person: MonitoredPerson) -> Job:
     """The person's check_person job (a new one for a person who has none) with the person's name and state;
     not saved."""
     job = person.job or Job(
@@ -266,11 +300,11 @@ def job_for(person):
     return job
 
 
-def sync_subscriptions(person, previous=()):
+def sync_subscriptions(person: MonitoredPerson, previous: Iterable[str] | None = ()) -> None:
     sync_many_subscriptions([(person, previous)])
 
 
-def sync_many_subscriptions(changes):
+def sync_many_subscriptions(changes: Sequence[tuple[MonitoredPerson, Iterable[str] | None]]) -> None:
     """Subscribe each person's recipients to `person:<id>`, for `changes` = [(person, recipients before)]:
     phones and group JIDs through the first enabled WhatsApp channel, e-mail addresses through the first
     enabled e-mail channel (by name). Addresses taken off a list lose that subscription (others on the topic,
@@ -285,11 +319,11 @@ def sync_many_subscriptions(changes):
     wanted = [(person, address) for person, _previous in changes for address in person.recipients or []]
     if not wanted:
         return
-    channels = {}
+    channels: dict[str, Channel | None] = {}
     for kind in ("wuzapi", "email"):
         channels[kind] = Channel.objects.filter(kind=kind, enabled=True).order_by("name").first()
-    by_channel = defaultdict(set)
-    pairs = []
+    by_channel: defaultdict[int, set[str]] = defaultdict(set)
+    pairs: list[tuple[int, str, str]] = []
     for person, address in wanted:
         channel = channels["email" if "@" in address and not address.endswith("@g.us") else "wuzapi"]
         if channel is None:
@@ -297,7 +331,7 @@ def sync_many_subscriptions(changes):
             continue
         by_channel[channel.pk].add(address)
         pairs.append((channel.pk, address, person.topic))
-    recipients = {}
+    recipients: dict[tuple[int, str], int] = {}
     for channel_id, addresses in by_channel.items():
         known = Recipient.objects.filter(channel_id=channel_id, address__in=addresses)
         recipients.update({(channel_id, r.address): r.pk for r in known})
@@ -312,7 +346,7 @@ def sync_many_subscriptions(changes):
 
 
 @receiver(post_delete, sender=MonitoredPerson)
-def _delete_job(sender, instance, **kwargs):
+def _delete_job(sender: type[MonitoredPerson], instance: MonitoredPerson, **kwargs: Any) -> None:
     if instance.job_id:
         Job.objects.filter(pk=instance.job_id).delete()
     from channels_app.models import Subscription
@@ -320,7 +354,7 @@ def _delete_job(sender, instance, **kwargs):
     Subscription.objects.filter(topic=instance.topic).delete()
 
 
-def monitored(today=None):
+def monitored(today: date | None = None) -> QuerySet[MonitoredPerson]:
     """Active people whose monitoring has not expired."""
     today = today or timezone.localdate()
     return MonitoredPerson.objects.filter(active=True).filter(
@@ -328,7 +362,7 @@ def monitored(today=None):
     )
 
 
-def fan_out(now=None, batch=None):
+def fan_out(now: datetime | None = None, batch: int | None = None) -> int:
     """Queue one check_person run for every person due now; returns how many were queued.
 
     Each batch is claimed in one transaction: `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite's writers are
@@ -346,7 +380,7 @@ def fan_out(now=None, batch=None):
             return total
 
 
-def _claim(now, batch):
+def _claim(now: datetime, batch: int) -> list[MonitoredPerson]:
     busy = Run.objects.filter(job_id=OuterRef("job_id"), status__in=[*Run.ACTIVE, Run.Status.RETRYING])
     due = (
         monitored(timezone.localdate(now))
@@ -359,8 +393,8 @@ def _claim(now, batch):
     return list(due.select_related("job")[:batch])
 
 
-def _queue(people, now):
-    by_interval = defaultdict(list)
+def _queue(people: list[MonitoredPerson], now: datetime) -> int:
+    by_interval: defaultdict[int, list[int]] = defaultdict(list)
     for person in people:
         by_interval[person.check_interval_minutes].append(person.pk)
     for minutes, ids in by_interval.items():  # one UPDATE per interval, not one per person
@@ -368,12 +402,16 @@ def _queue(people, now):
     return services.run_many(_jobs(people), trigger=Run.Trigger.SCHEDULE)
 
 
-def _jobs(people):
+def _jobs(people: Iterable[MonitoredPerson]) -> list[Job]:
     """Each person's check_person job (created for a person who has none, e.g. one written in bulk)."""
     return [person.job or sync_job(person) for person in people]
 
 
-def force_sync(people=None, queue_name=None, progress=None):
+def force_sync(
+    people: Iterable[MonitoredPerson] | None = None,
+    queue_name: str | None = None,
+    progress: SyncProgress | None = None,
+) -> int:
     """Queue a check of every active person (or of `people`) now, whatever their schedule; a check already
     waiting is kept, not doubled. Returns the count queued. `progress(done, total, queued)` hears of each
     page (the sync_people job's run shows it)."""
@@ -386,11 +424,12 @@ def force_sync(people=None, queue_name=None, progress=None):
             queued += services.run_many(_jobs(page), trigger=Run.Trigger.MANUAL, queue_name=queue_name)
         done, after = done + len(page), page[-1].pk
         if progress:
+            assert total is not None  # counted when there is progress to report
             progress(done, max(total, done), queued=queued)
     return queued
 
 
-def start_force_sync():
+def start_force_sync() -> Run:
     """ "Check all people now" from the dashboard: one run of the sync_people job, which a worker runs
     (force_sync over 100,000 people takes about 15 s: long work for a web request). A run of it already
     waiting or running is returned instead of a second one."""
@@ -402,7 +441,7 @@ def start_force_sync():
         return waiting or services.run_now(job)
 
 
-def deactivate(people):
+def deactivate(people: Iterable[MonitoredPerson]) -> int:
     ids = [person.pk for person in people]
     with transaction.atomic():
         count = MonitoredPerson.objects.filter(pk__in=ids, active=True).update(active=False, updated_at=timezone.now())
@@ -410,11 +449,11 @@ def deactivate(people):
     return count
 
 
-def expire(today=None):
+def expire(today: date | None = None) -> list[ExpiredRow]:
     """Deactivate the people whose monitor_until has passed; one `people.expired` event lists them."""
     today = today or timezone.localdate()
     with transaction.atomic():
-        expired = list(
+        expired: list[ExpiredRow] = list(
             MonitoredPerson.objects.select_for_update()
             .filter(active=True, monitor_until__lt=today)
             .order_by("name")
@@ -423,7 +462,11 @@ def expire(today=None):
         if not expired:
             return []
         deactivate([MonitoredPerson(pk=row["pk"]) for row in expired])
-        people = [{"id": row["pk"], "name": row["name"], "until": row["monitor_until"].isoformat()} for row in expired]
+        # monitor_until__lt: never NULL here (the plugin types the column as nullable).
+        people = [
+            {"id": row["pk"], "name": row["name"], "until": cast(date, row["monitor_until"]).isoformat()}
+            for row in expired
+        ]
         publish(
             EXPIRED_TOPIC,
             {"type": "people.expired", "count": len(people), "people": people},
@@ -469,11 +512,11 @@ SYNC_JOB = {
 }
 
 
-def ensure_cycle_jobs():
+def ensure_cycle_jobs() -> list[Job]:
     """Create the periodic people jobs once (operators may then edit or pause them; we never overwrite)."""
     return services.ensure_jobs([*CYCLE_JOBS, SYNC_JOB])
 
 
-def _ensure_after_migrate(sender, **kwargs):
+def _ensure_after_migrate(sender: AppConfig, **kwargs: Any) -> None:
     if settings.VIGIA_SYSTEM_JOBS:
         ensure_cycle_jobs()

@@ -10,10 +10,14 @@ so the command, the page and the admin report the same lines.
 
 import csv
 import io
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, NoReturn
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -46,11 +50,11 @@ class _Readable(Exception):  # noqa: N818 - a signal, not an error: the first ro
     pass
 
 
-def _stop_at_first_row(done, total):
+def _stop_at_first_row(done: int, total: int) -> NoReturn:
     raise _Readable
 
 
-def check_readable(data):
+def check_readable(data: bytes) -> None:
     """Raise CsvError now, in the request, for a file the import could not read at all (not CSV, unknown
     or missing columns, encoding, no rows), so no job is created for it. It is the import's own reading
     (a dry run stopped at its first row), so the page refuses exactly what the job would."""
@@ -63,7 +67,7 @@ def check_readable(data):
 
 
 @transaction.atomic
-def start_import(data, file_name, dry_run=False, user=None):
+def start_import(data: bytes, file_name: str, dry_run: bool = False, user: User | None = None) -> PeopleTransfer:
     transfer = PeopleTransfer.objects.create(
         kind=PeopleTransfer.Kind.IMPORT, user=user, file_name=file_name[:255], upload=data, dry_run=dry_run
     )
@@ -71,9 +75,15 @@ def start_import(data, file_name, dry_run=False, user=None):
 
 
 @transaction.atomic
-def start_export(filters=None, ids=None, excel=False, user=None):
+def start_export(
+    filters: Mapping[str, object] | None = None,
+    ids: Iterable[int] | None = None,
+    excel: bool = False,
+    user: User | None = None,
+) -> PeopleTransfer:
     """Export the people the list's `filters` choose (a dict of its query parameters), or those with the
     primary keys `ids` (the admin's selection)."""
+    options: dict[str, object]
     if ids is not None:
         options = {"ids": sorted(ids)}
     else:
@@ -83,12 +93,12 @@ def start_export(filters=None, ids=None, excel=False, user=None):
     return _start(transfer, EXPORT_KIND, EXPORT_TIMEOUT, f"Export people #{transfer.pk}")
 
 
-def chosen_filters(values):
+def chosen_filters(values: Mapping[str, object]) -> dict[str, object]:
     """The list filters that choose something (an empty search or "Any" chooses nothing)."""
     return {name: values[name] for name in FILTER_NAMES if values.get(name) not in (None, "")}
 
 
-def _start(transfer, kind, timeout, name):
+def _start(transfer: PeopleTransfer, kind: str, timeout: int, name: str) -> PeopleTransfer:
     job = Job(
         name=name[:200],
         kind=kind,
@@ -117,22 +127,22 @@ class Progress(Throttled):
     The job runs in autocommit (the import commits row by row), so each UPDATE is its own short
     transaction, seen by the page at once on PostgreSQL and on SQLite in WAL mode alike."""
 
-    def __init__(self, transfer_id, every=PROGRESS_SECONDS):
+    def __init__(self, transfer_id: int, every: float = PROGRESS_SECONDS) -> None:
         super().__init__(every)
         self.transfer_id = transfer_id
 
-    def write(self, done, total):
+    def write(self, done: int, total: int, **figures: object) -> None:  # the import reports no figures
         PeopleTransfer.objects.filter(pk=self.transfer_id).update(done=done, total=total)
 
 
-def _load(transfer_id):
+def _load(transfer_id: int) -> PeopleTransfer:
     transfer = PeopleTransfer.objects.filter(pk=transfer_id).first()
     if transfer is None:
         raise PermanentError(f"People transfer {transfer_id} no longer exists.")
     return transfer
 
 
-def _ended_before(transfer):
+def _ended_before(transfer: PeopleTransfer) -> dict[str, Any]:
     """An earlier delivery of this run already finished the transfer (its worker died before recording
     the run): its outcome stands, and nothing is imported or counted twice."""
     if transfer.error:
@@ -140,13 +150,14 @@ def _ended_before(transfer):
     return summary(transfer)
 
 
-def run_import(transfer_id):
+def run_import(transfer_id: int) -> dict[str, Any]:
     transfer = _load(transfer_id)
     if transfer.finished_at:
         return _ended_before(transfer)
     # Rows an earlier attempt already saved are imported again as "unchanged" (the import is idempotent on
     # each person's identity); the report says how far that attempt had come.
     earlier = transfer.done
+    assert transfer.upload is not None  # dropped only when the transfer finishes
     try:
         report = people_csv.import_people(
             bytes(transfer.upload), dry_run=transfer.dry_run, progress=Progress(transfer.pk), every=PROGRESS_EVERY
@@ -161,7 +172,7 @@ def run_import(transfer_id):
     return summary(transfer)
 
 
-def run_export(transfer_id):
+def run_export(transfer_id: int) -> dict[str, Any]:
     transfer = _load(transfer_id)
     if transfer.finished_at:
         return _ended_before(transfer)
@@ -187,10 +198,10 @@ def run_export(transfer_id):
 class _Counted:
     """The people being exported, reporting progress as export_people writes them."""
 
-    def __init__(self, people, total, progress):
+    def __init__(self, people: Iterator[MonitoredPerson], total: int, progress: Progress) -> None:
         self.people, self.total, self.progress, self.done = people, total, progress, 0
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[MonitoredPerson]:
         for person in self.people:
             yield person
             self.done += 1
@@ -198,7 +209,7 @@ class _Counted:
                 self.progress(min(self.done, self.total), self.total)
 
 
-def _finish(transfer, **fields):
+def _finish(transfer: PeopleTransfer, **fields: object) -> None:
     """Record the outcome once: a second delivery racing the first cannot replace it. The uploaded file
     is no longer needed then (the report is what stays): its megabytes go at once, not at pruning."""
     fields.update(finished_at=timezone.now(), upload=None)
@@ -209,7 +220,7 @@ def _finish(transfer, **fields):
         transfer.refresh_from_db()
 
 
-def summary(transfer):
+def summary(transfer: PeopleTransfer) -> dict[str, Any]:
     """The run's result: the counts, never the problem lines (those stay on the transfer)."""
     report = {key: value for key, value in (transfer.report or {}).items() if key != "problems"}
     return {"transfer": transfer.pk, "dry_run": transfer.dry_run, **report}
@@ -218,13 +229,13 @@ def summary(transfer):
 # --- reading (the pages) ----------------------------------------------------------------------------------
 
 
-def visible_to(user):
+def visible_to(user: User) -> QuerySet[PeopleTransfer]:
     """Staff see every transfer; anyone else only their own (only staff may import)."""
     transfers = PeopleTransfer.objects.defer(*PeopleTransfer.LIGHT)
     return transfers if user.is_staff else transfers.filter(user=user)
 
 
-def state(transfer):
+def state(transfer: PeopleTransfer) -> dict[str, object]:
     """What the transfer's page shows: its latest run, whether to keep polling, the progress."""
     run = None
     if transfer.job_id:
@@ -251,7 +262,7 @@ def state(transfer):
     }
 
 
-def report_csv(transfer):
+def report_csv(transfer: PeopleTransfer) -> bytes:
     """The import's per-line report as CSV (UTF-8 with a BOM, for Excel): every problem line."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
@@ -262,11 +273,12 @@ def report_csv(transfer):
     return text.getvalue().encode("utf-8-sig")
 
 
-def download(transfer):
+def download(transfer: PeopleTransfer) -> tuple[bytes, str, str]:
     """(bytes, content type, file name) of what the transfer's page offers."""
     if transfer.kind == PeopleTransfer.Kind.EXPORT:
         excel = transfer.options.get("excel")
         charset = people_csv.EXCEL_DIALECT["encoding"] if excel else "utf-8"
+        assert transfer.result is not None  # offered once the export finished well
         return bytes(transfer.result), f"text/csv; charset={charset}", f"people-{transfer.pk}.csv"
     return report_csv(transfer), "text/csv; charset=utf-8", f"people-import-{transfer.pk}-report.csv"
 
@@ -274,7 +286,7 @@ def download(transfer):
 # --- the engine's hooks: owner, retention --------------------------------------------------------------
 
 
-def _owner(pk):
+def _owner(pk: str) -> owners.Owner | None:
     transfer = PeopleTransfer.objects.defer(*PeopleTransfer.LIGHT).filter(pk=pk).first() if pk.isdigit() else None
     if transfer is None:
         return None
@@ -290,7 +302,7 @@ _ONE_PER_TRANSFER = gettext_lazy("An import or export of people creates its own 
 owners.register(OWNER, _owner, kinds={IMPORT_KIND: _ONE_PER_TRANSFER, EXPORT_KIND: _ONE_PER_TRANSFER})
 
 
-def prunable_transfers(cutoff):
+def prunable_transfers(cutoff: datetime) -> QuerySet[Job]:
     """The jobs of transfers started before the cutoff and no longer running: deleting one takes its runs
     and its transfer (the upload, the report, the exported file) along."""
     busy = Run.objects.filter(job=OuterRef("pk"), status__in=[*Run.ACTIVE, Run.Status.RETRYING])

@@ -5,9 +5,13 @@ scrapers.people.views_transfers.
 Thin: validation is PersonForm's, the operations are scrapers.people.services's and scrapers.people.csv_io's, so the
 dashboard, the admin, the import command and the API behave the same."""
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.translation import gettext as _
@@ -19,12 +23,15 @@ from channels_app.models import Subscription
 from scheduler import progress
 from scheduler.models import Run
 from scheduler.shared import bounds
-from scheduler.shared.web import query_without, render_page, staff_required
+from scheduler.shared.web import Request, query_without, render_page, staff_required
 from scrapers.models import MonitoredPerson, PublicationMatch
 from scrapers.people import brazil
 from scrapers.people import services as operations
 from scrapers.people.filters import filtered_people, tribunal_choices
 from scrapers.people.views_publications import urls as publication_urls
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 PAGE_SIZE = 50
 LATEST_MATCHES = 50
@@ -50,19 +57,19 @@ class NamePage:
     """One page of people in name order; `?after=<pk>` (the last person shown) pages on. Served by the
     (normalized_name, id) index: a deep page costs what the first does, and nothing is counted."""
 
-    def __init__(self, rows, size, after):
+    def __init__(self, rows: list[MonitoredPerson], size: int, after: int | None) -> None:
         self.rows = rows[:size]
         self.after = after
-        self.next_after = self.rows[-1].pk if len(rows) > size else None
+        self.next_after: int | None = self.rows[-1].pk if len(rows) > size else None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[MonitoredPerson]:
         return iter(self.rows)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.rows)
 
 
-def page_by_name(queryset, request, size):
+def page_by_name(queryset: QuerySet[MonitoredPerson], request: Request, size: int) -> NamePage:
     after = bounds.parse_id(request.GET.get("after", ""))
     if after is not None:
         last = MonitoredPerson.objects.filter(pk=after).values_list("normalized_name", flat=True).first()
@@ -77,7 +84,7 @@ def page_by_name(queryset, request, size):
 
 
 @require_GET
-def people(request):
+def people(request: Request) -> HttpResponse:
     filters, chosen = filtered_people(request.GET)
     context = {
         "title": _("People"),
@@ -91,7 +98,7 @@ def people(request):
 
 
 @staff_required
-def people_sync(request):
+def people_sync(request: Request) -> HttpResponse:
     """ "Check all people now" (here and on the overview): a run of the sync_people job queues the checks on
     a worker; the answer follows that run until it says how many it queued."""
     run = operations.start_force_sync()
@@ -102,12 +109,12 @@ def people_sync(request):
 
 
 @require_GET
-def people_sync_run(request, pk):
+def people_sync_run(request: Request, pk: int) -> HttpResponse:
     """The answer's poll: how far the sync_people run has come."""
     return people_sync_answer(request, get_object_or_404(Run, pk=pk, job__kind="sync_people"))
 
 
-def people_sync_answer(request, run):
+def people_sync_answer(request: Request, run: Run) -> HttpResponse:
     response = render(request, "scrapers/_people_sync.html", {"run": run, "progress": progress.of(run)})
     if run.status == Run.Status.SUCCEEDED:
         response["HX-Trigger"] = "queued"  # the overview's queue counts refresh at once
@@ -133,7 +140,7 @@ class NewPersonForm(operations.PersonForm):
         "check_interval_minutes": gettext_lazy("Check every (minutes)"),
         "notes": gettext_lazy("Notes"),
     }
-    HELP = {
+    HELP: "dict[str, StrOrPromise]" = {
         "document": gettext_lazy(
             "11 digits (CPF) or 14 characters (CNPJ, letters allowed in the first 12), with or without punctuation."
         ),
@@ -146,7 +153,7 @@ class NewPersonForm(operations.PersonForm):
         "notes": "",
     }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name, label in self.LABELS.items():
             self.fields[name].label = label
@@ -156,7 +163,7 @@ class NewPersonForm(operations.PersonForm):
 
 
 @require_http_methods(["GET", "POST"])
-def person_new(request):
+def person_new(request: Request) -> HttpResponse:
     """The form; a POST saves through PersonForm (the person, its job, its first check queued at once) and
     goes to the person page, where that check is watched. Errors come back inline; nothing is saved."""
     if request.method == "POST":
@@ -176,7 +183,7 @@ def person_new(request):
 # --- one person ----------------------------------------------------------------------------------
 
 
-def _url_or_empty(name, *args):
+def _url_or_empty(name: str, *args: object) -> str:
     """A link to another app's page, or '' while that page does not exist."""
     try:
         return reverse(name, args=args)
@@ -184,7 +191,7 @@ def _url_or_empty(name, *args):
         return ""
 
 
-def check_context(person):
+def check_context(person: MonitoredPerson) -> dict[str, object]:
     """The person's latest check run (the first check, right after creation) and whether to keep polling."""
     run = None
     if person.job_id:
@@ -200,7 +207,7 @@ def check_context(person):
     }
 
 
-def latest_matches(person):
+def latest_matches(person: MonitoredPerson) -> list[PublicationMatch]:
     matches = PublicationMatch.objects.filter(person=person).select_related("publication")
     matches = matches.only(
         "how",
@@ -216,7 +223,7 @@ def latest_matches(person):
 
 
 @require_GET
-def person(request, pk):
+def person(request: Request, pk: int) -> HttpResponse:
     person = get_object_or_404(MonitoredPerson.objects.select_related("job"), pk=pk)
     subscriptions = Subscription.objects.filter(topic=person.topic).select_related("recipient__channel")
     context = {
@@ -232,7 +239,7 @@ def person(request, pk):
 
 
 @require_GET
-def person_status(request, pk):
+def person_status(request: Request, pk: int) -> HttpResponse:
     """The live part of the person page, polled every 2 s while the check runs. The answer that finds the
     run final also swaps in the publications it found (out of band), so no reload is needed."""
     person = get_object_or_404(MonitoredPerson, pk=pk)
@@ -243,7 +250,7 @@ def person_status(request, pk):
 
 
 @staff_required
-def person_check(request, pk):
+def person_check(request: Request, pk: int) -> HttpResponse:
     """Check now: queue a check of this person (scrapers.people.services.force_sync; one already waiting is kept)."""
     person = get_object_or_404(MonitoredPerson, pk=pk)
     if not person.active:
@@ -259,7 +266,7 @@ def person_check(request, pk):
 
 
 @staff_required
-def person_deactivate(request, pk):
+def person_deactivate(request: Request, pk: int) -> HttpResponse:
     person = get_object_or_404(MonitoredPerson, pk=pk)
     if operations.deactivate([person]):
         messages.success(request, _("%(name)s is no longer monitored.") % {"name": person.name})

@@ -2,6 +2,7 @@
 -pk, never counted) and filtered by person; one publication with its text and the people it matched."""
 
 from django import forms
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 from django.utils.translation import gettext as _
@@ -9,7 +10,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from scheduler.shared import bounds
-from scheduler.shared.web import keyset_page, query_without, render_page
+from scheduler.shared.web import Request, keyset_page, query_without, render_page
 from scrapers.models import MonitoredPerson, Publication
 from scrapers.people import search
 
@@ -31,7 +32,7 @@ class PublicationFilters(forms.Form):
 
 
 @require_GET
-def publications(request):
+def publications(request: Request) -> HttpResponse:
     filters = PublicationFilters(request.GET)
     filters.is_valid()
     data = filters.cleaned_data  # the valid fields only
@@ -56,7 +57,7 @@ def publications(request):
 
 
 @require_GET
-def publication(request, pk):
+def publication(request: Request, pk: int) -> HttpResponse:
     publication = get_object_or_404(Publication, pk=pk)
     matches = publication.matches.select_related("person").only(
         "how", "matched_at", "person__name", "person__document", "person__active"

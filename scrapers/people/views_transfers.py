@@ -4,6 +4,7 @@ either one live (progress every second, then the report or the file). The work r
 
 from django import forms
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
@@ -12,7 +13,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
-from scheduler.shared.web import render_page
+from scheduler.shared.web import Request, render_page
+from scrapers.models import PeopleTransfer
 from scrapers.people import csv_io as people_csv
 from scrapers.people import transfers
 from scrapers.people.filters import PeopleFilters, filtered_people
@@ -28,11 +30,11 @@ class ImportForm(forms.Form):
         help_text=gettext_lazy("Check every line and report, but save nothing."),
     )
 
-    def clean_file(self):
+    def clean_file(self) -> UploadedFile:
         upload = self.cleaned_data["file"]
         if upload.size > MAX_UPLOAD:
             raise forms.ValidationError(_("The file is larger than 5 MB."))
-        self.bytes = upload.read()
+        self.bytes: bytes = upload.read()
         try:
             transfers.check_readable(self.bytes)
         except people_csv.CsvError as exc:
@@ -48,13 +50,13 @@ class ExportForm(PeopleFilters):
     )
 
 
-def _to_transfer(request, transfer):
+def _to_transfer(request: Request, transfer: PeopleTransfer) -> HttpResponse:
     url = reverse("scrapers:people_transfer", args=[transfer.pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 @require_http_methods(["GET", "POST"])
-def people_import(request):
+def people_import(request: Request) -> HttpResponse:
     """Upload a CSV (staff only). A file that cannot be read at all is refused here, with nothing stored;
     otherwise the import starts as a job and the browser goes to its page."""
     if request.method == "POST":
@@ -72,7 +74,7 @@ def people_import(request):
 
 
 @require_http_methods(["GET", "POST"])
-def people_export(request):
+def people_export(request: Request) -> HttpResponse:
     """GET: what will be exported (the list's filters, from the query string); POST: start the export job.
     Any operator may export, as any operator may read the list."""
     if request.method == "POST":
@@ -95,12 +97,12 @@ def people_export(request):
     return render_page(request, "scrapers/people_export.html", context)
 
 
-def _visible(request, pk):
+def _visible(request: Request, pk: int) -> PeopleTransfer:
     return get_object_or_404(transfers.visible_to(request.user), pk=pk)
 
 
 @require_GET
-def people_transfer(request, pk):
+def people_transfer(request: Request, pk: int) -> HttpResponse:
     """An import's or export's page; HTMX polls its live part every second until the run ends."""
     transfer = _visible(request, pk)
     context = {**transfers.state(transfer), "title": str(transfer), "whole_row": people_csv.WHOLE_ROW}
@@ -108,7 +110,7 @@ def people_transfer(request, pk):
 
 
 @require_GET
-def people_transfer_download(request, pk):
+def people_transfer_download(request: Request, pk: int) -> HttpResponse:
     """The exported file, or the import's per-line report, once the transfer has ended well."""
     transfer = _visible(request, pk)
     if transfer.finished_at is None or transfer.error:
