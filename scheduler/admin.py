@@ -1,7 +1,13 @@
 """The operator's admin for jobs and runs. Thin: validation is JobForm's, actions are services'."""
 
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, cast
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -11,7 +17,13 @@ from django.utils.translation import gettext_lazy
 
 from scheduler import owners, schedules, services
 from scheduler.forms import JobForm
-from scheduler.models import Housekeeping, Job, Lease, Run
+from scheduler.models import Housekeeping, Job, JobQuerySet, Lease, Run
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldOpts
+    from django_stubs_ext import StrOrPromise, WithAnnotations
+
+type _Fieldset = tuple[StrOrPromise | None, _FieldOpts]  # one of ModelAdmin.get_fieldsets()
 
 UPCOMING = 5
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
@@ -21,16 +33,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     """Records the app writes (items, publications, events, deliveries): listed and viewed, never added,
     edited or deleted here; their actions (retry, cancel) use their own permissions."""
 
-    def get_readonly_fields(self, request, obj=None):
+    # (`obj`: Any, so that each subclass may name its own model)
+    def get_readonly_fields(self, request: HttpRequest, obj: Any | None = None) -> list[str]:
         return [field.name for field in self.model._meta.fields]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
         return False
 
 
@@ -40,29 +53,40 @@ class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
+    # (`obj`: the parent record, Any so that each subclass may name its own model)
+    def get_readonly_fields(self, request: HttpRequest, obj: Any | None = None) -> list[str] | tuple[str, ...]:
+        # (the stubs allow field groups and None in `fields`: an inline here lists plain field names)
+        return self.fields  # type: ignore[return-value]
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
         return False
 
 
-def job_link(obj):
+class _WithJob(Protocol):
+    """A record with a job of its own (a source, a monitored person)."""
+
+    @property
+    def job_id(self) -> int | None: ...
+    @property
+    def job(self) -> Job | None: ...
+
+
+def job_link(obj: _WithJob) -> str:
     """A link to the admin page of `obj.job` (a source's or a person's job), or a dash."""
     if not obj.job_id:
         return "—"
     return format_html('<a href="{}">{}</a>', reverse("admin:scheduler_job_change", args=[obj.job_id]), obj.job)
 
 
-def clip(text, length=40):
+def clip(text: str, length: int = 40) -> str:
     """`text` cut to `length` characters with an ellipsis, for the admin's list columns."""
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
-def local_time(moment):
+def local_time(moment: datetime | None) -> str:
     """A stored (UTC) instant on the operator's clock (TIME_ZONE, or whatever zone is active)."""
     return f"{timezone.localtime(moment):{TIME_FORMAT}}" if moment else "—"
 
@@ -71,22 +95,26 @@ class JobAdminForm(JobForm):
     """JobForm; a job another object owns (a source's check) shows the fields that owner writes disabled:
     they are edited there, and what is posted for them is ignored."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         owner = owner_of(self.instance) if self.instance.pk else None
         for name in owner.fields if owner else ():
             if name in self.fields:
                 self.fields[name].disabled = True
 
-    def clean_kind(self):
+    def clean_kind(self) -> str:
         return owners.clean_kind(super().clean_kind(), self.instance)
 
 
-def owner_of(job):
+class _LastStatus(TypedDict):
+    last_status: str | None  # JobQuerySet.with_last_status()
+
+
+def owner_of(job: Job) -> owners.Owner | None:
     """The job's owner (scheduler.owners), looked up once per job object."""
     if not hasattr(job, "_owner"):
-        job._owner = owners.of(job)
-    return job._owner
+        job._owner = owners.of(job)  # type: ignore[attr-defined]  # kept on the object: no field of Job
+    return job._owner  # type: ignore[attr-defined]
 
 
 @admin.register(Job)
@@ -119,7 +147,7 @@ class JobAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
-    edit_fieldsets = [
+    edit_fieldsets: list[_Fieldset] = [
         ("What", {"fields": ["name", "kind", "params"]}),
         (
             "When",
@@ -151,7 +179,7 @@ class JobAdmin(admin.ModelAdmin):
         ),
         ("Identity", {"fields": [("external_service", "external_key")], "description": "Set by an integration."}),
     ]
-    state_fieldset = (
+    state_fieldset: _Fieldset = (
         "State",
         {
             "fields": [
@@ -164,20 +192,20 @@ class JobAdmin(admin.ModelAdmin):
             ]
         },
     )
-    record_fieldset = ("Record", {"fields": [("created_at", "updated_at")], "classes": ["collapse"]})
+    record_fieldset: _Fieldset = ("Record", {"fields": [("created_at", "updated_at")], "classes": ["collapse"]})
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> list[_Fieldset]:
         # A job being added has no state yet.
         if obj is None:
             return self.edit_fieldsets
-        owned = [(gettext_lazy("Owner"), {"fields": ["managed_by"]})] if owner_of(obj) else []
+        owned: list[_Fieldset] = [(gettext_lazy("Owner"), {"fields": ["managed_by"]})] if owner_of(obj) else []
         return [*owned, *self.edit_fieldsets, self.state_fieldset, self.record_fieldset]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> list[str]:
         return [*self.readonly_fields, "managed_by"] if obj is not None and owner_of(obj) else self.readonly_fields
 
     @admin.display(description=gettext_lazy("Managed by"))
-    def managed_by(self, job):
+    def managed_by(self, job: Job) -> str:
         owner = owner_of(job)
         if owner is None:
             return "—"
@@ -186,39 +214,42 @@ class JobAdmin(admin.ModelAdmin):
             return format_html('<a href="{}">{}</a> — {}', owner.admin_url, owner.label, note)
         return format_html("{} — {}", owner.label, note)
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
         # No "Delete" link on an owned job's page (delete_view and the bulk action also refuse it).
         return super().has_delete_permission(request, obj) and not (obj is not None and owner_of(obj))
 
-    def delete_view(self, request, object_id, extra_context=None):
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         job = self.get_object(request, unquote(object_id))
         owner = owner_of(job) if job is not None else None
         if owner is not None:
             self.message_user(request, owner.delete_refusal, messages.ERROR)
+            assert job is not None  # it has an owner
             return redirect("admin:scheduler_job_change", job.pk)
         return super().delete_view(request, object_id, extra_context)
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).with_last_status()
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
+        return cast(JobQuerySet, super().get_queryset(request)).with_last_status()  # Job.objects' queryset
 
     @admin.display(description="Schedule")
-    def schedule(self, job):
+    def schedule(self, job: Job) -> str:
         return job.schedule_display
 
     @admin.display(description="Next run", ordering="next_run_at")
-    def next_run(self, job):
+    def next_run(self, job: Job) -> str:
         return local_time(job.next_run_at)
 
     @admin.display(description="Last run", ordering="last_status")
-    def last_status(self, job):
+    def last_status(self, job: "WithAnnotations[Job, _LastStatus]") -> "StrOrPromise":
         return Run.Status(job.last_status).label if job.last_status else "—"
 
     @admin.display(description="Occurrences")
-    def occurrences_of_max(self, job):
+    def occurrences_of_max(self, job: Job) -> str:
         return f"{job.occurrences}/{job.max_occurrences or '∞'}"
 
     @admin.display(description=f"Next {UPCOMING} occurrences")
-    def upcoming(self, job):
+    def upcoming(self, job: Job) -> str:
         try:
             zone = schedules.get_zone(job.timezone)
             moments = schedules.upcoming(job, timezone.now(), UPCOMING)
@@ -233,25 +264,27 @@ class JobAdmin(admin.ModelAdmin):
         return format_html_join("", "<div>{}</div>", [*times, *note])
 
     @admin.action(description="Run now", permissions=["change"])
-    def run_now(self, request, queryset):
+    def run_now(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         runs = [services.run_now(job) for job in queryset]
         self.message_user(request, f"Queued {len(runs)} run(s).", messages.SUCCESS)
 
     @admin.action(description="Pause", permissions=["change"])
-    def pause(self, request, queryset):
+    def pause(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         self.message_user(request, f"Paused {services.pause(queryset)} job(s).", messages.SUCCESS)
 
     @admin.action(description="Resume", permissions=["change"])
-    def resume(self, request, queryset):
+    def resume(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         self.message_user(request, f"Resumed {services.resume(queryset)} job(s).", messages.SUCCESS)
 
-    def get_deleted_objects(self, objs, request):
+    def get_deleted_objects(
+        self, objs: Sequence[Job] | QuerySet[Job], request: HttpRequest
+    ) -> tuple[list[str], dict[str, int], set[str], list[str]]:
         # The default confirmation page lists every related run, and a job may have millions: count them.
         # A job another object owns is "protected": the page says why and the deletion does not happen.
         jobs = list(objs)
         runs = Run.objects.filter(job__in=jobs).count()
         perms_needed = {"run"} if runs and not request.user.has_perm("scheduler.delete_run") else set()
-        protected = [owner_of(job).delete_refusal for job in jobs if owner_of(job)]
+        protected = [owner.delete_refusal for job in jobs if (owner := owner_of(job))]
         return [str(job) for job in jobs], {"jobs": len(jobs), "runs": runs}, perms_needed, protected
 
 
@@ -278,25 +311,25 @@ class RunAdmin(admin.ModelAdmin):
     list_select_related = ["job"]
     actions = ["cancel"]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Run | None = None) -> list[str]:
         return [field.name for field in Run._meta.fields]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # runs come from the schedule, Run now, retries or the API
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
         # View only: saving the form would write back a stale status over the worker's.
         return False
 
-    def has_cancel_permission(self, request):
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("scheduler.change_run")
 
     @admin.display(description="Duration", ordering="duration_ms")
-    def duration(self, run):
+    def duration(self, run: Run) -> str:
         return f"{run.duration_ms / 1000:.2f} s" if run.duration_ms is not None else "—"
 
     @admin.action(description="Cancel", permissions=["cancel"])
-    def cancel(self, request, queryset):
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
         cancelled, asked = services.cancel(queryset)
         self.message_user(request, f"{cancelled} cancelled, {asked} asked to stop.", messages.SUCCESS)
 
@@ -305,13 +338,13 @@ class RunAdmin(admin.ModelAdmin):
 class LeaseAdmin(admin.ModelAdmin):
     list_display = ["name", "holder", "expires_at", "renewed_at", "acquired_at"]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Lease | None = None) -> bool:
         return False  # the schedulers own it
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Lease | None = None) -> bool:
         return False
 
 

@@ -9,7 +9,7 @@ class SchedulerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "scheduler"
 
-    def ready(self):
+    def ready(self) -> None:
         from django.contrib import admin
 
         from scheduler import kinds  # noqa: F401  (registers the built-in job kinds)

@@ -8,6 +8,7 @@ list with other days ("1,5L" would read "the last Monday and Friday"): such an e
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cron_descriptor import Options, get_description
 from django.utils import timezone
@@ -51,11 +52,11 @@ PT_WEEKDAY = {
 }
 
 
-def _locale(language):
+def _locale(language: str | None) -> str:
     return "pt_PT" if (language or "").lower().startswith("pt") else "en_US"
 
 
-def describe(expression, language=None):
+def describe(expression: str | None, language: str | None = None) -> str:
     """`expression` in words ("At 09:00, Monday through Friday"). Raises schedules.ScheduleError when it is
     not a valid cron entry; `language` is a Django language code (default: the active one)."""
     spec = schedules.parse_cron(expression)
@@ -91,10 +92,16 @@ class Preview:
     zone: str = ""
     error: str = ""
     description: str = ""
-    occurrences: list = field(default_factory=list)  # aware datetimes (UTC); templates show them in `zone`
+    occurrences: list[datetime] = field(default_factory=list)  # aware datetimes (UTC); templates show them in `zone`
 
 
-def preview(expression, zone_name, count=5, after=None, language=None):
+def preview(
+    expression: str | None,
+    zone_name: str | None,
+    count: int = 5,
+    after: datetime | None = None,
+    language: str | None = None,
+) -> Preview:
     """A bad expression gives only an error; a bad zone keeps the words and says what is wrong with the zone."""
     expression = " ".join(str(expression or "").split())
     result = Preview(expression=expression, zone=(zone_name or "").strip())

@@ -12,11 +12,15 @@ its wake-up) was most of its CPU per occurrence, and a batch of five costs littl
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -29,23 +33,29 @@ log = logging.getLogger("vigia.scheduler")
 BATCH = 500
 MAX_CATCH_UP = 10_000  # occurrences counted one by one after downtime; beyond this, "at least"
 
+type Wakes = tuple[datetime | None, datetime | None]  # next_wakes(): (a job due, a retry due), None: none
+# How a planned job's row moves on (_advance): runs fired, the last due time, the next one, completed at.
+type Advance = tuple[int, datetime | None, datetime | None, datetime | None]
+
 
 @dataclass
 class Plan:
     """What to do with one due job: runs to queue, runs to record as skipped, the next due time."""
 
-    queued: list = field(default_factory=list)  # (scheduled_for, result)
-    skipped: list = field(default_factory=list)  # (scheduled_for, reason, result)
-    next_run_at: object = None
-    last_due: object = None
+    queued: list[tuple[datetime, dict[str, Any] | None]] = field(default_factory=list)  # (scheduled_for, result)
+    # (scheduled_for, reason, result)
+    skipped: list[tuple[datetime, str, dict[str, Any] | None]] = field(default_factory=list)
+    next_run_at: datetime | None = None
+    last_due: datetime | None = None
     fired: int = 0
 
 
-def due_occurrences(job, now):
+def due_occurrences(job: Job, now: datetime) -> tuple[list[datetime], datetime | None]:
     """Every occurrence from job.next_run_at up to now, oldest first, and the first one after now.
 
     After a very long downtime only the first MAX_CATCH_UP are listed; the rest are jumped over.
     """
+    due: list[datetime]
     due, moment = [], job.next_run_at
     while moment is not None and moment <= now and len(due) < MAX_CATCH_UP:
         due.append(moment)
@@ -57,13 +67,14 @@ def due_occurrences(job, now):
     return due, moment
 
 
-def plan_job(job, now, busy):
+def plan_job(job: Job, now: datetime, busy: bool) -> Plan:
     """Apply the misfire, overlap and max-occurrence policies to a due job."""
     plan = Plan()
     due, upcoming = due_occurrences(job, now)
     plan.last_due = due[-1] if due else job.next_run_at
     threshold = timedelta(seconds=settings.VIGIA_MISFIRE_THRESHOLD)
     missed = [moment for moment in due if now - moment > threshold]
+    result: dict[str, Any] | None
     to_run, result = due, None
     if missed:
         if job.misfire_policy == Job.Misfire.COALESCE:
@@ -92,7 +103,7 @@ def plan_job(job, now, busy):
     return plan
 
 
-def plan_ahead(job, busy):
+def plan_ahead(job: Job, busy: bool) -> Plan | None:
     """A job whose next occurrence falls after now but within VIGIA_DISPATCH_AHEAD: that one occurrence,
     queued now to start at its time (not_before), so the occurrences of the next moment travel in one
     batch. None: the job is left for its time, when plan_job() decides (overlap "forbid" while one of its
@@ -103,26 +114,30 @@ def plan_ahead(job, busy):
     if remaining is not None and remaining <= 0:
         return None
     moment = job.next_run_at
+    assert moment is not None  # a job due within the window
     found = schedules.upcoming(job, moment, 1)
     plan = Plan(queued=[(moment, None)], fired=1, last_due=moment)
     plan.next_run_at = None if remaining == 1 else (found[0] if found else None)
     return plan
 
 
-def _plan(job, now, busy, waiting):
+def _plan(job: Job, now: datetime, busy: set[int], waiting: set[int]) -> Plan | None:
     """plan_job() for a job due now, plan_ahead() for one due within the window (None: left for its time).
     `busy`: job ids with a run queued or running; `waiting`: those and the ids with a retry waiting."""
+    assert job.next_run_at is not None  # a due job (_Statements.due_jobs)
     if job.next_run_at <= now:
         return plan_job(job, now, job.id in busy)
     return plan_ahead(job, job.id in waiting)
 
 
-def _horizon(now):
+def _horizon(now: datetime) -> datetime:
     """The latest due time a batch at `now` takes: now plus VIGIA_DISPATCH_AHEAD."""
     return now + timedelta(seconds=settings.VIGIA_DISPATCH_AHEAD)  # 0…10, checked when settings load
 
 
-def dispatch_due(holder, now=None, known_due=False, jobs=True, retries=True):
+def dispatch_due(
+    holder: str, now: datetime | None = None, known_due: bool = False, jobs: bool = True, retries: bool = True
+) -> int:
     """Dispatch everything due now. Returns the number of runs queued. Raises LostLease.
 
     `known_due`: the caller has just seen something due (next_wakes), so the check is not repeated; `jobs`
@@ -136,10 +151,12 @@ class Dispatched:
     committed: bool = False  # a batch committed, so the lease was renewed by its fence
     # next_wakes() as the last batch saw it, inside its transaction (None: not looked): whatever changes
     # after that is announced (scheduler.wakeups), so the leader need not look again.
-    wakes: tuple | None = None
+    wakes: Wakes | None = None
 
 
-def dispatch_and_look(holder, now=None, known_due=False, jobs=True, retries=True):
+def dispatch_and_look(
+    holder: str, now: datetime | None = None, known_due: bool = False, jobs: bool = True, retries: bool = True
+) -> Dispatched:
     """dispatch_due(), also saying whether the lease was renewed and what is due next."""
     now_given = now
     done = Dispatched()
@@ -173,7 +190,9 @@ def dispatch_and_look(holder, now=None, known_due=False, jobs=True, retries=True
         jobs, retries = more_jobs, more_retries or more_jobs
 
 
-def _dispatch_batch(holder, now, jobs=True, retries=True, careful=False):
+def _dispatch_batch(
+    holder: str, now: datetime, jobs: bool = True, retries: bool = True, careful: bool = False
+) -> tuple[int, bool, bool, Wakes | None]:
     """One transaction: fence the lease, queue what is due. Returns (queued, jobs batch full, retries batch
     full, next wakes seen at its end or None).
 
@@ -194,8 +213,8 @@ def _dispatch_batch(holder, now, jobs=True, retries=True, careful=False):
             first += [(sql.due_jobs.sql, [until], True), (sql.busy_sql, sql.busy_params(until), True)]
         results = rawsql.run_many(cursor, first)
         lease.fenced(results[0][0], holder)
-        due_jobs = sql.due_jobs.instances(results[1][1]) if jobs else []
-        busy, waiting = sql.busy(results[2][1]) if jobs else (set(), set())
+        due_jobs = sql.due_jobs.instances(_rows(results[1])) if jobs else []
+        busy, waiting = sql.busy(_rows(results[2])) if jobs else (set(), set())
         due_retries = (
             list(
                 Run.objects.select_for_update(skip_locked=True)
@@ -208,6 +227,8 @@ def _dispatch_batch(holder, now, jobs=True, retries=True, careful=False):
         )
         if not due_jobs and not due_retries:
             return 0, False, False, None
+        runs: list[Run]
+        advances: defaultdict[Advance, list[int]]
         runs, advances = [], defaultdict(list)
         for job in due_jobs:
             try:
@@ -245,7 +266,7 @@ class _NotFast(Exception):
     """The batch needs the ordinary path (a job that cannot be planned, or one with several runs)."""
 
 
-def _dispatch_fast(sql, holder, now):
+def _dispatch_fast(sql: "_Statements", holder: str, now: datetime) -> tuple[int, bool, bool, Wakes | None]:
     """_dispatch_batch() for the common batch, in two round trips instead of six (PostgreSQL).
 
     The transaction is opened and committed by the statements themselves, so BEGIN travels with the fence
@@ -270,7 +291,10 @@ def _dispatch_fast(sql, holder, now):
                 cursor.execute("COMMIT")  # keeps the fence's renewal of the lease
                 return 0, False, False, None
             due_jobs = sql.due_jobs.instances([row[:-1] for row in rows])
-            busy, waiting = sql.busy(results[3][1])
+            busy, waiting = sql.busy(_rows(results[3]))
+            runs: list[list[Any]]
+            to_queue: list[tuple[int, str, int, datetime | None]]
+            advances: defaultdict[Advance, list[int]]
             runs, to_queue, advances = [], [], defaultdict(list)
             for job, (*_, run_id) in zip(due_jobs, rows, strict=True):
                 try:
@@ -298,30 +322,31 @@ def _dispatch_fast(sql, holder, now):
         except BaseException:
             _roll_back(cursor)
             raise
-    wakes = None if more else _wakes(results[-2][1][0])
+    wakes = None if more else _wakes(_rows(results[-2])[0])
     _log_dispatched(len(to_queue), len(rows) - len(to_queue))
     return len(to_queue), more, False, wakes
 
 
-def _advance(plan, now):
+def _advance(plan: Plan, now: datetime) -> Advance:
     """How a planned job's row moves on (_Statements.advance_statements groups jobs moving alike): runs
     fired, the last due time, the next one, and when it completed (no next occurrence; a run queued ahead
     completes it at its time)."""
+    assert plan.last_due is not None  # every plan has a due time
     return plan.fired, plan.last_due, plan.next_run_at, (max(now, plan.last_due) if plan.next_run_at is None else None)
 
 
-def _not_before(moment, now):
+def _not_before(moment: datetime, now: datetime) -> datetime | None:
     """A run queued ahead of its time waits on the queue until then (None: at once)."""
     return moment if moment > now else None
 
 
-def _log_dispatched(queued, skipped):
+def _log_dispatched(queued: int, skipped: int) -> None:
     """Skipped occurrences are news (INFO); runs queued as planned are not: each run logs its ending, and a
     line per dispatch cost the leader as much CPU as a sixth of the dispatch itself."""
     log.log(logging.INFO if skipped else logging.DEBUG, "dispatched", extra={"queued": queued, "skipped": skipped})
 
 
-def _roll_back(cursor):
+def _roll_back(cursor: CursorWrapper) -> None:
     try:
         cursor.execute("ROLLBACK")
     except Exception:  # noqa: BLE001 - a broken connection has no transaction left; the caller's error says why
@@ -331,7 +356,7 @@ def _roll_back(cursor):
 class _Statements:
     """The dispatcher's hot statements for one database connection (scheduler.shared.rawsql)."""
 
-    def __init__(self, conn):
+    def __init__(self, conn: BaseDatabaseWrapper) -> None:
         self.conn = conn
         job = rawsql.quoted(conn, Job._meta.db_table)
         run = rawsql.quoted(conn, Run._meta.db_table)
@@ -382,15 +407,24 @@ class _Statements:
         self.completed_sql = f", {jc['completed_at']} = %s"
         self.ids_sql = f" WHERE {jc['id']} IN "
 
-    def busy_params(self, until):
+    def busy_params(self, until: object) -> list[object]:
         return [*self.busy_head, until, Job.Overlap.FORBID.value]
 
     @staticmethod
-    def busy(rows):
+    def busy(rows: Iterable[Sequence[Any]]) -> tuple[set[int], set[int]]:
         """(ids with a run queued or running, ids with one of those or a retry waiting) from busy_sql."""
         return {job_id for job_id, active in rows if active}, {job_id for job_id, _ in rows}
 
-    def run_row(self, run_id, job_id, moment, status, now, result=None, error=""):
+    def run_row(
+        self,
+        run_id: int,
+        job_id: int,
+        moment: datetime,
+        status: Run.Status,
+        now: datetime,
+        result: dict[str, Any] | None = None,
+        error: str = "",
+    ) -> list[Any]:
         """The parameters _run(...) would insert for a first, scheduled attempt, without building a Run."""
         row, at, adapt = list(self.run_defaults), self.run_at, self.conn.ops.adapt_datetimefield_value
         row[at["id"]], row[at["job"]], row[at["scheduled_for"]] = run_id, job_id, adapt(moment)
@@ -404,19 +438,21 @@ class _Statements:
             row[at["result"]] = self.run_result.get_db_prep_save(result, connection=self.conn)
         return row
 
-    def insert_run_rows(self, rows):
+    def insert_run_rows(self, rows: list[list[Any]]) -> list[rawsql.Statement]:
         """[(sql, params, False)]: run_row() rows, BATCH per INSERT."""
-        found = []
+        found: list[rawsql.Statement] = []
         for start in range(0, len(rows), BATCH):
             chunk = rows[start : start + BATCH]
             sql = self.run_insert_head + ", ".join([self.run_insert_row] * len(chunk))
             found.append((sql, [value for row in chunk for value in row], False))
         return found
 
-    def advance_statements(self, advances):
+    def advance_statements(self, advances: Mapping[Advance, list[int]]) -> list[rawsql.Statement]:
         """One plain UPDATE per group of jobs advancing alike (a burst is one group)."""
+        statements: list[rawsql.Statement]
         adapt, statements = self.conn.ops.adapt_datetimefield_value, []
         for (fired, last_due, next_run_at, completed), ids in advances.items():
+            params: list[Any]
             sql, params = self.advance_sql, [fired, adapt(last_due), adapt(next_run_at)]
             if completed:
                 sql += self.completed_sql
@@ -424,18 +460,21 @@ class _Statements:
             statements.append((f"{sql}{self.ids_sql}({rawsql.placeholders(len(ids))})", [*params, *ids], False))
         return statements
 
-    def record(self, cursor, runs, advances, look):
+    def record(
+        self, cursor: CursorWrapper, runs: list[Run], advances: Mapping[Advance, list[int]], look: bool
+    ) -> Wakes | None:
         """Insert the runs (setting their ids), advance the jobs — one plain UPDATE per group of jobs
         advancing alike (a burst is one group) — and, when `look`, return next_wakes() as seen from here.
 
         The unique (job, scheduled_for, attempt) constraint stops a second first attempt: the IntegrityError
         rolls the whole batch back (dispatch_and_look then redoes it carefully)."""
+        inserts: list[tuple[str, list[Any], Sequence[Run]]]
         if not self.insert_runs.supported:
             self.insert_runs.insert(cursor, runs)
             inserts = []
         else:
             inserts = self.insert_runs.statements(runs)
-        statements = [(sql, params, True) for sql, params, _ in inserts]
+        statements: list[rawsql.Statement] = [(sql, params, True) for sql, params, _ in inserts]
         statements += self.advance_statements(advances)
         if look:
             statements.append((_NEXT_WAKE_SQL, _RETRYING, True))
@@ -443,11 +482,18 @@ class _Statements:
             return None
         results = rawsql.run_many(cursor, statements)
         for (_, _, chunk), (_, rows) in zip(inserts, results, strict=False):
+            assert rows is not None  # an INSERT … RETURNING
             self.insert_runs.assign(chunk, rows)
-        return _wakes(results[-1][1][0]) if look else None
+        return _wakes(_rows(results[-1])[0]) if look else None
 
 
-def _not_yet_recorded(runs):
+def _rows(result: rawsql.Result) -> list[tuple[Any, ...]]:
+    """The rows of a statement rawsql.run_many() ran as one that returns rows."""
+    assert result[1] is not None
+    return result[1]
+
+
+def _not_yet_recorded(runs: list[Run]) -> list[Run]:
     """Drop occurrences that already have a first attempt (an earlier dispatch), so a batch never collides."""
     if not runs:
         return runs
@@ -459,7 +505,14 @@ def _not_yet_recorded(runs):
     return [run for run in runs if (run.job_id, run.scheduled_for) not in existing]
 
 
-def _run(job, moment, status, now, result=None, error=""):
+def _run(
+    job: Job,
+    moment: datetime,
+    status: Run.Status,
+    now: datetime,
+    result: dict[str, Any] | None = None,
+    error: str = "",
+) -> Run:
     finished = now if status == Run.Status.SKIPPED else None
     return Run(
         job=job,
@@ -475,7 +528,7 @@ def _run(job, moment, status, now, result=None, error=""):
     )
 
 
-def due_kinds(now):
+def due_kinds(now: datetime) -> tuple[bool, bool]:
     """(jobs due, retries due) at `now`: what a dispatch batch needs to look at."""
     jobs_at, retries_at = next_wakes(now)
     return jobs_at is not None and jobs_at <= now, retries_at is not None and retries_at <= now
@@ -489,7 +542,7 @@ _NEXT_WAKE_SQL = (
 _RETRYING = [Run.Status.RETRYING.value]
 
 
-def next_wakes(now=None):
+def next_wakes(now: datetime | None = None) -> Wakes:
     """(the earliest due time of an enabled job, of a retry), each None when there is none: one query, the
     idle scheduler's whole cost per look."""
     with connection.cursor() as cursor:
@@ -497,25 +550,27 @@ def next_wakes(now=None):
         return _wakes(cursor.fetchone())
 
 
-def _wakes(row):
+def _wakes(row: Sequence[Any]) -> Wakes:
     jobs_at, retries_at = row
     return (None if jobs_at is None else _aware(jobs_at)), (None if retries_at is None else _aware(retries_at))
 
 
-def next_wake(now=None):
+def next_wake(now: datetime | None = None) -> datetime | None:
     """When the dispatcher next has something to do (None: nothing scheduled)."""
     candidates = [moment for moment in next_wakes(now) if moment is not None]
     return min(candidates) if candidates else None
 
 
-def _aware(value):
+def _aware(value: datetime | str) -> datetime:
     """A datetime from a raw query: PostgreSQL gives it aware, SQLite as text in UTC."""
     if isinstance(value, str):
-        value = parse_datetime(value)
+        parsed = parse_datetime(value)
+        assert parsed is not None  # the database's own timestamp text
+        value = parsed
     return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
-def most_overdue(now=None):
+def most_overdue(now: datetime | None = None) -> tuple[float, int | None]:
     """(seconds, job id) of the enabled job whose due time passed longest ago, or (0.0, None): the measure
     of whether dispatch really advances (a renewed lease alone does not say so)."""
     now = now or timezone.now()
@@ -523,4 +578,5 @@ def most_overdue(now=None):
     first = job.first()
     if first is None:
         return 0.0, None
+    assert first["next_run_at"] is not None  # next_run_at__lt
     return (now - first["next_run_at"]).total_seconds(), first["id"]

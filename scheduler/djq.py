@@ -41,14 +41,17 @@ whose worker died is reclaimed by the pusher.
 import gc
 import multiprocessing
 import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from time import monotonic, sleep
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
-from django.db.models import Count, Min, Q
+from django.db.backends.utils import CursorWrapper
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
@@ -58,6 +61,9 @@ from django_q.signing import SignedPackage
 
 from scheduler import wakeups
 
+if TYPE_CHECKING:
+    import ctypes
+
 BATCH = 500  # rows per INSERT when enqueueing in bulk
 IDLE_AFTER = 2.0  # seconds without work after which a polling (SQLite) cluster looks half as often
 IDLE_MAX = 1.0  # seconds a listening (PostgreSQL) pusher sleeps at most: how soon it notices the cluster stopping
@@ -65,7 +71,17 @@ IDLE_MAX = 1.0  # seconds a listening (PostgreSQL) pusher sleeps at most: how so
 # --- putting tasks on the queue ----------------------------------------------------------------------
 
 
-def make_task(func, args, queue, timeout, *, name=None, not_before=None, now=None, kwargs=None):
+def make_task(
+    func: str,
+    args: Iterable[object],
+    queue: str,
+    timeout: float,
+    *,
+    name: str | None = None,
+    not_before: datetime | None = None,
+    now: datetime | None = None,
+    kwargs: Mapping[str, Any] | None = None,
+) -> OrmQ:
     """One task for django-q2 as an unsaved OrmQ row: `func` (a dotted path) called with `args` on the
     named `queue`; django-q2 kills the worker after `timeout` seconds; no cluster starts it before
     `not_before` (an aware datetime; None: at once)."""
@@ -86,7 +102,7 @@ def make_task(func, args, queue, timeout, *, name=None, not_before=None, now=Non
     return OrmQ(key=queue, payload=SignedPackage.dumps(task), lock=not_before or now)
 
 
-def bulk_enqueue(rows):
+def bulk_enqueue(rows: Iterable[OrmQ]) -> int:
     """Insert make_task() rows, `BATCH` per INSERT (in the caller's transaction). Returns how many.
 
     Plain multi-row INSERTs built once per connection (the ORM's bulk_create compiled its statement anew
@@ -99,10 +115,11 @@ def bulk_enqueue(rows):
     return len(rows)
 
 
-def enqueue_statements(rows):
+def enqueue_statements(rows: Iterable[OrmQ]) -> list[tuple[str, list[Any]]]:
     """[(sql, params)]: the INSERTs bulk_enqueue() runs, for a caller that sends them with its own."""
     rows = list(rows)
     adapt = connection.ops.adapt_datetimefield_value
+    found: list[tuple[str, list[Any]]]
     head, found = _insert_head(), []
     for start in range(0, len(rows), BATCH):
         chunk = rows[start : start + BATCH]
@@ -111,13 +128,13 @@ def enqueue_statements(rows):
     return found
 
 
-def _insert_head():
+def _insert_head() -> str:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(name) for name in ("key", "payload", "lock"))
     return f"INSERT INTO {quote(OrmQ._meta.db_table)} ({columns}) VALUES "
 
 
-def read_task(payload):
+def read_task(payload: str) -> dict[str, Any]:
     """The task dict inside a queued row's payload (raises on a bad signature)."""
     return SignedPackage.loads(payload)
 
@@ -125,7 +142,7 @@ def read_task(payload):
 # --- the broker: several named queues, in priority order ---------------------------------------------
 
 
-def served_queues():
+def served_queues() -> list[str]:
     """The queues this process's cluster serves, in priority order: VIGIA_CLUSTER_QUEUES or all."""
     wanted = [q.strip() for q in os.environ.get("VIGIA_CLUSTER_QUEUES", "").split(",") if q.strip()]
     unknown = set(wanted) - set(settings.VIGIA_QUEUES)
@@ -146,7 +163,7 @@ class ClusterStat:
     stopping: bool  # stopping or stopped: the cluster is going away
 
 
-def read_stat(value):
+def read_stat(value: str) -> ClusterStat | None:
     """A cluster Stat as django-q2 saves it (signed), or None when it cannot be read."""
     try:
         stat = SignedPackage.loads(value)
@@ -163,9 +180,9 @@ def read_stat(value):
         return None
 
 
-def reserved_workers():
+def reserved_workers() -> dict[str, int]:
     """{queue: workers only it (and higher queues) may use}, from VIGIA_RESERVED_WORKERS ("high=1")."""
-    found = {}
+    found: dict[str, int] = {}
     for part in settings.VIGIA_RESERVED_WORKERS.split(","):
         if part.strip():
             name, _, count = part.partition("=")
@@ -181,21 +198,22 @@ class Capacity:
 
     FIELDS = 3
 
-    def __init__(self, queues, workers, prefetch, reserved):
+    def __init__(self, queues: Sequence[str], workers: int, prefetch: int, reserved: Mapping[str, int]) -> None:
         self.size = workers + prefetch
         self.slots = multiprocessing.Array("q", self.size * self.FIELDS, lock=True)
         # How many tasks of rank r or lower priority may be in hand at once: the workers less those that
         # higher queues reserve; the highest queue may fill every worker and the prefetch.
+        self.limits: list[int]
         self.limits, kept = [], 0
         for rank, name in enumerate(queues):
             self.limits.append(self.size if rank == 0 else max(1, workers - kept))
             kept += reserved.get(name, 0)
 
-    def _rows(self):
-        data = self.slots.get_obj()
+    def _rows(self) -> list[tuple[int, int, int, int]]:
+        data: ctypes.Array[Any] = self.slots.get_obj()  # its items are ints (typeshed cannot say so)
         return [(i, data[i * 3], data[i * 3 + 1], data[i * 3 + 2]) for i in range(self.size)]
 
-    def in_hand(self):
+    def in_hand(self) -> list[int]:
         """Tasks in hand per rank, reclaiming the slots of workers that died."""
         with self.slots.get_lock():
             data, counts = self.slots.get_obj(), [0] * len(self.limits)
@@ -206,13 +224,13 @@ class Capacity:
                     counts[rank - 1] += 1
         return counts
 
-    def room(self, counts, rank):
+    def room(self, counts: Sequence[int], rank: int) -> int:
         """How many more tasks of `rank` may be taken, with `counts` in hand: every limit from the top down
         to `rank` must hold (a `low` task counts against what `default` may hold too, so a lower queue never
         gets room a higher one is refused)."""
         return min(self.limits[k] - sum(counts[k:]) for k in range(rank + 1))
 
-    def take(self, ack, rank):
+    def take(self, ack: int, rank: int) -> bool:
         with self.slots.get_lock():
             data = self.slots.get_obj()
             for i, current, _rank, _pid in self._rows():
@@ -221,7 +239,7 @@ class Capacity:
                     return True
         return False
 
-    def mark(self, ack, pid):
+    def mark(self, ack: int, pid: int) -> None:
         """The worker `pid` started task `ack` (pid 0: it finished, the slot is free)."""
         with self.slots.get_lock():
             data = self.slots.get_obj()
@@ -234,7 +252,7 @@ class Capacity:
                     return
 
 
-def _alive(pid):
+def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -244,16 +262,16 @@ def _alive(pid):
     return True
 
 
-_capacity = None  # this cluster's Capacity, made in its main process before django-q2 forks the rest
-_waker = None  # the pusher's wake-up (its pipe made before the forks, so the workers can poke it)
+_capacity: Capacity | None = None  # this cluster's Capacity, made in its main process before django-q2 forks the rest
+_waker: wakeups.Waker | None = None  # the pusher's wake-up (its pipe made before the forks, so the workers can poke it)
 
 
-def _on_start(sender, task=None, **kwargs):
+def _on_start(sender: object, task: dict[str, Any] | None = None, **kwargs: Any) -> None:
     if _capacity is not None and task and task.get("ack_id"):
         _capacity.mark(task["ack_id"], os.getpid())
 
 
-def _on_finish(sender, task=None, **kwargs):
+def _on_finish(sender: object, task: dict[str, Any] | None = None, **kwargs: Any) -> None:
     if _capacity is not None and task and task.get("ack_id"):
         _capacity.mark(task["ack_id"], 0)
         if _waker is not None:
@@ -272,11 +290,11 @@ class PriorityORMBroker(ORM):
     the guard saves (each 0.5 s) also renews the cluster's presence row (scheduler.liveness).
     """
 
-    def __init__(self, list_key=None):
+    def __init__(self, list_key: str | None = None) -> None:
         super().__init__(list_key=list_key)
         self._serve()
 
-    def _serve(self):
+    def _serve(self) -> None:
         global _capacity, _waker
         self.queues = served_queues()
         if _capacity is None:  # once per process: the cluster's main, before the forks that share it
@@ -288,27 +306,29 @@ class PriorityORMBroker(ORM):
             _waker = wakeups.Waker(wakeups.QUEUE_CHANNEL)
         self.capacity, self.waker = _capacity, _waker
         self._last_beat = 0.0
-        self._idle_since = None
-        self._drained_until = None  # listening: the last look took everything ready; monotonic end of the wait
+        self._idle_since: float | None = None
+        # listening: the last look took everything ready; monotonic end of the wait
+        self._drained_until: float | None = None
         # Listening, with the lower queues full: the open (higher) queues found with nothing ready, and the
         # monotonic time their earliest held row becomes ready (None: none). Until a task is announced or
         # that time comes, there is nothing to look for there: the pusher waits for a worker's poke.
-        self._quiet = None
+        self._quiet: tuple[tuple[str, ...], float | None] | None = None
 
-    def __setstate__(self, state):  # a broker pickled into a spawned process keeps serving its queues
+    # a broker pickled into a spawned process keeps serving its queues
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
         super().__setstate__(state)
         self._serve()
 
-    def queue_size(self):
+    def queue_size(self) -> int:
         return self.get_connection().filter(key__in=self.queues, lock__lte=timezone.now()).count()
 
-    def lock_size(self):
+    def lock_size(self) -> int:
         return self.get_connection().filter(key__in=self.queues, lock__gt=timezone.now()).count()
 
-    def purge_queue(self):
+    def purge_queue(self) -> tuple[int, dict[str, int]]:
         return self.get_connection().filter(key__in=self.queues).delete()
 
-    def dequeue(self):
+    def dequeue(self) -> list[tuple[int, str]] | None:
         self.get_connection()  # once per look: closes a connection that errored or outlived its age
         listening = self._listen()
         if listening and self._drained_until is not None:
@@ -340,6 +360,8 @@ class PriorityORMBroker(ORM):
         limit = min(Conf.BULK, self.capacity.room(counts, 0))
         # Listening, the waits below need the earliest row held for later: asked in the take's round trip.
         rows, earliest = self._take(open_queues, limit, earliest=listening)
+        claimed: list[tuple[int, str]]
+        extra: list[int]
         claimed, extra = [], []
         for task_id, key, payload in rows:
             rank = self.queues.index(key)
@@ -371,14 +393,15 @@ class PriorityORMBroker(ORM):
             ready_at = None if earliest is None else monotonic() + _seconds_until(earliest)
             self._quiet = (tuple(open_queues), ready_at)
             self._listen()  # a task announced during this look's statements ends the quiet at once
+        return None
 
-    def _still_quiet(self, open_queues):
+    def _still_quiet(self, open_queues: Sequence[str]) -> bool:
         quiet = self._quiet
         if quiet is None or quiet[0] != tuple(open_queues):
             return False
         return quiet[1] is None or monotonic() < quiet[1]
 
-    def _listen(self):
+    def _listen(self) -> bool:
         """LISTEN for queued tasks where the database can announce them (PostgreSQL); True while it does.
         An announcement since the last look ends a drained or quiet wait."""
         try:
@@ -390,16 +413,19 @@ class PriorityORMBroker(ORM):
             self._drained_until = self._quiet = None
         return self.waker.listening
 
-    def _sleep_while_drained(self):
+    def _sleep_while_drained(self) -> None:
         """Sleep until a task is announced or the drained wait is over (at most IDLE_MAX: how soon a
         stopping cluster is noticed). A worker's poke does not end it: nothing was left waiting for room."""
+        assert self._drained_until is not None  # the callers' condition
         while (left := self._drained_until - monotonic()) > 0:
             self.waker.sleep(left)
             if self.waker.changed():
                 break
         self._drained_until = None
 
-    def _take(self, queues, limit, earliest=False):
+    def _take(
+        self, queues: Sequence[str], limit: int, earliest: bool = False
+    ) -> tuple[list[tuple[int, str, str]], datetime | None]:
         """Take up to `limit` ready rows of `queues` (priority order, then oldest): push their lock
         Conf.RETRY seconds ahead and return them as (id, key, payload), in one UPDATE ... RETURNING. On
         PostgreSQL rows another cluster is taking are skipped (SKIP LOCKED); SQLite has one writer at a time.
@@ -445,7 +471,7 @@ class PriorityORMBroker(ORM):
             rows = [row[:3] for row in rows if row[0] is not None]
         return sorted(rows, key=lambda row: (queues.index(row[1]), row[0])), held
 
-    def acknowledge(self, task_id):
+    def acknowledge(self, task_id: int) -> None:
         """Delete the row of a finished task: one statement (django-q2 deletes through the ORM's collector, in
         a transaction of its own), tried again once on a fresh connection when the database went away."""
         table = connection.ops.quote_name(OrmQ._meta.db_table)
@@ -459,13 +485,13 @@ class PriorityORMBroker(ORM):
                 if last:
                     raise
 
-    def _anything_waiting(self, queues):
+    def _anything_waiting(self, queues: Sequence[str]) -> bool:
         """Is any row of these queues ready? A prepared statement: the cost of an idle cluster's look."""
         sql = _queue_sql("SELECT 1 FROM {table} WHERE {key} IN ({marks}) AND {lock} < %s LIMIT 1", queues)
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         return _fetch(sql, [*queues, now], lambda cursor: cursor.fetchone() is not None, lost=False)
 
-    def set_stat(self, key, value, timeout):
+    def set_stat(self, key: str, value: str, timeout: int) -> object:
         result = super().set_stat(key, value, timeout)
         stat = read_stat(value)
         if stat and (stat.stopping or monotonic() - self._last_beat >= settings.VIGIA_HEARTBEAT_SECONDS):
@@ -481,14 +507,14 @@ class PriorityORMBroker(ORM):
 _EARLIEST = "SELECT MIN({lock}) FROM {table} WHERE {key} IN ({marks}) AND {lock} > %s"
 
 
-def _queue_sql(template, queues):
+def _queue_sql(template: str, queues: Sequence[str]) -> str:
     """`template` with the queue table's quoted {table}, {key} and {lock}, and {marks}: one %s per queue."""
     quote = connection.ops.quote_name
     marks = ", ".join(["%s"] * len(queues))
     return template.format(table=quote(OrmQ._meta.db_table), key=quote("key"), lock=quote("lock"), marks=marks)
 
 
-def _fetch(sql, params, answer, lost):
+def _fetch[T, L](sql: str, params: Sequence[Any], answer: Callable[[CursorWrapper], T], lost: L) -> T | L:
     """One statement of a pusher's look: `answer(cursor)`, or `lost` when the database went away (the
     connection is closed; the next look reconnects), never the pusher's 10-second pause after an exception."""
     try:
@@ -500,14 +526,14 @@ def _fetch(sql, params, answer, lost):
         return lost
 
 
-def _seconds_until(moment):
+def _seconds_until(moment: datetime) -> float:
     return max(0.0, (moment - timezone.now()).total_seconds())
 
 
 # --- reading the queue --------------------------------------------------------------------------------
 
 
-def queue_counts(now=None):
+def queue_counts(now: datetime | None = None) -> dict[str, tuple[int, int, datetime | None]]:
     """Per queue key, in one GROUP BY: {key: (waiting, taken, oldest)}.
 
     waiting: the lock is past (no cluster holds it); oldest: the earliest such lock, i.e. since when the
@@ -530,6 +556,6 @@ def queue_counts(now=None):
 # --- django-q2's task records ---------------------------------------------------------------------------
 
 
-def tasks_stopped_before(cutoff):
+def tasks_stopped_before(cutoff: datetime) -> QuerySet[Task]:
     """django-q2's task records (failures; successes are not saved) that ended before the cutoff."""
     return Task.objects.filter(stopped__lt=cutoff)

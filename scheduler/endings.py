@@ -12,10 +12,12 @@ import logging
 import random
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, Q
 from django.utils import timezone
 
 from scheduler.models import Job, Run
@@ -27,8 +29,18 @@ RETRIED = (Run.Status.FAILED, Run.Status.TIMED_OUT)
 
 
 def end_run(
-    run, status, *, where, error="", result=None, trace="", permanent=False, wait=None, duration_ms=None, pause=""
-):
+    run: Run,
+    status: Run.Status,
+    *,
+    where: "Q | HeldBy",
+    error: str = "",
+    result: dict[str, Any] | None = None,
+    trace: str = "",
+    permanent: bool = False,
+    wait: float | None = None,
+    duration_ms: int | None = None,
+    pause: str = "",
+) -> Run | None:
     """Record `status` on `run` (loaded with its job) if it still matches `where` (a Q). Returns the run,
     updated in memory, or None when something else ended or took it first.
 
@@ -36,7 +48,7 @@ def end_run(
     fault; the job is paused with this reason (and not retried)."""
     now = timezone.now()
     merged = {**(run.result or {}), **(result or {})} if (run.result or result) else None
-    fields = dict(status=status, finished_at=now, duration_ms=duration_ms, result=merged)
+    fields: dict[str, Any] = dict(status=status, finished_at=now, duration_ms=duration_ms, result=merged)
     fields.update(error=error[:10_000], traceback=trace[:50_000])
     # A transaction only when a retry or a pause must go with the ending: the common ending is one statement.
     follows = bool(pause) or (not permanent and status in RETRIED)
@@ -62,7 +74,7 @@ class HeldBy:
     worker: str
 
 
-def _record(run, where, fields):
+def _record(run: Run, where: "Q | HeldBy", fields: dict[str, Any]) -> int:
     """Write the ending if the run still matches `where`; the number of rows written (0 or 1)."""
     if not isinstance(where, HeldBy):
         return Run.objects.filter(where, id=run.id).update(**fields)
@@ -76,15 +88,16 @@ def _record(run, where, fields):
 class _EndHeld:
     NAMES = ("status", "finished_at", "duration_ms", "result", "error", "traceback")
 
-    def __init__(self, conn):
+    def __init__(self, conn: BaseDatabaseWrapper) -> None:
         q = conn.ops.quote_name
         self.conn = conn
-        self.fields = [Run._meta.get_field(name) for name in self.NAMES]
-        assignments = ", ".join(f"{q(field.column)} = %s" for field in self.fields)
+        self.fields = [cast("Field[Any, Any]", Run._meta.get_field(name)) for name in self.NAMES]  # concrete fields
+        # (the stubs type Field.column Optional: a concrete field always has one)
+        assignments = ", ".join(f"{q(field.column)} = %s" for field in self.fields)  # type: ignore[arg-type]
         self.update = f"UPDATE {q(Run._meta.db_table)} SET {assignments} WHERE id = %s AND status = %s AND worker = %s"
 
 
-def _announce(run, retry):
+def _announce(run: Run, retry: int | None) -> None:
     """Send run_finished. Inside a caller's transaction (the reaper, the dispatcher) an alert is recorded
     with the ending it announces; a failing receiver is logged and undone alone (its own savepoint)."""
     log.info(
@@ -98,7 +111,7 @@ def _announce(run, retry):
         log.exception("a run_finished receiver failed", extra={"run": run.id})
 
 
-def schedule_retry(run, now, wait=None):
+def schedule_retry(run: Run, now: datetime, wait: float | None = None) -> int | None:
     """Create attempt n+1 waiting for its backoff (at least `wait` seconds). Idempotent: the unique
     constraint keeps one."""
     job = run.job
@@ -121,7 +134,7 @@ def schedule_retry(run, now, wait=None):
     return nxt.id
 
 
-def pause_job(job, reason, now=None):
+def pause_job(job: Job, reason: str, now: datetime | None = None) -> None:
     """Pause a job because of its own data, saying why on the job (shown in the dashboard and admin)."""
     now = now or timezone.now()
     reason = reason[:1000]
@@ -131,13 +144,13 @@ def pause_job(job, reason, now=None):
     log.warning("job paused", extra={"job": job.pk, "reason": reason})
 
 
-def unplannable_reason(job, exc):
+def unplannable_reason(job: Job, exc: BaseException) -> str:
     """What an operator reads on a job paused because its schedule cannot be evaluated."""
     detail = str(exc) or type(exc).__name__
     return f"Paused: the schedule cannot be evaluated ({job.schedule_display}): {detail}"
 
 
-def fail_unplannable(job, reason, now):
+def fail_unplannable(job: Job, reason: str, now: datetime) -> None:
     """The dispatcher could not plan `job`: record one failed run saying why (the alert goes out through
     the one door, once) and pause the job. Call inside the dispatcher's transaction."""
     moment = job.next_run_at or now

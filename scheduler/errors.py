@@ -1,12 +1,14 @@
 """Errors a job kind raises. Like healthchecks' transports, each says whether retrying can help."""
 
+from typing import Any
+
 
 class JobError(Exception):
     """A run failed. Transient by default: the retry policy applies."""
 
     permanent = False
 
-    def __init__(self, message, result=None, retry_after=None):
+    def __init__(self, message: str, result: dict[str, Any] | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.result = result
         self.retry_after = retry_after  # seconds the upstream asked us to wait (a floor for the backoff)

@@ -17,11 +17,15 @@ import socket
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
 from django.utils import timezone
 
@@ -39,12 +43,14 @@ STUCK_GRACE = 10  # seconds a run may ignore its interruption before the worker 
 DB_PATIENCE = 60  # seconds a worker waits out a database restart before giving a step up
 DEFER_LEAD = 0.05  # a deferred run is handed out this much before its slot, to be ready when it comes
 
+type _Current = tuple[int, str, float, float]  # a guarded run: (run_id, worker, deadline, started)
 
-def worker_identity():
+
+def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def execute_run(run_id, held=None):
+def execute_run(run_id: int, held: dict[str, float] | None = None) -> str:
     """django-q2 task: execute one attempt of a run. Returns a short status; never raises. `held`: the
     rate-limit slots the run reserved before it was put back on the queue (scheduler.shared.budgets)."""
     me = worker_identity()
@@ -58,7 +64,7 @@ def execute_run(run_id, held=None):
             return patiently(defer, run, me, deferred)
 
 
-def defer(run, me, deferred):
+def defer(run: Run, me: str, deferred: budgets.RunDeferred) -> str:
     """Put the attempt back on its queue for the moment its rate-limit slot comes (holding that slot), so
     the worker takes other work meanwhile. Not a delivery: the claim's count is given back."""
     not_before = datetime.fromtimestamp(deferred.at - DEFER_LEAD, tz=UTC)
@@ -75,8 +81,11 @@ def defer(run, me, deferred):
     return "deferred" if back else "not deferred"
 
 
-def _execute(run, me, held=None):
+def _execute(run: Run, me: str, held: dict[str, float] | None = None) -> str:
     job = run.job
+    status: Run.Status
+    result: dict[str, Any] | None
+    wait: float | None
     status, result, error, trace, permanent, wait, pause = Run.Status.SUCCEEDED, None, "", "", False, None, ""
     started = time.monotonic()
     try:
@@ -109,7 +118,7 @@ def _execute(run, me, held=None):
     return status
 
 
-def prepare(job):
+def prepare(job: Job) -> tuple[job_kinds.JobKind, dict[str, Any]]:
     """The job's kind and validated params, looked up before anything runs; JobDataError when the kind is
     not installed here or the stored params no longer pass its validation."""
     kind = job_kinds.find(job.kind)
@@ -121,7 +130,7 @@ def prepare(job):
         raise JobDataError(_describe(exc)) from None
 
 
-def claim(run_id, me):
+def claim(run_id: int, me: str) -> Run | None:
     """Take the attempt in one statement (UPDATE ... RETURNING): from `queued`, or from `running` when its
     worker stopped heart-beating. Returns the Run with its job loaded, or None.
 
@@ -148,11 +157,12 @@ def claim(run_id, me):
 
 
 class _ClaimStatements:
-    def __init__(self, conn):
+    def __init__(self, conn: BaseDatabaseWrapper) -> None:
         self.conn = conn
         q = conn.ops.quote_name
         runs, jobs = q(Run._meta.db_table), q(Job._meta.db_table)
-        run_columns = ", ".join(q(field.column) for field in Run._meta.concrete_fields)
+        # (the stubs type Field.column Optional: a concrete field always has one)
+        run_columns = ", ".join(q(field.column) for field in Run._meta.concrete_fields)  # type: ignore[arg-type]
         self.job_at = Run._meta.concrete_fields.index(Run._meta.get_field("job"))
         self.runs = rawsql.ModelRows(conn, Run, "")
         update = (
@@ -163,7 +173,10 @@ class _ClaimStatements:
         self.joined = conn.vendor == "postgresql"
         if self.joined:
             self.jobs = rawsql.ModelRows(conn, Job, "")
-            job_columns = ", ".join(f"{jobs}.{q(field.column)}" for field in Job._meta.concrete_fields)
+            job_columns = ", ".join(
+                f"{jobs}.{q(field.column)}"  # type: ignore[arg-type]  # (as run_columns)
+                for field in Job._meta.concrete_fields
+            )
             self.claim = (
                 f"WITH claimed AS ({update}) SELECT claimed.*, {job_columns} "
                 f"FROM claimed JOIN {jobs} ON {jobs}.id = claimed.job_id"
@@ -173,7 +186,7 @@ class _ClaimStatements:
             self.claim = update
 
 
-def finish(run, me, status, **outcome):
+def finish(run: Run, me: str, status: Run.Status, **outcome: Any) -> Run | None:
     """End the attempt this worker holds through the one door (scheduler.endings.end_run)."""
     ended = patiently(end_run, run, status, where=HeldBy(me), **outcome)
     if ended is None:
@@ -181,7 +194,7 @@ def finish(run, me, status, **outcome):
     return ended
 
 
-def patiently(step, *args, **kwargs):
+def patiently[**P, T](step: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run a database step of the wrapper, waiting out a database restart (up to DB_PATIENCE seconds)
     instead of failing: django-q2 acknowledges a failed task, so a claim lost to a dead connection would
     leave its run queued with no queue entry left to run it. Each step is one transaction, safe to repeat."""
@@ -198,7 +211,7 @@ def patiently(step, *args, **kwargs):
             pause = min(pause * 2, 5.0)
 
 
-def _describe(exc):
+def _describe(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         return "Invalid parameters: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
     text = str(exc) or type(exc).__name__
@@ -216,20 +229,20 @@ class Watchdog:
 
     SIGNAL = signal.SIGUSR2
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._current = None  # (run_id, worker, deadline, started) while a run is guarded
-        self._pending = None
-        self._pid = None
-        self._main = None
+        self._current: _Current | None = None  # (run_id, worker, deadline, started) while a run is guarded
+        self._pending: type[BaseException] | None = None
+        self._pid: int | None = None
+        self._main: int | None = None
         # What the deadline thread is waiting for, so a run's start and end wake it only when it must (two
         # wake-ups of another thread per run were a tenth of a worker's CPU on short runs): None while it
         # waits for a run to start; a monotonic time while it sleeps until a deadline; WATCHING_EXIT while
         # it waits for an interrupted run to stop.
-        self._sleeping_until = None
+        self._sleeping_until: float | object | None = None
 
-    def _start(self):
+    def _start(self) -> None:
         if self._pid == os.getpid():
             return
         self._pid, self._main = os.getpid(), threading.main_thread().ident
@@ -237,10 +250,10 @@ class Watchdog:
         threading.Thread(target=self._deadline_loop, name="vigia-deadline", daemon=True).start()
         threading.Thread(target=self._heartbeat_loop, name="vigia-heartbeat", daemon=True).start()
 
-    def guard(self, run_id, me, timeout_seconds):
+    def guard(self, run_id: int, me: str, timeout_seconds: float) -> "_Guard":
         return _Guard(self, run_id, me, timeout_seconds)
 
-    def _begin(self, run_id, me, timeout_seconds):
+    def _begin(self, run_id: int, me: str, timeout_seconds: float) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # signals only reach the main thread: a run in another thread is unguarded
         self._start()
@@ -249,10 +262,11 @@ class Watchdog:
             begun = time.monotonic()
             self._current = (run_id, me, begun + timeout_seconds, begun)
             asleep = self._sleeping_until
-            if asleep is None or asleep is WATCHING_EXIT or begun + timeout_seconds < asleep:
+            # (mypy cannot narrow the WATCHING_EXIT sentinel out: `asleep` is a float by then)
+            if asleep is None or asleep is WATCHING_EXIT or begun + timeout_seconds < asleep:  # type: ignore[operator]
                 self._changed.notify_all()  # it would sleep past this run's deadline
 
-    def _end(self):
+    def _end(self) -> None:
         with self._changed:
             self._current = None
             self._pending = None
@@ -260,22 +274,23 @@ class Watchdog:
                 self._changed.notify_all()  # it waits to see the interrupted run stop
             # Otherwise it wakes at the deadline it sleeps until, and looks again then.
 
-    def _interrupt(self, signum, frame):
+    def _interrupt(self, signum: int, frame: FrameType | None) -> None:
         with self._lock:
             pending, self._pending = self._pending, None
             active = self._current is not None
         if pending and active:
             raise pending()
 
-    def _fire(self, exception, current):
+    def _fire(self, exception: type[BaseException], current: _Current) -> bool:
         with self._lock:
             if self._current != current:
                 return False
             self._pending = exception
+        assert self._main is not None  # set by _start(), which started the thread calling this
         signal.pthread_kill(self._main, self.SIGNAL)
         return True
 
-    def _deadline_loop(self):
+    def _deadline_loop(self) -> None:
         while True:
             with self._changed:
                 current = self._current
@@ -291,7 +306,7 @@ class Watchdog:
             if self._fire(RunTimeout, current):
                 self._wait_or_recycle(current)
 
-    def _wait_or_recycle(self, current):
+    def _wait_or_recycle(self, current: _Current) -> None:
         limit = current[2] + STUCK_GRACE
         with self._changed:
             self._sleeping_until = WATCHING_EXIT
@@ -311,7 +326,7 @@ class Watchdog:
         finally:
             os._exit(70)
 
-    def _heartbeat_loop(self):
+    def _heartbeat_loop(self) -> None:
         """Beat every VIGIA_HEARTBEAT_SECONDS for a run that has lasted that long already: the claim wrote
         the first beat, so a short run (most of them) costs no heartbeat write at all."""
         interval = settings.VIGIA_HEARTBEAT_SECONDS
@@ -323,7 +338,7 @@ class Watchdog:
             elif time.monotonic() - current[3] >= interval and self._heartbeat(*current[:2]):
                 self._fire(RunCancelled, current)
 
-    def _heartbeat(self, run_id, me):
+    def _heartbeat(self, run_id: int, me: str) -> bool:
         """Report that the run is alive; True when an operator asked to cancel it."""
         try:
             close_old_connections()
@@ -340,13 +355,13 @@ class Watchdog:
 class _Guard:
     __slots__ = ("watchdog", "args")
 
-    def __init__(self, watchdog, *args):
+    def __init__(self, watchdog: Watchdog, *args: Any) -> None:
         self.watchdog, self.args = watchdog, args
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self.watchdog._begin(*self.args)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.watchdog._end()
 
 

@@ -1,9 +1,11 @@
 """JobForm: the one validation of a job, shared by the admin, the import command and (later) the dashboard/API."""
 
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import BaseValidator, MaxValueValidator, MinValueValidator
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -12,6 +14,9 @@ from scheduler import job_kinds, schedules, services
 from scheduler.models import BACKOFF_CEILING, INTERVAL_CEILING, MAX_ATTEMPTS, Job
 from scheduler.shared import bounds
 from scheduler.shared.kind_registry import add_nested_errors
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 # A change to any of these (or to `enabled`) recomputes next_run_at.
 SCHEDULE_FIELDS = [
@@ -44,7 +49,7 @@ FIELDS = [
 ]
 
 
-def clean_zone_name(value):
+def clean_zone_name(value: str | None) -> str:
     """A valid IANA zone name, or a field error (shared by every form with a time zone)."""
     name = (value or "").strip()
     try:
@@ -54,19 +59,19 @@ def clean_zone_name(value):
     return name
 
 
-def add_cron_error(form, expression, field="cron"):
+def add_cron_error(form: forms.BaseForm, expression: str | None, field: str = "cron") -> None:
     try:
         schedules.parse_cron(expression)
     except schedules.ScheduleError as exc:
         form.add_error(field, str(exc))
 
 
-def _between(low, high, message):
-    validators = [MinValueValidator(low, message)]
+def _between(low: float, high: float | None, message: "StrOrPromise") -> list[BaseValidator]:
+    validators: list[BaseValidator] = [MinValueValidator(low, message)]
     return validators + ([MaxValueValidator(high, message)] if high is not None else [])
 
 
-def _limits():
+def _limits() -> dict[str, list[BaseValidator]]:
     """Field validators stating the limits the database's CheckConstraints enforce (models._job_limits)."""
     top = settings.VIGIA_MAX_TIMEOUT  # a setting, so not a model validator (it would churn migrations)
     return {
@@ -88,7 +93,7 @@ def _limits():
     }
 
 
-def apply_limits(form):
+def apply_limits(form: forms.BaseForm) -> None:
     """Attach the job limits to whichever of those fields a form shows (job form, API schemas, imports)."""
     for name, validators in _limits().items():
         field = form.fields.get(name)
@@ -104,7 +109,7 @@ class JobForm(forms.ModelForm):
         model = Job
         fields = FIELDS
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["kind"].widget.choices = [("", "---------"), *job_kinds.choices()]
         apply_limits(self)
@@ -114,17 +119,18 @@ class JobForm(forms.ModelForm):
             "5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or @hourly/@daily/..."
         )
 
-    def clean_kind(self):
-        return job_kinds.clean_name(self.cleaned_data.get("kind"))  # its message lists the kinds that exist
+    def clean_kind(self) -> str:
+        return job_kinds.clean_name(self.cleaned_data["kind"])  # its message lists the kinds that exist
 
-    def clean_params(self):
+    def clean_params(self) -> dict[str, Any]:
         return self.cleaned_data.get("params") or {}
 
-    def clean_timezone(self):
+    def clean_timezone(self) -> str:
         return clean_zone_name(self.cleaned_data.get("timezone"))
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # a ModelForm's clean() returns its cleaned_data
         self._clean_kind_params(data)
         self._clean_schedule(data)
         base, cap = data.get("backoff_base_seconds"), data.get("backoff_cap_seconds")
@@ -138,7 +144,7 @@ class JobForm(forms.ModelForm):
         data["external_service"], data["external_key"] = service, key
         return data
 
-    def _clean_kind_params(self, data):
+    def _clean_kind_params(self, data: dict[str, Any]) -> None:
         kind = data.get("kind")
         if not kind or "params" in self.errors:
             return
@@ -147,7 +153,7 @@ class JobForm(forms.ModelForm):
         except ValidationError as exc:
             add_nested_errors(self, "params", exc)
 
-    def _clean_schedule(self, data):
+    def _clean_schedule(self, data: dict[str, Any]) -> None:
         kind = data.get("schedule_type")
         if kind == Job.ScheduleType.CRON:
             add_cron_error(self, data.get("cron"))
@@ -165,7 +171,7 @@ class JobForm(forms.ModelForm):
         if start and end and end <= start:
             self.add_error("end_at", _("The end must be after the start."))
 
-    def save(self, commit=True):
+    def save(self, commit: bool = True) -> Job:
         job = super().save(commit=False)
         if job.pk is None or set(SCHEDULE_FIELDS) & set(self.changed_data) or "enabled" in self.changed_data:
             services.refresh_schedule(job)

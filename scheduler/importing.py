@@ -9,15 +9,19 @@ describes the whole object: fields it leaves out take the model's defaults, also
 
 import json
 import sys
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any, TextIO
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.db.models import Model
+from django.forms import BaseForm, ModelForm
 
 from scheduler.shared import bounds
 
 
-def sorted_keys(value):
+def sorted_keys(value: object) -> object:
     # The stored key order depends on the database (PostgreSQL's jsonb reorders): sort it for stable diffs.
     if isinstance(value, dict):
         return {key: sorted_keys(value[key]) for key in sorted(value)}
@@ -26,13 +30,13 @@ def sorted_keys(value):
     return value
 
 
-def export_values(obj, fields):
+def export_values(obj: Model, fields: Iterable[str]) -> dict[str, object]:
     """The object's form fields as JSON values."""
     values = {field: sorted_keys(getattr(obj, field)) for field in fields}
     return {field: value.isoformat() if isinstance(value, datetime) else value for field, value in values.items()}
 
 
-def write_export(command, rows, output, noun):
+def write_export(command: BaseCommand, rows: Sequence[Mapping[str, object]], output: str | None, noun: str) -> None:
     """Print the rows as a JSON list, or write them to the file `output` and say so."""
     text = json.dumps(rows, indent=2, ensure_ascii=False)
     if not output:
@@ -43,7 +47,7 @@ def write_export(command, rows, output, noun):
     command.stdout.write(f"exported {len(rows)} {noun}(s) to {output}")
 
 
-def read_entries(path, stdin, noun, exporter):
+def read_entries(path: str, stdin: TextIO, noun: str, exporter: str) -> list[object]:
     """The JSON list in the file `path` ('-': stdin)."""
     try:
         if path == "-":
@@ -65,20 +69,26 @@ def read_entries(path, stdin, noun, exporter):
     return entries
 
 
-def entry_errors(entry, form, fields):
+def entry_errors(entry: object, form: BaseForm | None, fields: Collection[str]) -> list[str]:
     if not isinstance(entry, dict):
         return ["expected a JSON object"]
+    assert form is not None  # an object's form (ImportCommand.validate)
     unknown = sorted(set(entry) - set(fields))
     errors = [f"unknown field(s): {', '.join(unknown)}"] if unknown else []
+    # (an ErrorList gives its messages as text; the stubs type the items it stores)
     return errors + [
-        f"{field}: {message}" if field != "__all__" else message
+        f"{field}: {message}" if field != "__all__" else message  # type: ignore[misc]
         for field, messages in form.errors.items()
         for message in messages
     ]
 
 
-def duplicate_errors(entries, unique):
+def duplicate_errors(
+    entries: Sequence[Mapping[str, object]], unique: Iterable[tuple[str, ...]]
+) -> dict[int, list[str]]:
     """Entries that repeat a unique key (e.g. the name) of an earlier entry in the same file."""
+    errors: dict[int, list[str]]
+    seen: dict[tuple[tuple[str, ...], tuple[object, ...]], int]
     errors, seen = {}, {}
     for number, entry in enumerate(entries, 1):
         for key in unique:
@@ -92,7 +102,7 @@ def duplicate_errors(entries, unique):
     return errors
 
 
-def describe(number, entry):
+def describe(number: int, entry: object) -> str:
     name = entry.get("name") if isinstance(entry, dict) else None
     return f"entry {number} (name {name!r})" if name else f"entry {number}"
 
@@ -100,24 +110,26 @@ def describe(number, entry):
 class ImportCommand(BaseCommand):
     """`import_<things> FILE|- [--dry-run]`. Subclasses set the model, its form and fields, and the nouns."""
 
-    model = None
-    form_class = None
+    model: type[Model] | None = None
+    form_class: type[ModelForm] | None = None
     fields: list[str] = []
-    unique = [("name",)]  # keys that must not repeat within one file (the database would refuse at save time)
+    # keys that must not repeat within one file (the database would refuse at save time)
+    unique: list[tuple[str, ...]] = [("name",)]
     noun = ""  # "job"
     exporter = ""  # the command that writes these files
     stealth_options = ("stdin",)
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="JSON file, or - for standard input.")
         parser.add_argument("--dry-run", action="store_true", help="Validate only; change nothing.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         entries = read_entries(options["file"], options.get("stdin") or sys.stdin, self.noun, self.exporter)
         with transaction.atomic():
             forms = self.validate(entries)
             counts = {"created": 0, "updated": 0, "unchanged": 0}
             for form, before in forms:
+                assert form is not None  # validate() raised if an entry was not an object
                 outcome = self.outcome(form, before)
                 counts[outcome] += 1
                 if outcome != "unchanged" and not options["dry_run"]:
@@ -125,22 +137,31 @@ class ImportCommand(BaseCommand):
         summary = f"created {counts['created']}, updated {counts['updated']}, unchanged {counts['unchanged']}"
         self.stdout.write(f"dry run (nothing saved): would have {summary}" if options["dry_run"] else summary)
 
-    def defaults(self):
-        return {field: self.model._meta.get_field(field).get_default() for field in self.fields}
+    def defaults(self) -> dict[str, Any]:
+        assert self.model is not None  # set by the subclass
+        # (the plugin types get_field() only for a literal name: these are the form's model fields)
+        return {field: self.model._meta.get_field(field).get_default() for field in self.fields}  # type: ignore[union-attr]
 
-    def build_form(self, entry, existing):
+    def build_form(
+        self, entry: Mapping[str, Any], existing: Mapping[Any, Model]
+    ) -> tuple[ModelForm, dict[str, Any] | None]:
         """A bound form for the entry, and the object's values before it (None for a new object)."""
         name = entry.get("name")
         instance = existing.get(name) if isinstance(name, str) else None
         before = {field: getattr(instance, field) for field in self.fields} if instance else None
         # JSON values go in as they are: the form fields accept them (booleans, numbers, objects, ISO dates).
+        assert self.form_class is not None  # set by the subclass
         return self.form_class(data={**self.defaults(), **entry}, instance=instance), before
 
-    def validate(self, entries):
+    def validate(self, entries: list[object]) -> list[tuple[ModelForm | None, dict[str, Any] | None]]:
+        assert self.model is not None  # set by the subclass
         names = [entry.get("name") for entry in entries if isinstance(entry, dict)]
-        existing = self.model.objects.in_bulk([name for name in names if isinstance(name, str)], field_name="name")
+        # (the plugin gives a plain type[Model] no `objects`; every model imported here has it)
+        existing = self.model.objects.in_bulk(  # type: ignore[attr-defined]
+            [name for name in names if isinstance(name, str)], field_name="name"
+        )
         errors = duplicate_errors([entry if isinstance(entry, dict) else {} for entry in entries], self.unique)
-        forms = []
+        forms: list[tuple[ModelForm | None, dict[str, Any] | None]] = []
         for number, entry in enumerate(entries, 1):
             form, before = self.build_form(entry, existing) if isinstance(entry, dict) else (None, None)
             problems = entry_errors(entry, form, self.fields) + errors.get(number, [])
@@ -153,7 +174,7 @@ class ImportCommand(BaseCommand):
             raise CommandError(f"{len(errors)} of {len(entries)} entries are invalid; nothing was imported.")
         return forms
 
-    def outcome(self, form, before):
+    def outcome(self, form: ModelForm, before: dict[str, Any] | None) -> str:
         if before is None:
             return "created"
         # Compared on the cleaned values: form.has_changed() would flag any datetime with microseconds.
@@ -161,10 +182,11 @@ class ImportCommand(BaseCommand):
         return "unchanged" if after == before else "updated"
 
 
-def find_by_id_or_name(model, ref, noun):
+def find_by_id_or_name[M: Model](model: type[M], ref: str, noun: str) -> M:
     """One object by id (when `ref` is a number) or by name, or a CommandError naming what was looked for."""
-    found = model.objects.filter(pk=int(ref)).first() if str(ref).isdigit() else None
-    found = found or model.objects.filter(name=ref).first()
+    # (the plugin gives a plain type[Model] no `objects`; every model looked up here has it)
+    found = model.objects.filter(pk=int(ref)).first() if str(ref).isdigit() else None  # type: ignore[attr-defined]
+    found = found or model.objects.filter(name=ref).first()  # type: ignore[attr-defined]
     if found is None:
         raise CommandError(f"No {noun} with id or name '{ref}'")
     return found

@@ -8,10 +8,14 @@ returns a small JSON-able dict for the run's result or raises a scheduler.errors
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 
 from scheduler.shared.kind_registry import Registry
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 @dataclass
@@ -32,17 +36,17 @@ def deadline(context: RunContext) -> float:
 
 class JobKind:
     name = ""
-    label = ""
-    description = ""
+    label: "StrOrPromise" = ""
+    description: "StrOrPromise" = ""
 
     class Params(forms.Form):
         pass
 
-    def run(self, params, context):  # pragma: no cover - interface
+    def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:  # pragma: no cover - interface
         raise NotImplementedError
 
 
-job_kinds = Registry("job kind", form="Params", field="params", noun="parameter")
+job_kinds: Registry[JobKind] = Registry("job kind", form="Params", field="params", noun="parameter")
 register = job_kinds.register  # `@register class Ping(JobKind): name = "ping" ...`
 get, find, names, choices = job_kinds.get, job_kinds.find, job_kinds.names, job_kinds.choices
 clean_name = job_kinds.clean_name

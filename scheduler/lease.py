@@ -6,9 +6,11 @@ lease cannot dispatch: its transaction finds the lease gone and rolls back.
 
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Q
 from django.utils import timezone
 
@@ -22,11 +24,11 @@ class LostLease(Exception):
     pass
 
 
-def identity():
+def identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def try_acquire(holder, ttl, name=SCHEDULER):
+def try_acquire(holder: str, ttl: float, name: str = SCHEDULER) -> bool:
     """Take or renew the lease; True when `holder` is the leader for the next `ttl` seconds."""
     now = timezone.now()
     expires = now + timedelta(seconds=ttl)
@@ -41,7 +43,7 @@ def try_acquire(holder, ttl, name=SCHEDULER):
     )
 
 
-def fence(holder, ttl, name=SCHEDULER):
+def fence(holder: str, ttl: float, name: str = SCHEDULER) -> None:
     """Inside a transaction: renew the lease or raise LostLease. Locks the lease row until commit."""
     sql, params = fence_statement(holder, ttl, name)
     with connection.cursor() as cursor:
@@ -49,7 +51,7 @@ def fence(holder, ttl, name=SCHEDULER):
         fenced(cursor.rowcount, holder, name)
 
 
-def fence_statement(holder, ttl, name=SCHEDULER):
+def fence_statement(holder: str, ttl: float, name: str = SCHEDULER) -> tuple[str, list[Any]]:
     """(sql, params) of fence(), for a caller that runs it together with its own statements; pass the
     rowcount to fenced()."""
     now = timezone.now()
@@ -58,12 +60,12 @@ def fence_statement(holder, ttl, name=SCHEDULER):
     return sql.fence, [adapt(now + timedelta(seconds=ttl)), adapt(now), name, holder, adapt(now)]
 
 
-def fenced(rowcount, holder, name=SCHEDULER):
+def fenced(rowcount: int, holder: str, name: str = SCHEDULER) -> None:
     if not rowcount:
         raise LostLease(f"{holder} no longer holds the {name} lease")
 
 
-def _renew(holder, name, now, expires):
+def _renew(holder: str, name: str, now: datetime, expires: datetime) -> int:
     """Lease.objects.filter(name=name, holder=holder).update(expires_at=expires, renewed_at=now), as one
     prepared statement (the leader runs it every few seconds)."""
     sql = rawsql.statement("lease", _Statements)
@@ -74,7 +76,7 @@ def _renew(holder, name, now, expires):
 
 
 class _Statements:
-    def __init__(self, conn):
+    def __init__(self, conn: BaseDatabaseWrapper) -> None:
         self.conn = conn
         table = rawsql.quoted(conn, Lease._meta.db_table)
         column = {f.name: rawsql.quoted(conn, f.column) for f in Lease._meta.concrete_fields}
@@ -85,15 +87,15 @@ class _Statements:
         self.fence = f"{self.renew} AND {column['expires_at']} > %s"
 
 
-def release(holder, name=SCHEDULER):
+def release(holder: str, name: str = SCHEDULER) -> None:
     Lease.objects.filter(name=name, holder=holder).update(expires_at=timezone.now(), holder="")
 
 
-def current(name=SCHEDULER):
+def current(name: str = SCHEDULER) -> Lease | None:
     return Lease.objects.filter(name=name).first()
 
 
-def _ensure(name):
+def _ensure(name: str) -> None:
     if not Lease.objects.filter(name=name).exists():
         try:
             with transaction.atomic():

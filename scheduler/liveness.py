@@ -9,6 +9,7 @@ not expired".
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -21,7 +22,14 @@ CLUSTER_PREFIX = "cluster:"
 FORGET_AFTER = timedelta(days=1)  # presence rows of clusters gone longer than this are deleted
 
 
-def beat(cluster_id, holder, queues="", started=None, stopped=False, now=None):
+def beat(
+    cluster_id: str,
+    holder: str,
+    queues: str = "",
+    started: datetime | None = None,
+    stopped: bool = False,
+    now: datetime | None = None,
+) -> None:
     """Write one cluster's presence row: alive for VIGIA_STALE_AFTER seconds more, or ended now."""
     now = now or timezone.now()
     name = f"{CLUSTER_PREFIX}{cluster_id}"[:50]
@@ -36,7 +44,7 @@ def beat(cluster_id, holder, queues="", started=None, stopped=False, now=None):
         )
 
 
-def short_age(delta):
+def short_age(delta: timedelta | None) -> str:
     """A duration as an operator reads it at a glance: "42 s", "5 min", "3 h", "2 d" (None: "-")."""
     if delta is None:
         return "-"
@@ -62,23 +70,23 @@ class Presence:
     age: timedelta | None  # since the last heartbeat
 
     @property
-    def age_text(self):
+    def age_text(self) -> str:
         return short_age(self.age)
 
 
-def _presence(row, now, name=None):
+def _presence(row: Lease, now: datetime, name: str | None = None) -> Presence:
     alive = bool(row.holder and row.expires_at and row.expires_at > now)
     age = now - row.renewed_at if row.renewed_at else None
     return Presence(name or row.name, row.holder, row.renewed_at, row.acquired_at, alive, age)
 
 
-def leader(now=None):
+def leader(now: datetime | None = None) -> Presence | None:
     """The scheduler lease: who leads and how long ago it renewed; None when no scheduler ever ran."""
     row = lease.current()
     return _presence(row, now or timezone.now()) if row else None
 
 
-def clusters(now=None, seen_within=timedelta(hours=1)):
+def clusters(now: datetime | None = None, seen_within: timedelta = timedelta(hours=1)) -> list[Presence]:
     """Worker clusters that beat within `seen_within`, alive ones first."""
     now = now or timezone.now()
     rows = Lease.objects.filter(name__startswith=CLUSTER_PREFIX, renewed_at__gte=now - seen_within)
@@ -95,7 +103,7 @@ class QueueDepth:
     oldest_age: str = "-"
 
 
-def queue_depths(now=None):
+def queue_depths(now: datetime | None = None) -> list[QueueDepth]:
     """Per named queue (in priority order), from django-q2's queue in one GROUP BY (scheduler.djq).
 
     A waiting task's lock is the time it was queued (or its `not_before`), or, when a lost worker's task
@@ -110,12 +118,12 @@ def queue_depths(now=None):
     return list(depths.values())
 
 
-def running_runs(now=None, limit=50):
+def running_runs(now: datetime | None = None, limit: int = 50) -> list[Run]:
     """Runs a worker is executing now, longest-running first (the run_running partial index); each with
     `running_for` and `heartbeat_age` texts."""
     now = now or timezone.now()
     fields = ("id", "status", "started_at", "heartbeat_at", "worker", "attempt", "cancel_requested")
-    runs = list(
+    runs: list[Any] = list(  # Runs, each given display texts below
         Run.objects.filter(status=Run.Status.RUNNING)
         .select_related("job")
         .only(*fields, "job__id", "job__name", "job__kind", "job__queue")
@@ -127,11 +135,11 @@ def running_runs(now=None, limit=50):
     return runs
 
 
-def waiting_runs(now=None, limit=50):
+def waiting_runs(now: datetime | None = None, limit: int = 50) -> list[Run]:
     """Runs queued (or waiting out a retry backoff), the oldest first; each with a `waiting_for` text."""
     now = now or timezone.now()
     fields = ("id", "status", "queued_at", "due_at", "attempt", "trigger")
-    runs = list(
+    runs: list[Any] = list(  # Runs, each given a display text below
         Run.objects.filter(status__in=[Run.Status.QUEUED, Run.Status.RETRYING])
         .select_related("job")
         .only(*fields, "job__id", "job__name", "job__kind", "job__queue")

@@ -5,10 +5,12 @@ most, however long the history. Histograms are counted in the database with one 
 bucket: one row comes back, not one per run.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from scheduler.models import Run
@@ -22,12 +24,12 @@ BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300)  # seconds; +Inf is the count
 
 @dataclass
 class Histogram:
-    buckets: list  # [(upper bound in seconds, cumulative count)], without +Inf
+    buckets: list[tuple[float, int]]  # [(upper bound in seconds, cumulative count)], without +Inf
     total: float  # sum of the observations, seconds
     count: int
 
 
-def runs_by_kind_and_status(now=None):
+def runs_by_kind_and_status(now: datetime | None = None) -> dict[tuple[str, str], int]:
     """{(kind, status): count} of the runs scheduled in the last WINDOW."""
     now = now or timezone.now()
     rows = (
@@ -39,7 +41,7 @@ def runs_by_kind_and_status(now=None):
     return {(row["job__kind"], row["status"]): row["n"] for row in rows}
 
 
-def duration_histogram(now=None):
+def duration_histogram(now: datetime | None = None) -> Histogram:
     """Wall time of the runs that finished in the last RECENT (their recorded duration_ms)."""
     now = now or timezone.now()
     runs = _recent(now).filter(finished_at__gte=now - RECENT, duration_ms__isnull=False)
@@ -51,7 +53,7 @@ def duration_histogram(now=None):
     return _histogram(figures, (figures["total"] or 0) / 1000)
 
 
-def dispatch_lag_histogram(now=None):
+def dispatch_lag_histogram(now: datetime | None = None) -> Histogram:
     """How late runs started in the last RECENT began: started_at - due_at (the scheduled time, or the end
     of a retry's backoff), so a retry's deliberate wait is not counted as lag."""
     now = now or timezone.now()
@@ -69,10 +71,10 @@ def dispatch_lag_histogram(now=None):
     return _histogram(figures, total.total_seconds() if total else 0.0)
 
 
-def _recent(now):
+def _recent(now: datetime) -> QuerySet[Run]:
     return Run.objects.filter(scheduled_for__gte=now - WINDOW).order_by()
 
 
-def _histogram(figures, total):
+def _histogram(figures: Mapping[str, Any], total: float) -> Histogram:
     buckets = [(bound, figures[f"le{i}"]) for i, bound in enumerate(BUCKETS)]
     return Histogram(buckets, total, figures["count"])

@@ -1,5 +1,7 @@
 """Jobs, their runs, and the scheduler lease."""
 
+from typing import Self
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -16,13 +18,13 @@ BACKOFF_CEILING = 7 * 86400
 INTERVAL_CEILING = 10 * 366 * 86400  # ten years: longer is a one-off job
 
 
-def default_timezone():
+def default_timezone() -> str:
     """The install's TIME_ZONE, read when a row is created: a callable, so migrations never hold the value
     of the environment they were made in."""
     return settings.TIME_ZONE
 
 
-def _job_limits():
+def _job_limits() -> list[models.CheckConstraint]:
     """The CheckConstraints behind every limit the job form states."""
     ranges = {
         "job_timeout_range": Q(timeout_seconds__gte=1, timeout_seconds__lte=TIMEOUT_CEILING),
@@ -40,8 +42,8 @@ def _job_limits():
     return [models.CheckConstraint(condition=condition, name=name) for name, condition in ranges.items()]
 
 
-class JobQuerySet(models.QuerySet):
-    def with_last_status(self):
+class JobQuerySet(models.QuerySet["Job"]):
+    def with_last_status(self) -> Self:
         """Annotate `last_status` with one correlated subquery (served by the run_job_recent index)."""
         latest = Run.objects.filter(job=models.OuterRef("pk")).order_by("-scheduled_for", "-attempt")
         return self.annotate(last_status=models.Subquery(latest.values("status")[:1]))
@@ -128,11 +130,11 @@ class Job(models.Model):
             models.Index(fields=["next_run_at"], name="job_due", condition=Q(enabled=True)),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
     @property
-    def schedule_display(self):
+    def schedule_display(self) -> str:
         if self.schedule_type == self.ScheduleType.CRON:
             return f"{self.cron} ({self.timezone})"
         if self.schedule_type == self.ScheduleType.INTERVAL:
@@ -205,11 +207,11 @@ class Run(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.job_id}@{self.scheduled_for:%Y-%m-%d %H:%M:%S}#{self.attempt}"
 
     @property
-    def is_final(self):
+    def is_final(self) -> bool:
         return self.status in self.FINAL
 
 
@@ -222,7 +224,7 @@ class Lease(models.Model):
     renewed_at = models.DateTimeField(null=True)
     acquired_at = models.DateTimeField(null=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name}: {self.holder or '-'}"
 
 
@@ -234,7 +236,7 @@ class Budget(models.Model):
     per_second = models.FloatField(null=True, blank=True, help_text="Empty: the default for its kind.")
     next_slot_at = models.DateTimeField(default=utc_now, help_text="The earliest moment the next use may go.")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
 
@@ -252,5 +254,5 @@ class Housekeeping(models.Model):
     runs = models.PositiveBigIntegerField(default=0)
     failures = models.PositiveBigIntegerField(default=0)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name

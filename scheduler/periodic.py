@@ -9,9 +9,12 @@ An app registers a chore from its AppConfig.ready(): `periodic.register("requeue
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from scheduler.models import Housekeeping
@@ -24,32 +27,32 @@ log = logging.getLogger("vigia.scheduler")
 class Chore:
     name: str
     every: float
-    func: object
+    func: Callable[[], object]
     due: float = 0.0  # monotonic time of the next run in this process
 
 
-_chores = {}
+_chores: dict[str, Chore] = {}
 
 
-def register(name, every_seconds, func):
+def register(name: str, every_seconds: float, func: Callable[[], object]) -> None:
     """Run `func` every `every_seconds` on the scheduler leader."""
     _chores[name] = Chore(name, float(every_seconds), func)
 
 
-def chores():
+def chores() -> list[Chore]:
     return list(_chores.values())
 
 
-def next_due():
+def next_due() -> float | None:
     """The monotonic time at which the next chore is due (None: no chores), so the leader can sleep until then."""
     return min((chore.due for chore in _chores.values()), default=None)
 
 
-def run_due(now_mono=None):
+def run_due(now_mono: float | None = None) -> dict[str, object]:
     """Run every chore whose time has come; returns {name: result}. One failing chore never stops the
     others or the dispatcher: its error is recorded on its status row."""
     now_mono = time.monotonic() if now_mono is None else now_mono
-    done = {}
+    done: dict[str, object] = {}
     for chore in _chores.values():
         if now_mono < chore.due:
             continue
@@ -58,7 +61,7 @@ def run_due(now_mono=None):
     return done
 
 
-def run(chore):
+def run(chore: Chore) -> object:
     started = timezone.now()
     try:
         result = chore.func()
@@ -74,7 +77,7 @@ def run(chore):
     return result
 
 
-def _record(chore, started, finished, result, error):
+def _record(chore: Chore, started: datetime, finished: datetime, result: object, error: str) -> None:
     """Update the chore's status row (one prepared statement: it runs every few seconds), or create it."""
     sql = rawsql.statement("housekeeping", _Statements)
     conn = sql.conn
@@ -94,7 +97,7 @@ def _record(chore, started, finished, result, error):
         cursor.execute(sql.failed if error else sql.ok, params)
         changed = cursor.rowcount
     if not changed:
-        fields = {
+        fields: dict[str, object] = {
             "every_seconds": chore.every,
             "last_started_at": started,
             "last_finished_at": finished,
@@ -107,7 +110,7 @@ def _record(chore, started, finished, result, error):
 
 
 class _Statements:
-    def __init__(self, conn):
+    def __init__(self, conn: BaseDatabaseWrapper) -> None:
         self.conn = conn
         self.result_field = Housekeeping._meta.get_field("last_result")
         table = rawsql.quoted(conn, Housekeeping._meta.db_table)
@@ -122,6 +125,6 @@ class _Statements:
         self.ok = f"{head}, {c['last_ok_at']} = %s{where}"
 
 
-def status():
+def status() -> list[Housekeeping]:
     """The chores' status rows, by name (for the overview and the admin)."""
     return list(Housekeeping.objects.order_by("name"))

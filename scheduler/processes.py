@@ -4,14 +4,16 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 from django.conf import settings
 
 MANAGE = Path(settings.BASE_DIR) / "manage.py"
 
 
-def database_url(db, name=None):
+def database_url(db: Mapping[str, Any], name: str | None = None) -> str:
     """A DATABASE_URL for a Django database settings dict, optionally naming another database."""
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{name or db['NAME']}"
@@ -19,7 +21,9 @@ def database_url(db, name=None):
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name or db['NAME']}"
 
 
-def spawn(args, env=None, stdout=None):
+def spawn(
+    args: Sequence[str], env: Mapping[str, str] | None = None, stdout: int | IO[Any] | None = None
+) -> subprocess.Popen[bytes]:
     """A manage.py child in a session of its own, so it and its children can be stopped as a group."""
     return subprocess.Popen(
         [sys.executable, str(MANAGE), *args],
@@ -31,7 +35,7 @@ def spawn(args, env=None, stdout=None):
     )
 
 
-def stop(process, timeout=15):
+def stop(process: subprocess.Popen[Any], timeout: float = 15) -> None:
     """SIGTERM, wait, then SIGKILL the whole group (qcluster leaves worker processes behind otherwise)."""
     if process.poll() is None:
         _signal_group(process, signal.SIGTERM)
@@ -43,7 +47,7 @@ def stop(process, timeout=15):
     _signal_group(process, signal.SIGKILL)
 
 
-def _signal_group(process, sig):
+def _signal_group(process: subprocess.Popen[Any], sig: int) -> None:
     try:
         os.killpg(process.pid, sig)
     except (ProcessLookupError, PermissionError):

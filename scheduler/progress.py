@@ -15,34 +15,35 @@ class Throttled:
     """`progress(done, total, **figures)` that writes (`write`) at most every `every` seconds, and always at
     the end. RunProgress writes on a Run; scrapers.people.transfers.Progress on a PeopleTransfer."""
 
-    def __init__(self, every=EVERY_SECONDS):
+    def __init__(self, every: float = EVERY_SECONDS) -> None:
+        self.last: float | None
         self.every, self.last = every, None
 
-    def __call__(self, done, total, **figures):
+    def __call__(self, done: int, total: int, **figures: object) -> None:
         now = time.monotonic()
         if done < total and self.last is not None and now - self.last < self.every:
             return
         self.last = now
         self.write(done, total, **figures)
 
-    def write(self, done, total, **figures):  # pragma: no cover - interface
+    def write(self, done: int, total: int, **figures: object) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
 
 class RunProgress(Throttled):
     """A run's own progress, as its result while it works."""
 
-    def __init__(self, run_id, every=EVERY_SECONDS):
+    def __init__(self, run_id: int | None, every: float = EVERY_SECONDS) -> None:
         super().__init__(every)
         self.run_id = run_id
 
-    def write(self, done, total, **figures):
+    def write(self, done: int, total: int, **figures: object) -> None:
         if self.run_id is not None:  # run_job in the foreground has no Run row
             result = {"done": done, "total": total, **figures}
             Run.objects.filter(pk=self.run_id, status=Run.Status.RUNNING).update(result=result)
 
 
-def of(run):
+def of(run: Run) -> tuple[int, int, int] | None:
     """(done, total, percent) of a run still working, from what RunProgress wrote; None when it wrote nothing."""
     result = run.result if isinstance(run.result, dict) else {}
     done, total = result.get("done"), result.get("total")

@@ -8,6 +8,10 @@ dispatcher queues thousands of runs a second this way, where async_task() would 
 broker hands out only rows whose lock is past, so this costs no polling of ours (scheduler.djq).
 """
 
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
 from scheduler import djq
 
 EXECUTE = "scheduler.execution.execute_run"
@@ -15,8 +19,19 @@ EXECUTE = "scheduler.execution.execute_run"
 # execution wrapper ends the run on time itself).
 HARD_KILL_MARGIN = 30
 
+type Scheduled = tuple[int, str, float, datetime | None]  # (run_id, queue, timeout_seconds, not_before)
 
-def package(run_id, queue, timeout_seconds, func=EXECUTE, name=None, *, not_before=None, kwargs=None):
+
+def package(
+    run_id: int,
+    queue: str,
+    timeout_seconds: float,
+    func: str = EXECUTE,
+    name: str | None = None,
+    *,
+    not_before: datetime | None = None,
+    kwargs: Mapping[str, Any] | None = None,
+) -> djq.OrmQ:
     """One unsaved queue row calling `func(run_id, **kwargs)` on the named queue."""
     return djq.make_task(
         func,
@@ -29,7 +44,9 @@ def package(run_id, queue, timeout_seconds, func=EXECUTE, name=None, *, not_befo
     )
 
 
-def enqueue_tasks(func, entries, not_before=None):
+def enqueue_tasks(
+    func: str, entries: Iterable[tuple[Sequence[int], str, float]], not_before: datetime | None = None
+) -> int:
     """Queue calls of `func` (a dotted path): entries are (args, queue, timeout_seconds), args one id."""
     short = func.rsplit(".", 1)[-1]
     return djq.bulk_enqueue(
@@ -38,22 +55,26 @@ def enqueue_tasks(func, entries, not_before=None):
     )
 
 
-def enqueue(entries, not_before=None, kwargs=None):
+def enqueue(
+    entries: Iterable[tuple[int, str, float]],
+    not_before: datetime | None = None,
+    kwargs: Mapping[str, Any] | None = None,
+) -> int:
     """entries: iterable of (run_id, queue, timeout_seconds); none starts before `not_before`; each call
     gets `kwargs` (a deferred run's held slots)."""
     return djq.bulk_enqueue(package(*entry, not_before=not_before, kwargs=kwargs) for entry in entries)
 
 
-def enqueue_scheduled(entries):
+def enqueue_scheduled(entries: Iterable[Scheduled]) -> int:
     """Queue runs that may each wait for a moment of their own: entries are (run_id, queue,
     timeout_seconds, not_before), not_before None for at once (the dispatcher's runs queued ahead)."""
     return djq.bulk_enqueue(_packages(entries))
 
 
-def enqueue_statements(entries):
+def enqueue_statements(entries: Iterable[Scheduled]) -> list[tuple[str, list[Any]]]:
     """[(sql, params)] that enqueue_scheduled(entries) would run, for a caller that sends them with its own."""
     return djq.enqueue_statements(_packages(entries))
 
 
-def _packages(entries):
+def _packages(entries: Iterable[Scheduled]) -> Iterator[djq.OrmQ]:
     return (package(run_id, name, timeout, not_before=at) for run_id, name, timeout, at in entries)

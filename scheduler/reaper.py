@@ -14,10 +14,11 @@ PICKUP_CEILING times ends the same way, so nothing loops forever.
 import logging
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Q
 from django.utils import timezone
 
@@ -30,7 +31,7 @@ log = logging.getLogger("vigia.scheduler")
 PICKUP_CEILING = 4  # × VIGIA_MAX_DELIVERIES: pick-ups after which a run is failed whatever the evidence
 
 
-def reap(now=None):
+def reap(now: datetime | None = None) -> tuple[int, int]:
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.VIGIA_STALE_AFTER)
     requeued = failed = 0
@@ -44,7 +45,7 @@ def reap(now=None):
         )
         lost = [run for run in candidates if not _still_running(run, now)]
         solitary = len(lost) == 1
-        to_queue = []
+        to_queue: list[tuple[int, str, float]] = []
         for run in lost:
             note = f"Worker {run.worker or '?'} stopped responding during pick-up {run.pickups}."
             suspect = solitary and _cluster_survived(run)
@@ -69,7 +70,7 @@ def reap(now=None):
     return requeued, failed
 
 
-def _any_stale(stale):
+def _any_stale(stale: datetime) -> bool:
     """Is any run `running` with a heartbeat older than `stale`? (served by the run_running partial index)"""
     sql = rawsql.statement("reaper", _stale_sql)
     with connection.cursor() as cursor:
@@ -77,13 +78,14 @@ def _any_stale(stale):
         return cursor.fetchone() is not None
 
 
-def _stale_sql(conn):
+def _stale_sql(conn: BaseDatabaseWrapper) -> str:
     table = rawsql.quoted(conn, Run._meta.db_table)
-    status, heartbeat = (rawsql.quoted(conn, Run._meta.get_field(name).column) for name in ("status", "heartbeat_at"))
+    # (the plugin types get_field() only for a literal name: these two are concrete fields)
+    status, heartbeat = (rawsql.quoted(conn, Run._meta.get_field(name).column) for name in ("status", "heartbeat_at"))  # type: ignore[union-attr]
     return f"SELECT 1 FROM {table} WHERE {status} = %s AND {heartbeat} < %s LIMIT 1"
 
 
-def _local_pid(worker):
+def _local_pid(worker: str | None) -> int | None:
     """The worker's pid when it ran on this host, else None ("host:pid")."""
     host, _, pid = (worker or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
@@ -91,7 +93,7 @@ def _local_pid(worker):
     return int(pid)
 
 
-def _alive(pid):
+def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -101,7 +103,7 @@ def _alive(pid):
     return True
 
 
-def _still_running(run, now):
+def _still_running(run: Run, now: datetime) -> bool:
     """A late heartbeat from a worker whose process is still here: not lost, unless it is far past its own
     timeout (its watchdog would have ended it: the process is wedged)."""
     pid = _local_pid(run.worker)
@@ -111,7 +113,7 @@ def _still_running(run, now):
     return run.started_at is not None and (now - run.started_at).total_seconds() < wedged_after
 
 
-def _cluster_survived(run):
+def _cluster_survived(run: Run) -> bool:
     """Did the worker die alone? Known for workers on this host (their parent, the cluster process, is
     still there); for another host's worker the pass having lost only this run is the evidence we have."""
     if _local_pid(run.worker) is None or run.worker_parent is None:

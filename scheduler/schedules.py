@@ -25,13 +25,18 @@ above are ours, because cron libraries disagree on exactly those cases.
 
 import heapq
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, CroniterError, croniter
+
+if TYPE_CHECKING:
+    from scheduler.models import Job
 
 NICKNAMES = {
     "@yearly": "0 0 1 1 *",
@@ -68,13 +73,14 @@ class ScheduleError(ValueError):
 @dataclass(frozen=True)
 class CronSpec:
     expression: str  # as written by the operator, whitespace-normalized
-    fields: tuple  # always six, as written: second minute hour dom month dow
+    fields: tuple[str, ...]  # always six, as written: second minute hour dom month dow
     fixed_time: bool
     day_or: bool
-    variants: tuple  # croniter expressions (seconds first, day_or off) whose wall times together are the entry's
+    # croniter expressions (seconds first, day_or off) whose wall times together are the entry's
+    variants: tuple[str, ...]
 
 
-def get_zone(tz_name):
+def get_zone(tz_name: str | None) -> ZoneInfo:
     if not tz_name or not isinstance(tz_name, str):
         raise ScheduleError("Choose a time zone.")
     if tz_name not in zone_names():
@@ -86,7 +92,7 @@ def get_zone(tz_name):
 
 
 @lru_cache(maxsize=1)
-def zone_names():
+def zone_names() -> frozenset[str]:
     """The IANA names the bundled `tzdata` package lists, the same on every host: `available_timezones()` also
     has the host's own files (`localtime`, a link to whatever zone one machine is set to), which another
     worker may lack or read differently. `Factory` is a placeholder zone, not a place."""
@@ -102,7 +108,7 @@ _NTH = re.compile(rf"{_VALUE}#([0-9]+)")  # 1#2, MON#2
 
 
 @lru_cache(maxsize=1024)
-def parse_cron(expression):
+def parse_cron(expression: str | None) -> CronSpec:
     """Validate a cron expression; raise ScheduleError naming the field at fault."""
     text = " ".join(str(expression or "").split())
     if not text:
@@ -141,7 +147,7 @@ def parse_cron(expression):
     )
 
 
-def _parse_field(position, value):
+def _parse_field(position: int, value: str) -> tuple[str, ...]:
     """The field as croniter alternatives: the entry matches where any of them matches.
 
     Plain items share one alternative; in the day of month each `W` item is one of its own, in the day of week
@@ -149,7 +155,8 @@ def _parse_field(position, value):
     """
     if value == "?" and position in (DAY, WEEKDAY):
         return ("*",)
-    plain, own = [], []
+    plain: list[str] = []
+    own: list[str] = []
     for item in value.upper().split(","):
         special = _special_item(position, item, value)
         if special is None:
@@ -161,7 +168,7 @@ def _parse_field(position, value):
     return tuple(([",".join(plain)] if plain else []) + own)
 
 
-def _special_item(position, item, value):
+def _special_item(position: int, item: str, value: str) -> str | None:
     """`LW`, `15W`, `5L` or `1#2` translated for croniter; None for any other item (and for `L`, a plain one)."""
     if position == DAY and item == "LW":
         return "31W"  # croniter's nearest weekday to the 31st, clamped to the month: always its last weekday
@@ -177,7 +184,7 @@ def _special_item(position, item, value):
     return None
 
 
-def _plain_item(position, item, value):
+def _plain_item(position: int, item: str, value: str) -> str:
     if position == DAY and item == "L":
         return "L"
     match = _ITEM.fullmatch(item)
@@ -202,7 +209,7 @@ def _plain_item(position, item, value):
     return f"{first}-{last}" if step is None else f"{first}-{last}/{int(step)}"
 
 
-def _number(position, text, value):
+def _number(position: int, text: str, value: str) -> int:
     number = int(text) if text.isdigit() else NAMES.get(position, {}).get(text)
     low, high = BOUNDS[position]
     if number is None or not low <= number <= high:
@@ -210,11 +217,11 @@ def _number(position, text, value):
     return number
 
 
-def _invalid(position, value):
+def _invalid(position: int, value: str) -> ScheduleError:
     return ScheduleError(f"The {FIELD_NAMES[position]} field '{value}' is not valid (allowed {FIELD_HINTS[position]}).")
 
 
-def _ever_matches(variant):
+def _ever_matches(variant: str) -> bool:
     try:
         croniter(variant, datetime(2000, 1, 1), second_at_beginning=True, day_or=False).get_next(datetime)
     except CroniterBadDateError:
@@ -224,18 +231,19 @@ def _ever_matches(variant):
     return True
 
 
-def is_fixed_time(expression):
+def is_fixed_time(expression: str | None) -> bool:
     return parse_cron(expression).fixed_time
 
 
-def next_occurrences(expression, tz_name, after, count=1):
+def next_occurrences(expression: str | None, tz_name: str | None, after: datetime, count: int = 1) -> list[datetime]:
     """The next `count` instants (aware, UTC) strictly after `after` at which the cron entry fires."""
     spec = parse_cron(expression)
     zone = get_zone(tz_name)
     after = after.astimezone(UTC)
     # The wall clock steps back at a fold: start early enough to see the second pass of a repeated hour.
     start = min(_wall(after, zone), _wall(after + MAX_FOLD, zone) - MAX_FOLD).replace(microsecond=0)
-    results, pending = [], []
+    results: list[datetime] = []
+    pending: list[datetime] = []
     for wall in _walls(spec.variants, start - timedelta(seconds=1)):
         if len(results) >= count:
             break
@@ -254,7 +262,7 @@ def next_occurrences(expression, tz_name, after, count=1):
     return results[:count]
 
 
-def _walls(variants, start):
+def _walls(variants: Iterable[str], start: datetime) -> Iterator[datetime]:
     """The wall times strictly after `start` matched by any variant, in order, each once."""
     previous = None
     for wall in heapq.merge(*(_variant_walls(variant, start) for variant in variants)):
@@ -263,7 +271,7 @@ def _walls(variants, start):
             previous = wall
 
 
-def _variant_walls(variant, start):
+def _variant_walls(variant: str, start: datetime) -> Iterator[datetime]:
     walls = croniter(variant, start, second_at_beginning=True, day_or=False)
     while True:
         try:
@@ -272,16 +280,16 @@ def _variant_walls(variant, start):
             return
 
 
-def _emit(instant, after, results):
+def _emit(instant: datetime, after: datetime, results: list[datetime]) -> None:
     if instant > after and (not results or instant != results[-1]):
         results.append(instant)
 
 
-def _wall(instant, zone):
+def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
     return instant.astimezone(zone).replace(tzinfo=None, fold=0)
 
 
-def _instants(wall, zone, fixed_time):
+def _instants(wall: datetime, zone: ZoneInfo, fixed_time: bool) -> list[datetime]:
     """The UTC instants at which a matching wall time fires, per the DST rules above."""
     first = wall.replace(tzinfo=zone, fold=0)
     first_utc = first.astimezone(UTC)
@@ -293,7 +301,7 @@ def _instants(wall, zone, fixed_time):
     return [first_utc, second.astimezone(UTC)]  # repeated hour: both passes
 
 
-def _jump_instant(wall, zone):
+def _jump_instant(wall: datetime, zone: ZoneInfo) -> datetime:
     """The first instant after the spring-forward gap that contains `wall`."""
     low = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
     high = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
@@ -309,7 +317,7 @@ def _jump_instant(wall, zone):
     return low.replace(microsecond=0) + timedelta(seconds=1)
 
 
-def next_interval(anchor, interval_seconds, after, count=1):
+def next_interval(anchor: datetime, interval_seconds: float | None, after: datetime, count: int = 1) -> list[datetime]:
     """Occurrences of an interval schedule: anchor + k × interval, strictly after `after`."""
     if not interval_seconds or interval_seconds <= 0:
         raise ScheduleError("The interval must be a positive number of seconds.")
@@ -321,7 +329,7 @@ def next_interval(anchor, interval_seconds, after, count=1):
     return [first + step * i for i in range(count)]
 
 
-def upcoming(job, after, count=1):
+def upcoming(job: "Job", after: datetime, count: int = 1) -> list[datetime]:
     """The job's next `count` occurrences strictly after `after`, honouring its start/end window.
 
     Max occurrences are the caller's concern (they depend on how many already fired).

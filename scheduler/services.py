@@ -1,6 +1,9 @@
 """Operator actions on jobs and runs. The admin, the commands, the dashboard and the API all call these."""
 
 import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, F, ProtectedError, Q
@@ -15,7 +18,7 @@ from scheduler.shared import rawsql
 log = logging.getLogger("vigia.scheduler")
 
 
-def first_run_after(job, after):
+def first_run_after(job: Job, after: datetime) -> datetime | None:
     """When the job fires next after `after`, or None when its schedule is complete."""
     if job.max_occurrences is not None and job.occurrences >= job.max_occurrences:
         return None
@@ -23,7 +26,7 @@ def first_run_after(job, after):
     return found[0] if found else None
 
 
-def refresh_schedule(job, now=None):
+def refresh_schedule(job: Job, now: datetime | None = None) -> Job:
     """Recompute next_run_at after a create, an edit or a resume (missed times are not replayed). Runs the
     dispatcher queued ahead for times still to come are withdrawn first: the new schedule decides them."""
     now = now or timezone.now()
@@ -38,7 +41,7 @@ def refresh_schedule(job, now=None):
 
 
 @transaction.atomic
-def withdraw_ahead(job_ids, now):
+def withdraw_ahead(job_ids: Iterable[int], now: datetime) -> dict[int, int]:
     """Delete the jobs' runs that the dispatcher queued ahead of their time (VIGIA_DISPATCH_AHEAD) and
     that have not started, giving their occurrences back: a pause or an edit a moment before an occurrence
     stops it as it would have before the dispatch. Their queue rows then find no run (a no-op). Returns
@@ -59,21 +62,23 @@ def withdraw_ahead(job_ids, now):
     return counts
 
 
-def _once_grace(job):
+def _once_grace(job: Job) -> timedelta:
     # A one-off job saved a moment before its time still fires (validation refuses past times).
     from datetime import timedelta
 
     return timedelta(seconds=1) if job.schedule_type == Job.ScheduleType.ONCE else timedelta(0)
 
 
-def save_job(job):
+def save_job(job: Job) -> Job:
     refresh_schedule(job)
     job.save()
     return job
 
 
 @transaction.atomic
-def run_now(job, trigger=Run.Trigger.MANUAL, enqueue=True, queue_name=None):
+def run_now(
+    job: Job, trigger: Run.Trigger = Run.Trigger.MANUAL, enqueue: bool = True, queue_name: str | None = None
+) -> Run:
     """Create one run now, outside the schedule (not counted towards max occurrences).
 
     enqueue=False when the caller executes it itself (`run_job` in the foreground); `queue_name`
@@ -89,7 +94,7 @@ def run_now(job, trigger=Run.Trigger.MANUAL, enqueue=True, queue_name=None):
     return run
 
 
-def run_many(jobs, trigger=Run.Trigger.MANUAL, queue_name=None):
+def run_many(jobs: Iterable[Job], trigger: Run.Trigger = Run.Trigger.MANUAL, queue_name: str | None = None) -> int:
     """run_now for many jobs in one transaction, written in bulk (a fan-out queues thousands).
 
     Jobs that already have a run waiting or running are left out, so a backlog never stacks a second
@@ -115,13 +120,13 @@ def run_many(jobs, trigger=Run.Trigger.MANUAL, queue_name=None):
 
 
 @transaction.atomic
-def pause(jobs, reason=""):
+def pause(jobs: Iterable[Job], reason: str = "") -> int:
     """Pause jobs: the one way, whoever asks (the Jobs pages, the admin, a source's own pause). `reason`
     says why when the engine pauses. Sends jobs_paused in the same transaction, so a job's owner (a
     source) pauses with it."""
     ids = [job.pk for job in jobs]
     withdraw_ahead(ids, timezone.now())
-    changes = {"enabled": False, "next_run_at": None, "updated_at": timezone.now()}
+    changes: dict[str, object] = {"enabled": False, "next_run_at": None, "updated_at": timezone.now()}
     if reason:
         changes["paused_reason"] = reason[:1000]
     count = Job.objects.filter(pk__in=ids).update(**changes)
@@ -130,7 +135,7 @@ def pause(jobs, reason=""):
 
 
 @transaction.atomic
-def resume(jobs):
+def resume(jobs: Iterable[Job]) -> int:
     """Resume jobs (clearing the reason the engine paused them). A job whose schedule still cannot be
     evaluated stays paused, with the reason updated. Sends jobs_resumed (for the jobs resumed) in the same
     transaction, so a job's owner (a source) resumes with it."""
@@ -149,7 +154,7 @@ def resume(jobs):
     return len(resumed)
 
 
-def cancel(runs):
+def cancel(runs: Iterable[Run]) -> tuple[int, int]:
     """Queued or waiting runs never start (they end through the one door); running ones are asked to stop
     (within a heartbeat)."""
     ids = [r.pk for r in runs]
@@ -167,7 +172,7 @@ class OwnedJob(Exception):  # noqa: N818 - it reads as the refusal it is
     """The job belongs to another object (Job.owner, e.g. a source): it is deleted with that object."""
 
 
-def delete(jobs):
+def delete(jobs: Iterable[Job]) -> tuple[int, dict[str, int]]:
     """Delete jobs and their runs. Refused (OwnedJob with the reason; nothing deleted) when any job belongs
     to another object, such as a source: delete that object instead, and its job goes with it."""
     jobs = list(jobs)
@@ -183,7 +188,7 @@ def delete(jobs):
         raise OwnedJob(_("This job is still used by %(users)s: delete that first.") % {"users": users}) from None
 
 
-def ensure_jobs(specs, service="vigia"):
+def ensure_jobs(specs: Iterable[Mapping[str, Any]], service: str = "vigia") -> list[Job]:
     """Create the apps' own periodic jobs once, identified by (service, key); operators may then edit or
     pause them, and we never overwrite what they chose. Returns the jobs created."""
     created = []

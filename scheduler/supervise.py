@@ -13,14 +13,16 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping, Sequence
+from typing import TextIO
 
 
-def main(manage, children):
+def main(manage: str, children: Mapping[str, Sequence[str]]) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     out = sys.stdout
-    processes = {}
+    processes: dict[str, subprocess.Popen[bytes]] = {}
     for name, args in children.items():
         processes[name] = subprocess.Popen(
             [sys.executable, manage, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
@@ -51,14 +53,15 @@ def main(manage, children):
     return code
 
 
-def _group(process, sig):
+def _group(process: subprocess.Popen[bytes], sig: int) -> None:
     try:
         os.killpg(process.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
 
 
-def _relay(name, process, out):
+def _relay(name: str, process: subprocess.Popen[bytes], out: TextIO) -> None:
+    assert process.stdout is not None  # started with stdout=PIPE
     for line in iter(process.stdout.readline, b""):
         out.write(f"{name:>9} | {line.decode(errors='replace').rstrip()}\n")
         out.flush()

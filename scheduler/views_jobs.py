@@ -2,12 +2,15 @@
 actions (pause, resume, run now, duplicate, delete). Every change is a staff POST; the domain work is in
 scheduler.services."""
 
+from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -20,7 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from scheduler import cron_text, job_kinds, owners, schedules, services
 from scheduler.forms import JobForm
 from scheduler.models import Job, Run
-from scheduler.shared.web import keyset_page, query_without, render_page, staff_required
+from scheduler.shared.web import Request, keyset_page, query_without, render_page, staff_required
 from scheduler.views_runs import STATUSES, label_rows
 
 PAGE_SIZE = 50
@@ -84,7 +87,7 @@ CHOICES = {
 
 
 @lru_cache(maxsize=1)
-def zone_names():
+def zone_names() -> list[str]:
     return sorted(schedules.zone_names())
 
 
@@ -93,7 +96,7 @@ class JobEditForm(JobForm):
     the cron and zone inputs asking for a preview as the operator types. A job another object owns (a
     source's check) shows the fields that owner writes read-only: they are edited there."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.owner = owners.of(self.instance) if self.instance.pk else None
         for name in self.owner.fields if self.owner else ():
@@ -102,9 +105,11 @@ class JobEditForm(JobForm):
         for name, (label, help_text) in LABELS.items():
             self.fields[name].label = label
             self.fields[name].help_text = help_text or ""
+        # (model fields with choices, so ChoiceFields here; the plugin types get_field() only for a literal name)
         for name, labels in CHOICES.items():
-            self.fields[name].choices = [
-                (value, labels.get(value, value)) for value, _label in Job._meta.get_field(name).choices
+            self.fields[name].choices = [  # type: ignore[attr-defined]
+                (value, labels.get(value, value))
+                for value, _label in Job._meta.get_field(name).choices  # type: ignore[union-attr]
             ]
         preview = {
             "hx-post": reverse("scheduler:cron_preview"),
@@ -121,11 +126,11 @@ class JobEditForm(JobForm):
         for name in ("run_at", "start_at", "end_at"):
             self.fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
-    def clean_kind(self):
+    def clean_kind(self) -> str:
         return owners.clean_kind(super().clean_kind(), self.instance)
 
 
-def jobs(request):
+def jobs(request: Request) -> HttpResponse:
     rows = Job.objects.only(*LIST_COLUMNS)
     filters = _list_filters(request)
     rows = rows.filter(**filters["lookups"])
@@ -150,7 +155,7 @@ def jobs(request):
     return render_page(request, "scheduler/jobs.html", context, partial="rows")
 
 
-def _label_jobs(rows):
+def _label_jobs(rows: Iterable[Any]) -> None:
     """Links and labels computed once in Python (per-row `{% url %}`/`{% include %}` dominated the render)."""
     statuses = {value: str(label) for value, label in STATUSES}
     jobs_path, runs_path = reverse("scheduler:jobs"), reverse("scheduler:runs")
@@ -161,10 +166,10 @@ def _label_jobs(rows):
         row.queue_label = QUEUES.get(row.queue, row.queue)
 
 
-def _list_filters(request):
+def _list_filters(request: Request) -> dict[str, Any]:
     get = request.GET.get
     values = {name: (get(name) or "").strip() for name in ("kind", "schedule", "state", "queue", "q")}
-    lookups = {}
+    lookups: dict[str, object] = {}
     if values["kind"]:
         lookups["kind"] = values["kind"]
     if values["schedule"] in SCHEDULE_TYPES:
@@ -176,17 +181,17 @@ def _list_filters(request):
     return {**values, "lookups": lookups}
 
 
-def job_new(request):
+def job_new(request: Request) -> HttpResponse:
     initial = {"schedule_type": "cron", "timezone": timezone.get_current_timezone_name(), "cron": "0 9 * * 1-5"}
     return _editor(request, Job(), "scheduler/job_new.html", initial)
 
 
-def job(request, pk):
+def job(request: Request, pk: int) -> HttpResponse:
     instance = get_object_or_404(Job, pk=pk)
     return _editor(request, instance, "scheduler/job.html")
 
 
-def _editor(request, instance, template, initial=None):
+def _editor(request: Request, instance: Job, template: str, initial: dict[str, Any] | None = None) -> HttpResponse:
     """GET shows the form; a staff POST validates with JobForm and saves through services.save_job."""
     if request.method == "POST":
         if not request.user.is_staff:
@@ -199,7 +204,7 @@ def _editor(request, instance, template, initial=None):
     else:
         form = JobEditForm(instance=instance, initial=initial)
     cron, zone = form["cron"].value(), form["timezone"].value()
-    context = {
+    context: dict[str, object] = {
         "title": instance.name if instance.pk else _("New job"),
         "job": instance if instance.pk else None,
         "form": form,
@@ -214,14 +219,14 @@ def _editor(request, instance, template, initial=None):
 
 
 @require_POST
-def cron_preview(request):
+def cron_preview(request: Request) -> HttpResponse:
     """The words and next occurrences under the cron field (a read-only computation: any login may ask)."""
     preview = cron_text.preview(request.POST.get("cron"), request.POST.get("timezone"))
     return render_page(request, "scheduler/_job_cron_preview.html", {"preview": preview})
 
 
 @staff_required
-def job_pause(request, pk):
+def job_pause(request: Request, pk: int) -> HttpResponse:
     target = get_object_or_404(Job, pk=pk)
     services.pause([target])
     messages.success(request, _("Job paused."))
@@ -229,7 +234,7 @@ def job_pause(request, pk):
 
 
 @staff_required
-def job_resume(request, pk):
+def job_resume(request: Request, pk: int) -> HttpResponse:
     target = get_object_or_404(Job, pk=pk)
     services.resume([target])
     messages.success(request, _("Job resumed."))
@@ -237,7 +242,7 @@ def job_resume(request, pk):
 
 
 @staff_required
-def job_run(request, pk):
+def job_run(request: Request, pk: int) -> HttpResponse:
     """Run now: answers at once; HTMX gets the new run's live status fragment (it polls until final)."""
     target = get_object_or_404(Job, pk=pk)
     run = services.run_now(target)
@@ -248,7 +253,7 @@ def job_run(request, pk):
 
 
 @staff_required
-def job_duplicate(request, pk):
+def job_duplicate(request: Request, pk: int) -> HttpResponse:
     """A paused copy named "<name> (copy)", without the external id (that pair is unique); opens its editor."""
     copy = get_object_or_404(Job, pk=pk)
     owner = owners.of(copy)
@@ -271,7 +276,7 @@ def job_duplicate(request, pk):
     return _go(request, reverse("scheduler:job", args=[copy.pk]))
 
 
-def _copy_name(name):
+def _copy_name(name: str) -> str:
     suffix = " (copy)"
     candidate, number = name[: 200 - len(suffix)] + suffix, 2
     while Job.objects.filter(name=candidate).exists():
@@ -281,7 +286,7 @@ def _copy_name(name):
 
 
 @staff_required
-def job_delete(request, pk):
+def job_delete(request: Request, pk: int) -> HttpResponse:
     target = get_object_or_404(Job, pk=pk)
     name = target.name
     try:
@@ -293,7 +298,7 @@ def job_delete(request, pk):
     return _go(request, reverse("scheduler:jobs"))
 
 
-def _back(request, target):
+def _back(request: Request, target: Job) -> str:
     """Where an action returns to: the list when asked from it (`next`), else the job's page."""
     back = request.POST.get("next", "")
     if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
@@ -301,7 +306,7 @@ def _back(request, target):
     return reverse("scheduler:job", args=[target.pk])
 
 
-def _go(request, url):
+def _go(request: Request, url: str) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 

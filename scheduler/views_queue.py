@@ -1,6 +1,9 @@
 """The live queue: what waits and what runs on each named queue, the worker clusters, and cancelling a run."""
 
+from datetime import datetime
+
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path
 from django.utils import timezone
@@ -8,12 +11,12 @@ from django.utils.translation import gettext as _
 
 from scheduler import liveness, services
 from scheduler.models import Run
-from scheduler.shared.web import render_page, staff_required
+from scheduler.shared.web import Request, render_page, staff_required
 
 TEMPLATE = "scheduler/queue.html"
 
 
-def _context(now):
+def _context(now: datetime) -> dict[str, object]:
     return {
         "title": _("Queue"),
         "now": now,
@@ -25,13 +28,13 @@ def _context(now):
     }
 
 
-def queue(request):
+def queue(request: Request) -> HttpResponse:
     """The whole page, or (HTMX polling every 3 s) only its live part."""
     return render_page(request, TEMPLATE, _context(timezone.now()), partial="live")
 
 
 @staff_required
-def cancel(request, pk):
+def cancel(request: Request, pk: int) -> HttpResponse:
     """Cancel a waiting run (it never starts) or ask a running one to stop (within a heartbeat)."""
     run = get_object_or_404(Run, pk=pk)
     waiting, running = services.cancel([run])

@@ -2,10 +2,13 @@
 same as the first: no OFFSET, no COUNT) and one run's page with a live status while it is queued or running."""
 
 import json
-from datetime import datetime, time, timedelta
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
@@ -15,7 +18,10 @@ from django.utils.translation import gettext_lazy
 from scheduler import progress
 from scheduler.models import Job, Run
 from scheduler.shared import bounds
-from scheduler.shared.web import query_without, render_page
+from scheduler.shared.web import Request, query_without, render_page
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 PAGE_SIZE = 50
 LIST_COLUMNS = (
@@ -35,9 +41,11 @@ STATUSES = Run.Status.choices  # (value, label translated at the model)
 TRIGGERS = Run.Trigger.choices
 
 
-def label_rows(runs):
+def label_rows[Rows: Iterable[Any]](runs: Rows) -> Rows:
     """Give list rows their links and translated labels in Python: per-row `{% url %}` and `{% include %}` were
     most of a 50-row page's render time. The paths are the ones in `urls` below and in views_jobs."""
+    statuses: dict[str, StrOrPromise]
+    triggers: dict[str, StrOrPromise]
     statuses, triggers = dict(STATUSES), dict(TRIGGERS)
     statuses, triggers = {k: str(v) for k, v in statuses.items()}, {k: str(v) for k, v in triggers.items()}
     runs_path, jobs_path = reverse("scheduler:runs"), reverse("scheduler:jobs")
@@ -63,11 +71,11 @@ class RunFilters(forms.Form):
     since = forms.DateField(required=False, label=gettext_lazy("Since"), widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label=gettext_lazy("Until"), widget=forms.DateInput(attrs={"type": "date"}))
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         bounds.bound_dates(self)
 
-    def apply(self, queryset):
+    def apply(self, queryset: QuerySet[Run]) -> QuerySet[Run]:
         data = self.cleaned_data if self.is_valid() else {}
         if data.get("job"):
             queryset = queryset.filter(job_id=data["job"])
@@ -82,14 +90,16 @@ class RunFilters(forms.Form):
         return queryset
 
 
-def _local_midnight(day):
+def _local_midnight(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
 class Cursor:
     """`?after=<iso scheduled_for>_<id>`: the last row of the previous page."""
 
-    def __init__(self, value):
+    def __init__(self, value: str | None) -> None:
+        self.at: datetime | None
+        self.id: int | None
         self.at = self.id = None
         moment, _sep, pk = (value or "").replace(" ", "+").rpartition("_")  # a raw "+" arrives as " "
         try:
@@ -99,23 +109,24 @@ class Cursor:
         if timezone.is_naive(self.at) or not bounds.in_range(self.at) or self.id is None:
             self.at = None
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return self.at is not None
 
-    def apply(self, queryset):
+    def apply(self, queryset: QuerySet[Run]) -> QuerySet[Run]:
         if not self:
             return queryset
         # (scheduled_for, id) < (at, id), spelled so the run_recent index range is obvious to the planner.
         return queryset.filter(Q(scheduled_for__lte=self.at), Q(scheduled_for__lt=self.at) | Q(id__lt=self.id))
 
     @staticmethod
-    def of(run):
+    def of(run: Run) -> str:
         return f"{run.scheduled_for.isoformat()}_{run.pk}"
 
 
-def runs(request):
+def runs(request: Request) -> HttpResponse:
     filters = RunFilters(request.GET)
     cursor = Cursor(request.GET.get("after"))
+    rows: QuerySet[Run] | list[Run]
     rows = cursor.apply(filters.apply(Run.objects.select_related("job").only(*LIST_COLUMNS)))
     rows = list(rows.order_by("-scheduled_for", "-id")[: PAGE_SIZE + 1])
     more = len(rows) > PAGE_SIZE
@@ -133,7 +144,7 @@ def runs(request):
     return render_page(request, "scheduler/runs.html", context, partial="rows")
 
 
-def run(request, pk):
+def run(request: Request, pk: int) -> HttpResponse:
     """The run's page; HTMX polls get only the live part (it stops asking once the run is final)."""
     record = get_object_or_404(Run.objects.select_related("job").defer("job__params"), pk=pk)
     context = {

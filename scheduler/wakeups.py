@@ -16,8 +16,12 @@ A stop signal wakes the sleep at once through a pipe (`poke`, safe to call from 
 import logging
 import os
 import select
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
+
+if TYPE_CHECKING:
+    from psycopg import Connection, Notify
 
 log = logging.getLogger("vigia.scheduler")
 
@@ -27,15 +31,15 @@ POLL = 0.25  # without notifications, new or edited jobs are noticed within this
 
 
 class Waker:
-    def __init__(self, channel=CHANNEL):
+    def __init__(self, channel: str = CHANNEL) -> None:
         self.channel = channel
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
-        self._listening_on = None  # the DB-API (psycopg) connection this process LISTENs on
+        self._listening_on: Connection[Any] | None = None  # the DB-API (psycopg) connection this process LISTENs on
         self._announced = False  # a notification arrived since the last changed()
 
-    def close(self):
+    def close(self) -> None:
         self.stop_listening()
         for fd in (self._read, self._write):
             try:
@@ -43,7 +47,7 @@ class Waker:
             except OSError:
                 pass
 
-    def poke(self):
+    def poke(self) -> None:
         """Wake the sleep now (from a signal handler, or another thread)."""
         try:
             os.write(self._write, b"!")
@@ -51,12 +55,12 @@ class Waker:
             pass
 
     @property
-    def listening(self):
+    def listening(self) -> bool:
         """True while changes are announced (PostgreSQL): the leader need not poll."""
         raw = self._listening_on
         return raw is not None and raw is connection.connection and not raw.closed
 
-    def changed(self):
+    def changed(self) -> bool:
         """Make sure this process LISTENs on its current connection; True when what is due may have changed
         since the last call (a notification arrived, the connection is new, or there is no way to know).
 
@@ -78,7 +82,7 @@ class Waker:
         self._listening_on, self._announced = raw, False
         return True  # what happened before we listened was not announced: look
 
-    def stop_listening(self):
+    def stop_listening(self) -> None:
         """No longer the leader: notifications would only pile up."""
         raw = self._listening_on
         if raw is not None and raw is connection.connection and not raw.closed:
@@ -89,7 +93,7 @@ class Waker:
                 log.warning("could not UNLISTEN", exc_info=True)
         self._forget()
 
-    def _forget(self):
+    def _forget(self) -> None:
         raw, self._listening_on = self._listening_on, None
         if raw is not None:
             try:
@@ -97,10 +101,10 @@ class Waker:
             except ValueError:
                 pass
 
-    def _heard(self, notify):
+    def _heard(self, notify: "Notify") -> None:
         self._announced = True
 
-    def sleep(self, seconds):
+    def sleep(self, seconds: float) -> None:
         """Sleep up to `seconds`; wake early on a poke or (when listening) on data from the database."""
         raw = self._listening_on if self.listening else None
         socket = None if raw is None else raw.fileno()
@@ -114,6 +118,7 @@ class Waker:
         if socket is not None and socket in ready:
             # Read what the server sent while we slept: a notification (or a notice, or news that the
             # connection broke, which raises here and is handled as any database error).
+            assert raw is not None  # the socket is its
             pgconn = raw.pgconn
             pgconn.consume_input()
             while pgconn.notifies() is not None:
