@@ -5,20 +5,41 @@ Thin: validation is channels_app.forms' forms, actions are sending's, tokens' an
 """
 
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin, messages
-from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.forms import ModelForm
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from channels_app import forms as channel_forms
 from channels_app import rendering, scheduled, sending, tokens
 from channels_app.models import ApiToken, Channel, Delivery, Event, Message, MessageTemplate, Recipient, Subscription
 from scheduler.admin import ReadOnlyAdmin, clip, local_time
 
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups
+    from django_stubs_ext import StrOrPromise, WithAnnotations
 
-def _badge(label, tone, title=""):
+
+class ChannelCounts(TypedDict):
+    """ChannelAdmin.get_queryset's annotations."""
+
+    recipient_count: int
+    sent_count: int
+
+
+class SubscriptionCount(TypedDict):
+    """RecipientAdmin.get_queryset's annotation."""
+
+    subscription_count: int
+
+
+def _badge(label: "StrOrPromise", tone: str, title: str = "") -> SafeString:
     """A coloured status label: classes, not style="" (the Content-Security-Policy forbids inline styles)."""
     return format_html('<span class="vigia-badge vigia-{}" title="{}">{}</span>', tone, title, label)
 
@@ -39,22 +60,24 @@ class ChannelAdmin(admin.ModelAdmin):
     list_filter = ["kind", "enabled"]
     search_fields = ["name"]
     ordering = ["name"]
-    edit_fields = ["name", "kind", "enabled", "pace_per_minute", "config", "secrets"]
+    edit_fields: "_FieldGroups" = ["name", "kind", "enabled", "pace_per_minute", "config", "secrets"]
 
-    def get_fields(self, request, obj=None):
+    def get_fields(self, request: HttpRequest, obj: Channel | None = None) -> "_FieldGroups":
         # A channel being added has no stored secrets to summarize.
         return self.edit_fields if obj is None else [*self.edit_fields, "stored_secrets"]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Channel | None = None) -> list[str]:
         return ["stored_secrets"] if obj is not None else []
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(
+        self, request: HttpRequest, obj: Channel | None = None, change: bool = False, **kwargs: Any
+    ) -> "type[ModelForm[Channel]]":
         # `secrets` is a model field Django will not put in a ModelForm (editable=False): the form declares
         # its own write-only field, so only the model fields are named here.
-        kwargs["fields"] = channel_forms.ChannelForm._meta.fields
-        return super().get_form(request, obj, **kwargs)
+        kwargs["fields"] = channel_forms.ChannelForm._meta.fields  # type: ignore[misc]  # Django sets _meta on the class
+        return super().get_form(request, obj, change, **kwargs)
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Channel]:
         since = timezone.now() - timedelta(hours=24)
         sent = (
             Delivery.objects.filter(recipient__channel=OuterRef("pk"), status=Delivery.Status.SENT, sent_at__gte=since)
@@ -73,15 +96,15 @@ class ChannelAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="Recipients", ordering="recipient_count")
-    def recipient_count(self, channel):
+    def recipient_count(self, channel: "WithAnnotations[Channel, ChannelCounts]") -> int:
         return channel.recipient_count
 
     @admin.display(description="Sent (24 h)", ordering="sent_count")
-    def sent_last_day(self, channel):
+    def sent_last_day(self, channel: "WithAnnotations[Channel, ChannelCounts]") -> int:
         return channel.sent_count
 
     @admin.display(description="Stored secrets")
-    def stored_secrets(self, channel):
+    def stored_secrets(self, channel: Channel) -> str:
         return channel_forms.secrets_summary(channel)
 
 
@@ -94,11 +117,11 @@ class RecipientAdmin(admin.ModelAdmin):
     ordering = ["channel__name", "address"]
     list_select_related = ["channel"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Recipient]:
         return super().get_queryset(request).annotate(subscription_count=Count("subscriptions"))
 
     @admin.display(description="Subscriptions", ordering="subscription_count")
-    def subscription_count(self, recipient):
+    def subscription_count(self, recipient: "WithAnnotations[Recipient, SubscriptionCount]") -> int:
         return recipient.subscription_count
 
 
@@ -112,7 +135,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_select_related = ["recipient__channel"]
 
     @admin.display(description="Event types")
-    def types(self, subscription):
+    def types(self, subscription: Subscription) -> str:
         return ", ".join(subscription.event_types) or "all"
 
 
@@ -123,14 +146,14 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     search_fields = ["name", "subject", "body"]
     ordering = ["name"]
 
-    def get_fields(self, request, obj=None):
+    def get_fields(self, request: HttpRequest, obj: MessageTemplate | None = None) -> "_FieldGroups":
         return ["name", "subject", "body"] if obj is None else ["name", "subject", "body", "preview"]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: MessageTemplate | None = None) -> list[str]:
         return [] if obj is None else ["preview"]
 
     @admin.display(description="Preview (sample values)")
-    def preview(self, template):
+    def preview(self, template: MessageTemplate) -> SafeString:
         subject, text = channel_forms.preview(template.name, template.subject, template.body)
         # format_html escapes: a template's output is plain text, never markup for this page.
         return format_html('<strong>{}</strong><pre class="vigia-pre">{}</pre>', subject, text)
@@ -141,10 +164,10 @@ class EventTypeFilter(admin.SimpleListFilter):
     title = "event type"
     parameter_name = "event_type"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: "admin.ModelAdmin[Any]") -> list[tuple[str, str]]:
         return [(name, name) for name in rendering.EVENT_TYPES]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> QuerySet[Delivery]:
         return queryset.filter(event__type=self.value()) if self.value() else queryset
 
 
@@ -167,29 +190,29 @@ class DeliveryAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # many rows: no unfiltered COUNT(*)
     actions = ["retry"]
 
-    def has_retry_permission(self, request):
+    def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("channels_app.change_delivery")
 
     @admin.display(description="Status", ordering="status")
-    def status_badge(self, delivery):
+    def status_badge(self, delivery: Delivery) -> SafeString:
         return _badge(delivery.get_status_display(), delivery.status, delivery.error)
 
     @admin.display(description="Channel", ordering="recipient__channel__name")
-    def channel(self, delivery):
+    def channel(self, delivery: Delivery) -> str:
         return delivery.recipient.channel.name
 
     @admin.display(description="Event", ordering="event__type")
-    def event_type(self, delivery):
+    def event_type(self, delivery: Delivery) -> str:
         return delivery.event.type
 
     @admin.display(description="Error")
-    def problem(self, delivery):
+    def problem(self, delivery: Delivery) -> str:
         if delivery.error:
             return clip(delivery.error, 60)
         return clip(f"Template not used: {delivery.template_error}", 60) if delivery.template_error else ""
 
     @admin.action(description="Retry (dead and failed ones)", permissions=["retry"])
-    def retry(self, request, queryset):
+    def retry(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         revived = sending.revive(queryset)
         self.message_user(request, f"Queued {revived} delivery(ies) again.", messages.SUCCESS)
 
@@ -202,17 +225,17 @@ class ApiTokenAdmin(admin.ModelAdmin):
     ordering = ["name"]
     actions = ["revoke"]
 
-    def get_fields(self, request, obj=None):
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> "_FieldGroups":
         # The token is made by tokens.create: adding asks only for who holds it.
         return ["name"] if obj is None else ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         return False  # a token is created and revoked, never edited
 
-    def has_revoke_permission(self, request):
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("channels_app.change_apitoken")
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: Any) -> None:
         token, raw = tokens.create(obj.name)
         # The admin goes on with `obj` (its log entry, the redirect): make it the stored token.
         obj.pk, obj.prefix, obj.digest, obj.created_at = token.pk, token.prefix, token.digest, token.created_at
@@ -222,7 +245,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Revoke", permissions=["revoke"])
-    def revoke(self, request, queryset):
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         self.message_user(request, f"Revoked {tokens.revoke(queryset)} token(s).", messages.SUCCESS)
 
 
@@ -236,15 +259,15 @@ class MessageAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     actions = ["cancel"]
 
-    def has_cancel_permission(self, request):
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("channels_app.change_message")
 
     @admin.display(description="Send at", ordering="send_at")
-    def send_time(self, message):
+    def send_time(self, message: Message) -> str:
         return local_time(message.send_at)
 
     @admin.action(description="Cancel", permissions=["cancel"])
-    def cancel(self, request, queryset):
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         chosen = list(queryset)
         cancelled = sum(scheduled.cancel(message) for message in chosen)
         text = f"Cancelled {cancelled} message(s)."

@@ -19,12 +19,15 @@ in channels_app.scheduled: these views only translate between HTTP and it.
   document is served at `/api/v1/openapi.json` (no login needed).
 """
 
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver
 from django.utils import translation
 from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
@@ -34,15 +37,22 @@ from ninja.security import HttpBearer
 from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
 from channels_app import scheduled, tokens
-from channels_app.models import Message
+from channels_app.models import ApiToken, Message
 from scheduler.shared import bounds
 
 INVALID = "Invalid request."
 NOT_FOUND = "Not found."
 
 
+class ApiRequest(HttpRequest):
+    """The request an endpoint gets: BearerToken put the caller's token on `auth` (for type checkers; nothing
+    changes at run time)."""
+
+    auth: ApiToken
+
+
 # --- Schemas -----------------------------------------------------------------------------------------
-def _no_nul(value):
+def _no_nul[T](value: T) -> T:
     # Valid JSON, but PostgreSQL cannot store U+0000 in text or jsonb, and no database stores a lone surrogate
     # ("\ud800" decodes to a str that is not encodable as UTF-8): refuse them as field errors, not a 500. The
     # rule is the forms' (bounds.json_problem); the API speaks English.
@@ -54,7 +64,7 @@ def _no_nul(value):
     return value
 
 
-def _scalar(value):
+def _scalar(value: object) -> str | int | float:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError("Each parameter is a text or a number.")
     return _no_nul(value)
@@ -120,7 +130,7 @@ class InvalidRequest(Schema):
 class BearerToken(HttpBearer):
     """`Authorization: Bearer <token>`, checked against the live (not revoked) API tokens."""
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> ApiToken:
         value = request.headers.get("Authorization", "").strip()
         if not value:
             raise AuthenticationError(message="Authentication required: send Authorization: Bearer <token>.")
@@ -129,7 +139,7 @@ class BearerToken(HttpBearer):
             raise AuthenticationError(message="Use Authorization: Bearer <token>.")
         return self.authenticate(request, raw.strip())
 
-    def authenticate(self, request, token):
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken:
         found = tokens.authenticate(token)
         if found is None:
             raise AuthenticationError(message="Invalid or revoked token.")
@@ -141,7 +151,7 @@ class MalformedBody(ValueError):
 
 
 class JsonParser(Parser):
-    def parse_body(self, request):
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
         try:
             return super().parse_body(request)
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
@@ -163,48 +173,49 @@ api = NinjaAPI(
 )
 
 
-def urls():
+def urls() -> tuple[list[URLResolver | URLPattern], str, str]:
     """`api.urls` with every view exempt from the session login LoginRequiredMiddleware asks for: the API
     authenticates each request by its own bearer token (the NinjaAPI's `auth`, on every operation)."""
     patterns, app_name, namespace = api.urls
     for pattern in patterns:
+        assert isinstance(pattern, URLPattern)  # ninja's URLs are all path()s: no include()
         login_not_required(pattern.callback)
     return patterns, app_name, namespace
 
 
-def invalid(request, errors, status=422):
+def invalid(request: HttpRequest, errors: dict[str, list[str]], status: int = 422) -> HttpResponse:
     return api.create_response(request, {"detail": INVALID, "errors": errors}, status=status)
 
 
-def not_found(request):
+def not_found(request: HttpRequest) -> HttpResponse:
     return api.create_response(request, {"detail": NOT_FOUND}, status=404)
 
 
 @api.exception_handler(AuthenticationError)
-def _unauthorized(request, exc):
+def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     response = api.create_response(request, {"detail": exc.message}, status=401)
     response["WWW-Authenticate"] = 'Bearer realm="vigia"'
     return response
 
 
 @api.exception_handler(RequestDataTooBig)
-def _too_large(request, exc):
+def _too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024
     return invalid(request, {"body": [f"Too large: send at most {limit} KiB."]}, status=413)
 
 
 @api.exception_handler(HttpError)
-def _http_error(request, exc):
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if exc.status_code == 400 and isinstance(exc.__cause__, MalformedBody):
         return invalid(request, {"body": [str(exc.__cause__)]}, status=400)
     return api.create_response(request, {"detail": exc.message}, status=exc.status_code)
 
 
 @api.exception_handler(NinjaValidationError)
-def _schema_errors(request, exc):
+def _schema_errors(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     if any(error["loc"][0] == "path" for error in exc.errors):
         return not_found(request)  # /messages/abc: no such message
-    errors = {}
+    errors: dict[str, list[str]] = {}
     for error in exc.errors:
         field, where = _field_of(error["loc"])
         message = _message_of(error)
@@ -214,7 +225,7 @@ def _schema_errors(request, exc):
     return invalid(request, errors)
 
 
-def _field_of(loc):
+def _field_of(loc: Sequence[str | int]) -> tuple[str, str]:
     """(the request field, where inside it) for ninja's ("body", "payload", "params", 0)."""
     loc = list(loc)
     if loc and loc[0] == "body":
@@ -226,7 +237,7 @@ def _field_of(loc):
     return field, where if inner else ""
 
 
-def _message_of(error):
+def _message_of(error: dict[str, Any]) -> str:
     kind, loc = error.get("type", ""), error["loc"]
     if kind == "missing":
         return "Send a JSON object." if len(loc) <= 2 else "Required."
@@ -241,7 +252,7 @@ def _message_of(error):
 
 
 # --- Endpoints ----------------------------------------------------------------------------------------
-def _own(request, message_id):
+def _own(request: ApiRequest, message_id: int) -> Message | None:
     return Message.objects.select_related("channel", "delivery").filter(pk=message_id, token=request.auth).first()
 
 
@@ -265,7 +276,7 @@ def _own(request, message_id):
     tags=["messages"],
     operation_id="create_message",
 )
-def create_message(request, payload: MessageIn):
+def create_message(request: ApiRequest, payload: MessageIn) -> HttpResponse | Status[dict[str, Any]]:
     data = scheduled.Request(
         service=payload.service,
         key=payload.key,
@@ -295,7 +306,7 @@ def create_message(request, payload: MessageIn):
     tags=["messages"],
     operation_id="get_message",
 )
-def get_message(request, message_id: int):
+def get_message(request: ApiRequest, message_id: int) -> HttpResponse | Status[dict[str, Any]]:
     message = _own(request, message_id)
     if message is None:
         return not_found(request)
@@ -313,7 +324,7 @@ def get_message(request, message_id: int):
     tags=["messages"],
     operation_id="cancel_message",
 )
-def cancel_message(request, message_id: int):
+def cancel_message(request: ApiRequest, message_id: int) -> HttpResponse | Status[dict[str, Any]]:
     message = _own(request, message_id)
     if message is None:
         return not_found(request)

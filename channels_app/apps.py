@@ -5,7 +5,7 @@ class ChannelsAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "channels_app"
 
-    def ready(self):
+    def ready(self) -> None:
         from channels_app import jobs, kinds, retention, scheduled  # noqa: F401  (job/channel kinds, pruners, hooks)
         from channels_app.checks import check_keys_at_startup  # (registers the secrets' system checks)
 

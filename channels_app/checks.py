@@ -1,12 +1,16 @@
 """System checks for secrets at rest."""
 
-from django.core.checks import Tags, Warning, register
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.checks import CheckMessage, Tags, Warning, register
 
 from channels_app import crypto
 
 
 @register(Tags.security, deploy=True)
-def encryption_keys_set(app_configs, **kwargs):
+def encryption_keys_set(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     """Production should hold its own key: the derived one changes (and strands the secrets) with SECRET_KEY,
     and anyone with SECRET_KEY and a database dump could read every channel's token."""
     if not crypto.using_derived_key():
@@ -21,6 +25,6 @@ def encryption_keys_set(app_configs, **kwargs):
     ]
 
 
-def check_keys_at_startup():
+def check_keys_at_startup() -> None:
     """Raise ImproperlyConfigured now, rather than at the first send, when a configured key is malformed."""
     crypto.keyring()

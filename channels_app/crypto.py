@@ -28,7 +28,7 @@ class SecretsUnreadable(TransientError):
     SECRET_KEY). Transient for a delivery: it goes through once the operator restores the key."""
 
 
-def derived_key(secret_key):
+def derived_key(secret_key: str) -> bytes:
     """The Fernet key used when VIGIA_ENCRYPTION_KEYS is unset: HKDF-SHA256 of SECRET_KEY."""
     raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"vigia secrets at rest").derive(
         secret_key.encode()
@@ -37,7 +37,7 @@ def derived_key(secret_key):
 
 
 @functools.lru_cache(maxsize=8)
-def _keyring(keys, secret_key):
+def _keyring(keys: tuple[str | bytes, ...], secret_key: str) -> MultiFernet:
     fernets = []
     for number, key in enumerate(keys, 1):
         try:
@@ -51,21 +51,21 @@ def _keyring(keys, secret_key):
     return MultiFernet(fernets)
 
 
-def keyring():
+def keyring() -> MultiFernet:
     """A MultiFernet over the configured keys (then the SECRET_KEY-derived one). ImproperlyConfigured when a
     configured key is malformed."""
     return _keyring(tuple(settings.VIGIA_ENCRYPTION_KEYS), settings.SECRET_KEY)
 
 
-def using_derived_key():
+def using_derived_key() -> bool:
     return not settings.VIGIA_ENCRYPTION_KEYS
 
 
-def encrypt(text):
+def encrypt(text: str) -> str:
     return keyring().encrypt(text.encode()).decode("ascii")
 
 
-def decrypt(token, what="stored secrets"):
+def decrypt(token: str, what: str = "stored secrets") -> str:
     """The plaintext of `token`; SecretsUnreadable naming `what` when no key opens it."""
     try:
         return keyring().decrypt(token.encode("ascii")).decode()
@@ -73,7 +73,7 @@ def decrypt(token, what="stored secrets"):
         raise SecretsUnreadable(_unreadable(what)) from None
 
 
-def rotate(token, what="stored secrets"):
+def rotate(token: str, what: str = "stored secrets") -> str:
     """`token` encrypted again with the first key (the same plaintext, a new ciphertext)."""
     try:
         return keyring().rotate(token.encode("ascii")).decode("ascii")
@@ -81,7 +81,7 @@ def rotate(token, what="stored secrets"):
         raise SecretsUnreadable(_unreadable(what)) from None
 
 
-def _unreadable(what):
+def _unreadable(what: str) -> str:
     return (
         f"Cannot decrypt the {what}: none of the keys in VIGIA_ENCRYPTION_KEYS (nor the one derived from "
         "SECRET_KEY) opens them. Add the key they were encrypted with, or enter the secrets again."

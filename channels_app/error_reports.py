@@ -11,17 +11,20 @@ screen share) must not show a token either.
 """
 
 import re
+from types import FrameType
+from typing import Any
 
+from django.http import HttpRequest, QueryDict
 from django.views.debug import SafeExceptionReporterFilter
 
 SECRET_NAMES = re.compile(r"API|TOKEN|KEY|SECRET|PASS|SIGNATURE|AUTH|COOKIE|HEADER|URL", flags=re.IGNORECASE)
 
 
 class SecretsReporterFilter(SafeExceptionReporterFilter):
-    def is_active(self, request):
+    def is_active(self, request: HttpRequest | None) -> bool:
         return True
 
-    def _cleanse_by_name(self, request, multivaluedict):
+    def _cleanse_by_name(self, request: HttpRequest, multivaluedict: QueryDict) -> QueryDict:
         marked = getattr(request, "sensitive_post_parameters", None) or []
         if marked == "__ALL__":
             names = list(multivaluedict)
@@ -33,14 +36,17 @@ class SecretsReporterFilter(SafeExceptionReporterFilter):
                 cleansed[name] = self.cleansed_substitute
         return cleansed
 
-    def get_post_parameters(self, request):
+    def get_post_parameters(self, request: HttpRequest | None) -> dict[str, Any]:
         if request is None:
             return {}
         return self._cleanse_by_name(request, request.POST)
 
-    def get_cleansed_multivaluedict(self, request, multivaluedict):
+    def get_cleansed_multivaluedict(self, request: HttpRequest, multivaluedict: QueryDict) -> QueryDict:
         return self._cleanse_by_name(request, multivaluedict)
 
-    def get_traceback_frame_variables(self, request, tb_frame):
+    # A list of pairs where the stub says ItemsView: Django only iterates it (dictsort in the template).
+    def get_traceback_frame_variables(  # type: ignore[override]
+        self, request: HttpRequest | None, tb_frame: FrameType
+    ) -> list[tuple[str, Any]]:
         variables = super().get_traceback_frame_variables(request, tb_frame)
         return [(name, self.cleansed_substitute if SECRET_NAMES.search(name) else value) for name, value in variables]

@@ -9,9 +9,14 @@ when the change it announces was committed, and at-least-once execution never se
 
 import fnmatch
 import logging
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Model
 from django.utils import timezone
 
 from channels_app import rendering
@@ -23,7 +28,7 @@ log = logging.getLogger("vigia.events")
 SEND = "channels_app.sending.send_delivery"
 
 
-def publish(topic, event, key=None):
+def publish(topic: str, event: dict[str, Any], key: str | None = None) -> Event | None:
     """Record an event and queue a message to each subscriber of `topic`. Returns the Event, or None when
     an event with the same `key` was already published (the caller is repeating itself)."""
     # savepoint=False: inside the caller's transaction this adds no savepoint of its own (a check stores
@@ -43,18 +48,18 @@ def publish(topic, event, key=None):
     return recorded
 
 
-def _insert_new_event(conn):
+def _insert_new_event(conn: BaseDatabaseWrapper) -> rawsql.InsertNew:
     return rawsql.InsertNew(conn, Event, unique=["key"], returning="id")
 
 
-def subscribers(topic, event_type):
+def subscribers(topic: str, event_type: str) -> list[Recipient]:
     """The active recipients, on enabled channels, whose subscriptions match the topic and the type."""
     sql = rawsql.statement("subscribers", _Subscribers)
     with sql.conn.cursor() as cursor:
         # exact, everything, and patterns (matched below)
         cursor.execute(sql.select, [True, True, topic, "%*%"])
         rows = cursor.fetchall()
-    found = {}
+    found: dict[int, Recipient] = {}
     for row in rows:
         subscription, recipient, channel = rawsql.split_row(sql.readers, row)
         recipient.channel, subscription.recipient = channel, recipient
@@ -70,14 +75,15 @@ class _Subscribers:
     """The subscriptions a topic may match, each with its recipient and channel, in one prepared SELECT
     (the ORM's query with select_related was compiled anew for every event: 40 % of publish()'s CPU)."""
 
-    def __init__(self, conn):
+    def __init__(self, conn: BaseDatabaseWrapper) -> None:
         self.conn = conn
         models = (Subscription, Recipient, Channel)
         self.readers = [rawsql.ModelRows(conn, model, "") for model in models]
-        table = {model: rawsql.quoted(conn, model._meta.db_table) for model in models}
+        table: dict[type[Model], str] = {model: rawsql.quoted(conn, model._meta.db_table) for model in models}
 
-        def column(model, name):
-            return f"{table[model]}.{rawsql.quoted(conn, model._meta.get_field(name).column)}"
+        def column(model: type[Model], name: str) -> str:
+            # A concrete field's name: a column (the stubs allow a relation, or None, for get_field().column).
+            return f"{table[model]}.{rawsql.quoted(conn, model._meta.get_field(name).column)}"  # type: ignore[union-attr]
 
         columns = ", ".join(column(model, field.name) for model in models for field in model._meta.concrete_fields)
         self.select = (
@@ -90,7 +96,13 @@ class _Subscribers:
         )
 
 
-def deliver(event, recipients, subject=None, text=None, new=False):
+def deliver(
+    event: Event,
+    recipients: Sequence[Recipient],
+    subject: str | None = None,
+    text: str | None = None,
+    new: bool = False,
+) -> int:
     """One Delivery per recipient (rendered now: every attempt sends the same words), queued for sending.
     Returns how many were created; call inside a transaction. `new`: the event was just created, so it
     has no deliveries yet. Rendering never raises (a failing template gives the built-in wording, its reason
@@ -102,8 +114,9 @@ def deliver(event, recipients, subject=None, text=None, new=False):
         values = {"type": event.type, "topic": event.topic, **event.payload}
         rendered = rendering.render(event.type, values)
         subject, text, problem = rendered.subject, rendered.text, rendered.problem
+    assert subject is not None  # given with the text, or rendered with it
     now = timezone.now()
-    safety_net = now + timezone.timedelta(seconds=settings.VIGIA_DELIVERY_REQUEUE_AFTER)
+    safety_net = now + timedelta(seconds=settings.VIGIA_DELIVERY_REQUEUE_AFTER)
     rows = [
         Delivery(
             event=event,
@@ -125,6 +138,6 @@ def deliver(event, recipients, subject=None, text=None, new=False):
     return len(fresh)
 
 
-def enqueue(delivery_ids):
+def enqueue(delivery_ids: Iterable[int]) -> None:
     timeout = settings.VIGIA_DELIVERY_SEND_TIMEOUT
     queue.enqueue_tasks(SEND, [((pk,), settings.VIGIA_DELIVERY_QUEUE, timeout) for pk in delivery_ids])

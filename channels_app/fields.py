@@ -11,8 +11,11 @@ values are handed to scheduler.shared.logs.remember_secrets, so log lines mask t
 """
 
 import json
+from typing import Any
 
 from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Model
 from django.db.models.query_utils import DeferredAttribute
 
 from channels_app import crypto
@@ -24,16 +27,16 @@ MASK = "'********'"
 class SecretValue(str):
     __slots__ = ()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return MASK
 
 
 class Secrets(dict):
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "{" + ", ".join(f"{key!r}: {MASK}" for key in self) + "}"
 
 
-def _masked(value):
+def _masked(value: object) -> object:
     if isinstance(value, dict) and not isinstance(value, Secrets):
         # Log lines from this process mask these values from now on, whatever logs them (scheduler.shared.logs).
         remember_secrets(item for item in value.values() if isinstance(item, str))
@@ -46,17 +49,17 @@ class Sealed:
 
     __slots__ = ("token",)
 
-    def __init__(self, token):
+    def __init__(self, token: str) -> None:
         self.token = token
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<encrypted>"
 
 
 class EncryptedDescriptor(DeferredAttribute):
     """Decrypts on first read (naming the row when it cannot), masks what is assigned."""
 
-    def __get__(self, instance, cls=None):
+    def __get__(self, instance: Model | None, cls: type[Model] | None = None) -> Any:
         if instance is None:
             return self
         value = super().__get__(instance, cls)  # loads a deferred field
@@ -66,17 +69,22 @@ class EncryptedDescriptor(DeferredAttribute):
             instance.__dict__[self.field.attname] = value
         return value
 
-    def __set__(self, instance, value):
+    def __set__(self, instance: Model, value: object) -> None:
         instance.__dict__[self.field.attname] = _masked(value)
 
 
 class EncryptedJSONField(models.TextField):
+    # For django-stubs' mypy plugin: the model attribute takes and gives a dict (a TextField's would be str).
+    # Without runtime generics (django_stubs_ext.monkeypatch) these are the way to say so; mypy sees overrides.
+    _pyi_private_set_type: dict[str, Any]  # type: ignore[assignment]
+    _pyi_private_get_type: dict[str, Any]  # type: ignore[assignment]
+
     descriptor_class = EncryptedDescriptor
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(self, value: str | None, expression: object, connection: BaseDatabaseWrapper) -> Sealed | None:
         return None if value is None else Sealed(value)
 
-    def to_python(self, value):
+    def to_python(self, value: object) -> object:
         # Deserialized fixtures (dumpdata writes ciphertext) and model validation.
         if isinstance(value, Sealed):
             value = value.token
@@ -84,22 +92,22 @@ class EncryptedJSONField(models.TextField):
             return _masked(json.loads(crypto.decrypt(value)))
         return value
 
-    def pre_save(self, model_instance, add):
+    def pre_save(self, model_instance: Model, add: bool) -> object:
         # Untouched secrets go back as they came: no decryption needed to save the rest of the row.
         return self._stored(model_instance)
 
-    def get_prep_value(self, value):
+    def get_prep_value(self, value: object) -> str | None:
         if value is None:
             return None
         if isinstance(value, Sealed):
             return value.token
         return crypto.encrypt(json.dumps(value, ensure_ascii=False))
 
-    def value_to_string(self, obj):
+    def value_to_string(self, obj: Model) -> str | None:  # type: ignore[override]  # None for a NULL column
         # dumpdata: ciphertext, never the plaintext.
         return self.get_prep_value(self._stored(obj))
 
-    def _stored(self, instance):
+    def _stored(self, instance: Model) -> object:
         """The value as held (Sealed when untouched since loading), loading it first if deferred."""
         if self.attname not in instance.__dict__:
             getattr(instance, self.attname)

@@ -7,11 +7,15 @@ back with errors), and its error messages name settings, never their values.
 
 import json
 import re
+from collections.abc import Sequence
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.forms.renderers import BaseRenderer
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -27,14 +31,14 @@ TOPIC = re.compile(r"^(\*|[A-Za-z0-9_-]+:[A-Za-z0-9_:*.-]+)$")
 # --- channels --------------------------------------------------------------------------------------
 
 
-def _all_secret_names():
+def _all_secret_names() -> set[str]:
     return {name for kind_name in kinds.names() for name in kinds.get(kind_name).secret_fields}
 
 
 class RedactedJSONInput(forms.Textarea):
     """The public settings, without any secret a user typed there by mistake (they come back as errors)."""
 
-    def format_value(self, value):
+    def format_value(self, value: Any) -> Any:
         try:
             data = bounds.load_json(value) if isinstance(value, str) else value
         except ValueError:  # shown back to be corrected, unless it seems to hold a secret
@@ -48,11 +52,11 @@ class RedactedJSONInput(forms.Textarea):
 class WriteOnlyInput(forms.Textarea):
     """Renders empty, always: neither a stored secret nor the one just posted goes back to the browser."""
 
-    def format_value(self, value):
+    def format_value(self, value: Any) -> None:
         return None
 
 
-def _settings_help():
+def _settings_help() -> str:
     lines = []
     for name in kinds.names():
         kind = kinds.get(name)
@@ -82,29 +86,32 @@ class ChannelForm(forms.ModelForm):
         ),
     )
 
+    instance: Channel
+
     class Meta:
         model = Channel
         fields = ["name", "kind", "enabled", "pace_per_minute", "config"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["kind"].widget.choices = [("", "---------"), *kinds.choices()]
         self.fields["config"].help_text = _("JSON object of the kind's settings. %(kinds)s") % {
             "kinds": _settings_help()
         }
-        self._secrets = None
+        self._secrets: dict[str, Any] | None = None
 
-    def clean_kind(self):
-        return kinds.clean_name(self.cleaned_data.get("kind"))  # its message lists the kinds that exist
+    def clean_kind(self) -> str:
+        return kinds.clean_name(self.cleaned_data["kind"])  # its message lists the kinds that exist
 
-    def clean_config(self):
+    def clean_config(self) -> dict[str, Any]:
         return _json_object(self.cleaned_data.get("config"), _("The settings must be a JSON object."))
 
-    def clean_secrets(self):
+    def clean_secrets(self) -> dict[str, Any]:
         return _json_object(self.cleaned_data.get("secrets"), _("The secrets must be a JSON object."))
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # a ModelForm's clean returns its cleaned_data
         kind_name = data.get("kind")
         if not kind_name or {"kind", "config", "secrets"} & set(self.errors):
             return data
@@ -132,16 +139,17 @@ class ChannelForm(forms.ModelForm):
         data["config"], self._secrets = kinds.split_config(kind_name, cleaned)
         return data
 
-    def _stored_secrets(self):
+    def _stored_secrets(self) -> dict[str, Any]:
         # Secrets no key opens count as unset: giving them again is how the operator recovers the channel.
         try:
             return self.instance.secrets or {}
         except crypto.SecretsUnreadable:
             return {}
 
-    def _add_setting_errors(self, error, secret_names):
+    def _add_setting_errors(self, error: ValidationError, secret_names: set[str]) -> None:
         """A secret's errors go under `secrets`, the others under `config` (messages never hold values)."""
-        on_secrets, on_config = {}, {}
+        on_secrets: dict[str, list[str]] = {}
+        on_config: dict[str, list[str]] = {}
         for key, messages in error.message_dict.items():
             is_secret = key.removeprefix("config.") in secret_names
             target = on_secrets if is_secret else on_config
@@ -151,14 +159,14 @@ class ChannelForm(forms.ModelForm):
         if on_config:
             add_nested_errors(self, "config", ValidationError(on_config))
 
-    def save(self, commit=True):
+    def save(self, commit: bool = True) -> Channel:
         self.instance.secrets = self._secrets or {}
         if self.instance.pk and self.changed_data:  # edited (a new token, server...): no longer known to be down
             self.instance.down_since, self.instance.down_reason = None, ""
         return super().save(commit)
 
 
-def _json_object(value, message):
+def _json_object(value: object, message: str) -> dict[str, Any]:
     if value in (None, ""):
         return {}
     if not isinstance(value, dict):
@@ -166,10 +174,10 @@ def _json_object(value, message):
     return value
 
 
-def secrets_summary(channel):
+def secrets_summary(channel: Channel) -> str:
     """Which secrets are set ("token: set"), never what they are."""
     try:
-        names = kinds.get(channel.kind).secret_fields
+        names: Sequence[str] = kinds.get(channel.kind).secret_fields
     except KeyError:
         names = ()
     try:
@@ -191,12 +199,15 @@ def secrets_summary(channel):
 
 
 class RecipientForm(forms.ModelForm):
+    instance: Recipient
+
     class Meta:
         model = Recipient
         fields = ["channel", "address", "label", "active"]
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # a ModelForm's clean returns its cleaned_data
         channel = data.get("channel")
         if channel is None or "address" in self.errors:
             return data
@@ -223,11 +234,13 @@ class RecipientForm(forms.ModelForm):
 class DatalistInput(forms.TextInput):
     """A free text input with suggestions."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.choices = []
+        self.choices: list[tuple[str, str]] = []
 
-    def render(self, name, value, attrs=None, renderer=None):
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: BaseRenderer | None = None
+    ) -> SafeString:
         list_id = f"{(attrs or {}).get('id') or name}_choices"
         html = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
         options = format_html_join("", '<option value="{}">{}</option>', self.choices)
@@ -250,16 +263,18 @@ class SubscriptionForm(forms.ModelForm):
         help_text=gettext_lazy("None ticked: every event type."),
     )
 
+    instance: Subscription
+
     class Meta:
         model = Subscription
         fields = ["recipient", "topic", "event_types"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["recipient"].queryset = Recipient.objects.select_related("channel")
+        cast(forms.ModelChoiceField, self.fields["recipient"]).queryset = Recipient.objects.select_related("channel")
         self.fields["topic"].widget.choices = topics.choices()
 
-    def clean_topic(self):
+    def clean_topic(self) -> str:
         topic = self.cleaned_data["topic"].strip()
         if not TOPIC.match(topic):
             raise ValidationError(
@@ -267,8 +282,9 @@ class SubscriptionForm(forms.ModelForm):
             )
         return topic
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # a ModelForm's clean returns its cleaned_data
         recipient, topic = data.get("recipient"), data.get("topic")
         if recipient is not None and topic:
             taken = Subscription.objects.filter(recipient=recipient, topic=topic).exclude(pk=self.instance.pk)
@@ -284,11 +300,13 @@ class SubscriptionForm(forms.ModelForm):
 
 
 class MessageTemplateForm(forms.ModelForm):
+    instance: MessageTemplate
+
     class Meta:
         model = MessageTemplate
         fields = ["name", "subject", "body"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if "name" in self.fields:
             self.fields["name"].help_text = _(
@@ -296,26 +314,27 @@ class MessageTemplateForm(forms.ModelForm):
                 "other name for API messages with positional placeholders {{1}}, {{2}}…"
             ) % {"types": ", ".join(rendering.EVENT_TYPES)}
 
-    def clean_subject(self):
+    def clean_subject(self) -> str:
         subject = self.cleaned_data.get("subject") or ""
         rendering.check(subject)
         return subject
 
-    def clean_body(self):
+    def clean_body(self) -> str:
         body = self.cleaned_data.get("body") or ""
         rendering.check(body)
         return body
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         # A template that compiles may still fail when rendered ({% include "nope.txt" %}, a filter given
         # the wrong argument, a loop without end): it is tried on a sample event of its type first.
         data = super().clean()
+        assert data is not None  # a ModelForm's clean returns its cleaned_data
         if not {"name", "subject", "body"} & set(self.errors):
             for field, error in rendering.trial(data["name"], data.get("subject", ""), data["body"]).items():
                 self.add_error(field, error)
         return data
 
-    def preview(self):
+    def preview(self) -> tuple[str, ...]:
         """(subject, text) with sample values: of what was posted when valid, else of the stored template."""
         if self.is_bound and self.is_valid():
             data = self.cleaned_data
@@ -323,7 +342,7 @@ class MessageTemplateForm(forms.ModelForm):
         return preview(self.instance.name, self.instance.subject, self.instance.body)
 
 
-def preview(name, subject, body):
+def preview(name: str, subject: str, body: str) -> tuple[str, ...]:
     """(subject, text) of a template filled with sample values: a sample event for an event type's template,
     ⟨1⟩, ⟨2⟩… for a named one's placeholders. Plain text, not escaped: escape it to show it in HTML."""
     if name in rendering.DEFAULTS:
@@ -345,7 +364,7 @@ def preview(name, subject, body):
 # --- a test message --------------------------------------------------------------------------------
 
 
-def test_send(channel, address):
+def test_send(channel: Channel, address: str) -> Delivery:
     """Send one test message to `address` through `channel` now, in this process, and return its Delivery
     (sent, failed or retrying, with the error). ValidationError when the kind refuses the address."""
     problem = bounds.json_problem(address)  # NUL: no database stores it (the page posts it unchecked)
@@ -368,4 +387,4 @@ def test_send(channel, address):
     return delivery
 
 
-test_send.__test__ = False  # not a pytest test, whatever its name
+test_send.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, whatever its name

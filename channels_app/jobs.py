@@ -1,6 +1,9 @@
 """The channels' job kind (`send_message`), the leader's delivery sweep, and the job-failure alerts."""
 
+from typing import Any
+
 from django import forms
+from django.apps import AppConfig
 from django.conf import settings
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
@@ -8,7 +11,7 @@ from django.dispatch import receiver
 from channels_app import scheduled, sending
 from scheduler import periodic, services
 from scheduler.errors import PermanentError
-from scheduler.job_kinds import JobKind, register
+from scheduler.job_kinds import JobKind, RunContext, register
 from scheduler.models import Job, Run
 from scheduler.shared import retention
 from scheduler.signals import run_finished
@@ -31,7 +34,7 @@ class SendMessage(JobKind):
     class Params(forms.Form):
         message_id = forms.IntegerField(min_value=1)
 
-    def run(self, params, context):
+    def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         from channels_app.models import Message
 
         message = Message.objects.filter(pk=params["message_id"]).first()
@@ -41,7 +44,7 @@ class SendMessage(JobKind):
 
 
 @receiver(run_finished)
-def _alert_job_failure(sender, run, **kwargs):
+def _alert_job_failure(sender: type[Run], run: Run, **kwargs: Any) -> None:
     """A run that failed for good (no retry left) is published on `job:<id>:failed`."""
     if run.status not in (Run.Status.FAILED, Run.Status.TIMED_OUT):
         return
@@ -67,12 +70,12 @@ def _alert_job_failure(sender, run, **kwargs):
     )
 
 
-def ensure_system_jobs():
+def ensure_system_jobs() -> list[Job]:
     Job.objects.filter(external_service="vigia", external_key__in=RETIRED_SYSTEM_JOBS).delete()
     return services.ensure_jobs(SYSTEM_JOBS)
 
 
 @receiver(post_migrate)
-def _ensure_after_migrate(sender, **kwargs):
+def _ensure_after_migrate(sender: AppConfig, **kwargs: Any) -> None:
     if sender.name == "channels_app" and settings.VIGIA_SYSTEM_JOBS:
         ensure_system_jobs()

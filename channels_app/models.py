@@ -27,7 +27,7 @@ class Event(models.Model):
     class Meta:
         indexes = [models.Index(fields=["topic", "-created_at"], name="event_topic_recent")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.type} on {self.topic}"
 
 
@@ -51,7 +51,7 @@ class Channel(models.Model):
     created_at = models.DateTimeField(default=utc_now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
 
 
@@ -65,7 +65,7 @@ class Recipient(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["channel", "address"], name="recipient_unique_address")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         who = self.label or self.address or "(channel)"
         return f"{who} via {self.channel.name}"
 
@@ -82,7 +82,7 @@ class Subscription(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["recipient", "topic"], name="subscription_unique_topic")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.recipient} ← {self.topic}"
 
 
@@ -95,7 +95,7 @@ class MessageTemplate(models.Model):
     body = models.TextField()
     updated_at = models.DateTimeField(auto_now=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
 
@@ -140,11 +140,11 @@ class Delivery(models.Model):
             models.Index(fields=["claimed_at"], name="delivery_sending", condition=Q(status="sending")),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"#{self.pk} {self.status} → {self.recipient}"
 
     @property
-    def idempotency_key(self):
+    def idempotency_key(self) -> str:
         """Sent to providers that accept one (Wuzapi `Id`, webhook header), so a re-send is recognizable."""
         return f"vigia-{self.pk}"
 
@@ -159,7 +159,7 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
 
@@ -199,5 +199,5 @@ class Message(models.Model):
         constraints = [models.UniqueConstraint(fields=["service", "key"], name="message_unique_key")]
         indexes = [models.Index(fields=["status", "send_at"], name="message_status_due")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.service}/{self.key}"

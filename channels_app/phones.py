@@ -23,7 +23,7 @@ GROUP = re.compile(r"[0-9]{5,40}(-[0-9]{1,20})?@g\.us")  # fullmatch; ASCII digi
 EXAMPLE = "+55 11 91234-5678"
 
 
-def clean(address):
+def clean(address: str | None) -> str:
     """The address to store and send (digits only, or the group JID as given), or ValidationError."""
     address = (address or "").strip()
     if not address:
@@ -36,7 +36,7 @@ def clean(address):
     return clean_phone(address)
 
 
-def clean_group(address):
+def clean_group(address: str) -> str:
     if GROUP.fullmatch(address):
         return address
     raise ValidationError(
@@ -45,7 +45,7 @@ def clean_group(address):
     )
 
 
-def clean_phone(address):
+def clean_phone(address: str) -> str:
     """E.164 digits without the '+' (5511912345678), from a number typed with or without '+', with spaces,
     dashes, dots and parentheses, in any script's digits."""
     digits, plus = [], False
@@ -67,7 +67,8 @@ def clean_phone(address):
         number = None
     if number is not None and phonenumbers.is_valid_number(number):
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).removeprefix("+")
-    region = phonenumbers.region_code_for_country_code(number.country_code) if number else None
+    # parse() always sets country_code; the stub types the attribute as optional for an empty PhoneNumber().
+    region = phonenumbers.region_code_for_country_code(number.country_code) if number else None  # type: ignore[arg-type]
     if region == "BR":
         message = _(
             "'%(address)s' is not a valid Brazilian number: check the area code (DDD) and the digits; a mobile "

@@ -15,11 +15,16 @@ import json
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.template import Context, Engine, TemplateSyntaxError, VariableDoesNotExist
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.template import Context, Engine, Template, TemplateSyntaxError, VariableDoesNotExist
+from django.template.base import Node
+from django.template.context import ContextDict
 from django.utils.translation import gettext as _
 
 from scheduler.shared import rawsql
@@ -73,7 +78,7 @@ MAX_SECONDS = 1.0  # looked at every 100 steps
 
 # A sample event per type, with every field DEFAULTS uses: template previews, and the trial every template
 # must pass before it is saved.
-SAMPLES = {
+SAMPLES: dict[str, dict[str, Any]] = {
     "item.new": {
         "source": 1,
         "source_name": "Diário Oficial",
@@ -131,32 +136,33 @@ class TooCostly(Exception):
 class _Bounded(Context):
     """A plain-text Context that stops a rendering after MAX_STEPS loop steps or MAX_SECONDS."""
 
-    def __init__(self, values):
+    def __init__(self, values: dict[str, Any]) -> None:
         super().__init__(values, autoescape=False)
         self.steps, self.deadline = 0, time.monotonic() + MAX_SECONDS
 
-    def _step(self):
+    def _step(self) -> None:
         self.steps += 1
         if self.steps > MAX_STEPS:
             raise TooCostly(f"more than {MAX_STEPS:,} loop steps")
         if self.steps % 100 == 0 and time.monotonic() > self.deadline:
             raise TooCostly(f"more than {MAX_SECONDS:g} s")
 
-    def __setitem__(self, key, value):  # {% for x in … %} sets its variable once per step
+    def __setitem__(self, key: int | str | Node, value: Any) -> None:
+        # {% for x in … %} sets its variable once per step
         self._step()
         super().__setitem__(key, value)
 
-    def update(self, other_dict):  # {% for a, b in … %}
+    def update(self, other_dict: dict[str, Any] | Context) -> ContextDict:  # {% for a, b in … %}
         self._step()
         return super().update(other_dict)
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(source):
+def _compiled(source: str) -> Template:
     return ENGINE.from_string(source)  # templates are compiled once per process, not per message
 
 
-def check(source):
+def check(source: str) -> None:
     """ValidationError when `source` is not a valid template."""
     try:
         ENGINE.from_string(source)
@@ -164,12 +170,12 @@ def check(source):
         raise ValidationError(_("Template error: %(error)s"), params={"error": exc}) from None
 
 
-def trial(event_type, subject, body):
+def trial(event_type: str, subject: str, body: str) -> dict[str, ValidationError]:
     """Errors by field ("subject", "body") of an event type's template that compiles but cannot render a
     sample event of its type within the bounds; {} when it can (or `event_type` is not an event type)."""
     if event_type not in DEFAULTS:
         return {}
-    errors = {}
+    errors: dict[str, ValidationError] = {}
     for field, source in (("subject", subject or DEFAULTS[event_type][0]), ("body", body)):
         try:
             bounded(source, sample(event_type))
@@ -181,11 +187,11 @@ def trial(event_type, subject, body):
     return errors
 
 
-def sample(event_type):
+def sample(event_type: str) -> dict[str, Any]:
     return {"type": event_type, "topic": "sample:1", **SAMPLES.get(event_type, {})}
 
 
-def bounded(source, values):
+def bounded(source: str, values: dict[str, Any]) -> str:
     """An operator's template rendered within MAX_STEPS, MAX_SECONDS and MAX_CHARS (TooCostly beyond)."""
     text = _compiled(source).render(_Bounded(values))
     if len(text) > MAX_CHARS:
@@ -193,7 +199,7 @@ def bounded(source, values):
     return text.strip()
 
 
-def describe(exc):
+def describe(exc: BaseException) -> str:
     """What went wrong, for the operator: 'TemplateDoesNotExist: nope.txt'."""
     name = "Too costly" if isinstance(exc, TooCostly) else type(exc).__name__
     text = str(exc)
@@ -202,7 +208,7 @@ def describe(exc):
     return f"{name}: {text}"[:500]
 
 
-def render(event_type, payload):
+def render(event_type: str, payload: dict[str, Any]) -> Rendered:
     """Rendered(subject, text, problem) for an event: the operator's template when there is one and it
     renders, else the built-in wording, else a plain listing of the event's fields. Never raises."""
     default_subject, default_body = DEFAULTS.get(event_type, GENERIC)
@@ -228,7 +234,7 @@ def render(event_type, payload):
         return Rendered(*plain(payload), problem or describe(exc))
 
 
-def plain(payload):
+def plain(payload: dict[str, Any]) -> tuple[str, str]:
     """(subject, text): the event's fields one per line, as plain text, for when no wording renders."""
     lines = []
     for key, value in payload.items():
@@ -237,7 +243,7 @@ def plain(payload):
     return f"{payload.get('type', '')} {payload.get('topic', '')}".strip(), "\n".join(lines)
 
 
-def _custom(name):
+def _custom(name: str) -> tuple[str, str] | None:
     """(subject, body) of the operator's template named `name`, or None: one prepared SELECT per message."""
     sql = rawsql.statement("message_template", _template_sql)
     with connection.cursor() as cursor:
@@ -245,21 +251,23 @@ def _custom(name):
         return cursor.fetchone()
 
 
-def _template_sql(conn):
+def _template_sql(conn: BaseDatabaseWrapper) -> str:
     from channels_app.models import MessageTemplate
 
     table = rawsql.quoted(conn, MessageTemplate._meta.db_table)
+    # Concrete fields by name: each has a column (the stubs allow a relation, or None, for get_field().column).
     subject, body, name = (
-        rawsql.quoted(conn, MessageTemplate._meta.get_field(field).column) for field in ("subject", "body", "name")
+        rawsql.quoted(conn, MessageTemplate._meta.get_field(field).column)  # type: ignore[union-attr]
+        for field in ("subject", "body", "name")
     )
     return f"SELECT {subject}, {body} FROM {table} WHERE {name} = %s"
 
 
-def placeholders(body):
+def placeholders(body: str | None) -> list[int]:
     return sorted({int(number) for number in POSITIONAL.findall(body or "")})
 
 
-def fill_positional(body, params):
+def fill_positional(body: str, params: Sequence[object]) -> str:
     """Replace {{1}}, {{2}}… with params[0], params[1]…; ValidationError naming what is missing."""
     wanted = placeholders(body)
     missing = [number for number in wanted if number < 1 or number > len(params)]

@@ -4,17 +4,19 @@ Deliveries go once final (sent, failed, dead, cancelled); pending, sending and r
 their age. An event goes after its deliveries, once none remains. Both after VIGIA_RETAIN_DELIVERIES_DAYS.
 """
 
-from django.db.models import Exists, OuterRef
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, QuerySet
 
 from channels_app.models import Delivery, Event
 from scheduler.shared import retention
 
 
-def prunable_deliveries(cutoff):
+def prunable_deliveries(cutoff: datetime) -> QuerySet[Delivery]:
     return Delivery.objects.filter(created_at__lt=cutoff, status__in=Delivery.FINAL)
 
 
-def prunable_events(cutoff):
+def prunable_events(cutoff: datetime) -> QuerySet[Event]:
     return Event.objects.filter(~Exists(Delivery.objects.filter(event=OuterRef("pk"))), created_at__lt=cutoff)
 
 

@@ -9,7 +9,8 @@ if any, is told.
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from django.core.exceptions import ValidationError
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from channels_app import events, rendering
 from channels_app.kinds import base as kinds
-from channels_app.models import Channel, Delivery, Event, Message, MessageTemplate, Recipient
+from channels_app.models import ApiToken, Channel, Delivery, Event, Message, MessageTemplate, Recipient
 from channels_app.sending import delivery_finished
 from scheduler import services
 from scheduler.models import Job, Run
@@ -27,7 +28,7 @@ from scheduler.shared import bounds, outbound
 
 log = logging.getLogger("vigia.deliveries")
 MESSAGE_EVENT = "message.api"  # the type of the events scheduled messages are delivered through
-STATUS_OF_DELIVERY = {
+STATUS_OF_DELIVERY: dict[str, Message.Status] = {
     Delivery.Status.SENT: Message.Status.SENT,
     Delivery.Status.FAILED: Message.Status.FAILED,
     Delivery.Status.DEAD: Message.Status.FAILED,
@@ -48,7 +49,7 @@ class Request:
     callback_url: str = ""
 
 
-def create(request, token=None):
+def create(request: Request, token: ApiToken | None = None) -> tuple[Message, bool]:
     """(message, created). Raises ValidationError keyed by field; writes nothing then."""
     request.service, request.key = (request.service or "").strip(), (request.key or "").strip()
     existing = Message.objects.filter(service=request.service, key=request.key).first()
@@ -80,8 +81,8 @@ def create(request, token=None):
     return message, True
 
 
-def validate(request):
-    errors = {}
+def validate(request: Request) -> dict[str, Any]:
+    errors: dict[str, str] = {}
     for name in ("service", "key"):
         value = (getattr(request, name) or "").strip()
         if not value:
@@ -133,7 +134,7 @@ def validate(request):
     }
 
 
-def _text(request, errors):
+def _text(request: Request, errors: dict[str, str]) -> str | None:
     """The message's final text, or None (errors recorded)."""
     if bool(request.body) == bool(request.template):
         errors["body"] = "Give either a body or a template (with its params)."
@@ -154,7 +155,7 @@ def _text(request, errors):
         return None
 
 
-def _send_at(value, errors):
+def _send_at(value: str | datetime | None, errors: dict[str, str]) -> datetime | None:
     if value in (None, ""):
         return timezone.now()
     if isinstance(value, str):
@@ -169,13 +170,13 @@ def _send_at(value, errors):
     if not bounds.in_range(value):  # before any comparison: 9999-12-31T23:59-03:00 overflows in UTC
         errors["send_at"] = f"Choose a time between {bounds.FIRST_YEAR} and {bounds.LAST_YEAR}."
         return None
-    if value < timezone.now() - timezone.timedelta(minutes=5):
+    if value < timezone.now() - timedelta(minutes=5):
         errors["send_at"] = "This time is in the past."
         return None
     return value
 
 
-def text_of(message):
+def text_of(message: Message) -> str:
     """The message's text; ValidationError when its template was deleted or now wants other parameters."""
     if message.body:
         return message.body
@@ -185,7 +186,7 @@ def text_of(message):
     return rendering.fill_positional(template.body, message.params)
 
 
-def dispatch(message):
+def dispatch(message: Message) -> dict[str, Any]:
     """The send_message job: publish the message's event to its one recipient (once, whatever repeats).
 
     The message is claimed first (scheduled → sending, one conditional UPDATE), in the transaction that
@@ -216,11 +217,11 @@ def dispatch(message):
     return {"delivery": delivery.pk}
 
 
-def _payload(message):
+def _payload(message: Message) -> dict[str, Any]:
     return {"message": message.pk, "service": message.service, "key": message.key, "to": message.to}
 
 
-def cancel(message):
+def cancel(message: Message) -> bool:
     """Cancel a message not sent yet. Returns False when it is too late (sending or done). The conditional
     UPDATE is what serialises it with dispatch(): on PostgreSQL it waits for a send under way to commit,
     then finds the message sending and changes nothing."""
@@ -240,7 +241,7 @@ def cancel(message):
 
 
 @receiver(delivery_finished)
-def _delivery_finished(sender, delivery, **kwargs):
+def _delivery_finished(sender: type[Delivery], delivery: Delivery, **kwargs: Any) -> None:
     if delivery.event.type != MESSAGE_EVENT:
         return  # not a scheduled message's delivery (most of them): no lookup
     message = Message.objects.filter(delivery=delivery).first()
@@ -252,7 +253,7 @@ def _delivery_finished(sender, delivery, **kwargs):
     notify_callback(message, delivery)
 
 
-def notify_callback(message, delivery=None):
+def notify_callback(message: Message, delivery: Delivery | None = None) -> None:
     """POST the final status to the message's callback URL (three quick tries; the outcome is recorded)."""
     if not message.callback_url:
         return
@@ -275,7 +276,7 @@ def notify_callback(message, delivery=None):
     log.info("message callback", extra={"api_message": message.pk, "outcome": outcome})
 
 
-def status_of(message, delivery=None):
+def status_of(message: Message, delivery: Delivery | None = None) -> dict[str, Any]:
     delivery = delivery or message.delivery
     return {
         "id": message.pk,

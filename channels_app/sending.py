@@ -24,12 +24,14 @@
 import logging
 import random
 import traceback
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Q, Value
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F, Model, Q, Value
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.utils import timezone
@@ -52,7 +54,7 @@ class UnknownKind(PermanentError):
     """The channel's kind is not installed (any more): nothing can send through it."""
 
 
-def send_delivery(delivery_id):
+def send_delivery(delivery_id: int) -> str:
     """django-q2 task: send one delivery. Returns its status; never raises."""
     me = worker_identity()
     delivery = claim(delivery_id, me)
@@ -62,7 +64,7 @@ def send_delivery(delivery_id):
         return _send(delivery, me)
 
 
-def _send(delivery, me):
+def _send(delivery: Delivery, me: str) -> str:
     recipient, channel = delivery.recipient, delivery.recipient.channel
     try:
         if not channel.enabled:
@@ -100,7 +102,7 @@ def _send(delivery, me):
     return finish(delivery, me, provider_id=sent.provider_id)
 
 
-def _probe_due(channel):
+def _probe_due(channel: Channel) -> bool:
     """While a channel is down, one delivery every VIGIA_CHANNEL_PROBE_SECONDS reaches the provider (to notice
     it is fixed); the others fail at once without a request."""
     try:
@@ -110,7 +112,7 @@ def _probe_due(channel):
     return True
 
 
-def _down_for_settings(channel, delivery, me):
+def _down_for_settings(channel: Channel, delivery: Delivery, me: str) -> str | None:
     """After a failure: when the channel's stored settings no longer pass its kind's validation, the channel
     is down with that reason (it is not this message's fault), and the delivery fails saying so."""
     if not channel.enabled or kinds.find(channel.kind) is None:
@@ -123,7 +125,7 @@ def _down_for_settings(channel, delivery, me):
     return finish(delivery, me, error=ChannelDown(f"channel down: {reason}"))
 
 
-def _invalid_settings(channel):
+def _invalid_settings(channel: Channel) -> str:
     """Why the channel's stored settings fail its kind's validation now ("" when they pass)."""
     try:
         kinds.channel_kinds.clean(channel.kind, {**(channel.config or {}), **(channel.secrets or {})})
@@ -134,11 +136,11 @@ def _invalid_settings(channel):
     return ""
 
 
-def _probe(channel):
+def _probe(channel: Channel) -> str:
     return f"probe:channel:{channel.pk}"
 
 
-def _report_down(channel, reason):
+def _report_down(channel: Channel, reason: str) -> None:
     """The operator's to fix: recorded on the channel (shown on its page), logged as an error, and announced
     to whoever listens. The next probe is a full interval away."""
     Channel.objects.filter(pk=channel.pk).update(
@@ -151,7 +153,7 @@ def _report_down(channel, reason):
             log.error("channel_down listener failed: %r", problem, extra={"channel": channel.pk})
 
 
-def _crash(exc):
+def _crash(exc: BaseException) -> str:
     """'KeyError: 'x'' and the end of its traceback (the frames nearest the fault), for the delivery's error."""
     trace = "".join(traceback.format_exception(exc)).strip()
     if len(trace) > TRACEBACK_CHARS:
@@ -159,11 +161,11 @@ def _crash(exc):
     return f"{type(exc).__name__}: {exc}\n\n{trace}"
 
 
-def _stale_before(now):
+def _stale_before(now: datetime) -> datetime:
     return now - timedelta(seconds=settings.VIGIA_DELIVERY_STALE_AFTER)
 
 
-def claim(delivery_id, me):
+def claim(delivery_id: int, me: str) -> Delivery | None:
     """Take the delivery in one statement (UPDATE ... RETURNING) and return it with its recipient, channel
     and event loaded, or None. On PostgreSQL they come back in the same statement (a data-modifying WITH);
     SQLite cannot join in a RETURNING, so they are a second, prepared statement. (The ORM's update and
@@ -187,7 +189,7 @@ def claim(delivery_id, me):
 
 
 class _ClaimStatements:
-    def __init__(self, conn):
+    def __init__(self, conn: BaseDatabaseWrapper) -> None:
         self.conn = conn
         q = conn.ops.quote_name
         deliveries, recipients = q(Delivery._meta.db_table), q(Recipient._meta.db_table)
@@ -196,15 +198,16 @@ class _ClaimStatements:
         fields = Delivery._meta.concrete_fields
         self.recipient_at = fields.index(Delivery._meta.get_field("recipient"))
         self.event_at = fields.index(Delivery._meta.get_field("event"))
+        # (the stubs type Field.column Optional: a concrete field always has one)
         update = (
             f"UPDATE {deliveries} SET status = %s, attempts = attempts + 1, claimed_at = %s, worker = %s "
             f"WHERE id = %s AND (status = %s OR (status = %s AND next_attempt_at <= %s) "
-            f"OR (status = %s AND claimed_at < %s)) RETURNING {', '.join(q(f.column) for f in fields)}"
+            f"OR (status = %s AND claimed_at < %s)) RETURNING {', '.join(q(f.column) for f in fields)}"  # type: ignore[arg-type]
         )
 
-        def columns(model):
+        def columns(model: type[Model]) -> str:
             table = q(model._meta.db_table)
-            return ", ".join(f"{table}.{q(f.column)}" for f in model._meta.concrete_fields)
+            return ", ".join(f"{table}.{q(f.column)}" for f in model._meta.concrete_fields)  # type: ignore[arg-type]
 
         related = f"{columns(Recipient)}, {columns(Channel)}, {columns(Event)}"
         joins = f"JOIN {channels} ON {channels}.id = {recipients}.channel_id"
@@ -221,9 +224,9 @@ class _ClaimStatements:
             self.related = f"SELECT {related} FROM {recipients} {joins}, {events_} {where}"
 
 
-def finish(delivery, me, provider_id="", error=None):
+def finish(delivery: Delivery, me: str, provider_id: str = "", error: JobError | None = None) -> str:
     now = timezone.now()
-    changes = {"claimed_at": None}
+    changes: dict[str, object] = {"claimed_at": None}
     if error is None:
         changes.update(status=Delivery.Status.SENT, provider_id=provider_id[:300], sent_at=now, error="")
     elif error.permanent:
@@ -249,7 +252,7 @@ def finish(delivery, me, provider_id="", error=None):
     return delivery.status
 
 
-def defer(delivery, me, until):
+def defer(delivery: Delivery, me: str, until: datetime) -> str:
     """Back in line until the pace has a slot near `until`: not an attempt, no error."""
     Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING, worker=me).update(
         status=Delivery.Status.RETRYING, attempts=F("attempts") - 1, next_attempt_at=until, claimed_at=None
@@ -257,13 +260,13 @@ def defer(delivery, me, until):
     return "deferred"
 
 
-def _backoff(delivery, error):
+def _backoff(delivery: Delivery, error: JobError) -> timedelta:
     delay = min(settings.VIGIA_DELIVERY_BACKOFF_CAP, settings.VIGIA_DELIVERY_BACKOFF * 2 ** (delivery.attempts - 1))
     delay = max(delay, error.retry_after or 0)
     return timedelta(seconds=delay * random.uniform(1.0, 1.3))
 
 
-def requeue_due(now=None):
+def requeue_due(now: datetime | None = None) -> int:
     """Queue every delivery whose retry is due, and any pending or sending one whose task was lost.
     Each gets a fresh safety-net time, so the next sweep does not queue it again."""
     now = now or timezone.now()
@@ -288,7 +291,7 @@ def requeue_due(now=None):
     return len(ids)
 
 
-def _any_due(now):
+def _any_due(now: datetime) -> bool:
     """Is any delivery due for requeue_due()? Two indexed looks in one statement (delivery_due,
     delivery_sending), built once per connection: the ORM's query for it cost the leader more CPU than
     its whole dispatch of an occurrence."""
@@ -301,17 +304,18 @@ def _any_due(now):
         return cursor.fetchone() is not None
 
 
-def _due_sql(conn):
+def _due_sql(conn: BaseDatabaseWrapper) -> str:
     table = rawsql.quoted(conn, Delivery._meta.db_table)
     names = ("status", "next_attempt_at", "claimed_at")
-    status, at, claimed = (rawsql.quoted(conn, Delivery._meta.get_field(name).column) for name in names)
+    # Concrete fields by name: each has a column (the stubs allow a relation, or None, for get_field().column).
+    status, at, claimed = (rawsql.quoted(conn, Delivery._meta.get_field(name).column) for name in names)  # type: ignore[union-attr]
     return (
         f"SELECT 1 WHERE EXISTS (SELECT 1 FROM {table} WHERE {status} IN (%s, %s) AND {at} <= %s) "
         f"OR EXISTS (SELECT 1 FROM {table} WHERE {status} = %s AND {claimed} < %s)"
     )
 
 
-def revive(deliveries):
+def revive(deliveries: Iterable[Delivery]) -> int:
     """Put dead and failed deliveries back in line (an operator fixed the token, the number, the server)."""
     ids = [delivery.pk for delivery in deliveries]
     with transaction.atomic():

@@ -3,16 +3,20 @@
 A provider is a function returning [(topic, label), ...]; the domain apps register theirs when ready.
 """
 
-_providers = []
+from collections.abc import Callable, Iterable
+
+Provider = Callable[[], Iterable[tuple[str, str]]]
+
+_providers: list[Provider] = []
 
 
-def register(provider):
+def register(provider: Provider) -> Provider:
     if provider not in _providers:
         _providers.append(provider)
     return provider
 
 
-def choices():
+def choices() -> list[tuple[str, str]]:
     found = [
         ("*", "Everything"),
         ("sources:broken", "Any source broken or recovered"),
@@ -25,7 +29,7 @@ def choices():
 
 
 @register
-def _jobs():
+def _jobs() -> list[tuple[str, str]]:
     from scheduler.models import Job
 
     jobs = Job.objects.exclude(kind__in=["check_person", "check_source"]).order_by("name")  # those have topics

@@ -1,11 +1,13 @@
 """Channel pages: the list with recent delivery figures, the editor (secrets write-only), "send test" and
 "retry every dead delivery" on one channel. Validation is ChannelForm's, sending is channel_forms.test_send's."""
 
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
@@ -18,7 +20,7 @@ from channels_app import sending
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Recipient
 from channels_app.views_common import done, secret_flags, with_status_labels
-from scheduler.shared.web import keyset_page, query_without, render_page, staff_required
+from scheduler.shared.web import Request, keyset_page, query_without, render_page, staff_required
 
 TEMPLATE = "channels_app/channel.html"
 RECENT = timedelta(hours=24)
@@ -27,7 +29,7 @@ WINDOW = 10_000  # at most this many of the newest deliveries are counted for th
 BULK_RETRY = 1000  # dead deliveries revived per press: one request stays short
 
 
-def recent_window():
+def recent_window() -> tuple[datetime, int, bool]:
     """(since, lowest pk, capped): the last 24 hours, but no more than the latest WINDOW deliveries, so the
     figures cost an index range scan however busy the day was. `capped` says the day had more."""
     since = timezone.now() - RECENT
@@ -37,7 +39,9 @@ def recent_window():
     return since, floor, below is not None and below >= since
 
 
-def recent_stats(channel_ids, window=None):
+def recent_stats(
+    channel_ids: Iterable[int], window: tuple[datetime, int, bool] | None = None
+) -> dict[int, dict[str, int]]:
     """{channel id: {"sent", "failing", "waiting", "dead"}} in the recent window, in one grouped query."""
     since, floor, _capped = window or recent_window()
     stats = {pk: {"sent": 0, "failing": 0, "waiting": 0, "dead": 0} for pk in channel_ids}
@@ -60,9 +64,9 @@ def recent_stats(channel_ids, window=None):
     return stats
 
 
-def kind_help():
+def kind_help() -> list[dict[str, object]]:
     """Each channel kind's settings, secrets and address, as its Config form declares them."""
-    found = []
+    found: list[dict[str, object]] = []
     for name in kinds.names():
         kind = kinds.get(name)
         fields = kind.Config.base_fields
@@ -78,26 +82,30 @@ def kind_help():
     return found
 
 
-def _takes_address(channel):
+def _takes_address(channel: Channel) -> bool:
     try:
         return bool(kinds.get(channel.kind).address_help)
     except KeyError:
         return False
 
 
-def channel_list(request):
+def channel_list(request: Request) -> HttpResponse:
     rows = list(Channel.objects.annotate(recipient_count=Count("recipients")).order_by("name"))
     window = recent_window()
     stats = recent_stats([row.pk for row in rows], window)
     for row in rows:
-        row.stats = stats[row.pk]
+        row.stats = stats[row.pk]  # type: ignore[attr-defined]  # for the template
     context = {"title": _("Channels"), "channels": rows, "capped": window[2], "window": WINDOW}
     return render_page(request, "channels_app/channels.html", context)
 
 
-def _page_context(request, channel, form):
+def _page_context(request: Request, channel: Channel | None, form: channel_forms.ChannelForm) -> dict[str, object]:
     """Everything the channel page shows besides the form (skipped when HTMX asks for the form only)."""
-    context = {"channel": channel, "form": form, "title": channel.name if channel else _("New channel")}
+    context: dict[str, object] = {
+        "channel": channel,
+        "form": form,
+        "title": channel.name if channel else _("New channel"),
+    }
     context["kinds"] = kind_help()
     if channel is None:
         return context
@@ -130,14 +138,14 @@ def _page_context(request, channel, form):
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-def channel_new(request):
+def channel_new(request: Request) -> HttpResponse:
     if request.method == "POST":
         return _save(request, None)
     return render_page(request, TEMPLATE, _page_context(request, None, channel_forms.ChannelForm()))
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-def channel(request, pk):
+def channel(request: Request, pk: int) -> HttpResponse:
     if request.method == "POST":
         return _save(request, pk)
     found = get_object_or_404(Channel, pk=pk)
@@ -145,7 +153,7 @@ def channel(request, pk):
 
 
 @staff_required
-def _save(request, pk):
+def _save(request: Request, pk: int | None) -> HttpResponse:
     found = get_object_or_404(Channel, pk=pk) if pk else None
     form = channel_forms.ChannelForm(request.POST, instance=found)
     if form.is_valid():
@@ -158,7 +166,7 @@ def _save(request, pk):
 
 
 @staff_required
-def channel_test(request, pk):
+def channel_test(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Channel, pk=pk)
     address = request.POST.get("address", "")
     delivery, error = None, ""
@@ -172,7 +180,8 @@ def channel_test(request, pk):
         if delivery is not None and delivery.status == Delivery.Status.SENT:
             messages.success(request, _("Test message sent."))
         else:
-            messages.error(request, _("The test message was not sent: %(error)s") % {"error": error or delivery.error})
+            # (error is set whenever there is no delivery)
+            messages.error(request, _("The test message was not sent: %(error)s") % {"error": error or delivery.error})  # type: ignore[union-attr]
         return done(request, reverse("channels_app:channel", args=[pk]))
     if delivery is not None:
         with_status_labels([delivery])
@@ -181,7 +190,7 @@ def channel_test(request, pk):
 
 
 @staff_required
-def channel_retry_dead(request, pk):
+def channel_retry_dead(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Channel, pk=pk)
     dead = Delivery.objects.filter(recipient__channel=found, status=Delivery.Status.DEAD).only("pk")
     revived = sending.revive(list(dead[:BULK_RETRY]))

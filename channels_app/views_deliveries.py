@@ -4,6 +4,7 @@ with its attempts, error and event, and "retry" for failed and dead ones (sendin
 import json
 
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
@@ -12,13 +13,13 @@ from channels_app import sending
 from channels_app.models import Channel, Delivery
 from channels_app.views_common import REVIVABLE, STATUS_LABELS, done, with_status_labels
 from scheduler.shared import bounds
-from scheduler.shared.web import keyset_page, query_without, render_page, staff_required
+from scheduler.shared.web import Request, keyset_page, query_without, render_page, staff_required
 
 PAGE_SIZE = 50
 PAYLOAD_SHOWN = 4000  # characters of the event's payload on the delivery page
 
 
-def delivery_list(request):
+def delivery_list(request: Request) -> HttpResponse:
     status = request.GET.get("status", "")
     status = status if status in Delivery.Status.values else ""
     channel_pk = bounds.parse_id(request.GET.get("channel"))
@@ -53,7 +54,7 @@ def delivery_list(request):
     return render_page(request, "channels_app/deliveries.html", context, partial="rows")
 
 
-def delivery(request, pk):
+def delivery(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Delivery.objects.select_related("event", "recipient__channel"), pk=pk)
     payload = json.dumps(found.event.payload, ensure_ascii=False, indent=2, default=str)
     context = {
@@ -68,7 +69,7 @@ def delivery(request, pk):
 
 
 @staff_required
-def delivery_retry(request, pk):
+def delivery_retry(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Delivery, pk=pk)
     if sending.revive([found]):
         messages.success(request, _("Delivery queued again."))

@@ -2,6 +2,7 @@
 the registered topic providers). Validation is RecipientForm's and SubscriptionForm's."""
 
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
@@ -11,14 +12,19 @@ from channels_app import forms as channel_forms
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Recipient, Subscription
 from channels_app.views_common import done
-from scheduler.shared.web import render_page, staff_required
+from scheduler.shared.web import Request, render_page, staff_required
 
 TEMPLATE = "channels_app/recipient.html"
 
 
-def _context(recipient, form, subscription_form=None, channel=None):
-    channel = channel or recipient.channel
-    context = {"recipient": recipient, "form": form, "channel": channel}
+def _context(
+    recipient: Recipient | None,
+    form: channel_forms.RecipientForm,
+    subscription_form: channel_forms.SubscriptionForm | None = None,
+    channel: Channel | None = None,
+) -> dict[str, object]:
+    channel = channel or recipient.channel  # type: ignore[union-attr]  # a channel is given when there is no recipient
+    context: dict[str, object] = {"recipient": recipient, "form": form, "channel": channel}
     try:  # what an address is on this channel's kind
         form.fields["address"].help_text = kinds.get(channel.kind).address_help or _("This kind takes no address.")
     except KeyError:
@@ -33,7 +39,7 @@ def _context(recipient, form, subscription_form=None, channel=None):
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-def recipient_new(request, pk):
+def recipient_new(request: Request, pk: int) -> HttpResponse:
     if request.method == "POST":
         return _save(request, None, pk)
     channel = get_object_or_404(Channel, pk=pk)
@@ -42,7 +48,7 @@ def recipient_new(request, pk):
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-def recipient(request, pk):
+def recipient(request: Request, pk: int) -> HttpResponse:
     if request.method == "POST":
         return _save(request, pk, None)
     found = get_object_or_404(Recipient.objects.select_related("channel"), pk=pk)
@@ -50,7 +56,7 @@ def recipient(request, pk):
 
 
 @staff_required
-def _save(request, pk, channel_pk):
+def _save(request: Request, pk: int | None, channel_pk: int | None) -> HttpResponse:
     found = get_object_or_404(Recipient.objects.select_related("channel"), pk=pk) if pk else None
     channel = found.channel if found else get_object_or_404(Channel, pk=channel_pk)
     form = channel_forms.RecipientForm(request.POST, instance=found)
@@ -63,7 +69,7 @@ def _save(request, pk, channel_pk):
 
 
 @staff_required
-def recipient_delete(request, pk):
+def recipient_delete(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Recipient, pk=pk)
     channel_pk = found.channel_id
     found.delete()
@@ -72,7 +78,7 @@ def recipient_delete(request, pk):
 
 
 @staff_required
-def subscription_new(request, pk):
+def subscription_new(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Recipient.objects.select_related("channel"), pk=pk)
     data = request.POST.copy()
     data["recipient"] = str(found.pk)  # the recipient is the page's, whatever was posted
@@ -86,7 +92,7 @@ def subscription_new(request, pk):
 
 
 @staff_required
-def subscription_delete(request, pk):
+def subscription_delete(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Subscription, pk=pk)
     recipient_pk = found.recipient_id
     found.delete()

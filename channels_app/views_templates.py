@@ -2,6 +2,7 @@
 (MessageTemplateForm.preview; the output is plain text, escaped on the page)."""
 
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
@@ -12,12 +13,12 @@ from channels_app import rendering
 from channels_app.models import MessageTemplate
 from channels_app.views_common import done
 from scheduler.shared import bounds
-from scheduler.shared.web import render_page, staff_required
+from scheduler.shared.web import Request, render_page, staff_required
 
 TEMPLATE = "channels_app/template.html"
 
 
-def template_list(request):
+def template_list(request: Request) -> HttpResponse:
     rows = MessageTemplate.objects.order_by("name").only("pk", "name", "subject", "updated_at")
     custom = set(rows.values_list("name", flat=True))
     defaults = [name for name in rendering.EVENT_TYPES if name not in custom]
@@ -25,19 +26,19 @@ def template_list(request):
     return render_page(request, "channels_app/templates.html", context)
 
 
-def _context(template, form):
+def _context(template: MessageTemplate | None, form: channel_forms.MessageTemplateForm) -> dict[str, object]:
     subject, text = form.preview()
     title = template.name if template else _("New template")
     return {"template": template, "form": form, "title": title, "subject": subject, "text": text}
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-def template_new(request):
+def template_new(request: Request) -> HttpResponse:
     if request.method == "POST":
         return _save(request, None)
     # ?name=item.new starts from an event type's built-in wording.
     name = request.GET.get("name", "")
-    initial = {}
+    initial: dict[str, str] = {}
     if name in rendering.DEFAULTS:
         subject, body = rendering.DEFAULTS[name]
         initial = {"name": name, "subject": subject, "body": body}
@@ -49,7 +50,7 @@ def template_new(request):
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-def template(request, pk):
+def template(request: Request, pk: int) -> HttpResponse:
     if request.method == "POST":
         return _save(request, pk)
     found = get_object_or_404(MessageTemplate, pk=pk)
@@ -57,7 +58,7 @@ def template(request, pk):
 
 
 @staff_required
-def _save(request, pk):
+def _save(request: Request, pk: int | None) -> HttpResponse:
     found = get_object_or_404(MessageTemplate, pk=pk) if pk else None
     form = channel_forms.MessageTemplateForm(request.POST, instance=found)
     if form.is_valid():
@@ -65,21 +66,26 @@ def _save(request, pk):
         messages.success(request, _("Template “%(name)s” saved.") % {"name": saved.name})
         return done(request, reverse("channels_app:template", args=[saved.pk]))
     stored = MessageTemplate.objects.get(pk=pk) if pk else None
-    context = {"template": stored, "form": form, "title": stored.name if stored else _("New template")}
+    context: dict[str, object] = {
+        "template": stored,
+        "form": form,
+        "title": stored.name if stored else _("New template"),
+    }
     if not request.htmx:
         context.update(_preview_of(form))
     return render_page(request, TEMPLATE, context, partial="template_form")
 
 
 @staff_required
-def template_preview(request):
+def template_preview(request: Request) -> HttpResponse:
     # The template being edited, if any: an id that is not one (typed, tampered) previews as a new template.
-    found = MessageTemplate.objects.filter(pk=bounds.parse_id(request.POST.get("template_id"))).first()
+    # (pk=None finds nothing: the stubs take no None for pk)
+    found = MessageTemplate.objects.filter(pk=bounds.parse_id(request.POST.get("template_id"))).first()  # type: ignore[misc]
     form = channel_forms.MessageTemplateForm(request.POST, instance=found)
     return render_page(request, TEMPLATE, _preview_of(form), partial="preview")
 
 
-def _preview_of(form):
+def _preview_of(form: channel_forms.MessageTemplateForm) -> dict[str, object]:
     """The preview of what was posted; while the subject or body does not compile, their errors instead."""
     if form.is_valid():
         subject, text = form.preview()

@@ -9,6 +9,7 @@ other status permanent.
 """
 
 import json as jsonlib
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -29,7 +30,7 @@ class Answer:
     truncated: bool = False
     _json: object = field(default=None, repr=False)
 
-    def json(self):
+    def json(self) -> object:
         """The body as JSON, or None when it is not JSON."""
         if self._json is None:
             try:
@@ -39,12 +40,19 @@ class Answer:
         return None if self._json is ValueError else self._json
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return 200 <= self.status < 300
 
 
 @sensitive_variables("headers")  # tokens (Wuzapi's Token header)
-def post(url, *, json=None, content=None, headers=None, who="the server"):
+def post(
+    url: str,
+    *,
+    json: object = None,
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    who: str = "the server",
+) -> Answer:
     """POST and return the Answer (status, headers, the first MAX_ANSWER_BYTES of the body)."""
     headers = httpx.Headers(headers or {})
     headers.setdefault("Accept-Encoding", "identity")  # the cap stays a real bound: nothing inflates
@@ -66,7 +74,7 @@ def post(url, *, json=None, content=None, headers=None, who="the server"):
     return Answer(response.status_code, response.headers, body, truncated)
 
 
-def check(answer, who="the server", down=()):
+def check(answer: Answer, who: str = "the server", down: Collection[int] = ()) -> Answer:
     """Return the answer when it is a 2xx; raise the verdict of scheduler.shared.answers otherwise. `down`: statuses
     that say the channel itself is misconfigured (every message would be refused alike): ChannelDown."""
     if answer.ok:
@@ -79,7 +87,7 @@ def check(answer, who="the server", down=()):
     raise verdict.error(f"{who} refused the message: HTTP {answer.status}{detail(answer)}")
 
 
-def detail(answer):
+def detail(answer: Answer) -> str:
     """' (the error text)' from a JSON answer's error, message or detail, else ''."""
     body = answer.json()
     if isinstance(body, dict):

@@ -9,7 +9,9 @@ an operator acts (a bad token, a logged-out WhatsApp session). Anything else it 
 a transient failure, with its traceback.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django import forms
@@ -19,6 +21,9 @@ from django.utils.translation import gettext as _
 from scheduler.shared import outbound
 from scheduler.shared.kind_registry import Registry
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 @dataclass
 class Outgoing:
@@ -27,7 +32,7 @@ class Outgoing:
     key: str  # the delivery's idempotency key (Wuzapi `Id`, webhook header)
     subject: str
     text: str
-    event: dict = field(default_factory=dict)  # the event's type, topic and payload (webhooks send it whole)
+    event: dict[str, Any] = field(default_factory=dict)  # the event's type, topic and payload (webhooks send it whole)
 
 
 @dataclass
@@ -37,40 +42,42 @@ class Sent:
 
 class ChannelKind:
     name = ""
-    label = ""
-    secret_fields = ()  # Config fields stored write-only
-    address_help = ""  # what an address is for this kind; "" = it takes none
-    max_length = None  # the longest text one message may carry (None: no limit)
+    label: "StrOrPromise" = ""
+    secret_fields: tuple[str, ...] = ()  # Config fields stored write-only
+    address_help: "StrOrPromise" = ""  # what an address is for this kind; "" = it takes none
+    max_length: int | None = None  # the longest text one message may carry (None: no limit)
     splits = False  # whether a longer text is sent as ordered parts (else it is refused)
 
     class Config(forms.Form):
         pass
 
-    def clean_address(self, address):
+    def clean_address(self, address: str) -> str:
         """The normalized address, or ValidationError. Kinds without addresses accept only ''."""
         if address:
             raise ValidationError(_("A %(kind)s channel takes no address."), params={"kind": self.label})
         return ""
 
-    def check_length(self, text):
+    def check_length(self, text: str) -> None:
         if self.max_length and len(text) > self.max_length and not self.splits:
             raise ValidationError(
                 _("At most %(limit)s characters for a %(kind)s channel."),
                 params={"limit": self.max_length, "kind": self.label},
             )
 
-    def send(self, config, secrets, address, message):  # pragma: no cover - interface
+    def send(
+        self, config: Mapping[str, Any], secrets: Mapping[str, Any], address: str, message: Outgoing
+    ) -> Sent:  # pragma: no cover - interface
         """Send `message` (an Outgoing); return Sent or raise TransientError/PermanentError."""
         raise NotImplementedError
 
 
-channel_kinds = Registry("channel kind", form="Config", field="config", noun="setting")
+channel_kinds: Registry[ChannelKind] = Registry("channel kind", form="Config", field="config", noun="setting")
 register = channel_kinds.register
 get, find, names, choices = channel_kinds.get, channel_kinds.find, channel_kinds.names, channel_kinds.choices
 clean_name = channel_kinds.clean_name
 
 
-def clean_http_url(value):
+def clean_http_url(value: str | None) -> str:
     """An http(s) URL with a host. Unlike forms.URLField, a host without a dot (a Docker service name such as
     `wuzapi`) is fine: self-hosted providers live on private networks."""
     value = (value or "").strip()
@@ -83,7 +90,7 @@ def clean_http_url(value):
     return value
 
 
-def split_config(kind_name, cleaned):
+def split_config(kind_name: str, cleaned: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(public settings, secrets) of a validated config."""
     secret = set(get(kind_name).secret_fields)
     return (

@@ -7,6 +7,8 @@ the settings are fixed); other 5xx replies are permanent, 4xx and an unreachable
 """
 
 import smtplib
+from collections.abc import Mapping
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -18,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
-from channels_app.kinds.base import ChannelKind, Sent, register
+from channels_app.kinds.base import ChannelKind, Outgoing, Sent, register
 from scheduler.errors import ChannelDown, PermanentError, TransientError
 
 
@@ -31,7 +33,7 @@ class Email(ChannelKind):
     class Config(forms.Form):
         from_email = forms.EmailField(required=False, help_text=gettext_lazy("Empty: DEFAULT_FROM_EMAIL."))
 
-    def clean_address(self, address):
+    def clean_address(self, address: str) -> str:
         address = (address or "").strip()
         try:
             validate_email(address)
@@ -42,7 +44,7 @@ class Email(ChannelKind):
         return address.lower()
 
     @sensitive_variables("secrets")
-    def send(self, config, secrets, address, message):
+    def send(self, config: Mapping[str, Any], secrets: Mapping[str, Any], address: str, message: Outgoing) -> Sent:
         email = EmailMultiAlternatives(
             subject=" ".join(message.subject.split())[:200] or "Vigia",
             body=message.text,

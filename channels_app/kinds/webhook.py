@@ -10,13 +10,15 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from channels_app.kinds._http import check, post
-from channels_app.kinds.base import ChannelKind, Sent, clean_http_url, register
+from channels_app.kinds.base import ChannelKind, Outgoing, Sent, clean_http_url, register
 from scheduler.shared import bounds
 
 # The receiver refusing who we are or where we post (a secret it does not share, a URL that is not its
@@ -25,7 +27,7 @@ CHANNEL_DOWN_STATUSES = frozenset({401, 403, 404, 405, 410})
 
 
 @sensitive_variables("secret")
-def signature(secret, timestamp, body):
+def signature(secret: str, timestamp: str, body: bytes) -> str:
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
 
@@ -44,11 +46,11 @@ class Webhook(ChannelKind):
             validators=[bounds.single_line],
         )
 
-        def clean_url(self):
+        def clean_url(self) -> str:
             return clean_http_url(self.cleaned_data["url"])
 
     @sensitive_variables("secrets")
-    def send(self, config, secrets, address, message):
+    def send(self, config: Mapping[str, Any], secrets: Mapping[str, Any], address: str, message: Outgoing) -> Sent:
         body = json.dumps(
             {"delivery": message.key, "subject": message.subject, "text": message.text, **message.event},
             ensure_ascii=False,

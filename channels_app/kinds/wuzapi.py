@@ -22,15 +22,18 @@ Retry-After, a timeout, a refused connection) are judged as every outbound answe
 """
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
+import httpx
 from django import forms
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from channels_app import phones
 from channels_app.kinds._http import post
-from channels_app.kinds.base import ChannelKind, Sent, clean_http_url, register
-from scheduler.errors import ChannelDown, PermanentError, RateLimited, TransientError
+from channels_app.kinds.base import ChannelKind, Outgoing, Sent, clean_http_url, register
+from scheduler.errors import ChannelDown, JobError, PermanentError, RateLimited, TransientError
 from scheduler.shared import answers, bounds
 
 LIMIT = 4096  # WhatsApp's longest text message
@@ -84,14 +87,14 @@ class Wuzapi(ChannelKind):
         base_url = forms.CharField(max_length=500, help_text=gettext_lazy("The Wuzapi server, e.g. http://wuzapi:8080"))
         token = forms.CharField(help_text=gettext_lazy("The Wuzapi user's token."), validators=[bounds.single_line])
 
-        def clean_base_url(self):
+        def clean_base_url(self) -> str:
             return clean_http_url(self.cleaned_data["base_url"]).rstrip("/")
 
-    def clean_address(self, address):
+    def clean_address(self, address: str) -> str:
         return phones.clean(address)
 
     @sensitive_variables("secrets")
-    def send(self, config, secrets, address, message):
+    def send(self, config: Mapping[str, Any], secrets: Mapping[str, Any], address: str, message: Outgoing) -> Sent:
         if not address.isascii():  # stored before addresses were normalized: Wuzapi would pass it on as it is
             raise PermanentError(
                 f"the address {address!r} has non-ASCII characters and would reach nobody: edit the recipient"
@@ -105,7 +108,7 @@ class Wuzapi(ChannelKind):
 
 
 @sensitive_variables("secrets")
-def _send_part(config, secrets, address, text, key):
+def _send_part(config: Mapping[str, Any], secrets: Mapping[str, Any], address: str, text: str, key: str) -> str:
     answer = post(
         f"{config['base_url']}{PATH}",
         json={"Phone": address, "Body": text, "Id": key},
@@ -114,12 +117,13 @@ def _send_part(config, secrets, address, text, key):
     )
     body = answer.json()
     if answer.ok and isinstance(body, dict) and body.get("success") is True:
-        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        data = body.get("data")
+        data = data if isinstance(data, dict) else {}
         return str(data.get("Id") or key)
     raise judge(answer.status, body, answer.headers)
 
 
-def judge(status, body, headers=None):
+def judge(status: int, body: object, headers: httpx.Headers | None = None) -> JobError:
     """The error for an answer that is not "sent": Wuzapi's own (a JSON {"code", "error", "success": false})
     by its text, anything else (a proxy's page, a stray server) by its HTTP status."""
     text = body.get("error") if isinstance(body, dict) else None
@@ -146,7 +150,7 @@ def judge(status, body, headers=None):
     return answers.of_status(status, headers).error(f"Wuzapi could not send the message ({said})")
 
 
-def _whatsmeow(text, said):
+def _whatsmeow(text: str, said: str) -> JobError:
     for marker, kind, meaning in WHATSMEOW:
         if marker in text:
             wait = RATE_WAIT if kind is RateLimited else None
@@ -162,7 +166,7 @@ def _whatsmeow(text, said):
     return TransientError(f"Wuzapi could not send the message ({said})")
 
 
-def split(text, limit):
+def split(text: str, limit: int) -> list[str]:
     """Ordered parts of at most `limit` characters, cut at a paragraph, line or word where possible."""
     if len(text) <= limit:
         return [text]

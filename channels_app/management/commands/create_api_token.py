@@ -1,6 +1,8 @@
 """`python manage.py create_api_token <name>`: a new API token, printed once."""
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_app import tokens
 from channels_app.models import ApiToken
@@ -10,16 +12,17 @@ from scheduler.shared import bounds
 class Command(BaseCommand):
     help = "Create an API token for a client or service and print it. Only its hash is stored: copy it now."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="Which client or service holds it (unique).")
 
-    def handle(self, *args, name, **options):
+    def handle(self, *args: Any, name: str, **options: Any) -> None:
         name = name.strip()
         if not name:
             raise CommandError("Give the token a name.")
         if problem := bounds.json_problem(name):  # NUL, or bytes argv could not decode (lone surrogates)
             raise CommandError(f"The name cannot be stored: {problem}")
         limit = ApiToken._meta.get_field("name").max_length
+        assert limit is not None  # a CharField has one
         if len(name) > limit:
             raise CommandError(f"The name is {len(name)} characters long: use at most {limit}.")
         if ApiToken.objects.filter(name=name).exists():

@@ -1,7 +1,9 @@
 """`python manage.py send_test <channel id|name> [address]`: send one test message now and report the outcome."""
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_app.forms import test_send
 from channels_app.models import Channel, Delivery
@@ -13,11 +15,11 @@ class Command(BaseCommand):
         "Exits non-zero when the message was not sent (the delivery may still be retried by the workers)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("channel", help="The channel's id or name.")
         parser.add_argument("address", nargs="?", default="", help="Phone, group JID, e-mail; none for webhooks.")
 
-    def handle(self, *args, channel, address, **options):
+    def handle(self, *args: Any, channel: str, address: str, **options: Any) -> None:
         found = Channel.objects.filter(name=channel).first()
         if found is None and channel.isdigit():
             found = Channel.objects.filter(pk=int(channel)).first()
