@@ -6,7 +6,7 @@ class ScrapersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "scrapers"
 
-    def ready(self):
+    def ready(self) -> None:
         from scrapers import jobs, retention  # noqa: F401  (the job kinds, the pruner)
         from scrapers.people import services as people
         from scrapers.sources import kinds, services  # noqa: F401  (source kinds, delete hooks)

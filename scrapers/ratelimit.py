@@ -21,7 +21,7 @@ PREFIX = "host:"
 MARGIN = 1.03
 
 
-def host_key(url):
+def host_key(url: str | httpx.URL) -> str:
     """The budget's key for a URL: the lower-case host, plus :port when it is not the scheme's default."""
     url = url if isinstance(url, httpx.URL) else httpx.URL(str(url))
     host = url.host.lower()
@@ -30,12 +30,12 @@ def host_key(url):
     return f"{host}:{url.port}" if url.port else host  # httpx leaves port None for 80/443
 
 
-def budget_name(host):
+def budget_name(host: str) -> str:
     """The budget of a host key: "host:example.org"."""
     return PREFIX + host.lower()
 
 
-def acquire(host, max_wait=None):
+def acquire(host: str, max_wait: float | None = None) -> float:
     """Wait for the host's next request slot; return the seconds waited.
 
     Raises budgets.SlotTooFar (a TransientError whose retry_after is the wait), reserving nothing, when the
@@ -44,12 +44,12 @@ def acquire(host, max_wait=None):
     return budgets.wait_for(budget_name(host), settings.VIGIA_HOST_RATE, max_wait=max_wait, margin=MARGIN)
 
 
-def hold(host, seconds):
+def hold(host: str, seconds: float) -> None:
     """Keep every worker away from the host for `seconds` (it answered 429 or 503 with a wait): one
     worker's slow-down then applies to all, instead of each finding out with a request of its own."""
     budgets.hold(budget_name(host), seconds)
 
 
-def set_rate(host, per_second):
+def set_rate(host: str, per_second: float | None) -> None:
     """Set a host's requests per second (None: back to VIGIA_HOST_RATE)."""
     budgets.set_rate(budget_name(host), per_second)

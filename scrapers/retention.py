@@ -5,13 +5,15 @@ replaced) go after VIGIA_RETAIN_ITEM_HISTORY_DAYS, except the latest: it says wh
 its last change, and the next change dates itself from it (scrapers.sources.checks._revise).
 """
 
-from django.db.models import Exists, OuterRef, Q
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from scheduler.shared import retention
 from scrapers.models import ItemRevision
 
 
-def prunable_revisions(cutoff):
+def prunable_revisions(cutoff: datetime) -> QuerySet[ItemRevision]:
     newer = ItemRevision.objects.filter(item=OuterRef("item")).filter(
         Q(replaced_at__gt=OuterRef("replaced_at")) | Q(replaced_at=OuterRef("replaced_at"), pk__gt=OuterRef("pk"))
     )

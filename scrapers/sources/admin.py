@@ -5,15 +5,19 @@ recorded run of the source's job (scheduler.services.run_now) and links to its l
 """
 
 import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import httpx
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -23,6 +27,14 @@ from scheduler.shared import budgets
 from scrapers import ratelimit
 from scrapers.models import HostBudget, Item, ItemRevision, Source
 from scrapers.sources.services import SourceForm, job_of, set_enabled
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups, _FieldOpts, _FieldsetSpec
+    from django_stubs_ext import WithAnnotations
+
+    class ItemCount(TypedDict):  # SourceAdmin.get_queryset's annotation
+        item_count: int
+
 
 # Each health's badge class in the admin (static/css/admin.css); the reading itself is Source.health.
 TONES = {
@@ -66,7 +78,7 @@ class SourceAdmin(admin.ModelAdmin):
         "last_modified",
     ]
     readonly_fields = health_fields
-    edit_fieldsets = [
+    edit_fieldsets: "_FieldsetSpec" = [
         ("What", {"fields": ["name", "kind", "url", "config"]}),
         (
             "Schedule",
@@ -83,19 +95,22 @@ class SourceAdmin(admin.ModelAdmin):
         ),
         ("Request", {"fields": ["method", "headers", "timeout_seconds", "user_agent"]}),
     ]
-    health_fieldset = ("Health", {"fields": health_fields})
+    # (a list of names is field groups too: cast only because the stubs' list type is invariant)
+    health_fieldset: "tuple[str, _FieldOpts]" = ("Health", {"fields": cast("_FieldGroups", health_fields)})
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj: Source | None = None) -> "_FieldsetSpec":
         # A source being added has no health yet.
         return self.edit_fieldsets if obj is None else [*self.edit_fieldsets, self.health_fieldset]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Source]:
         return super().get_queryset(request).annotate(item_count=Count("items"))
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Source, form: SourceForm, change: bool) -> None:
         form.save()  # the source and its job (obj is form.instance)
 
-    def get_deleted_objects(self, objs, request):
+    def get_deleted_objects(
+        self, objs: Sequence[Source] | QuerySet[Source], request: HttpRequest
+    ) -> tuple[list[str], dict[str, int], set[str], list[str]]:
         # The default confirmation page lists every item and revision, and a source may have thousands: count.
         sources = list(objs)
         items = Item.objects.filter(source__in=sources).count()
@@ -103,11 +118,11 @@ class SourceAdmin(admin.ModelAdmin):
         return [str(source) for source in sources], {"sources": len(sources), "items": items}, perms_needed, []
 
     @admin.display(description="URL", ordering="url")
-    def short_url(self, source):
+    def short_url(self, source: Source) -> str:
         return clip(source.url, 50)
 
     @admin.display(description="Health", ordering="consecutive_failures")
-    def health_badge(self, source):
+    def health_badge(self, source: Source) -> SafeString:
         health = source.health
         label = f"{health.label} {source.consecutive_failures}" if health == Source.Health.FAILING else health.label
         tone = TONES[health]
@@ -115,21 +130,21 @@ class SourceAdmin(admin.ModelAdmin):
         return format_html('<span class="vigia-badge vigia-{}" title="{}">{}</span>', tone, source.last_error, label)
 
     @admin.display(description="Last success", ordering="last_success_at")
-    def last_success(self, source):
+    def last_success(self, source: Source) -> str:
         return local_time(source.last_success_at)
 
     @admin.display(description="Items", ordering="item_count")
-    def item_count(self, source):
+    def item_count(self, source: "WithAnnotations[Source, ItemCount]") -> int:
         return source.item_count
 
     @admin.display(description="Job")
-    def job_link(self, source):
+    def job_link(self, source: Source) -> str:
         if not source.job_id:
             return _("No schedule: this source is not checked. Save it or check it now to give it one.")
         return job_link(source)
 
     @admin.action(description="Check now", permissions=["change"])
-    def check_now(self, request, queryset):
+    def check_now(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         # Not here, in the request: a recorded manual run of each source's job, on the workers' queue, with
         # a link to the run's page, which follows it live.
         with transaction.atomic():
@@ -140,15 +155,15 @@ class SourceAdmin(admin.ModelAdmin):
             self.message_user(request, format_html(text, name=source.name, url=url, run=run.pk), messages.SUCCESS)
 
     @admin.action(description="Enable", permissions=["change"])
-    def enable(self, request, queryset):
+    def enable(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         self.message_user(request, f"Enabled {self._set_enabled(queryset, True)} source(s).", messages.SUCCESS)
 
     @admin.action(description="Disable", permissions=["change"])
-    def disable(self, request, queryset):
+    def disable(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         self.message_user(request, f"Disabled {self._set_enabled(queryset, False)} source(s).", messages.SUCCESS)
 
     @staticmethod
-    def _set_enabled(queryset, enabled):
+    def _set_enabled(queryset: QuerySet[Source], enabled: bool) -> int:
         # The jobs pause or resume through scheduler.services (as on the Jobs pages); the sources follow.
         sources = list(queryset.select_related("job"))
         set_enabled(sources, enabled)
@@ -173,7 +188,7 @@ class ItemAdmin(ReadOnlyAdmin):  # items come from checks; deleting one would on
     inlines = [ItemRevisionInline]
 
     @admin.display(description="Key", ordering="key")
-    def short_key(self, item):
+    def short_key(self, item: Item) -> str:
         return clip(item.key)
 
 
@@ -194,7 +209,7 @@ class HostBudgetForm(forms.ModelForm):
         fields = ["per_second"]
         labels = {"per_second": gettext_lazy("Requests per second")}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not self.instance._state.adding:
             del self.fields["host"]  # the name is the primary key: changing it would save a second row
@@ -203,7 +218,7 @@ class HostBudgetForm(forms.ModelForm):
             "Empty: the default, VIGIA_HOST_RATE (%(rate)s/s)."
         ) % {"rate": f"{settings.VIGIA_HOST_RATE:g}"}
 
-    def clean_host(self):
+    def clean_host(self) -> str:
         value = self.cleaned_data["host"].strip()
         try:
             host = ratelimit.host_key(value if "://" in value else f"http://{value}")
@@ -215,7 +230,7 @@ class HostBudgetForm(forms.ModelForm):
             raise forms.ValidationError(_("This host already has a budget: change that one."))
         return host
 
-    def clean_per_second(self):
+    def clean_per_second(self) -> float | None:
         rate = self.cleaned_data["per_second"]
         if rate is not None and rate <= 0:
             raise forms.ValidationError(_("Enter a number of requests per second greater than zero."))
@@ -231,31 +246,31 @@ class HostBudgetAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     ordering = ["name"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HostBudget]:
         return super().get_queryset(request).filter(name__startswith=ratelimit.PREFIX)
 
-    def get_fields(self, request, obj=None):
+    def get_fields(self, request: HttpRequest, obj: HostBudget | None = None) -> "_FieldGroups":
         return ["host", "per_second"] if obj is None else ["host_name", "per_second", "next_slot"]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: HostBudget | None = None) -> list[str]:
         return [] if obj is None else ["host_name", "next_slot"]
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: HostBudget, form: HostBudgetForm, change: bool) -> None:
         if not change:
             obj.name = ratelimit.budget_name(form.cleaned_data["host"])
         # Only the rate: the slot is the workers' (saving the whole row would move it back).
         budgets.set_rate(obj.name, obj.per_second)
 
     @admin.display(description=gettext_lazy("Host"), ordering="name")
-    def host_name(self, budget):
+    def host_name(self, budget: HostBudget) -> str:
         return budget.host
 
     @admin.display(description=gettext_lazy("Rate (requests/s)"), ordering="per_second")
-    def rate(self, budget):
+    def rate(self, budget: HostBudget) -> str:
         if budget.per_second is None:
             return _("%(rate)s (default)") % {"rate": f"{settings.VIGIA_HOST_RATE:g}"}
         return f"{budget.per_second:g}"
 
     @admin.display(description=gettext_lazy("Next slot"), ordering="next_slot_at")
-    def next_slot(self, budget):
+    def next_slot(self, budget: HostBudget) -> str:
         return local_time(budget.next_slot_at)

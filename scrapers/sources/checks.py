@@ -8,7 +8,10 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -31,9 +34,9 @@ CONTENT = ("title", "url", "body", "published_at", "raw")  # an item as the page
 @dataclass
 class Outcome:
     status: str  # "checked", "unchanged" (304, or the same page as the last check), "inactive" (outside the window)
-    items: list = field(default_factory=list)  # ParsedItems with keys, in page order
-    new: list = field(default_factory=list)  # Item ids
-    updated: list = field(default_factory=list)
+    items: list[kinds.ParsedItem] = field(default_factory=list)  # ParsedItems with keys, in page order
+    new: list[int] = field(default_factory=list)  # Item ids
+    updated: list[int] = field(default_factory=list)
     http_status: int | None = None
     elapsed_ms: int | None = None
     encoding: str = ""
@@ -42,7 +45,7 @@ class Outcome:
     fingerprint: str = ""  # of what was parsed (page, final URL, kind, configuration, zone)
     baseline: bool = False  # the first check: items stored, not announced
 
-    def summary(self):
+    def summary(self) -> dict[str, object]:
         return {
             "status": self.status,
             "baseline": self.baseline,
@@ -54,13 +57,22 @@ class Outcome:
         }
 
 
-def in_active_window(source, now):
+def in_active_window(source: Source, now: datetime) -> bool:
     return (source.active_from is None or now >= source.active_from) and (
         source.active_until is None or now <= source.active_until
     )
 
 
-def preview(url, kind, config, *, method="GET", headers=None, timeout=15.0, user_agent=""):
+def preview(
+    url: str,
+    kind: str,
+    config: dict[str, Any],
+    *,
+    method: str = "GET",
+    headers: dict[str, object] | None = None,
+    timeout: float = 15.0,
+    user_agent: str = "",
+) -> Outcome:
     """What a configuration extracts from a page right now, saving nothing (for the dashboard's editor).
 
     Raises ValidationError for a bad configuration and JobError for an upstream problem.
@@ -71,7 +83,9 @@ def preview(url, kind, config, *, method="GET", headers=None, timeout=15.0, user
     return _fetch_and_parse(source, cleaned, conditional=False, deadline=time.monotonic() + timeout * 3, known=None)
 
 
-def check_source(source, *, dry_run=False, respect_window=True, deadline=None):
+def check_source(
+    source: Source, *, dry_run: bool = False, respect_window: bool = True, deadline: float | None = None
+) -> Outcome:
     """Check one source. Records health (unless dry_run) and raises JobError on failure."""
     now = timezone.now()
     if respect_window and not dry_run and not in_active_window(source, now):
@@ -104,7 +118,9 @@ def check_source(source, *, dry_run=False, respect_window=True, deadline=None):
     return outcome
 
 
-def _fetch_and_parse(source, config, *, conditional, deadline, known):
+def _fetch_and_parse(
+    source: Source, config: dict[str, Any], *, conditional: bool, deadline: float | None, known: Source | None
+) -> Outcome:
     result = fetch(
         source.url,
         method=source.method,
@@ -142,8 +158,10 @@ def _fetch_and_parse(source, config, *, conditional, deadline, known):
     return outcome
 
 
-def with_keys(parsed):
+def with_keys(parsed: Iterable[kinds.ParsedItem]) -> list[kinds.ParsedItem]:
     """Give every item its stable key (id, else link, else a content hash); keep the first of duplicates."""
+    seen: set[str]
+    keyed: list[kinds.ParsedItem]
     seen, keyed = set(), []
     for item in parsed:
         key = item.key or item.url or "sha256:" + _digest([item.title, item.body])
@@ -157,12 +175,14 @@ def with_keys(parsed):
     return keyed
 
 
-def content_hash(item):
+def content_hash(item: kinds.ParsedItem) -> str:
     published = item.published_at.isoformat() if item.published_at else ""
     return _digest([item.title, item.url, item.body, published])
 
 
-def store_items(source, items, now, announce=True):
+def store_items(
+    source: Source, items: list[kinds.ParsedItem], now: datetime, announce: bool = True
+) -> tuple[list[int], list[int]]:
     """Insert new items, revise changed ones, touch the rest. Returns (new ids, updated ids)."""
     hashes = {item.key: content_hash(item) for item in items}
     with transaction.atomic():
@@ -181,16 +201,17 @@ def store_items(source, items, now, announce=True):
     return new_ids, updated_ids
 
 
-def _new_row(source, item, digest, now):
+def _new_row(source: Source, item: kinds.ParsedItem, digest: str, now: datetime) -> Item:
+    assert item.key is not None  # with_keys gave every item its key
     return Item(source=source, key=item.key, **_content(item), content_hash=digest, first_seen=now, last_seen=now)
 
 
-def _content(obj):
+def _content(obj: Item | ItemRevision | kinds.ParsedItem) -> dict[str, Any]:
     """What a page says about an item (an Item, an ItemRevision and a ParsedItem all carry these)."""
     return {name: getattr(obj, name) for name in CONTENT}
 
 
-def _insert(rows):
+def _insert(rows: list[Item]) -> list[int]:
     if not rows:
         return []
     try:
@@ -198,7 +219,7 @@ def _insert(rows):
             return [row.pk for row in Item.objects.bulk_create(rows)]
     except IntegrityError:
         # A concurrent check (a manual "check now") inserted some of them first: keep what is left.
-        ids = []
+        ids: list[int] = []
         for row in rows:
             obj, created = Item.objects.get_or_create(source=row.source, key=row.key, defaults=_fields(row))
             if created:
@@ -206,11 +227,11 @@ def _insert(rows):
         return ids
 
 
-def _fields(row):
+def _fields(row: Item) -> dict[str, Any]:
     return {**_content(row), "content_hash": row.content_hash, "first_seen": row.first_seen, "last_seen": row.last_seen}
 
 
-def _revise(row, item, digest, now):
+def _revise(row: Item, item: kinds.ParsedItem, digest: str, now: datetime) -> None:
     ItemRevision.objects.create(
         item=row,
         **_content(row),
@@ -225,7 +246,7 @@ def _revise(row, item, digest, now):
     row.save()
 
 
-def _announce(source, new_ids, updated_ids):
+def _announce(source: Source, new_ids: list[int], updated_ids: list[int]) -> None:
     for event_type, ids in (("item.new", new_ids), ("item.updated", updated_ids)):
         for item in Item.objects.filter(pk__in=ids).order_by("pk"):
             version = f":{item.revisions_count}" if event_type == "item.updated" else ""
@@ -244,7 +265,7 @@ def _announce(source, new_ids, updated_ids):
             )
 
 
-def record_success(source, outcome, now):
+def record_success(source: Source, outcome: Outcome, now: datetime) -> None:
     changes = {"last_checked_at": now, "last_success_at": now, "last_error": "", "consecutive_failures": 0}
     if outcome.status == "checked":
         changes.update(
@@ -264,7 +285,7 @@ def record_success(source, outcome, now):
     log.info("source checked", extra={"source": source.pk, **outcome.summary()})
 
 
-def record_failure(source, error, now):
+def record_failure(source: Source, error: str, now: datetime) -> None:
     Source.objects.filter(pk=source.pk).update(
         last_checked_at=now,
         last_error=error[:5000],
@@ -278,16 +299,16 @@ def record_failure(source, error, now):
     log.warning("source check failed", extra={"source": source.pk, "error": error[:300]})
 
 
-def _health_event(source, event_type, error):
+def _health_event(source: Source, event_type: str, error: str) -> None:
     event = {"type": event_type, "source": source.pk, "source_name": source.name, "error": error}
     transaction.on_commit(lambda: (publish(source.topic, event), publish("sources:broken", event)))
 
 
-def _digest(parts):
+def _digest(parts: list[object]) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()
 
 
-def _describe(exc):
+def _describe(exc: Exception) -> str:
     message = getattr(exc, "message_dict", None)
     if message:
         return "Invalid configuration: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in message.items())

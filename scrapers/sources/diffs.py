@@ -6,11 +6,18 @@ so scraped markup can never reach the page as markup.
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+    from scrapers.sources.models import Item, ItemRevision
 
 FIELDS = [("title", _("Title")), ("url", _("Link")), ("body", _("Text")), ("published_at", _("Published"))]
 # Words with the whitespace after them (and any leading whitespace): the text rejoins exactly, and a changed
@@ -20,23 +27,23 @@ TOKENS = re.compile(r"^\s+|\S+\s*")
 
 @dataclass
 class Change:
-    label: str
-    pieces: list  # (op, text): op is "equal", "insert" or "delete"
+    label: "StrOrPromise"
+    pieces: list[tuple[str, str]]  # (op, text): op is "equal", "insert" or "delete"
 
 
 @dataclass
 class Step:
     """What changed from one version of an item to the next."""
 
-    since: object  # when the older version was first seen
-    until: object  # when the newer version replaced it
-    changes: list
+    since: datetime  # when the older version was first seen
+    until: datetime  # when the newer version replaced it
+    changes: list[Change]
 
 
-def diff_text(old, new):
+def diff_text(old: str | None, new: str | None) -> list[tuple[str, str]]:
     """(op, text) pairs turning `old` into `new`, word by word; adjacent pieces of one op are merged."""
     before, after = TOKENS.findall(old or ""), TOKENS.findall(new or "")
-    pieces = []
+    pieces: list[tuple[str, str]] = []
     matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag in ("delete", "replace"):
@@ -48,7 +55,7 @@ def diff_text(old, new):
     return pieces
 
 
-def _add(pieces, op, text):
+def _add(pieces: list[tuple[str, str]], op: str, text: str) -> None:
     if not text:
         return
     if pieces and pieces[-1][0] == op:
@@ -57,7 +64,7 @@ def _add(pieces, op, text):
         pieces.append((op, text))
 
 
-def steps(item, revisions):
+def steps(item: "Item", revisions: Sequence["ItemRevision"]) -> list[Step]:
     """The changes between consecutive versions, newest first. `revisions` are the item's older versions
     (ItemRevision rows, any order); the item itself is the newest version."""
     versions = sorted(revisions, key=lambda revision: revision.replaced_at)
@@ -74,7 +81,7 @@ def steps(item, revisions):
     return found[::-1]
 
 
-def _text(value):
+def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):  # shown in the operator's active time zone, as the page's other times

@@ -14,6 +14,7 @@ import random
 import re
 import time
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -40,7 +41,7 @@ BROWSER_ALIASES = {"iso8859-1": "cp1252", "ascii": "cp1252"}
 class FetchResult:
     url: str  # after redirects, without user:password
     status: int
-    headers: dict  # lower-case names
+    headers: dict[str, str]  # lower-case names
     text: str
     encoding: str  # the codec used, e.g. "utf-8", "cp1252"; "" for a 304
     not_modified: bool
@@ -51,19 +52,19 @@ class FetchResult:
 
 
 def fetch(
-    url,
+    url: str | httpx.URL,
     *,
-    method="GET",
-    headers=None,
-    timeout=15.0,
-    user_agent=None,
-    etag="",
-    last_modified="",
-    max_bytes=None,  # None: the VIGIA_FETCH_* setting (read per call, so tests can override it)
-    max_redirects=None,
-    retries=None,
-    deadline=None,  # a time.monotonic() value no wait (rate limit, backoff, Retry-After) may pass
-    retry_after_default=None,  # seconds to wait after a 429 that names no Retry-After (None: backoff)
+    method: str = "GET",
+    headers: Mapping[str, object] | None = None,
+    timeout: float = 15.0,
+    user_agent: str | None = None,
+    etag: str = "",
+    last_modified: str = "",
+    max_bytes: int | None = None,  # None: the VIGIA_FETCH_* setting (read per call, so tests can override it)
+    max_redirects: int | None = None,
+    retries: int | None = None,
+    deadline: float | None = None,  # a time.monotonic() value no wait (rate limit, backoff, Retry-After) may pass
+    retry_after_default: float | None = None,  # seconds to wait after a 429 that names no Retry-After (None: backoff)
 ) -> FetchResult:
     max_bytes = settings.VIGIA_FETCH_MAX_BYTES if max_bytes is None else max_bytes
     max_redirects = settings.VIGIA_FETCH_MAX_REDIRECTS if max_redirects is None else max_redirects
@@ -125,7 +126,7 @@ class _Retry(Exception):
     """Something another attempt may fix: a transient or rate-limited verdict. `wait` is what the server
     asked for (Retry-After, or the caller's default after a 429), if anything."""
 
-    def __init__(self, message, verdict):
+    def __init__(self, message: str, verdict: answers.Verdict) -> None:
         super().__init__(message)
         self.message, self.verdict, self.wait = message, verdict, verdict.wait
 
@@ -133,7 +134,9 @@ class _Retry(Exception):
 TIMED_OUT = answers.Verdict(TransientError, "timed out")
 
 
-def _attempt(http, method, url, headers, timeout, max_bytes, where):
+def _attempt(
+    http: httpx.Client, method: str, url: httpx.URL, headers: httpx.Headers, timeout: float, max_bytes: int, where: str
+) -> tuple[httpx.Response, bytes]:
     """One request. Returns (response, body): the body is read for 2xx only, and the response is closed."""
     began = time.monotonic()
     try:
@@ -153,7 +156,7 @@ def _attempt(http, method, url, headers, timeout, max_bytes, where):
     return response, body
 
 
-def _read(response, max_bytes, where, deadline, timeout):
+def _read(response: httpx.Response, max_bytes: int, where: str, deadline: float, timeout: float) -> bytes:
     """The body, decoded from gzip/deflate as it streams, aborting as soon as it passes `max_bytes`."""
     announced = response.headers.get("content-length", "")
     if announced.isdigit() and int(announced) > max_bytes:
@@ -179,9 +182,10 @@ class _Decoder:
     """Undoes gzip or deflate a piece at a time, never inflating more than asked for, so a small
     compressed body cannot expand past the cap in memory (httpx's own decoder inflates whole chunks)."""
 
-    def __init__(self, content_encoding, where):
+    def __init__(self, content_encoding: str, where: str) -> None:
         coding = content_encoding.strip().lower()
         self._sniff = coding == "deflate"  # zlib-wrapped by the spec; some servers send it raw
+        self._zlib: zlib._Decompress | None
         if coding in ("", "identity"):
             self._zlib = None
         elif coding in ("gzip", "x-gzip"):
@@ -191,7 +195,7 @@ class _Decoder:
         else:  # we only ask for gzip and deflate
             raise PermanentError(f"response from {where} uses an unsupported content encoding")
 
-    def decode(self, data, limit):
+    def decode(self, data: bytes, limit: int) -> bytes:
         if self._zlib is None:
             return data
         try:
@@ -204,11 +208,11 @@ class _Decoder:
         finally:
             self._sniff = False
 
-    def flush(self, limit):
+    def flush(self, limit: int) -> bytes:
         return self._zlib.flush(limit) if self._zlib is not None else b""
 
 
-def decode(raw, content_type=""):
+def decode(raw: bytes, content_type: str = "") -> tuple[str, str]:
     """(text, codec): a byte-order mark, the Content-Type charset, the document's own declaration, valid
     UTF-8, else Windows-1252. Never raises."""
     if raw.startswith(codecs.BOM_UTF8):
@@ -233,7 +237,7 @@ def decode(raw, content_type=""):
         return raw.decode("cp1252", errors="replace"), "cp1252"
 
 
-def _codec(label):
+def _codec(label: str | bytes | None) -> str | None:
     """Python's name for a charset label, or None if it is unknown or not a text encoding."""
     if not label:
         return None
@@ -245,7 +249,7 @@ def _codec(label):
     return BROWSER_ALIASES.get(name, name)
 
 
-def _checked_url(url, where):
+def _checked_url(url: str | httpx.URL, where: str | None) -> httpx.URL:
     try:
         parsed = url if isinstance(url, httpx.URL) else httpx.URL(str(url))
     except httpx.InvalidURL:
@@ -255,7 +259,9 @@ def _checked_url(url, where):
     return parsed
 
 
-def _redirect(response, url, method, headers, where):
+def _redirect(
+    response: httpx.Response, url: httpx.URL, method: str, headers: httpx.Headers, where: str
+) -> tuple[httpx.URL, str, httpx.Headers]:
     """The next hop: Location resolved against the current URL, the method and headers a browser would use."""
     try:
         target = _checked_url(url.join(response.headers["location"]), where)
@@ -269,7 +275,9 @@ def _redirect(response, url, method, headers, where):
     return target, method, headers
 
 
-def _request_headers(extra, user_agent, etag, last_modified):
+def _request_headers(
+    extra: Mapping[str, object] | None, user_agent: str | None, etag: str, last_modified: str
+) -> httpx.Headers:
     headers = httpx.Headers({"User-Agent": settings.VIGIA_USER_AGENT, "Accept": ACCEPT})
     for name, value in (extra or {}).items():
         headers[name] = str(value)  # replaces ours whatever the case of the name
@@ -284,12 +292,12 @@ def _request_headers(extra, user_agent, etag, last_modified):
     return headers
 
 
-def _backoff(failures):
+def _backoff(failures: int) -> float:
     delay = BACKOFF_BASE * 2 ** (failures - 1)
     return delay * random.uniform(1.0, 1.5)  # jitter: workers that failed together do not retry together
 
 
-def _pause(seconds, deadline, problem):
+def _pause(seconds: float, deadline: float | None, problem: _Retry) -> None:
     """Sleep before the next attempt, unless that would pass the deadline: then fail now with the wait."""
     limit = MAX_WAIT if deadline is None else deadline - time.monotonic()
     if seconds > limit:
@@ -298,13 +306,13 @@ def _pause(seconds, deadline, problem):
     time.sleep(seconds)
 
 
-def _after_attempts(message, attempts):
+def _after_attempts(message: str, attempts: int) -> str:
     if attempts == 1:
         return ""
     return f" ({attempts} attempts)" if " after " in message else f" after {attempts} attempts"
 
 
-def _size(count):
+def _size(count: int) -> str:
     """5242880 → '5 MB', 1536 → '1.5 KB'."""
     for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
         if count >= scale:

@@ -1,9 +1,11 @@
 """The sources' job kind: the scheduler's way into scrapers.sources.checks."""
 
+from typing import Any
+
 from django import forms
 
 from scheduler.errors import PermanentError
-from scheduler.job_kinds import JobKind, deadline, register
+from scheduler.job_kinds import JobKind, RunContext, deadline, register
 from scheduler.shared.logs import log_context
 from scrapers.sources import checks
 from scrapers.sources.models import Source
@@ -17,7 +19,7 @@ class CheckSource(JobKind):
     class Params(forms.Form):
         source_id = forms.IntegerField(min_value=1)
 
-    def run(self, params, context):
+    def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         source = Source.objects.filter(pk=params["source_id"]).first()
         if source is None:
             raise PermanentError(f"Source {params['source_id']} no longer exists.")

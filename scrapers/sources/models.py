@@ -69,7 +69,7 @@ class Source(models.Model):
     class Meta:
         indexes = [models.Index(fields=["broken", "name"], name="source_health")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
     @property
@@ -83,7 +83,7 @@ class Source(models.Model):
         return self.Health.SELECTORS if SELECTORS_BROKEN in self.last_error else self.Health.FAILING
 
     @property
-    def topic(self):
+    def topic(self) -> str:
         return f"source:{self.pk}"
 
 
@@ -104,7 +104,7 @@ class Item(models.Model):
         constraints = [models.UniqueConstraint(fields=["source", "key"], name="item_unique_key")]
         indexes = [models.Index(fields=["source", "-first_seen"], name="item_source_recent")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.title or self.key
 
 
@@ -124,7 +124,7 @@ class ItemRevision(models.Model):
     class Meta:
         indexes = [models.Index(fields=["item", "-replaced_at"], name="revision_item_recent")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.item_id} until {self.replaced_at:%Y-%m-%d %H:%M}"
 
 
@@ -138,8 +138,8 @@ class HostBudget(Budget):
         verbose_name_plural = gettext_lazy("host budgets")
 
     @property
-    def host(self):
+    def host(self) -> str:
         return self.name.removeprefix("host:")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.host

@@ -7,13 +7,19 @@ the preview sees exactly what a check would.
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from scheduler.errors import JobError
 from scrapers.sources import checks
+from scrapers.sources.kinds.base import ParsedItem
 from scrapers.sources.kinds.textutil import shorten
+
+if TYPE_CHECKING:
+    from scrapers.sources.services import SourceForm
 
 log = logging.getLogger("vigia.sources")
 
@@ -29,14 +35,14 @@ class Row:
     url: str
     href: str  # the link, only when it is http(s): a scraped "javascript:" must never become a link
     key: str
-    published_at: object
+    published_at: datetime | None
     body: str
-    fields: list  # (name, text) from the parser's raw values
+    fields: list[tuple[str, str]]  # (name, text) from the parser's raw values
 
 
 @dataclass
 class Preview:
-    rows: list = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
     found: int = 0
     http_status: int | None = None
     elapsed_ms: int | None = None
@@ -44,11 +50,11 @@ class Preview:
     error: str = ""
 
 
-def safe_href(url):
+def safe_href(url: str) -> str:
     return url if (url or "").lower().startswith(("http://", "https://")) else ""
 
 
-def run(form):
+def run(form: "SourceForm") -> Preview | None:
     """Validate `form` (a bound SourceForm) for a preview; returns a Preview, or None when the form shows
     field errors. Only errors on FIELDS are kept on the form, so it can be re-rendered as is."""
     form.is_valid()
@@ -86,7 +92,7 @@ def run(form):
     )
 
 
-def _row(item):
+def _row(item: ParsedItem) -> Row:
     fields = [(name, display_text(value)) for name, value in (item.raw or {}).items()]
     return Row(
         title=item.title,
@@ -99,7 +105,7 @@ def _row(item):
     )
 
 
-def display_text(value, limit=200):
+def display_text(value: object, limit: int | None = 200) -> str:
     """A parser's raw value as text (JSON for numbers, lists and objects), cut at `limit` characters."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     return shorten(text, limit) if limit else text

@@ -7,6 +7,9 @@ whether it starts on the source, its admin or the Jobs pages: the jobs_paused / 
 Source.enabled equal to Job.enabled in the same transaction.
 """
 
+from collections.abc import Iterable
+from typing import Any, cast
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -55,38 +58,39 @@ class SourceForm(forms.ModelForm):
         model = Source
         fields = FIELDS
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].widget.choices = [("", "---------"), *kinds.choices()]
+        cast(forms.Select, self.fields["kind"].widget).choices = [("", "---------"), *kinds.choices()]
         bounds.bound_dates(self)
 
-    def clean_kind(self):
-        return kinds.clean_name(self.cleaned_data.get("kind"))  # its message lists the kinds that exist
+    def clean_kind(self) -> str:
+        return kinds.clean_name(self.cleaned_data["kind"])  # its message lists the kinds that exist
 
-    def clean_url(self):
+    def clean_url(self) -> str:
         url = self.cleaned_data.get("url") or ""
         if not url.lower().startswith(("http://", "https://")):
             raise ValidationError(_("Use an http:// or https:// address."))
         outbound.validate_url(url)  # loopback, private... unless allowed (names are resolved at each check)
         return url
 
-    def clean_headers(self):
+    def clean_headers(self) -> dict[str, Any]:
         headers = self.cleaned_data.get("headers") or {}
         if problem := bounds.header_problem(headers):
             raise ValidationError(problem)
         return headers
 
-    def clean_timeout_seconds(self):
+    def clean_timeout_seconds(self) -> float | None:
         value = self.cleaned_data.get("timeout_seconds")
         if value is not None and not 0.5 <= value <= 120:
             raise ValidationError(_("Between 0.5 and 120 seconds."))
         return value
 
-    def clean_timezone(self):
+    def clean_timezone(self) -> str:
         return clean_zone_name(self.cleaned_data.get("timezone"))
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # a ModelForm's clean returns its cleaned_data
         if data.get("kind") and "config" not in self.errors:
             try:
                 data["config"] = kinds.clean_config(data["kind"], data.get("config") or {})
@@ -103,7 +107,7 @@ class SourceForm(forms.ModelForm):
         return data
 
     @transaction.atomic
-    def save(self, commit=True):
+    def save(self, commit: bool = True) -> Source:
         source = super().save(commit=False)
         if commit:
             # An edit writes only what the form shows: a check finishing meanwhile keeps its health
@@ -119,21 +123,21 @@ class SourceForm(forms.ModelForm):
         return source
 
 
-def force_sync():
+def force_sync() -> int:
     """One manual run of every enabled source's check now (the overview's button); sources with a run
     already waiting are skipped. Returns the count."""
     enabled = Source.objects.filter(enabled=True).select_related("job").order_by("pk")
     return services.run_many([job_of(source) for source in enabled], trigger=Run.Trigger.MANUAL)
 
 
-def job_of(source):
+def job_of(source: Source) -> Job:
     """The source's check_source job; a source left without one (its job was deleted before sources owned
     their jobs) gets it back."""
     return source.job or sync_job(source)
 
 
 @transaction.atomic
-def set_enabled(sources, enabled):
+def set_enabled(sources: Iterable[Source], enabled: bool) -> int:
     """Pause or resume sources: their jobs through scheduler.services (the path the Jobs pages take too),
     which brings the sources along. Returns the number of jobs paused or resumed."""
     jobs = [job_of(source) for source in sources]
@@ -141,7 +145,7 @@ def set_enabled(sources, enabled):
 
 
 @transaction.atomic
-def sync_job(source, enabled=None):
+def sync_job(source: Source, enabled: bool | None = None) -> Job:
     """Create or update the source's check_source job so its schedule and window follow the source.
 
     `enabled` True/False resumes or pauses the job (through scheduler.services); None keeps the job's state
@@ -149,7 +153,7 @@ def sync_job(source, enabled=None):
     """
     job = Job.objects.select_for_update().filter(pk=source.job_id).first() if source.job_id else None
     created = job is None
-    if created:
+    if job is None:  # created
         job = Job(kind="check_source", queue=Job.Queue.HIGH, max_attempts=1)
         job.enabled = source.enabled if enabled is None else enabled
     job.owner = source.topic
@@ -178,22 +182,22 @@ def sync_job(source, enabled=None):
 
 
 @receiver(post_delete, sender=Source)
-def _delete_job(sender, instance, **kwargs):
+def _delete_job(sender: type[Source], instance: Source, **kwargs: Any) -> None:
     if instance.job_id:  # the source's row is gone, so its job is no longer protected
         Job.objects.filter(pk=instance.job_id).delete()
 
 
 @receiver(signals.jobs_paused)
-def _pause_sources(sender, job_ids, **kwargs):
+def _pause_sources(sender: type[Job], job_ids: list[int], **kwargs: Any) -> None:
     Source.objects.filter(job_id__in=job_ids, enabled=True).update(enabled=False, updated_at=timezone.now())
 
 
 @receiver(signals.jobs_resumed)
-def _resume_sources(sender, job_ids, **kwargs):
+def _resume_sources(sender: type[Job], job_ids: list[int], **kwargs: Any) -> None:
     Source.objects.filter(job_id__in=job_ids, enabled=False).update(enabled=True, updated_at=timezone.now())
 
 
-def _owner(pk):
+def _owner(pk: str) -> owners.Owner | None:
     """What the Jobs pages show about the source that owns a job (scheduler.owners)."""
     source = Source.objects.filter(pk=pk).only("pk", "name").first() if pk.isdigit() else None
     if source is None:

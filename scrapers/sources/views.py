@@ -4,10 +4,13 @@ Thin: validation is SourceForm's (which keeps each source's job in step), previe
 checks run as the source's own check_source job (scheduler.services.run_now), diffs are scrapers.sources.diffs'.
 """
 
+from typing import TYPE_CHECKING
+
 from django.contrib import messages
 from django.db import connection
 from django.db.models import Count, IntegerField, Max, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
@@ -16,12 +19,15 @@ from django_htmx.http import HttpResponseClientRedirect
 from scheduler import services
 from scheduler.models import Run
 from scheduler.shared import bounds
-from scheduler.shared.web import keyset_page, query_without, render_page, staff_required
+from scheduler.shared.web import Request, keyset_page, query_without, render_page, staff_required
 from scrapers.models import Item, Source
 from scrapers.sources import diffs
 from scrapers.sources import preview as previews
 from scrapers.sources.kinds import base as kinds
 from scrapers.sources.services import SourceForm, job_of
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 SOURCES_PAGE = 50
 ITEMS_PAGE = 50
@@ -63,7 +69,7 @@ RUN_COLUMNS = ["id", "job_id", "status", "trigger", "scheduled_for", "started_at
 WAITING = {*Run.ACTIVE, Run.Status.RETRYING}
 
 
-def badge(source):
+def badge(source: Source) -> dict[str, "StrOrPromise"]:
     """What the templates show for the source's health: its label and badge class."""
     health = source.health
     return {"key": health.value, "label": health.label, "css": BADGES[health]}
@@ -72,7 +78,7 @@ def badge(source):
 # --- sources ------------------------------------------------------------------------------------------
 
 
-def sources(request):
+def sources(request: Request) -> HttpResponse:
     rows = Source.objects.only(*LIST_COLUMNS)
     chosen_health = request.GET.get("health", "")
     if chosen_health in HEALTH_FILTERS:
@@ -88,7 +94,7 @@ def sources(request):
     rows = rows.annotate(item_count=Coalesce(Subquery(counted.values("n"), output_field=IntegerField()), 0))
     page = keyset_page(rows, request, SOURCES_PAGE)
     for source in page:
-        source.badge = badge(source)
+        source.badge = badge(source)  # type: ignore[attr-defined]  # for the template
     context = {
         "title": _("Sources"),
         "page": page,
@@ -100,13 +106,13 @@ def sources(request):
     return render_page(request, "scrapers/sources.html", context, partial="rows")
 
 
-def source_new(request):
+def source_new(request: Request) -> HttpResponse:
     if request.method == "POST":
         return _save(request, None)
     return _editor(request, SourceForm(initial={"config": {}, "headers": {}}), None)
 
 
-def source(request, pk):
+def source(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Source.objects.select_related("job"), pk=pk)
     if request.method == "POST":
         return _save(request, found)
@@ -114,7 +120,7 @@ def source(request, pk):
 
 
 @staff_required
-def _save(request, found):
+def _save(request: Request, found: Source | None) -> HttpResponse:
     # The form edits its own copy: on errors the page still shows the stored name and health.
     form = SourceForm(request.POST, instance=Source.objects.get(pk=found.pk) if found else None)
     if form.is_valid():
@@ -126,7 +132,7 @@ def _save(request, found):
 
 
 @staff_required
-def source_preview(request):
+def source_preview(request: Request) -> HttpResponse:
     """Run the editor's current values against the live page; saves nothing (the source need not exist)."""
     found = None
     source_id = bounds.parse_id(request.POST.get("source_id"))
@@ -137,10 +143,16 @@ def source_preview(request):
     return _editor(request, form, found, preview=result, previewing=True)
 
 
-def _editor(request, form, found, preview=None, previewing=False):
+def _editor(
+    request: Request,
+    form: SourceForm,
+    found: Source | None,
+    preview: previews.Preview | None = None,
+    previewing: bool = False,
+) -> HttpResponse:
     for name in ("config", "headers"):  # a few lines of JSON, not the default ten rows
         form.fields[name].widget.attrs["rows"] = 4
-    context = {
+    context: dict[str, object] = {
         "title": found.name if found else _("New source"),
         "source": found,
         "form": form,
@@ -155,9 +167,9 @@ def _editor(request, form, found, preview=None, previewing=False):
     return render_page(request, "scrapers/source.html", context, partial="editor")
 
 
-def _kind_help():
+def _kind_help() -> list[dict[str, object]]:
     """Each kind's settings and their help, shown beside the JSON configuration field."""
-    found = []
+    found: list[dict[str, object]] = []
     for name, label in kinds.choices():
         settings = [(field, form_field.help_text) for field, form_field in kinds.get(name).Config.base_fields.items()]
         found.append({"name": name, "label": label, "settings": settings})
@@ -168,7 +180,7 @@ def _kind_help():
 
 
 @staff_required
-def source_check(request, pk):
+def source_check(request: Request, pk: int) -> HttpResponse:
     """Force a check of one source now: a recorded manual run of its check_source job, on the job's queue
     (never in this request); the status fragment then follows it live. A source left without a job gets
     it back first."""
@@ -180,7 +192,7 @@ def source_check(request, pk):
     return redirect("scrapers:source", pk=found.pk)
 
 
-def source_status(request, pk):
+def source_status(request: Request, pk: int) -> HttpResponse:
     """The health and recent checks fragment; it polls itself while a check is waiting or running."""
     found = get_object_or_404(Source.objects.select_related("job"), pk=pk)
     if not request.htmx:  # a fragment: a browser that opens it gets the whole page
@@ -188,14 +200,14 @@ def source_status(request, pk):
     return _status(request, found)
 
 
-def _status(request, found, started=None):
+def _status(request: Request, found: Source, started: Run | None = None) -> HttpResponse:
     context = {"source": found, **_status_context(found), "started": started}
     return render_page(request, "scrapers/source.html", context, partial="status")
 
 
-def _status_context(found):
+def _status_context(found: Source) -> dict[str, object]:
     """Health, the schedule (the source's job, or a warning that it has none) and the recent checks."""
-    runs = []
+    runs: list[Run] = []
     if found.job_id:
         runs = list(
             Run.objects.filter(job_id=found.job_id)
@@ -213,13 +225,13 @@ def _status_context(found):
 # --- items --------------------------------------------------------------------------------------------
 
 
-def indexed_search(q):
+def indexed_search(q: str) -> bool:
     """Whether PostgreSQL's trigram index on titles (migration 0011) answers this search over the whole
     table: any search of at least 3 characters (a trigram) there."""
     return connection.vendor == "postgresql" and len(q) >= TRIGRAM
 
 
-def items(request):
+def items(request: Request) -> HttpResponse:
     # Newest first by id (insertion order), keyset-paged. The source's name comes from the filter's list of
     # sources rather than a join, which keeps PostgreSQL on the primary key's index for every variant.
     rows = Item.objects.only(*ITEM_COLUMNS)
@@ -240,12 +252,12 @@ def items(request):
         rows = rows.filter(pk__gte=floor)
     page = keyset_page(rows, request, ITEMS_PAGE)
     if floor is not None and page.next_before is None and ids["low"] is not None and floor > ids["low"]:
-        page.next_before, page.searched_to = floor, floor
+        page.next_before, page.searched_to = floor, floor  # type: ignore[attr-defined]  # for the template
     sources = list(Source.objects.only("id", "name").order_by("name"))
     names = {found.pk: found.name for found in sources}
     for item in page:
-        item.href = previews.safe_href(item.url)
-        item.source_name = names.get(item.source_id, "")
+        item.href = previews.safe_href(item.url)  # type: ignore[attr-defined]  # for the template
+        item.source_name = names.get(item.source_id, "")  # type: ignore[attr-defined]  # for the template
     context = {
         "title": _("Items"),
         "page": page,
@@ -256,12 +268,12 @@ def items(request):
     return render_page(request, "scrapers/items.html", context, partial="rows")
 
 
-def item(request, pk):
+def item(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Item.objects.select_related("source"), pk=pk)
-    found.href = previews.safe_href(found.url)
+    found.href = previews.safe_href(found.url)  # type: ignore[attr-defined]  # for the template
     revisions = list(found.revisions.order_by("-replaced_at", "-id")[:MAX_REVISIONS])
     for revision in revisions:
-        revision.href = previews.safe_href(revision.url)
+        revision.href = previews.safe_href(revision.url)  # type: ignore[attr-defined]  # for the template
     context = {
         "title": found.title or found.key,
         "item": found,

@@ -1,6 +1,8 @@
 """`python manage.py check_people [--force]`: queue a cycle of people checks now (the workers run them)."""
 
-from django.core.management.base import BaseCommand
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
 
 from scrapers.people import services as people
 
@@ -12,10 +14,10 @@ class Command(BaseCommand):
         "waiting or running are left out. The runs are executed by the workers (qcluster)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--force", action="store_true", help="Queue every active person, not only the due ones.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["force"]:
             count = people.force_sync()
             self.stdout.write(f"queued {count} check(s): every active person without one already waiting")

@@ -1,7 +1,9 @@
 """`python manage.py check_person <id|name>`: check one monitored person in DJEN now, in the foreground."""
 
+from typing import Any
+
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from scheduler.errors import JobError
 from scheduler.importing import find_by_id_or_name
@@ -10,7 +12,7 @@ from scrapers.people import publications
 from scrapers.people.brazil import normalize_name
 
 
-def find_person(ref):
+def find_person(ref: str) -> MonitoredPerson:
     """By id or exact name, else by name as DJEN compares it (accents and case ignored) when only one matches."""
     try:
         return find_by_id_or_name(MonitoredPerson, ref, "monitored person")
@@ -31,10 +33,10 @@ class Command(BaseCommand):
         "New matches are stored and announced as a scheduled check would."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("person", help="The person's id or name.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         person = find_person(options["person"])
         self.stdout.write(f"Checking person {person.pk} '{person.name}' in DJEN ({settings.VIGIA_DJEN_URL})")
         try:

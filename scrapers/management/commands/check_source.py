@@ -7,7 +7,10 @@ it; `--queue` leaves it to the workers. `--dry-run` fetches and parses in this p
 not even a run.
 """
 
-from django.core.management.base import BaseCommand, CommandError
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from scheduler import services
@@ -17,25 +20,26 @@ from scheduler.importing import find_by_id_or_name
 from scheduler.models import Run
 from scrapers.models import Item, Source
 from scrapers.sources import checks
+from scrapers.sources.kinds.base import ParsedItem
 from scrapers.sources.services import job_of
 
 COLUMNS = ["KEY", "TITLE", "URL", "PUBLISHED"]
 WIDTH = 60  # longest cell shown; the rest is cut with "…"
 
 
-def cut(text):
+def cut(text: object) -> str:
     text = " ".join(str(text).split())  # one line per item
     return text if len(text) <= WIDTH else text[: WIDTH - 1] + "…"
 
 
-def published(item):
+def published(item: Item | ParsedItem) -> str:
     moment = item.published_at
     if moment is None:
         return "-"
     return f"{timezone.localtime(moment) if timezone.is_aware(moment) else moment:%Y-%m-%d %H:%M}"
 
 
-def table(rows):
+def table(rows: Iterable[Sequence[object]]) -> str:
     cells = [COLUMNS, *([cut(cell) for cell in row] for row in rows)]
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
     lines = ("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in cells)
@@ -49,12 +53,12 @@ class Command(BaseCommand):
         "active window) and saves nothing: no run, no items, no health, no conditional-request state."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("source", help="The source's id or name.")
         parser.add_argument("--dry-run", action="store_true", help="Fetch and parse only; save nothing.")
         parser.add_argument("--queue", action="store_true", help="Queue the run for the workers and return.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         source = find_by_id_or_name(Source, options["source"], "source")
         self.stdout.write(f"Checking source {source.pk} '{source.name}' ({source.kind}): {source.url}")
         if options["dry_run"]:
@@ -71,7 +75,7 @@ class Command(BaseCommand):
             raise CommandError(f"Check of source '{source.name}' failed: {run.error or run.get_status_display()}")
         self.report(source, run)
 
-    def report(self, source, run):
+    def report(self, source: Source, run: Run) -> None:
         result = run.result or {}
         if result.get("status") == "inactive":
             self.stdout.write("Outside the source's active window: nothing fetched.")
@@ -86,7 +90,7 @@ class Command(BaseCommand):
         baseline = " (first check: the baseline, not announced)" if result.get("baseline") else ""
         self.stdout.write(f"{found}: {result.get('new')} new, {result.get('updated')} updated{baseline}")
 
-    def dry_run(self, source):
+    def dry_run(self, source: Source) -> None:
         try:
             outcome = checks.check_source(source, dry_run=True, respect_window=False)
         except JobError as exc:

@@ -1,7 +1,9 @@
 """`python manage.py export_people [--output FILE] [--excel]`: every monitored person as CSV, the shape
 import_people reads."""
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from scrapers.models import MonitoredPerson
 from scrapers.people import csv_io as people_csv
@@ -13,11 +15,11 @@ class Command(BaseCommand):
         "(Excel shows the accents), or with --excel ';'-separated Windows-1252 as Excel writes it in Brazil."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--output", "-o", help="Write to this file instead of stdout.")
         parser.add_argument("--excel", action="store_true", help="Excel-Brazil's dialect: ';' and Windows-1252.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         people = list(MonitoredPerson.objects.order_by("name", "pk"))
         try:
             data = people_csv.export_people(people, excel=options["excel"])

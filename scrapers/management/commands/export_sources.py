@@ -1,6 +1,8 @@
 """`python manage.py export_sources [--output FILE]`: every source as JSON, in the shape import_sources reads."""
 
-from django.core.management.base import BaseCommand
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
 
 from scheduler.importing import export_values, write_export
 from scrapers.models import Source
@@ -10,9 +12,9 @@ from scrapers.sources.services import FIELDS
 class Command(BaseCommand):
     help = "Export all sources (their SourceForm fields) as a JSON list ordered by name, to stdout or --output FILE."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--output", "-o", help="Write to this file instead of stdout.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         sources = [export_values(source, FIELDS) for source in Source.objects.order_by("name")]
         write_export(self, sources, options["output"], "source")

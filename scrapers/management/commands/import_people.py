@@ -1,8 +1,10 @@
 """`python manage.py import_people FILE.csv [--dry-run]`: create or update monitored people from a CSV."""
 
 import sys
+from collections.abc import Callable
+from typing import Any, TextIO
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from scrapers.people import csv_io as people_csv
 
@@ -21,11 +23,11 @@ class Command(BaseCommand):
     )
     stealth_options = ("stdin",)
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="CSV file, or - for standard input.")
         parser.add_argument("--dry-run", action="store_true", help="Validate and report only; change nothing.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         data = self.read(options["file"], options.get("stdin") or sys.stdin)
         try:
             report = people_csv.import_people(data, dry_run=options["dry_run"], progress=self.progress(options))
@@ -38,7 +40,7 @@ class Command(BaseCommand):
         if report.rows and report.rejected == report.rows:
             raise CommandError("Every row was rejected; nothing was imported.")
 
-    def read(self, path, stdin):
+    def read(self, path: str, stdin: TextIO) -> bytes | str:
         if path == "-":
             return stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read()
         try:
@@ -47,11 +49,11 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror}")
 
-    def progress(self, options):
+    def progress(self, options: dict[str, Any]) -> Callable[[int, int], None] | None:
         if options["verbosity"] == 0:
             return None
 
-        def draw(done, total):
+        def draw(done: int, total: int) -> None:
             if total < BAR_FROM:
                 return
             filled = BAR_WIDTH * done // total

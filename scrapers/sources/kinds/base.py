@@ -7,10 +7,16 @@ returns ParsedItems. Fetching, dedupe, revisions and events are not its business
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 
 from scheduler.shared.kind_registry import Registry
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+    from scrapers.sources.models import Source
 
 
 @dataclass
@@ -20,7 +26,7 @@ class Document:
     url: str  # final URL, after redirects: the base for relative links
     text: str
     content_type: str = ""
-    headers: dict = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -30,7 +36,7 @@ class ParsedItem:
     body: str = ""
     key: str | None = None  # from the configured id selector/field; None: the link, else a content hash
     published_at: datetime | None = None
-    raw: dict = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 class ParseError(Exception):
@@ -39,16 +45,18 @@ class ParseError(Exception):
 
 class ScraperKind:
     name = ""
-    label = ""
+    label: "StrOrPromise" = ""
 
     class Config(forms.Form):
         pass
 
-    def parse(self, document, config, source=None):  # pragma: no cover - interface
+    def parse(  # pragma: no cover - interface
+        self, document: Document, config: dict[str, Any], source: "Source | None" = None
+    ) -> list[ParsedItem]:
         raise NotImplementedError
 
 
-scraper_kinds = Registry("scraper kind", form="Config", field="config", noun="setting")
+scraper_kinds: Registry[ScraperKind] = Registry("scraper kind", form="Config", field="config", noun="setting")
 register, get, names, choices = scraper_kinds.register, scraper_kinds.get, scraper_kinds.names, scraper_kinds.choices
 clean_name = scraper_kinds.clean_name
 clean_config = scraper_kinds.clean  # errors keyed `config.<field>`

@@ -10,6 +10,7 @@ slower, never wrong. tests/scrapers/test_kinds.py checks the two engines agree o
 
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -34,7 +35,7 @@ class InvalidSelector(ValueError):
 class Selector:
     """A compiled CSS selector; `xpath` is None when only soupsieve can run it."""
 
-    def __init__(self, css):
+    def __init__(self, css: str) -> None:
         self.css = css
         self.tag = css.lower() if _NAME.fullmatch(css) and css != "*" else None
         try:
@@ -52,7 +53,7 @@ class Selector:
 
 
 @lru_cache(maxsize=1024)
-def compile(css):  # shadows the builtin on purpose: css.compile, like re.compile
+def compile(css: str) -> Selector:  # shadows the builtin on purpose: css.compile, like re.compile
     return Selector(css.strip())
 
 
@@ -66,7 +67,7 @@ class Spec:
 
 
 @lru_cache(maxsize=1024)
-def spec(text, attribute_allowed=True):
+def spec(text: str, attribute_allowed: bool = True) -> Spec:
     """Parse `h3`, `a@href`, `time@datetime` or `@data-id`; raise InvalidSelector naming the problem."""
     text = text.strip()
     match = _SPEC.fullmatch(text)
@@ -80,7 +81,7 @@ def spec(text, attribute_allowed=True):
     return Spec(compile(css) if css else None, attribute, text)
 
 
-def load(text, selectors):
+def load(text: str, selectors: Iterable[Selector]) -> "LxmlPage | SoupPage":
     """Parse a page with the fastest engine that can run all of `selectors`."""
     if all(selector.xpath is not None for selector in selectors):
         return LxmlPage(text)
@@ -88,7 +89,7 @@ def load(text, selectors):
 
 
 class LxmlPage:
-    def __init__(self, text):
+    def __init__(self, text: str) -> None:
         # Plain etree elements: lxml.html's element classes cost a lookup per node for helpers not needed here.
         try:
             root = etree.fromstring(text, _PARSER) if text and text.strip() else None
@@ -96,39 +97,39 @@ class LxmlPage:
             root = etree.fromstring(text.encode(), _UTF8_PARSER)
         self.root = root if root is not None else etree.fromstring("<html></html>", _PARSER)
 
-    def select(self, selector, scope=None):
+    def select(self, selector: Selector, scope: etree._Element | None = None) -> list[etree._Element]:
         return selector.xpath(scope) if scope is not None else selector.xpath_page(self.root)
 
-    def first(self, selector, scope):
+    def first(self, selector: Selector, scope: etree._Element) -> etree._Element | None:
         if selector.tag:  # a bare element name: lxml's C iterator beats an XPath call per item
             return next(scope.iterdescendants(selector.tag), None)
         found = selector.xpath(scope)
         return found[0] if found else None
 
-    def first_link(self, node):
+    def first_link(self, node: etree._Element) -> etree._Element | None:
         if node.tag == "a" and node.get("href") is not None:
             return node
         found = _FIRST_LINK(node)
         return found[0] if found else None
 
     @staticmethod
-    def attribute(node, name):
+    def attribute(node: etree._Element, name: str) -> str | None:
         return node.get(name)
 
     @staticmethod
-    def text(node, lines=False):
+    def text(node: etree._Element, lines: bool = False) -> str:
         return element_text(node, lines=lines)
 
-    def title(self):
+    def title(self) -> str:
         found = self.root.find(".//title")
         return element_text(found) if found is not None else ""
 
-    def whole(self):
+    def whole(self) -> etree._Element:
         body = self.root.find("body")
         return body if body is not None else self.root
 
     @staticmethod
-    def remove(node):
+    def remove(node: etree._Element) -> None:
         parent = node.getparent()
         if parent is None:
             return
@@ -147,45 +148,45 @@ _FIRST_LINK = etree.XPath("descendant::a[@href][1]")
 
 
 class SoupPage:
-    def __init__(self, text):
+    def __init__(self, text: str) -> None:
         self.root = BeautifulSoup(text or "", "lxml")
 
-    def select(self, selector, scope=None):
+    def select(self, selector: Selector, scope: Tag | None = None) -> list[Tag]:
         return selector.soup.select(scope if scope is not None else self.root)
 
     @staticmethod
-    def first(selector, scope):
+    def first(selector: Selector, scope: Tag) -> Tag | None:
         return selector.soup.select_one(scope)
 
-    def first_link(self, node):
+    def first_link(self, node: Tag) -> Tag | None:
         if node.name == "a" and node.get("href") is not None:
             return node
         return node.find("a", href=True)
 
     @staticmethod
-    def attribute(node, name):
+    def attribute(node: Tag, name: str) -> str | None:
         value = node.get(name)
         return " ".join(value) if isinstance(value, list) else value  # bs4 splits class, rel...
 
     @staticmethod
-    def text(node, lines=False):
-        parts = []
+    def text(node: Tag, lines: bool = False) -> str:
+        parts: list[str] = []
         _collect_soup(node, parts, LINE if lines else " ")
         return join_text(parts, lines)
 
-    def title(self):
+    def title(self) -> str:
         return normalize(self.root.title.get_text()) if self.root.title else ""
 
-    def whole(self):
+    def whole(self) -> Tag:
         return self.root.body or self.root
 
     @staticmethod
-    def remove(node):
+    def remove(node: Tag) -> None:
         if not node.decomposed:  # already gone with an ancestor
             node.decompose()
 
 
-def _collect_soup(node, parts, sep):
+def _collect_soup(node: Tag, parts: list[str], sep: str) -> None:
     """The same text as textutil.element_text, from a bs4 tree."""
     block = node.name in BLOCK
     if block:
@@ -224,7 +225,7 @@ _COMBINATOR = re.compile(r"\s*([>+~,])\s*|\s+")
 _BACKWARDS = {" ": "ancestor::", ">": "parent::", "~": "preceding-sibling::", "+": "+"}
 
 
-def to_xpath(css):
+def to_xpath(css: str) -> str:
     """Translate; the axis of the final step is left as `{axis}` for the caller to choose."""
     alternatives, relation, pos = [], None, 0
     while True:
@@ -248,14 +249,14 @@ def to_xpath(css):
     return " | ".join(alternatives)
 
 
-def _step(axis, tag, predicates):
+def _step(axis: str, tag: str, predicates: list[str]) -> str:
     tests = "".join(f"[{predicate}]" for predicate in predicates)
     if axis == "+":
         return "preceding-sibling::*[1]" + ("" if tag == "*" else f"[self::{tag}]") + tests
     return axis + tag + tests
 
 
-def _compound(css, pos):
+def _compound(css: str, pos: int) -> tuple[str, list[str], int]:
     start, tag, predicates = pos, "*", []
     if name := _NAME.match(css, pos):
         tag, pos = name[0].lower(), name.end()  # HTML element names are case-insensitive; lxml lowercases
@@ -275,7 +276,7 @@ def _compound(css, pos):
     return tag, predicates, pos
 
 
-def _predicate(part, tag, css):
+def _predicate(part: re.Match[str], tag: str, css: str) -> str:
     if part["id"]:
         return f"@id={_literal(part['id'])}"
     if part["cls"]:
@@ -285,6 +286,7 @@ def _predicate(part, tag, css):
         value = next((v for v in (part["dq"], part["sq"], part["bare"]) if v is not None), None)
         if op is None:
             return name
+        assert value is not None  # the pattern has a value wherever it has an operator
         if op == "=":
             return f"{name}={_literal(value)}"
         if op == "~=":
@@ -316,12 +318,12 @@ def _predicate(part, tag, css):
     }[pseudo]
 
 
-def _word(attribute, word):
+def _word(attribute: str, word: str) -> str:
     """`word` is one of the whitespace-separated words of the attribute (how class matching works)."""
     return f"contains(concat(' ', normalize-space({attribute}), ' '), {_literal(' ' + word + ' ')})"
 
 
-def _literal(value):
+def _literal(value: str) -> str:
     if "'" not in value:
         return f"'{value}'"
     if '"' not in value:

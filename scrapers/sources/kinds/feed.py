@@ -4,12 +4,17 @@ The parser never resolves entities, loads a DTD or touches the network (no XXE, 
 retries in recovery mode so a feed with one stray `&` still yields its items.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.utils.translation import gettext_lazy
 from lxml import etree
 
-from scrapers.sources.kinds.base import ParsedItem, ParseError, ScraperKind, register
+from scrapers.sources.kinds.base import Document, ParsedItem, ParseError, ScraperKind, register
 from scrapers.sources.kinds.textutil import absolute_url, element_text, html_to_text, normalize, parse_date, shorten
+
+if TYPE_CHECKING:
+    from scrapers.sources.models import Source
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 RSS1 = "{http://purl.org/rss/1.0/}"
@@ -31,7 +36,7 @@ class FeedKind(ScraperKind):
             required=False, min_value=1, help_text=gettext_lazy("Only the first N entries. Empty: all.")
         )
 
-    def parse(self, document, config, source=None):
+    def parse(self, document: Document, config: dict[str, Any], source: "Source | None" = None) -> list[ParsedItem]:
         root = _parse_xml(document.text)
         local = etree.QName(root).localname
         if local == "rss":
@@ -45,7 +50,7 @@ class FeedKind(ScraperKind):
         return items[: config["limit"]] if config.get("limit") else items
 
 
-def _parse_xml(text):
+def _parse_xml(text: str) -> etree._Element:
     # The text is already decoded: hand lxml UTF-8 bytes so an encoding="..." declaration cannot mislead it.
     data = (text or "").lstrip("\ufeff \t\r\n").encode("utf-8")
     if not data:
@@ -62,12 +67,12 @@ def _parse_xml(text):
     return root
 
 
-def _text(node, path):
+def _text(node: etree._Element, path: str) -> str:
     found = node.find(path)
     return (found.text or "") if found is not None else ""
 
 
-def _rss_item(node, base, ns=""):
+def _rss_item(node: etree._Element, base: str, ns: str = "") -> ParsedItem:
     title = html_to_text(_text(node, f"{ns}title"))
     body = html_to_text(_text(node, f"{ns}description") or _text(node, f"{CONTENT}encoded"))
     guid = node.find("guid")
@@ -89,7 +94,7 @@ def _rss_item(node, base, ns=""):
     )
 
 
-def _atom_entry(node, base):
+def _atom_entry(node: etree._Element, base: str) -> ParsedItem:
     title = _atom_text(node.find(f"{ATOM}title"))
     body = _atom_text(node.find(f"{ATOM}summary")) or _atom_text(node.find(f"{ATOM}content"))
     links = [link for link in node.iterfind(f"{ATOM}link") if link.get("href")]
@@ -108,7 +113,7 @@ def _atom_entry(node, base):
     )
 
 
-def _atom_text(node):
+def _atom_text(node: etree._Element | None) -> str:
     """Atom text constructs: type="text" (default), "html" (escaped markup) or "xhtml" (inline elements)."""
     if node is None:
         return ""

@@ -4,12 +4,19 @@ A field selector may end with `@attr` to take an attribute (`a@href`, `time@date
 item element's own attribute); otherwise the element's visible text, whitespace collapsed.
 """
 
+from typing import TYPE_CHECKING, Any
+
+from bs4 import Tag
 from django import forms
 from django.utils.translation import gettext_lazy
+from lxml import etree
 
 from scrapers.sources.kinds import css
-from scrapers.sources.kinds.base import ParsedItem, ScraperKind, register
+from scrapers.sources.kinds.base import Document, ParsedItem, ScraperKind, register
 from scrapers.sources.kinds.textutil import absolute_url, normalize, parse_date, shorten
+
+if TYPE_CHECKING:
+    from scrapers.sources.models import Source
 
 FIELDS = ("title", "link", "body", "id", "date")
 
@@ -17,11 +24,11 @@ FIELDS = ("title", "link", "body", "id", "date")
 class SelectorField(forms.CharField):
     """A CSS selector, optionally `@attr`; compiled here so a typo is reported on its own field."""
 
-    def __init__(self, *, attribute_allowed=True, **kwargs):
+    def __init__(self, *, attribute_allowed: bool = True, **kwargs: Any) -> None:
         self.attribute_allowed = attribute_allowed
         super().__init__(**kwargs)
 
-    def validate(self, value):
+    def validate(self, value: str) -> None:
         super().validate(value)
         if value:
             try:
@@ -72,14 +79,19 @@ class HtmlKind(ScraperKind):
             ),
         )
 
-    def parse(self, document, config, source=None):
+    def parse(self, document: Document, config: dict[str, Any], source: "Source | None" = None) -> list[ParsedItem]:
         items = css.spec(config["items"], False).selector
+        assert items is not None  # spec() refuses an empty selector, and an @attribute here
         specs = {name: css.spec(config[name]) for name in FIELDS if config.get(name)}
         page = css.load(document.text, [items, *(s.selector for s in specs.values() if s.selector)])
         return [_item(page, node, specs, document.url) for node in page.select(items)]
 
 
-def _item(page, node, specs, base):
+def _item(
+    page: css.LxmlPage | css.SoupPage, node: etree._Element | Tag, specs: dict[str, css.Spec], base: str
+) -> ParsedItem:
+    raw: dict[str, str]
+    elements: dict[str, etree._Element | Tag]
     raw, elements, first_line = {}, {}, ""
     for name, spec in specs.items():
         target = node if spec.selector is None else page.first(spec.selector, node)

@@ -5,20 +5,24 @@ maps title, link, body, id and date to paths within an item (`media.0.url`: nume
 """
 
 import json
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from scheduler.shared import bounds
-from scrapers.sources.kinds.base import ParsedItem, ParseError, ScraperKind, register
+from scrapers.sources.kinds.base import Document, ParsedItem, ParseError, ScraperKind, register
 from scrapers.sources.kinds.textutil import absolute_url, from_timestamp, html_to_text, normalize, parse_date, shorten
+
+if TYPE_CHECKING:
+    from scrapers.sources.models import Source
 
 FIELDS = ("title", "link", "body", "id", "date")
 _MISSING = object()
 
 
-def split_path(path):
+def split_path(path: str) -> list[str]:
     """`data.tasks` → ["data", "tasks"]; "" → []. Raises ValueError on an empty segment (`a..b`)."""
     path = path.strip()
     if not path:
@@ -29,7 +33,7 @@ def split_path(path):
     return segments
 
 
-def follow(value, segments):
+def follow(value: object, segments: list[str]) -> object:
     """The value at a path, or _MISSING where a segment does not exist."""
     for segment in segments:
         if isinstance(value, dict):
@@ -44,16 +48,17 @@ def follow(value, segments):
     return value
 
 
-def type_name(value):
+def type_name(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    return {dict: "object", list: "list", str: "string"}.get(type(value), "number")
+    names: dict[type, str] = {dict: "object", list: "list", str: "string"}
+    return names.get(type(value), "number")
 
 
 class FieldsField(bounds.JSONField):
-    def validate(self, value):
+    def validate(self, value: object) -> None:
         super().validate(value)
         if value in self.empty_values:
             return
@@ -79,7 +84,7 @@ class FieldsField(bounds.JSONField):
 
 
 class PathField(forms.CharField):
-    def validate(self, value):
+    def validate(self, value: str | None) -> None:
         super().validate(value)
         try:
             split_path(value or "")
@@ -96,11 +101,11 @@ class JsonKind(ScraperKind):
         items_path = PathField(
             required=False, help_text=gettext_lazy("Dotted path to the list (data.tasks). Empty: the root.")
         )
-        fields = FieldsField(
+        fields = FieldsField(  # type: ignore[assignment]  # a form field named "fields": the stubs see BaseForm.fields
             help_text=gettext_lazy('Our fields to paths within an item: {"title": "name", "link": "url"}.')
         )
 
-    def parse(self, document, config, source=None):
+    def parse(self, document: Document, config: dict[str, Any], source: "Source | None" = None) -> list[ParsedItem]:
         try:
             data = json.loads(document.text, parse_constant=lambda name: None)  # NaN/Infinity: not storable
         except json.JSONDecodeError as exc:
@@ -118,7 +123,7 @@ class JsonKind(ScraperKind):
         return [_item(entry, paths, document.url) for entry in items]
 
 
-def _item(entry, paths, base):
+def _item(entry: object, paths: dict[str, list[str]], base: str) -> ParsedItem:
     values = {name: follow(entry, segments) for name, segments in paths.items()}
     values = {name: value for name, value in values.items() if value is not _MISSING and value is not None}
     date = values.get("date")
@@ -137,7 +142,7 @@ def _item(entry, paths, base):
     )
 
 
-def _text(value):
+def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
@@ -149,7 +154,7 @@ def _text(value):
     return json.dumps(value, ensure_ascii=False, sort_keys=True)  # an object or a list where text was expected
 
 
-def _without_nul(value):
+def _without_nul(value: object) -> object:
     if isinstance(value, str):
         return value.replace("\x00", "")
     if isinstance(value, list):

@@ -6,13 +6,17 @@ the source's latest item travels in raw["diff"].
 
 import difflib
 import hashlib
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils.translation import gettext_lazy
 
 from scrapers.sources.kinds import css
-from scrapers.sources.kinds.base import ParsedItem, ParseError, ScraperKind, register
+from scrapers.sources.kinds.base import Document, ParsedItem, ParseError, ScraperKind, register
 from scrapers.sources.kinds.html import SelectorField
+
+if TYPE_CHECKING:
+    from scrapers.sources.models import Item, Source
 
 DIFF_MAX = 20_000
 
@@ -34,7 +38,7 @@ class PageWatchKind(ScraperKind):
             help_text=gettext_lazy("CSS selector(s) of parts to ignore (.clock, .ads)."),
         )
 
-    def parse(self, document, config, source=None):
+    def parse(self, document: Document, config: dict[str, Any], source: "Source | None" = None) -> list[ParsedItem]:
         watched = css.spec(config["selector"], False).selector if config.get("selector") else None
         ignored = css.spec(config["ignore"], False).selector if config.get("ignore") else None
         page = css.load(document.text, [s for s in (watched, ignored) if s])
@@ -60,13 +64,13 @@ class PageWatchKind(ScraperKind):
         return [item]
 
 
-def _previous(source):
+def _previous(source: "Source | None") -> "Item | None":
     if source is None or source.pk is None:  # a preview: nothing stored to compare with
         return None
     return source.items.order_by("-first_seen", "-pk").first()
 
 
-def diff(before, after):
+def diff(before: str, after: str) -> str:
     lines = difflib.unified_diff(before.splitlines(), after.splitlines(), "before", "after", lineterm="")
     text = "\n".join(lines)
     if len(text) > DIFF_MAX:

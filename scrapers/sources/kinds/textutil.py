@@ -22,17 +22,17 @@ BLOCK = frozenset(
 SKIP = frozenset({"script", "style", "template", "noscript"})  # never visible text
 
 
-def normalize(text):
+def normalize(text: str | None) -> str:
     """Collapse runs of whitespace (including non-breaking spaces) and strip."""
     return " ".join(text.split()) if text else ""
 
 
-def shorten(text, limit=200):
+def shorten(text: str, limit: int = 200) -> str:
     """A title made up from a longer text (a body, a link's text)."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def normalize_lines(text):
+def normalize_lines(text: str) -> str:
     """Normalize each line and drop the empty ones (for texts whose line structure matters: diffs)."""
     return "\n".join(line for line in map(normalize, text.split("\n")) if line)
 
@@ -40,23 +40,23 @@ def normalize_lines(text):
 LINE = "\ue000"  # marks a block boundary; the newlines of the HTML source are only whitespace
 
 
-def element_text(element, lines=False):
+def element_text(element: etree._Element, lines: bool = False) -> str:
     """The visible text of an lxml element, normalized; with `lines`, one line per block (p, li, br...)."""
     if not lines and not len(element) and element.tag not in SKIP:  # a leaf (h3, a, p): the common case
         return normalize(element.text)
-    parts = []
+    parts: list[str] = []
     _collect(element, parts, LINE if lines else " ")
     return join_text(parts, lines)
 
 
-def join_text(parts, lines):
+def join_text(parts: list[str], lines: bool) -> str:
     text = "".join(parts)
     if not lines:
         return normalize(text)
     return "\n".join(line for line in map(normalize, text.split(LINE)) if line)
 
 
-def _collect(element, parts, sep):
+def _collect(element: etree._Element, parts: list[str], sep: str) -> None:
     tag = element.tag
     if not isinstance(tag, str):  # comments, processing instructions (their tail is the parent's)
         return
@@ -80,7 +80,7 @@ def _collect(element, parts, sep):
 _LOOKS_LIKE_HTML = re.compile(r"<[A-Za-z/!]|&[#A-Za-z]")
 
 
-def html_to_text(fragment, lines=False):
+def html_to_text(fragment: str | None, lines: bool = False) -> str:
     """Text of an HTML fragment (feed summaries, API bodies); plain text passes through normalized."""
     if not fragment:
         return ""
@@ -96,7 +96,7 @@ def html_to_text(fragment, lines=False):
 URL_MAX = 2000  # Item.url's max_length
 
 
-def absolute_url(base, href):
+def absolute_url(base: str, href: str | None) -> str:
     """Resolve a link against the page's URL; "" for what is not a web link (javascript:, mailto:, too long)."""
     if not href:
         return ""
@@ -112,22 +112,22 @@ def absolute_url(base, href):
 
 
 @lru_cache(maxsize=64)
-def _origin(base):
+def _origin(base: str) -> str:
     parts = urlsplit(base)
     return f"{parts.scheme}://{parts.netloc}"
 
 
 @cache
-def _zone(name):
+def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
 # The zone naive dates on a page are read in: the source's own, set by scrapers.sources.checks while it parses
 # (an organizer in Lisbon writes Lisbon times); settings.TIME_ZONE otherwise (previews, tests).
-page_zone = ContextVar("page_zone", default=None)
+page_zone: ContextVar[str | None] = ContextVar("page_zone", default=None)
 
 
-def aware(value):
+def aware(value: datetime) -> datetime | None:
     """Naive datetimes are wall-clock times in the page's zone (page_zone, else settings.TIME_ZONE). A date
     outside bounds.in_range (a page's "31/12/9999") is None, as an unknown format is: it could not be stored."""
     if not bounds.in_range(value):
@@ -153,7 +153,7 @@ _WORDS = re.compile(
 )
 
 
-def parse_date(text):
+def parse_date(text: str | None) -> datetime | None:
     """An aware datetime from ISO 8601, RFC 2822 or common Brazilian formats; None when not understood."""
     text = normalize(text)
     if not text:
@@ -166,17 +166,17 @@ def parse_date(text):
         if match := _NUMERIC.fullmatch(text):
             day, _, month, year, hour, minute, second = match.groups()
             year = int(year) + (2000 if len(year) == 2 else 0)
-            return aware(datetime(year, int(month), int(day), *(int(n or 0) for n in (hour, minute, second))))
+            return aware(datetime(year, int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)))
         if (match := _WORDS.fullmatch(text)) and match[2].lower() in _MONTHS:
             day, month, year, hour, minute, second = match.groups()
             month = _MONTHS[month.lower()]
-            return aware(datetime(int(year), month, int(day), *(int(n or 0) for n in (hour, minute, second))))
+            return aware(datetime(int(year), month, int(day), int(hour or 0), int(minute or 0), int(second or 0)))
         return aware(parsedate_to_datetime(text))
     except (TypeError, ValueError, IndexError, OverflowError):  # impossible dates (31/02), unknown formats
         return None
 
 
-def from_timestamp(value):
+def from_timestamp(value: float) -> datetime | None:
     """Epoch seconds (or milliseconds, as JavaScript APIs send) to an aware datetime; None when absurd."""
     try:
         value = float(value)
