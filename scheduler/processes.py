@@ -36,9 +36,11 @@ def spawn(
 
 
 def stop(process: subprocess.Popen[Any], timeout: float = 15) -> None:
-    """SIGTERM, wait, then SIGKILL the whole group (qcluster leaves worker processes behind otherwise)."""
+    """SIGTERM to the leader, wait, then SIGKILL the whole group (qcluster leaves worker processes behind
+    otherwise). Only the leader gets SIGTERM, as systemd's KillMode=mixed does: django-q2's sentinel dies at
+    once on SIGTERM (SIG_DFL), and a cluster whose sentinel died that way never finishes its own stop."""
     if process.poll() is None:
-        _signal_group(process, signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -40,7 +40,9 @@ def main(manage: str, children: Mapping[str, Sequence[str]]) -> int:
     out.flush()
     for process in processes.values():
         if process.poll() is None:
-            _group(process, signal.SIGTERM)  # all at once, then wait for each
+            # All at once, then wait for each. The leader only (as systemd's KillMode=mixed): django-q2's
+            # sentinel dies at once on SIGTERM, and a cluster whose sentinel died that way never stops.
+            process.send_signal(signal.SIGTERM)
     for process in processes.values():
         try:
             process.wait(15)

@@ -24,15 +24,6 @@ FAST_TAKEOVER = {
 }
 
 
-@pytest.fixture
-def procs(processes):
-    """The `processes` fixture, ended with SIGKILL: under the fixture's group-wide SIGTERM a django-q2 cluster
-    takes longer than its 10 s grace to stop, and the outcome is asserted by then anyway."""
-    yield processes
-    for process in processes.started:
-        process.kill()
-
-
 def cluster(processes, name, **env):
     started = processes.qcluster(name, VIGIA_QUEUE_LOG_LEVEL="INFO", **process_env(**env))
     wait_for(lambda: READY in started.output() or not started.alive(), 30, message=f"{name} to start")
@@ -54,15 +45,15 @@ def final(deliveries, timeout, processes):
     return list(mine)
 
 
-def test_the_pace_holds_across_two_worker_processes(procs, wuzapi):
+def test_the_pace_holds_across_two_worker_processes(processes, wuzapi):
     channel = wuzapi_channel(wuzapi, pace_per_minute=120)  # a slot every 0.54 s (1.08 × 0.5)
     for n in range(12):
         recipient(channel, f"55119000000{n:02d}")
-    cluster(procs, "qcluster-1", VIGIA_WORKERS=2)
-    cluster(procs, "qcluster-2", VIGIA_WORKERS=2)
+    cluster(processes, "qcluster-1", VIGIA_WORKERS=2)
+    cluster(processes, "qcluster-2", VIGIA_WORKERS=2)
 
     event = publish("source:1", item_event())
-    deliveries = final(Delivery.objects.filter(event=event), 60, procs)
+    deliveries = final(Delivery.objects.filter(event=event), 60, processes)
 
     assert [d.status for d in deliveries] == ["sent"] * 12
     assert len({d.worker for d in deliveries}) >= 3  # workers of both clusters took part
@@ -76,11 +67,11 @@ def test_the_pace_holds_across_two_worker_processes(procs, wuzapi):
     assert sum(gaps) >= 11 * 0.5, [round(gap, 3) for gap in gaps]
 
 
-def test_a_worker_killed_after_the_provider_accepted_ends_sent_with_one_message(procs, wuzapi):
+def test_a_worker_killed_after_the_provider_accepted_ends_sent_with_one_message(processes, wuzapi):
     # the scheduler leader sweeps lost sending tasks every 5 s (channels_app's housekeeping)
     recipient(wuzapi_channel(wuzapi))
-    procs.scheduler(**process_env(**FAST_TAKEOVER))
-    cluster(procs, "qcluster", VIGIA_WORKERS=2, **FAST_TAKEOVER)
+    processes.scheduler(**process_env(**FAST_TAKEOVER))
+    cluster(processes, "qcluster", VIGIA_WORKERS=2, **FAST_TAKEOVER)
     wuzapi.hold_next(60)  # the provider takes the message and does not answer
 
     event = publish("source:1", item_event())
@@ -90,22 +81,22 @@ def test_a_worker_killed_after_the_provider_accepted_ends_sent_with_one_message(
     victim = int(delivery.worker.rsplit(":", 1)[1])
     os.kill(victim, signal.SIGKILL)  # the worker only: the cluster starts another
 
-    [delivery] = final([delivery], 45, procs)
+    [delivery] = final([delivery], 45, processes)
     assert delivery.status == "sent", delivery.error
     assert delivery.attempts == 2 and int(delivery.worker.rsplit(":", 1)[1]) != victim
     assert wuzapi.ids() == [delivery.idempotency_key] * 2  # the re-send carried the same Id
     assert list(wuzapi.messages) == [delivery.idempotency_key]  # so the provider shows one message
 
 
-def test_provider_500_twice_then_200_with_scheduler_and_cluster(procs, wuzapi):
+def test_provider_500_twice_then_200_with_scheduler_and_cluster(processes, wuzapi):
     recipient(wuzapi_channel(wuzapi))
     wuzapi.fail_next(500, count=2)
     fast_retry = {"VIGIA_DELIVERY_BACKOFF": 0.5}
-    procs.scheduler(**process_env(**fast_retry))
-    cluster(procs, "qcluster", VIGIA_WORKERS=2, **fast_retry)
+    processes.scheduler(**process_env(**fast_retry))
+    cluster(processes, "qcluster", VIGIA_WORKERS=2, **fast_retry)
 
     event = publish("source:1", item_event())
-    [delivery] = final(Delivery.objects.filter(event=event), 45, procs)
+    [delivery] = final(Delivery.objects.filter(event=event), 45, processes)
 
     assert delivery.status == "sent", delivery.error
     assert delivery.attempts == 3

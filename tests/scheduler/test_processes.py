@@ -155,3 +155,13 @@ def test_runs_queued_ahead_start_at_their_own_time_never_before(processes):
         assert (run.started_at - run.scheduled_for).total_seconds() < 0.5
     queued_ahead = [run for run in runs if run.queued_at == run.scheduled_for and run.scheduled_for > first]
     assert queued_ahead, "the batch at the first occurrence queued the others ahead"
+
+
+def test_a_stopped_cluster_finishes_its_own_stop_instead_of_being_killed(processes):
+    """`up` and the tests stop a cluster as systemd does (KillMode=mixed): SIGTERM to its leader only. Sent to the
+    whole group, django-q2's sentinel died at once and the cluster hung in its stop until it was killed."""
+    cluster = processes.qcluster(VIGIA_WORKERS=1)
+    wait_for(lambda: "running." in cluster.output(), 30, message="the cluster to start")
+    cluster.stop(timeout=10)
+    assert cluster.popen.returncode == 0, cluster.output()[-2000:]
+    assert "has stopped." in cluster.output()

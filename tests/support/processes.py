@@ -56,7 +56,8 @@ class Process:
         self._log.close()
 
     def output(self):
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
 
