@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 
 from scheduler import owners, schedules, services
 from scheduler.forms import JobForm
-from scheduler.models import Housekeeping, Job, JobQuerySet, Lease, Run
+from scheduler.models import ClusterPresence, Housekeeping, Job, JobQuerySet, Lease, Run
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldOpts
@@ -346,6 +346,14 @@ class LeaseAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Lease | None = None) -> bool:
         return False
+
+
+@admin.register(ClusterPresence)
+class ClusterPresenceAdmin(ReadOnlyAdmin):
+    """The worker clusters as their heartbeats say (scheduler.liveness); the clusters write these rows."""
+
+    list_display = ["cluster_id", "host", "queues", "started_at", "renewed_at", "expires_at"]
+    ordering = ["-renewed_at"]
 
 
 @admin.register(Housekeeping)

@@ -2,9 +2,9 @@
 
 There is no shared cache (each process has its own LocMem), so django-q2's cluster Stat cannot be seen
 from the web process. Instead each cluster's guard loop, which saves its Stat every guard cycle, also
-writes a presence row: a Lease named `cluster:<id>` whose expiry it pushes forward (`beat`, called by our
-broker's stat hook in scheduler.djq). A cluster that dies stops renewing it, so "alive" is "its row has
-not expired".
+writes its presence row (a ClusterPresence) whose expiry it pushes forward (`beat`, called by our broker's
+stat hook in scheduler.djq). A cluster that dies stops renewing it, so "alive" is "its row has not
+expired". The scheduler leader is read from its lease (scheduler.lease), the one thing that is elected.
 """
 
 from dataclasses import dataclass
@@ -16,9 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from scheduler import djq, lease
-from scheduler.models import Lease, Run
+from scheduler.models import ClusterPresence, Lease, Run
 
-CLUSTER_PREFIX = "cluster:"
 FORGET_AFTER = timedelta(days=1)  # presence rows of clusters gone longer than this are deleted
 
 
@@ -32,16 +31,13 @@ def beat(
 ) -> None:
     """Write one cluster's presence row: alive for VIGIA_STALE_AFTER seconds more, or ended now."""
     now = now or timezone.now()
-    name = f"{CLUSTER_PREFIX}{cluster_id}"[:50]
-    holder = f"{holder} [{queues}]" if queues else holder
+    cluster_id = cluster_id[:50]
     expires = now if stopped else now + timedelta(seconds=settings.VIGIA_STALE_AFTER)
-    updated = Lease.objects.filter(name=name).update(holder=holder[:200], expires_at=expires, renewed_at=now)
-    if not updated:  # a cluster's first beat: also forget clusters long gone
-        Lease.objects.filter(name__startswith=CLUSTER_PREFIX, expires_at__lt=now - FORGET_AFTER).delete()
-        Lease.objects.update_or_create(
-            name=name,
-            defaults={"holder": holder[:200], "expires_at": expires, "renewed_at": now, "acquired_at": started or now},
-        )
+    seen = {"host": holder[:200], "queues": queues[:100], "expires_at": expires, "renewed_at": now}
+    if not ClusterPresence.objects.filter(cluster_id=cluster_id).update(**seen):
+        # a cluster's first beat: also forget clusters long gone
+        ClusterPresence.objects.filter(expires_at__lt=now - FORGET_AFTER).delete()
+        ClusterPresence.objects.update_or_create(cluster_id=cluster_id, defaults={**seen, "started_at": started or now})
 
 
 def short_age(delta: timedelta | None) -> str:
@@ -74,10 +70,10 @@ class Presence:
         return short_age(self.age)
 
 
-def _presence(row: Lease, now: datetime, name: str | None = None) -> Presence:
+def _presence(row: Lease, now: datetime) -> Presence:
     alive = bool(row.holder and row.expires_at and row.expires_at > now)
     age = now - row.renewed_at if row.renewed_at else None
-    return Presence(name or row.name, row.holder, row.renewed_at, row.acquired_at, alive, age)
+    return Presence(row.name, row.holder, row.renewed_at, row.acquired_at, alive, age)
 
 
 def leader(now: datetime | None = None) -> Presence | None:
@@ -89,8 +85,18 @@ def leader(now: datetime | None = None) -> Presence | None:
 def clusters(now: datetime | None = None, seen_within: timedelta = timedelta(hours=1)) -> list[Presence]:
     """Worker clusters that beat within `seen_within`, alive ones first."""
     now = now or timezone.now()
-    rows = Lease.objects.filter(name__startswith=CLUSTER_PREFIX, renewed_at__gte=now - seen_within)
-    found = [_presence(row, now, row.name.removeprefix(CLUSTER_PREFIX)[:8]) for row in rows]
+    rows = ClusterPresence.objects.filter(renewed_at__gte=now - seen_within)
+    found = [
+        Presence(
+            name=row.cluster_id[:8],
+            holder=f"{row.host} [{row.queues}]" if row.queues else row.host,
+            renewed_at=row.renewed_at,
+            started_at=row.started_at,
+            alive=row.expires_at > now,
+            age=now - row.renewed_at,
+        )
+        for row in rows
+    ]
     return sorted(found, key=lambda p: (not p.alive, p.holder))
 
 

@@ -216,7 +216,7 @@ class Run(models.Model):
 
 
 class Lease(models.Model):
-    """One row per elected role; whoever holds an unexpired lease is the leader."""
+    """One row per elected role (the scheduler's leadership); whoever holds an unexpired lease is the leader."""
 
     name = models.CharField(max_length=50, primary_key=True)
     holder = models.CharField(max_length=200, blank=True)
@@ -226,6 +226,29 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.holder or '-'}"
+
+
+class ClusterPresence(models.Model):
+    """One row per django-q2 worker cluster, renewed by its heartbeat (scheduler.liveness.beat): the cluster is
+    alive while the row has not expired. Nothing is elected here; the rows only say who is there."""
+
+    cluster_id = models.CharField(gettext_lazy("cluster"), max_length=50, primary_key=True)
+    host = models.CharField(
+        gettext_lazy("host and process"),
+        max_length=200,
+        help_text=gettext_lazy("host:pid of the cluster's main process"),
+    )
+    queues = models.CharField(gettext_lazy("queues"), max_length=100, blank=True)
+    started_at = models.DateTimeField(gettext_lazy("started at"), null=True)
+    renewed_at = models.DateTimeField(gettext_lazy("last heartbeat"))
+    expires_at = models.DateTimeField(gettext_lazy("alive until"))
+
+    class Meta:
+        verbose_name = gettext_lazy("worker cluster")
+        verbose_name_plural = gettext_lazy("worker clusters")
+
+    def __str__(self) -> str:
+        return f"{self.cluster_id[:8]} {self.host}"
 
 
 class Budget(models.Model):

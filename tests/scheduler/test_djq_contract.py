@@ -34,7 +34,7 @@ from django_q.tasks import async_task
 from django_q.worker import worker
 
 from scheduler import djq, queue
-from scheduler.models import Lease
+from scheduler.models import ClusterPresence
 
 pytestmark = pytest.mark.django_db
 HERE = __name__  # the worker resolves our test functions by dotted path
@@ -397,9 +397,9 @@ def test_a_real_cluster_stat_reaches_our_hook_and_writes_the_presence_row(settin
         ), "a Stat's fields changed"
 
         stat.save()  # django-q2 calls broker.set_stat(key, signed stat, 3)
-        row = Lease.objects.get(name=f"cluster:{sentinel.cluster_id.hex}")
-        assert row.holder == f"{socket.gethostname()}:{sentinel.parent_pid} [high,default,low]"
-        assert row.acquired_at == sentinel.tob and row.expires_at > timezone.now()
+        row = ClusterPresence.objects.get(cluster_id=sentinel.cluster_id.hex)
+        assert (row.host, row.queues) == (f"{socket.gethostname()}:{sentinel.parent_pid}", "high,default,low")
+        assert row.started_at == sentinel.tob and row.expires_at > timezone.now()
         assert sentinel.broker.get_stat(Stat.get_key(sentinel.cluster_id)), "set_stat no longer stores the stat"
 
         start.set()
@@ -417,4 +417,4 @@ def test_an_unreadable_stat_is_ignored():
     broker = djq.PriorityORMBroker()
     broker.set_stat("django_q:vigia:cluster:x", "not a signed stat", 3)
     assert djq.read_stat("not a signed stat") is None
-    assert not Lease.objects.filter(name__startswith="cluster:").exists()
+    assert not ClusterPresence.objects.exists()

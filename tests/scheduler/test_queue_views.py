@@ -13,7 +13,7 @@ from django_q.status import Status
 
 from scheduler import liveness, services
 from scheduler.broker import PriorityORMBroker
-from scheduler.models import Lease, Run
+from scheduler.models import ClusterPresence, Lease, Run
 from tests.support.factories import lead, make_job
 
 pytestmark = pytest.mark.django_db
@@ -156,9 +156,9 @@ def test_a_cluster_stat_writes_its_presence_row_throttled(settings):
     broker.set_stat(f"django_q:stat:{cluster_id}", _stat(cluster_id), 3)
     (cluster,) = liveness.clusters()
     assert cluster.alive and cluster.holder.endswith(":777 [high,default,low]")
-    first = Lease.objects.get(name=f"cluster:{cluster_id.hex}").renewed_at
+    first = ClusterPresence.objects.get(cluster_id=cluster_id.hex).renewed_at
     broker.set_stat(f"django_q:stat:{cluster_id}", _stat(cluster_id), 3)  # within the throttle: no write
-    assert Lease.objects.get(name=f"cluster:{cluster_id.hex}").renewed_at == first
+    assert ClusterPresence.objects.get(cluster_id=cluster_id.hex).renewed_at == first
     broker.set_stat(f"django_q:stat:{cluster_id}", _stat(cluster_id, status="Stopped"), 3)  # at once
     (cluster,) = liveness.clusters()
     assert not cluster.alive
@@ -169,7 +169,7 @@ def test_a_silent_cluster_is_shown_gone_and_old_ones_are_forgotten(viewer_client
     liveness.beat("aaaa1111", "old-host:1", now=now - timedelta(days=2))
     liveness.beat("bbbb2222", "quiet-host:2", now=now - timedelta(minutes=5))
     liveness.beat("cccc3333", "busy-host:3")  # its first beat forgets the two-day-old one
-    assert not Lease.objects.filter(name="cluster:aaaa1111").exists()
+    assert not ClusterPresence.objects.filter(cluster_id="aaaa1111").exists()
     alive = {c.holder: c.alive for c in liveness.clusters()}
     assert alive == {"busy-host:3": True, "quiet-host:2": False}
     html = viewer_client.get(URL).content.decode()
@@ -190,3 +190,35 @@ def _wait_for(condition, process, seconds=30):
     while not condition():
         assert time.monotonic() < deadline, process.output()
         time.sleep(0.2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_moves_cluster_rows_out_of_the_leases_and_back():
+    """Clusters' presence rows were Leases named `cluster:<id>`; the scheduler's own lease stays a Lease."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("scheduler", "0011_run_pickups")], [("scheduler", "0012_cluster_presence")]
+    now = timezone.now()
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate(before)
+        old = executor.loader.project_state(before).apps.get_model("scheduler", "Lease")
+        old.objects.create(name="scheduler", holder="web-1:10", expires_at=now, renewed_at=now, acquired_at=now)
+        old.objects.create(
+            name="cluster:abcd1234", holder="worker-1:77 [high]", expires_at=now, renewed_at=now, acquired_at=now
+        )
+
+        executor.loader.build_graph()
+        executor.migrate(after)
+        row = ClusterPresence.objects.get()
+        assert (row.cluster_id, row.host, row.queues, row.started_at) == ("abcd1234", "worker-1:77", "high", now)
+        assert list(Lease.objects.values_list("name", flat=True)) == ["scheduler"]
+
+        executor.loader.build_graph()
+        executor.migrate(before)
+        back = executor.loader.project_state(before).apps.get_model("scheduler", "Lease")
+        assert back.objects.get(name="cluster:abcd1234").holder == "worker-1:77 [high]"
+    finally:
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())
