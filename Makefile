@@ -1,6 +1,9 @@
 # The two commands of the README. Everything else is plain `python manage.py ...` inside .venv.
 .PHONY: up test fast lint messages
 
+# Tests run in parallel (pytest-xdist), two workers per core: most of the slow tests wait on real processes.
+WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
+
 up:
 	@deploy/bootstrap.sh
 	DEBUG=$${DEBUG:-1} .venv/bin/python manage.py up
@@ -8,12 +11,12 @@ up:
 test:
 	@deploy/bootstrap.sh
 	@deploy/browser.sh
-	.venv/bin/python -m pytest $(ARGS)
+	.venv/bin/python -m pytest -n $(WORKERS) $(ARGS)
 
 # The fast tier: everything but real processes and the browser, for the edit-test loop (about 2 minutes).
 fast:
 	@deploy/bootstrap.sh
-	.venv/bin/python -m pytest -m "not process and not browser" $(ARGS)
+	.venv/bin/python -m pytest -n $(WORKERS) -m "not process and not browser" $(ARGS)
 
 lint:
 	@deploy/bootstrap.sh
