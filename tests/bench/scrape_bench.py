@@ -9,10 +9,8 @@
 
 import random
 import statistics
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.utils import timezone
 
@@ -23,6 +21,7 @@ from scrapers.sources.kinds import base as kinds
 from scrapers.sources.services import SourceForm
 from tests.bench import engine, register
 from tests.bench.figures import percentile
+from tests.loopback.server import LoopbackServer, Response
 
 CONFIG = {"items": "li.task", "title": "h3", "link": "a@href", "body": "p", "id": "@data-id", "date": "time@datetime"}
 TARGETS = {"parse_1mb_median_ms": 150, "ratelimit_max_per_s": 5, "ratelimit_total": 95, "detect_latency_p50_s": 10.5}
@@ -68,29 +67,16 @@ class Site:
 
     def __init__(self, body):
         self.body, self.arrivals = body, []
-        site = self
+        # GET only, one request per connection (HTTP/1.0), as the site has always answered
+        self.server = LoopbackServer(self._answer, methods=("GET",), protocol="HTTP/1.0", record=False).start()
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
-                site.arrivals.append(time.time())
-                payload = site.body.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+    def _answer(self, request):
+        self.arrivals.append(time.time())
+        return Response(200, self.body.encode(), {"Content-Type": "text/html; charset=utf-8"})
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 def _source(name, url, interval):

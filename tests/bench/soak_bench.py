@@ -28,7 +28,6 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 from django.conf import settings
@@ -46,6 +45,7 @@ from scrapers.sources.kinds import base as kinds
 from scrapers.sources.services import sync_job
 from tests.bench import engine, memory, register
 from tests.bench.figures import percentile, seconds
+from tests.loopback.server import LoopbackServer, Response
 
 SITES, SOURCES, INTERVAL, WORKERS, WEB_WORKERS = 4, 200, 10, 4, 2
 POLLERS, POLL_EVERY, WARM_UP, SETTLE = 5, 2.0, 30, 60
@@ -226,17 +226,18 @@ class Upstreams:
     def __init__(self, count):
         context = multiprocessing.get_context("fork")
         self.requests, self.unavailable = context.Value("q", 0), context.Value("q", 0)
-        handler = _handler(self.requests, self.unavailable)
-        self.servers = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for _ in range(count)]
-        for server in self.servers:
-            server.daemon_threads = True
-        self.urls = [f"http://127.0.0.1:{server.server_address[1]}" for server in self.servers]
+        # GET only, one request per connection (HTTP/1.0); no request log: the child would grow for nothing
+        self.servers = [
+            LoopbackServer(self._answer, methods=("GET",), protocol="HTTP/1.0", record=False).bind()
+            for _ in range(count)
+        ]
+        self.urls = [server.url for server in self.servers]
         self.process = context.Process(target=self._serve, daemon=True)
 
     def __enter__(self):
         self.process.start()
         for server in self.servers:
-            server.server_close()  # the child holds its own copy of each listening socket
+            server.stop()  # the child holds its own copy of each listening socket: close ours
         return self
 
     def __exit__(self, *exc):
@@ -249,33 +250,21 @@ class Upstreams:
     def _serve(self):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the bench command's unwinding handler
         for server in self.servers[1:]:
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            server.start()
         self.servers[0].serve_forever()
 
-
-def _handler(requests, unavailable):
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            index = int(self.path.rsplit("/", 1)[1]) if self.path.startswith("/s/") else 0
-            now = time.time()
-            with requests.get_lock():
-                requests.value += 1
-            if down(index, now):
-                with unavailable.get_lock():
-                    unavailable.value += 1
-                status, payload = 503, b"busy"
-            else:
-                status, payload = 200, page(index, now).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    return Handler
+    def _answer(self, request):
+        index = int(request.target.rsplit("/", 1)[1]) if request.target.startswith("/s/") else 0
+        now = time.time()
+        with self.requests.get_lock():
+            self.requests.value += 1
+        if down(index, now):
+            with self.unavailable.get_lock():
+                self.unavailable.value += 1
+            status, payload = 503, b"busy"
+        else:
+            status, payload = 200, page(index, now).encode()
+        return Response(status, payload, {"Content-Type": "text/html; charset=utf-8"})
 
 
 @contextmanager

@@ -9,13 +9,13 @@ import sys
 import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
 
 from scheduler.processes import stop
+from tests.loopback.server import LoopbackServer, Response
 from tests.support.processes import Process, django_env
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -130,78 +130,73 @@ class AbusiveUpstream:
 
     def __init__(self):
         self.sent = {}
-        self.stopping = threading.Event()
-        self._httpd = None
+        # close-delimited bodies (HTTP/1.0): no length announced, nothing to refuse early
+        self._server = LoopbackServer(self._answer, methods=("GET",), protocol="HTTP/1.0", record=False)
+        self.stopping = self._server.stopping
+        self._paths = {
+            "slow_headers": self._slow_headers,
+            "slow_body": self._slow_body,
+            "huge": self._huge,
+            "huge_gzip": self._huge_gzip,
+            "ok": self._ok,
+        }
 
     def __enter__(self):
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"  # close-delimited bodies: no length announced, nothing to refuse early
-
-            def do_GET(self):  # noqa: N802 - the http.server API
-                try:
-                    getattr(self, "_" + self.path.strip("/").replace("-", "_"))()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up: what we want
-
-            def log_message(self, *args):
-                pass
-
-            def _write(self, data):
-                self.wfile.write(data)
-                self.wfile.flush()
-                owner.sent[self.path] = owner.sent.get(self.path, 0) + len(data)
-
-            def _drip(self, data):
-                for byte in data:
-                    if owner.stopping.wait(1.0):
-                        return
-                    self._write(bytes([byte]))
-
-            def _slow_headers(self):
-                self._write(b"HTTP/1.1 200 OK\r\n")
-                while not owner.stopping.is_set():
-                    self._drip(b"X-Padding: " + b"a" * 50 + b"\r\n")
-
-            def _slow_body(self):
-                self._write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n")
-                while not owner.stopping.is_set():
-                    self._drip(b"<p>hello</p>")
-
-            def _huge(self):
-                self._write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n")
-                for chunk in _html_chunks():
-                    self._write(chunk)
-
-            def _huge_gzip(self):
-                head = b"Content-Type: text/html; charset=utf-8\r\nContent-Encoding: gzip\r\n\r\n"
-                self._write(b"HTTP/1.1 200 OK\r\n" + head)
-                packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-                for chunk in _html_chunks():
-                    packed = packer.compress(chunk)
-                    if packed:
-                        self._write(packed)
-                self._write(packer.flush())
-
-            def _ok(self):
-                page = b'<html><body><ul><li class="task" data-id="1"><h3>Tarefa</h3><p>ok</p></li></ul></body></html>'
-                head = f"Content-Type: text/html; charset=utf-8\r\nContent-Length: {len(page)}\r\n\r\n"
-                self._write(b"HTTP/1.1 200 OK\r\n" + head.encode() + page)
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc):
-        self.stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._server.stop()
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self._server.url
+
+    def _answer(self, request):
+        produce = self._paths.get(request.target.strip("/").replace("-", "_"))
+        if produce is None:
+            return None  # no such path: the connection is dropped unanswered
+        return Response(raw=self._counted(request.target, produce()))
+
+    def _counted(self, path, chunks):
+        for chunk in chunks:
+            yield chunk  # the server writes it; a client that gave up ends this here
+            self.sent[path] = self.sent.get(path, 0) + len(chunk)
+
+    def _drip(self, data):
+        for byte in data:
+            if self.stopping.wait(1.0):
+                return
+            yield bytes([byte])
+
+    def _slow_headers(self):
+        yield b"HTTP/1.1 200 OK\r\n"
+        while not self.stopping.is_set():
+            yield from self._drip(b"X-Padding: " + b"a" * 50 + b"\r\n")
+
+    def _slow_body(self):
+        yield b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        while not self.stopping.is_set():
+            yield from self._drip(b"<p>hello</p>")
+
+    def _huge(self):
+        yield b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        yield from _html_chunks()
+
+    def _huge_gzip(self):
+        head = b"Content-Type: text/html; charset=utf-8\r\nContent-Encoding: gzip\r\n\r\n"
+        yield b"HTTP/1.1 200 OK\r\n" + head
+        packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        for chunk in _html_chunks():
+            packed = packer.compress(chunk)
+            if packed:
+                yield packed
+        yield packer.flush()
+
+    def _ok(self):
+        page = b'<html><body><ul><li class="task" data-id="1"><h3>Tarefa</h3><p>ok</p></li></ul></body></html>'
+        head = f"Content-Type: text/html; charset=utf-8\r\nContent-Length: {len(page)}\r\n\r\n"
+        yield b"HTTP/1.1 200 OK\r\n" + head.encode() + page
 
 
 def _html_chunks():

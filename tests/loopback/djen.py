@@ -23,8 +23,9 @@ import unicodedata
 from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.loopback.server import LoopbackServer, Response
 
 PATH = "/api/v1/comunicacao"
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -109,43 +110,17 @@ class FakeDjen:
     # --- the server -----------------------------------------------------------------------------
     @property
     def url(self):
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def start(self):
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # as real servers do: else headers and body wait on a delayed ACK
-
-            def do_GET(self):  # noqa: N802 - the http.server API
-                fake.peers.append(self.client_address[1])
-                status, body, headers = fake._answer(self.path)
-                data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-                if isinstance(body, str):
-                    data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", headers.pop("Content-Type", "application/json; charset=utf-8"))
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 128
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        # GET only (other methods: http.server's 501), kept alive; the backlog takes a benchmark's bursts
+        self._server = LoopbackServer(self._serve, methods=("GET",), record=False, request_queue_size=128)
+        self._server.start()
         return self
 
     def stop(self):
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
 
     def __enter__(self):
         return self.start()
@@ -154,6 +129,16 @@ class FakeDjen:
         self.stop()
 
     # --- answering ------------------------------------------------------------------------------
+    def _serve(self, request):
+        self.peers.append(request.peer)
+        status, body, headers = self._answer(request.target)
+        if isinstance(body, bytes):
+            data = body
+        else:
+            data = body.encode() if isinstance(body, str) else json.dumps(body, ensure_ascii=False).encode()
+        content_type = headers.pop("Content-Type", "application/json; charset=utf-8")
+        return Response(status, data, {"Content-Type": content_type, "Content-Length": str(len(data)), **headers})
+
     def _answer(self, path):
         arrived = time.monotonic()
         parts = urlsplit(path)

@@ -4,9 +4,7 @@ the allow-list changes, and each attempt's deadline kept on a reused connection.
 
 import os
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
@@ -18,6 +16,7 @@ from scheduler.shared import outbound
 from scrapers.people import djen
 from scrapers.sources.fetch import fetch
 from tests.loopback.djen import FakeDjen
+from tests.loopback.server import LoopbackServer, Response
 from tests.loopback.wuzapi import FakeWuzapi
 
 pytestmark = pytest.mark.django_db
@@ -28,48 +27,35 @@ class PeerServer:
     /cookie sets a cookie; /trickle sends its headers a byte every 0.1 s (a slow loris)."""
 
     def __init__(self):
-        self.peers, self.cookies = [], []
-        owner = self
+        self.server = LoopbackServer(self._answer, methods=("GET", "POST")).bind()
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
+    @property
+    def peers(self):
+        return [request.peer for request in self.server.requests]
 
-            def _handle(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                owner.peers.append(self.client_address[1])
-                owner.cookies.append(self.headers.get("Cookie"))
-                if self.path == "/trickle":
-                    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
-                        self.wfile.write(bytes([byte]))
-                        self.wfile.flush()
-                        time.sleep(0.1)
-                    return
-                body = b'{"ok": true}'
-                self.send_response(200)
-                if self.path == "/cookie":
-                    self.send_header("Set-Cookie", "session=abc; Path=/")
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    @property
+    def cookies(self):
+        return [request.header("Cookie") for request in self.server.requests]
 
-            do_GET = do_POST = _handle
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+    def _answer(self, request):
+        if request.target == "/trickle":
+            return Response(raw=_trickle())
+        cookie = {"Set-Cookie": "session=abc; Path=/"} if request.target == "/cookie" else {}
+        return Response(200, b'{"ok": true}', {**cookie, "Content-Type": "application/json"})
 
     def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
+
+
+def _trickle():
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+        yield bytes([byte])
+        time.sleep(0.1)
 
 
 @pytest.fixture

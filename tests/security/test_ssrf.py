@@ -6,7 +6,6 @@ must receive nothing."""
 
 import json
 import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from scrapers.sources import checks
 from scrapers.sources.fetch import fetch
 from scrapers.sources.services import SourceForm
 from tests.loopback import organizer
-from tests.loopback.server import LoopbackServer, _Handler, _Server
+from tests.loopback.server import LoopbackServer
 from tests.support.factories import make_job
 
 pytestmark = pytest.mark.django_db
@@ -32,23 +31,9 @@ pytestmark = pytest.mark.django_db
 METADATA = "http://169.254.169.254/latest/meta-data/"
 
 
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
-class IPv6LoopbackServer(LoopbackServer):
+def ipv6_server():
     """The same canned-response server on [::1]: an allowed host that is not 127.0.0.1."""
-
-    def start(self):
-        self._httpd = _Server6(("::1", 0), _Handler)
-        self._httpd.owner = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    @property
-    def url(self):
-        return f"http://[::1]:{self.port}"
+    return LoopbackServer(host="::1")
 
 
 @pytest.fixture
@@ -179,7 +164,7 @@ def test_an_allowed_address_does_not_admit_its_neighbours(allow, internal):
 
 
 def test_an_ipv6_entry_admits_the_ipv6_loopback():
-    with IPv6LoopbackServer() as server:
+    with ipv6_server() as server:
         server.respond("/v6", body="six")
         assert fetch(f"{server.url}/v6").text == "six"  # the suite allows ::1
 
@@ -190,7 +175,7 @@ def test_an_ipv6_entry_admits_the_ipv6_loopback():
 @pytest.fixture
 def front():
     """An allowed server on [::1] that redirects to wherever the test says."""
-    with IPv6LoopbackServer() as server:
+    with ipv6_server() as server:
         yield server
 
 
