@@ -64,7 +64,7 @@ class EncryptedDescriptor(DeferredAttribute):
             return self
         value = super().__get__(instance, cls)  # loads a deferred field
         if isinstance(value, Sealed):
-            what = f"secrets of {instance._meta.verbose_name} '{instance}' (#{instance.pk})"
+            what = f"secrets of {instance._meta.verbose_name_raw} '{instance}' (#{instance.pk})"
             value = _masked(json.loads(crypto.decrypt(value.token, what)))
             instance.__dict__[self.field.attname] = value
         return value

@@ -8,6 +8,7 @@ an event addressed to its one recipient when it is due.
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now as utc_now
+from django.utils.translation import gettext_lazy
 
 from channels_app.fields import EncryptedJSONField
 from scheduler.shared import bounds
@@ -25,6 +26,8 @@ class Event(models.Model):
     created_at = models.DateTimeField(default=utc_now)
 
     class Meta:
+        verbose_name = gettext_lazy("event")
+        verbose_name_plural = gettext_lazy("events")
         indexes = [models.Index(fields=["topic", "-created_at"], name="event_topic_recent")]
 
     def __str__(self) -> str:
@@ -51,6 +54,10 @@ class Channel(models.Model):
     created_at = models.DateTimeField(default=utc_now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = gettext_lazy("channel")
+        verbose_name_plural = gettext_lazy("channels")
+
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
 
@@ -63,6 +70,8 @@ class Recipient(models.Model):
     created_at = models.DateTimeField(default=utc_now, editable=False)
 
     class Meta:
+        verbose_name = gettext_lazy("recipient")
+        verbose_name_plural = gettext_lazy("recipients")
         constraints = [models.UniqueConstraint(fields=["channel", "address"], name="recipient_unique_address")]
 
     def __str__(self) -> str:
@@ -80,6 +89,8 @@ class Subscription(models.Model):
     created_at = models.DateTimeField(default=utc_now, editable=False)
 
     class Meta:
+        verbose_name = gettext_lazy("subscription")
+        verbose_name_plural = gettext_lazy("subscriptions")
         constraints = [models.UniqueConstraint(fields=["recipient", "topic"], name="subscription_unique_topic")]
 
     def __str__(self) -> str:
@@ -95,19 +106,25 @@ class MessageTemplate(models.Model):
     body = models.TextField()
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = gettext_lazy("message template")
+        verbose_name_plural = gettext_lazy("message templates")
+
     def __str__(self) -> str:
         return self.name
 
 
 class Delivery(models.Model):
+    # Labels translated here, once: the pages and the admin show them in the reader's language; the API
+    # answers with the values.
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        RETRYING = "retrying", "Waiting to retry"
-        FAILED = "failed", "Failed (permanent error)"
-        DEAD = "dead", "Dead (retries exhausted)"
-        CANCELLED = "cancelled", "Cancelled"
+        PENDING = "pending", gettext_lazy("Pending")
+        SENDING = "sending", gettext_lazy("Sending")
+        SENT = "sent", gettext_lazy("Sent")
+        RETRYING = "retrying", gettext_lazy("Waiting to retry")
+        FAILED = "failed", gettext_lazy("Failed (permanent error)")
+        DEAD = "dead", gettext_lazy("Dead (retries exhausted)")
+        CANCELLED = "cancelled", gettext_lazy("Cancelled")
 
     FINAL = (Status.SENT, Status.FAILED, Status.DEAD, Status.CANCELLED)
 
@@ -130,7 +147,8 @@ class Delivery(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name_plural = "deliveries"
+        verbose_name = gettext_lazy("delivery")
+        verbose_name_plural = gettext_lazy("deliveries")
         constraints = [models.UniqueConstraint(fields=["event", "recipient"], name="delivery_unique_recipient")]
         indexes = [
             models.Index(fields=["status", "-created_at"], name="delivery_status_recent"),
@@ -159,6 +177,10 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = gettext_lazy("API token")
+        verbose_name_plural = gettext_lazy("API tokens")
+
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
@@ -166,12 +188,12 @@ class ApiToken(models.Model):
 class Message(models.Model):
     """A message scheduled through the API: sent once at `send_at` by a one-off send_message job."""
 
-    class Status(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+    class Status(models.TextChoices):  # the API answers with the values; the labels are for people
+        SCHEDULED = "scheduled", gettext_lazy("Scheduled")
+        SENDING = "sending", gettext_lazy("Sending")
+        SENT = "sent", gettext_lazy("Sent")
+        FAILED = "failed", gettext_lazy("Failed")
+        CANCELLED = "cancelled", gettext_lazy("Cancelled")
 
     FINAL = (Status.SENT, Status.FAILED, Status.CANCELLED)
 
@@ -196,6 +218,8 @@ class Message(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = gettext_lazy("message")
+        verbose_name_plural = gettext_lazy("messages")
         constraints = [models.UniqueConstraint(fields=["service", "key"], name="message_unique_key")]
         indexes = [models.Index(fields=["status", "send_at"], name="message_status_due")]
 

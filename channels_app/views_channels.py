@@ -19,7 +19,7 @@ from channels_app import forms as channel_forms
 from channels_app import sending
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Recipient
-from channels_app.views_common import done, secret_flags, with_status_labels
+from channels_app.views_common import done, secret_flags
 from scheduler.shared.web import Request, keyset_page, query_without, render_page, staff_required
 
 TEMPLATE = "channels_app/channel.html"
@@ -127,7 +127,7 @@ def _page_context(request: Request, channel: Channel | None, form: channel_forms
         has_dead=Delivery.objects.filter(recipient__channel=channel, status=Delivery.Status.DEAD).exists(),
         recipients=page,
         query=query_without(request, "before"),
-        recent=with_status_labels(recent),
+        recent=list(recent),
         stats=recent_stats([channel.pk], window)[channel.pk],
         capped=window[2],
         window=WINDOW,
@@ -183,8 +183,6 @@ def channel_test(request: Request, pk: int) -> HttpResponse:
             # (error is set whenever there is no delivery)
             messages.error(request, _("The test message was not sent: %(error)s") % {"error": error or delivery.error})  # type: ignore[union-attr]
         return done(request, reverse("channels_app:channel", args=[pk]))
-    if delivery is not None:
-        with_status_labels([delivery])
     context = {"channel": found, "delivery": delivery, "error": error}
     return render_page(request, TEMPLATE, context, partial="test_result")
 

@@ -1,11 +1,8 @@
-"""What the delivery pages share: the end of a successful POST, translated status labels, secret flags."""
-
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+"""What the delivery pages share: the end of a successful POST, which deliveries may be retried, secret flags.
+(A delivery's status label is the model's, translated there: the templates show `get_status_display`.)"""
 
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
-from django.utils.translation import gettext_lazy as _
 from django_htmx.http import HttpResponseClientRedirect
 
 from channels_app import crypto
@@ -13,19 +10,6 @@ from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery
 from scheduler.shared.web import Request
 
-if TYPE_CHECKING:
-    from django_stubs_ext import StrOrPromise
-
-# The model's labels are not translated (its choices are used by the API too): the pages use these.
-STATUS_LABELS: dict[str, "StrOrPromise"] = {
-    Delivery.Status.PENDING: _("Pending"),
-    Delivery.Status.SENDING: _("Sending"),
-    Delivery.Status.SENT: _("Sent"),
-    Delivery.Status.RETRYING: _("Waiting to retry"),
-    Delivery.Status.FAILED: _("Failed (permanent error)"),
-    Delivery.Status.DEAD: _("Dead (retries exhausted)"),
-    Delivery.Status.CANCELLED: _("Cancelled"),
-}
 REVIVABLE = (Delivery.Status.FAILED, Delivery.Status.DEAD)
 
 
@@ -46,11 +30,3 @@ def secret_flags(channel: Channel) -> list[tuple[str, bool]]:
         names = []
     names += sorted(set(stored) - set(names))
     return [(name, bool(stored.get(name))) for name in names]
-
-
-def with_status_labels(deliveries: Iterable[Delivery]) -> list[Delivery]:
-    """The rows, each with its translated `status_label`."""
-    rows = list(deliveries)
-    for row in rows:
-        row.status_label = STATUS_LABELS.get(row.status, row.status)  # type: ignore[attr-defined]  # for the templates
-    return rows

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from channels_app import sending
 from channels_app.models import Channel, Delivery
-from channels_app.views_common import REVIVABLE, STATUS_LABELS, done, with_status_labels
+from channels_app.views_common import REVIVABLE, done
 from scheduler.shared import bounds
 from scheduler.shared.web import Request, keyset_page, query_without, render_page, staff_required
 
@@ -41,14 +41,13 @@ def delivery_list(request: Request) -> HttpResponse:
     if channel_pk:
         rows = rows.filter(recipient__channel_id=channel_pk)
     page = keyset_page(rows, request, PAGE_SIZE)
-    with_status_labels(page.rows)
     context = {
         "title": _("Deliveries"),
         "page": page,
         "query": query_without(request, "before"),
         "status": status,
         "channel_pk": channel_pk,
-        "statuses": list(STATUS_LABELS.items()),
+        "statuses": Delivery.Status.choices,
         "channels": Channel.objects.order_by("name").only("pk", "name"),
     }
     return render_page(request, "channels_app/deliveries.html", context, partial="rows")
@@ -60,7 +59,6 @@ def delivery(request: Request, pk: int) -> HttpResponse:
     context = {
         "title": _("Delivery #%(pk)d") % {"pk": found.pk},
         "delivery": found,
-        "status_label": STATUS_LABELS.get(found.status, found.status),
         "payload": payload[:PAYLOAD_SHOWN],
         "payload_cut": len(payload) > PAYLOAD_SHOWN,
         "can_retry": found.status in REVIVABLE,

@@ -1,12 +1,14 @@
 """JobForm: the one validation of a job, shared by the admin, the import command and (later) the dashboard/API."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import BaseValidator, MaxValueValidator, MinValueValidator
+from django.db.models import Field, Model
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -47,6 +49,13 @@ FIELDS = [
     "external_service",
     "external_key",
 ]
+
+
+def model_words(model: type[Model], name: str) -> dict[str, Any]:
+    """The label and help text of the model's field `name` (translated there), for a form field a form declares
+    itself for its own cleaning: a ModelForm gives those its words only when it builds the field."""
+    field = cast("Field[Any, Any]", model._meta.get_field(name))
+    return {"label": capfirst(field.verbose_name), "help_text": field.help_text}
 
 
 def clean_zone_name(value: str | None) -> str:
@@ -102,8 +111,8 @@ def apply_limits(form: forms.BaseForm) -> None:
 
 
 class JobForm(forms.ModelForm):
-    kind = forms.CharField(widget=forms.Select)
-    params = bounds.JSONField(required=False, help_text=gettext_lazy("JSON object; the fields depend on the kind."))
+    kind = forms.CharField(widget=forms.Select, **model_words(Job, "kind"))
+    params = bounds.JSONField(required=False, **model_words(Job, "params"))
 
     class Meta:
         model = Job
@@ -114,10 +123,6 @@ class JobForm(forms.ModelForm):
         self.fields["kind"].widget.choices = [("", "---------"), *job_kinds.choices()]
         apply_limits(self)
         bounds.bound_dates(self)
-        self.fields["timezone"].help_text = _("IANA name, e.g. America/Sao_Paulo or UTC.")
-        self.fields["cron"].help_text = _(
-            "5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or @hourly/@daily/..."
-        )
 
     def clean_kind(self) -> str:
         return job_kinds.clean_name(self.cleaned_data["kind"])  # its message lists the kinds that exist

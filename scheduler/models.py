@@ -50,41 +50,81 @@ class JobQuerySet(models.QuerySet["Job"]):
 
 
 class Job(models.Model):
+    # Labels and help texts translated here, once: the editor, the list's filters and the admin all show them.
     class ScheduleType(models.TextChoices):
-        CRON = "cron", "Cron"
-        INTERVAL = "interval", "Interval"
-        ONCE = "once", "Once"
-        MANUAL = "manual", "On demand (run by hand or by another job)"
+        CRON = "cron", gettext_lazy("Cron")
+        INTERVAL = "interval", gettext_lazy("Interval")
+        ONCE = "once", gettext_lazy("Once")
+        MANUAL = "manual", gettext_lazy("On demand")
 
     class Queue(models.TextChoices):
-        HIGH = "high", "High"
-        DEFAULT = "default", "Default"
-        LOW = "low", "Low"
+        HIGH = "high", gettext_lazy("High")
+        DEFAULT = "default", gettext_lazy("Default")
+        LOW = "low", gettext_lazy("Low")
 
     class Overlap(models.TextChoices):
-        FORBID = "forbid", "Forbid (skip while one is running)"
-        ALLOW = "allow", "Allow"
+        FORBID = "forbid", gettext_lazy("Forbid (skip while one is running)")
+        ALLOW = "allow", gettext_lazy("Allow")
 
     class Misfire(models.TextChoices):
-        COALESCE = "coalesce", "Coalesce (one run for all missed)"
-        SKIP = "skip", "Skip missed"
-        ALL = "all", "Run all missed within the grace window"
+        COALESCE = "coalesce", gettext_lazy("Coalesce (one run for all missed)")
+        SKIP = "skip", gettext_lazy("Skip missed")
+        ALL = "all", gettext_lazy("Run all missed within the grace window")
 
-    name = models.CharField(max_length=200, unique=True)
-    kind = models.CharField(max_length=50)
-    params = models.JSONField(default=dict, blank=True)
+    name = models.CharField(gettext_lazy("Name"), max_length=200, unique=True)
+    kind = models.CharField(gettext_lazy("Kind"), max_length=50)
+    params = models.JSONField(
+        gettext_lazy("Parameters"),
+        default=dict,
+        blank=True,
+        help_text=gettext_lazy("JSON object; the fields depend on the kind."),
+    )
 
-    schedule_type = models.CharField(max_length=10, choices=ScheduleType.choices, default=ScheduleType.CRON)
-    cron = models.CharField("cron expression", max_length=200, blank=True)
-    timezone = models.CharField("time zone", max_length=64, default=default_timezone)
-    interval_seconds = models.PositiveIntegerField(null=True, blank=True)
-    run_at = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
-    start_at = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
-    end_at = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
-    max_occurrences = models.PositiveIntegerField(null=True, blank=True)
+    schedule_type = models.CharField(
+        gettext_lazy("Schedule"), max_length=10, choices=ScheduleType.choices, default=ScheduleType.CRON
+    )
+    cron = models.CharField(
+        gettext_lazy("Cron expression"),
+        max_length=200,
+        blank=True,
+        help_text=gettext_lazy(
+            "5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or @daily…"
+        ),
+    )
+    timezone = models.CharField(
+        gettext_lazy("Time zone"),
+        max_length=64,
+        default=default_timezone,
+        help_text=gettext_lazy("IANA name, e.g. America/Sao_Paulo or UTC."),
+    )
+    interval_seconds = models.PositiveIntegerField(gettext_lazy("Interval (seconds)"), null=True, blank=True)
+    run_at = models.DateTimeField(
+        gettext_lazy("Run at"),
+        null=True,
+        blank=True,
+        validators=[bounds.check_date],
+        help_text=gettext_lazy("For a one-off job, in your time zone."),
+    )
+    start_at = models.DateTimeField(
+        gettext_lazy("Start at"),
+        null=True,
+        blank=True,
+        validators=[bounds.check_date],
+        help_text=gettext_lazy("Optional: no run before this."),
+    )
+    end_at = models.DateTimeField(
+        gettext_lazy("End at"),
+        null=True,
+        blank=True,
+        validators=[bounds.check_date],
+        help_text=gettext_lazy("Optional: no run after this."),
+    )
+    max_occurrences = models.PositiveIntegerField(
+        gettext_lazy("Max occurrences"), null=True, blank=True, help_text=gettext_lazy("Empty = no limit.")
+    )
     occurrences = models.PositiveIntegerField(default=0, editable=False)
 
-    enabled = models.BooleanField(default=True, help_text="Off = paused.")
+    enabled = models.BooleanField(gettext_lazy("Enabled"), default=True, help_text=gettext_lazy("Off = paused."))
     # Set when the engine paused the job because its own data cannot be planned or run (a zone that no
     # longer exists, a kind no longer installed, params its kind now rejects); cleared on resume.
     paused_reason = models.TextField(blank=True, editable=False)
@@ -95,21 +135,35 @@ class Job(models.Model):
     last_scheduled_for = models.DateTimeField(null=True, blank=True, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    queue = models.CharField(max_length=10, choices=Queue.choices, default=Queue.DEFAULT)
-    timeout_seconds = models.PositiveIntegerField(default=300)
-    max_attempts = models.PositiveSmallIntegerField(default=1, help_text="1 = no retry.")
-    backoff_base_seconds = models.FloatField(default=10)
-    backoff_cap_seconds = models.FloatField(default=600)
-    backoff_jitter = models.FloatField(default=0.1, help_text="Fraction of the delay added at random (0–1).")
-    overlap_policy = models.CharField(max_length=10, choices=Overlap.choices, default=Overlap.FORBID)
-    misfire_policy = models.CharField(max_length=10, choices=Misfire.choices, default=Misfire.COALESCE)
+    queue = models.CharField(gettext_lazy("Queue"), max_length=10, choices=Queue.choices, default=Queue.DEFAULT)
+    timeout_seconds = models.PositiveIntegerField(gettext_lazy("Timeout (seconds)"), default=300)
+    max_attempts = models.PositiveSmallIntegerField(
+        gettext_lazy("Max attempts"), default=1, help_text=gettext_lazy("1 = no retry.")
+    )
+    backoff_base_seconds = models.FloatField(gettext_lazy("Backoff base (seconds)"), default=10)
+    backoff_cap_seconds = models.FloatField(gettext_lazy("Backoff cap (seconds)"), default=600)
+    backoff_jitter = models.FloatField(
+        gettext_lazy("Backoff jitter"),
+        default=0.1,
+        help_text=gettext_lazy("Fraction of the delay added at random (0–1)."),
+    )
+    overlap_policy = models.CharField(
+        gettext_lazy("Overlap"), max_length=10, choices=Overlap.choices, default=Overlap.FORBID
+    )
+    misfire_policy = models.CharField(
+        gettext_lazy("Missed runs"), max_length=10, choices=Misfire.choices, default=Misfire.COALESCE
+    )
     misfire_grace_seconds = models.PositiveIntegerField(
-        default=3600, help_text="With 'all': missed occurrences older than this are dropped."
+        gettext_lazy("Misfire grace (seconds)"),
+        default=3600,
+        help_text=gettext_lazy("With 'all': missed occurrences older than this are dropped."),
     )
 
     # NULL (not "") means "no external id", so the unique pair ignores jobs without one.
-    external_service = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
-    external_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    external_service = models.CharField(  # noqa: DJ001
+        gettext_lazy("External service"), max_length=100, null=True, blank=True
+    )
+    external_key = models.CharField(gettext_lazy("External key"), max_length=200, null=True, blank=True)  # noqa: DJ001
 
     # Set at construction (not on insert) so an interval schedule's anchor is known before the first save.
     created_at = models.DateTimeField(default=utc_now, editable=False)
@@ -118,6 +172,8 @@ class Job(models.Model):
     objects = JobQuerySet.as_manager()
 
     class Meta:
+        verbose_name = gettext_lazy("job")
+        verbose_name_plural = gettext_lazy("jobs")
         constraints = [
             models.UniqueConstraint(
                 fields=["external_service", "external_key"],
@@ -190,6 +246,8 @@ class Run(models.Model):
     traceback = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = gettext_lazy("run")
+        verbose_name_plural = gettext_lazy("runs")
         constraints = [
             models.UniqueConstraint(fields=["job", "scheduled_for", "attempt"], name="run_unique_attempt"),
         ]
@@ -223,6 +281,10 @@ class Lease(models.Model):
     expires_at = models.DateTimeField(null=True)
     renewed_at = models.DateTimeField(null=True)
     acquired_at = models.DateTimeField(null=True)
+
+    class Meta:
+        verbose_name = gettext_lazy("lease")
+        verbose_name_plural = gettext_lazy("leases")
 
     def __str__(self) -> str:
         return f"{self.name}: {self.holder or '-'}"
@@ -259,6 +321,10 @@ class Budget(models.Model):
     per_second = models.FloatField(null=True, blank=True, help_text="Empty: the default for its kind.")
     next_slot_at = models.DateTimeField(default=utc_now, help_text="The earliest moment the next use may go.")
 
+    class Meta:
+        verbose_name = gettext_lazy("budget")
+        verbose_name_plural = gettext_lazy("budgets")
+
     def __str__(self) -> str:
         return self.name
 
@@ -276,6 +342,10 @@ class Housekeeping(models.Model):
     last_result = models.JSONField(null=True, blank=True)
     runs = models.PositiveBigIntegerField(default=0)
     failures = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = gettext_lazy("housekeeping task")
+        verbose_name_plural = gettext_lazy("housekeeping tasks")
 
     def __str__(self) -> str:
         return self.name

@@ -34,56 +34,8 @@ LIST_COLUMNS = (
 )  # fmt: skip
 RUN_COLUMNS = ("id", "job_id", "scheduled_for", "attempt", "trigger", "status", "started_at", "duration_ms")
 
-SCHEDULE_TYPES = {
-    "cron": gettext_lazy("Cron"),
-    "interval": gettext_lazy("Interval"),
-    "once": gettext_lazy("Once"),
-    "manual": gettext_lazy("On demand"),
-}
-QUEUES = {"high": gettext_lazy("High"), "default": gettext_lazy("Default"), "low": gettext_lazy("Low")}
+# The list's state filter (Job.enabled); the other filters' labels are the model's choices.
 STATES = {"enabled": gettext_lazy("Enabled"), "paused": gettext_lazy("Paused")}
-# The model's labels and help texts are plain English; the editor shows them in the operator's language.
-LABELS = {
-    "name": (gettext_lazy("Name"), None),
-    "kind": (gettext_lazy("Kind"), None),
-    "params": (gettext_lazy("Parameters"), gettext_lazy("JSON object; the fields depend on the kind.")),
-    "schedule_type": (gettext_lazy("Schedule"), None),
-    "cron": (
-        gettext_lazy("Cron expression"),
-        gettext_lazy("5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or @daily…"),
-    ),
-    "timezone": (gettext_lazy("Time zone"), gettext_lazy("IANA name, e.g. America/Sao_Paulo or UTC.")),
-    "interval_seconds": (gettext_lazy("Interval (seconds)"), None),
-    "run_at": (gettext_lazy("Run at"), gettext_lazy("For a one-off job, in your time zone.")),
-    "start_at": (gettext_lazy("Start at"), gettext_lazy("Optional: no run before this.")),
-    "end_at": (gettext_lazy("End at"), gettext_lazy("Optional: no run after this.")),
-    "max_occurrences": (gettext_lazy("Max occurrences"), gettext_lazy("Empty = no limit.")),
-    "enabled": (gettext_lazy("Enabled"), gettext_lazy("Off = paused.")),
-    "queue": (gettext_lazy("Queue"), None),
-    "timeout_seconds": (gettext_lazy("Timeout (seconds)"), None),
-    "max_attempts": (gettext_lazy("Max attempts"), gettext_lazy("1 = no retry.")),
-    "backoff_base_seconds": (gettext_lazy("Backoff base (seconds)"), None),
-    "backoff_cap_seconds": (gettext_lazy("Backoff cap (seconds)"), None),
-    "backoff_jitter": (gettext_lazy("Backoff jitter"), gettext_lazy("Fraction of the delay added at random (0–1).")),
-    "overlap_policy": (gettext_lazy("Overlap"), None),
-    "misfire_policy": (gettext_lazy("Missed runs"), None),
-    "misfire_grace_seconds": (
-        gettext_lazy("Misfire grace (seconds)"),
-        gettext_lazy("With 'all': missed occurrences older than this are dropped."),
-    ),
-    "external_service": (gettext_lazy("External service"), None),
-    "external_key": (gettext_lazy("External key"), None),
-}
-CHOICES = {
-    "schedule_type": SCHEDULE_TYPES,
-    "queue": QUEUES,
-    "overlap_policy": {"forbid": gettext_lazy("Forbid (skip while one is running)"), "allow": gettext_lazy("Allow")},
-    "misfire_policy": {
-        "coalesce": gettext_lazy("Coalesce (one run for all missed)"),
-        "skip": gettext_lazy("Skip missed"),
-        "all": gettext_lazy("Run all missed within the grace window"),
-    },
-}
 
 
 @lru_cache(maxsize=1)
@@ -92,8 +44,8 @@ def zone_names() -> list[str]:
 
 
 class JobEditForm(JobForm):
-    """JobForm (the one validation of a job) dressed for the dashboard: translated labels, a zone picker, and
-    the cron and zone inputs asking for a preview as the operator types. A job another object owns (a
+    """JobForm (the one validation of a job, its labels and help texts the model's) dressed for the dashboard: a
+    zone picker, and the cron and zone inputs asking for a preview as the operator types. A job another object owns (a
     source's check) shows the fields that owner writes read-only: they are edited there."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -102,15 +54,6 @@ class JobEditForm(JobForm):
         for name in self.owner.fields if self.owner else ():
             if name in self.fields:
                 self.fields[name].disabled = True
-        for name, (label, help_text) in LABELS.items():
-            self.fields[name].label = label
-            self.fields[name].help_text = help_text or ""
-        # (model fields with choices, so ChoiceFields here; the plugin types get_field() only for a literal name)
-        for name, labels in CHOICES.items():
-            self.fields[name].choices = [  # type: ignore[attr-defined]
-                (value, labels.get(value, value))
-                for value, _label in Job._meta.get_field(name).choices  # type: ignore[union-attr]
-            ]
         preview = {
             "hx-post": reverse("scheduler:cron_preview"),
             "hx-target": "#cron-preview",
@@ -147,8 +90,8 @@ def jobs(request: Request) -> HttpResponse:
         "page": page,
         "filters": filters,
         "kinds": job_kinds.choices(),
-        "schedule_types": SCHEDULE_TYPES.items(),
-        "queues": QUEUES.items(),
+        "schedule_types": Job.ScheduleType.choices,
+        "queues": Job.Queue.choices,
         "states": STATES.items(),
         "query": query_without(request, "before"),
     }
@@ -158,12 +101,13 @@ def jobs(request: Request) -> HttpResponse:
 def _label_jobs(rows: Iterable[Any]) -> None:
     """Links and labels computed once in Python (per-row `{% url %}`/`{% include %}` dominated the render)."""
     statuses = {value: str(label) for value, label in STATUSES}
+    queues = {value: str(label) for value, label in Job.Queue.choices}
     jobs_path, runs_path = reverse("scheduler:jobs"), reverse("scheduler:runs")
     for row in rows:
         row.url = f"{jobs_path}{row.pk}/"
         row.last_run_url = f"{runs_path}{row.last_run_id}/" if row.last_run_id else ""
         row.last_status_label = statuses.get(row.last_status, row.last_status)
-        row.queue_label = QUEUES.get(row.queue, row.queue)
+        row.queue_label = queues.get(row.queue, row.queue)
 
 
 def _list_filters(request: Request) -> dict[str, Any]:
@@ -172,9 +116,9 @@ def _list_filters(request: Request) -> dict[str, Any]:
     lookups: dict[str, object] = {}
     if values["kind"]:
         lookups["kind"] = values["kind"]
-    if values["schedule"] in SCHEDULE_TYPES:
+    if values["schedule"] in Job.ScheduleType.values:
         lookups["schedule_type"] = values["schedule"]
-    if values["queue"] in QUEUES:
+    if values["queue"] in Job.Queue.values:
         lookups["queue"] = values["queue"]
     if values["state"] in STATES:
         lookups["enabled"] = values["state"] == "enabled"
@@ -213,7 +157,6 @@ def _editor(request: Request, instance: Job, template: str, initial: dict[str, A
     }
     if instance.pk:
         context["owner"] = form.owner
-        context["queue_label"] = QUEUES.get(instance.queue, instance.queue)
         context["runs"] = label_rows(instance.runs.only(*RUN_COLUMNS).order_by("-scheduled_for", "-id")[:RECENT_RUNS])
     return render_page(request, template, context, partial="form")
 

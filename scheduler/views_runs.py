@@ -4,7 +4,7 @@ same as the first: no OFFSET, no COUNT) and one run's page with a live status wh
 import json
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django import forms
 from django.db.models import Q, QuerySet
@@ -19,9 +19,6 @@ from scheduler import progress
 from scheduler.models import Job, Run
 from scheduler.shared import bounds
 from scheduler.shared.web import Request, query_without, render_page
-
-if TYPE_CHECKING:
-    from django_stubs_ext import StrOrPromise
 
 PAGE_SIZE = 50
 LIST_COLUMNS = (
@@ -42,12 +39,11 @@ TRIGGERS = Run.Trigger.choices
 
 
 def label_rows[Rows: Iterable[Any]](runs: Rows) -> Rows:
-    """Give list rows their links and translated labels in Python: per-row `{% url %}` and `{% include %}` were
-    most of a 50-row page's render time. The paths are the ones in `urls` below and in views_jobs."""
-    statuses: dict[str, StrOrPromise]
-    triggers: dict[str, StrOrPromise]
-    statuses, triggers = dict(STATUSES), dict(TRIGGERS)
-    statuses, triggers = {k: str(v) for k, v in statuses.items()}, {k: str(v) for k, v in triggers.items()}
+    """Give list rows their links and translated labels (the model's, each translated once here) in Python:
+    per-row `{% url %}` and `{% include %}` were most of a 50-row page's render time. The paths are the ones in
+    `urls` below and in views_jobs."""
+    statuses = {value: str(label) for value, label in STATUSES}
+    triggers = {value: str(label) for value, label in TRIGGERS}
     runs_path, jobs_path = reverse("scheduler:runs"), reverse("scheduler:jobs")
     for row in runs:
         row.url = f"{runs_path}{row.pk}/"

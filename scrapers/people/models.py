@@ -19,33 +19,60 @@ def default_check_minutes() -> int:
 class MonitoredPerson(models.Model):
     """Someone a law office watches the national court journal (DJEN) for."""
 
+    # Labels and help texts translated here, once: the dashboard's form, the admin and the badges show them.
     class FirstCheck(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", gettext_lazy("pending")
+        DONE = "done", gettext_lazy("done")
+        FAILED = "failed", gettext_lazy("failed")
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(gettext_lazy("Name"), max_length=200)
     normalized_name = models.CharField(max_length=200, editable=False, help_text="No accents, case-folded.")
     document = models.CharField(
-        "CPF/CNPJ", max_length=14, blank=True, help_text="Digits, and capital letters for an alphanumeric CNPJ."
+        gettext_lazy("CPF/CNPJ"),
+        max_length=14,
+        blank=True,
+        help_text=gettext_lazy(
+            "11 digits (CPF) or 14 characters (CNPJ, letters allowed in the first 12), with or without punctuation."
+        ),
     )
-    oab_number = models.CharField("OAB number", max_length=7, blank=True, help_text="For a lawyer: searched by OAB.")
-    oab_uf = models.CharField("OAB state", max_length=2, blank=True)
+    oab_number = models.CharField(
+        gettext_lazy("OAB number"),
+        max_length=7,
+        blank=True,
+        help_text=gettext_lazy("For a lawyer: publications naming this OAB are kept too."),
+    )
+    oab_uf = models.CharField(gettext_lazy("OAB state"), max_length=2, blank=True)
     tribunals = models.CharField(
-        max_length=500, blank=True, help_text="Comma-separated acronyms (TJSP,TRT2); empty: every tribunal."
+        gettext_lazy("Tribunals"),
+        max_length=500,
+        blank=True,
+        help_text=gettext_lazy("DJEN acronyms separated by commas (TJSP, TRT2); empty: every tribunal."),
     )
     match_in_text = models.BooleanField(
-        default=False, help_text="Also keep publications that name the person only in their text."
+        gettext_lazy("Also match the name in the text"),
+        default=False,
+        help_text=gettext_lazy("Also keep publications that name the person only in their text."),
     )
     recipients = models.JSONField(
-        default=list, blank=True, help_text="Addresses (phones, group JIDs, e-mails) told of new publications."
+        gettext_lazy("Recipients"),
+        default=list,
+        blank=True,
+        help_text=gettext_lazy("Phones with country code, WhatsApp group JIDs or e-mails, comma-separated."),
     )
-    active = models.BooleanField(default=True)
+    active = models.BooleanField(gettext_lazy("Active"), default=True)
     monitor_until = models.DateField(
-        null=True, blank=True, help_text="Deactivated after this day.", validators=[bounds.check_date]
+        gettext_lazy("Monitor until"),
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("YYYY-MM-DD or DD/MM/YYYY; empty: forever."),
+        validators=[bounds.check_date],
     )
-    check_interval_minutes = models.PositiveIntegerField(default=default_check_minutes)
-    notes = models.TextField(blank=True)
+    check_interval_minutes = models.PositiveIntegerField(
+        gettext_lazy("Check every (minutes)"),
+        default=default_check_minutes,
+        help_text=gettext_lazy("Between 5 and 10080 minutes."),
+    )
+    notes = models.TextField(gettext_lazy("Notes"), blank=True)
 
     last_checked_at = models.DateTimeField(null=True, blank=True, help_text="The last check, successful or not.")
     last_success_at = models.DateTimeField(null=True, blank=True)
@@ -58,7 +85,8 @@ class MonitoredPerson(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name_plural = "monitored people"
+        verbose_name = gettext_lazy("monitored person")
+        verbose_name_plural = gettext_lazy("monitored people")
         constraints = [
             models.UniqueConstraint(fields=["normalized_name", "document"], name="person_unique_identity"),
         ]
@@ -111,6 +139,8 @@ class Publication(models.Model):
     people = models.ManyToManyField(MonitoredPerson, through="PublicationMatch", related_name="publications")
 
     class Meta:
+        verbose_name = gettext_lazy("publication")
+        verbose_name_plural = gettext_lazy("publications")
         indexes = [models.Index(fields=["-date", "-djen_id"], name="publication_recent")]
 
     def __str__(self) -> str:
@@ -121,9 +151,9 @@ class PublicationMatch(models.Model):
     """A publication kept for a person, and why it matched."""
 
     class How(models.TextChoices):
-        NAME = "name", "Named as a recipient"
-        OAB = "oab", "Lawyer's OAB"
-        TEXT = "text", "Named in the text"
+        NAME = "name", gettext_lazy("Named as a recipient")
+        OAB = "oab", gettext_lazy("Lawyer's OAB")
+        TEXT = "text", gettext_lazy("Named in the text")
 
     person = models.ForeignKey(MonitoredPerson, on_delete=models.CASCADE, related_name="matches")
     publication = models.ForeignKey(Publication, on_delete=models.CASCADE, related_name="matches")
@@ -131,6 +161,8 @@ class PublicationMatch(models.Model):
     matched_at = models.DateTimeField(default=utc_now)
 
     class Meta:
+        verbose_name = gettext_lazy("publication match")
+        verbose_name_plural = gettext_lazy("publication matches")
         constraints = [models.UniqueConstraint(fields=["person", "publication"], name="match_unique")]
         indexes = [models.Index(fields=["person", "-matched_at"], name="match_person_recent")]
 
@@ -168,6 +200,10 @@ class PeopleTransfer(models.Model):
 
     # The bytes are read only to run the job or download the result, never to show a page.
     LIGHT = ("upload", "result")
+
+    class Meta:
+        verbose_name = gettext_lazy("people transfer")
+        verbose_name_plural = gettext_lazy("people transfers")
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"

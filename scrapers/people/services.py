@@ -20,11 +20,11 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from channels_app import phones
 from channels_app.events import publish
 from scheduler import services
+from scheduler.forms import model_words
 from scheduler.models import Job, Run
 from scheduler.shared import bounds
 from scrapers.models import MonitoredPerson
@@ -113,19 +113,15 @@ class RecipientsField(forms.CharField):
 
 
 class PersonForm(forms.ModelForm):
-    tribunals = forms.CharField(
-        required=False, help_text=gettext_lazy("DJEN acronyms separated by commas (TJSP, TRT2); empty: every tribunal.")
-    )
-    recipients = RecipientsField(
-        required=False,
-        help_text=gettext_lazy("Phones with country code, WhatsApp group JIDs or e-mails, comma-separated."),
-    )
-    document = forms.CharField(label=gettext_lazy("CPF/CNPJ"), required=False, max_length=20)
+    # Declared for their own cleaning; their labels and help texts, as every field's, are the model's.
+    tribunals = forms.CharField(required=False, **model_words(MonitoredPerson, "tribunals"))
+    recipients = RecipientsField(required=False, **model_words(MonitoredPerson, "recipients"))
+    document = forms.CharField(required=False, max_length=20, **model_words(MonitoredPerson, "document"))
     monitor_until = forms.DateField(
         required=False,
         input_formats=["%Y-%m-%d", "%d/%m/%Y"],
-        help_text=gettext_lazy("YYYY-MM-DD or DD/MM/YYYY; empty: forever."),
         validators=[bounds.check_date],
+        **model_words(MonitoredPerson, "monitor_until"),
     )
 
     class Meta:

@@ -6,7 +6,7 @@ Thin: validation is PersonForm's, the operations are scrapers.people.services's 
 dashboard, the admin, the import command and the API behave the same."""
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -15,7 +15,6 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -29,9 +28,6 @@ from scrapers.people import brazil
 from scrapers.people import services as operations
 from scrapers.people.filters import filtered_people, tribunal_choices
 from scrapers.people.views_publications import urls as publication_urls
-
-if TYPE_CHECKING:
-    from django_stubs_ext import StrOrPromise
 
 PAGE_SIZE = 50
 LATEST_MATCHES = 50
@@ -125,40 +121,10 @@ def people_sync_answer(request: Request, run: Run) -> HttpResponse:
 
 
 class NewPersonForm(operations.PersonForm):
-    """PersonForm (the one validation) with the dashboard's translated labels."""
-
-    LABELS = {
-        "name": gettext_lazy("Name"),
-        "document": gettext_lazy("CPF/CNPJ"),
-        "oab_number": gettext_lazy("OAB number"),
-        "oab_uf": gettext_lazy("OAB state"),
-        "tribunals": gettext_lazy("Tribunals"),
-        "match_in_text": gettext_lazy("Also match the name in the text"),
-        "recipients": gettext_lazy("Recipients"),
-        "active": gettext_lazy("Active"),
-        "monitor_until": gettext_lazy("Monitor until"),
-        "check_interval_minutes": gettext_lazy("Check every (minutes)"),
-        "notes": gettext_lazy("Notes"),
-    }
-    HELP: "dict[str, StrOrPromise]" = {
-        "document": gettext_lazy(
-            "11 digits (CPF) or 14 characters (CNPJ, letters allowed in the first 12), with or without punctuation."
-        ),
-        "oab_number": gettext_lazy("For a lawyer: publications naming this OAB are kept too."),
-        "tribunals": gettext_lazy("DJEN acronyms separated by commas (TJSP, TRT2); empty: every tribunal."),
-        "match_in_text": gettext_lazy("Also keep publications that name the person only in their text."),
-        "recipients": gettext_lazy("Phones with country code, WhatsApp group JIDs or e-mails, comma-separated."),
-        "monitor_until": gettext_lazy("YYYY-MM-DD or DD/MM/YYYY; empty: forever."),
-        "check_interval_minutes": gettext_lazy("Between 5 and 10080 minutes."),
-        "notes": "",
-    }
+    """PersonForm (the one validation; its labels and help texts the model's) with a shorter notes box."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name, label in self.LABELS.items():
-            self.fields[name].label = label
-        for name, text in self.HELP.items():
-            self.fields[name].help_text = text
         self.fields["notes"].widget.attrs["rows"] = 3
 
 

@@ -67,6 +67,8 @@ class Source(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = gettext_lazy("source")
+        verbose_name_plural = gettext_lazy("sources")
         indexes = [models.Index(fields=["broken", "name"], name="source_health")]
 
     def __str__(self) -> str:
@@ -101,6 +103,8 @@ class Item(models.Model):
     revisions_count = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = gettext_lazy("item")
+        verbose_name_plural = gettext_lazy("items")
         constraints = [models.UniqueConstraint(fields=["source", "key"], name="item_unique_key")]
         indexes = [models.Index(fields=["source", "-first_seen"], name="item_source_recent")]
 
@@ -122,6 +126,8 @@ class ItemRevision(models.Model):
     replaced_at = models.DateTimeField(default=utc_now)
 
     class Meta:
+        verbose_name = gettext_lazy("item revision")
+        verbose_name_plural = gettext_lazy("item revisions")
         indexes = [models.Index(fields=["item", "-replaced_at"], name="revision_item_recent")]
 
     def __str__(self) -> str:

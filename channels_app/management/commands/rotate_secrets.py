@@ -38,7 +38,7 @@ def rotate_all() -> tuple[int, list[str]]:
                     token = crypto.rotate(sealed.token)
                 except crypto.SecretsUnreadable:
                     row = model.objects.get(pk=pk)  # type: ignore[attr-defined]
-                    unreadable.append(f"{field.name} of {model._meta.verbose_name} '{row}' (#{pk})")
+                    unreadable.append(f"{field.name} of {model._meta.verbose_name_raw} '{row}' (#{pk})")
                     continue
                 model.objects.filter(pk=pk).update(**{field.attname: Sealed(token)})  # type: ignore[attr-defined]
                 rotated += 1
