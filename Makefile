@@ -2,7 +2,7 @@
 .PHONY: up test fast lint messages
 
 # Tests run in parallel (pytest-xdist), two workers per core: most of the slow tests wait on real processes.
-WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
+TEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
 
 up:
 	@deploy/bootstrap.sh
@@ -11,12 +11,12 @@ up:
 test:
 	@deploy/bootstrap.sh
 	@deploy/browser.sh
-	.venv/bin/python -m pytest -n $(WORKERS) $(ARGS)
+	.venv/bin/python -m pytest -n $(TEST_WORKERS) $(ARGS)
 
 # The fast tier: everything but real processes and the browser, for the edit-test loop (about 2 minutes).
 fast:
 	@deploy/bootstrap.sh
-	.venv/bin/python -m pytest -n $(WORKERS) -m "not process and not browser" $(ARGS)
+	.venv/bin/python -m pytest -n $(TEST_WORKERS) -m "not process and not browser" $(ARGS)
 
 lint:
 	@deploy/bootstrap.sh
