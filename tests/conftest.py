@@ -24,7 +24,13 @@ from tests.support.web import staff_client, viewer_client  # noqa: E402,F401  (l
 SLOW_FIXTURES = {"browser_page": "browser", "chromium": "browser", "processes": "process"}
 
 
+# In parallel (pytest-xdist), the longest tests go first, so none of them is still running alone at the end.
+FIRST = ("fault", "process", "slow", "browser")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         for fixture in set(SLOW_FIXTURES).intersection(getattr(item, "fixturenames", ())):
             item.add_marker(SLOW_FIXTURES[fixture])
+    if getattr(config.option, "numprocesses", None):  # every worker sorts alike: the order stays the same
+        items.sort(key=lambda item: next((i for i, m in enumerate(FIRST) if item.get_closest_marker(m)), len(FIRST)))

@@ -30,7 +30,7 @@ from channels_app import tokens
 from channels_app.models import Channel, Message, MessageTemplate
 from tests.security import fuzz
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 CHANNELS = ["avisos", "avisos", "mail", "whats"]  # the outbox takes any recipient
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.security import fuzz, world
 from tests.support.factories import make_job
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 # (command, how many positional arguments it takes, its options). Long-running commands (up, qcluster,
 # scheduler, bench) and the demo are left out; check_source/check_person would reach out to the network.

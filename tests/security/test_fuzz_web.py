@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.security import fuzz, walk, world
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 CASES = fuzz.cases(600)  # per test: about 20 s each on SQLite, 40 s on PostgreSQL
 
 
