@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from tests.support.processes import Processes
@@ -32,5 +34,5 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         for fixture in set(SLOW_FIXTURES).intersection(getattr(item, "fixturenames", ())):
             item.add_marker(SLOW_FIXTURES[fixture])
-    if getattr(config.option, "numprocesses", None):  # every worker sorts alike: the order stays the same
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker sorts alike, so they agree on the order
         items.sort(key=lambda item: next((i for i, m in enumerate(FIRST) if item.get_closest_marker(m)), len(FIRST)))
