@@ -12,7 +12,10 @@ from channels_app.models import Delivery
 from scheduler.models import Budget
 from tests.channels_app.support import item_event, recipient, wuzapi_channel
 
-pytestmark = pytest.mark.django_db(transaction=True)  # outside a transaction, as a worker reserves
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timing,
+]  # outside a transaction, as a worker reserves
 
 
 def test_an_unpaced_channel_takes_no_slot(wuzapi):

@@ -19,6 +19,8 @@ from scrapers import ratelimit
 from tests.loopback.server import LoopbackServer
 from tests.support.processes import django_env
 
+pytestmark = pytest.mark.timing  # sub-second spacing: run alone, after the parallel run (Makefile)
+
 
 @pytest.mark.parametrize(
     "url, key",
