@@ -9,19 +9,19 @@ up:
 	@deploy/bootstrap.sh
 	DEBUG=$${DEBUG:-1} .venv/bin/python manage.py up
 
-# Two runs: everything in parallel, then the few tests that time sub-second spacing, alone (exit code 5 is
-# "nothing selected", when ARGS names files without such tests).
+# Two runs: everything in parallel, then, alone, the few tests that time sub-second spacing or restart
+# PostgreSQL under everyone's feet (exit code 5 is "nothing selected", when ARGS names none of them).
 test:
 	@deploy/bootstrap.sh
 	@deploy/browser.sh
-	.venv/bin/python -m pytest -n $(TEST_WORKERS) --maxschedchunk 2 -m "not timing" $(ARGS)
-	.venv/bin/python -m pytest -m timing $(ARGS) || [ $$? -eq 5 ]
+	.venv/bin/python -m pytest -n $(TEST_WORKERS) --maxschedchunk 2 -m "not alone" $(ARGS)
+	.venv/bin/python -m pytest -m alone $(ARGS) || [ $$? -eq 5 ]
 
 # The fast tier: everything but real processes and the browser, for the edit-test loop (about 2 minutes).
 fast:
 	@deploy/bootstrap.sh
-	.venv/bin/python -m pytest -n $(TEST_WORKERS) --maxschedchunk 2 -m "not process and not browser and not timing" $(ARGS)
-	.venv/bin/python -m pytest -m "timing and not process and not browser" $(ARGS) || [ $$? -eq 5 ]
+	.venv/bin/python -m pytest -n $(TEST_WORKERS) --maxschedchunk 2 -m "not process and not browser and not alone" $(ARGS)
+	.venv/bin/python -m pytest -m "alone and not process and not browser" $(ARGS) || [ $$? -eq 5 ]
 
 lint:
 	@deploy/bootstrap.sh

@@ -14,7 +14,7 @@ from tests.channels_app.support import item_event, recipient, wuzapi_channel
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.timing,
+    pytest.mark.alone,
 ]  # outside a transaction, as a worker reserves
 
 

@@ -30,6 +30,7 @@ from tests.support.processes import wait_for
 pytestmark = [
     pytest.mark.process,
     pytest.mark.fault,
+    pytest.mark.alone,  # it restarts the server every other test's connections go to
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         connection.vendor != "postgresql",

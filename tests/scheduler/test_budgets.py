@@ -15,7 +15,7 @@ from scheduler.models import Budget
 from scheduler.shared import budgets
 
 # Outside a transaction: PostgreSQL's one statement runs as it does in a worker.
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timing]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.alone]
 on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's clock")
 
 

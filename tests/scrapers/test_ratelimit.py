@@ -19,7 +19,7 @@ from scrapers import ratelimit
 from tests.loopback.server import LoopbackServer
 from tests.support.processes import django_env
 
-pytestmark = pytest.mark.timing  # sub-second spacing: run alone, after the parallel run (Makefile)
+pytestmark = pytest.mark.alone  # sub-second spacing: run alone, after the parallel run (Makefile)
 
 
 @pytest.mark.parametrize(
