@@ -11,7 +11,6 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from channels_app import tokens
-from channels_app.fields import Sealed
 from channels_app.models import Channel, Delivery, Event, Message, MessageTemplate, Recipient, Subscription
 from scheduler.models import Run
 from scrapers.models import Item, ItemRevision, MonitoredPerson, PeopleTransfer, Publication, PublicationMatch, Source
@@ -161,14 +160,20 @@ def any_user():
 
 
 def snapshot():
-    """Every row of every table, to show that a refused request changed nothing."""
+    """Every row of every table, as the database stores it (encrypted columns as their ciphertext), to show that
+    a refused request changed nothing. Plain SQL: the fuzzers take one before and after each case."""
     from django.apps import apps
+    from django.db import connection
 
-    def plain(row):  # encrypted columns load as Sealed ciphertext, which compares by identity
-        return {key: value.token if isinstance(value, Sealed) else value for key, value in row.items()}
-
-    return {
-        model._meta.label: [plain(row) for row in model.objects.order_by("pk").values()]
-        for model in apps.get_models()
-        if model._meta.label != "sessions.Session"  # a login writes its session; no request here changes data in it
-    }
+    quote = connection.ops.quote_name
+    tables = {}
+    with connection.cursor() as cursor:
+        for model in apps.get_models():
+            if (
+                model._meta.label == "sessions.Session"
+            ):  # a login writes its session; no request here changes data in it
+                continue
+            table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+            cursor.execute(f"SELECT * FROM {table} ORDER BY {pk}")
+            tables[model._meta.label] = cursor.fetchall()
+    return tables
