@@ -17,7 +17,7 @@ test:
 	.venv/bin/python -m pytest -n $(TEST_WORKERS) --maxschedchunk 2 -m "not alone" $(ARGS)
 	.venv/bin/python -m pytest -m alone $(ARGS) || [ $$? -eq 5 ]
 
-# The fast tier: everything but real processes and the browser, for the edit-test loop (about 2 minutes).
+# The fast tier: everything but real processes and the browser, for the edit-test loop (about 3 minutes on 2 cores).
 fast:
 	@deploy/bootstrap.sh
 	.venv/bin/python -m pytest -n $(TEST_WORKERS) --maxschedchunk 2 -m "not process and not browser and not alone" $(ARGS)
