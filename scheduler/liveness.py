@@ -23,17 +23,18 @@ FORGET_AFTER = timedelta(days=1)  # presence rows of clusters gone longer than t
 
 def beat(
     cluster_id: str,
-    holder: str,
+    host: str,
     queues: str = "",
     started: datetime | None = None,
     stopped: bool = False,
     now: datetime | None = None,
 ) -> None:
-    """Write one cluster's presence row: alive for VIGIA_STALE_AFTER seconds more, or ended now."""
+    """Write one cluster's presence row (`host`: "host:pid" of its main process): alive for VIGIA_STALE_AFTER
+    seconds more, or ended now."""
     now = now or timezone.now()
     cluster_id = cluster_id[:50]
     expires = now if stopped else now + timedelta(seconds=settings.VIGIA_STALE_AFTER)
-    seen = {"host": holder[:200], "queues": queues[:100], "expires_at": expires, "renewed_at": now}
+    seen = {"host": host[:200], "queues": queues[:100], "expires_at": expires, "renewed_at": now}
     if not ClusterPresence.objects.filter(cluster_id=cluster_id).update(**seen):
         # a cluster's first beat: also forget clusters long gone
         ClusterPresence.objects.filter(expires_at__lt=now - FORGET_AFTER).delete()
