@@ -5,6 +5,8 @@ Messages scheduled through the API are a Message (unique per service and key) wh
 an event addressed to its one recipient when it is due.
 """
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now as utc_now
@@ -176,6 +178,16 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=utc_now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # What it may do: "<resource>:read|write" (scheduler.shared.api.SCOPES); write implies read.
+    scopes = models.JSONField(default=list, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
+    # Where its messages may go: channel names (empty: any enabled channel) and fnmatch address patterns
+    # ("5511*", "*@example.org"; empty: any address).
+    channels = models.JSONField(default=list, blank=True)
+    addresses = models.JSONField(default=list, blank=True)
+    rate_per_minute = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: VIGIA_API_RATE_PER_MINUTE.")
+    # Signs the callbacks of what this token created (HMAC-SHA256); shown once with the token, like it.
+    callback_secret = EncryptedJSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         verbose_name = gettext_lazy("API token")
@@ -200,6 +212,7 @@ class Message(models.Model):
     service = models.CharField(max_length=100)
     key = models.CharField(max_length=200)
     token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    caller = models.CharField(max_length=200, blank=True, editable=False)  # scheduler.shared.api.Caller.key
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="messages")
     to = models.CharField(max_length=300, blank=True)
     body = models.TextField(blank=True)
@@ -225,3 +238,8 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service}/{self.key}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.caller and self.token_id:  # created with a token (the shell, older code): the token owns it
+            self.caller = f"token:{self.token_id}"
+        super().save(*args, **kwargs)

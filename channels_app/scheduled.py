@@ -25,6 +25,7 @@ from channels_app.sending import delivery_finished
 from scheduler import services
 from scheduler.models import Job, Run
 from scheduler.shared import bounds, outbound
+from scheduler.shared.api import Caller
 
 log = logging.getLogger("vigia.deliveries")
 MESSAGE_EVENT = "message.api"  # the type of the events scheduled messages are delivered through
@@ -49,8 +50,12 @@ class Request:
     callback_url: str = ""
 
 
-def create(request: Request, token: ApiToken | None = None) -> tuple[Message, bool]:
-    """(message, created). Raises ValidationError keyed by field; writes nothing then."""
+def create(request: Request, caller: Caller | None = None, token: ApiToken | None = None) -> tuple[Message, bool]:
+    """(message, created), owned by the API caller (or `token`'s). Raises ValidationError keyed by field;
+    writes nothing then."""
+    if caller is not None and caller.token_id is not None and token is None:
+        token = ApiToken.objects.filter(pk=caller.token_id).first()
+    owner = caller.key if caller is not None else (f"token:{token.pk}" if token is not None else "")
     request.service, request.key = (request.service or "").strip(), (request.key or "").strip()
     existing = Message.objects.filter(service=request.service, key=request.key).first()
     if existing is not None:
@@ -58,7 +63,7 @@ def create(request: Request, token: ApiToken | None = None) -> tuple[Message, bo
     fields = validate(request)
     try:
         with transaction.atomic():
-            message = Message.objects.create(token=token, **fields)
+            message = Message.objects.create(token=token, caller=owner, **fields)
             job = Job(
                 name=f"API message #{message.pk}: {request.service}/{request.key}"[:200],
                 kind="send_message",

@@ -3,22 +3,33 @@
 import hashlib
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
 from django.utils import timezone
 
 from channels_app.models import ApiToken
 
 PREFIX = "vig_"
+DEFAULT_SCOPES = ("messages:read", "messages:write")  # what a token could do before scopes existed
 
 
 def digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def create(name: str) -> tuple[ApiToken, str]:
-    """(ApiToken, the raw token). The raw token is not stored: show it now or never."""
+def create(name: str, scopes: Iterable[str] = DEFAULT_SCOPES, **limits: Any) -> tuple[ApiToken, str]:
+    """(ApiToken, the raw token). The raw token is not stored: show it now or never. `limits`: expires_at,
+    channels, addresses, rate_per_minute. Its callback secret (token.callback_secret["secret"]) signs the
+    callbacks of what it creates."""
     raw = PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(name=name, prefix=raw[:10], digest=digest(raw))
+    token = ApiToken.objects.create(
+        name=name,
+        prefix=raw[:10],
+        digest=digest(raw),
+        scopes=sorted(set(scopes)),
+        callback_secret={"secret": "whsec_" + secrets.token_urlsafe(32)},
+        **limits,
+    )
     return token, raw
 
 

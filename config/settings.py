@@ -1,5 +1,6 @@
 """Vigia settings. Every value comes from the environment; the README lists each one with its default."""
 
+import json
 import os
 import secrets
 import sys
@@ -382,6 +383,39 @@ VIGIA_HEALTH_MAX_HEARTBEAT_AGE = env_float("VIGIA_HEALTH_MAX_HEARTBEAT_AGE", 30.
 VIGIA_HEALTH_MAX_QUEUE_AGE = env_float("VIGIA_HEALTH_MAX_QUEUE_AGE", 300.0)  # older waiting task = 503
 VIGIA_HEALTH_MAX_OVERDUE = env_float("VIGIA_HEALTH_MAX_OVERDUE", 60.0)  # an enabled job overdue longer = 503
 VIGIA_METRICS_TOKEN = os.environ.get("VIGIA_METRICS_TOKEN", "")  # bearer token for /metrics; empty: no /metrics
+
+
+# --- The API (config.api, channels_app.callers) ---
+VIGIA_API_RATE_PER_MINUTE = env_int("VIGIA_API_RATE_PER_MINUTE", 600)  # per caller, unless its token says; 0: off
+VIGIA_API_BURST_SECONDS = env_float("VIGIA_API_BURST_SECONDS", 10.0)  # a burst of this many seconds of the rate
+VIGIA_API_FEED_SETTLE = env_float("VIGIA_API_FEED_SETTLE", 2.0)  # feeds show rows this old: none overtaken later
+VIGIA_API_JWT_LEEWAY = env_int("VIGIA_API_JWT_LEEWAY", 30, high=3600)  # seconds of clock skew for exp/nbf
+
+
+def _jwt_issuers(raw: str) -> dict[str, dict[str, object]]:
+    """VIGIA_API_JWT_ISSUERS: a JSON object {"<iss>": {"algorithm": "HS256", "secret": "..."} or {"algorithm":
+    "RS256"|"ES256", "public_key": "<PEM or a file path>"}, with optional "audience", "scope_claim" (default
+    "scope"), "scopes" (those it may grant), "channels", "addresses", "callback_secret", "rate_per_minute"}."""
+    if not raw.strip():
+        return {}
+    try:
+        issuers = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"VIGIA_API_JWT_ISSUERS is not JSON: {exc}") from None
+    if not isinstance(issuers, dict):
+        raise ImproperlyConfigured("VIGIA_API_JWT_ISSUERS must be a JSON object keyed by issuer (iss).")
+    for name, issuer in issuers.items():
+        algorithm = issuer.get("algorithm") if isinstance(issuer, dict) else None
+        if algorithm not in ("HS256", "HS384", "HS512", "RS256", "ES256"):
+            raise ImproperlyConfigured(f"VIGIA_API_JWT_ISSUERS[{name!r}]: algorithm is HS256, RS256 or ES256.")
+        if algorithm.startswith("HS") and len(str(issuer.get("secret") or "")) < 32:
+            raise ImproperlyConfigured(f"VIGIA_API_JWT_ISSUERS[{name!r}]: an HS secret of at least 32 characters.")
+        if not algorithm.startswith("HS") and not issuer.get("public_key"):
+            raise ImproperlyConfigured(f"VIGIA_API_JWT_ISSUERS[{name!r}]: public_key (PEM or a file path).")
+    return issuers
+
+
+VIGIA_API_JWT_ISSUERS = _jwt_issuers(os.environ.get("VIGIA_API_JWT_ISSUERS", ""))
 # Every console line gets the ids of the run being executed and has secret-looking values masked.
 LOGGING.setdefault("filters", {}).update(
     {

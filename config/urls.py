@@ -4,8 +4,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from channels_app import api
-from config import health, metrics, views
+from config import api, health, metrics, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -19,7 +18,7 @@ urlpatterns = [
     path("", include("scrapers.urls")),
     path("", include("channels_app.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", api.urls()),  # bearer tokens, not the session login (channels_app.api)
+    path("api/v1/", api.urls()),  # bearer tokens, not the session login (config.api)
 ]
 
 handler400 = "config.error_pages.bad_request"  # JSON under /api/

@@ -164,6 +164,10 @@ class Job(models.Model):
         gettext_lazy("External service"), max_length=100, null=True, blank=True
     )
     external_key = models.CharField(gettext_lazy("External key"), max_length=200, null=True, blank=True)  # noqa: DJ001
+    # Which API caller declared it (scheduler.shared.api.Caller.key): another caller's (service, key) is a 409.
+    api_caller = models.CharField(max_length=200, blank=True, editable=False)
+    # Told each run's final status by a signed POST (channels_app.callbacks).
+    callback_url = models.URLField(gettext_lazy("Callback URL"), max_length=2000, blank=True)
 
     # Set at construction (not on insert) so an interval schedule's anchor is known before the first save.
     created_at = models.DateTimeField(default=utc_now, editable=False)

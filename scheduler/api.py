@@ -1,0 +1,5 @@
+"""Placeholder: filled in below."""
+
+from ninja import Router
+
+router = Router()
