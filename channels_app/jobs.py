@@ -1,21 +1,25 @@
-"""The channels' job kind (`send_message`), the leader's delivery sweep, and the job-failure alerts."""
+"""The channels' job kind (`send_message`), the leader's delivery and callback sweeps, the job-failure alerts and
+the runs' callbacks."""
 
+import logging
 from typing import Any
 
 from django import forms
 from django.apps import AppConfig
 from django.conf import settings
+from django.db import transaction
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
-from channels_app import scheduled, sending
-from scheduler import periodic, services
+from channels_app import callbacks, scheduled, sending
+from scheduler import periodic, services, views_runs
 from scheduler.errors import PermanentError
 from scheduler.job_kinds import JobKind, RunContext, register
 from scheduler.models import Job, Run
 from scheduler.shared import retention
 from scheduler.signals import run_finished
 
+log = logging.getLogger("vigia.callbacks")
 SYSTEM_JOBS = [
     retention.PRUNE_JOB,  # daily "Prune history" (every app's history, by the VIGIA_RETAIN_* settings)
 ]
@@ -24,6 +28,10 @@ RETIRED_SYSTEM_JOBS = ["deliver_due"]
 
 # Every 5 s on the scheduler leader, outside the run history: retries that are due, and lost sending tasks.
 periodic.register("requeue_deliveries", 5, lambda: {"queued": sending.requeue_due()})
+# Likewise for callbacks (a run's or message's final status, told to its callback URL).
+periodic.register("requeue_callbacks", 5, lambda: {"queued": callbacks.requeue_due()})
+# The run's page shows its callback (the scheduler does not import this app).
+views_runs.add_run_facts(callbacks.run_facts)
 
 
 @register
@@ -49,8 +57,8 @@ def _alert_job_failure(sender: type[Run], run: Run, **kwargs: Any) -> None:
     if run.status not in (Run.Status.FAILED, Run.Status.TIMED_OUT):
         return
     job = run.job
-    if Run.objects.filter(job=job, scheduled_for=run.scheduled_for, attempt__gt=run.attempt).exists():
-        return  # a retry follows
+    if _retry_follows(run):
+        return
     if job.kind == "check_source":
         return  # sources have their own broken/recovered events
     from channels_app.events import publish
@@ -68,6 +76,26 @@ def _alert_job_failure(sender: type[Run], run: Run, **kwargs: Any) -> None:
         },
         key=f"job.failed:{run.pk}",
     )
+
+
+@receiver(run_finished)
+def _tell_run_callback(sender: type[Run], run: Run, **kwargs: Any) -> None:
+    """A run of a job with a callback URL that reached its final status (no retry follows) is told there, once:
+    succeeded, failed or timed out for good, cancelled, skipped."""
+    job = run.job
+    if not job.callback_url or run.status not in Run.FINAL:
+        return
+    try:  # its own savepoint: a problem here must not undo the failure alert sent with the same ending
+        with transaction.atomic():
+            if run.status in (Run.Status.FAILED, Run.Status.TIMED_OUT) and _retry_follows(run):
+                return
+            callbacks.schedule(f"run:{run.pk}", job.callback_url, callbacks.run_document(run), job.api_caller)
+    except Exception:  # noqa: BLE001 - logged; the run's ending stands
+        log.exception("the run's callback could not be scheduled", extra={"run": run.pk, "job": job.pk})
+
+
+def _retry_follows(run: Run) -> bool:
+    return Run.objects.filter(job_id=run.job_id, scheduled_for=run.scheduled_for, attempt__gt=run.attempt).exists()
 
 
 def ensure_system_jobs() -> list[Job]:

@@ -1,14 +1,15 @@
 """Delivery history the daily "Prune history" job may delete (registered with scheduler.shared.retention).
 
 Deliveries go once final (sent, failed, dead, cancelled); pending, sending and retrying ones stay whatever
-their age. An event goes after its deliveries, once none remains. Both after VIGIA_RETAIN_DELIVERIES_DAYS.
+their age. An event goes after its deliveries, once none remains. Both after VIGIA_RETAIN_DELIVERIES_DAYS, as do
+the API's finished callbacks (sent, failed, dead): they are the same kind of record.
 """
 
 from datetime import datetime
 
 from django.db.models import Exists, OuterRef, QuerySet
 
-from channels_app.models import Delivery, Event
+from channels_app.models import Callback, Delivery, Event
 from scheduler.shared import retention
 
 
@@ -20,6 +21,11 @@ def prunable_events(cutoff: datetime) -> QuerySet[Event]:
     return Event.objects.filter(~Exists(Delivery.objects.filter(event=OuterRef("pk"))), created_at__lt=cutoff)
 
 
+def prunable_callbacks(cutoff: datetime) -> QuerySet[Callback]:
+    return Callback.objects.filter(created_at__lt=cutoff, status__in=Callback.FINAL)
+
+
 # Registration order is run order: deliveries first, so their events are free to go in the same run.
 retention.register("deliveries", "VIGIA_RETAIN_DELIVERIES_DAYS", prunable_deliveries)
 retention.register("events", "VIGIA_RETAIN_DELIVERIES_DAYS", prunable_events)
+retention.register("callbacks", "VIGIA_RETAIN_DELIVERIES_DAYS", prunable_callbacks)

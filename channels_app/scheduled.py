@@ -3,8 +3,9 @@
 create() validates everything (channel, address, body or template with its parameters, send_at with an
 offset, the callback URL) before anything is written, and is idempotent on (service, key). At send_at the
 job publishes a `message.api` event addressed to the one recipient: the usual Delivery, with its retries,
-pace and provider idempotency key. When the delivery ends, the message takes its status and the callback,
-if any, is told.
+pace and provider idempotency key. When the delivery ends, the message takes its status and its callback,
+if any, is scheduled (channels_app.callbacks: signed, retried with backoff, one per message); the message's
+callback_status follows it.
 """
 
 import logging
@@ -12,13 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
-from channels_app import events, rendering
+from channels_app import callbacks, events, rendering
 from channels_app.kinds import base as kinds
 from channels_app.models import ApiToken, Channel, Delivery, Event, Message, MessageTemplate, Recipient
 from channels_app.sending import delivery_finished
@@ -95,7 +95,7 @@ def validate(request: Request) -> dict[str, Any]:
         elif len(value) > (100 if name == "service" else 200):
             errors[name] = "Too long."
     channel = Channel.objects.filter(name=request.channel).first() if request.channel else None
-    if channel is None and str(request.channel or "").isdigit():
+    if channel is None and bounds.parse_id(str(request.channel or "")) is not None:
         channel = Channel.objects.filter(pk=int(request.channel)).first()
     if channel is None:
         errors["channel"] = f"Unknown channel {request.channel!r}."
@@ -208,7 +208,7 @@ def dispatch(message: Message) -> dict[str, Any]:
         except ValidationError as exc:  # the template changed since the message was accepted: tell, do not retry
             message.status, message.error = Message.Status.FAILED, " ".join(exc.messages)
             Message.objects.filter(pk=message.pk).update(status=message.status, error=message.error)
-            transaction.on_commit(lambda: notify_callback(message))
+            schedule_callback(message)  # in this transaction: told exactly when the failure is recorded
             return {"failed": message.error}
         recipient, _ = Recipient.objects.get_or_create(channel=message.channel, address=message.to)
         event, created = Event.objects.get_or_create(
@@ -241,7 +241,7 @@ def cancel(message: Message) -> bool:
             )
     if cancelled:
         message.refresh_from_db()
-        notify_callback(message)
+        schedule_callback(message)
     return bool(cancelled)
 
 
@@ -255,30 +255,14 @@ def _delivery_finished(sender: type[Delivery], delivery: Delivery, **kwargs: Any
     status = STATUS_OF_DELIVERY[delivery.status]
     Message.objects.filter(pk=message.pk).update(status=status, error=delivery.error)
     message.status, message.error = status, delivery.error
-    notify_callback(message, delivery)
+    schedule_callback(message, delivery)
 
 
-def notify_callback(message: Message, delivery: Delivery | None = None) -> None:
-    """POST the final status to the message's callback URL (three quick tries; the outcome is recorded)."""
-    if not message.callback_url:
-        return
-    body = status_of(message, delivery)
-    outcome = "failed"
-    # The outbound guard's transport: every hop's address is checked (loopback, private... refused).
-    with httpx.Client(timeout=10, transport=outbound.transport()) as client:
-        for _ in range(3):
-            try:
-                response = client.post(message.callback_url, json=body)
-                outcome = f"HTTP {response.status_code}"
-                if response.status_code < 500:
-                    break
-            except httpx.HTTPError as exc:
-                outcome = type(exc).__name__
-            except outbound.Refused as exc:  # permanent: not tried again
-                outcome = str(exc)
-                break
-    Message.objects.filter(pk=message.pk).update(callback_status=outcome[:100])
-    log.info("message callback", extra={"api_message": message.pk, "outcome": outcome})
+def schedule_callback(message: Message, delivery: Delivery | None = None) -> None:
+    """Tell the message's callback URL its final status: a durable, signed callback (channels_app.callbacks),
+    one per message whatever repeats; the message's callback_status follows it."""
+    if message.callback_url:
+        callbacks.schedule(f"message:{message.pk}", message.callback_url, status_of(message, delivery), message.caller)
 
 
 def status_of(message: Message, delivery: Delivery | None = None) -> dict[str, Any]:

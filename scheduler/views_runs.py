@@ -2,9 +2,9 @@
 same as the first: no OFFSET, no COUNT) and one run's page with a live status while it is queued or running."""
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.db.models import Q, QuerySet
@@ -20,6 +20,9 @@ from scheduler.models import Job, Run
 from scheduler.shared import bounds
 from scheduler.shared.web import Request, query_without, render_page
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 PAGE_SIZE = 50
 LIST_COLUMNS = (
     "id",
@@ -34,6 +37,17 @@ LIST_COLUMNS = (
     "duration_ms",
     "worker",
 )
+# What other apps tell about a run on its page, without the scheduler importing them: each function gets the
+# run (its job loaded) and returns (label, text) lines for the run's details (channels_app: its callback).
+type RunFacts = Callable[[Run], Iterable[tuple["StrOrPromise", str]]]
+_run_facts: list[RunFacts] = []
+
+
+def add_run_facts(provider: RunFacts) -> None:
+    if provider not in _run_facts:
+        _run_facts.append(provider)
+
+
 STATUSES = Run.Status.choices  # (value, label translated at the model)
 TRIGGERS = Run.Trigger.choices
 
@@ -148,6 +162,7 @@ def run(request: Request, pk: int) -> HttpResponse:
         "run": record,
         "compact": bool(request.GET.get("compact")),
         "progress": progress.of(record),  # a long run's "done of total", written as it works
+        "facts": [fact for provider in _run_facts for fact in provider(record)],
     }
     context["result"] = json.dumps(record.result, indent=2, ensure_ascii=False, default=str) if record.result else ""
     if not (request.htmx and not request.htmx.boosted):

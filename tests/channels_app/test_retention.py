@@ -99,3 +99,27 @@ def test_zero_keeps_deliveries_and_events_forever(recipients, settings):
 
     assert result["deliveries"] == result["events"] == {"days": 0}
     assert Delivery.objects.count() == 1 and Event.objects.count() == 2
+
+
+def test_old_finished_callbacks_go_and_unfinished_ones_stay(db, settings):
+    from channels_app.models import Callback
+
+    settings.VIGIA_RETAIN_DELIVERIES_DAYS = 90
+    old, recent = timezone.now() - timedelta(days=91), timezone.now() - timedelta(days=89)
+
+    def callback(subject, status, created_at):
+        return Callback.objects.create(
+            subject=subject, url="https://crm.example/cb", body={}, status=status, created_at=created_at
+        )
+
+    gone = [callback(f"run:{n}", status, old) for n, status in enumerate(["sent", "failed", "dead"])]
+    kept = [
+        callback("run:10", "retrying", old),  # still being told: whatever its age
+        callback("run:11", "pending", old),
+        callback("run:12", "sent", recent),
+    ]
+
+    prune()
+
+    assert not Callback.objects.filter(pk__in=[c.pk for c in gone]).exists()
+    assert set(Callback.objects.values_list("pk", flat=True)) == {c.pk for c in kept}

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 
-from channels_app import scheduled, sending, tokens
+from channels_app import callbacks, scheduled, sending, tokens
 from channels_app.events import publish
 from channels_app.forms import ChannelForm
-from channels_app.models import Channel, Delivery, Message, Recipient, Subscription
+from channels_app.models import Callback, Channel, Delivery, Message, Recipient, Subscription
 from scheduler import execution, job_kinds, services
 from scheduler.forms import JobForm
 from scheduler.models import Run
@@ -271,25 +271,32 @@ def api_message(callback_url):
     return message
 
 
+def tell_callback(message):
+    """The message's final status, told as the queue's worker would (channels_app.callbacks)."""
+    scheduled.schedule_callback(message)
+    assert callbacks.send(Callback.objects.get(subject=f"message:{message.pk}").pk) != "not claimed"
+    message.refresh_from_db()
+
+
 def test_an_api_callback_to_a_name_resolving_to_loopback_is_refused(allow, internal):
     message = api_message(f"http://localhost:{internal.port}/secret")
-    scheduled.notify_callback(message)
-    message.refresh_from_db()
-    assert message.callback_status.startswith("refused: localhost")
+    tell_callback(message)
+    assert message.callback_status.startswith("failed: refused: localhost")  # permanent: never retried
+    assert Callback.objects.get().status == Callback.Status.FAILED
     assert internal.requests == []
 
 
 def test_an_api_callback_redirect_into_loopback_reaches_nothing(allow, front, internal):
     allow("::1")
     message = api_message(redirect(front, "/status", f"http://localhost:{internal.port}/secret"))
-    scheduled.notify_callback(message)
+    tell_callback(message)
     assert len(front.requests) == 1 and internal.requests == []
 
 
 def test_an_allowed_api_callback_is_made(allow, internal):
     allow("localhost")
     message = api_message(f"http://localhost:{internal.port}/secret")
-    scheduled.notify_callback(message)
+    tell_callback(message)
     assert len(internal.requests) == 1 and internal.requests[0].json()["id"] == message.pk
 
 
