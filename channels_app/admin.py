@@ -1,5 +1,5 @@
 """The operator's admin for delivery: channels (secrets write-only), recipients, subscriptions, templates,
-deliveries, API tokens, API messages and the published events.
+deliveries, API tokens, API messages, the published events and the callbacks told of runs and messages.
 
 Thin: validation is channels_app.forms' forms, actions are sending's, tokens' and scheduled's.
 """
@@ -15,10 +15,21 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy
 
+from channels_app import callbacks, rendering, scheduled, sending, tokens
 from channels_app import forms as channel_forms
-from channels_app import rendering, scheduled, sending, tokens
-from channels_app.models import ApiToken, Channel, Delivery, Event, Message, MessageTemplate, Recipient, Subscription
+from channels_app.models import (
+    ApiToken,
+    Callback,
+    Channel,
+    Delivery,
+    Event,
+    Message,
+    MessageTemplate,
+    Recipient,
+    Subscription,
+)
 from scheduler.admin import ReadOnlyAdmin, clip, local_time
 
 if TYPE_CHECKING:
@@ -219,15 +230,43 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    # Adding uses channels_app.forms_tokens.ApiTokenForm (the tokens page's and create_api_token's checks);
+    # the token itself is made by tokens.create and shown once. Never the digest or the callback secret.
+    list_display = ["name", "prefix", "scope_list", "expires_at", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]
     ordering = ["name"]
     actions = ["revoke"]
+    shown_fields: "_FieldGroups" = [
+        "name",
+        "prefix",
+        "scopes",
+        "expires_at",
+        "channels",
+        "addresses",
+        "rate_per_minute",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
 
     def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> "_FieldGroups":
-        # The token is made by tokens.create: adding asks only for who holds it.
-        return ["name"] if obj is None else ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+        from channels_app.forms_tokens import ApiTokenForm
+
+        return list(ApiTokenForm.Meta.fields) if obj is None else self.shown_fields
+
+    def get_form(
+        self, request: HttpRequest, obj: ApiToken | None = None, change: bool = False, **kwargs: Any
+    ) -> "type[ModelForm[ApiToken]]":
+        from channels_app.forms_tokens import ApiTokenForm
+
+        if obj is None:
+            kwargs["form"] = ApiTokenForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    @admin.display(description="Scopes")
+    def scope_list(self, token: ApiToken) -> str:
+        return " ".join(token.scopes or []) or "—"
 
     def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         return False  # a token is created and revoked, never edited
@@ -236,12 +275,16 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return request.user.has_perm("channels_app.change_apitoken")
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: Any) -> None:
-        token, raw = tokens.create(obj.name)
+        token, raw = form.create()  # ApiTokenForm: tokens.create with the form's scopes and limits
         # The admin goes on with `obj` (its log entry, the redirect): make it the stored token.
         obj.pk, obj.prefix, obj.digest, obj.created_at = token.pk, token.prefix, token.digest, token.created_at
         obj._state.adding, obj._state.db = False, token._state.db
+        secret = token.callback_secret["secret"]
         self.message_user(
-            request, f"The token for {token.name}: {raw} — copy it now, it cannot be shown again.", messages.WARNING
+            request,
+            f"The token for {token.name}: {raw} — its callback secret: {secret} — copy both now, they cannot be "
+            "shown again.",
+            messages.WARNING,
         )
 
     @admin.action(description="Revoke", permissions=["revoke"])
@@ -251,7 +294,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
-    list_display = ["service", "key", "channel", "to", "send_time", "status", "callback_status"]
+    list_display = ["service", "key", "channel", "to", "send_time", "status", "callback"]
     list_filter = ["status", "channel"]
     search_fields = ["service", "key"]
     ordering = ["-send_at", "-id"]
@@ -266,6 +309,11 @@ class MessageAdmin(ReadOnlyAdmin):
     def send_time(self, message: Message) -> str:
         return local_time(message.send_at)
 
+    @admin.display(description=gettext_lazy("Callback"), ordering="callback_status")
+    def callback(self, message: Message) -> str:
+        """What became of its callback ("sent (HTTP 200)", "retrying: HTTP 503"…; see the Callbacks list)."""
+        return clip(message.callback_status, 60) if message.callback_url else "—"
+
     @admin.action(description="Cancel", permissions=["cancel"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         chosen = list(queryset)
@@ -274,3 +322,31 @@ class MessageAdmin(ReadOnlyAdmin):
         if cancelled < len(chosen):
             text += f" {len(chosen) - cancelled} already sending or done."
         self.message_user(request, text, messages.SUCCESS)
+
+
+@admin.register(Callback)
+class CallbackAdmin(ReadOnlyAdmin):
+    """Every callback told of a run's or a message's final status, with its attempts (read-only)."""
+
+    list_display = ["subject", "host", "status_badge", "attempts", "last_status_code", "next_attempt", "sent_time"]
+    list_filter = ["status", "signed"]
+    search_fields = ["subject"]
+    ordering = ["-created_at", "-id"]
+    show_full_result_count = False  # many rows: no unfiltered COUNT(*)
+
+    @admin.display(description=gettext_lazy("Host"))
+    def host(self, callback: Callback) -> str:
+        return callbacks.url_host(callback.url)
+
+    @admin.display(description=gettext_lazy("Status"), ordering="status")
+    def status_badge(self, callback: Callback) -> SafeString:
+        return _badge(callback.get_status_display(), callback.status, callback.error)
+
+    @admin.display(description=gettext_lazy("Next attempt"), ordering="next_attempt_at")
+    def next_attempt(self, callback: Callback) -> str:
+        waiting = callback.status in (Callback.Status.PENDING, Callback.Status.RETRYING)
+        return local_time(callback.next_attempt_at) if waiting else "—"
+
+    @admin.display(description=gettext_lazy("Sent at"), ordering="sent_at")
+    def sent_time(self, callback: Callback) -> str:
+        return local_time(callback.sent_at)

@@ -3,16 +3,18 @@ JWT minted by an issuer configured in VIGIA_API_JWT_ISSUERS. Either way the answ
 (scheduler.shared.api) with its scopes, or ApiError 401; then the caller's rate is taken (429).
 
 JWTs are checked by PyJWT (no hand-written crypto): the algorithm is the issuer's (HS256 with a shared secret,
-RS256/ES256 with a public key; a token may not choose its own), `exp` and `nbf` are required and checked
-with VIGIA_API_JWT_LEEWAY seconds of leeway, `iss` must be a configured issuer and `aud` the issuer's
-audience. Scopes come from the issuer's scope claim (a space-separated string or a list), limited to the
-scopes the issuer may grant.
+RS256/ES256 with a public key; a token may not choose its own), `exp`, `iss` and `sub` are required, `exp`
+and `nbf` (when present) are checked with VIGIA_API_JWT_LEEWAY seconds of leeway, `iss` must be a configured
+issuer and `aud` the issuer's audience. Scopes come from the issuer's scope claim (a space-separated string
+or a list), limited to the scopes the issuer may grant (all, unless it lists "scopes"; an empty list grants
+none). The caller is the pair (iss, sub): what one subject creates, another does not see.
 
 Rate: each caller has a budget "api:<caller key>" (scheduler.shared.budgets, shared by every web process)
 of rate_per_minute, with a burst of VIGIA_API_BURST_SECONDS of that rate; beyond it, 429 with Retry-After.
 """
 
 import fnmatch
+import hashlib
 import math
 from datetime import timedelta
 from functools import cache
@@ -20,12 +22,14 @@ from typing import Any
 
 import jwt
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
 from channels_app import tokens
-from channels_app.models import ApiToken
+from channels_app.kinds import base as kinds
+from channels_app.models import ApiToken, Channel
 from scheduler.shared import budgets
 from scheduler.shared.api import SCOPES, ApiError, Caller
 
@@ -87,9 +91,9 @@ def _from_jwt(raw: str) -> Caller:
     except jwt.PyJWTError:
         raise _unauthorized("Invalid or revoked token.") from None
     issuer_name = unverified.get("iss") if isinstance(unverified, dict) else None
-    issuer = settings.VIGIA_API_JWT_ISSUERS.get(issuer_name) if isinstance(issuer_name, str) else None
-    if issuer is None:
+    if not isinstance(issuer_name, str) or issuer_name not in settings.VIGIA_API_JWT_ISSUERS:
         raise _unauthorized("This token's issuer is not accepted.")
+    issuer: dict[str, Any] = settings.VIGIA_API_JWT_ISSUERS[issuer_name]
     try:
         claims = jwt.decode(
             raw,
@@ -98,7 +102,7 @@ def _from_jwt(raw: str) -> Caller:
             audience=issuer.get("audience") or None,
             issuer=issuer_name,
             leeway=settings.VIGIA_API_JWT_LEEWAY,
-            options={"require": ["exp", "iss", *(["aud"] if issuer.get("audience") else [])]},
+            options={"require": ["exp", "iss", "sub", *(["aud"] if issuer.get("audience") else [])]},
         )
     except jwt.ExpiredSignatureError:
         raise _unauthorized("This token has expired.") from None
@@ -106,18 +110,29 @@ def _from_jwt(raw: str) -> Caller:
         raise _unauthorized("This token is not valid yet (nbf).") from None
     except jwt.PyJWTError as exc:
         raise _unauthorized(f"Invalid token: {exc}.") from None
-    subject = str(claims.get("sub") or "")[:100]
+    subject = str(claims["sub"])
+    if not subject.strip():
+        raise _unauthorized("Invalid token: an empty subject (sub).")
     granted = _scopes_claim(claims.get(issuer.get("scope_claim", "scope")))
-    allowed = set(issuer.get("scopes") or SCOPES)
+    allowed = set(issuer["scopes"] if isinstance(issuer.get("scopes"), list) else SCOPES)
     return Caller(
-        key=f"jwt:{issuer_name}:{subject}"[:200],
-        name=f"{issuer_name}/{subject}" if subject else issuer_name,
+        key=_jwt_key(issuer_name, subject),
+        name=f"{issuer_name}/{subject}"[:200],
         scopes=frozenset(s for s in granted if s in allowed and s in SCOPES),
         channels=frozenset(issuer["channels"]) if issuer.get("channels") else None,
         addresses=tuple(issuer.get("addresses") or ()),
         callback_secret=str(issuer.get("callback_secret", "")),
-        rate_per_minute=issuer.get("rate_per_minute"),
+        rate_per_minute=rate if isinstance(rate := issuer.get("rate_per_minute"), int | float) and rate > 0 else None,
     )
+
+
+def _jwt_key(issuer: str, subject: str) -> str:
+    """The caller key of (iss, sub), at most 200 characters (Message.caller): one that would be longer is a
+    digest of both, never a cut (two subjects sharing their first characters would become one caller)."""
+    key = f"jwt:{issuer}:{subject}"
+    if len(key) <= 200:
+        return key
+    return "jwt-sha256:" + hashlib.sha256(f"{issuer}\0{subject}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _scopes_claim(value: Any) -> list[str]:
@@ -159,10 +174,29 @@ def _take_rate(who: Caller) -> None:
 
 # --- Where messages may go --------------------------------------------------------------------------------
 def may_send(who: Caller, channel_name: str, address: str) -> dict[str, list[str]]:
-    """Field errors when the caller may not send through this channel or to this address (empty: it may)."""
+    """Field errors when the caller may not send through this channel or to this address (empty: it may).
+
+    The channel is found as channels_app.scheduled finds it (its name, else its numeric id) and the patterns
+    are matched against the address as that channel's kind will store and send it ("+55 (11) 9…" is
+    "55119…"), so a limit cannot be dodged, nor wrongly refused, by how the address is typed."""
     errors: dict[str, list[str]] = {}
-    if who.channels is not None and channel_name not in who.channels:
+    if who.channels is None and not who.addresses:
+        return errors
+    channel = _channel(channel_name)
+    if who.channels is not None and (channel.name if channel else channel_name) not in who.channels:
         errors["channel"] = ["This token may not send through this channel."]
-    if who.addresses and not any(fnmatch.fnmatchcase(address, pattern) for pattern in who.addresses):
-        errors["to"] = ["This token may not send to this address."]
+    if who.addresses:
+        try:
+            address = kinds.get(channel.kind).clean_address(address) if channel else address
+        except (ValidationError, KeyError):
+            pass  # matched as given; creating the message reports the address (or the kind) itself
+        if not any(fnmatch.fnmatchcase(address, pattern) for pattern in who.addresses):
+            errors["to"] = ["This token may not send to this address."]
     return errors
+
+
+def _channel(name: str) -> Channel | None:
+    found = Channel.objects.filter(name=name).first() if name else None
+    if found is None and name.isascii() and name.isdigit() and len(name) < 19:
+        found = Channel.objects.filter(pk=int(name)).first()
+    return found

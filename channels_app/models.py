@@ -243,3 +243,49 @@ class Message(models.Model):
         if not self.caller and self.token_id:  # created with a token (the shell, older code): the token owns it
             self.caller = f"token:{self.token_id}"
         super().save(*args, **kwargs)
+
+
+class Callback(models.Model):
+    """The final status of a run or an API message, POSTed to the callback URL its caller gave: signed with
+    the caller's secret, retried with backoff like a Delivery (channels_app.callbacks). One per subject, so
+    a repeated ending never tells the receiver twice."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", gettext_lazy("Pending")
+        SENDING = "sending", gettext_lazy("Sending")
+        SENT = "sent", gettext_lazy("Sent")
+        RETRYING = "retrying", gettext_lazy("Waiting to retry")
+        FAILED = "failed", gettext_lazy("Failed (permanent error)")
+        DEAD = "dead", gettext_lazy("Dead (retries exhausted)")
+
+    FINAL = (Status.SENT, Status.FAILED, Status.DEAD)
+
+    subject = models.CharField(max_length=100, unique=True, help_text="What it tells of: run:12, message:5.")
+    url = models.URLField(max_length=2000)
+    body = models.JSONField(help_text="The status document, as it was when the subject ended.")
+    caller = models.CharField(max_length=200, blank=True)  # scheduler.shared.api.Caller.key: whose secret signs
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=120, blank=True)
+    signed = models.BooleanField(null=True, help_text="Whether the last attempt was signed (its caller had a secret).")
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=utc_now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = gettext_lazy("callback")
+        verbose_name_plural = gettext_lazy("callbacks")
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="callback_status_recent"),
+            models.Index(
+                fields=["next_attempt_at"], name="callback_due", condition=Q(status__in=["pending", "retrying"])
+            ),
+            models.Index(fields=["claimed_at"], name="callback_sending", condition=Q(status="sending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.status}"
