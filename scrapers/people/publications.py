@@ -153,8 +153,12 @@ def store(person: MonitoredPerson, found: Found, outcome: Outcome, now: datetime
     person, and the ORM compiled each of them anew every time."""
     with transaction.atomic():
         ids = _publication_ids(found, now) if found else {}
+        # Matched when stored, not when the check began (its DJEN queries may take minutes): the API's feed
+        # serves matches once they are VIGIA_API_FEED_SETTLE old by this time, which must be taken next to
+        # the insert.
+        stored = max(now, timezone.now())
         matches = [
-            PublicationMatch(person=person, publication_id=ids[djen_id], how=how, matched_at=now)
+            PublicationMatch(person=person, publication_id=ids[djen_id], how=how, matched_at=stored)
             for djen_id, (_, how) in found.items()
         ]
         # The matches not there before, as the insert itself reports them (a concurrent check of the same

@@ -187,7 +187,11 @@ def store_items(
     hashes = {item.key: content_hash(item) for item in items}
     with transaction.atomic():
         existing = {row.key: row for row in Item.objects.select_for_update().filter(source=source, key__in=hashes)}
-        fresh = [_new_row(source, item, hashes[item.key], now) for item in items if item.key not in existing]
+        # First seen when stored, not when the check began: the API's feed serves rows by this time once they
+        # are VIGIA_API_FEED_SETTLE old, which only holds if it is taken next to the insert (a slow fetch
+        # would otherwise make a row look settled before it is even committed).
+        stored = max(now, timezone.now())
+        fresh = [_new_row(source, item, hashes[item.key], stored) for item in items if item.key not in existing]
         new_ids = _insert(fresh)
         changed = [row for key, row in existing.items() if row.content_hash != hashes[key]]
         by_key = {item.key: item for item in items}

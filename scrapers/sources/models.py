@@ -106,7 +106,11 @@ class Item(models.Model):
         verbose_name = gettext_lazy("item")
         verbose_name_plural = gettext_lazy("items")
         constraints = [models.UniqueConstraint(fields=["source", "key"], name="item_unique_key")]
-        indexes = [models.Index(fields=["source", "-first_seen"], name="item_source_recent")]
+        indexes = [
+            models.Index(fields=["source", "-first_seen"], name="item_source_recent"),
+            # The API's items feed of one source, oldest first after a cursor (scrapers.sources.api).
+            models.Index(fields=["source", "id"], name="item_source_feed"),
+        ]
 
     def __str__(self) -> str:
         return self.title or self.key
