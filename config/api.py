@@ -30,7 +30,7 @@ from ninja.security.base import AuthBase
 from channels_app import api as messages_api
 from channels_app import callers
 from scheduler import api as scheduler_api
-from scheduler.shared.api import ApiError, Caller, invalid, not_found
+from scheduler.shared.api import ApiError, Caller, invalid, not_found, require
 from scrapers.people import api as people_api
 from scrapers.sources import api as sources_api
 
@@ -43,7 +43,26 @@ class BearerToken(AuthBase):
         super().__init__()
 
     def __call__(self, request: HttpRequest) -> Caller:
-        return callers.identify(request)
+        who = callers.identify(request)
+        resource = RESOURCE_OF.get(request.path_info.removeprefix(PREFIX).split("/", 1)[0])
+        if resource is not None:  # the one rule, before any body is read: reads need read, the rest write
+            request.auth = who  # type: ignore[attr-defined]  # ninja's own attribute, set early for require()
+            require(request, resource, write=request.method not in ("GET", "HEAD", "OPTIONS"))
+        return who
+
+
+PREFIX = "/api/v1/"
+# The first path segment → the resource whose scope guards it (each view also asks for its own).
+RESOURCE_OF = {
+    "jobs": "jobs",
+    "runs": "jobs",
+    "people": "people",
+    "publications": "people",
+    "sources": "sources",
+    "items": "sources",
+    "messages": "messages",
+    "queue": "queue",
+}
 
 
 api = NinjaAPI(

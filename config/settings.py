@@ -390,6 +390,10 @@ VIGIA_API_RATE_PER_MINUTE = env_int("VIGIA_API_RATE_PER_MINUTE", 600)  # per cal
 VIGIA_API_BURST_SECONDS = env_float("VIGIA_API_BURST_SECONDS", 10.0)  # a burst of this many seconds of the rate
 VIGIA_API_FEED_SETTLE = env_float("VIGIA_API_FEED_SETTLE", 2.0)  # feeds show rows this old: none overtaken later
 VIGIA_API_JWT_LEEWAY = env_int("VIGIA_API_JWT_LEEWAY", 30, high=3600)  # seconds of clock skew for exp/nbf
+# Callbacks (channels_app.callbacks): a run's or message's final status, signed, retried like a delivery.
+VIGIA_CALLBACK_MAX_ATTEMPTS = env_int("VIGIA_CALLBACK_MAX_ATTEMPTS", 8, low=1)  # then a callback is dead
+VIGIA_CALLBACK_BACKOFF = env_float("VIGIA_CALLBACK_BACKOFF", 10.0)  # seconds before the first retry, doubling
+VIGIA_CALLBACK_BACKOFF_CAP = env_float("VIGIA_CALLBACK_BACKOFF_CAP", 3600.0)  # the longest wait between retries
 
 
 def _jwt_issuers(raw: str) -> dict[str, dict[str, object]]:

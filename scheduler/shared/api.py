@@ -17,16 +17,18 @@ import base64
 import binascii
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from itertools import takewhile
 from typing import Any, cast
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinLengthValidator, MinValueValidator
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
-from django.utils import translation
+from django.utils import timezone, translation
 from jsonschema import Draft202012Validator
 from ninja import Field, Schema
 
@@ -221,8 +223,8 @@ def schema_of(
     with translation.override("en"):
         instance = form() if isinstance(form, type) else form
         names = [n for n in (only or instance.fields) if n in instance.fields and n not in set(exclude)]
-        properties = {name: field_schema(instance.fields[name]) for name in names}
-        properties.update(extra or {})
+        properties: dict[str, Any] = {name: field_schema(instance.fields[name]) for name in names}
+        properties.update({name: dict(value) for name, value in (extra or {}).items()})
         needed = list(required) if required is not None else [n for n in names if instance.fields[n].required]
     schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if needed and not partial:
@@ -248,7 +250,7 @@ def _bounds(field: forms.Field) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for validator in field.validators:
         limit = getattr(validator, "limit_value", None)
-        if callable(limit) or isinstance(limit, Decimal | datetime | date):
+        if limit is None or callable(limit) or isinstance(limit, Decimal | datetime | date):
             continue
         if isinstance(validator, MinValueValidator):
             found["minimum"] = max(found.get("minimum", limit), limit)
@@ -277,10 +279,10 @@ def _typed(field: forms.Field) -> dict[str, Any]:
         return {"type": ["boolean", "null"]}
     if isinstance(field, forms.BooleanField):
         return {"type": "boolean"}
+    if isinstance(field, forms.FloatField | forms.DecimalField):  # before IntegerField: FloatField subclasses it
+        return {"type": "number", **_bounds(field)}
     if isinstance(field, forms.IntegerField):
         return {"type": "integer", **_bounds(field)}
-    if isinstance(field, forms.FloatField | forms.DecimalField):
-        return {"type": "number", **_bounds(field)}
     if isinstance(field, forms.DateTimeField):
         return {"type": "string", "format": "date-time"}
     if isinstance(field, forms.DateField):
@@ -358,14 +360,23 @@ def newest_first[M: Model](queryset: QuerySet[M], cursor: str | None, limit: int
     return rows[:size], encode(rows[size - 1].pk) if len(rows) > size else None
 
 
-def oldest_after[M: Model](queryset: QuerySet[M], since: str | None, limit: int | None) -> tuple[list[M], str]:
+def oldest_after[M: Model](
+    queryset: QuerySet[M], since: str | None, limit: int | None, settled_by: str | None = None
+) -> tuple[list[M], str]:
     """A feed: rows after `since`, oldest first, and the cursor to ask with next (the same one when nothing
-    is new, so a poller keeps its place). The caller limits the queryset to rows that can no longer be
-    overtaken by a slower transaction (see the feeds' settle window)."""
+    is new, so a poller keeps its place).
+
+    `settled_by` names the row's time of writing: only the prefix of rows at least VIGIA_API_FEED_SETTLE old is
+    served. A younger row may have been written alongside lower ids whose transactions are still committing,
+    so it and every row after it wait (filtering the young rows out instead would let the cursor step over a
+    late one for good)."""
     size, after = page_size(limit), decode(since, "since")
     if after is not None:
         queryset = queryset.filter(pk__gt=after)
     rows = list(queryset.order_by("pk")[:size])
+    if settled_by is not None:
+        cutoff = timezone.now() - timedelta(seconds=settings.VIGIA_API_FEED_SETTLE)
+        rows = list(takewhile(lambda row: getattr(row, settled_by) <= cutoff, rows))
     last = rows[-1].pk if rows else after
     return rows, encode(last) if last is not None else ""
 
