@@ -27,6 +27,7 @@ def register(name):
 def discover():
     """Import every benchmark module, so each registers itself."""
     from tests.bench import (  # noqa: F401
+        api_bench,
         cycle_bench,
         dashboard_bench,
         deliveries_bench,
