@@ -467,7 +467,7 @@ def test_a_redelivered_run_sends_once(client, raw_token, outbox):
 
 @pytest.mark.parametrize("channel", ["²", "١٢", "99999999999999999999999"])
 def test_a_channel_named_by_digits_that_are_no_id_is_a_field_error(client, raw_token, outbox, channel):
-    """"²" is a digit to str.isdigit() but no number int() reads: it was a 500."""
+    """ "²" is a digit to str.isdigit() but no number int() reads: it was a 500."""
     data = {"channel": channel, "to": "Ana", "body": "Olá", "service": "crm", "key": "digits"}
     response = post(client, raw_token, data)
     assert response.status_code == 422, response.content
