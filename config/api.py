@@ -25,6 +25,7 @@ from django.urls import URLPattern, URLResolver
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.schema import OpenAPISchema
 from ninja.security.base import AuthBase
 
 from channels_app import api as messages_api
@@ -65,7 +66,15 @@ RESOURCE_OF = {
 }
 
 
-api = NinjaAPI(
+class VigiaAPI(NinjaAPI):
+    def get_openapi_schema(self, **kwargs: Any) -> OpenAPISchema:
+        # The document names every job kind registered by now (test kinds and VIGIA_EXTRA_JOB_KINDS may come after
+        # the API module was imported).
+        scheduler_api.schemas()
+        return super().get_openapi_schema(**kwargs)
+
+
+api = VigiaAPI(
     title="Vigia API",
     version="1",
     description=(

@@ -27,7 +27,6 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.core.signals import request_started
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
@@ -221,13 +220,6 @@ def _unbounded(schema: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
-def _refresh_for_document(sender: object, environ: Mapping[str, Any] | None = None, **kwargs: object) -> None:
-    # The document is built when asked for: make sure its bodies name every kind registered by then.
-    if environ is not None and str(environ.get("PATH_INFO", "")).endswith("/openapi.json"):
-        schemas()
-
-
-request_started.connect(_refresh_for_document, dispatch_uid="scheduler.api.schemas")
 schemas()  # the URLs (and so this module) load after the apps registered their kinds
 
 

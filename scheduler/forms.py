@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import BaseValidator, MaxValueValidator, MinValueValidator
-from django.db.models import Field, Model
+from django.db.models import CheckConstraint, Field, Model
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -175,6 +175,22 @@ class JobForm(forms.ModelForm):
         start, end = data.get("start_at"), data.get("end_at")
         if start and end and end <= start:
             self.add_error("end_at", _("The end must be after the start."))
+
+    def validate_constraints(self) -> None:
+        """The unique constraints only. The CheckConstraints' limits are the fields' own validators (apply_limits)
+        and clean()'s "cap ≥ base", with the messages people read, and the database enforces them again; Django
+        would also check each with a query of its own, seven round trips (and savepoints) per save."""
+        exclude = self._get_validation_exclusions()  # type: ignore[attr-defined]  # ModelForm's own, not in the stubs
+        errors: dict[str, list[ValidationError]] = {}
+        for constraint in Job._meta.constraints:
+            if isinstance(constraint, CheckConstraint):
+                continue
+            try:
+                constraint.validate(Job, self.instance, exclude=exclude)
+            except ValidationError as exc:
+                errors = exc.update_error_dict(errors)
+        if errors:
+            self._update_errors(ValidationError(errors))  # type: ignore[attr-defined]  # as above
 
     def save(self, commit: bool = True) -> Job:
         job = super().save(commit=False)
