@@ -31,7 +31,7 @@ from ninja.security.base import AuthBase
 from channels_app import api as messages_api
 from channels_app import callers
 from scheduler import api as scheduler_api
-from scheduler.shared.api import ApiError, Caller, invalid, not_found, require
+from scheduler.shared.api import ApiError, Caller, invalid, not_found, require, too_large
 from scrapers.people import api as people_api
 from scrapers.sources import api as sources_api
 
@@ -125,7 +125,7 @@ def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
 
 @api.exception_handler(RequestDataTooBig)
 def _too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
-    return _answer(request, invalid({"body": ["Too large."]}, status=413))
+    return _answer(request, too_large())
 
 
 @api.exception_handler(HttpError)

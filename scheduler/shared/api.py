@@ -109,13 +109,17 @@ def invalid(errors: Mapping[str, Sequence[str]], status: int = 422) -> ApiError:
     return ApiError(status, INVALID, errors)
 
 
+def too_large() -> ApiError:
+    return invalid({"body": [f"Too large: send at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024} KiB."]}, 413)
+
+
 # --- Bodies ----------------------------------------------------------------------------------------------
 def body(request: HttpRequest) -> dict[str, Any]:
     """The request's JSON object; 400 for anything else, 413 beyond DATA_UPLOAD_MAX_MEMORY_SIZE."""
     try:
         raw = request.body
     except RequestDataTooBig:
-        raise invalid({"body": ["Too large."]}, status=413) from None
+        raise too_large() from None
     if not raw.strip():
         return {}
     try:

@@ -123,8 +123,11 @@ def answered_as_documented(operation, bearer, ids, mode, statuses, tally):
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
 def test_the_api_answers_every_generated_request_as_documented(api_schema, existing, mode):
     bearer, ids = existing
+    # The messages operations, with cases pointed at real channels, templates and messages; every operation of
+    # the document is fuzzed per scope in test_api_fuzz_all.
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) >= 3
+    operations = [operation for operation in operations if operation.path.startswith("/api/v1/messages")]
+    assert len(operations) == 3
     statuses = {operation.label: set() for operation in operations}
     tally = fuzz.Tally()
     try:

@@ -65,6 +65,9 @@ def _param_value(before, name, converter, world):
         return found.pk if found is not None else 1
     if segments[:2] == ["api", "v1"] and name == "message_id":
         return Message.objects.order_by("pk").first().pk
+    if segments[:2] == ["api", "v1"] and "by-key" in segments:  # /jobs/by-key/<service>/<key>: the job's pair
+        job = Job.objects.exclude(external_key=None).order_by("pk").first() or world.objects["jobs"]
+        return (job.external_service if name == "service" else job.external_key) or "crm"
     prefix = segments[-1] if segments else ""
     if prefix in world.objects:
         return world.pk_for(prefix)
