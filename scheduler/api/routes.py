@@ -1,0 +1,5 @@
+"""The one Router the jobs API's endpoints register on (config.api adds it to the NinjaAPI)."""
+
+from ninja import Router
+
+router = Router()
