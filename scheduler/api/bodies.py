@@ -2,6 +2,8 @@
 body in the form's names, and writing a job from it."""
 
 import copy
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -277,6 +279,21 @@ def insert(form: ApiJobForm, who: Caller) -> Job:
     with transaction.atomic():
         job.save()
     return job
+
+
+def declared_digest(data: Mapping[str, Any]) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def as_declared(job: Job, who: Caller, digest: str) -> bool:
+    """Is this PUT the caller's last declaration of the job again, with nothing changed on the job since (an
+    edit elsewhere, a pause, another body all move updated_at)? Then it would change nothing."""
+    return job.api_caller == who.key and job.api_digest == f"{digest}@{job.updated_at.isoformat()}"
+
+
+def remember_declaration(job: Job, digest: str) -> None:
+    Job.objects.filter(pk=job.pk).update(api_digest=f"{digest}@{job.updated_at.isoformat()}")
 
 
 @cache

@@ -13,15 +13,18 @@ from scheduler.api.bodies import (
     CREATE_DOC,
     PATCH_DOC,
     PUT_DOC,
+    as_declared,
     bound,
     check,
     claimed,
+    declared_digest,
     form_data,
     identity,
     insert,
     name_taken,
     pair,
     path_identity,
+    remember_declaration,
     update,
 )
 from scheduler.api.documents import JobDetailOut, JobPage, RunOut, RunPage, job_detail, job_document, run_document
@@ -140,7 +143,10 @@ def put_job(request: HttpRequest, service: str, key: str) -> Status[dict[str, An
     service, key = path_identity(service, key)
     data = body(request)
     known = check(data, "put", data.get("kind"))
+    digest = declared_digest(data)
     found = pair(service, key)
+    if found is not None and as_declared(found, who, digest):
+        return Status(200, job_detail(found))
     if found is None:
         submitted = {
             **form_data(data, None),
@@ -150,7 +156,9 @@ def put_job(request: HttpRequest, service: str, key: str) -> Status[dict[str, An
         submitted.setdefault("name", f"{service}/{key}"[:200])
         try:
             form = bound(submitted, str(data.get("kind")), known)
-            return Status(201, job_detail(insert(form, who)))
+            job = insert(form, who)
+            remember_declaration(job, digest)
+            return Status(201, job_detail(job))
         except (ApiError, IntegrityError) as exc:
             found = pair(service, key)  # a concurrent PUT created it: update that one
             if found is None:
@@ -159,6 +167,7 @@ def put_job(request: HttpRequest, service: str, key: str) -> Status[dict[str, An
                 raise
     with transaction.atomic():
         job = update(claimed(found, who), data, known, replace=True)
+        remember_declaration(job, digest)
     return Status(200, job_detail(job))
 
 

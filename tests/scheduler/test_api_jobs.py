@@ -276,6 +276,30 @@ def test_put_creates_then_updates_in_place_and_a_repeat_changes_nothing(client, 
     assert send(client, "put", url, other, declared).status_code == 409
 
 
+def test_a_repeated_declaration_is_answered_without_writing_until_the_job_changes_elsewhere(
+    client, raw, django_assert_max_num_queries
+):
+    url = f"{JOBS}/by-key/crm/daily"
+    declared = noop("daily", timeout_seconds=30)
+    first = send(client, "put", url, raw, declared).json()
+    job = Job.objects.get(pk=first["id"])
+
+    with django_assert_max_num_queries(8):  # token, rate, the job, its last run: no form, no write
+        again = send(client, "put", url, raw, declared)
+    assert again.status_code == 200 and again.json() == first
+    assert Job.objects.get(pk=job.pk).updated_at == job.updated_at
+
+    Job.objects.filter(pk=job.pk).update(timeout_seconds=99)  # as an edit on the dashboard…
+    job = Job.objects.get(pk=job.pk)
+    job.save()  # …which moves updated_at
+    restored = send(client, "put", url, raw, declared)
+    assert restored.status_code == 200 and restored.json()["timeout_seconds"] == 30
+
+    assert send(client, "patch", f"{JOBS}/{job.pk}", raw, {"timeout_seconds": 45}).status_code == 200
+    assert send(client, "put", url, raw, declared).json()["timeout_seconds"] == 30  # a PATCH is undone too
+    assert send(client, "put", url, raw, {**declared, "timeout_seconds": 60}).json()["timeout_seconds"] == 60
+
+
 def test_put_keeps_a_pause_unless_it_names_enabled(client, raw):
     url = f"{JOBS}/by-key/crm/reminder"
     job = send(client, "put", url, raw, noop("reminder")).json()
