@@ -20,7 +20,6 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-import jwt
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -84,6 +83,8 @@ def caller_of(token: ApiToken) -> Caller:
 
 # --- JWTs ---------------------------------------------------------------------------------------------------
 def _from_jwt(raw: str) -> Caller:
+    import jwt  # on the first JWT: most installs use tokens only, and every web process would hold it
+
     if raw.count(".") != 2 or len(raw) > 8192:
         raise _unauthorized("Invalid or revoked token.")
     try:

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy
 from channels_app import tokens
 from channels_app.models import ApiToken, Channel
 from scheduler.shared import bounds
-from scheduler.shared.api import SCOPES
+from scheduler.shared.api_callers import SCOPES
 
 MAX_PATTERNS = 100
 MAX_PATTERN_LENGTH = 300  # Message.to's length

@@ -25,7 +25,7 @@ from channels_app.sending import delivery_finished
 from scheduler import services
 from scheduler.models import Job, Run
 from scheduler.shared import bounds, outbound
-from scheduler.shared.api import Caller
+from scheduler.shared.api_callers import Caller
 
 log = logging.getLogger("vigia.deliveries")
 MESSAGE_EVENT = "message.api"  # the type of the events scheduled messages are delivered through

@@ -16,11 +16,10 @@ form's own field errors are the API's 422 — the API cannot accept what the das
 import base64
 import binascii
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import takewhile
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.conf import settings
@@ -30,38 +29,17 @@ from django.db.models import Model, QuerySet
 from django.forms.models import model_to_dict
 from django.http import HttpRequest
 from django.utils import timezone, translation
-from jsonschema import Draft202012Validator
 from ninja import Field, Schema
 
 from scheduler.shared import bounds
+from scheduler.shared.api_callers import RESOURCES, SCOPES, Caller  # noqa: F401  (re-exported: the API names them too)
 
-RESOURCES = ("jobs", "people", "sources", "messages", "queue")
-SCOPES = tuple(f"{resource}:{level}" for resource in RESOURCES for level in ("read", "write"))
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+
 INVALID = "Invalid request."
 NOT_FOUND = "Not found."
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling: one of Vigia's API tokens or a JWT from a configured issuer.
-
-    `key` names the caller for ownership ("token:5", "jwt:<issuer>:<subject>"): a (service, key) pair created by
-    one caller is another caller's 409. `channels` (None: any) and `addresses` (fnmatch patterns; empty: any)
-    limit where its messages may go. `callback_secret` signs its callbacks."""
-
-    key: str
-    name: str
-    scopes: frozenset[str]
-    token_id: int | None = None
-    channels: frozenset[str] | None = None
-    addresses: tuple[str, ...] = ()
-    callback_secret: str = ""
-    rate_per_minute: float | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def allows(self, resource: str, write: bool = False) -> bool:
-        return f"{resource}:write" in self.scopes or (not write and f"{resource}:read" in self.scopes)
 
 
 class ApiError(Exception):
@@ -161,10 +139,12 @@ def validate(schema: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         raise invalid(errors)
 
 
-_validators: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
+_validators: dict[int, tuple[Mapping[str, Any], "Draft202012Validator"]] = {}
 
 
-def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
+def _validator(schema: Mapping[str, Any]) -> "Draft202012Validator":
+    from jsonschema import Draft202012Validator  # on the first body checked: 3 MB a web process need not hold idle
+
     # Schemas are module constants built once: keep one compiled validator each (the schema kept alive with it,
     # so its id is never reused).
     found = _validators.get(id(schema))

@@ -51,7 +51,7 @@ from django.utils import timezone
 from channels_app import tokens
 from scheduler.models import Job
 from scheduler.processes import stop
-from scheduler.shared.api import SCOPES
+from scheduler.shared.api_callers import SCOPES
 from scrapers.models import MonitoredPerson, Publication, PublicationMatch
 from scrapers.people.brazil import normalize_name
 from tests.bench import register

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from channels_app import tokens
 from channels_app.models import ApiToken, Channel, Message
-from scheduler.shared.api import SCOPES
+from scheduler.shared.api_callers import SCOPES
 from tests.support.commands import call, call_failing
 
 pytestmark = pytest.mark.django_db

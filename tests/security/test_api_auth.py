@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from channels_app import tokens
 from channels_app.models import Channel, Message
-from scheduler.shared.api import SCOPES
+from scheduler.shared.api_callers import SCOPES
 from tests.security import world
 
 pytestmark = pytest.mark.django_db

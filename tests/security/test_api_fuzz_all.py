@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.python import wsgi
 
 from channels_app import tokens
-from scheduler.shared.api import SCOPES
+from scheduler.shared.api_callers import SCOPES
 from tests.loopback.server import LoopbackServer
 from tests.security import fuzz, world
 from tests.security.test_api_fuzz import CHECKS

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from channels_app import tokens
 from channels_app.forms_tokens import ApiTokenForm, parse_expiry
-from scheduler.shared.api import SCOPES
+from scheduler.shared.api_callers import SCOPES
 
 OPTIONS = {
     "name": "NAME",
