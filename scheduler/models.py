@@ -166,8 +166,8 @@ class Job(models.Model):
     external_key = models.CharField(gettext_lazy("External key"), max_length=200, null=True, blank=True)  # noqa: DJ001
     # Which API caller declared it (scheduler.shared.api.Caller.key): another caller's (service, key) is a 409.
     api_caller = models.CharField(max_length=200, blank=True, editable=False)
-    # "<sha256 of the last PUT body>@<updated_at it left>": the same declaration again, with nothing changed since,
-    # is answered without validating and writing it anew (callers re-declare their events on every deploy).
+    # "<digest of the last PUT body>:<digest of what it left declared>": the same declaration again, with the job
+    # as it left it, is answered without validating and writing it anew (callers re-declare on every deploy).
     api_digest = models.CharField(max_length=100, blank=True, editable=False)
     # Told each run's final status by a signed POST (channels_app.callbacks).
     callback_url = models.URLField(gettext_lazy("Callback URL"), max_length=2000, blank=True)

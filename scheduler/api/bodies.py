@@ -272,10 +272,13 @@ def claimed(job: Job, who: Caller) -> Job:
     return job
 
 
-def insert(form: ApiJobForm, who: Caller) -> Job:
-    """The new job, saved; IntegrityError when a concurrent request took its (service, key) or name first."""
+def insert(form: ApiJobForm, who: Caller, digest: str | None = None) -> Job:
+    """The new job, saved; IntegrityError when a concurrent request took its (service, key) or name first.
+    `digest`: the declaring PUT body's (declared_digest)."""
     job = form.save(commit=False)
     job.api_caller = who.key
+    if digest is not None:
+        job.api_digest = declaration(job, digest)
     with transaction.atomic():
         job.save()
     return job
@@ -287,13 +290,16 @@ def declared_digest(data: Mapping[str, Any]) -> str:
 
 
 def as_declared(job: Job, who: Caller, digest: str) -> bool:
-    """Is this PUT the caller's last declaration of the job again, with nothing changed on the job since (an
-    edit elsewhere, a pause, another body all move updated_at)? Then it would change nothing."""
-    return job.api_caller == who.key and job.api_digest == f"{digest}@{job.updated_at.isoformat()}"
+    """Is this PUT the caller's last declaration of the job again, with the job still as that declaration left it
+    (no edit elsewhere, no pause since)? Then it would change nothing: it is answered without a form or a write."""
+    return job.api_caller == who.key and job.api_digest == declaration(job, digest)
 
 
-def remember_declaration(job: Job, digest: str) -> None:
-    Job.objects.filter(pk=job.pk).update(api_digest=f"{digest}@{job.updated_at.isoformat()}")
+def declaration(job: Job, digest: str) -> str:
+    """`<the body's digest>:<the digest of what the job now declares>` (Job.api_digest)."""
+    names = [*ApiJobForm.Meta.fields, "enabled"]
+    state = json.dumps([getattr(job, name) for name in names], sort_keys=True, default=str)
+    return f"{digest[:32]}:{hashlib.sha256(state.encode()).hexdigest()[:32]}"
 
 
 @cache
@@ -308,7 +314,7 @@ def name_taken() -> ApiError:
     return invalid({"name": ["Job with this Name already exists."]})
 
 
-def update(job: Job, data: Mapping[str, Any], known: Schemas, replace: bool = False) -> Job:
+def update(job: Job, data: Mapping[str, Any], known: Schemas, replace: bool = False, digest: str | None = None) -> Job:
     """Apply a PATCH (only what it names) or a PUT (what it leaves out goes back to the defaults, but for
     `enabled`, which only changes when named). Pause and resume go through services; the schedule is recomputed
     only when a schedule field changed (JobForm.save's rule), and nothing is written when nothing changed."""
@@ -331,14 +337,19 @@ def update(job: Job, data: Mapping[str, Any], known: Schemas, replace: bool = Fa
             label = str(owner.label)
         fields = ", ".join(API_NAMES.get(name, name) for name in managed)
         raise ApiError(409, f"{fields}: this job belongs to {label}, which manages these fields: edit them there.")
+    job = form.instance
+    toggled = enabled is not None and bool(enabled) != job.enabled
+    remembered = declaration(job, digest) if digest is not None and not toggled else job.api_digest
     if changed:
-        job = form.instance
-        written = changed | {"updated_at"}
+        written = changed | {"updated_at", "api_digest"}
+        job.api_digest = remembered
         if changed & set(SCHEDULE_FIELDS):
             services.refresh_schedule(job)
             written |= {"occurrences", "next_run_at", "completed_at"}
         job.save(update_fields=sorted(written))
-    if enabled is not None and bool(enabled) != job.enabled:
+    elif remembered != job.api_digest:
+        Job.objects.filter(pk=job.pk).update(api_digest=remembered)
+    if toggled:  # the next identical PUT finds the job paused or resumed as it says, and is remembered then
         (services.resume if enabled else services.pause)([job])
-    job.refresh_from_db()
+        job.refresh_from_db()  # as pause/resume left it (they write the row themselves)
     return job

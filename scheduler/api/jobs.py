@@ -24,7 +24,6 @@ from scheduler.api.bodies import (
     name_taken,
     pair,
     path_identity,
-    remember_declaration,
     update,
 )
 from scheduler.api.documents import JobDetailOut, JobPage, RunOut, RunPage, job_detail, job_document, run_document
@@ -156,9 +155,7 @@ def put_job(request: HttpRequest, service: str, key: str) -> Status[dict[str, An
         submitted.setdefault("name", f"{service}/{key}"[:200])
         try:
             form = bound(submitted, str(data.get("kind")), known)
-            job = insert(form, who)
-            remember_declaration(job, digest)
-            return Status(201, job_detail(job))
+            return Status(201, job_detail(insert(form, who, digest)))
         except (ApiError, IntegrityError) as exc:
             found = pair(service, key)  # a concurrent PUT created it: update that one
             if found is None:
@@ -166,8 +163,7 @@ def put_job(request: HttpRequest, service: str, key: str) -> Status[dict[str, An
                     raise name_taken() from None
                 raise
     with transaction.atomic():
-        job = update(claimed(found, who), data, known, replace=True)
-        remember_declaration(job, digest)
+        job = update(claimed(found, who), data, known, replace=True, digest=digest)
     return Status(200, job_detail(job))
 
 
