@@ -17,6 +17,13 @@
     var target = event.target.closest("[data-confirm]");
     if (target && !window.confirm(target.getAttribute("data-confirm"))) event.preventDefault();
   }, true);
+  // The job editor shows only the fields of the chosen schedule type: <form data-schedule-type> holds the choice,
+  // and CSS hides the [data-schedule-for] groups of the other types.
+  document.addEventListener("change", function (event) {
+    if (event.target.matches('select[name="schedule_type"]') && event.target.form) {
+      event.target.form.setAttribute("data-schedule-type", event.target.value);
+    }
+  });
   // Submit a form as soon as a choice changes (the language switcher): <select data-submit-on-change>.
   // Here rather than in an onchange="" attribute, which the Content-Security-Policy forbids.
   document.addEventListener("change", function (event) {

@@ -70,3 +70,36 @@ def test_a_bad_cron_is_refused_inline_and_nothing_is_saved(browser_page):
     expect(page.locator("#id_cron")).to_have_value("* * *")
     assert page.url == page.url_for("/jobs/new/")
     assert not Job.objects.filter(name="never saved").exists()
+
+
+def test_only_the_chosen_schedule_types_fields_show(browser_page):
+    page = browser_page
+    page.goto(page.url_for("/jobs/new/"))
+    cron, zone, interval, run_at = (
+        page.locator(f"#id_{name}") for name in ("cron", "timezone", "interval_seconds", "run_at")
+    )
+    expect(cron).to_be_visible()  # a new job is a cron job
+    expect(zone).to_be_visible()
+    expect(interval).to_be_hidden()
+    expect(run_at).to_be_hidden()
+
+    page.select_option("#id_schedule_type", "interval")
+    expect(interval).to_be_visible()
+    expect(cron).to_be_hidden()
+    expect(page.locator("#cron-preview")).to_be_hidden()
+
+    page.select_option("#id_schedule_type", "once")
+    expect(run_at).to_be_visible()
+    expect(interval).to_be_hidden()
+
+    page.select_option("#id_schedule_type", "manual")
+    for field in (cron, zone, interval, run_at):
+        expect(field).to_be_hidden()
+
+    # A refused save comes back with the chosen type's fields (and its error) showing.
+    page.fill("#id_name", "every so often")
+    page.select_option("#id_kind", "noop")
+    page.select_option("#id_schedule_type", "interval")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#id_interval_seconds_error")).to_be_visible()
+    expect(cron).to_be_hidden()
