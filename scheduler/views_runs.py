@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.db.models import Q, QuerySet
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -71,7 +71,21 @@ class RunFilters(forms.Form):
     """The history's filters; each one is served by an index (run_job_recent, run_status_recent, …).
     Dates are days on the operator's clock (the active time zone)."""
 
-    job = bounds.id_field(label=gettext_lazy("Job id"))
+    job_name = forms.CharField(
+        required=False,
+        max_length=200,
+        label=gettext_lazy("Job"),
+        widget=forms.TextInput(
+            attrs={
+                "list": "job-names",
+                "autocomplete": "off",
+                "placeholder": gettext_lazy("Any job"),
+                "hx-trigger": "input changed delay:200ms",
+                "hx-target": "#job-names",
+                "hx-swap": "outerHTML",
+            }
+        ),
+    )
     status = forms.ChoiceField(
         required=False, label=gettext_lazy("Status"), choices=[("", gettext_lazy("All")), *STATUSES]
     )
@@ -81,14 +95,30 @@ class RunFilters(forms.Form):
     since = forms.DateField(required=False, label=gettext_lazy("Since"), widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label=gettext_lazy("Until"), widget=forms.DateInput(attrs={"type": "date"}))
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, data: Any = None, **kwargs: Any) -> None:
+        # Links name a job by id (?job=12: "All runs of this job"); the form shows and filters by its name.
+        data = data.copy() if data is not None else None
+        job_id = bounds.parse_id(data.get("job", "")) if data is not None else None
+        if data is not None and job_id is not None and not data.get("job_name"):
+            data["job_name"] = Job.objects.filter(pk=job_id).values_list("name", flat=True).first() or ""
+        super().__init__(data, **kwargs)
         bounds.bound_dates(self)
+        self.fields["job_name"].widget.attrs["hx-get"] = reverse("scheduler:job_names")
+
+    def clean_job_name(self) -> int | None:
+        """The job named (names are unique), as its id; a name no job has is a field error."""
+        name = self.cleaned_data.get("job_name", "").strip()
+        if not name:
+            return None
+        found = Job.objects.filter(name=name).values_list("pk", flat=True).first() if _storable(name) else None
+        if found is None:
+            raise forms.ValidationError(_("No job is named “%(name)s”.") % {"name": name})
+        return found
 
     def apply(self, queryset: QuerySet[Run]) -> QuerySet[Run]:
         data = self.cleaned_data if self.is_valid() else {}
-        if data.get("job"):
-            queryset = queryset.filter(job_id=data["job"])
+        if data.get("job_name"):
+            queryset = queryset.filter(job_id=data["job_name"])
         if data.get("status"):
             queryset = queryset.filter(status=data["status"])
         if data.get("trigger"):
@@ -98,6 +128,21 @@ class RunFilters(forms.Form):
         if data.get("until"):  # the whole day named
             queryset = queryset.filter(scheduled_for__lt=_local_midnight(data["until"] + timedelta(days=1)))
         return queryset
+
+
+def _storable(text: str) -> bool:
+    return "\x00" not in text and bounds.storable_text(text)  # PostgreSQL refuses NUL in a query's text
+
+
+def job_names(request: Request) -> HttpResponse:
+    """The runs filter's suggestions: up to 20 job names containing what was typed (a <datalist>)."""
+    typed = request.GET.get("job_name", "").strip()[:200]
+    names = (
+        list(Job.objects.filter(name__icontains=typed).order_by("name").values_list("name", flat=True)[:20])
+        if typed and _storable(typed)
+        else []
+    )
+    return render(request, "scheduler/_job_names.html", {"names": names})
 
 
 def _local_midnight(day: date) -> datetime:
@@ -141,7 +186,7 @@ def runs(request: Request) -> HttpResponse:
     rows = list(rows.order_by("-scheduled_for", "-id")[: PAGE_SIZE + 1])
     more = len(rows) > PAGE_SIZE
     rows = label_rows(rows[:PAGE_SIZE])
-    job_id = filters.cleaned_data.get("job") if filters.is_valid() else None
+    job_id = filters.cleaned_data.get("job_name") if filters.is_valid() else None
     context = {
         "title": _("Runs"),
         "filters": filters,
@@ -176,5 +221,6 @@ def run(request: Request, pk: int) -> HttpResponse:
 
 urls = [
     path("runs/", runs, name="runs"),
+    path("runs/job-names/", job_names, name="job_names"),
     path("runs/<int:pk>/", run, name="run"),
 ]

@@ -81,6 +81,27 @@ def test_filtering_by_job_names_it(db, viewer_client):
     assert "named job" in viewer_client.get(RUNS, {"job": job.pk}).content.decode().split("</h1>")[0]
 
 
+def test_runs_are_filtered_by_the_jobs_name_with_suggestions_as_one_types(db, viewer_client):
+    nightly, hourly = make_job(name="Relatório noturno"), make_job(name="Checagem horária <b>")
+    a, b = add_run(nightly, BASE), add_run(hourly, BASE - timedelta(hours=1))
+    assert listed(viewer_client, job_name="Relatório noturno") == [a.pk]
+    linked = viewer_client.get(RUNS, {"job": hourly.pk})  # "All runs of this job" links by id…
+    assert [run.pk for run in linked.context["rows"]] == [b.pk]
+    assert 'value="Checagem horária &lt;b&gt;"' in linked.content.decode()  # …and the field shows the name
+
+    unknown = viewer_client.get(RUNS, {"job_name": "Relatório diário"})
+    assert unknown.status_code == 200
+    assert "No job is named “Relatório diário”." in unknown.content.decode()
+    for hostile in ("a\x00b", "x" * 500):
+        assert viewer_client.get(RUNS, {"job_name": hostile}).status_code == 200
+    assert viewer_client.get(f"{RUNS}?job_name=%ED%A0%80").status_code == 200  # an encoded lone surrogate
+
+    names = viewer_client.get(reverse("scheduler:job_names"), {"job_name": "ch"}).content.decode()
+    assert '<option value="Checagem horária &lt;b&gt;">' in names and "noturno" not in names
+    assert "<option" not in viewer_client.get(reverse("scheduler:job_names"), {"job_name": "a\x00"}).content.decode()
+    assert viewer_client.get(reverse("scheduler:job_names")).status_code == 200
+
+
 def test_keyset_pages_walk_every_row_once_even_with_equal_times(db, viewer_client):
     job, other = make_job(), make_job()
     ids = set()
