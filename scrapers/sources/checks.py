@@ -44,9 +44,12 @@ class Outcome:
     last_modified: str = ""
     fingerprint: str = ""  # of what was parsed (page, final URL, kind, configuration, zone)
     baseline: bool = False  # the first check: items stored, not announced
+    # An unchanged page: when it last changed (the last check that parsed it) and the items that check found.
+    since: datetime | None = None
+    known_items: int | None = None
 
     def summary(self) -> dict[str, object]:
-        return {
+        found: dict[str, object] = {
             "status": self.status,
             "baseline": self.baseline,
             "found": len(self.items),
@@ -55,6 +58,13 @@ class Outcome:
             "http_status": self.http_status,
             "elapsed_ms": self.elapsed_ms,
         }
+        if self.status == "unchanged":  # nothing was parsed: "found" 0 would read as an empty page
+            found.update(
+                not_modified=self.http_status == 304,
+                since=self.since.isoformat() if self.since else None,
+                items=self.known_items,
+            )
+        return found
 
 
 def in_active_window(source: Source, now: datetime) -> bool:
@@ -114,6 +124,8 @@ def check_source(
         if outcome.status == "checked":
             outcome.baseline = source.last_success_at is None and not source.announce_first_check
             outcome.new, outcome.updated = store_items(source, outcome.items, now, announce=not outcome.baseline)
+        elif outcome.status == "unchanged":
+            outcome.since, outcome.known_items = source.last_changed_at, source.last_item_count
         record_success(source, outcome, now)
     return outcome
 
@@ -270,9 +282,16 @@ def _announce(source: Source, new_ids: list[int], updated_ids: list[int]) -> Non
 
 
 def record_success(source: Source, outcome: Outcome, now: datetime) -> None:
-    changes = {"last_checked_at": now, "last_success_at": now, "last_error": "", "consecutive_failures": 0}
+    changes: dict[str, Any] = {
+        "last_checked_at": now,
+        "last_success_at": now,
+        "last_error": "",
+        "consecutive_failures": 0,
+        "last_check": outcome.summary(),  # with last_checked_at, in one UPDATE: the page reads both together
+    }
     if outcome.status == "checked":
         changes.update(
+            last_changed_at=now,
             last_item_count=len(outcome.items),
             etag=outcome.etag,
             last_modified=outcome.last_modified,
@@ -294,6 +313,7 @@ def record_failure(source: Source, error: str, now: datetime) -> None:
         last_checked_at=now,
         last_error=error[:5000],
         last_error_at=now,
+        last_check={"status": "failed", "found": 0, "new": 0, "updated": 0, "error": error[:5000]},
         consecutive_failures=F("consecutive_failures") + 1,
     )
     threshold = settings.VIGIA_SOURCE_BROKEN_AFTER

@@ -61,6 +61,11 @@ class Source(models.Model):
     last_error_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_item_count = models.PositiveIntegerField(null=True, blank=True)
+    # When a check last parsed a changed page (its items are last_item_count): what a 304 is "unchanged since".
+    last_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The last check's own outcome (Outcome.summary(), or {"status": "failed", "error": ...}), written with
+    # last_checked_at in the same UPDATE, so the page's health line and its figures cannot disagree.
+    last_check = models.JSONField(default=dict, blank=True, editable=False)
     broken = models.BooleanField(default=False, help_text="Raised after repeated failures; cleared on success.")
 
     created_at = models.DateTimeField(default=utc_now, editable=False)

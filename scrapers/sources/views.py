@@ -4,7 +4,7 @@ Thin: validation is SourceForm's (which keeps each source's job in step), previe
 checks run as the source's own check_source job (scheduler.services.run_now), diffs are scrapers.sources.diffs'.
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.db import connection
@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -67,6 +68,7 @@ LIST_COLUMNS = [
 ITEM_COLUMNS = ["id", "title", "url", "first_seen", "published_at", "revisions_count", "source_id"]
 RUN_COLUMNS = ["id", "job_id", "status", "trigger", "scheduled_for", "started_at", "finished_at", "duration_ms"]
 WAITING = {*Run.ACTIVE, Run.Status.RETRYING}
+CHECKED_EVENT = "source-checked"  # HX-Trigger of a status fragment with no check in flight: other panels reload
 
 
 def badge(source: Source) -> dict[str, "StrOrPromise"]:
@@ -162,8 +164,7 @@ def _editor(
     }
     if found and not (request.htmx and not request.htmx.boosted):  # the fragment needs only the form
         context.update(_status_context(found))
-        latest = Item.objects.filter(source=found).only(*ITEM_COLUMNS)
-        context["latest"] = latest.order_by("-first_seen", "-id")[:LATEST_ITEMS]
+        context["latest"] = _latest(found)
     return render_page(request, "scrapers/source.html", context, partial="editor")
 
 
@@ -201,12 +202,29 @@ def source_status(request: Request, pk: int) -> HttpResponse:
 
 
 def _status(request: Request, found: Source, started: Run | None = None) -> HttpResponse:
-    context = {"source": found, **_status_context(found), "started": started}
-    return render_page(request, "scrapers/source.html", context, partial="status")
+    context = {"source": found, **_status_context(found, started), "started": started}
+    response = render_page(request, "scrapers/source.html", context, partial="status")
+    if not context["checking"]:  # a check just ended (or none runs): the panels it changes reload too
+        response["HX-Trigger"] = CHECKED_EVENT
+    return response
 
 
-def _status_context(found: Source) -> dict[str, object]:
-    """Health, the schedule (the source's job, or a warning that it has none) and the recent checks."""
+def source_latest(request: Request, pk: int) -> HttpResponse:
+    """The latest items fragment, reloaded when a check ends (the status fragment's CHECKED_EVENT)."""
+    found = get_object_or_404(Source, pk=pk)
+    if not request.htmx:
+        return redirect("scrapers:source", pk=found.pk)
+    return render_page(request, "scrapers/source.html", {"source": found, "latest": _latest(found)}, partial="latest")
+
+
+def _latest(found: Source) -> list[Item]:
+    rows = Item.objects.filter(source=found).only(*ITEM_COLUMNS)
+    return list(rows.order_by("-first_seen", "-id")[:LATEST_ITEMS])
+
+
+def _status_context(found: Source, started: Run | None = None) -> dict[str, object]:
+    """Health, the schedule (the source's job, or a warning that it has none), the last check's own outcome
+    and the recent checks (always with the run the status line names)."""
     runs: list[Run] = []
     if found.job_id:
         runs = list(
@@ -214,12 +232,46 @@ def _status_context(found: Source) -> dict[str, object]:
             .only(*RUN_COLUMNS, "error", "result")
             .order_by("-scheduled_for", "-id")[:RECENT_RUNS]
         )
+    if started is not None and all(run.pk != started.pk for run in runs):
+        runs.insert(0, started)
+    for run in runs:
+        run.outcome = outcome(run.result, run.error)  # type: ignore[attr-defined]  # for the template
     return {
         "health": badge(found),
         "job": found.job if found.job_id else None,
         "runs": runs,
         "checking": any(run.status in WAITING for run in runs),
+        "last": last_check(found),
+        "last_success": {"at": found.last_success_at, "items": found.last_item_count},
     }
+
+
+def outcome(result: object, error: str = "") -> dict[str, Any]:
+    """What one check came to, for the page: its status ("checked", "unchanged", "failed", "inactive" or ""),
+    its figures, its error, and for an unchanged page since when (a datetime) and with how many items."""
+    found: dict[str, Any] = dict(result) if isinstance(result, dict) else {}
+    if error:
+        found["status"], found["error"] = "failed", error
+    if found.get("status") == "failed":
+        found.update(found=0, new=0, updated=0)
+    since = found.get("since")
+    found["since"] = parse_datetime(since) if isinstance(since, str) else None
+    found.setdefault("status", "")
+    return found
+
+
+def last_check(found: Source) -> dict[str, Any]:
+    """The last check's own outcome, from the one UPDATE that also set last_checked_at; a source last checked
+    before checks recorded their outcome reads it from the health fields (its error, else its count)."""
+    if found.last_checked_at is None:
+        return {"at": None, "status": ""}
+    recorded: dict[str, Any] = found.last_check or {}
+    if not recorded:
+        if found.last_error and found.last_error_at == found.last_checked_at:
+            recorded = {"status": "failed", "error": found.last_error}
+        else:
+            recorded = {"status": "succeeded", "items": found.last_item_count}
+    return {**outcome(recorded), "at": found.last_checked_at}
 
 
 # --- items --------------------------------------------------------------------------------------------
@@ -291,6 +343,7 @@ urls = [
     path("sources/<int:pk>/", source, name="source"),
     path("sources/<int:pk>/check/", source_check, name="source_check"),
     path("sources/<int:pk>/status/", source_status, name="source_status"),
+    path("sources/<int:pk>/latest/", source_latest, name="source_latest"),
     path("items/", items, name="items"),
     path("items/<int:pk>/", item, name="item"),
 ]
