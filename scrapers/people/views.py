@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
@@ -185,7 +185,9 @@ def latest_matches(person: MonitoredPerson) -> list[PublicationMatch]:
         "publication__communication_type",
         "publication__organ",
     )
-    return list(matches.order_by("-matched_at", "-pk")[:LATEST_MATCHES])
+    # Newest publication date first (undated ones last), then the newest publication.
+    newest = [F("publication__date").desc(nulls_last=True), F("publication_id").desc()]
+    return list(matches.order_by(*newest)[:LATEST_MATCHES])
 
 
 @require_GET
