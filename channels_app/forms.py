@@ -1,5 +1,5 @@
 """The forms that validate channels, recipients, subscriptions and templates (the admin's and any later
-page's), template previews, and test_send: one test message, sent at once so the operator sees the outcome.
+page's), template previews; test_send and its form live in channels_app.sendtest (imported here too).
 
 Secrets are write-only: ChannelForm never renders a stored secret (nor one just typed, when the form comes
 back with errors), and its error messages name settings, never their values.
@@ -12,16 +12,15 @@ from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.forms.renderers import BaseRenderer
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from channels_app import crypto, events, rendering, sending, topics
+from channels_app import crypto, rendering, topics
 from channels_app.kinds import base as kinds
-from channels_app.models import Channel, Delivery, Event, MessageTemplate, Recipient, Subscription
+from channels_app.models import Channel, MessageTemplate, Recipient, Subscription
 from scheduler.shared import bounds
 from scheduler.shared.kind_registry import add_nested_errors
 
@@ -361,30 +360,7 @@ def preview(name: str, subject: str, body: str) -> tuple[str, ...]:
         return subject, " ".join(exc.messages)
 
 
-# --- a test message --------------------------------------------------------------------------------
+# --- a test message: channels_app.sendtest (kept importable from here) ----------------------------------
 
-
-def test_send(channel: Channel, address: str) -> Delivery:
-    """Send one test message to `address` through `channel` now, in this process, and return its Delivery
-    (sent, failed or retrying, with the error). ValidationError when the kind refuses the address."""
-    problem = bounds.json_problem(address)  # NUL: no database stores it (the page posts it unchecked)
-    if problem:
-        raise ValidationError(problem)
-    address = kinds.get(channel.kind).clean_address(address)
-    with transaction.atomic():
-        recipient, _created = Recipient.objects.get_or_create(
-            channel=channel, address=address, defaults={"label": "test"}
-        )
-        # Not published: a test concerns this recipient only, never the channel's subscribers.
-        event = Event.objects.create(
-            type="test", topic=f"test:{channel.pk}", key=None, payload={"channel": channel.name}
-        )
-        events.deliver(event, [recipient])
-    delivery = Delivery.objects.get(event=event, recipient=recipient)
-    # The queued task will find it taken; sending here lets the operator see the outcome at once.
-    sending.send_delivery(delivery.pk)
-    delivery.refresh_from_db()
-    return delivery
-
-
-test_send.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, whatever its name
+from channels_app.sendtest import TestSendForm as TestSendForm  # noqa: E402
+from channels_app.sendtest import test_send as test_send  # noqa: E402

@@ -1,11 +1,10 @@
 """Channel pages: the list with recent delivery figures, the editor (secrets write-only), "send test" and
-"retry every dead delivery" on one channel. Validation is ChannelForm's, sending is channel_forms.test_send's."""
+"retry every dead delivery" on one channel. Validation is ChannelForm's, sending is sendtest's (TestSendForm)."""
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -16,7 +15,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
 from channels_app import forms as channel_forms
-from channels_app import sending
+from channels_app import sending, sendtest
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Recipient
 from channels_app.views_common import done, secret_flags
@@ -82,13 +81,6 @@ def kind_help() -> list[dict[str, object]]:
     return found
 
 
-def _takes_address(channel: Channel) -> bool:
-    try:
-        return bool(kinds.get(channel.kind).address_help)
-    except KeyError:
-        return False
-
-
 def channel_list(request: Request) -> HttpResponse:
     rows = list(Channel.objects.annotate(recipient_count=Count("recipients")).order_by("name"))
     window = recent_window()
@@ -131,8 +123,7 @@ def _page_context(request: Request, channel: Channel | None, form: channel_forms
         stats=recent_stats([channel.pk], window)[channel.pk],
         capped=window[2],
         window=WINDOW,
-        # The first active recipient's address, for kinds that take one.
-        test_address=next((r.address for r in page if r.active and r.address), "") if _takes_address(channel) else "",
+        test_form=sendtest.TestSendForm(channel),
     )
     return context
 
@@ -168,23 +159,18 @@ def _save(request: Request, pk: int | None) -> HttpResponse:
 @staff_required
 def channel_test(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Channel, pk=pk)
-    address = request.POST.get("address", "")
-    delivery, error = None, ""
-    try:
-        delivery = channel_forms.test_send(found, address)
-    except ValidationError as exc:
-        error = " ".join(exc.messages)
-    except KeyError:
-        error = _("The channel's kind “%(kind)s” is not available.") % {"kind": found.kind}
+    form = sendtest.TestSendForm(found, request.POST)
+    delivery = form.send() if form.is_valid() else None
     if not request.htmx:
         if delivery is not None and delivery.status == Delivery.Status.SENT:
             messages.success(request, _("Test message sent."))
         else:
-            # (error is set whenever there is no delivery)
-            messages.error(request, _("The test message was not sent: %(error)s") % {"error": error or delivery.error})  # type: ignore[union-attr]
+            refused = " ".join(str(message) for field in form.errors.values() for message in field)
+            error = delivery.error if delivery is not None else refused
+            messages.error(request, _("The test message was not sent: %(error)s") % {"error": error})
         return done(request, reverse("channels_app:channel", args=[pk]))
-    context = {"channel": found, "delivery": delivery, "error": error}
-    return render_page(request, TEMPLATE, context, partial="test_result")
+    context = {"channel": found, "delivery": delivery, "test_form": form}
+    return render_page(request, TEMPLATE, context, partial="test_form")
 
 
 @staff_required

@@ -37,7 +37,8 @@ def test_create_a_wuzapi_channel_add_a_recipient_and_send_a_test(browser_page):
         assert Recipient.objects.get().channel == channel
 
         page.goto(page.url_for(f"/channels/{channel.pk}/"))
-        expect(page.locator("#test-address")).to_have_value("5511987654321")
+        expect(page.locator("#id_address")).to_have_value("")  # nothing typed for the test: pick the recipient
+        page.select_option("#id_recipient", label="Plantão — 5511987654321")
         page.evaluate("window.notReloaded = true")
         page.click("#test-form button.primary")
         expect(page.locator("#test-result")).to_contain_text("Test message sent.")
@@ -46,6 +47,7 @@ def test_create_a_wuzapi_channel_add_a_recipient_and_send_a_test(browser_page):
         (message,) = wuzapi.wait_for_messages(1)
         assert message.phone == "5511987654321" and message.token == wuzapi.token
         assert message.id == Delivery.objects.get().idempotency_key
+        assert Recipient.objects.count() == 1  # the test added none
 
 
 def test_the_template_preview_follows_what_is_typed(browser_page):

@@ -327,11 +327,19 @@ def test_a_test_message_through_an_outbox_is_sent_at_once_to_that_address_only(d
     assert channel.name in delivery.body
     event = Event.objects.get()
     assert (event.type, event.topic, event.key) == ("test", f"test:{channel.pk}", None)
-    assert event.payload == {"channel": "Box"}
-    assert list(Delivery.objects.all()) == [delivery]  # the "*" subscriber was not told
+    # "Operator" is no recipient: none is added, the outcome is on the event, and nobody else is told.
+    assert event.payload == {
+        "channel": "Box",
+        "address": "Operator",
+        "status": "sent",
+        "error": "",
+        "provider_id": "outbox",
+    }
+    assert not Delivery.objects.exists() and list(Recipient.objects.all()) == [subscriber]
 
-    again = test_send(channel, "Operator")
-    assert again.recipient == delivery.recipient and again.pk != delivery.pk
+    # To a recipient's address: an ordinary delivery to that recipient, and to no one else.
+    again = test_send(channel, "subscriber")
+    assert again.recipient == subscriber and again.status == "sent" and list(Delivery.objects.all()) == [again]
 
 
 def test_a_bad_address_raises_and_writes_nothing(db):
@@ -355,11 +363,14 @@ def test_a_webhook_test_is_posted_signed_and_reported_sent(db):
     assert request.json()["type"] == "test" and request.headers["x-vigia-signature"].startswith("sha256=")
 
 
-def test_an_unreachable_webhook_is_reported_retrying_with_its_error(db):
+def test_an_unreachable_webhook_is_reported_with_its_error_and_retried_only_for_a_recipient(db):
     channel = make_channel("Hook", "webhook", {"url": f"{closed_url()}/hook"}, {"secret": HOOK_SECRET})
 
     delivery = test_send(channel, "")
+    assert delivery.status == "failed" and "the webhook unreachable" in delivery.error  # to no recipient: once
 
+    Recipient.objects.create(channel=channel, address="")
+    delivery = test_send(channel, "")
     assert delivery.status == "retrying" and "the webhook unreachable" in delivery.error
 
 

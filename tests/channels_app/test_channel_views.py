@@ -251,8 +251,10 @@ def test_send_test_reaches_the_fake_wuzapi_and_says_so_inline(staff_client, fake
     assert response.status_code == 200 and "Test message sent." in body and "<html" not in body
     (message,) = fake_wuzapi.wait_for_messages(1)
     assert message.phone == "5511987654321"
-    delivery = Delivery.objects.get()
-    assert delivery.status == "sent" and message.id == delivery.idempotency_key
+    # No recipient has that address: the test adds none, and is recorded on its event.
+    event = Event.objects.get(type="test")
+    assert event.payload["status"] == "sent" and message.id == f"vigia-test-{event.pk}"
+    assert not Recipient.objects.exists() and not Delivery.objects.exists()
     assert fake_wuzapi.token not in body
 
 
@@ -264,7 +266,7 @@ def test_a_provider_error_is_shown_inline(staff_client, fake_wuzapi, db):
 
     assert "Test message sent." not in body and "unauthorized" in body and "test-failed" in body
     assert "wrong-token" not in body
-    assert Delivery.objects.get().status == "failed"
+    assert Event.objects.get().payload["status"] == "failed" and not Delivery.objects.exists()
 
 
 def test_a_bad_test_address_is_an_inline_error_and_sends_nothing(staff_client, fake_wuzapi, db):
@@ -433,8 +435,8 @@ def test_a_test_address_with_nul_is_refused_for_a_free_text_kind(staff_client, d
     # The outbox takes any label as its address; NUL is no text a database stores (a 500 on PostgreSQL).
     channel = Channel.objects.create(name="caixa", kind="outbox")
     body = staff_client.post(url("channel_test", channel.pk), {"address": "a\x00b"}, **HTMX).content.decode()
-    assert "The NUL character (\\u0000) is not allowed." in body
-    assert not Delivery.objects.exists() and not Recipient.objects.exists()
+    assert "Null characters are not allowed." in body and 'id="id_address_error"' in body
+    assert not Delivery.objects.exists() and not Recipient.objects.exists() and not Event.objects.exists()
 
 
 @pytest.mark.parametrize("template_id", ["abc", "99999999999999999999999", "-1", "١"])

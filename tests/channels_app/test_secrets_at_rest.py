@@ -150,8 +150,8 @@ def test_a_wrong_key_names_the_channel_and_never_the_secret_or_ciphertext():
         assert raw not in message and raw[:20] not in message and HOOK_SECRET not in message
         # The admin's summary says so instead of failing; a delivery waits to retry with the reason.
         assert "cannot be decrypted" in channel_forms.secrets_summary(channel)
-        delivery = channel_forms.test_send(channel, "")
-        assert delivery.status == Delivery.Status.RETRYING
+        delivery = channel_forms.test_send(channel, "")  # to no recipient: tried once, not retried
+        assert delivery.status == Delivery.Status.FAILED
         assert "Alerts hook" in delivery.error and raw[:20] not in delivery.error
         with pytest.raises(CommandError, match="secrets of channel 'Alerts hook"):
             call_command("rotate_secrets", stdout=StringIO())

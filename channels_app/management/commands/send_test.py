@@ -1,12 +1,13 @@
-"""`python manage.py send_test <channel id|name> [address]`: send one test message now and report the outcome."""
+"""`python manage.py send_test <channel id|name> [address]`: send one test message now and report the outcome.
+It adds no recipient (channels_app.sendtest): to a recipient's address it is a delivery to that recipient."""
 
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from channels_app.forms import test_send
 from channels_app.models import Channel, Delivery
+from channels_app.sendtest import test_send
 
 
 class Command(BaseCommand):
@@ -32,10 +33,8 @@ class Command(BaseCommand):
         except KeyError as exc:  # the channel's kind is no longer registered
             raise CommandError(str(exc).strip("'\"")) from None
         who = delivery.recipient.address or "(no address)"
+        # A saved delivery went to a recipient; an unsaved one to an address typed for the test (its Event).
+        what = f"Delivery #{delivery.pk}" if delivery.pk else f"Test message (event #{delivery.event_id})"
         if delivery.status != Delivery.Status.SENT:
-            raise CommandError(
-                f"Delivery #{delivery.pk} to {who} via {found.name}: {delivery.get_status_display()}: {delivery.error}"
-            )
-        self.stdout.write(
-            f"Delivery #{delivery.pk} to {who} via {found.name}: sent (provider id {delivery.provider_id})."
-        )
+            raise CommandError(f"{what} to {who} via {found.name}: {delivery.get_status_display()}: {delivery.error}")
+        self.stdout.write(f"{what} to {who} via {found.name}: sent (provider id {delivery.provider_id}).")
