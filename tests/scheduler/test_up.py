@@ -9,7 +9,7 @@ import subprocess
 import httpx
 import pytest
 
-from scheduler.models import Run
+from scheduler.models import Job, Run
 from tests.support.processes import wait_for
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
@@ -50,6 +50,8 @@ def test_up_serves_runs_jobs_and_stops_cleanly_on_ctrl_c(processes, tmp_path):
     assert status_of(f"{base}/admin/") == 302  # every page needs a login
     heartbeat = Run.objects.filter(job__name__startswith="Demo: heartbeat", status="succeeded")
     wait_for(heartbeat.exists, 40, message="the demo heartbeat job to run through the worker")
+    # The demo's check of the web server calls the address `up` serves on, not the default port.
+    assert Job.objects.get(name__startswith="Demo: check the web server").params["url"] == f"{base}/admin/login/"
 
     password = (tmp_path / "admin_password").read_text().strip()
     assert re.search(rf"log in as admin / {re.escape(password)}", up.output())

@@ -27,8 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="Do not load the demo data.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        # The demo's job checks its own web server at 127.0.0.1: allowed here (the demo data is validated in
-        # this process) and in the children; the outbound guard refuses loopback addresses otherwise.
+        # The demo's job checks its own web server at 127.0.0.1 (on --addr's port): allowed here (the demo data
+        # is validated in this process) and in the children; the outbound guard refuses loopback otherwise.
         outbound.allow("127.0.0.1")
         call_command("migrate", interactive=False, verbosity=0)
         call_command("createcachetable", verbosity=0)  # the login throttle's counts (config.login_throttle)
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             call_command("collectstatic", interactive=False, verbosity=0)  # WhiteNoise serves the hashed copies
         password = ensure_admin()
         if not options["no_demo"]:
-            call_command("demo", stdout=self.stdout)
+            call_command("demo", addr=options["addr"], stdout=self.stdout)  # its self-checks call this address
         self.stdout.write(
             self.style.SUCCESS(f"\nVigia: http://{options['addr']}/  —  log in as admin / {password}\n")
             + "Ctrl-C stops everything.\n"
