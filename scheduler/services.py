@@ -4,6 +4,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import Count, F, ProtectedError, Q
@@ -24,6 +25,37 @@ def first_run_after(job: Job, after: datetime) -> datetime | None:
         return None
     found = schedules.upcoming(job, after, 1)
     return found[0] if found else None
+
+
+def next_runs(job: Job, count: int = 5) -> list[datetime]:
+    """The next `count` times the job fires: runs the dispatcher already queued ahead for times to come, then
+    the schedule from next_run_at on, within max_occurrences and end_at (first_run_after's rules). None while
+    paused."""
+    if not job.enabled:
+        return []
+    now = timezone.now()
+    ahead = list(
+        job.runs.filter(
+            status=Run.Status.QUEUED, trigger=Run.Trigger.SCHEDULE, attempt=1, scheduled_for__gt=now
+        ).values_list("scheduled_for", flat=True)[:count]
+    )
+    later: list[datetime] = []
+    if job.next_run_at is not None:
+        left = count if job.max_occurrences is None else min(count, job.max_occurrences - job.occurrences)
+        if left > 0:
+            try:
+                later = schedules.upcoming(job, job.next_run_at - timedelta(microseconds=1), left)
+            except (schedules.ScheduleError, ValueError, OverflowError):  # data the engine will pause the job for
+                later = []
+    return sorted(set(ahead) | set(later))[:count]
+
+
+def zone_of(job: Job) -> ZoneInfo:
+    """The job's zone; UTC when its name no longer exists (the engine pauses such a job)."""
+    try:
+        return schedules.get_zone(job.timezone)
+    except schedules.ScheduleError:
+        return ZoneInfo("UTC")
 
 
 def refresh_schedule(job: Job, now: datetime | None = None) -> Job:

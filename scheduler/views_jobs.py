@@ -135,6 +135,19 @@ def job(request: Request, pk: int) -> HttpResponse:
     return _editor(request, instance, "scheduler/job.html")
 
 
+def _both_zones(job: Job) -> dict[str, Any]:
+    """The next runs in the job's zone, and in the viewer's (the active zone) when that is another offset."""
+    zone, viewer = services.zone_of(job), timezone.get_current_timezone()
+    moments = services.next_runs(job, 5)
+    differs = any(m.astimezone(zone).utcoffset() != m.astimezone(viewer).utcoffset() for m in moments)
+    return {
+        "zone": job.timezone,
+        "viewer_zone": str(viewer),
+        "differs": differs,
+        "moments": [{"job": m.astimezone(zone), "viewer": m.astimezone(viewer)} for m in moments],
+    }
+
+
 def _editor(request: Request, instance: Job, template: str, initial: dict[str, Any] | None = None) -> HttpResponse:
     """GET shows the form; a staff POST validates with JobForm and saves through services.save_job."""
     if request.method == "POST":
@@ -156,6 +169,7 @@ def _editor(request: Request, instance: Job, template: str, initial: dict[str, A
         "zone_names": zone_names(),
     }
     if instance.pk:
+        context["next_runs"] = _both_zones(instance)
         context["owner"] = form.owner
         context["runs"] = label_rows(instance.runs.only(*RUN_COLUMNS).order_by("-scheduled_for", "-id")[:RECENT_RUNS])
     return render_page(request, template, context, partial="form")

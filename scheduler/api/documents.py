@@ -1,13 +1,12 @@
 """The jobs API's answers: the response schemas and the documents of a job, a run and the queue."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
-from django.utils import timezone, translation
+from django.utils import translation
 from ninja import Field, Schema
 
-from scheduler import owners, schedules
+from scheduler import owners, services
 from scheduler.models import Job, Run
 from scheduler.shared.api import iso
 
@@ -207,31 +206,11 @@ def job_detail(job: Job) -> dict[str, Any]:
 
 
 def next_occurrences(job: Job, count: int = NEXT_OCCURRENCES) -> list[dict[str, str]]:
-    """The next `count` times the job fires: runs the dispatcher already queued ahead for times to come, then
-    the schedule from next_run_at on, within max_occurrences and end_at (services.first_run_after's rules)."""
-    if not job.enabled:
-        return []
-    now = timezone.now()
-    ahead = list(
-        job.runs.filter(
-            status=Run.Status.QUEUED, trigger=Run.Trigger.SCHEDULE, attempt=1, scheduled_for__gt=now
-        ).values_list("scheduled_for", flat=True)[:count]
-    )
-    later: list[datetime] = []
-    if job.next_run_at is not None:
-        left = count if job.max_occurrences is None else min(count, job.max_occurrences - job.occurrences)
-        if left > 0:
-            try:
-                later = schedules.upcoming(job, job.next_run_at - timedelta(microseconds=1), left)
-            except (schedules.ScheduleError, ValueError, OverflowError):  # data the engine will pause the job for
-                later = []
-    moments = sorted(set(ahead) | set(later))[:count]
-    try:
-        zone = schedules.get_zone(job.timezone)
-    except schedules.ScheduleError:
-        zone = ZoneInfo("UTC")
+    """The next `count` times the job fires (services.next_runs), in UTC and in the job's zone."""
+    zone = services.zone_of(job)
     return [
-        {"utc": moment.astimezone(UTC).isoformat(), "local": moment.astimezone(zone).isoformat()} for moment in moments
+        {"utc": moment.astimezone(UTC).isoformat(), "local": moment.astimezone(zone).isoformat()}
+        for moment in services.next_runs(job, count)
     ]
 
 

@@ -320,3 +320,26 @@ def test_delete_needs_confirmation_and_removes_the_job(db, staff_client):
     response = staff_client.post(job_url(job, "job_delete"), **HTMX)
     assert response["HX-Redirect"] == JOBS
     assert not Job.objects.exists() and not Run.objects.exists()
+
+
+def test_the_job_page_gives_the_next_runs_in_the_jobs_zone_and_the_viewers(db, staff_client):
+    job = make_job(name="aniversário", schedule_type="cron", cron="0 1 15 8 *", timezone="America/Sao_Paulo")
+    staff_client.cookies["vigia_tz"] = "Asia/Tokyo"
+    page = staff_client.get(reverse("scheduler:job", args=[job.pk])).content.decode()
+    runs = page.split('id="next-runs"')[1].split("</dd>")[0]
+    year = job.next_run_at.astimezone(timezone.get_fixed_timezone(-180)).year
+    assert runs.count("<li>") == 5
+    assert f"{year}-08-15 01:00</span>" not in runs  # the time itself is not wrapped: the zone follows it
+    assert f'{year}-08-15 01:00 <span class="muted">America/Sao_Paulo</span>' in runs
+    assert f"= Sun, {year}-08-15 13:00" in runs or f"{year}-08-15 13:00" in runs  # 01:00 -03:00 is 13:00 in Tokyo
+    assert "your time (Asia/Tokyo)" in runs
+
+    staff_client.cookies["vigia_tz"] = "America/Sao_Paulo"  # the same zone: said once
+    same = staff_client.get(reverse("scheduler:job", args=[job.pk])).content.decode()
+    assert "your time (" not in same.split('id="next-runs"')[1].split("</dd>")[0]
+
+
+def test_a_paused_or_finished_job_has_no_next_runs(db, staff_client):
+    job = make_job(schedule_type="cron", cron="0 1 15 8 *", timezone="UTC", enabled=False)
+    page = staff_client.get(reverse("scheduler:job", args=[job.pk])).content.decode()
+    assert "<li>" not in page.split('id="next-runs"')[1].split("</dd>")[0]
