@@ -1,6 +1,7 @@
 """The live queue: what waits and what runs on each named queue, the worker clusters, and cancelling a run."""
 
 from datetime import datetime
+from typing import Any
 
 from django.contrib import messages
 from django.http import HttpResponse
@@ -9,7 +10,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from scheduler import liveness, services
+from scheduler import liveness, progress, services
 from scheduler.models import Run
 from scheduler.shared.web import Request, render_page, staff_required
 
@@ -17,12 +18,21 @@ TEMPLATE = "scheduler/queue.html"
 
 
 def _context(now: datetime) -> dict[str, object]:
+    state = liveness.queue_state(now)
+    waiting: list[Any] = liveness.waiting_runs(now)
+    for run in waiting:  # the queue its task is on (a check forced onto high says so), else its job's
+        run.queue = state.queue_of.get(run.pk, run.job.queue)
+    bulk = progress.bulk(now)
     return {
         "title": _("Queue"),
         "now": now,
-        "queues": liveness.queue_depths(now),
-        "running": liveness.running_runs(now),
-        "waiting": liveness.waiting_runs(now),
+        "queues": state.queues,
+        "total": state.total,
+        "running": state.running,
+        "taken": state.taken,
+        "waiting": waiting,
+        "bulk": bulk,
+        "bulk_eta": liveness.short_age(bulk.eta) if bulk and bulk.eta is not None else None,
         "clusters": liveness.clusters(now),
         "leader": liveness.leader(now),
     }

@@ -106,8 +106,12 @@ class RunPage(Schema):
 class QueueDepthOut(Schema):
     name: str
     waiting: int = Field(description="Tasks waiting to be taken.")
-    taken: int = Field(description="Tasks a cluster holds (running or about to), or held back until later.")
+    taken: int = Field(description="Tasks a worker cluster pulled whose run has not started yet.")
+    running: int = Field(0, description="Runs running, under the queue their task is on.")
+    later: int = Field(0, description="Tasks queued to start at a later moment, not takeable until then.")
     oldest: str | None = Field(None, json_schema_extra={"format": "date-time"}, description="Oldest waiting since.")
+    done_per_minute_5: float = Field(0.0, description="Runs of this queue's jobs ended per minute, last 5 minutes.")
+    done_per_minute_15: float = Field(0.0, description="Runs of this queue's jobs ended per minute, last 15 minutes.")
 
 
 class PresenceOut(Schema):
@@ -131,8 +135,30 @@ class ActiveRunOut(Schema):
     heartbeat_at: str | None = OptionalDateTime
 
 
+class TakenTaskOut(Schema):
+    queue: str
+    name: str = Field(description="The task's name (run-<id> for a run).")
+    run_id: int | None = Field(description="The run it will execute; null for a task that is no run.")
+    job_id: int | None
+    job_name: str | None
+
+
+class BulkOut(Schema):
+    run_id: int = Field(description="The bulk run (e.g. Check all people now).")
+    job_name: str
+    status: str
+    total: int = Field(description="Runs it queued.")
+    done: int = Field(description="Of those, runs that ended.")
+    queuing_done: int | None = Field(description="While it still queues: how many it has queued so far.")
+    rate_per_minute: float | None = Field(description="Observed runs ended per minute; null: too early.")
+    limit_per_minute: float | None = Field(description="The upstream's rate limit, requests per minute.")
+    eta_seconds: float | None = Field(description="Remaining / min(rate, limit); null when unknown.")
+
+
 class QueueOut(Schema):
     queues: list[QueueDepthOut]
+    taken: list[TakenTaskOut] = Field([], description="Tasks a cluster pulled whose run has not started (at most 50).")
+    bulk: BulkOut | None = Field(None, description="The latest bulk fan-out and its progress; null when none.")
     running: list[ActiveRunOut] = Field(description="Runs executing now, longest running first (at most 50).")
     waiting: list[ActiveRunOut] = Field(description="Runs queued or waiting to retry, oldest first (at most 50).")
     clusters: list[PresenceOut] = Field(description="Worker clusters seen within the hour, alive ones first.")
