@@ -270,6 +270,8 @@ class Run(models.Model):
             models.Index(
                 fields=["job", "status"], name="run_job_active", condition=Q(status__in=["queued", "running"])
             ),
+            # the queue page's rates: runs ended in the last minutes
+            models.Index(fields=["finished_at"], name="run_finished"),
         ]
 
     def __str__(self) -> str:
