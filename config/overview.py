@@ -8,14 +8,16 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db import connection
+from django.db.models import Count, Model, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.translation import ngettext
 
-from channels_app.models import Delivery
+from channels_app.models import Channel, Delivery
+from scheduler import system_jobs
 from scheduler.models import Job, Run
-from scrapers.models import MonitoredPerson, Source
+from scrapers.models import Item, MonitoredPerson, Source
 from scrapers.people.services import monitored
 
 if TYPE_CHECKING:
@@ -125,12 +127,74 @@ def expiring_people(today: date | None = None, limit: int = 10) -> list[Monitore
     )
 
 
-def next_jobs(limit: int = 8) -> list[Job]:
-    """The next runs due (the job_due partial index)."""
+@dataclass(frozen=True)
+class Setup:
+    """Whether the install has its first source, person and channel (the overview's first steps)."""
+
+    sources: bool
+    people: bool
+    channels: bool
+
+    @property
+    def done(self) -> bool:
+        return self.sources and self.people and self.channels
+
+    @property
+    def empty(self) -> bool:
+        return not (self.sources or self.people or self.channels)
+
+
+def setup() -> Setup:
+    """One statement: EXISTS on each of the three tables (each stops at its first row)."""
+    tables: list[type[Model]] = [Source, MonitoredPerson, Channel]
+    quote = connection.ops.quote_name
+    sql = "SELECT " + ", ".join(f"EXISTS (SELECT 1 FROM {quote(m._meta.db_table)})" for m in tables)
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    return Setup(*(bool(x) for x in row))
+
+
+def latest_items(limit: int = 5) -> list[Item]:
+    """The newest items of every source (the primary key's index, backwards; no sort of the table)."""
     return list(
-        Job.objects.filter(enabled=True, next_run_at__isnull=False)
-        .only("id", "name", "kind", "queue", "next_run_at")
-        .order_by("next_run_at", "id")[:limit]
+        Item.objects.select_related("source")
+        .only("id", "title", "key", "first_seen", "source__id", "source__name")
+        .order_by("-id")[:limit]
+    )
+
+
+def latest_deliveries(limit: int = 5) -> list[Delivery]:
+    """The newest deliveries, whatever their status (the primary key's index, backwards)."""
+    return list(
+        Delivery.objects.select_related("recipient")
+        .only("id", "status", "created_at", "recipient__label", "recipient__address")
+        .order_by("-id")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class NextRun:
+    job: Job
+    name: "StrOrPromise"  # the system jobs' in the operator's language (scheduler.system_jobs)
+
+
+@dataclass
+class NextRuns:
+    operators: list[NextRun]  # the team's jobs (sources' checks, people, their own), first
+    system: list[NextRun]  # the apps' housekeeping (external_service "vigia"), shown apart and compact
+
+
+def next_jobs(limit: int = 8, system_limit: int = 5) -> NextRuns:
+    """The next runs due: the operators' jobs along the job_due partial index; the system jobs (a handful)
+    through the (external_service, external_key) unique index, sorted here."""
+    fields = ("id", "name", "kind", "queue", "next_run_at", "external_service", "external_key")
+    due = Job.objects.filter(enabled=True, next_run_at__isnull=False).only(*fields)
+    operators = due.exclude(external_service=system_jobs.SERVICE).order_by("next_run_at", "id")[:limit]
+    system = due.filter(external_service=system_jobs.SERVICE).order_by("next_run_at", "id")[:system_limit]
+    return NextRuns(
+        [NextRun(job, job.name) for job in operators],
+        [NextRun(job, system_jobs.display_name(job)) for job in system],
     )
 
 

@@ -27,21 +27,27 @@ def _engine(now: datetime) -> dict[str, object]:
     }
 
 
-def _activity(now: datetime) -> dict[str, object]:
+def _work(now: datetime) -> dict[str, object]:
+    """The team's work: what came in, what went out, what needs a hand."""
     dead_count, dead_latest = summary.dead_deliveries()
     return {
-        "activity": summary.runs_by_hour(now),
+        "latest_items": summary.latest_items(),
+        "latest_deliveries": summary.latest_deliveries(),
         "failing_sources": summary.failing_sources(),
         "expiring_people": summary.expiring_people(),
         "expiry_days": summary.EXPIRY_DAYS,
-        "next_jobs": summary.next_jobs(),
         "dead_count": dead_count,
         "dead_latest": dead_latest,
     }
 
 
-# Each live part of the page is a partial of the template, refreshed by its own poll (?part=name).
-PARTS = {"engine": _engine, "activity": _activity}
+def _activity(now: datetime) -> dict[str, object]:
+    return {"activity": summary.runs_by_hour(now), "next_runs": summary.next_jobs()}
+
+
+# Each live part of the page is a partial of the template, refreshed by its own poll (?part=name); in the
+# page's order: the work first, then the engine (its runs, then its processes and queues).
+PARTS = {"work": _work, "activity": _activity, "engine": _engine}
 
 
 def overview(request: Request) -> HttpResponse:
@@ -51,7 +57,11 @@ def overview(request: Request) -> HttpResponse:
     if request.htmx and part in PARTS:
         context.update(PARTS[part](now))
         return render_page(request, TEMPLATE, context, partial=part)
-    for build in PARTS.values():
+    setup = summary.setup()
+    context["setup"] = setup
+    for name, build in PARTS.items():
+        if name == "work" and setup.empty:
+            continue  # nothing to show yet: the first steps take its place
         context.update(build(now))
     return render(request, TEMPLATE, context)
 

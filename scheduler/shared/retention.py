@@ -21,7 +21,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
+from scheduler import system_jobs
 from scheduler.models import Job, Run
 
 log = logging.getLogger("vigia.retention")
@@ -115,13 +117,16 @@ register("runs", "VIGIA_RETAIN_RUNS_DAYS", prunable_runs)
 register("tasks", "VIGIA_RETAIN_TASKS_DAYS", prunable_tasks)
 
 # The daily job, created with the other system jobs when VIGIA_SYSTEM_JOBS is on (channels_app.jobs).
-PRUNE_JOB: dict[str, Any] = {
-    "external_key": "prune_history",
-    "name": "Prune history",
-    "kind": "prune_history",
-    "schedule_type": Job.ScheduleType.CRON,
-    "cron": "30 3 * * *",  # in TIME_ZONE (the default zone of new jobs)
-    "queue": Job.Queue.LOW,
-    "timeout_seconds": 3600,
-    "max_attempts": 3,
-}
+PRUNE_JOB: dict[str, Any] = system_jobs.declare(
+    gettext_lazy("Prune history"),
+    {
+        "external_key": "prune_history",
+        "name": "Prune history",
+        "kind": "prune_history",
+        "schedule_type": Job.ScheduleType.CRON,
+        "cron": "30 3 * * *",  # in TIME_ZONE (the default zone of new jobs)
+        "queue": Job.Queue.LOW,
+        "timeout_seconds": 3600,
+        "max_attempts": 3,
+    },
+)

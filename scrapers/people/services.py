@@ -20,10 +20,11 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_app import phones
 from channels_app.events import publish
-from scheduler import services
+from scheduler import services, system_jobs
 from scheduler.forms import model_words
 from scheduler.models import Job, Run
 from scheduler.shared import bounds
@@ -473,39 +474,48 @@ def expire(today: date | None = None) -> list[ExpiredRow]:
 
 
 CYCLE_JOBS = [
-    {
-        "external_key": "check_people",
-        "name": "Check monitored people (DJEN)",
-        "kind": "check_people",
-        "schedule_type": Job.ScheduleType.INTERVAL,
-        "interval_seconds": 60,
-        "queue": Job.Queue.DEFAULT,
-        "timeout_seconds": 120,
-    },
-    {
-        "external_key": "expire_people",
-        "name": "Expire monitored people",
-        "kind": "expire_people",
-        "schedule_type": Job.ScheduleType.CRON,
-        "cron": "5 0 * * *",
-        "queue": Job.Queue.LOW,
-        "timeout_seconds": 300,
-        "max_attempts": 3,
-    },
+    system_jobs.declare(
+        gettext_lazy("Check monitored people in DJEN"),
+        {
+            "external_key": "check_people",
+            "name": "Check monitored people (DJEN)",
+            "kind": "check_people",
+            "schedule_type": Job.ScheduleType.INTERVAL,
+            "interval_seconds": 60,
+            "queue": Job.Queue.DEFAULT,
+            "timeout_seconds": 120,
+        },
+    ),
+    system_jobs.declare(
+        gettext_lazy("End expired monitoring"),
+        {
+            "external_key": "expire_people",
+            "name": "Expire monitored people",
+            "kind": "expire_people",
+            "schedule_type": Job.ScheduleType.CRON,
+            "cron": "5 0 * * *",
+            "queue": Job.Queue.LOW,
+            "timeout_seconds": 300,
+            "max_attempts": 3,
+        },
+    ),
 ]
 
 
-SYNC_JOB = {
-    "external_key": "sync_people",
-    "name": "Check every monitored person now",
-    "kind": "sync_people",
-    "schedule_type": Job.ScheduleType.MANUAL,  # run by "Check all people now"
-    "queue": Job.Queue.DEFAULT,  # not high: gincana checks go first
-    "timeout_seconds": 900,
-    "max_attempts": 3,  # a lost worker: the next attempt queues the rest (waiting checks are kept)
-    "backoff_base_seconds": 10,
-    "backoff_cap_seconds": 60,
-}
+SYNC_JOB = system_jobs.declare(
+    gettext_lazy("Check every monitored person now"),
+    {
+        "external_key": "sync_people",
+        "name": "Check every monitored person now",
+        "kind": "sync_people",
+        "schedule_type": Job.ScheduleType.MANUAL,  # run by "Check all people now"
+        "queue": Job.Queue.DEFAULT,  # not high: gincana checks go first
+        "timeout_seconds": 900,
+        "max_attempts": 3,  # a lost worker: the next attempt queues the rest (waiting checks are kept)
+        "backoff_base_seconds": 10,
+        "backoff_cap_seconds": 60,
+    },
+)
 
 
 def ensure_cycle_jobs() -> list[Job]:

@@ -14,7 +14,9 @@ from config import overview as summary
 from scheduler import liveness, services
 from scheduler.execution import execute_run
 from scheduler.models import Job, Run
-from scrapers.models import MonitoredPerson, Source
+from scheduler.shared import retention
+from scrapers.models import Item, MonitoredPerson, Source
+from scrapers.people.services import CYCLE_JOBS
 from scrapers.sources.services import sync_job
 from tests.support.factories import lead, make_job
 
@@ -65,6 +67,7 @@ def test_the_overview_shows_everything_that_needs_attention(viewer_client):
     MonitoredPerson.objects.create(name="Bruno Later", monitor_until=timezone.localdate() + timedelta(days=90))
     _dead_delivery(1)
     _dead_delivery(2, Delivery.Status.SENT)
+    item = Item.objects.create(source=broken, key="k1", title="New <task>", content_hash="h")
 
     response = viewer_client.get("/")
 
@@ -81,6 +84,16 @@ def test_the_overview_shows_everything_that_needs_attention(viewer_client):
     assert "Nightly" in html  # next runs
     assert "boom &lt;1&gt;" in html and "boom &lt;2&gt;" not in html
     assert "Check all people now" not in html  # viewers get no buttons
+    # the team's work: the latest items (linked, with their source) and deliveries (status badges)
+    assert f'<a href="/items/{item.pk}/">New &lt;task&gt;</a>' in html
+    assert f'<a href="/sources/{broken.pk}/">Broken &lt;site&gt;</a> · ' in html and 'href="/items/">' in html
+    assert (
+        '<span class="badge sent">Sent</span>' in html
+        and '<span class="badge dead">Dead (retries exhausted)</span>' in html
+    )
+    # ... comes before the engine; the first steps are gone once the install has something
+    work, runs, engine = (html.index(f'<section id="{part}"') for part in ("work", "activity", "engine"))
+    assert work < runs < engine and 'id="first-steps"' not in html  # a source, person and channel exist
 
 
 def test_runs_by_hour_groups_by_hour_and_status():
@@ -123,6 +136,8 @@ def test_each_live_part_refreshes_alone(viewer_client, django_assert_max_num_que
         engine = viewer_client.get("/?part=engine", **HTMX).content.decode()
     assert engine.lstrip().startswith('<section id="engine"') and 'hx-trigger="every 5s' in engine
     assert "<html" not in engine and "never started" in engine
+    work = viewer_client.get("/?part=work", **HTMX).content.decode()
+    assert work.lstrip().startswith('<section id="work"') and "Latest items" in work and "<html" not in work
     activity = viewer_client.get("/?part=activity", **HTMX).content.decode()
     assert activity.lstrip().startswith('<section id="activity"') and "Runs in the last 24 h" in activity
     # an unknown part (or none) is the whole page
@@ -138,12 +153,14 @@ def test_queries_do_not_grow_with_the_rows(staff_client, django_assert_max_num_q
         MonitoredPerson.objects.create(name=f"P {i}", monitor_until=timezone.localdate() + timedelta(days=1))
         _dead_delivery(i)
         liveness.beat(uuid.uuid4().hex, f"h:{i}")
-    # session, user, lease, clusters, queues, runs (closed hours, this hour), sources, people, jobs,
-    # dead deliveries (count, latest dead, latest failed)
-    with django_assert_max_num_queries(13):
+    Item.objects.bulk_create(Item(source=Source.objects.first(), key=f"k{i}", content_hash="h") for i in range(30))
+    # session, user, setup (one EXISTS each for sources, people, channels), latest items, latest deliveries,
+    # failing sources, expiring people, dead deliveries (count, latest dead, latest failed), lease, clusters,
+    # queues, runs (closed hours, this hour), next runs (operators' jobs, system jobs): 17, each bounded
+    with django_assert_max_num_queries(17):
         response = staff_client.get("/")
     assert response.status_code == 200
-    with django_assert_max_num_queries(12):  # the closed hours' counts come from the cache now
+    with django_assert_max_num_queries(16):  # the closed hours' counts come from the cache now
         staff_client.get("/")
 
 
@@ -237,7 +254,10 @@ def test_viewers_may_not_force_sync_and_get_is_refused(viewer_client, staff_clie
 
 
 def test_staff_see_the_buttons(staff_client):
+    _source("One")
+    MonitoredPerson.objects.create(name="Ana")
     html = staff_client.get("/").content.decode()
+    assert '<button class="primary"' not in html  # checking everything is not the page's main task
     assert 'hx-post="/sync/people/"' in html and 'hx-post="/sync/sources/"' in html
     assert "Check all sources now" in html
 
@@ -259,3 +279,59 @@ def test_closed_hours_are_counted_once_a_minute_and_this_hour_every_time():
     assert (activity.total, activity.bad) == (2, 1)
     cache.clear()
     assert summary.runs_by_hour(now).total == 3
+
+
+def test_an_empty_install_offers_the_three_first_steps_and_no_check_all_button(staff_client):
+    html = staff_client.get("/").content.decode()
+    steps = html[html.index('id="first-steps"') :]
+    for url, text in [
+        ("/sources/new/", "Add your first source"),
+        ("/people/new/", "Add your first person"),
+        ("/channels/new/", "Add your first channel"),
+    ]:
+        assert f'href="{url}">{text}</a>' in steps
+    assert "Check all people now" not in html and "Check all sources now" not in html
+    assert 'id="work"' not in html  # nothing to show yet
+    assert html.index('id="first-steps"') < html.index('<section id="activity"')
+
+
+def test_the_steps_left_remain_until_all_three_are_done(staff_client):
+    _source("One")
+    html = staff_client.get("/").content.decode()
+    steps = html[html.index('id="first-steps"') : html.index('<section id="work"')]
+    assert 'href="/people/new/"' in steps and 'href="/channels/new/"' in steps and 'href="/sources/new/"' not in steps
+    assert "Check all sources now" in html and "Check all people now" not in html
+    MonitoredPerson.objects.create(name="Ana")
+    Channel.objects.create(name="outbox", kind="outbox")
+    html = staff_client.get("/").content.decode()
+    assert 'id="first-steps"' not in html and 'id="work"' in html and "Check all people now" in html
+
+
+def test_system_jobs_are_apart_under_their_translated_names_after_the_operators_jobs(staff_client):
+    services.ensure_jobs([retention.PRUNE_JOB, *CYCLE_JOBS])
+    mine = make_job(name="Gincana <tarefas>", next_run_at=timezone.now() + timedelta(days=2))
+    html = staff_client.get("/").content.decode()
+    operators = html.index('id="next-operators"')
+    system = html[html.index('id="next-system"') :]
+    assert operators < html.index('id="next-system"')
+    assert f'<a href="/jobs/{mine.pk}/">Gincana &lt;tarefas&gt;</a>' in html[operators : html.index('id="next-system"')]
+    assert "System jobs" in system and "Prune history" in system and "Check monitored people in DJEN" in system
+    prune = Job.objects.get(external_service="vigia", external_key="prune_history")
+    assert prune.name == "Prune history"  # the stored name is unchanged
+
+    staff_client.cookies["django_language"] = "pt-br"
+    html = staff_client.get("/").content.decode()
+    system = html[html.index('id="next-system"') :]
+    assert f'<a href="/jobs/{prune.pk}/">Limpar histórico</a>' in system
+    assert "Próximas execuções" in html or "Next runs" in html
+
+
+def test_display_name_is_the_jobs_own_name_unless_a_system_job_declared_one():
+    from scheduler import system_jobs
+
+    assert system_jobs.display_name(make_job(name="Mine")) == "Mine"
+    renamed = Job(name="Renamed by an operator", external_service="vigia", external_key="prune_history")
+    with translation.override("pt-br"):
+        assert str(system_jobs.display_name(renamed)) == "Limpar histórico"
+    other = Job(name="Theirs", external_service="crm", external_key="prune_history")
+    assert system_jobs.display_name(other) == "Theirs"
