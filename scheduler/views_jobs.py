@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from scheduler import cron_text, job_kinds, owners, schedules, services
+from scheduler import cron_text, job_kinds, owners, schedules, services, system_jobs
 from scheduler.forms import JobForm
 from scheduler.models import Job, Run
 from scheduler.shared.web import Request, keyset_page, query_without, render_page, staff_required
@@ -30,7 +30,7 @@ PAGE_SIZE = 50
 RECENT_RUNS = 20
 LIST_COLUMNS = (
     "id", "name", "kind", "schedule_type", "cron", "timezone", "interval_seconds", "run_at", "enabled", "queue",
-    "next_run_at",
+    "next_run_at", "external_service", "external_key",
 )  # fmt: skip
 RUN_COLUMNS = ("id", "job_id", "scheduled_for", "attempt", "trigger", "status", "started_at", "duration_ms")
 
@@ -108,6 +108,7 @@ def _label_jobs(rows: Iterable[Any]) -> None:
         row.last_run_url = f"{runs_path}{row.last_run_id}/" if row.last_run_id else ""
         row.last_status_label = statuses.get(row.last_status, row.last_status)
         row.queue_label = queues.get(row.queue, row.queue)
+        row.display_name = system_jobs.display_name(row)  # a system job under its translated name
 
 
 def _list_filters(request: Request) -> dict[str, Any]:
@@ -169,6 +170,7 @@ def _editor(request: Request, instance: Job, template: str, initial: dict[str, A
         "zone_names": zone_names(),
     }
     if instance.pk:
+        context["display_name"] = system_jobs.display_name(instance)
         context["next_runs"] = _both_zones(instance)
         context["owner"] = form.owner
         context["runs"] = label_rows(instance.runs.only(*RUN_COLUMNS).order_by("-scheduled_for", "-id")[:RECENT_RUNS])

@@ -343,3 +343,14 @@ def test_a_paused_or_finished_job_has_no_next_runs(db, staff_client):
     job = make_job(schedule_type="cron", cron="0 1 15 8 *", timezone="UTC", enabled=False)
     page = staff_client.get(reverse("scheduler:job", args=[job.pk])).content.decode()
     assert "<li>" not in page.split('id="next-runs"')[1].split("</dd>")[0]
+
+
+def test_system_jobs_show_their_translated_names(db, staff_client):
+    from scheduler.shared import retention
+
+    job = make_job(name="Prune history", external_service="vigia", external_key=retention.PRUNE_JOB["external_key"])
+    staff_client.cookies["django_language"] = "pt-br"
+    listed = staff_client.get(reverse("scheduler:jobs"), HTTP_ACCEPT_LANGUAGE="pt-br").content.decode()
+    page = staff_client.get(reverse("scheduler:job", args=[job.pk]), HTTP_ACCEPT_LANGUAGE="pt-br").content.decode()
+    assert "Limpar histórico" in listed and "Prune history</a>" not in listed
+    assert "<h1>Limpar histórico" in page
