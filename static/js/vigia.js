@@ -30,3 +30,34 @@
     if (event.target.matches("[data-submit-on-change]") && event.target.form) event.target.form.requestSubmit();
   });
 })();
+// On a phone, tables are stacked cards (vigia.css) and each cell shows its column's name from data-label: copy
+// every table's <th> texts onto its <td>s, on load and after every HTMX swap, so no template has to.
+(function () {
+  function labelTables() {
+    document.querySelectorAll("table").forEach(function (table) {
+      var head = table.tHead && table.tHead.rows[table.tHead.rows.length - 1];
+      if (!head) return;
+      var names = [];
+      Array.prototype.forEach.call(head.cells, function (th) {
+        var name = th.textContent.replace(/\s+/g, " ").trim();
+        for (var i = 0; i < th.colSpan; i++) names.push(name);
+      });
+      Array.prototype.forEach.call(table.tBodies, function (body) {
+        Array.prototype.forEach.call(body.rows, function (row) {
+          var column = 0;
+          Array.prototype.forEach.call(row.cells, function (cell) {
+            // A cell across several columns ("No items yet.") has no single name.
+            if (cell.tagName === "TD" && !cell.hasAttribute("data-label") && cell.colSpan === 1 && names[column]) {
+              cell.setAttribute("data-label", names[column]);
+            }
+            column += cell.colSpan;
+          });
+        });
+      });
+    });
+  }
+  labelTables();
+  document.addEventListener("DOMContentLoaded", labelTables);
+  document.addEventListener("htmx:afterSwap", labelTables);
+  document.addEventListener("htmx:afterSettle", labelTables);
+})();
