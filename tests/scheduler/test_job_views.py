@@ -354,3 +354,4 @@ def test_system_jobs_show_their_translated_names(db, staff_client):
     page = staff_client.get(reverse("scheduler:job", args=[job.pk]), HTTP_ACCEPT_LANGUAGE="pt-br").content.decode()
     assert "Limpar histórico" in listed and "Prune history</a>" not in listed
     assert "<h1>Limpar histórico" in page
+    assert "Rotinas" in listed and "tarefa" not in listed.lower()  # job = rotina (README, Glossary (pt-BR))
