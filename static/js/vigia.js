@@ -61,3 +61,33 @@
   document.addEventListener("htmx:afterSwap", labelTables);
   document.addEventListener("htmx:afterSettle", labelTables);
 })();
+// Lists that change on their own (items, deliveries, people's first checks, runs) refresh while open: a rows
+// container with data-live="10" and hx-trigger="live" is re-fetched every 10 s, only while the tab is visible
+// (htmx's "every 10s [filter]" would need eval, which the Content-Security-Policy forbids). A poll never starts
+// while another HTMX request is in flight, and a filter's request aborts a poll in flight, so a poll cannot
+// swap stale rows over the operator's newer filter.
+(function () {
+  var due = new WeakMap();
+  function live() { return document.querySelectorAll("[data-live]"); }
+  setInterval(function () {
+    if (document.visibilityState !== "visible" || !window.htmx || document.querySelector(".htmx-request")) return;
+    var now = Date.now();
+    live().forEach(function (el) {
+      var every = (parseFloat(el.getAttribute("data-live")) || 10) * 1000;
+      if (!due.has(el)) due.set(el, now + every);
+      else if (now >= due.get(el)) { due.set(el, now + every); htmx.trigger(el, "live"); }
+    });
+  }, 1000);
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt.hasAttribute("data-live")) return;
+    live().forEach(function (el) { htmx.trigger(el, "htmx:abort"); });
+  });
+  // A poll answered by a redirect (the session expired: the login page) or for rows no longer shown swaps nothing.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var el = event.detail.elt, path = event.detail.pathInfo || {};
+    if (!el.hasAttribute("data-live")) return;
+    if (!document.body.contains(el) || (path.responsePath && path.responsePath !== path.finalRequestPath)) {
+      event.detail.shouldSwap = false;
+    }
+  });
+})();
