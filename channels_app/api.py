@@ -18,18 +18,9 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict
 from channels_app import callers, scheduled
 from channels_app.models import Message
 from scheduler.shared import bounds
-from scheduler.shared.api import ApiError, ErrorOut, InvalidOut, invalid, not_found, require
+from scheduler.shared.api import READ_ERRORS, WRITE_ERRORS, ApiError, ErrorOut, invalid, not_found, require
 
 router = Router(tags=["messages"])
-WRITE_ERRORS: dict[int, type[Schema]] = {
-    400: InvalidOut,
-    401: ErrorOut,
-    403: ErrorOut,
-    413: InvalidOut,
-    422: InvalidOut,
-    429: ErrorOut,
-}
-READ_ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 429: ErrorOut}
 
 
 # --- Schemas -----------------------------------------------------------------------------------------

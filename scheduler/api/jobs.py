@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import translation
-from ninja import Schema, Status
+from ninja import Status
 
 from scheduler import services
 from scheduler.api.bodies import (
@@ -31,9 +31,11 @@ from scheduler.api.routes import router
 from scheduler.models import Job, Run
 from scheduler.shared import bounds
 from scheduler.shared.api import (
+    LIST_ERRORS,
+    READ_ERRORS,
+    WRITE_ERRORS,
     ApiError,
     ErrorOut,
-    InvalidOut,
     body,
     decode,
     encode,
@@ -43,17 +45,6 @@ from scheduler.shared.api import (
     page_size,
     require,
 )
-
-READ_ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 429: ErrorOut}
-LIST_ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 403: ErrorOut, 422: InvalidOut, 429: ErrorOut}
-WRITE_ERRORS: dict[int, type[Schema]] = {
-    400: InvalidOut,
-    401: ErrorOut,
-    403: ErrorOut,
-    413: InvalidOut,
-    422: InvalidOut,
-    429: ErrorOut,
-}
 
 
 def _job(job_id: int) -> Job:

@@ -320,6 +320,15 @@ class InvalidOut(Schema):
     errors: dict[str, list[str]] = Field(description="Messages by request field.")
 
 
+# The error answers operations document, by what they read: every operation can be refused (401/403/429); one
+# naming an object can be 404; one reading a body can be 400/413/422; a list's filters and cursor can be 422.
+AUTH_ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 403: ErrorOut, 429: ErrorOut}
+BODY_ERRORS: dict[int, type[Schema]] = {400: InvalidOut, 413: InvalidOut, 422: InvalidOut}
+READ_ERRORS: dict[int, type[Schema]] = {**AUTH_ERRORS, 404: ErrorOut}
+LIST_ERRORS: dict[int, type[Schema]] = {**AUTH_ERRORS, 422: InvalidOut}
+WRITE_ERRORS: dict[int, type[Schema]] = {**AUTH_ERRORS, **BODY_ERRORS}
+
+
 def encode(pk: int) -> str:
     return base64.urlsafe_b64encode(str(pk).encode()).decode().rstrip("=")
 

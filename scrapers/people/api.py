@@ -26,6 +26,8 @@ from ninja import Field, P, QueryEx, Router, Schema, Status
 from scheduler.models import Run
 from scheduler.shared import bounds
 from scheduler.shared.api import (
+    AUTH_ERRORS,
+    BODY_ERRORS,
     ApiError,
     ErrorOut,
     InvalidOut,
@@ -48,8 +50,6 @@ from scrapers.people.csv_io import document_key
 from scrapers.people.filters import PeopleFilters, filtered_people
 
 router = Router(tags=["people"])
-AUTH_ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 403: ErrorOut, 429: ErrorOut}
-BODY_ERRORS: dict[int, type[Schema]] = {400: InvalidOut, 413: InvalidOut, 422: InvalidOut}
 
 # Recipients: the form's text (addresses separated by commas, semicolons or line breaks) or a JSON list.
 RECIPIENTS: dict[str, Any] = {

@@ -29,6 +29,7 @@ from scheduler import services as scheduler_services
 from scheduler.models import Run
 from scheduler.shared.api import (
     MAX_PAGE_SIZE,
+    WRITE_ERRORS,
     ApiError,
     ErrorOut,
     InvalidOut,
@@ -45,6 +46,7 @@ from scheduler.shared.api import (
     schema_of,
     validate,
 )
+from scheduler.shared.api import READ_ERRORS as shared_read_errors
 from scheduler.shared.bounds import MAX_ID
 from scrapers.models import Item, ItemRevision, Source
 from scrapers.sources import preview as previews
@@ -56,15 +58,8 @@ router = Router(tags=["sources"])
 
 MASK = "********"
 RESOURCE = "sources"
-READ_ERRORS: dict[int, type[Schema]] = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: InvalidOut, 429: ErrorOut}
-WRITE_ERRORS: dict[int, type[Schema]] = {
-    400: InvalidOut,
-    401: ErrorOut,
-    403: ErrorOut,
-    413: InvalidOut,
-    422: InvalidOut,
-    429: ErrorOut,
-}
+# Ids are also query values here (?source=): their checks are 422s.
+READ_ERRORS: dict[int, type[Schema]] = {**shared_read_errors, 422: InvalidOut}
 Health = Literal["ok", "failing", "broken", "new"]
 Cursor = QueryEx[str | None, P(description="`next_cursor` from the previous page.")]
 Limit = QueryEx[int | None, P(ge=1, le=MAX_PAGE_SIZE, description="Rows per answer (default 50).")]
