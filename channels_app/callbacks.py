@@ -38,21 +38,21 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_variables
 
+from channels_app import sending
 from channels_app.kinds.webhook import signature
 from channels_app.models import ApiToken, Callback, Message
 from scheduler import queue
 from scheduler.errors import JobError, TransientError
 from scheduler.execution import worker_identity
 from scheduler.models import Run
-from scheduler.shared import answers, outbound, rawsql
+from scheduler.shared import answers, outbound
 from scheduler.shared.logs import log_context
 
 log = logging.getLogger("vigia.callbacks")
@@ -327,22 +327,4 @@ def requeue_due(now: datetime | None = None) -> int:
 
 
 def _any_due(now: datetime) -> bool:
-    """Is any callback due? Two indexed looks (callback_due, callback_sending) in one prepared statement."""
-    sql = rawsql.statement("callbacks_due", _due_sql)
-    adapt = connection.ops.adapt_datetimefield_value
-    params = [Callback.Status.PENDING, Callback.Status.RETRYING, adapt(now)]
-    params += [Callback.Status.SENDING, adapt(_stale_before(now))]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() is not None
-
-
-def _due_sql(conn: BaseDatabaseWrapper) -> str:
-    table = rawsql.quoted(conn, Callback._meta.db_table)
-    names = ("status", "next_attempt_at", "claimed_at")
-    # Concrete fields by name: each has a column (the stubs allow a relation, or None, for get_field().column).
-    status, at, claimed = (rawsql.quoted(conn, Callback._meta.get_field(name).column) for name in names)  # type: ignore[union-attr]
-    return (
-        f"SELECT 1 WHERE EXISTS (SELECT 1 FROM {table} WHERE {status} IN (%s, %s) AND {at} <= %s) "
-        f"OR EXISTS (SELECT 1 FROM {table} WHERE {status} = %s AND {claimed} < %s)"
-    )
+    return sending.any_due(Callback, "callbacks_due", now, _stale_before(now))

@@ -26,6 +26,7 @@ import random
 import traceback
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -38,7 +39,7 @@ from django.utils import timezone
 
 from channels_app import events, pacing
 from channels_app.kinds import base as kinds
-from channels_app.models import Channel, Delivery, Event, Recipient
+from channels_app.models import Callback, Channel, Delivery, Event, Recipient
 from scheduler.errors import ChannelDown, JobError, PermanentError
 from scheduler.execution import worker_identity
 from scheduler.shared import budgets, rawsql
@@ -292,23 +293,27 @@ def requeue_due(now: datetime | None = None) -> int:
 
 
 def _any_due(now: datetime) -> bool:
-    """Is any delivery due for requeue_due()? Two indexed looks in one statement (delivery_due,
-    delivery_sending), built once per connection: the ORM's query for it cost the leader more CPU than
-    its whole dispatch of an occurrence."""
-    sql = rawsql.statement("deliveries_due", _due_sql)
+    return any_due(Delivery, "deliveries_due", now, _stale_before(now))
+
+
+def any_due(model: type[Delivery] | type[Callback], name: str, now: datetime, stale_before: datetime) -> bool:
+    """Is any row of `model` (deliveries, the API's callbacks: both have status, next_attempt_at and claimed_at)
+    due for its requeue sweep: pending or retrying and due, or sending but claimed before `stale_before`? Two
+    indexed looks in one statement, prepared once per connection as `name`: the ORM's query for it cost the
+    leader more CPU than its whole dispatch of an occurrence."""
+    sql = rawsql.statement(name, partial(_due_sql, model))
     adapt = connection.ops.adapt_datetimefield_value
-    params = [Delivery.Status.PENDING, Delivery.Status.RETRYING, adapt(now)]
-    params += [Delivery.Status.SENDING, adapt(_stale_before(now))]
+    params = ["pending", "retrying", adapt(now), "sending", adapt(stale_before)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() is not None
 
 
-def _due_sql(conn: BaseDatabaseWrapper) -> str:
-    table = rawsql.quoted(conn, Delivery._meta.db_table)
+def _due_sql(model: type[Model], conn: BaseDatabaseWrapper) -> str:
+    table = rawsql.quoted(conn, model._meta.db_table)
     names = ("status", "next_attempt_at", "claimed_at")
     # Concrete fields by name: each has a column (the stubs allow a relation, or None, for get_field().column).
-    status, at, claimed = (rawsql.quoted(conn, Delivery._meta.get_field(name).column) for name in names)  # type: ignore[union-attr]
+    status, at, claimed = (rawsql.quoted(conn, model._meta.get_field(name).column) for name in names)  # type: ignore[union-attr]
     return (
         f"SELECT 1 WHERE EXISTS (SELECT 1 FROM {table} WHERE {status} IN (%s, %s) AND {at} <= %s) "
         f"OR EXISTS (SELECT 1 FROM {table} WHERE {status} = %s AND {claimed} < %s)"
