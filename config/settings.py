@@ -225,6 +225,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("pt-br", "Português (Brasil)")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["config.formats"]  # one date format per locale (config/formats)
 TIME_ZONE = env_zone("TIME_ZONE", "America/Sao_Paulo")
 USE_I18N = True
 USE_TZ = True  # stored in UTC; shown in TIME_ZONE

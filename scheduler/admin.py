@@ -1,7 +1,7 @@
 """The operator's admin for jobs and runs. Thin: validation is JobForm's, actions are services'."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, cast
 
 from django.contrib import admin, messages
@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -26,7 +26,12 @@ if TYPE_CHECKING:
 type _Fieldset = tuple[StrOrPromise | None, _FieldOpts]  # one of ModelAdmin.get_fieldsets()
 
 UPCOMING = 5
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
+
+
+def exact_time(moment: datetime, zone: tzinfo | None = None) -> str:
+    """An instant in the locale's one format (config/formats), with the zone's abbreviation."""
+    local = timezone.localtime(moment, zone)
+    return f"{formats.date_format(local, 'DATETIME_FORMAT')} {local.tzname()}"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -88,7 +93,7 @@ def clip(text: str, length: int = 40) -> str:
 
 def local_time(moment: datetime | None) -> str:
     """A stored (UTC) instant on the operator's clock (TIME_ZONE, or whatever zone is active)."""
-    return f"{timezone.localtime(moment):{TIME_FORMAT}}" if moment else "—"
+    return exact_time(moment) if moment else "—"
 
 
 class JobAdminForm(JobForm):
@@ -260,7 +265,7 @@ class JobAdmin(admin.ModelAdmin):
         if not moments:
             return "None: the schedule is complete."
         note = [("(paused: these are the times if it were resumed now)",)] if not job.enabled else []
-        times = [(f"{moment.astimezone(zone):{TIME_FORMAT}}",) for moment in moments]
+        times = [(exact_time(moment, zone),) for moment in moments]
         return format_html_join("", "<div>{}</div>", [*times, *note])
 
     @admin.action(description="Run now", permissions=["change"])

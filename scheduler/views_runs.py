@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scheduler import progress
+from scheduler import progress, waiting
 from scheduler.models import Job, Run
 from scheduler.shared import bounds
 from scheduler.shared.web import Request, query_without, render_page
@@ -208,6 +208,7 @@ def run(request: Request, pk: int) -> HttpResponse:
         "compact": bool(request.GET.get("compact")),
         "progress": progress.of(record),  # a long run's "done of total", written as it works
         "facts": [fact for provider in _run_facts for fact in provider(record)],
+        "waiting": "" if record.is_final else waiting.why_waiting(record),  # why it has not started
     }
     context["result"] = json.dumps(record.result, indent=2, ensure_ascii=False, default=str) if record.result else ""
     if not (request.htmx and not request.htmx.boosted):
