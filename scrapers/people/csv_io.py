@@ -87,6 +87,9 @@ Column = tuple[str | None, str]  # (canonical name or None, the file's own name)
 Row = tuple[int, list[str]]  # (line, cells)
 
 
+NAME_SHOWN = 200  # of a row's name in the report: a cell may be a whole pasted paragraph
+
+
 class CsvError(Exception):
     """The file itself cannot be used (encoding, header); no row was looked at."""
 
@@ -96,6 +99,7 @@ class Problem:
     line: int  # as a spreadsheet numbers it: the header is line 1
     column: str  # the file's own column name, or WHOLE_ROW
     message: str
+    name: str = ""  # the row's name cell, so the report says whose row it is, not only its line
 
     def __str__(self) -> str:
         where = "whole row" if self.column == WHOLE_ROW else f"column '{self.column}'"
@@ -287,8 +291,8 @@ class Import:
                 return person
         return None
 
-    def problem(self, line: int, column: str, message: str) -> None:
-        self.report.problems.append(Problem(line, column, message))
+    def problem(self, line: int, column: str, message: str, name: str = "") -> None:
+        self.report.problems.append(Problem(line, column, message, name))
 
     def check_row(self, line: int, cells: list[str]) -> None:
         values: dict[str, str]
@@ -299,26 +303,27 @@ class Import:
                 values[canonical] = _undefused(cell.strip())
             elif cell.strip():
                 stray = True
+        who = values.get("name", "")[:NAME_SHOWN]
         if stray:  # a value nobody named: refusing beats guessing which column it belongs to
-            return self.problem(line, WHOLE_ROW, _("A value in a column without a header."))
+            return self.problem(line, WHOLE_ROW, _("A value in a column without a header."), who)
         values = {name: values.get(name, "") for name in present}  # a short row: its missing cells are empty
 
         identity = (brazil.normalize_name(values["name"]), document_key(values.get("cpf_cnpj", "")))
         if identity[0] and identity in self.seen:
             message = _("Duplicates line %(line)s.") % {"line": self.seen[identity]}
-            return self.problem(line, present["name"], message)
+            return self.problem(line, present["name"], message, who)
         self.seen.setdefault(identity, line)
 
         existing, ambiguity = self.find_existing(identity)
         if ambiguity:
-            return self.problem(line, present["name"], ambiguity)
+            return self.problem(line, present["name"], ambiguity, who)
         if values.get("active", "") and brazil.normalize_name(values["active"]) not in YES | NO:
-            return self.problem(line, present["active"], _("Write yes or no (sim/não)."))
+            return self.problem(line, present["active"], _("Write yes or no (sim/não)."), who)
         data, before = form_data(values, existing)
         person = existing or MonitoredPerson()
         cleaned, errors = people.validate_person(data, person, twin=self.twin)
         if errors:
-            self.report.problems.extend(form_problems(line, errors, present))
+            self.report.problems.extend(form_problems(line, errors, present, who))
             return None
         if before is not None and {name: cleaned[name] for name in FIELDS} == before:
             self.report.unchanged += 1
@@ -377,7 +382,7 @@ class Import:
                         update_people([(person, before)])
                         written_changed.append((line, person, before))
             except IntegrityError:
-                self.problem(line, self.present["name"], _("Already monitored (saved meanwhile)."))
+                self.problem(line, self.present["name"], _("Already monitored (saved meanwhile)."), person.name)
         return written_new, written_changed
 
 
@@ -473,7 +478,9 @@ def form_data(
     return base, before
 
 
-def form_problems(line: int, errors: Mapping[str, list[str]], present: Mapping[str, str]) -> list[Problem]:
+def form_problems(
+    line: int, errors: Mapping[str, list[str]], present: Mapping[str, str], who: str = ""
+) -> list[Problem]:
     columns = {FORM_FIELD.get(column, column): column for column in COLUMNS}
     found: list[Problem] = []
     for name, messages in errors.items():
@@ -481,7 +488,7 @@ def form_problems(line: int, errors: Mapping[str, list[str]], present: Mapping[s
         # The file's own header when it has the column; the canonical name when it lacks it (the OAB's UF
         # is required by an oab column alone); WHOLE_ROW for errors of no single field.
         label = WHOLE_ROW if column is None else present.get(column, column)
-        found.extend(Problem(line, label, message) for message in messages)
+        found.extend(Problem(line, label, message, who) for message in messages)
     return found
 
 

@@ -165,7 +165,9 @@ def run_import(transfer_id: int) -> dict[str, Any]:
     except people_csv.CsvError as exc:
         _finish(transfer, error=str(exc))
         raise PermanentError(str(exc)) from None
-    problems = [{"line": p.line, "column": p.column, "message": str(p.message)} for p in report.problems]
+    problems = [
+        {"line": p.line, "name": p.name, "column": p.column, "message": str(p.message)} for p in report.problems
+    ]
     counts = {"rows": report.rows, "created": report.created, "updated": report.updated}
     counts.update(unchanged=report.unchanged, rejected=report.rejected, earlier_attempt_rows=earlier)
     _finish(transfer, report={**counts, "problems": problems}, done=report.rows, total=report.rows)
@@ -266,10 +268,11 @@ def report_csv(transfer: PeopleTransfer) -> bytes:
     """The import's per-line report as CSV (UTF-8 with a BOM, for Excel): every problem line."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerow(["line", "column", "problem"])
+    writer.writerow(["line", "name", "column", "problem"])
     for problem in (transfer.report or {}).get("problems", []):
-        # Cells come from the file: defused as the export defuses them.
-        writer.writerow([problem["line"], *(people_csv._defused(problem[key]) for key in ("column", "message"))])
+        # Cells come from the file: defused as the export defuses them ("name" is absent from older reports).
+        cells = (people_csv._defused(problem.get(key, "")) for key in ("name", "column", "message"))
+        writer.writerow([problem["line"], *cells])
     return text.getvalue().encode("utf-8-sig")
 
 

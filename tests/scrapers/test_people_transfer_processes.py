@@ -44,7 +44,7 @@ def test_an_upload_is_imported_by_a_worker_while_its_page_shows_the_progress(pro
     assert partial, seen  # the page showed the import under way
     assert partial == sorted(partial) and {total for _, total in seen} == {ROWS}
     assert '<dd class="num" data-count="created">1999</dd>' in live
-    assert '<td class="num">8</td><td class="mono">cpf_cnpj</td>' in live
+    assert '<td class="num">8</td><td>Pessoa Errada</td><td class="mono">cpf_cnpj</td>' in live
     assert "hx-trigger" not in live  # the page stopped polling
     assert MonitoredPerson.objects.count() == ROWS - 1
     run = Run.objects.get(job__people_transfer=transfer)

@@ -78,8 +78,8 @@ def test_an_upload_is_queued_as_a_job_and_its_page_polls_until_the_per_line_repo
     assert "<html" not in live and "hx-trigger" not in live and 'data-state="succeeded"' in live  # polling ends
     assert '<dd class="num" data-count="created">1</dd>' in live
     assert '<dd class="num bad" data-count="rejected">2</dd>' in live
-    assert '<td class="num">3</td><td class="mono">cpf_cnpj</td>' in live
-    assert '<td class="num">4</td><td class="mono">tribunals</td>' in live and "Unknown tribunal" in live
+    assert '<td class="num">3</td><td>João Bad</td><td class="mono">cpf_cnpj</td>' in live  # whose row, too
+    assert '<td class="num">4</td><td>Ana</td><td class="mono">tribunals</td>' in live and "Unknown tribunal" in live
     assert list(MonitoredPerson.objects.values_list("name", flat=True)) == ["Maria Lima"]
     assert PeopleTransfer.objects.get().upload is None  # the report stays, the file's bytes go
     assert the_run(transfer).result == {
@@ -95,7 +95,8 @@ def test_an_upload_is_queued_as_a_job_and_its_page_polls_until_the_per_line_repo
     report = staff_client.get(url("people_transfer_download", transfer.pk))
     assert report["Content-Disposition"] == f'attachment; filename="people-import-{transfer.pk}-report.csv"'
     lines = report.content.decode("utf-8-sig").splitlines()
-    assert lines[0] == "line,column,problem" and lines[1].startswith("3,cpf_cnpj,") and lines[2].startswith("4,")
+    assert lines[0] == "line,name,column,problem" and lines[1].startswith("3,João Bad,cpf_cnpj,")
+    assert lines[2].startswith("4,Ana,tribunals,")
 
 
 def test_the_page_shows_the_progress_the_run_writes(staff_client):
