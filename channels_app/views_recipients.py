@@ -1,5 +1,5 @@
-"""Recipient pages: add, edit and delete a channel's recipient, and its subscriptions (topics suggested by
-the registered topic providers). Validation is RecipientForm's and SubscriptionForm's."""
+"""Recipient pages: add, edit and delete a channel's recipient, and its subscriptions (topics offered and shown
+in words by channels_app.topics). Validation is RecipientForm's and SubscriptionForm's."""
 
 from django.contrib import messages
 from django.http import HttpResponse
@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from channels_app import forms as channel_forms
+from channels_app import topics
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Recipient, Subscription
 from channels_app.views_common import done
@@ -31,7 +32,12 @@ def _context(
         pass
     context["title"] = str(recipient.label or recipient.address or _("(channel)")) if recipient else _("New recipient")
     if recipient is not None:
-        context["subscriptions"] = recipient.subscriptions.order_by("topic")
+        subscriptions = list(recipient.subscriptions.order_by("topic"))
+        described = topics.describe(subscription.topic for subscription in subscriptions)
+        context["subscriptions"] = [
+            (subscription, *described[subscription.topic], topics.in_words(subscription.event_types))
+            for subscription in subscriptions
+        ]
         context["subscription_form"] = subscription_form or channel_forms.SubscriptionForm(
             initial={"recipient": recipient}
         )
@@ -85,7 +91,8 @@ def subscription_new(request: Request, pk: int) -> HttpResponse:
     form = channel_forms.SubscriptionForm(data)
     if form.is_valid():
         form.save()
-        messages.success(request, _("Subscribed to %(topic)s.") % {"topic": form.cleaned_data["topic"]})
+        topic = form.cleaned_data["topic"]
+        messages.success(request, _("Subscribed to %(topic)s.") % {"topic": topics.describe([topic])[topic][0]})
         return done(request, reverse("channels_app:recipient", args=[found.pk]))
     context = _context(found, channel_forms.RecipientForm(instance=found), subscription_form=form)
     return render_page(request, TEMPLATE, context, partial="subscription_form")

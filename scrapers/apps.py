@@ -1,10 +1,12 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy
 
 
 class ScrapersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "scrapers"
+    verbose_name = gettext_lazy("Sources and people")
 
     def ready(self) -> None:
         from scrapers import jobs, retention  # noqa: F401  (the job kinds, the pruner)
@@ -13,7 +15,6 @@ class ScrapersConfig(AppConfig):
 
         post_migrate.connect(people._ensure_after_migrate, sender=self)
 
-        from channels_app import topics as channel_topics
         from scrapers import topics
 
-        channel_topics.register(topics.choices)
+        topics.register()  # sources and people, in words, for the subscription forms

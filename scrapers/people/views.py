@@ -18,7 +18,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
-from channels_app.models import Subscription
 from scheduler import progress
 from scheduler.models import Run
 from scheduler.shared import bounds
@@ -193,14 +192,12 @@ def latest_matches(person: MonitoredPerson) -> list[PublicationMatch]:
 @require_GET
 def person(request: Request, pk: int) -> HttpResponse:
     person = get_object_or_404(MonitoredPerson.objects.select_related("job"), pk=pk)
-    subscriptions = Subscription.objects.filter(topic=person.topic).select_related("recipient__channel")
     context = {
         **check_context(person),
         "title": person.name,
         "document": brazil.format_document(person.document),
         "matches": latest_matches(person),
         "limit": LATEST_MATCHES,
-        "subscriptions": list(subscriptions.order_by("pk")[:50]),
         "job_url": _url_or_empty("scheduler:job", person.job_id) if person.job_id else "",
     }
     return render(request, "scrapers/person.html", context)

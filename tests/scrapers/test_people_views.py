@@ -251,7 +251,9 @@ def test_the_person_page_polls_while_the_first_check_is_queued(staff_client, dje
         response = staff_client.get(url("person", person.pk))
     text = response.content.decode()
     assert response.status_code == 200
-    assert "Maria Lima" in text and CPF in text and "5511987654321" in text and "via Zap" in text
+    assert "Maria Lima" in text and CPF in text and "5511987654321" in text
+    notify = text.split('id="notify"', 1)[1].split("</section>", 1)[0]  # the import's recipient, notified
+    assert "5511987654321</a>" in notify and "· Zap" in notify and "New publication" in notify
     assert "&lt;b&gt;vip&lt;/b&gt;" in text
     assert f'hx-get="{url("person_status", person.pk)}"' in text and 'hx-trigger="every 2s"' in text
     assert 'data-run-status="queued"' in text
