@@ -15,7 +15,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from channels_app import callbacks, rendering, scheduled, sending, tokens
 from channels_app import forms as channel_forms
@@ -71,7 +72,8 @@ class ChannelAdmin(admin.ModelAdmin):
     list_filter = ["kind", "enabled"]
     search_fields = ["name"]
     ordering = ["name"]
-    edit_fields: "_FieldGroups" = ["name", "kind", "enabled", "pace_per_minute", "config", "secrets"]
+    # `config` shows the kind's fields, its secrets among them as write-only inputs (the form's `secrets` reads them).
+    edit_fields: "_FieldGroups" = ["name", "kind", "enabled", "pace_per_minute", "config"]
 
     def get_fields(self, request: HttpRequest, obj: Channel | None = None) -> "_FieldGroups":
         # A channel being added has no stored secrets to summarize.
@@ -106,15 +108,15 @@ class ChannelAdmin(admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="Recipients", ordering="recipient_count")
+    @admin.display(description=gettext_lazy("Recipients"), ordering="recipient_count")
     def recipient_count(self, channel: "WithAnnotations[Channel, ChannelCounts]") -> int:
         return channel.recipient_count
 
-    @admin.display(description="Sent (24 h)", ordering="sent_count")
+    @admin.display(description=gettext_lazy("Sent (24 h)"), ordering="sent_count")
     def sent_last_day(self, channel: "WithAnnotations[Channel, ChannelCounts]") -> int:
         return channel.sent_count
 
-    @admin.display(description="Stored secrets")
+    @admin.display(description=gettext_lazy("Stored secrets"))
     def stored_secrets(self, channel: Channel) -> str:
         return channel_forms.secrets_summary(channel)
 
@@ -131,7 +133,7 @@ class RecipientAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Recipient]:
         return super().get_queryset(request).annotate(subscription_count=Count("subscriptions"))
 
-    @admin.display(description="Subscriptions", ordering="subscription_count")
+    @admin.display(description=gettext_lazy("Subscriptions"), ordering="subscription_count")
     def subscription_count(self, recipient: "WithAnnotations[Recipient, SubscriptionCount]") -> int:
         return recipient.subscription_count
 
@@ -145,9 +147,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
     ordering = ["topic", "id"]
     list_select_related = ["recipient__channel"]
 
-    @admin.display(description="Event types")
+    @admin.display(description=gettext_lazy("Event types"))
     def types(self, subscription: Subscription) -> str:
-        return ", ".join(subscription.event_types) or "all"
+        return ", ".join(subscription.event_types) or _("all")
 
 
 @admin.register(MessageTemplate)
@@ -163,7 +165,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: MessageTemplate | None = None) -> list[str]:
         return [] if obj is None else ["preview"]
 
-    @admin.display(description="Preview (sample values)")
+    @admin.display(description=gettext_lazy("Preview (sample values)"))
     def preview(self, template: MessageTemplate) -> SafeString:
         subject, text = channel_forms.preview(template.name, template.subject, template.body)
         # format_html escapes: a template's output is plain text, never markup for this page.
@@ -172,7 +174,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 class EventTypeFilter(admin.SimpleListFilter):
     # Fixed choices: the distinct types of millions of deliveries would be a scan.
-    title = "event type"
+    title = gettext_lazy("event type")
     parameter_name = "event_type"
 
     def lookups(self, request: HttpRequest, model_admin: "admin.ModelAdmin[Any]") -> list[tuple[str, str]]:
@@ -204,28 +206,33 @@ class DeliveryAdmin(ReadOnlyAdmin):
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("channels_app.change_delivery")
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=gettext_lazy("Status"), ordering="status")
     def status_badge(self, delivery: Delivery) -> SafeString:
         return _badge(delivery.get_status_display(), delivery.status, delivery.error)
 
-    @admin.display(description="Channel", ordering="recipient__channel__name")
+    @admin.display(description=gettext_lazy("Channel"), ordering="recipient__channel__name")
     def channel(self, delivery: Delivery) -> str:
         return delivery.recipient.channel.name
 
-    @admin.display(description="Event", ordering="event__type")
+    @admin.display(description=gettext_lazy("Event"), ordering="event__type")
     def event_type(self, delivery: Delivery) -> str:
         return delivery.event.type
 
-    @admin.display(description="Error")
+    @admin.display(description=gettext_lazy("Error"))
     def problem(self, delivery: Delivery) -> str:
         if delivery.error:
             return clip(delivery.error, 60)
-        return clip(f"Template not used: {delivery.template_error}", 60) if delivery.template_error else ""
+        if not delivery.template_error:
+            return ""
+        return clip(_("Template not used: %(error)s") % {"error": delivery.template_error}, 60)
 
-    @admin.action(description="Retry (dead and failed ones)", permissions=["retry"])
+    @admin.action(description=gettext_lazy("Retry (dead and failed ones)"), permissions=["retry"])
     def retry(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         revived = sending.revive(queryset)
-        self.message_user(request, f"Queued {revived} delivery(ies) again.", messages.SUCCESS)
+        text = ngettext("Queued %(count)d delivery again.", "Queued %(count)d deliveries again.", revived) % {
+            "count": revived
+        }
+        self.message_user(request, text, messages.SUCCESS)
 
 
 @admin.register(ApiToken)
@@ -264,7 +271,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
             kwargs["form"] = ApiTokenForm
         return super().get_form(request, obj, change, **kwargs)
 
-    @admin.display(description="Scopes")
+    @admin.display(description=gettext_lazy("Scopes"))
     def scope_list(self, token: ApiToken) -> str:
         return " ".join(token.scopes or []) or "—"
 
@@ -282,14 +289,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
         secret = token.callback_secret["secret"]
         self.message_user(
             request,
-            f"The token for {token.name}: {raw} — its callback secret: {secret} — copy both now, they cannot be "
-            "shown again.",
+            _(
+                "The token for %(name)s: %(token)s — its callback secret: %(secret)s — copy both now, they cannot "
+                "be shown again."
+            )
+            % {"name": token.name, "token": raw, "secret": secret},
             messages.WARNING,
         )
 
-    @admin.action(description="Revoke", permissions=["revoke"])
+    @admin.action(description=gettext_lazy("Revoke"), permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        self.message_user(request, f"Revoked {tokens.revoke(queryset)} token(s).", messages.SUCCESS)
+        count = tokens.revoke(queryset)
+        text = ngettext("Revoked %(count)d token.", "Revoked %(count)d tokens.", count) % {"count": count}
+        self.message_user(request, text, messages.SUCCESS)
 
 
 @admin.register(Message)
@@ -305,7 +317,7 @@ class MessageAdmin(ReadOnlyAdmin):
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("channels_app.change_message")
 
-    @admin.display(description="Send at", ordering="send_at")
+    @admin.display(description=gettext_lazy("Send at"), ordering="send_at")
     def send_time(self, message: Message) -> str:
         return local_time(message.send_at)
 
@@ -314,13 +326,18 @@ class MessageAdmin(ReadOnlyAdmin):
         """What became of its callback ("sent (HTTP 200)", "retrying: HTTP 503"…; see the Callbacks list)."""
         return clip(message.callback_status, 60) if message.callback_url else "—"
 
-    @admin.action(description="Cancel", permissions=["cancel"])
+    @admin.action(description=gettext_lazy("Cancel"), permissions=["cancel"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         chosen = list(queryset)
         cancelled = sum(scheduled.cancel(message) for message in chosen)
-        text = f"Cancelled {cancelled} message(s)."
+        text = ngettext("Cancelled %(count)d message.", "Cancelled %(count)d messages.", cancelled) % {
+            "count": cancelled
+        }
         if cancelled < len(chosen):
-            text += f" {len(chosen) - cancelled} already sending or done."
+            busy = len(chosen) - cancelled
+            text += " " + ngettext("%(count)d already sending or done.", "%(count)d already sending or done.", busy) % {
+                "count": busy
+            }
         self.message_user(request, text, messages.SUCCESS)
 
 

@@ -5,80 +5,45 @@ Secrets are write-only: ChannelForm never renders a stored secret (nor one just 
 back with errors), and its error messages name settings, never their values.
 """
 
-import json
-import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.forms.renderers import BaseRenderer
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from channels_app import crypto, rendering, topics
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, MessageTemplate, Recipient, Subscription
-from scheduler.shared import bounds
+from scheduler.shared import bounds, kind_fields
 from scheduler.shared.kind_registry import add_nested_errors
-
-TOPIC = re.compile(r"^(\*|[A-Za-z0-9_-]+:[A-Za-z0-9_:*.-]+)$")
-
 
 # --- channels --------------------------------------------------------------------------------------
 
 
-def _all_secret_names() -> set[str]:
-    return {name for kind_name in kinds.names() for name in kinds.get(kind_name).secret_fields}
-
-
-class RedactedJSONInput(forms.Textarea):
-    """The public settings, without any secret a user typed there by mistake (they come back as errors)."""
-
-    def format_value(self, value: Any) -> Any:
-        try:
-            data = bounds.load_json(value) if isinstance(value, str) else value
-        except ValueError:  # shown back to be corrected, unless it seems to hold a secret
-            return "" if any(f'"{name}"' in value for name in _all_secret_names()) else value
-        if isinstance(data, dict):
-            data = {key: item for key, item in data.items() if key not in _all_secret_names()}
-            return json.dumps(data, ensure_ascii=False, indent=2)
-        return value
-
-
-class WriteOnlyInput(forms.Textarea):
-    """Renders empty, always: neither a stored secret nor the one just posted goes back to the browser."""
-
-    def format_value(self, value: Any) -> None:
-        return None
-
-
-def _settings_help() -> str:
-    lines = []
-    for name in kinds.names():
-        kind = kinds.get(name)
-        public = [field for field in kind.Config.base_fields if field not in kind.secret_fields]
-        lines.append(
-            _("%(kind)s: %(settings)s; secrets: %(secrets)s")
-            % {"kind": name, "settings": ", ".join(public) or "—", "secrets": ", ".join(kind.secret_fields) or "—"}
-        )
-    return " · ".join(lines)
-
-
 class ChannelForm(forms.ModelForm):
-    kind = forms.CharField(widget=forms.Select)
+    kind = forms.CharField(label=gettext_lazy("Kind"), widget=forms.Select)
     pace_per_minute = forms.IntegerField(
+        label=gettext_lazy("Pace per minute"),
         required=False,
         min_value=1,
         max_value=6000,
         help_text=gettext_lazy("At most this many messages a minute. Empty: no limit."),
     )
-    config = bounds.JSONField(required=False, initial=dict, widget=RedactedJSONInput(attrs={"rows": 4}))
+    # The kind's own fields (kind_fields), its secrets among them as write-only inputs read by `secrets`.
+    config = kind_fields.KindSettingsField(
+        kinds.channel_kinds,
+        endpoint="channels",
+        secrets_field="secrets",
+        required=False,
+        initial=dict,
+        label=gettext_lazy("Settings of the kind"),
+    )
     secrets = bounds.JSONField(
         required=False,
-        widget=WriteOnlyInput(attrs={"rows": 3, "autocomplete": "off"}),
+        widget=kind_fields.KindSecretsInput(kinds.channel_kinds, settings="config"),
         help_text=gettext_lazy(
             'Write-only JSON object, e.g. {"token": "…"}. Never shown again; leave empty to keep the stored '
             "secrets, give a key to replace that one."
@@ -94,9 +59,9 @@ class ChannelForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["kind"].widget.choices = [("", "---------"), *kinds.choices()]
-        self.fields["config"].help_text = _("JSON object of the kind's settings. %(kinds)s") % {
-            "kinds": _settings_help()
-        }
+        kind_fields.follow_kind(self, "config")
+        config = cast(kind_fields.KindSettingsField, self.fields["config"])
+        config.secrets_set = lambda: {key for key, value in self._stored_secrets().items() if value}
         self._secrets: dict[str, Any] | None = None
 
     def clean_kind(self) -> str:
@@ -230,39 +195,44 @@ class RecipientForm(forms.ModelForm):
         return data
 
 
-class DatalistInput(forms.TextInput):
-    """A free text input with suggestions."""
+class EventTypesField(forms.MultipleChoiceField):
+    """Event types ticked in words: a box's value may stand for several types ("source.broken,source.recovered");
+    any known type is accepted too (the admin's and the API's posts). Cleans to a flat list of types."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.choices: list[tuple[str, str]] = []
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=_event_choices, widget=forms.CheckboxSelectMultiple, **kwargs)
 
-    def render(
-        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: BaseRenderer | None = None
-    ) -> SafeString:
-        list_id = f"{(attrs or {}).get('id') or name}_choices"
-        html = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
-        options = format_html_join("", '<option value="{}">{}</option>', self.choices)
-        return html + format_html('<datalist id="{}">{}</datalist>', list_id, options)
+    def valid_value(self, value: str) -> bool:
+        return all(name in rendering.EVENT_TYPES for name in str(value).split(","))
+
+    def clean(self, value: Any) -> list[str]:
+        ticked = super().clean(value)
+        return list(dict.fromkeys(name for box in ticked for name in box.split(",")))
+
+    def prepare_value(self, value: Any) -> list[str]:
+        # The boxes whose types are all in the list (a subscription's, or what was posted).
+        types = {name for box in value or [] for name in str(box).split(",")}
+        boxes = cast(Iterable[tuple[str, str]], self.choices)
+        return [box for box, _words in boxes if set(str(box).split(",")) <= types]
+
+
+def _event_choices() -> list[tuple[str, str]]:
+    return [(",".join(types), str(words)) for words, types in topics.all_events()]
 
 
 class SubscriptionForm(forms.ModelForm):
     topic = forms.CharField(
+        label=gettext_lazy("Notify about"),
         max_length=200,
-        widget=DatalistInput,
-        help_text=gettext_lazy(
-            "source:12, person:45, job:7:failed, sources:broken, people:expired, or * for everything; "
-            "* also works inside a topic (source:*)."
-        ),
+        widget=forms.Select,
+        help_text=gettext_lazy("A pattern, or one source, person or job."),
     )
-    event_types = forms.MultipleChoiceField(
-        required=False,
-        choices=[(name, name) for name in rendering.EVENT_TYPES],
-        widget=forms.CheckboxSelectMultiple,
-        help_text=gettext_lazy("None ticked: every event type."),
+    event_types = EventTypesField(
+        label=gettext_lazy("Events"), required=False, help_text=gettext_lazy("None ticked: every event.")
     )
 
     instance: Subscription
+    offers_topics = True  # a select of every pattern and object (a few queries)
 
     class Meta:
         model = Subscription
@@ -271,15 +241,18 @@ class SubscriptionForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cast(forms.ModelChoiceField, self.fields["recipient"]).queryset = Recipient.objects.select_related("channel")
-        self.fields["topic"].widget.choices = topics.choices()
+        if self.offers_topics:
+            self._offer_topics()
+
+    def _offer_topics(self) -> None:
+        offered: list[tuple[str, Any]] = [("", _("Choose…")), *topics.choices()]
+        current = self.instance.topic or self.initial.get("topic")
+        if current and not any(current == value for _group, options in offered[1:] for value, _label in options):
+            offered.append((current, topics.describe([current])[current][0]))  # kept, not silently replaced
+        self.fields["topic"].widget.choices = offered
 
     def clean_topic(self) -> str:
-        topic = self.cleaned_data["topic"].strip()
-        if not TOPIC.match(topic):
-            raise ValidationError(
-                _("A topic is * or name:value (source:12, job:*:failed) made of letters, digits and : * _ - .")
-            )
-        return topic
+        return topics.validate(self.cleaned_data["topic"])
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -290,9 +263,65 @@ class SubscriptionForm(forms.ModelForm):
             if taken.exists():
                 self.add_error(
                     "topic",
-                    _("%(recipient)s is already subscribed to %(topic)s.") % {"recipient": recipient, "topic": topic},
+                    _("%(recipient)s is already subscribed to %(topic)s.")
+                    % {"recipient": recipient, "topic": topics.describe([topic])[topic][0]},
                 )
+        if topic and data.get("event_types"):
+            try:
+                topics.check_event_types(topic, data["event_types"])
+            except ValidationError as exc:
+                self.add_error("event_types", exc)
         return data
+
+
+class NotifyForm(SubscriptionForm):
+    """The Notify panel's form on an object's page: its topic is the page's, the recipient is picked by channel
+    and the events are the ones that object publishes, all ticked at first. Given the recipient's existing
+    subscription as `instance`, it updates that one's events (subscribing again is no error)."""
+
+    offers_topics = False
+
+    def __init__(self, topic: str, *args: Any, **kwargs: Any) -> None:
+        # Its own ids: the page around the panel has forms of its own.
+        super().__init__(*args, initial={"topic": topic}, auto_id="notify-%s", **kwargs)
+        self.page_topic = topic
+        self.fields["topic"].widget, self.fields["topic"].required = forms.HiddenInput(), False
+        offered = recipient_choices(Recipient.objects.select_related("channel"))
+        self.has_recipients = bool(offered)
+        cast(forms.ModelChoiceField, self.fields["recipient"]).choices = [("", _("Choose a recipient…")), *offered]
+        events = cast(EventTypesField, self.fields["event_types"])
+        events.choices = [(",".join(types), str(words)) for words, types in topics.events(topic) or []]
+        events.required = True
+        events.error_messages["required"] = _("Tick at least one event.")
+        events.help_text = ""
+        events.initial = [",".join(types) for _words, types in topics.events(topic) or []]
+
+    def clean_topic(self) -> str:
+        return topics.validate(self.page_topic)  # the page's, whatever was posted
+
+    def clean_event_types(self) -> list[str]:
+        ticked = self.cleaned_data["event_types"]
+        # All of them ticked is stored as "all events": an event type added later is heard too.
+        return [] if set(ticked) >= set(topics.event_types(self.page_topic)) else ticked
+
+
+def recipient_choices(recipients: QuerySet[Recipient]) -> list[tuple[Any, Any]]:
+    """Grouped by channel, by label or address: active recipients on enabled channels first, then the others
+    (at most topics.LIMIT in all: importing people makes a recipient of every phone they list)."""
+    active: dict[str, list[tuple[int, str]]] = {}
+    paused: list[tuple[int, str]] = []
+    usable = Q(active=True, channel__enabled=True)
+    ordered = recipients.annotate(usable=ExpressionWrapper(usable, output_field=BooleanField()))
+    for recipient in ordered.order_by("-usable", "channel__name", "label", "address")[: topics.LIMIT]:
+        who = recipient.label or recipient.address or _("(channel)")
+        if recipient.active and recipient.channel.enabled:
+            active.setdefault(recipient.channel.name, []).append((recipient.pk, who))
+        else:
+            paused.append((recipient.pk, f"{who} · {recipient.channel.name}"))
+    groups: list[tuple[Any, Any]] = list(active.items())
+    if paused:
+        groups.append((_("Inactive, or on a disabled channel"), paused))
+    return groups
 
 
 # --- templates -------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from channels_app import forms as channel_forms
 from channels_app import sending, sendtest
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Recipient
-from channels_app.views_common import done, secret_flags
+from channels_app.views_common import done
 from scheduler.shared.web import Request, keyset_page, query_without, render_page, staff_required
 
 TEMPLATE = "channels_app/channel.html"
@@ -101,7 +101,6 @@ def _page_context(request: Request, channel: Channel | None, form: channel_forms
     context["kinds"] = kind_help()
     if channel is None:
         return context
-    context["secrets"] = secret_flags(channel)
     if request.htmx and request.method == "POST":
         return context
     recipients = Recipient.objects.filter(channel=channel).annotate(subscription_count=Count("subscriptions"))

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from scheduler import job_kinds, schedules, services
 from scheduler.models import BACKOFF_CEILING, INTERVAL_CEILING, MAX_ATTEMPTS, Job
-from scheduler.shared import bounds
+from scheduler.shared import bounds, kind_fields
 from scheduler.shared.kind_registry import add_nested_errors
 
 if TYPE_CHECKING:
@@ -112,7 +112,9 @@ def apply_limits(form: forms.BaseForm) -> None:
 
 class JobForm(forms.ModelForm):
     kind = forms.CharField(widget=forms.Select, **model_words(Job, "kind"))
-    params = bounds.JSONField(required=False, **model_words(Job, "params"))
+    params = kind_fields.KindSettingsField(
+        job_kinds.job_kinds, endpoint="jobs", required=False, **model_words(Job, "params")
+    )
 
     class Meta:
         model = Job
@@ -121,6 +123,7 @@ class JobForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["kind"].widget.choices = [("", "---------"), *job_kinds.choices()]
+        kind_fields.follow_kind(self, "params")
         apply_limits(self)
         bounds.bound_dates(self)
 

@@ -163,7 +163,7 @@ def _editor(request: Request, instance: Job, template: str, initial: dict[str, A
         form = JobEditForm(instance=instance, initial=initial)
     cron, zone = form["cron"].value(), form["timezone"].value()
     context: dict[str, object] = {
-        "title": instance.name if instance.pk else _("New job"),
+        "title": str(system_jobs.display_name(instance)) if instance.pk else _("New job"),
         "job": instance if instance.pk else None,
         "form": form,
         "preview": cron_text.preview(cron, zone),
@@ -236,10 +236,10 @@ def job_duplicate(request: Request, pk: int) -> HttpResponse:
 
 
 def _copy_name(name: str) -> str:
-    suffix = " (copy)"
+    suffix = " " + _("(copy)")
     candidate, number = name[: 200 - len(suffix)] + suffix, 2
     while Job.objects.filter(name=candidate).exists():
-        suffix = f" (copy {number})"
+        suffix = " " + _("(copy %(number)s)") % {"number": number}
         candidate, number = name[: 200 - len(suffix)] + suffix, number + 1
     return candidate
 

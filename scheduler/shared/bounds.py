@@ -130,7 +130,12 @@ class JSONField(forms.JSONField):
             raise ValidationError(str(exc), code="invalid") from None
         return JSONString(converted) if isinstance(converted, str) else converted
 
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value is None else super().prepare_value(value)  # an empty box, not "null"
+
     def bound_data(self, data: Any, initial: Any) -> Any:
+        if not self.disabled and isinstance(data, dict | list):  # decoded already (an API body, a form's fields)
+            return data
         if self.disabled or not isinstance(data, str):
             return super().bound_data(data, initial)
         try:
@@ -216,3 +221,58 @@ def header_problem(headers: object) -> str | None:
         if any(char in value for char in "\r\n\x00"):
             return _("Header '%(name)s' contains a line break.") % {"name": name}
     return None
+
+
+# --- {name: value} objects typed as lines --------------------------------------------------------------------
+class NameValueField(JSONField):
+    """A {name: value} object (request headers, query parameters, a field-to-path mapping) that a form asks for as
+    one `name: value` per line. It also takes a dict (the API's JSON object) or JSON text starting with `{`, so
+    values that are not text (numbers, lists) can still be given. Errors name the line, never its value: header
+    values are often secrets."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
+
+    def to_python(self, value: Any) -> Any:
+        text = value if isinstance(value, str) and not isinstance(value, JSONString) else None
+        if self.disabled or text is None or text.strip().startswith(("{", "[")):
+            return super().to_python(value)
+        found: dict[str, str] = {}
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            name, colon, text = line.partition(":")
+            name = name.strip()
+            if not colon or not name:
+                raise ValidationError(_('Line %(line)s: write "name: value".'), code="invalid", params={"line": number})
+            if name in found:
+                raise ValidationError(
+                    _("Line %(line)s: '%(name)s' is given twice."),
+                    code="invalid",
+                    params={"line": number, "name": name[:60]},
+                )
+            found[name] = text.strip()
+        if problem := json_problem(found):
+            raise ValidationError(problem, code="invalid")
+        return found or None
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        return data if isinstance(data, str) and not self.disabled else super().bound_data(data, initial)
+
+    def prepare_value(self, value: Any) -> Any:
+        """Lines when every value is one line of text that reads back the same, else JSON (types kept)."""
+        if isinstance(value, str) or value is None:
+            return value or ""
+        if isinstance(value, dict) and all(_as_line(name, item) for name, item in value.items()):
+            return "\n".join(f"{name}: {item}" for name, item in value.items())
+        return super().prepare_value(value)
+
+
+def _as_line(name: object, value: object) -> bool:
+    return (
+        isinstance(name, str)
+        and isinstance(value, str)
+        and name == name.strip() != ""
+        and ":" not in name
+        and value == value.strip()
+        and not any(char in name + value for char in "\r\n")
+    )

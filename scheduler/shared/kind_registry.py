@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext_lazy
 from typing_extensions import TypeVar
 
 if TYPE_CHECKING:
@@ -20,11 +20,11 @@ if TYPE_CHECKING:
 NOUN_MESSAGES = {
     "parameter": (
         gettext_lazy("The parameters must be a JSON object."),
-        gettext_lazy("Unknown parameter(s): %(names)s."),
+        ngettext_lazy("Unknown parameter: %(names)s.", "Unknown parameters: %(names)s.", "n"),
     ),
     "setting": (
         gettext_lazy("The settings must be a JSON object."),
-        gettext_lazy("Unknown setting(s): %(names)s."),
+        ngettext_lazy("Unknown setting: %(names)s.", "Unknown settings: %(names)s.", "n"),
     ),
 }
 
@@ -38,6 +38,8 @@ class Entry(Protocol):
     def label(self) -> "StrOrPromise": ...
 
 
+REGISTRIES: dict[str, "Registry[Any]"] = {}  # by `what`: pages name a kind in words (the kind_label filter)
+
 # The entries' class: `Registry[JobKind](...)` types get() and find(); a plain `Registry(...)` holds Any.
 EntryT = TypeVar("EntryT", bound=Entry, default=Any)
 
@@ -47,6 +49,12 @@ class Registry(Generic[EntryT]):
         # e.g. Registry("job kind", form="Params", field="params", noun="parameter")
         self.what, self.form, self.field, self.noun = what, form, field, noun
         self._entries: dict[str, EntryT] = {}
+        REGISTRIES[what] = self
+
+    def label(self, name: str) -> "StrOrPromise":
+        """An entry's label in the reader's language ("Requisição HTTP"), or the name itself when unknown."""
+        entry = self._entries.get(name)
+        return (entry.label or name) if entry is not None else name
 
     def register(self, cls: type[EntryT]) -> type[EntryT]:
         """Class decorator: `@registry.register class Ping(...): name = "ping"`."""
@@ -92,7 +100,7 @@ class Registry(Generic[EntryT]):
             raise ValidationError({"kind": exc.messages}) from None
         data = {} if data is None else data
         if not isinstance(data, dict):
-            raise ValidationError({self.field: self._message(0, f"The {self.noun}s must be a JSON object.")})
+            raise ValidationError({self.field: str(self._message(0, f"The {self.noun}s must be a JSON object."))})
         form = getattr(self._entries[name], self.form)(data=data)
         if not form.is_valid():
             errors: dict[str, list[str]] = {}
@@ -102,18 +110,31 @@ class Registry(Generic[EntryT]):
         unknown = sorted(set(data) - set(form.fields))
         if unknown:
             message = self._message(1, f"Unknown {self.noun}(s): %(names)s.")
-            raise ValidationError({self.field: message % {"names": ", ".join(unknown)}})
+            raise ValidationError({self.field: message % {"names": ", ".join(unknown), "n": len(unknown)}})
         return {key: value for key, value in form.cleaned_data.items() if value not in (None, "", [], {})}
 
-    def _message(self, which: int, fallback: str) -> str:
+    def _message(self, which: int, fallback: str) -> "StrOrPromise":
         """The translated sentence for this registry's noun, or `fallback` (English) for another noun."""
         messages = NOUN_MESSAGES.get(self.noun)
-        return str(messages[which]) if messages else fallback
+        return messages[which] if messages else fallback  # a plural one is formatted (with "n") by the caller
+
+
+NESTED_ERRORS = "nested_errors"  # the form attribute add_nested_errors fills: {field: {setting: [messages]}}
 
 
 def add_nested_errors(form: forms.BaseForm, field: str, error: ValidationError) -> None:
-    """Show a registry's `params.url`-style errors on the form's `field`, each prefixed by its setting."""
+    """Show a registry's `params.url`-style errors on the form's `field`, each prefixed by its setting; they are
+    also kept by setting (nested_errors) for pages that show each under its own input (kind_fields)."""
+    nested = vars(form).setdefault(NESTED_ERRORS, {}).setdefault(field, {})
     for key, messages in error.message_dict.items():
         setting = key.removeprefix(field).removeprefix(".")
         for message in messages:
             form.add_error(field if key.startswith(field) else key, f"{setting}: {message}" if setting else message)
+            if setting and key.startswith(f"{field}."):
+                nested.setdefault(setting, []).append(message)
+
+
+def nested_errors(form: forms.BaseForm, field: str) -> dict[str, list[str]]:
+    """{setting: [messages]} that add_nested_errors put on the form's `field`."""
+    found: dict[str, dict[str, list[str]]] = vars(form).get(NESTED_ERRORS, {})
+    return found.get(field, {})

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 from scheduler import owners, services, signals
 from scheduler.forms import add_cron_error, clean_zone_name
 from scheduler.models import Job, Run
-from scheduler.shared import bounds, outbound
+from scheduler.shared import bounds, kind_fields, outbound
 from scheduler.shared.kind_registry import add_nested_errors
 from scrapers.models import Source
 from scrapers.sources.kinds import base as kinds
@@ -48,10 +48,19 @@ FIELDS = [
 
 
 class SourceForm(forms.ModelForm):
-    kind = forms.CharField(widget=forms.Select)
-    config = bounds.JSONField(required=False, help_text=gettext_lazy("JSON object; the settings depend on the kind."))
-    headers = bounds.JSONField(
-        required=False, help_text=gettext_lazy('JSON object of header names to values, e.g. {"Cookie": "…"}.')
+    # Declared here, so the model's words are not used: without a label Django shows the field's name, in English.
+    kind = forms.CharField(widget=forms.Select, label=gettext_lazy("Kind"))
+    config = kind_fields.KindSettingsField(
+        kinds.scraper_kinds,
+        endpoint="sources",
+        required=False,
+        label=gettext_lazy("Settings of the kind"),
+        help_text=gettext_lazy("JSON object; the settings depend on the kind."),
+    )
+    headers = bounds.NameValueField(
+        required=False,
+        label=gettext_lazy("Headers"),
+        help_text=gettext_lazy('One "Name: value" per line (or a JSON object), e.g. Cookie: session=…'),
     )
 
     class Meta:
@@ -61,6 +70,7 @@ class SourceForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cast(forms.Select, self.fields["kind"].widget).choices = [("", "---------"), *kinds.choices()]
+        kind_fields.follow_kind(self, "config")
         bounds.bound_dates(self)
 
     def clean_kind(self) -> str:

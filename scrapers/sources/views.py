@@ -152,29 +152,17 @@ def _editor(
     preview: previews.Preview | None = None,
     previewing: bool = False,
 ) -> HttpResponse:
-    for name in ("config", "headers"):  # a few lines of JSON, not the default ten rows
-        form.fields[name].widget.attrs["rows"] = 4
     context: dict[str, object] = {
         "title": found.name if found else _("New source"),
         "source": found,
         "form": form,
         "preview": preview,
         "previewing": previewing,
-        "kind_help": _kind_help(),
     }
     if found and not (request.htmx and not request.htmx.boosted):  # the fragment needs only the form
         context.update(_status_context(found))
         context["latest"] = _latest(found)
     return render_page(request, "scrapers/source.html", context, partial="editor")
-
-
-def _kind_help() -> list[dict[str, object]]:
-    """Each kind's settings and their help, shown beside the JSON configuration field."""
-    found: list[dict[str, object]] = []
-    for name, label in kinds.choices():
-        settings = [(field, form_field.help_text) for field, form_field in kinds.get(name).Config.base_fields.items()]
-        found.append({"name": name, "label": label, "settings": settings})
-    return found
 
 
 # --- checking now -------------------------------------------------------------------------------------

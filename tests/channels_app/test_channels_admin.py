@@ -22,6 +22,7 @@ from channels_app.models import (
     Subscription,
 )
 from scheduler.models import Job
+from scrapers.models import Source
 
 TOKEN = "s3cr3t-token-value"
 CHANNELS = reverse("admin:channels_app_channel_changelist")
@@ -191,9 +192,14 @@ def test_a_subscription_with_a_bad_topic_is_refused(db, admin_client):
     bad = admin_client.post(ADD_SUBSCRIPTION, {**form, "topic": "source 12"})
     assert "topic" in bad.context["adminform"].form.errors and not Subscription.objects.exists()
 
-    assert admin_client.post(ADD_SUBSCRIPTION, {**form, "topic": "source:12"}).status_code == 302
+    missing = admin_client.post(ADD_SUBSCRIPTION, {**form, "topic": "source:12"})
+    assert missing.context["adminform"].form.errors == {"topic": ["Source #12 does not exist."]}
+    assert not Subscription.objects.exists()
+
+    source = Source.objects.create(name="Gincana 2026", kind="html", url="https://example.org/gincana")
+    assert admin_client.post(ADD_SUBSCRIPTION, {**form, "topic": source.topic}).status_code == 302
     subscription = Subscription.objects.get()
-    assert (subscription.topic, subscription.event_types) == ("source:12", ["item.new", "item.updated"])
+    assert (subscription.topic, subscription.event_types) == (source.topic, ["item.new", "item.updated"])
 
 
 def test_a_template_is_checked_and_its_change_page_shows_an_escaped_preview(db, admin_client):
@@ -220,7 +226,7 @@ def test_retry_revives_dead_and_failed_deliveries_and_queues_them(db, admin_clie
 
     response = act(admin_client, DELIVERIES, "retry", [dead, failed, sent])
 
-    assert "Queued 2 delivery(ies) again." in messages_of(response)
+    assert "Queued 2 deliveries again." in messages_of(response)
     statuses = dict(Delivery.objects.values_list("pk", "status"))
     assert statuses == {dead.pk: "pending", failed.pk: "pending", sent.pk: "sent"}
     assert set(Delivery.objects.filter(status="pending").values_list("attempts", "error")) == {(0, "")}
@@ -271,7 +277,7 @@ def test_revoke(db, admin_client):
 
     response = act(admin_client, TOKENS, "revoke", [crm])
 
-    assert "Revoked 1 token(s)." in messages_of(response)
+    assert "Revoked 1 token." in messages_of(response)
     revoked = dict(ApiToken.objects.values_list("name", "revoked_at"))
     assert revoked["crm"] is not None and revoked["erp"] is None
 
@@ -288,7 +294,7 @@ def test_cancel_stops_scheduled_messages_only(db, admin_client):
 
     response = act(admin_client, MESSAGES, "cancel", [waiting, done])
 
-    assert "Cancelled 1 message(s). 1 already sending or done." in messages_of(response)
+    assert "Cancelled 1 message. 1 already sending or done." in messages_of(response)
     assert dict(Message.objects.values_list("key", "status")) == {"a": "cancelled", "b": "sent"}
     assert not Job.objects.get(pk=waiting.job_id).enabled
     found = admin_client.get(MESSAGES, {"q": "crm", "status__exact": "cancelled"}).context["cl"].result_list

@@ -68,6 +68,8 @@ def _param_value(before, name, converter, world):
     if segments[:2] == ["api", "v1"] and "by-key" in segments:  # /jobs/by-key/<service>/<key>: the job's pair
         job = Job.objects.exclude(external_key=None).order_by("pk").first() or world.objects["jobs"]
         return (job.external_service if name == "service" else job.external_key) or "crm"
+    if segments == ["kinds"] and name == "endpoint":  # config.kinds: the settings block of a kind
+        return "channels"
     prefix = segments[-1] if segments else ""
     if prefix in world.objects:
         return world.pk_for(prefix)
