@@ -10,9 +10,10 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from channels_app import callbacks, scheduled, sending
-from scheduler import periodic, services, views_runs
+from scheduler import periodic, services, system_jobs, views_runs
 from scheduler.errors import PermanentError
 from scheduler.job_kinds import JobKind, RunContext, register
 from scheduler.models import Job, Run
@@ -20,6 +21,9 @@ from scheduler.shared import retention
 from scheduler.signals import run_finished
 
 log = logging.getLogger("vigia.callbacks")
+# The name of the job that sends a message scheduled through the API (channels_app.scheduled), shown in the
+# reader's language.
+system_jobs.made_name(gettext_noop("API message #%(id)s: %(name)s"))
 SYSTEM_JOBS = [
     retention.PRUNE_JOB,  # daily "Prune history" (every app's history, by the VIGIA_RETAIN_* settings)
 ]
@@ -37,10 +41,10 @@ views_runs.add_run_facts(callbacks.run_facts)
 @register
 class SendMessage(JobKind):
     name = "send_message"
-    label = "Send a message scheduled through the API"
+    label = gettext_lazy("Send a message scheduled through the API")
 
     class Params(forms.Form):
-        message_id = forms.IntegerField(min_value=1)
+        message_id = forms.IntegerField(label=gettext_lazy("Message"), min_value=1)
 
     def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         from channels_app.models import Message

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now as utc_now
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from channels_app.fields import EncryptedJSONField
 from scheduler.shared import bounds
@@ -20,12 +20,12 @@ class Event(models.Model):
     """One published event. `key` names it for idempotency: a repeated publish (a retried or redelivered
     run) finds the key taken and records nothing, so nobody is told twice."""
 
-    topic = models.CharField(max_length=200)
-    type = models.CharField(max_length=50)
+    topic = models.CharField(verbose_name=gettext_lazy("Topic"), max_length=200)
+    type = models.CharField(verbose_name=gettext_lazy("Type"), max_length=50)
     # NULL (not "") for events without a natural identity, so the unique key ignores them.
-    key = models.CharField(max_length=200, unique=True, null=True, blank=True)  # noqa: DJ001
-    payload = models.JSONField(default=dict)
-    created_at = models.DateTimeField(default=utc_now)
+    key = models.CharField(verbose_name=gettext_lazy("Key"), max_length=200, unique=True, null=True, blank=True)  # noqa: DJ001
+    payload = models.JSONField(verbose_name=gettext_lazy("Payload"), default=dict)
+    created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now)
 
     class Meta:
         verbose_name = gettext_lazy("event")
@@ -33,43 +33,65 @@ class Event(models.Model):
         indexes = [models.Index(fields=["topic", "-created_at"], name="event_topic_recent")]
 
     def __str__(self) -> str:
-        return f"{self.type} on {self.topic}"
+        return gettext("%(type)s on %(topic)s") % {"type": self.type, "topic": self.topic}
 
 
 class Channel(models.Model):
     """A way out: a Wuzapi server and user token, an SMTP sender, a webhook URL and secret, Apprise URLs..."""
 
-    name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=30, help_text="wuzapi, email, webhook, apprise or outbox.")
-    config = models.JSONField(default=dict, blank=True, help_text="Settings that may be shown (URLs, sender).")
+    name = models.CharField(verbose_name=gettext_lazy("Name"), max_length=100, unique=True)
+    kind = models.CharField(
+        verbose_name=gettext_lazy("Kind"),
+        max_length=30,
+        help_text=gettext_lazy("wuzapi, email, webhook, apprise or outbox."),
+    )
+    config = models.JSONField(
+        verbose_name=gettext_lazy("Settings"),
+        default=dict,
+        blank=True,
+        help_text=gettext_lazy("Settings that may be shown (URLs, sender)."),
+    )
     # Tokens, passwords, signing secrets: write-only. Never rendered back in pages, admin, API or logs, and
     # encrypted at rest (channels_app.crypto): the column holds Fernet ciphertext only.
-    secrets = EncryptedJSONField(default=dict, blank=True, editable=False)
-    enabled = models.BooleanField(default=True)
+    secrets = EncryptedJSONField(verbose_name=gettext_lazy("Secrets"), default=dict, blank=True, editable=False)
+    enabled = models.BooleanField(verbose_name=gettext_lazy("Enabled"), default=True)
     pace_per_minute = models.PositiveIntegerField(
-        null=True, blank=True, help_text="At most this many messages a minute, across every worker. Empty: no limit."
+        verbose_name=gettext_lazy("Messages per minute"),
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("At most this many messages a minute, across every worker. Empty: no limit."),
     )
     # Set when the provider said the channel itself cannot send (scheduler.errors.ChannelDown: a WhatsApp
     # session logged out, a token it does not know); cleared by the next send that works.
-    down_since = models.DateTimeField(null=True, blank=True, editable=False)
-    down_reason = models.CharField(max_length=500, blank=True, editable=False)
-    created_at = models.DateTimeField(default=utc_now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    down_since = models.DateTimeField(verbose_name=gettext_lazy("Down since"), null=True, blank=True, editable=False)
+    down_reason = models.CharField(verbose_name=gettext_lazy("Why down"), max_length=500, blank=True, editable=False)
+    created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now, editable=False)
+    updated_at = models.DateTimeField(verbose_name=gettext_lazy("Updated at"), auto_now=True)
 
     class Meta:
         verbose_name = gettext_lazy("channel")
         verbose_name_plural = gettext_lazy("channels")
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.kind})"
+        from channels_app.kinds.base import channel_kinds  # the kinds import the models
+
+        kind = channel_kinds.find(self.kind)
+        return f"{self.name} ({kind.label if kind else self.kind})"
 
 
 class Recipient(models.Model):
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="recipients")
-    address = models.CharField(max_length=300, blank=True, help_text="Phone, group JID, e-mail; empty for some.")
-    label = models.CharField(max_length=200, blank=True)
-    active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=utc_now, editable=False)
+    channel = models.ForeignKey(
+        Channel, verbose_name=gettext_lazy("Channel"), on_delete=models.CASCADE, related_name="recipients"
+    )
+    address = models.CharField(
+        verbose_name=gettext_lazy("Address"),
+        max_length=300,
+        blank=True,
+        help_text=gettext_lazy("Phone, group JID, e-mail; empty for some."),
+    )
+    label = models.CharField(verbose_name=gettext_lazy("Label"), max_length=200, blank=True)
+    active = models.BooleanField(verbose_name=gettext_lazy("Active"), default=True)
+    created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now, editable=False)
 
     class Meta:
         verbose_name = gettext_lazy("recipient")
@@ -85,10 +107,17 @@ class Subscription(models.Model):
     """A recipient told of a topic's events (`source:12`, `person:45`, `job:7:failed`, `sources:broken`,
     `*`; `*` also works inside a topic, as in `source:*`)."""
 
-    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="subscriptions")
-    topic = models.CharField(max_length=200, db_index=True)
-    event_types = models.JSONField(default=list, blank=True, help_text="Empty: every event type.")
-    created_at = models.DateTimeField(default=utc_now, editable=False)
+    recipient = models.ForeignKey(
+        Recipient, verbose_name=gettext_lazy("Recipient"), on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    topic = models.CharField(verbose_name=gettext_lazy("Topic"), max_length=200, db_index=True)
+    event_types = models.JSONField(
+        verbose_name=gettext_lazy("Event types"),
+        default=list,
+        blank=True,
+        help_text=gettext_lazy("Empty: every event type."),
+    )
+    created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now, editable=False)
 
     class Meta:
         verbose_name = gettext_lazy("subscription")
@@ -103,10 +132,20 @@ class MessageTemplate(models.Model):
     """Wording, in Django's template language: for an event type (`item.new`…, replacing the built-in
     default) or, under any other name, for API messages with positional placeholders ({{1}}, {{2}})."""
 
-    name = models.CharField(max_length=50, unique=True, help_text="An event type (item.new…) or a template name.")
-    subject = models.CharField(max_length=300, blank=True, help_text="E-mail subject and title (a template too).")
-    body = models.TextField()
-    updated_at = models.DateTimeField(auto_now=True)
+    name = models.CharField(
+        verbose_name=gettext_lazy("Name"),
+        max_length=50,
+        unique=True,
+        help_text=gettext_lazy("An event type (item.new…) or a template name."),
+    )
+    subject = models.CharField(
+        verbose_name=gettext_lazy("Subject"),
+        max_length=300,
+        blank=True,
+        help_text=gettext_lazy("E-mail subject and title (a template too)."),
+    )
+    body = models.TextField(verbose_name=gettext_lazy("Body"))
+    updated_at = models.DateTimeField(verbose_name=gettext_lazy("Updated at"), auto_now=True)
 
     class Meta:
         verbose_name = gettext_lazy("message template")
@@ -130,23 +169,32 @@ class Delivery(models.Model):
 
     FINAL = (Status.SENT, Status.FAILED, Status.DEAD, Status.CANCELLED)
 
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
-    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="deliveries")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    subject = models.CharField(max_length=300, blank=True)
-    body = models.TextField(help_text="As rendered when the event was published: every attempt sends the same.")
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField(max_length=120, blank=True)
-    provider_id = models.CharField(max_length=300, blank=True)
-    error = models.TextField(blank=True)
+    event = models.ForeignKey(
+        Event, verbose_name=gettext_lazy("Event"), on_delete=models.CASCADE, related_name="deliveries"
+    )
+    recipient = models.ForeignKey(
+        Recipient, verbose_name=gettext_lazy("Recipient"), on_delete=models.CASCADE, related_name="deliveries"
+    )
+    status = models.CharField(
+        verbose_name=gettext_lazy("Status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    subject = models.CharField(verbose_name=gettext_lazy("Subject"), max_length=300, blank=True)
+    body = models.TextField(
+        verbose_name=gettext_lazy("Body"),
+        help_text=gettext_lazy("As rendered when the event was published: every attempt sends the same."),
+    )
+    attempts = models.PositiveSmallIntegerField(verbose_name=gettext_lazy("Attempts"), default=0)
+    next_attempt_at = models.DateTimeField(verbose_name=gettext_lazy("Next attempt"), null=True, blank=True)
+    claimed_at = models.DateTimeField(verbose_name=gettext_lazy("Claimed at"), null=True, blank=True)
+    worker = models.CharField(verbose_name=gettext_lazy("Worker"), max_length=120, blank=True)
+    provider_id = models.CharField(verbose_name=gettext_lazy("Provider id"), max_length=300, blank=True)
+    error = models.TextField(verbose_name=gettext_lazy("Error"), blank=True)
     # Why the operator's template for the event's type was not used (it failed on this event): the built-in
     # wording went out instead, and this tells the operator what to fix. "" when the template was used.
-    template_error = models.CharField(max_length=500, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=utc_now)
-    updated_at = models.DateTimeField(auto_now=True)
+    template_error = models.CharField(verbose_name=gettext_lazy("Template error"), max_length=500, blank=True)
+    sent_at = models.DateTimeField(verbose_name=gettext_lazy("Sent at"), null=True, blank=True)
+    created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now)
+    updated_at = models.DateTimeField(verbose_name=gettext_lazy("Updated at"), auto_now=True)
 
     class Meta:
         verbose_name = gettext_lazy("delivery")
@@ -161,7 +209,7 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.status} → {self.recipient}"
+        return f"#{self.pk} {self.get_status_display()} → {self.recipient}"
 
     @property
     def idempotency_key(self) -> str:
@@ -172,22 +220,43 @@ class Delivery(models.Model):
 class ApiToken(models.Model):
     """A client's bearer token, stored as a SHA-256 hash; the token itself is shown once, at creation."""
 
-    name = models.CharField(max_length=100, unique=True, help_text="Which client or service holds it.")
-    prefix = models.CharField(max_length=12, editable=False, help_text="The token's start, to recognize it.")
-    digest = models.CharField(max_length=64, unique=True, editable=False)
-    created_at = models.DateTimeField(default=utc_now, editable=False)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    name = models.CharField(
+        verbose_name=gettext_lazy("Name"),
+        max_length=100,
+        unique=True,
+        help_text=gettext_lazy("Which client or service holds it."),
+    )
+    prefix = models.CharField(
+        verbose_name=gettext_lazy("Prefix"),
+        max_length=12,
+        editable=False,
+        help_text=gettext_lazy("The token's start, to recognize it."),
+    )
+    digest = models.CharField(verbose_name=gettext_lazy("Digest"), max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now, editable=False)
+    last_used_at = models.DateTimeField(
+        verbose_name=gettext_lazy("Last used at"), null=True, blank=True, editable=False
+    )
+    revoked_at = models.DateTimeField(verbose_name=gettext_lazy("Revoked at"), null=True, blank=True)
     # What it may do: "<resource>:read|write" (scheduler.shared.api.SCOPES); write implies read.
-    scopes = models.JSONField(default=list, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
+    scopes = models.JSONField(verbose_name=gettext_lazy("Scopes"), default=list, blank=True)
+    expires_at = models.DateTimeField(
+        verbose_name=gettext_lazy("Expires at"), null=True, blank=True, validators=[bounds.check_date]
+    )
     # Where its messages may go: channel names (empty: any enabled channel) and fnmatch address patterns
     # ("5511*", "*@example.org"; empty: any address).
-    channels = models.JSONField(default=list, blank=True)
-    addresses = models.JSONField(default=list, blank=True)
-    rate_per_minute = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: VIGIA_API_RATE_PER_MINUTE.")
+    channels = models.JSONField(verbose_name=gettext_lazy("Channels"), default=list, blank=True)
+    addresses = models.JSONField(verbose_name=gettext_lazy("Addresses"), default=list, blank=True)
+    rate_per_minute = models.PositiveIntegerField(
+        verbose_name=gettext_lazy("Requests per minute"),
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("Empty: VIGIA_API_RATE_PER_MINUTE."),
+    )
     # Signs the callbacks of what this token created (HMAC-SHA256); shown once with the token, like it.
-    callback_secret = EncryptedJSONField(default=dict, blank=True, editable=False)
+    callback_secret = EncryptedJSONField(
+        verbose_name=gettext_lazy("Callback secret"), default=dict, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = gettext_lazy("API token")
@@ -209,26 +278,51 @@ class Message(models.Model):
 
     FINAL = (Status.SENT, Status.FAILED, Status.CANCELLED)
 
-    service = models.CharField(max_length=100)
-    key = models.CharField(max_length=200)
-    token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
-    caller = models.CharField(max_length=200, blank=True, editable=False)  # scheduler.shared.api.Caller.key
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="messages")
-    to = models.CharField(max_length=300, blank=True)
-    body = models.TextField(blank=True)
-    template = models.CharField(max_length=50, blank=True)
-    params = models.JSONField(default=list, blank=True)
-    send_at = models.DateTimeField(validators=[bounds.check_date])
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
-    job = models.OneToOneField(
-        "scheduler.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="api_message"
+    service = models.CharField(verbose_name=gettext_lazy("Service"), max_length=100)
+    key = models.CharField(verbose_name=gettext_lazy("Key"), max_length=200)
+    token = models.ForeignKey(
+        ApiToken,
+        verbose_name=gettext_lazy("Token"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="messages",
     )
-    delivery = models.OneToOneField(Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="message")
-    error = models.TextField(blank=True)
-    callback_url = models.URLField(max_length=2000, blank=True)
-    callback_status = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(default=utc_now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    caller = models.CharField(
+        verbose_name=gettext_lazy("Caller"), max_length=200, blank=True, editable=False
+    )  # scheduler.shared.api.Caller.key
+    channel = models.ForeignKey(
+        Channel, verbose_name=gettext_lazy("Channel"), on_delete=models.PROTECT, related_name="messages"
+    )
+    to = models.CharField(verbose_name=gettext_lazy("To"), max_length=300, blank=True)
+    body = models.TextField(verbose_name=gettext_lazy("Body"), blank=True)
+    template = models.CharField(verbose_name=gettext_lazy("Template"), max_length=50, blank=True)
+    params = models.JSONField(verbose_name=gettext_lazy("Parameters"), default=list, blank=True)
+    send_at = models.DateTimeField(verbose_name=gettext_lazy("Send at"), validators=[bounds.check_date])
+    status = models.CharField(
+        verbose_name=gettext_lazy("Status"), max_length=10, choices=Status.choices, default=Status.SCHEDULED
+    )
+    job = models.OneToOneField(
+        "scheduler.Job",
+        verbose_name=gettext_lazy("Job"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="api_message",
+    )
+    delivery = models.OneToOneField(
+        Delivery,
+        verbose_name=gettext_lazy("Delivery"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="message",
+    )
+    error = models.TextField(verbose_name=gettext_lazy("Error"), blank=True)
+    callback_url = models.URLField(verbose_name=gettext_lazy("Callback URL"), max_length=2000, blank=True)
+    callback_status = models.CharField(verbose_name=gettext_lazy("Callback status"), max_length=100, blank=True)
+    created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now, editable=False)
+    updated_at = models.DateTimeField(verbose_name=gettext_lazy("Updated at"), auto_now=True)
 
     class Meta:
         verbose_name = gettext_lazy("message")
@@ -260,21 +354,39 @@ class Callback(models.Model):
 
     FINAL = (Status.SENT, Status.FAILED, Status.DEAD)
 
-    subject = models.CharField(max_length=100, unique=True, help_text="What it tells of: run:12, message:5.")
-    url = models.URLField(max_length=2000)
-    body = models.JSONField(help_text="The status document, as it was when the subject ended.")
-    caller = models.CharField(max_length=200, blank=True)  # scheduler.shared.api.Caller.key: whose secret signs
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField(max_length=120, blank=True)
-    signed = models.BooleanField(null=True, help_text="Whether the last attempt was signed (its caller had a secret).")
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=utc_now)
-    updated_at = models.DateTimeField(auto_now=True)
+    subject = models.CharField(
+        verbose_name=gettext_lazy("Subject"),
+        max_length=100,
+        unique=True,
+        help_text=gettext_lazy("What it tells of: run:12, message:5."),
+    )
+    url = models.URLField(verbose_name=gettext_lazy("URL"), max_length=2000)
+    body = models.JSONField(
+        verbose_name=gettext_lazy("Body"),
+        help_text=gettext_lazy("The status document, as it was when the subject ended."),
+    )
+    caller = models.CharField(
+        verbose_name=gettext_lazy("Caller"), max_length=200, blank=True
+    )  # scheduler.shared.api.Caller.key: whose secret signs
+    status = models.CharField(
+        verbose_name=gettext_lazy("Status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(verbose_name=gettext_lazy("Attempts"), default=0)
+    next_attempt_at = models.DateTimeField(verbose_name=gettext_lazy("Next attempt"), null=True, blank=True)
+    claimed_at = models.DateTimeField(verbose_name=gettext_lazy("Claimed at"), null=True, blank=True)
+    worker = models.CharField(verbose_name=gettext_lazy("Worker"), max_length=120, blank=True)
+    signed = models.BooleanField(
+        verbose_name=gettext_lazy("Signed"),
+        null=True,
+        help_text=gettext_lazy("Whether the last attempt was signed (its caller had a secret)."),
+    )
+    last_status_code = models.PositiveSmallIntegerField(
+        verbose_name=gettext_lazy("Last status code"), null=True, blank=True
+    )
+    error = models.TextField(verbose_name=gettext_lazy("Error"), blank=True)
+    sent_at = models.DateTimeField(verbose_name=gettext_lazy("Sent at"), null=True, blank=True)
+    created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now)
+    updated_at = models.DateTimeField(verbose_name=gettext_lazy("Updated at"), auto_now=True)
 
     class Meta:
         verbose_name = gettext_lazy("callback")
@@ -288,4 +400,4 @@ class Callback(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.subject} {self.status}"
+        return f"{self.subject} {self.get_status_display()}"

@@ -19,18 +19,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.template import Context, Engine, Template, TemplateSyntaxError, VariableDoesNotExist
 from django.template.base import Node
 from django.template.context import ContextDict
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from scheduler.shared import rawsql
 
 log = logging.getLogger("vigia.deliveries")
-ENGINE = Engine(autoescape=False)  # plain text: '&' must reach WhatsApp as '&', not '&amp;'
+# Plain text: '&' must reach WhatsApp as '&', not '&amp;'. local_date: dates as the message's language writes them.
+BUILTINS = ["channels_app.message_filters"]
+ENGINE = Engine(autoescape=False, builtins=BUILTINS)
 POSITIONAL = re.compile(r"\{\{\s*(\d{1,2})\s*\}\}")
 
 DEFAULTS = {
@@ -46,13 +51,13 @@ DEFAULTS = {
     ),
     "publication.new": (
         "Nova publicação: {{ person_name }}",
-        "⚖️ Nova publicação para *{{ person_name }}*\n{{ tribunal }} · {{ date }} · {{ type_label }}\n"
+        "⚖️ Nova publicação para *{{ person_name }}*\n{{ tribunal }} · {{ date|local_date }} · {{ type_label }}\n"
         "Processo {{ process }}\n{{ organ }}\n\n{{ text|truncatechars:1500 }}{% if link %}\n{{ link }}{% endif %}",
     ),
     "job.failed": (
         "Falha: {{ job_name }}",
-        "❌ O job *{{ job_name }}* falhou ({{ status }}) após {{ attempt }} tentativa(s).\n"
-        "{{ error|truncatechars:1000 }}",
+        "❌ A rotina *{{ job_name }}* {% if status == 'timed_out' %}excedeu o tempo limite{% else %}falhou{% endif %}"
+        " após {{ attempt }} tentativa{{ attempt|pluralize }}.\n{{ error|truncatechars:1000 }}",
     ),
     "source.broken": (
         "Fonte com problema: {{ source_name }}",
@@ -61,8 +66,8 @@ DEFAULTS = {
     "source.recovered": ("Fonte recuperada: {{ source_name }}", "✅ A fonte *{{ source_name }}* voltou a funcionar."),
     "people.expired": (
         "Monitoramentos encerrados: {{ count }}",
-        "⌛ {{ count }} monitoramento(s) encerrado(s):{% for person in people %}\n- {{ person.name }} "
-        "(até {{ person.until }}){% endfor %}",
+        "⌛ {{ count }} monitoramento{{ count|pluralize }} encerrado{{ count|pluralize }}:"
+        "{% for person in people %}\n- {{ person.name }} (até {{ person.until|local_date }}){% endfor %}",
     ),
     "message.api": ("{{ subject }}", "{{ text }}"),
     "test": ("Vigia: mensagem de teste", "✅ Mensagem de teste do Vigia para o canal *{{ channel }}*."),
@@ -193,7 +198,8 @@ def sample(event_type: str) -> dict[str, Any]:
 
 def bounded(source: str, values: dict[str, Any]) -> str:
     """An operator's template rendered within MAX_STEPS, MAX_SECONDS and MAX_CHARS (TooCostly beyond)."""
-    text = _compiled(source).render(_Bounded(values))
+    with translation.override(settings.LANGUAGE_CODE):  # the messages' language, whoever triggers them
+        text = _compiled(source).render(_Bounded(values))
     if len(text) > MAX_CHARS:
         raise TooCostly(f"{len(text):,} characters, more than {MAX_CHARS:,}")
     return text.strip()
@@ -227,8 +233,10 @@ def render(event_type: str, payload: dict[str, Any]) -> Rendered:
             )
     context = Context(payload, autoescape=False)
     try:
-        subject = _compiled(default_subject).render(context)
-        return Rendered(subject.strip(), _compiled(default_body).render(context).strip(), problem)
+        with translation.override(settings.LANGUAGE_CODE):  # the messages' language, whoever triggers them
+            subject = _compiled(default_subject).render(context)
+            body = _compiled(default_body).render(context)
+        return Rendered(subject.strip(), body.strip(), problem)
     except Exception as exc:  # noqa: BLE001 - an event whose fields the built-in wording cannot read
         log.warning("built-in wording failed (%s)", describe(exc), extra={"event_type": event_type})
         return Rendered(*plain(payload), problem or describe(exc))
@@ -273,7 +281,12 @@ def fill_positional(body: str, params: Sequence[object]) -> str:
     missing = [number for number in wanted if number < 1 or number > len(params)]
     if missing:
         raise ValidationError(
-            _("The template needs %(wanted)s parameter(s) (%(placeholders)s); got %(given)s."),
+            # One English wording (the API's answer); the plural form lets other languages agree with the count.
+            ngettext(
+                "The template needs %(wanted)s parameter(s) (%(placeholders)s); got %(given)s.",
+                "The template needs %(wanted)s parameter(s) (%(placeholders)s); got %(given)s.",
+                len(wanted),
+            ),
             params={
                 "wanted": len(wanted),
                 "placeholders": ", ".join(f"{{{{{n}}}}}" for n in wanted),

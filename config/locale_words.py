@@ -2,7 +2,8 @@
 lower case ("5 de dezembro", not "5 de Dezembro") and weekday abbreviations with their accents ("sáb", not "Sab").
 
 They are listed here only so that `make messages` keeps them in our catalog, which Django reads before its own
-(LOCALE_PATHS come first); each is a literal, as xgettext reads them. Nothing imports this module."""
+(LOCALE_PATHS come first); each is a literal, as xgettext reads them. Nothing imports this module. The same trick
+gives django-q2's admin words (DJANGO_Q) the translation its package does not ship."""
 
 from django.utils.translation import gettext_noop, pgettext_lazy
 
@@ -43,4 +44,91 @@ WEEKDAYS_ABBR = [
     gettext_noop("Fri"),
     gettext_noop("Sat"),
     gettext_noop("Sun"),
+]
+
+# Django's own words that its pt-BR catalog does not have yet (new in Django 6): the empty choice of a select and
+# the admin's date drill-down.
+DJANGO_NEW = [
+    gettext_noop("- Select an option -"),
+    gettext_noop("Filter by %(field_name)s"),
+]
+
+# django-q2's words in the admin (its task and schedule pages): django-q2 ships no pt-BR catalog, so ours has them.
+DJANGO_Q = [
+    gettext_noop("Task id"),
+    gettext_noop("32-character task identifier."),
+    gettext_noop("Name"),
+    gettext_noop("Optional human-readable name for lookup and display."),
+    gettext_noop("Function"),
+    gettext_noop("Dotted import path to the callable, e.g. myapp.tasks.job."),
+    gettext_noop("Hook"),
+    gettext_noop("Optional dotted path to a callback that receives the task result."),
+    gettext_noop("Arguments"),
+    gettext_noop("Pickled positional arguments (tuple)."),
+    gettext_noop("Keyword arguments"),
+    gettext_noop("Pickled keyword arguments (dict)."),
+    gettext_noop("Result"),
+    gettext_noop("Pickled return value or error payload."),
+    gettext_noop("Group"),
+    gettext_noop("Optional group id to aggregate related tasks."),
+    gettext_noop("Cluster"),
+    gettext_noop("Name of the cluster that executed this task."),
+    gettext_noop("Started at"),
+    gettext_noop("When the worker started executing the task."),
+    gettext_noop("Stopped at"),
+    gettext_noop("When the worker finished (success or failure)."),
+    gettext_noop("Success"),
+    gettext_noop("False if the task raised an exception or timed out."),
+    gettext_noop("Attempt count"),
+    gettext_noop("How many times execution was attempted."),
+    gettext_noop("Task"),
+    gettext_noop("Tasks"),
+    gettext_noop("Successful task"),
+    gettext_noop("Successful tasks"),
+    gettext_noop("Failed task"),
+    gettext_noop("Failed tasks"),
+    gettext_noop("Optional label to identify this schedule in the admin."),
+    gettext_noop("e.g. module.tasks.function"),
+    gettext_noop("e.g. module.tasks.result_function"),
+    gettext_noop("e.g. 1, 2, 'John'"),
+    gettext_noop("e.g. x=1, y=2, name='John'"),
+    gettext_noop("Once"),
+    gettext_noop("Minutes"),
+    gettext_noop("Hourly"),
+    gettext_noop("Daily"),
+    gettext_noop("Weekly"),
+    gettext_noop("Biweekly"),
+    gettext_noop("Monthly"),
+    gettext_noop("Bimonthly"),
+    gettext_noop("Quarterly"),
+    gettext_noop("Yearly"),
+    gettext_noop("Cron"),
+    gettext_noop("Schedule Type"),
+    gettext_noop("How often this task should be enqueued."),
+    gettext_noop("Number of minutes for the Minutes type"),
+    gettext_noop("Repeats"),
+    gettext_noop("n = n times, -1 = forever"),
+    gettext_noop("Next Run"),
+    gettext_noop("When this schedule runs next (stored in UTC)."),
+    gettext_noop("Cron expression"),
+    gettext_noop("Last task id"),
+    gettext_noop("Id of the last task spawned from this schedule (read-only)."),
+    gettext_noop("Name of the target cluster"),
+    gettext_noop("Intended date kwarg"),
+    gettext_noop("Name of kwarg to pass intended schedule date"),
+    gettext_noop("success"),
+    gettext_noop("last_run"),
+    gettext_noop("Scheduled task"),
+    gettext_noop("Scheduled tasks"),
+    gettext_noop("Cluster key"),
+    gettext_noop("Payload"),
+    gettext_noop("Signed serialized task package (do not edit manually)."),
+    gettext_noop("Lock until"),
+    gettext_noop("Prevent any cluster from pulling until"),
+    gettext_noop("Queue options"),
+    gettext_noop("Queued task"),
+    gettext_noop("Queued tasks"),
+    gettext_noop("Resubmit selected tasks to queue"),
+    gettext_noop("Time Taken"),
+    gettext_noop("Short result"),
 ]

@@ -193,7 +193,7 @@ def next_jobs(limit: int = 8, system_limit: int = 5) -> NextRuns:
     operators = due.exclude(external_service=system_jobs.SERVICE).order_by("next_run_at", "id")[:limit]
     system = due.filter(external_service=system_jobs.SERVICE).order_by("next_run_at", "id")[:system_limit]
     return NextRuns(
-        [NextRun(job, job.name) for job in operators],
+        [NextRun(job, system_jobs.display_name(job)) for job in operators],  # a job an app made: translated
         [NextRun(job, system_jobs.display_name(job)) for job in system],
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy
 
 # httpx imports its command-line client (click, rich, pygments: ~8 MB in every process) whenever those are
 # installed, as the test tools install them; Vigia never uses it. A None entry makes that import fail the
@@ -368,7 +369,7 @@ Q_CLUSTER = {
     "guard_cycle": 0.5,
     "recycle": 1000,
     "catch_up": False,
-    "label": "Queue",
+    "label": gettext_lazy("Task queue"),  # django-q2's app in the admin
 }
 
 # --- Retention (scheduler.shared.retention; the daily "Prune history" job). Ages in days; 0 keeps forever. ---

@@ -13,14 +13,15 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from scheduler import owners, schedules, services
 from scheduler.forms import JobForm
 from scheduler.models import ClusterPresence, Housekeeping, Job, JobQuerySet, Lease, Run
+from scheduler.shared import recorded
 
 if TYPE_CHECKING:
-    from django.contrib.admin.options import _FieldOpts
+    from django.contrib.admin.options import _FieldGroups, _FieldOpts
     from django_stubs_ext import StrOrPromise, WithAnnotations
 
 type _Fieldset = tuple[StrOrPromise | None, _FieldOpts]  # one of ModelAdmin.get_fieldsets()
@@ -129,7 +130,7 @@ class JobAdmin(admin.ModelAdmin):
     # source's check) shows the fields that owner writes read-only, and is deleted with its owner only.
     form = JobAdminForm
     list_display = [
-        "name",
+        "display_name",
         "kind",
         "schedule",
         "enabled",
@@ -143,7 +144,7 @@ class JobAdmin(admin.ModelAdmin):
     ordering = ["name"]
     actions = ["run_now", "pause", "resume"]
     readonly_fields = [
-        "paused_reason",
+        "pause_reason",
         "upcoming",
         "next_run_at",
         "occurrences",
@@ -153,9 +154,9 @@ class JobAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     edit_fieldsets: list[_Fieldset] = [
-        ("What", {"fields": ["name", "kind", "params"]}),
+        (gettext_lazy("What"), {"fields": ["name", "kind", "params"]}),
         (
-            "When",
+            gettext_lazy("When"),
             {
                 "fields": [
                     "schedule_type",
@@ -170,7 +171,7 @@ class JobAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Policies",
+            gettext_lazy("Policies"),
             {
                 "fields": [
                     "queue",
@@ -182,13 +183,16 @@ class JobAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Identity", {"fields": [("external_service", "external_key")], "description": "Set by an integration."}),
+        (
+            gettext_lazy("Identity"),
+            {"fields": [("external_service", "external_key")], "description": gettext_lazy("Set by an integration.")},
+        ),
     ]
     state_fieldset: _Fieldset = (
-        "State",
+        gettext_lazy("State"),
         {
             "fields": [
-                "paused_reason",
+                "pause_reason",
                 "upcoming",
                 "next_run_at",
                 "occurrences",
@@ -197,7 +201,10 @@ class JobAdmin(admin.ModelAdmin):
             ]
         },
     )
-    record_fieldset: _Fieldset = ("Record", {"fields": [("created_at", "updated_at")], "classes": ["collapse"]})
+    record_fieldset: _Fieldset = (
+        gettext_lazy("Record"),
+        {"fields": [("created_at", "updated_at")], "classes": ["collapse"]},
+    )
 
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> list[_Fieldset]:
         # A job being added has no state yet.
@@ -237,49 +244,62 @@ class JobAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
         return cast(JobQuerySet, super().get_queryset(request)).with_last_status()  # Job.objects' queryset
 
-    @admin.display(description="Schedule")
+    @admin.display(description=gettext_lazy("Name"), ordering="name")
+    def display_name(self, job: Job) -> str:
+        return str(job)  # a system job's, or a job an app made, in the reader's language
+
+    @admin.display(description=gettext_lazy("Pause reason"))
+    def pause_reason(self, job: Job) -> str:
+        return recorded.translated(job.paused_reason)  # stored in English
+
+    @admin.display(description=gettext_lazy("Schedule"))
     def schedule(self, job: Job) -> str:
         return job.schedule_display
 
-    @admin.display(description="Next run", ordering="next_run_at")
+    @admin.display(description=gettext_lazy("Next run"), ordering="next_run_at")
     def next_run(self, job: Job) -> str:
         return local_time(job.next_run_at)
 
-    @admin.display(description="Last run", ordering="last_status")
+    @admin.display(description=gettext_lazy("Last run"), ordering="last_status")
     def last_status(self, job: "WithAnnotations[Job, _LastStatus]") -> "StrOrPromise":
         return Run.Status(job.last_status).label if job.last_status else "—"
 
-    @admin.display(description="Occurrences")
+    @admin.display(description=gettext_lazy("Occurrences"))
     def occurrences_of_max(self, job: Job) -> str:
         return f"{job.occurrences}/{job.max_occurrences or '∞'}"
 
-    @admin.display(description=f"Next {UPCOMING} occurrences")
+    @admin.display(description=gettext_lazy("Next 5 occurrences"))  # UPCOMING
     def upcoming(self, job: Job) -> str:
         try:
             zone = schedules.get_zone(job.timezone)
             moments = schedules.upcoming(job, timezone.now(), UPCOMING)
         except schedules.ScheduleError as exc:
-            return f"Invalid schedule: {exc}"
+            return _("Invalid schedule: %(error)s") % {"error": exc}
         if job.max_occurrences is not None:  # upcoming() leaves the limit to the caller
             moments = moments[: max(job.max_occurrences - job.occurrences, 0)]
         if not moments:
-            return "None: the schedule is complete."
-        note = [("(paused: these are the times if it were resumed now)",)] if not job.enabled else []
+            return _("None: the schedule is complete.")
+        note = [(_("(paused: these are the times if it were resumed now)"),)] if not job.enabled else []
         times = [(exact_time(moment, zone),) for moment in moments]
         return format_html_join("", "<div>{}</div>", [*times, *note])
 
-    @admin.action(description="Run now", permissions=["change"])
+    @admin.action(description=gettext_lazy("Run now"), permissions=["change"])
     def run_now(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         runs = [services.run_now(job) for job in queryset]
-        self.message_user(request, f"Queued {len(runs)} run(s).", messages.SUCCESS)
+        message = ngettext("Queued %(count)d run.", "Queued %(count)d runs.", len(runs)) % {"count": len(runs)}
+        self.message_user(request, message, messages.SUCCESS)
 
-    @admin.action(description="Pause", permissions=["change"])
+    @admin.action(description=gettext_lazy("Pause"), permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        self.message_user(request, f"Paused {services.pause(queryset)} job(s).", messages.SUCCESS)
+        count = services.pause(queryset)
+        message = ngettext("Paused %(count)d job.", "Paused %(count)d jobs.", count) % {"count": count}
+        self.message_user(request, message, messages.SUCCESS)
 
-    @admin.action(description="Resume", permissions=["change"])
+    @admin.action(description=gettext_lazy("Resume"), permissions=["change"])
     def resume(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        self.message_user(request, f"Resumed {services.resume(queryset)} job(s).", messages.SUCCESS)
+        count = services.resume(queryset)
+        message = ngettext("Resumed %(count)d job.", "Resumed %(count)d jobs.", count) % {"count": count}
+        self.message_user(request, message, messages.SUCCESS)
 
     def get_deleted_objects(
         self, objs: Sequence[Job] | QuerySet[Job], request: HttpRequest
@@ -317,7 +337,15 @@ class RunAdmin(admin.ModelAdmin):
     actions = ["cancel"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Run | None = None) -> list[str]:
-        return [field.name for field in Run._meta.fields]
+        return [field.name for field in Run._meta.fields] + ["recorded_error"]
+
+    def get_fields(self, request: HttpRequest, obj: Run | None = None) -> "_FieldGroups":
+        # The error as the reader reads it (it is stored in English), in the error's place.
+        return ["recorded_error" if field.name == "error" else field.name for field in Run._meta.fields]
+
+    @admin.display(description=gettext_lazy("Error"))
+    def recorded_error(self, run: Run) -> str:
+        return recorded.translated(run.error)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # runs come from the schedule, Run now, retries or the API
@@ -329,14 +357,20 @@ class RunAdmin(admin.ModelAdmin):
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("scheduler.change_run")
 
-    @admin.display(description="Duration", ordering="duration_ms")
+    @admin.display(description=gettext_lazy("Duration"), ordering="duration_ms")
     def duration(self, run: Run) -> str:
         return f"{run.duration_ms / 1000:.2f} s" if run.duration_ms is not None else "—"
 
-    @admin.action(description="Cancel", permissions=["cancel"])
+    @admin.action(description=gettext_lazy("Cancel"), permissions=["cancel"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
         cancelled, asked = services.cancel(queryset)
-        self.message_user(request, f"{cancelled} cancelled, {asked} asked to stop.", messages.SUCCESS)
+        message = ", ".join(
+            [
+                ngettext("%(count)d cancelled", "%(count)d cancelled", cancelled) % {"count": cancelled},
+                ngettext("%(count)d asked to stop.", "%(count)d asked to stop.", asked) % {"count": asked},
+            ]
+        )
+        self.message_user(request, message, messages.SUCCESS)
 
 
 @admin.register(Lease)

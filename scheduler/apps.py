@@ -3,19 +3,22 @@ import importlib
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy
 
 
 class SchedulerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "scheduler"
+    verbose_name = gettext_lazy("Scheduler")
 
     def ready(self) -> None:
         from django.contrib import admin
 
         from scheduler import kinds  # noqa: F401  (registers the built-in job kinds)
-        from scheduler.shared import bounds, pgtypes
+        from scheduler.shared import bounds, permission_labels, pgtypes
 
         bounds.guard_admin(admin.site)  # the admin's modules were all imported by admin's own ready()
+        permission_labels.translate(admin.site)  # permissions named in the reader's language
         from scheduler.models import TIMEOUT_CEILING
 
         if not 1 <= settings.VIGIA_MAX_TIMEOUT <= TIMEOUT_CEILING:  # the database refuses longer timeouts

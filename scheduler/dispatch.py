@@ -23,14 +23,19 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_noop
 
 from scheduler import endings, lease, queue, schedules
 from scheduler.models import Job, Run
-from scheduler.shared import rawsql
+from scheduler.shared import rawsql, recorded
 
 log = logging.getLogger("vigia.scheduler")
 
 BATCH = 500
+# Why an occurrence was recorded as skipped (shown in the reader's language: scheduler.shared.recorded).
+MISSED = recorded.message(gettext_noop("missed"))
+MISSED_BEYOND_GRACE = recorded.message(gettext_noop("missed beyond the grace window"))
+OVERLAP = recorded.message(gettext_noop("overlap: the previous run has not finished"))
 MAX_CATCH_UP = 10_000  # occurrences counted one by one after downtime; beyond this, "at least"
 
 type Wakes = tuple[datetime | None, datetime | None]  # next_wakes(): (a job due, a retry due), None: none
@@ -81,19 +86,19 @@ def plan_job(job: Job, now: datetime, busy: bool) -> Plan:
             to_run, result = [due[-1]], {"missed": len(due) - 1}
         elif job.misfire_policy == Job.Misfire.SKIP:
             to_run = due[len(missed) :]  # missed ones are the oldest
-            plan.skipped.append((missed[-1], "missed", {"missed": len(missed)}))
+            plan.skipped.append((missed[-1], MISSED, {"missed": len(missed)}))
         else:  # ALL: within the grace window
             window = timedelta(seconds=job.misfire_grace_seconds)
             dropped = [moment for moment in missed if now - moment > window]
             to_run = due[len(dropped) :]
             if dropped:
-                plan.skipped.append((dropped[-1], "missed beyond the grace window", {"missed": len(dropped)}))
+                plan.skipped.append((dropped[-1], MISSED_BEYOND_GRACE, {"missed": len(dropped)}))
     remaining = None if job.max_occurrences is None else max(job.max_occurrences - job.occurrences, 0)
     for moment in to_run:
         if remaining is not None and plan.fired >= remaining:
             break
         if busy and job.overlap_policy == Job.Overlap.FORBID:
-            plan.skipped.append((moment, "overlap: the previous run has not finished", None))
+            plan.skipped.append((moment, OVERLAP, None))
             continue
         plan.queued.append((moment, result))
         plan.fired += 1

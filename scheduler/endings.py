@@ -19,13 +19,19 @@ from django.db import IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from scheduler.models import Job, Run
-from scheduler.shared import rawsql
+from scheduler.shared import rawsql, recorded
 from scheduler.signals import jobs_paused, run_finished
 
 log = logging.getLogger("vigia.runs")
 RETRIED = (Run.Status.FAILED, Run.Status.TIMED_OUT)
+# What the engine records on runs and jobs, in English; pages show each in the reader's language (recorded).
+CANCELLED = recorded.message(gettext_noop("Cancelled by an operator."))
+TIMED_OUT = recorded.message(gettext_noop("Timed out after %(seconds)s s."))
+UNKNOWN_KIND = recorded.message(gettext_noop("Unknown kind '%(kind)s': no installed job kind has that name."))
+UNPLANNABLE = recorded.message(gettext_noop("Paused: the schedule cannot be evaluated (%(schedule)s): %(detail)s"))
 
 
 def end_run(
@@ -147,7 +153,7 @@ def pause_job(job: Job, reason: str, now: datetime | None = None) -> None:
 def unplannable_reason(job: Job, exc: BaseException) -> str:
     """What an operator reads on a job paused because its schedule cannot be evaluated."""
     detail = str(exc) or type(exc).__name__
-    return f"Paused: the schedule cannot be evaluated ({job.schedule_display}): {detail}"
+    return UNPLANNABLE % {"schedule": job.schedule_display, "detail": detail}
 
 
 def fail_unplannable(job: Job, reason: str, now: datetime) -> None:

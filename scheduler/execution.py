@@ -29,7 +29,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
 from django.utils import timezone
 
-from scheduler import job_kinds, queue
+from scheduler import endings, job_kinds, queue
 from scheduler.endings import HeldBy, end_run, schedule_retry  # noqa: F401  (schedule_retry: re-exported)
 from scheduler.errors import JobDataError, JobError, RunCancelled, RunTimeout
 from scheduler.models import Job, Run
@@ -103,9 +103,9 @@ def _execute(run: Run, me: str, held: dict[str, float] | None = None) -> str:
         with watchdog.guard(run.id, me, job.timeout_seconds), budgets.deferrable(held):
             result = kind.run(params, context)
     except RunTimeout:
-        status, error = Run.Status.TIMED_OUT, f"Timed out after {job.timeout_seconds} s."
+        status, error = Run.Status.TIMED_OUT, endings.TIMED_OUT % {"seconds": job.timeout_seconds}
     except RunCancelled:
-        status, error = Run.Status.CANCELLED, "Cancelled by an operator."
+        status, error = Run.Status.CANCELLED, endings.CANCELLED
     except JobDataError as exc:  # the job's own data is at fault: retrying cannot help, the job is paused
         status, error, result, permanent, pause = Run.Status.FAILED, str(exc), exc.result, True, str(exc)
     except JobError as exc:
@@ -123,7 +123,7 @@ def prepare(job: Job) -> tuple[job_kinds.JobKind, dict[str, Any]]:
     not installed here or the stored params no longer pass its validation."""
     kind = job_kinds.find(job.kind)
     if kind is None:
-        raise JobDataError(f"Unknown kind '{job.kind}': no installed job kind has that name.")
+        raise JobDataError(endings.UNKNOWN_KIND % {"kind": job.kind})
     try:
         return kind, job_kinds.clean_params(job.kind, job.params)
     except ValidationError as exc:

@@ -21,6 +21,7 @@ from scheduler import djq, lease, queue
 from scheduler.models import ClusterPresence, Lease, Run
 
 FORGET_AFTER = timedelta(days=1)  # presence rows of clusters gone longer than this are deleted
+JOB_NAME = ("job__external_service", "job__external_key")  # with job__name: its name in the reader's language
 
 
 def beat(
@@ -135,7 +136,7 @@ def running_runs(now: datetime | None = None, limit: int = 50) -> list[Run]:
     runs: list[Any] = list(  # Runs, each given display texts below
         Run.objects.filter(status=Run.Status.RUNNING)
         .select_related("job")
-        .only(*fields, "job__id", "job__name", "job__kind", "job__queue")
+        .only(*fields, "job__id", "job__name", "job__kind", "job__queue", *JOB_NAME)
         .order_by("started_at", "id")[:limit]
     )
     for run in runs:
@@ -151,7 +152,7 @@ def waiting_runs(now: datetime | None = None, limit: int = 50) -> list[Run]:
     runs: list[Any] = list(  # Runs, each given a display text below
         Run.objects.filter(status__in=[Run.Status.QUEUED, Run.Status.RETRYING])
         .select_related("job")
-        .only(*fields, "job__id", "job__name", "job__kind", "job__queue")
+        .only(*fields, "job__id", "job__name", "job__kind", "job__queue", *JOB_NAME)
         .order_by("due_at", "id")[:limit]
     )
     for run in runs:
@@ -310,7 +311,7 @@ def queue_state(now: datetime | None = None, limit: int = 50) -> QueueState:
         run.pk: run
         for run in Run.objects.filter(Q(status=Run.Status.RUNNING) | Q(pk__in=ids))
         .select_related("job")
-        .only(*fields, "job__id", "job__name", "job__kind", "job__queue")
+        .only(*fields, "job__id", "job__name", "job__kind", "job__queue", *JOB_NAME)
         .order_by("started_at", "id")[: limit + len(ids)]
     }
     taken: list[TakenTask] = []

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now as utc_now
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from scheduler.shared import bounds
 
@@ -122,18 +122,22 @@ class Job(models.Model):
     max_occurrences = models.PositiveIntegerField(
         gettext_lazy("Max occurrences"), null=True, blank=True, help_text=gettext_lazy("Empty = no limit.")
     )
-    occurrences = models.PositiveIntegerField(default=0, editable=False)
+    occurrences = models.PositiveIntegerField(verbose_name=gettext_lazy("Occurrences"), default=0, editable=False)
 
     enabled = models.BooleanField(gettext_lazy("Enabled"), default=True, help_text=gettext_lazy("Off = paused."))
     # Set when the engine paused the job because its own data cannot be planned or run (a zone that no
     # longer exists, a kind no longer installed, params its kind now rejects); cleared on resume.
-    paused_reason = models.TextField(blank=True, editable=False)
+    paused_reason = models.TextField(verbose_name=gettext_lazy("Pause reason"), blank=True, editable=False)
     # The object that manages this job's schedule ("source:12"): its schedule is edited there, and the
     # job cannot be deleted on its own.
-    owner = models.CharField(max_length=100, blank=True, editable=False)
-    next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
-    last_scheduled_for = models.DateTimeField(null=True, blank=True, editable=False)
-    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    owner = models.CharField(verbose_name=gettext_lazy("Owner"), max_length=100, blank=True, editable=False)
+    next_run_at = models.DateTimeField(verbose_name=gettext_lazy("Next run at"), null=True, blank=True, editable=False)
+    last_scheduled_for = models.DateTimeField(
+        verbose_name=gettext_lazy("Last scheduled for"), null=True, blank=True, editable=False
+    )
+    completed_at = models.DateTimeField(
+        verbose_name=gettext_lazy("Completed at"), null=True, blank=True, editable=False
+    )
 
     queue = models.CharField(gettext_lazy("Queue"), max_length=10, choices=Queue.choices, default=Queue.DEFAULT)
     timeout_seconds = models.PositiveIntegerField(gettext_lazy("Timeout (seconds)"), default=300)
@@ -165,16 +169,16 @@ class Job(models.Model):
     )
     external_key = models.CharField(gettext_lazy("External key"), max_length=200, null=True, blank=True)  # noqa: DJ001
     # Which API caller declared it (scheduler.shared.api.Caller.key): another caller's (service, key) is a 409.
-    api_caller = models.CharField(max_length=200, blank=True, editable=False)
+    api_caller = models.CharField(verbose_name=gettext_lazy("API caller"), max_length=200, blank=True, editable=False)
     # "<digest of the last PUT body>:<digest of what it left declared>": the same declaration again, with the job
     # as it left it, is answered without validating and writing it anew (callers re-declare on every deploy).
-    api_digest = models.CharField(max_length=100, blank=True, editable=False)
+    api_digest = models.CharField(verbose_name=gettext_lazy("API digest"), max_length=100, blank=True, editable=False)
     # Told each run's final status by a signed POST (channels_app.callbacks).
     callback_url = models.URLField(gettext_lazy("Callback URL"), max_length=2000, blank=True)
 
     # Set at construction (not on insert) so an interval schedule's anchor is known before the first save.
-    created_at = models.DateTimeField(default=utc_now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now, editable=False)
+    updated_at = models.DateTimeField(verbose_name=gettext_lazy("Updated at"), auto_now=True)
 
     objects = JobQuerySet.as_manager()
 
@@ -194,17 +198,21 @@ class Job(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        from scheduler import system_jobs  # a system job's name in the operator's language
+
+        return str(system_jobs.display_name(self))
 
     @property
     def schedule_display(self) -> str:
         if self.schedule_type == self.ScheduleType.CRON:
             return f"{self.cron} ({self.timezone})"
         if self.schedule_type == self.ScheduleType.INTERVAL:
-            return f"every {self.interval_seconds} s"
+            return gettext("every %(seconds)s s") % {"seconds": self.interval_seconds}
         if self.schedule_type == self.ScheduleType.MANUAL:
-            return "on demand"
-        return f"once at {self.run_at:%Y-%m-%d %H:%M:%S %Z}" if self.run_at else "once"
+            return gettext("on demand")
+        if not self.run_at:
+            return gettext("once")
+        return gettext("once at %(moment)s") % {"moment": f"{self.run_at:%Y-%m-%d %H:%M:%S %Z}"}
 
 
 class Run(models.Model):
@@ -230,27 +238,42 @@ class Run(models.Model):
 
     # No index of its own: run_unique_attempt and run_job_recent lead with the job, and every index of this
     # table is written again on each change of a run's status (three per run).
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs", db_index=False)
-    scheduled_for = models.DateTimeField()
-    attempt = models.PositiveSmallIntegerField(default=1)
-    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    due_at = models.DateTimeField(help_text="When this attempt may start (later than scheduled for retries).")
-    queued_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    pickups = models.PositiveSmallIntegerField(default=0, help_text="Times a worker picked this attempt up.")
+    job = models.ForeignKey(
+        Job, verbose_name=gettext_lazy("Job"), on_delete=models.CASCADE, related_name="runs", db_index=False
+    )
+    scheduled_for = models.DateTimeField(verbose_name=gettext_lazy("Scheduled for"))
+    attempt = models.PositiveSmallIntegerField(verbose_name=gettext_lazy("Attempt"), default=1)
+    trigger = models.CharField(
+        verbose_name=gettext_lazy("Trigger"), max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE
+    )
+    status = models.CharField(
+        verbose_name=gettext_lazy("Status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    due_at = models.DateTimeField(
+        verbose_name=gettext_lazy("Due at"),
+        help_text=gettext_lazy("When this attempt may start (later than scheduled for retries)."),
+    )
+    queued_at = models.DateTimeField(verbose_name=gettext_lazy("Queued at"), null=True, blank=True)
+    started_at = models.DateTimeField(verbose_name=gettext_lazy("Started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(verbose_name=gettext_lazy("Finished at"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(verbose_name=gettext_lazy("Heartbeat at"), null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(verbose_name=gettext_lazy("Duration (ms)"), null=True, blank=True)
+    pickups = models.PositiveSmallIntegerField(
+        verbose_name=gettext_lazy("Pickups"),
+        default=0,
+        help_text=gettext_lazy("Times a worker picked this attempt up."),
+    )
     # Times this attempt's worker died under it while the worker's cluster lived on and no other run was
     # lost with it: the evidence that the run itself kills its worker (a poison pill).
-    losses = models.PositiveSmallIntegerField(default=0)
-    worker = models.CharField(max_length=120, blank=True)  # host:pid
-    worker_parent = models.PositiveIntegerField(null=True, blank=True)  # the cluster process that forked it
-    cancel_requested = models.BooleanField(default=False)
-    result = models.JSONField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    traceback = models.TextField(blank=True)
+    losses = models.PositiveSmallIntegerField(verbose_name=gettext_lazy("Worker losses"), default=0)
+    worker = models.CharField(verbose_name=gettext_lazy("Worker"), max_length=120, blank=True)  # host:pid
+    worker_parent = models.PositiveIntegerField(
+        verbose_name=gettext_lazy("Worker's cluster process"), null=True, blank=True
+    )  # the cluster process that forked it
+    cancel_requested = models.BooleanField(verbose_name=gettext_lazy("Cancel requested"), default=False)
+    result = models.JSONField(verbose_name=gettext_lazy("Result"), null=True, blank=True)
+    error = models.TextField(verbose_name=gettext_lazy("Error"), blank=True)
+    traceback = models.TextField(verbose_name=gettext_lazy("Traceback"), blank=True)
 
     class Meta:
         verbose_name = gettext_lazy("run")
@@ -285,11 +308,11 @@ class Run(models.Model):
 class Lease(models.Model):
     """One row per elected role (the scheduler's leadership); whoever holds an unexpired lease is the leader."""
 
-    name = models.CharField(max_length=50, primary_key=True)
-    holder = models.CharField(max_length=200, blank=True)
-    expires_at = models.DateTimeField(null=True)
-    renewed_at = models.DateTimeField(null=True)
-    acquired_at = models.DateTimeField(null=True)
+    name = models.CharField(verbose_name=gettext_lazy("Name"), max_length=50, primary_key=True)
+    holder = models.CharField(verbose_name=gettext_lazy("Holder"), max_length=200, blank=True)
+    expires_at = models.DateTimeField(verbose_name=gettext_lazy("Expires at"), null=True)
+    renewed_at = models.DateTimeField(verbose_name=gettext_lazy("Renewed at"), null=True)
+    acquired_at = models.DateTimeField(verbose_name=gettext_lazy("Acquired at"), null=True)
 
     class Meta:
         verbose_name = gettext_lazy("lease")
@@ -326,9 +349,18 @@ class Budget(models.Model):
     """A named rate shared by every worker on every host (scheduler.shared.budgets): the next free slot of a host
     ("host:example.org") or a channel ("channel:7"), moved on by each reservation on the database's clock."""
 
-    name = models.CharField(max_length=255, primary_key=True)
-    per_second = models.FloatField(null=True, blank=True, help_text="Empty: the default for its kind.")
-    next_slot_at = models.DateTimeField(default=utc_now, help_text="The earliest moment the next use may go.")
+    name = models.CharField(verbose_name=gettext_lazy("Name"), max_length=255, primary_key=True)
+    per_second = models.FloatField(
+        verbose_name=gettext_lazy("Per second"),
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("Empty: the default for its kind."),
+    )
+    next_slot_at = models.DateTimeField(
+        verbose_name=gettext_lazy("Next slot at"),
+        default=utc_now,
+        help_text=gettext_lazy("The earliest moment the next use may go."),
+    )
 
     class Meta:
         verbose_name = gettext_lazy("budget")
@@ -342,15 +374,15 @@ class Housekeeping(models.Model):
     """The status of one piece of periodic housekeeping the scheduler leader runs itself (scheduler.periodic),
     so that the run history holds the operators' work only."""
 
-    name = models.CharField(max_length=100, primary_key=True)
-    every_seconds = models.FloatField(default=0)
-    last_started_at = models.DateTimeField(null=True, blank=True)
-    last_finished_at = models.DateTimeField(null=True, blank=True)
-    last_ok_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    last_result = models.JSONField(null=True, blank=True)
-    runs = models.PositiveBigIntegerField(default=0)
-    failures = models.PositiveBigIntegerField(default=0)
+    name = models.CharField(verbose_name=gettext_lazy("Name"), max_length=100, primary_key=True)
+    every_seconds = models.FloatField(verbose_name=gettext_lazy("Every (seconds)"), default=0)
+    last_started_at = models.DateTimeField(verbose_name=gettext_lazy("Last started at"), null=True, blank=True)
+    last_finished_at = models.DateTimeField(verbose_name=gettext_lazy("Last finished at"), null=True, blank=True)
+    last_ok_at = models.DateTimeField(verbose_name=gettext_lazy("Last success at"), null=True, blank=True)
+    last_error = models.TextField(verbose_name=gettext_lazy("Last error"), blank=True)
+    last_result = models.JSONField(verbose_name=gettext_lazy("Last result"), null=True, blank=True)
+    runs = models.PositiveBigIntegerField(verbose_name=gettext_lazy("Runs"), default=0)
+    failures = models.PositiveBigIntegerField(verbose_name=gettext_lazy("Failures"), default=0)
 
     class Meta:
         verbose_name = gettext_lazy("housekeeping task")

@@ -34,6 +34,10 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, CroniterError, croniter
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from scheduler.shared import recorded
 
 if TYPE_CHECKING:
     from scheduler.models import Job
@@ -47,15 +51,46 @@ NICKNAMES = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-FIELD_NAMES = ("second", "minute", "hour", "day of month", "month", "day of week")
-FIELD_HINTS = (
-    "0–59",
-    "0–59",
-    "0–23",
-    "1–31, L, LW or 15W",
-    "1–12 or JAN–DEC",
-    "0–7 or SUN–SAT (0 and 7 are Sunday), 5L or 1#2",
+# The messages below are shown in the operator's language (gettext when raised, in a request) and, when a worker
+# stored one in English (why a job was paused), read back in the reader's (scheduler.shared.recorded).
+FIELD_NAMES = tuple(
+    recorded.message(name)
+    for name in (
+        gettext_noop("second"),
+        gettext_noop("minute"),
+        gettext_noop("hour"),
+        gettext_noop("day of month"),
+        gettext_noop("month"),
+        gettext_noop("day of week"),
+    )
 )
+FIELD_HINTS = tuple(
+    recorded.message(hint)
+    for hint in (
+        "0–59",
+        "0–59",
+        "0–23",
+        gettext_noop("1–31, L, LW or 15W"),
+        gettext_noop("1–12 or JAN–DEC"),
+        gettext_noop("0–7 or SUN–SAT (0 and 7 are Sunday), 5L or 1#2"),
+    )
+)
+CHOOSE_ZONE = recorded.message(gettext_noop("Choose a time zone."))
+UNKNOWN_ZONE = recorded.message(
+    gettext_noop("Unknown time zone '%(zone)s'. Use an IANA name such as America/Sao_Paulo.")
+)
+MISSING_ZONE = recorded.message(gettext_noop("Unknown time zone '%(zone)s'."))
+NO_CRON = recorded.message(gettext_noop("Enter a cron expression, e.g. '*/5 * * * *' or '@daily'."))
+UNKNOWN_NICKNAME = recorded.message(gettext_noop("Unknown nickname '%(nickname)s'. Use one of: %(nicknames)s."))
+FIELD_COUNT = recorded.message(
+    gettext_noop(
+        "Expected 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first; got %(count)s."
+    )
+)
+NEVER = recorded.message(gettext_noop("This expression never matches a real date (e.g. 30 February)."))
+REVERSED = recorded.message(gettext_noop("The %(field)s field has a reversed range '%(item)s' (allowed %(allowed)s)."))
+INVALID = recorded.message(gettext_noop("The %(field)s field '%(value)s' is not valid (allowed %(allowed)s)."))
+NO_INTERVAL = recorded.message(gettext_noop("The interval must be a positive number of seconds."))
 BOUNDS = ((0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 DAY, MONTH, WEEKDAY = 3, 4, 5
 NAMES = {
@@ -82,13 +117,13 @@ class CronSpec:
 
 def get_zone(tz_name: str | None) -> ZoneInfo:
     if not tz_name or not isinstance(tz_name, str):
-        raise ScheduleError("Choose a time zone.")
+        raise ScheduleError(_(CHOOSE_ZONE))
     if tz_name not in zone_names():
-        raise ScheduleError(f"Unknown time zone '{tz_name}'. Use an IANA name such as America/Sao_Paulo.")
+        raise ScheduleError(_(UNKNOWN_ZONE) % {"zone": tz_name})
     try:
         return ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ScheduleError(f"Unknown time zone '{tz_name}'.") from exc
+        raise ScheduleError(_(MISSING_ZONE) % {"zone": tz_name}) from exc
 
 
 @lru_cache(maxsize=1)
@@ -112,17 +147,14 @@ def parse_cron(expression: str | None) -> CronSpec:
     """Validate a cron expression; raise ScheduleError naming the field at fault."""
     text = " ".join(str(expression or "").split())
     if not text:
-        raise ScheduleError("Enter a cron expression, e.g. '*/5 * * * *' or '@daily'.")
+        raise ScheduleError(_(NO_CRON))
     fields = NICKNAMES.get(text.lower(), text).split(" ")
     if text.startswith("@") and text.lower() not in NICKNAMES:
-        raise ScheduleError(f"Unknown nickname '{text}'. Use one of: {', '.join(NICKNAMES)}.")
+        raise ScheduleError(_(UNKNOWN_NICKNAME) % {"nickname": text, "nicknames": ", ".join(NICKNAMES)})
     if len(fields) == 5:
         fields = ["0", *fields]
     elif len(fields) != 6:
-        raise ScheduleError(
-            f"Expected 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first; "
-            f"got {len(fields)}."
-        )
+        raise ScheduleError(_(FIELD_COUNT) % {"count": len(fields)})
     parts = [_parse_field(position, value) for position, value in enumerate(fields)]
     days, weekdays = ("*" if fields[position] == "?" else fields[position] for position in (DAY, WEEKDAY))
     day_or = not (days.startswith("*") or weekdays.startswith("*"))
@@ -137,7 +169,7 @@ def parse_cron(expression: str | None) -> CronSpec:
         if _ever_matches(variant)
     )
     if not variants:
-        raise ScheduleError("This expression never matches a real date (e.g. 30 February).")
+        raise ScheduleError(_(NEVER))
     return CronSpec(
         expression=text,
         fields=tuple(fields),
@@ -200,7 +232,7 @@ def _plain_item(position: int, item: str, value: str) -> str:
     last = first if end is None else _number(position, end, value)
     if last < first:
         raise ScheduleError(
-            f"The {FIELD_NAMES[position]} field has a reversed range '{item}' (allowed {FIELD_HINTS[position]})."
+            _(REVERSED) % {"field": _(FIELD_NAMES[position]), "item": item, "allowed": _(FIELD_HINTS[position])}
         )
     if step is not None and end is None:
         last = high  # N/step: from N to the end of the field (the day of week ends at 7, Sunday)
@@ -218,7 +250,8 @@ def _number(position: int, text: str, value: str) -> int:
 
 
 def _invalid(position: int, value: str) -> ScheduleError:
-    return ScheduleError(f"The {FIELD_NAMES[position]} field '{value}' is not valid (allowed {FIELD_HINTS[position]}).")
+    allowed = _(FIELD_HINTS[position])
+    return ScheduleError(_(INVALID) % {"field": _(FIELD_NAMES[position]), "value": value, "allowed": allowed})
 
 
 def _ever_matches(variant: str) -> bool:
@@ -320,7 +353,7 @@ def _jump_instant(wall: datetime, zone: ZoneInfo) -> datetime:
 def next_interval(anchor: datetime, interval_seconds: float | None, after: datetime, count: int = 1) -> list[datetime]:
     """Occurrences of an interval schedule: anchor + k × interval, strictly after `after`."""
     if not interval_seconds or interval_seconds <= 0:
-        raise ScheduleError("The interval must be a positive number of seconds.")
+        raise ScheduleError(_(NO_INTERVAL))
     step = timedelta(seconds=interval_seconds)
     if after < anchor:
         first = anchor

@@ -193,9 +193,7 @@ def cancel(runs: Iterable[Run]) -> tuple[int, int]:
     waiting = Q(status__in=[Run.Status.QUEUED, Run.Status.RETRYING])
     ended = 0
     for run in Run.objects.filter(waiting, pk__in=ids).select_related("job"):
-        ended += (
-            endings.end_run(run, Run.Status.CANCELLED, where=waiting, error="Cancelled by an operator.") is not None
-        )
+        ended += endings.end_run(run, Run.Status.CANCELLED, where=waiting, error=endings.CANCELLED) is not None
     running = Run.objects.filter(pk__in=ids, status=Run.Status.RUNNING).update(cancel_requested=True)
     return ended, running
 

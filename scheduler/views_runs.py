@@ -28,6 +28,8 @@ LIST_COLUMNS = (
     "id",
     "job_id",
     "job__name",
+    "job__external_service",  # with external_key: a system job's name in the reader's language
+    "job__external_key",
     "scheduled_for",
     "attempt",
     "trigger",
@@ -194,7 +196,9 @@ def runs(request: Request) -> HttpResponse:
         "cursor": bool(cursor),
         "next_after": Cursor.of(rows[-1]) if more else None,
         "query": query_without(request, "after"),
-        "job": Job.objects.only("id", "name").filter(pk=job_id).first() if job_id else None,
+        "job": Job.objects.only("id", "name", "external_service", "external_key").filter(pk=job_id).first()
+        if job_id
+        else None,
     }
     return render_page(request, "scheduler/runs.html", context, partial="rows")
 

@@ -58,7 +58,9 @@ class Apprise(ChannelKind):
     secret_fields = ("urls",)
 
     class Config(forms.Form):
-        urls = forms.CharField(widget=forms.Textarea, help_text=gettext_lazy("One Apprise URL per line."))
+        urls = forms.CharField(
+            label=gettext_lazy("URLs"), widget=forms.Textarea, help_text=gettext_lazy("One Apprise URL per line.")
+        )
 
         def clean_urls(self) -> str:
             urls = _urls(self.cleaned_data["urls"])

@@ -31,7 +31,9 @@ class Email(ChannelKind):
     address_help = gettext_lazy("An e-mail address.")
 
     class Config(forms.Form):
-        from_email = forms.EmailField(required=False, help_text=gettext_lazy("Empty: DEFAULT_FROM_EMAIL."))
+        from_email = forms.EmailField(
+            label=gettext_lazy("From"), required=False, help_text=gettext_lazy("Empty: DEFAULT_FROM_EMAIL.")
+        )
 
     def clean_address(self, address: str) -> str:
         address = (address or "").strip()

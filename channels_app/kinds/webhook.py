@@ -39,8 +39,9 @@ class Webhook(ChannelKind):
     secret_fields = ("secret",)
 
     class Config(forms.Form):
-        url = forms.CharField(max_length=2000)
+        url = forms.CharField(label=gettext_lazy("URL"), max_length=2000)
         secret = forms.CharField(
+            label=gettext_lazy("Secret"),
             min_length=16,
             help_text=gettext_lazy("Shared with the receiver; at least 16 characters."),
             validators=[bounds.single_line],

@@ -84,8 +84,16 @@ class Wuzapi(ChannelKind):
     splits = True
 
     class Config(forms.Form):
-        base_url = forms.CharField(max_length=500, help_text=gettext_lazy("The Wuzapi server, e.g. http://wuzapi:8080"))
-        token = forms.CharField(help_text=gettext_lazy("The Wuzapi user's token."), validators=[bounds.single_line])
+        base_url = forms.CharField(
+            label=gettext_lazy("Base URL"),
+            max_length=500,
+            help_text=gettext_lazy("The Wuzapi server, e.g. http://wuzapi:8080"),
+        )
+        token = forms.CharField(
+            label=gettext_lazy("Token"),
+            help_text=gettext_lazy("The Wuzapi user's token."),
+            validators=[bounds.single_line],
+        )
 
         def clean_base_url(self) -> str:
             return clean_http_url(self.cleaned_data["base_url"]).rstrip("/")

@@ -16,11 +16,11 @@ import httpx
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from scheduler.errors import PermanentError
 from scheduler.job_kinds import JobKind, RunContext, register
-from scheduler.shared import answers, bounds, outbound
+from scheduler.shared import answers, bounds, outbound, recorded
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 BODYLESS = ("GET", "HEAD")
@@ -28,6 +28,17 @@ MAX_BODY_BYTES = 1024 * 1024  # read at most this much (enough to parse a GraphQ
 RESULT_CHARS = 2048  # what the run's result keeps of the response
 MAX_TIMEOUT = 60.0
 MAX_REDIRECTS = outbound.MAX_REDIRECTS
+
+# A failed call's error, stored in English and shown in the reader's language (scheduler.shared.recorded).
+ANSWERED = {
+    (False, False): recorded.message(gettext_noop("HTTP %(status)s from %(where)s")),
+    (True, False): recorded.message(gettext_noop("HTTP %(status)s from %(where)s (expected %(expected)s)")),
+    (False, True): recorded.message(gettext_noop("HTTP %(status)s from %(where)s: %(error)s")),
+    (True, True): recorded.message(gettext_noop("HTTP %(status)s from %(where)s (expected %(expected)s): %(error)s")),
+}
+GRAPHQL_ERROR = recorded.message(gettext_noop("GraphQL error from %(where)s: %(error)s"))
+TOO_MANY_REDIRECTS = recorded.message(gettext_noop("more than %(n)s redirects from %(where)s"))
+BAD_REQUEST = recorded.message(gettext_noop("bad request to %(where)s: %(reason)s"))
 
 
 class MethodField(forms.ChoiceField):
@@ -74,18 +85,29 @@ class HttpRequest(JobKind):
 
     class Params(forms.Form):
         method = MethodField(
+            label=gettext_lazy("Method"),
             choices=[("", gettext_lazy("Default (POST with a body, else GET)"))] + [(m, m) for m in METHODS],
             required=False,
         )
-        url = forms.CharField(max_length=2048)
-        headers = bounds.JSONField(
-            required=False, help_text=gettext_lazy('JSON object, e.g. {"Authorization": "Bearer …"}.')
+        url = forms.CharField(label=gettext_lazy("URL"), max_length=2048)
+        headers = bounds.NameValueField(
+            label=gettext_lazy("Headers"),
+            required=False,
+            help_text=gettext_lazy('One "Name: value" per line (or a JSON object), e.g. Authorization: Bearer …'),
         )
-        query = bounds.JSONField(required=False, help_text=gettext_lazy("JSON object of query-string parameters."))
-        json = bounds.JSONField(required=False, help_text=gettext_lazy("JSON request body."))
-        graphql_query = forms.CharField(required=False, widget=forms.Textarea)
-        graphql_variables = bounds.JSONField(required=False)
-        expected_status = StatusListField(required=False, help_text=gettext_lazy("Default: any 2xx."))
+        query = bounds.NameValueField(
+            label=gettext_lazy("Query string"),
+            required=False,
+            help_text=gettext_lazy('Query-string parameters: one "name: value" per line (or a JSON object).'),
+        )
+        json = bounds.JSONField(
+            label=gettext_lazy("JSON body"), required=False, help_text=gettext_lazy("JSON request body.")
+        )
+        graphql_query = forms.CharField(label=gettext_lazy("GraphQL query"), required=False, widget=forms.Textarea)
+        graphql_variables = bounds.JSONField(label=gettext_lazy("GraphQL variables"), required=False)
+        expected_status = StatusListField(
+            label=gettext_lazy("Expected status"), required=False, help_text=gettext_lazy("Default: any 2xx.")
+        )
 
         def clean_url(self) -> str:
             value = self.cleaned_data["url"].strip()
@@ -186,11 +208,12 @@ class HttpRequest(JobKind):
         except outbound.Refused as exc:
             raise outbound.Refused(str(exc), result()) from None
         except httpx.TooManyRedirects:
-            raise PermanentError(f"more than {MAX_REDIRECTS} redirects from {_where(url)}", result()) from None
+            raise PermanentError(TOO_MANY_REDIRECTS % {"n": MAX_REDIRECTS, "where": _where(url)}, result()) from None
         except (httpx.RequestError, TimeoutError) as exc:  # TimeoutError: the body trickled in past the timeout
             verdict = answers.of_exception(exc, timeout)
             if not verdict.retried:  # our request (or a redirect target) is unusable: retrying cannot help
-                raise verdict.error(f"bad request to {_where(url)}: {answers.reason(exc)}", result()) from None
+                error = BAD_REQUEST % {"where": _where(url), "reason": answers.reason(exc)}
+                raise verdict.error(error, result()) from None
             raise verdict.error(f"{verdict.reason} ({_where(url)})", result()) from None
 
         text = _decode(raw, response)
@@ -200,13 +223,11 @@ class HttpRequest(JobKind):
         expected = params.get("expected_status")
         if (status in expected) if expected else 200 <= status < 300:
             if graphql_error:
-                raise PermanentError(f"GraphQL error from {_where(response.url)}: {graphql_error}", outcome)
+                raise PermanentError(GRAPHQL_ERROR % {"where": _where(response.url), "error": graphql_error}, outcome)
             return outcome
-        message = f"HTTP {status} from {_where(response.url)}"
-        if expected:
-            message += f" (expected {', '.join(map(str, expected))})"
-        if graphql_error:
-            message += f": {graphql_error}"
+        values = {"status": status, "where": _where(response.url), "error": graphql_error}
+        values["expected"] = ", ".join(map(str, expected or ()))
+        message = ANSWERED[bool(expected), bool(graphql_error)] % values
         raise answers.of_status(status, response.headers).error(message, outcome)
 
 

@@ -21,10 +21,19 @@ class PruneHistory(JobKind):
 
     class Params(forms.Form):
         batch_size = forms.IntegerField(
-            min_value=1, max_value=50_000, required=False, help_text=gettext_lazy("Empty: VIGIA_RETENTION_BATCH.")
+            label=gettext_lazy("Batch size"),
+            min_value=1,
+            max_value=50_000,
+            required=False,
+            help_text=gettext_lazy("Empty: VIGIA_RETENTION_BATCH."),
         )
         pause_ms = forms.IntegerField(
-            min_value=0, max_value=5000, required=False, initial=50, help_text=gettext_lazy("Pause between batches.")
+            label=gettext_lazy("Pause between batches (ms)"),
+            min_value=0,
+            max_value=5000,
+            required=False,
+            initial=50,
+            help_text=gettext_lazy("Pause between batches."),
         )
 
         def clean_pause_ms(self) -> int:

@@ -26,10 +26,19 @@ class PruneRuns(JobKind):
     )
 
     class Params(forms.Form):
-        days = forms.IntegerField(min_value=1, help_text=gettext_lazy("Keep this many days of history."))
-        batch_size = forms.IntegerField(min_value=100, max_value=10000, required=False, initial=1000)
+        days = forms.IntegerField(
+            label=gettext_lazy("Days"), min_value=1, help_text=gettext_lazy("Keep this many days of history.")
+        )
+        batch_size = forms.IntegerField(
+            label=gettext_lazy("Batch size"), min_value=100, max_value=10000, required=False, initial=1000
+        )
         pause_ms = forms.IntegerField(
-            min_value=0, max_value=5000, required=False, initial=50, help_text=gettext_lazy("Pause between batches.")
+            label=gettext_lazy("Pause between batches (ms)"),
+            min_value=0,
+            max_value=5000,
+            required=False,
+            initial=50,
+            help_text=gettext_lazy("Pause between batches."),
         )
 
         def clean_batch_size(self) -> int:

@@ -19,9 +19,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, clip, job_link, local_time
 from scheduler.models import Job
+from scheduler.shared import recorded
 from scrapers.models import MonitoredPerson, PeopleTransfer, Publication, PublicationMatch
 from scrapers.people import search, transfers
 from scrapers.people import services as people
@@ -29,7 +32,7 @@ from scrapers.people.brazil import digits, format_document
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups, _FieldOpts, _FieldsetSpec
-    from django_stubs_ext import WithAnnotations
+    from django_stubs_ext import StrOrPromise, WithAnnotations
 
 # The most people the admin exports by their ids (SQLite caps a statement's parameters at 32,766); more are
 # exported from the People page, by the list's filters.
@@ -50,15 +53,15 @@ class PeopleCount(TypedDict):
 
 
 class ExpiryFilter(admin.SimpleListFilter):
-    title = "expiry"
+    title = gettext_lazy("expiry")
     parameter_name = "expiry"
 
-    def lookups(self, request: HttpRequest, model_admin: "admin.ModelAdmin[Any]") -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: "admin.ModelAdmin[Any]") -> list[tuple[str, "StrOrPromise"]]:
         return [
-            ("expired", "Expired"),
-            ("7", "Within 7 days"),
-            ("30", "Within 30 days"),
-            ("never", "No expiry"),
+            ("expired", gettext_lazy("Expired")),
+            ("7", gettext_lazy("Within 7 days")),
+            ("30", gettext_lazy("Within 30 days")),
+            ("never", gettext_lazy("No expiry")),
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[MonitoredPerson]) -> QuerySet[MonitoredPerson]:
@@ -74,15 +77,15 @@ class ExpiryFilter(admin.SimpleListFilter):
 
 
 class TribunalFilter(admin.SimpleListFilter):
-    title = "tribunal"
+    title = gettext_lazy("tribunal")
     parameter_name = "tribunal"
     EVERY = "*"
 
-    def lookups(self, request: HttpRequest, model_admin: "admin.ModelAdmin[Any]") -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: "admin.ModelAdmin[Any]") -> list[tuple[str, "StrOrPromise"]]:
         # The acronyms people actually use (distinct comma-separated values, split here: few of them).
         used = MonitoredPerson.objects.exclude(tribunals="").values_list("tribunals", flat=True).distinct()
         names = sorted({name for value in used for name in value.split(",") if name})
-        return [(self.EVERY, "Every tribunal (none chosen)"), *[(name, name) for name in names]]
+        return [(self.EVERY, gettext_lazy("Every tribunal (none chosen)")), *[(name, name) for name in names]]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[MonitoredPerson]) -> QuerySet[MonitoredPerson]:
         value = self.value()
@@ -99,7 +102,7 @@ class PersonFilter(admin.SimpleListFilter):
     """Publications kept for one person (the person page links here). The sidebar lists only the chosen
     person: listing everyone would not scale."""
 
-    title = "person"
+    title = gettext_lazy("person")
     parameter_name = "person"
 
     def lookups(self, request: HttpRequest, model_admin: "admin.ModelAdmin[Any]") -> list[tuple[str, str]]:
@@ -109,9 +112,9 @@ class PersonFilter(admin.SimpleListFilter):
         if value is None:
             return []
         if not value.isdigit():
-            raise IncorrectLookupParameters(f"Unknown person {value!r}.")
+            raise IncorrectLookupParameters(_("Unknown person %(value)r.") % {"value": value})
         name = MonitoredPerson.objects.filter(pk=value).values_list("name", flat=True).first()
-        return [(value, name or f"#{value} (deleted)")]
+        return [(value, name or _("#%(id)s (deleted)") % {"id": value})]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Publication]) -> QuerySet[Publication]:
         value = self.value()
@@ -139,7 +142,9 @@ class MonitoredPersonAdmin(admin.ModelAdmin):
     ]
     list_filter = ["active", ExpiryFilter, TribunalFilter, "first_check"]
     search_fields = ["name", "normalized_name", "document", "oab_number"]  # what get_search_results compares
-    search_help_text = "Name (accents and case ignored), CPF/CNPJ or OAB number, with or without punctuation."
+    search_help_text = gettext_lazy(
+        "Name (accents and case ignored), CPF/CNPJ or OAB number, with or without punctuation."
+    )
     ordering = ["normalized_name", "pk"]
     actions = ["check_now", "deactivate", "export_selected"]
     # templates/admin/scrapers/monitoredperson/change_list.html adds "Import CSV" and "Export CSV" links to
@@ -151,16 +156,22 @@ class MonitoredPersonAdmin(admin.ModelAdmin):
         "last_success_at",
         "next_check_at",
         "first_check",
-        "last_error",
+        "recorded_error",
     ]
     readonly_fields = health_fields
     edit_fieldsets: "_FieldsetSpec" = [
-        ("Who", {"fields": ["name", "document", ("oab_number", "oab_uf")]}),
-        ("Where", {"fields": ["tribunals", "match_in_text"]}),
-        ("Monitoring", {"fields": ["active", "monitor_until", "check_interval_minutes", "recipients", "notes"]}),
+        (gettext_lazy("Who"), {"fields": ["name", "document", ("oab_number", "oab_uf")]}),
+        (gettext_lazy("Where"), {"fields": ["tribunals", "match_in_text"]}),
+        (
+            gettext_lazy("Monitoring"),
+            {"fields": ["active", "monitor_until", "check_interval_minutes", "recipients", "notes"]},
+        ),
     ]
     # (a list of names is field groups too: cast only because the stubs' list type is invariant)
-    health_fieldset: "tuple[str, _FieldOpts]" = ("Health", {"fields": cast("_FieldGroups", health_fields)})
+    health_fieldset: "tuple[StrOrPromise, _FieldOpts]" = (
+        gettext_lazy("Health"),
+        {"fields": cast("_FieldGroups", health_fields)},
+    )
 
     def get_fieldsets(self, request: HttpRequest, obj: MonitoredPerson | None = None) -> "_FieldsetSpec":
         # A person being added has no health yet.
@@ -180,64 +191,84 @@ class MonitoredPersonAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: MonitoredPerson, form: people.PersonForm, change: bool) -> None:
         form.save()  # the person, its job and (when new) its first check (obj is form.instance)
 
-    @admin.display(description="CPF/CNPJ", ordering="document")
+    @admin.display(description=gettext_lazy("CPF/CNPJ"), ordering="document")
     def formatted_document(self, person: MonitoredPerson) -> str:
         return format_document(person.document) or "—"
 
-    @admin.display(description="OAB", ordering="oab_number")
+    @admin.display(description=gettext_lazy("OAB"), ordering="oab_number")
     def oab(self, person: MonitoredPerson) -> str:
         return f"{person.oab_number}/{person.oab_uf}" if person.oab_number else "—"
 
-    @admin.display(description="Last success", ordering="last_success_at")
+    @admin.display(description=gettext_lazy("Last success"), ordering="last_success_at")
     def last_success(self, person: MonitoredPerson) -> str:
         return local_time(person.last_success_at)
 
-    @admin.display(description="Next check", ordering="next_check_at")
+    @admin.display(description=gettext_lazy("Next check"), ordering="next_check_at")
     def next_check(self, person: MonitoredPerson) -> str:
         return local_time(person.next_check_at)
 
-    @admin.display(description="Publications", ordering="publication_count")
+    @admin.display(description=gettext_lazy("Publications"), ordering="publication_count")
     def publication_count(self, person: "WithAnnotations[MonitoredPerson, PublicationCount]") -> int:
         return person.publication_count
 
-    @admin.display(description="Job")
+    @admin.display(description=gettext_lazy("Last error"))
+    def recorded_error(self, person: MonitoredPerson) -> str:
+        return recorded.translated(person.last_error)  # stored in English
+
+    @admin.display(description=gettext_lazy("Job"))
     def job_link(self, person: MonitoredPerson) -> str:
         return job_link(person)
 
-    @admin.display(description="Publications")
+    @admin.display(description=gettext_lazy("Publications"))
     def publications_link(self, person: MonitoredPerson) -> SafeString:
         query = urlencode({PersonFilter.parameter_name: person.pk})
         url = f"{reverse('admin:scrapers_publication_changelist')}?{query}"
-        return format_html('<a href="{}">{} publication(s)</a>', url, person.matches.count())
+        count = person.matches.count()
+        text = ngettext("%(count)d publication", "%(count)d publications", count) % {"count": count}
+        return format_html('<a href="{}">{}</a>', url, text)
 
-    @admin.action(description="Check now", permissions=["change"])
+    @admin.action(description=gettext_lazy("Check now"), permissions=["change"])
     def check_now(self, request: HttpRequest, queryset: QuerySet[MonitoredPerson]) -> None:
         # Queued on the high queue, ahead of the routine cycle; a worker checks DJEN, not this request.
         # Queued in bulk (10,000 in about 1.5 s); more is "Check all people now"'s job, on a worker.
         chosen = list(queryset.only("pk", "active")[: CHECK_SELECTED_MAX + 1])
         if len(chosen) > CHECK_SELECTED_MAX:
-            text = f"Select at most {CHECK_SELECTED_MAX:,} people, or use “Check all people now” on the People page."
+            text = _("Select at most %(max)s people, or use “Check all people now” on the People page.") % {
+                "max": f"{CHECK_SELECTED_MAX:,}"
+            }
             self.message_user(request, text, messages.ERROR)
             return
         active = [person for person in chosen if person.active]
         queued = people.force_sync(active, queue_name=Job.Queue.HIGH) if active else 0
-        text = f"Queued a check of {queued} person(s)."
+        text = ngettext("Queued a check of %(count)d person.", "Queued a check of %(count)d people.", queued) % {
+            "count": queued
+        }
         if len(active) > queued:
-            text += f" {len(active) - queued} already had a check waiting."
+            waiting = len(active) - queued
+            text += " " + ngettext(
+                "%(count)d already had a check waiting.", "%(count)d already had a check waiting.", waiting
+            ) % {"count": waiting}
         if len(active) < len(chosen):
-            text += f" Skipped {len(chosen) - len(active)} inactive."
+            inactive = len(chosen) - len(active)
+            text += " " + ngettext("Skipped %(count)d inactive.", "Skipped %(count)d inactive.", inactive) % {
+                "count": inactive
+            }
         self.message_user(request, text, messages.SUCCESS)
 
-    @admin.action(description="Deactivate", permissions=["change"])
+    @admin.action(description=gettext_lazy("Deactivate"), permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[MonitoredPerson]) -> None:
-        self.message_user(request, f"Deactivated {people.deactivate(queryset)} person(s).", messages.SUCCESS)
+        count = people.deactivate(queryset)
+        text = ngettext("Deactivated %(count)d person.", "Deactivated %(count)d people.", count) % {"count": count}
+        self.message_user(request, text, messages.SUCCESS)
 
-    @admin.action(description="Export selected people as CSV", permissions=["view"])
+    @admin.action(description=gettext_lazy("Export selected people as CSV"), permissions=["view"])
     def export_selected(self, request: HttpRequest, queryset: QuerySet[MonitoredPerson]) -> HttpResponse | None:
         # A job, as from the People page; the browser goes to its page (progress, then the download).
         ids = list(queryset.values_list("pk", flat=True)[: EXPORT_SELECTED_MAX + 1])
         if len(ids) > EXPORT_SELECTED_MAX:
-            text = f"Select at most {EXPORT_SELECTED_MAX:,} people, or export from the People page with its filters."
+            text = _("Select at most %(max)s people, or export from the People page with its filters.") % {
+                "max": f"{EXPORT_SELECTED_MAX:,}"
+            }
             self.message_user(request, text, messages.ERROR)
             return None
         # The admin lets only signed-in staff in: a real user, not AnonymousUser.
@@ -264,14 +295,14 @@ class PeopleTransferAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[PeopleTransfer]:
         return super().get_queryset(request).defer(*PeopleTransfer.LIGHT).select_related("user")
 
-    @admin.display(description="Progress")
+    @admin.display(description=gettext_lazy("Progress"))
     def progress(self, transfer: PeopleTransfer) -> str:
         return f"{transfer.done} / {transfer.total}" if transfer.total is not None else "—"
 
-    @admin.display(description="Page")
+    @admin.display(description=gettext_lazy("Page"))
     def page_link(self, transfer: PeopleTransfer) -> SafeString:
         url = reverse("scrapers:people_transfer", args=[transfer.pk])
-        return format_html('<a href="{}">progress, report and download</a>', url)
+        return format_html('<a href="{}">{}</a>', url, _("progress, report and download"))
 
 
 class PublicationMatchInline(ReadOnlyInline):
@@ -285,7 +316,7 @@ class PublicationAdmin(ReadOnlyAdmin):  # from checks; deleting one would only h
     list_display = ["date", "tribunal", "process", "communication_type", "short_organ", "people_count"]
     list_filter = ["tribunal", "medium", PersonFilter]
     search_fields = ["process_number", "process_number_masked", "text"]  # what get_search_results compares
-    search_help_text = "Process number (with or without its mask) or words of the text."
+    search_help_text = gettext_lazy("Process number (with or without its mask) or words of the text.")
     date_hierarchy = "date"
     ordering = ["-date", "-djen_id"]  # the publication_recent index
     show_full_result_count = False  # many rows: no unfiltered COUNT(*)
@@ -306,14 +337,14 @@ class PublicationAdmin(ReadOnlyAdmin):  # from checks; deleting one would only h
             queryset = queryset.filter(match)
         return queryset, False
 
-    @admin.display(description="Process", ordering="process_number")
+    @admin.display(description=gettext_lazy("Process"), ordering="process_number")
     def process(self, publication: Publication) -> str:
         return publication.process_number_masked or publication.process_number or "—"
 
-    @admin.display(description="Organ", ordering="organ")
+    @admin.display(description=gettext_lazy("Organ"), ordering="organ")
     def short_organ(self, publication: Publication) -> str:
         return clip(publication.organ, 50)  # escaped by the admin like any text (scraped: never mark_safe)
 
-    @admin.display(description="People", ordering="people_count")
+    @admin.display(description=gettext_lazy("People"), ordering="people_count")
     def people_count(self, publication: "WithAnnotations[Publication, PeopleCount]") -> int:
         return publication.people_count

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 UFS = frozenset("AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split())
 _STATE_COURTS = [f"TJ{uf}" for uf in UFS if uf != "DF"] + ["TJDFT"]
@@ -203,7 +204,11 @@ def clean_tribunals(value: str | list[Any] | tuple[Any, ...] | None) -> list[str
     unknown = [name for name in found if name not in known_tribunals()]
     if unknown:
         raise ValidationError(
-            _("Unknown tribunal acronym(s): %(names)s. Use DJEN's acronyms, e.g. TJSP, TRT2, TRF3, STJ."),
+            ngettext(  # one English wording; the plural form lets other languages agree with the count
+                "Unknown tribunal acronym(s): %(names)s. Use DJEN's acronyms, e.g. TJSP, TRT2, TRF3, STJ.",
+                "Unknown tribunal acronym(s): %(names)s. Use DJEN's acronyms, e.g. TJSP, TRT2, TRF3, STJ.",
+                len(unknown),
+            ),
             params={"names": ", ".join(unknown)},
         )
     return found

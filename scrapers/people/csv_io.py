@@ -27,6 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Field, Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from scheduler import services
 from scheduler.models import Job, Run
@@ -221,12 +222,17 @@ def parse(data: bytes | str) -> tuple[list[Column], list[Row]]:
             unknown.append(label)
         columns.append((canonical, label))
     if unknown:
-        message = _("Unknown column(s): %(unknown)s. Expected: %(columns)s (header row first).")
+        message = ngettext(  # one English wording; the plural form lets other languages agree with the count
+            "Unknown column(s): %(unknown)s. Expected: %(columns)s (header row first).",
+            "Unknown column(s): %(unknown)s. Expected: %(columns)s (header row first).",
+            len(unknown),
+        )
         raise CsvError(message % {"unknown": ", ".join(unknown), "columns": ", ".join(COLUMNS)})
     names = [canonical for canonical, _label in columns if canonical]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise CsvError(_("Column(s) given twice: %(columns)s.") % {"columns": ", ".join(repeated)})
+        twice = ngettext("Column(s) given twice: %(columns)s.", "Column(s) given twice: %(columns)s.", len(repeated))
+        raise CsvError(twice % {"columns": ", ".join(repeated)})
     if "name" not in names:
         raise CsvError(
             _("No 'name' column. Expected: %(columns)s (header row first).") % {"columns": ", ".join(COLUMNS)}

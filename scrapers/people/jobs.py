@@ -5,7 +5,9 @@ from typing import Any
 
 from django import forms
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils.translation import gettext_lazy, gettext_noop
 
+from scheduler import system_jobs
 from scheduler.errors import PermanentError
 from scheduler.job_kinds import JobKind, RunContext, deadline, register
 from scheduler.progress import RunProgress
@@ -15,14 +17,20 @@ from scrapers.people import publications, transfers
 from scrapers.people import services as people
 from scrapers.people.models import MonitoredPerson
 
+# The names of the jobs made for a person (scrapers.people.services.job_for) and for a CSV transfer
+# (scrapers.people.transfers), shown in the reader's language.
+system_jobs.made_name(gettext_noop("Person #%(id)s: %(name)s"))
+system_jobs.made_name(gettext_noop("Import people #%(id)s: %(file)s"))
+system_jobs.made_name(gettext_noop("Export people #%(id)s"))
+
 
 @register
 class CheckPerson(JobKind):
     name = "check_person"
-    label = "Check a monitored person in DJEN"
+    label = gettext_lazy("Check a monitored person in DJEN")
 
     class Params(forms.Form):
-        person_id = forms.IntegerField(min_value=1)
+        person_id = forms.IntegerField(label=gettext_lazy("Person"), min_value=1)
 
     def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         person = _person(params["person_id"])
@@ -49,8 +57,10 @@ def _person_rows(conn: BaseDatabaseWrapper) -> rawsql.ModelRows[MonitoredPerson]
 @register
 class CheckPeople(JobKind):
     name = "check_people"
-    label = "Queue a check of every monitored person that is due"
-    description = "Fans out: one check_person run per due person, claimed so that no person is checked twice."
+    label = gettext_lazy("Queue a check of every monitored person that is due")
+    description = gettext_lazy(
+        "Fans out: one check_person run per due person, claimed so that no person is checked twice."
+    )
 
     def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         return {"queued": people.fan_out()}
@@ -59,8 +69,8 @@ class CheckPeople(JobKind):
 @register
 class SyncPeople(JobKind):
     name = "sync_people"
-    label = "Check every monitored person now"
-    description = (
+    label = gettext_lazy("Check every monitored person now")
+    description = gettext_lazy(
         '"Check all people now": one check_person run per active person, whatever their schedule; '
         "a check already waiting is kept. Its progress shows on the run's page."
     )
@@ -72,7 +82,7 @@ class SyncPeople(JobKind):
 @register
 class ExpirePeople(JobKind):
     name = "expire_people"
-    label = "Deactivate people whose monitoring has expired"
+    label = gettext_lazy("Deactivate people whose monitoring has expired")
 
     def run(self, params: dict[str, Any], context: RunContext) -> dict[str, Any]:
         expired = people.expire()
@@ -80,14 +90,16 @@ class ExpirePeople(JobKind):
 
 
 class TransferParams(forms.Form):
-    transfer_id = forms.IntegerField(min_value=1)
+    transfer_id = forms.IntegerField(label=gettext_lazy("Transfer"), min_value=1)
 
 
 @register
 class ImportPeople(JobKind):
     name = transfers.IMPORT_KIND
-    label = "Import monitored people from an uploaded CSV"
-    description = "One per upload (scrapers.people.transfers): progress on the import's page, then its per-line report."
+    label = gettext_lazy("Import monitored people from an uploaded CSV")
+    description = gettext_lazy(
+        "One per upload (scrapers.people.transfers): progress on the import's page, then its per-line report."
+    )
     # JobKind.Params is a nested class, which mypy types as that very class rather than any Form.
     Params = TransferParams  # type: ignore[assignment]
 
@@ -98,8 +110,10 @@ class ImportPeople(JobKind):
 @register
 class ExportPeople(JobKind):
     name = transfers.EXPORT_KIND
-    label = "Export monitored people as CSV"
-    description = "One per export (scrapers.people.transfers): the file is downloaded from the export's page."
+    label = gettext_lazy("Export monitored people as CSV")
+    description = gettext_lazy(
+        "One per export (scrapers.people.transfers): the file is downloaded from the export's page."
+    )
     # JobKind.Params is a nested class, which mypy types as that very class rather than any Form.
     Params = TransferParams  # type: ignore[assignment]
 

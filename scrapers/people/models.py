@@ -26,7 +26,12 @@ class MonitoredPerson(models.Model):
         FAILED = "failed", gettext_lazy("failed")
 
     name = models.CharField(gettext_lazy("Name"), max_length=200)
-    normalized_name = models.CharField(max_length=200, editable=False, help_text="No accents, case-folded.")
+    normalized_name = models.CharField(
+        verbose_name=gettext_lazy("Normalized name"),
+        max_length=200,
+        editable=False,
+        help_text=gettext_lazy("No accents, case-folded."),
+    )
     document = models.CharField(
         gettext_lazy("CPF/CNPJ"),
         max_length=14,
@@ -74,15 +79,26 @@ class MonitoredPerson(models.Model):
     )
     notes = models.TextField(gettext_lazy("Notes"), blank=True)
 
-    last_checked_at = models.DateTimeField(null=True, blank=True, help_text="The last check, successful or not.")
-    last_success_at = models.DateTimeField(null=True, blank=True)
-    next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    first_check = models.CharField(max_length=10, choices=FirstCheck.choices, default=FirstCheck.PENDING)
-    last_error = models.TextField(blank=True)
-    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="person")
+    last_checked_at = models.DateTimeField(
+        verbose_name=gettext_lazy("Last checked at"),
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("The last check, successful or not."),
+    )
+    last_success_at = models.DateTimeField(verbose_name=gettext_lazy("Last success at"), null=True, blank=True)
+    next_check_at = models.DateTimeField(
+        verbose_name=gettext_lazy("Next check at"), null=True, blank=True, db_index=True
+    )
+    first_check = models.CharField(
+        verbose_name=gettext_lazy("First check"), max_length=10, choices=FirstCheck.choices, default=FirstCheck.PENDING
+    )
+    last_error = models.TextField(verbose_name=gettext_lazy("Last error"), blank=True)
+    job = models.OneToOneField(
+        Job, verbose_name=gettext_lazy("Job"), null=True, blank=True, on_delete=models.SET_NULL, related_name="person"
+    )
 
-    created_at = models.DateTimeField(default=utc_now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now, editable=False)
+    updated_at = models.DateTimeField(verbose_name=gettext_lazy("Updated at"), auto_now=True)
 
     class Meta:
         verbose_name = gettext_lazy("monitored person")
@@ -118,25 +134,40 @@ class MonitoredPerson(models.Model):
 class Publication(models.Model):
     """One communication in DJEN, stored once however many people it names."""
 
-    djen_id = models.BigIntegerField(unique=True)
-    hash = models.CharField(max_length=100, blank=True)
-    date = models.DateField(null=True, blank=True, help_text="Made available (data_disponibilizacao).")
-    tribunal = models.CharField(max_length=30, blank=True)
-    communication_type = models.CharField(max_length=200, blank=True)
-    organ = models.CharField(max_length=500, blank=True)
-    process_number = models.CharField(max_length=30, blank=True, db_index=True)
-    process_number_masked = models.CharField(max_length=40, blank=True)
-    class_name = models.CharField(max_length=300, blank=True)
-    class_code = models.CharField(max_length=30, blank=True)
-    document_type = models.CharField(max_length=200, blank=True)
-    medium = models.CharField(max_length=5, blank=True, help_text="D journal, E edict.")
-    number = models.CharField(max_length=50, blank=True)
-    text = models.TextField(blank=True, help_text="Plain text (DJEN's HTML stripped).")
-    link = models.URLField(max_length=2000, blank=True)
-    recipients = models.JSONField(default=list, blank=True)
-    lawyers = models.JSONField(default=list, blank=True)
-    first_seen = models.DateTimeField(default=utc_now)
-    people = models.ManyToManyField(MonitoredPerson, through="PublicationMatch", related_name="publications")
+    djen_id = models.BigIntegerField(verbose_name=gettext_lazy("DJEN id"), unique=True)
+    hash = models.CharField(verbose_name=gettext_lazy("Hash"), max_length=100, blank=True)
+    date = models.DateField(
+        verbose_name=gettext_lazy("Date"),
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("Made available (data_disponibilizacao)."),
+    )
+    tribunal = models.CharField(verbose_name=gettext_lazy("Tribunal"), max_length=30, blank=True)
+    communication_type = models.CharField(verbose_name=gettext_lazy("Communication type"), max_length=200, blank=True)
+    organ = models.CharField(verbose_name=gettext_lazy("Organ"), max_length=500, blank=True)
+    process_number = models.CharField(
+        verbose_name=gettext_lazy("Process number"), max_length=30, blank=True, db_index=True
+    )
+    process_number_masked = models.CharField(
+        verbose_name=gettext_lazy("Process number (formatted)"), max_length=40, blank=True
+    )
+    class_name = models.CharField(verbose_name=gettext_lazy("Class"), max_length=300, blank=True)
+    class_code = models.CharField(verbose_name=gettext_lazy("Class code"), max_length=30, blank=True)
+    document_type = models.CharField(verbose_name=gettext_lazy("Document type"), max_length=200, blank=True)
+    medium = models.CharField(
+        verbose_name=gettext_lazy("Medium"), max_length=5, blank=True, help_text=gettext_lazy("D journal, E edict.")
+    )
+    number = models.CharField(verbose_name=gettext_lazy("Number"), max_length=50, blank=True)
+    text = models.TextField(
+        verbose_name=gettext_lazy("Text"), blank=True, help_text=gettext_lazy("Plain text (DJEN's HTML stripped).")
+    )
+    link = models.URLField(verbose_name=gettext_lazy("Link"), max_length=2000, blank=True)
+    recipients = models.JSONField(verbose_name=gettext_lazy("Recipients"), default=list, blank=True)
+    lawyers = models.JSONField(verbose_name=gettext_lazy("Lawyers"), default=list, blank=True)
+    first_seen = models.DateTimeField(verbose_name=gettext_lazy("First seen"), default=utc_now)
+    people = models.ManyToManyField(
+        MonitoredPerson, verbose_name=gettext_lazy("People"), through="PublicationMatch", related_name="publications"
+    )
 
     class Meta:
         verbose_name = gettext_lazy("publication")
@@ -155,10 +186,14 @@ class PublicationMatch(models.Model):
         OAB = "oab", gettext_lazy("Lawyer's OAB")
         TEXT = "text", gettext_lazy("Named in the text")
 
-    person = models.ForeignKey(MonitoredPerson, on_delete=models.CASCADE, related_name="matches")
-    publication = models.ForeignKey(Publication, on_delete=models.CASCADE, related_name="matches")
-    how = models.CharField(max_length=5, choices=How.choices)
-    matched_at = models.DateTimeField(default=utc_now)
+    person = models.ForeignKey(
+        MonitoredPerson, verbose_name=gettext_lazy("Person"), on_delete=models.CASCADE, related_name="matches"
+    )
+    publication = models.ForeignKey(
+        Publication, verbose_name=gettext_lazy("Publication"), on_delete=models.CASCADE, related_name="matches"
+    )
+    how = models.CharField(verbose_name=gettext_lazy("How"), max_length=5, choices=How.choices)
+    matched_at = models.DateTimeField(verbose_name=gettext_lazy("Matched at"), default=utc_now)
 
     class Meta:
         verbose_name = gettext_lazy("publication match")
@@ -180,23 +215,48 @@ class PeopleTransfer(models.Model):
         IMPORT = "import", gettext_lazy("Import")
         EXPORT = "export", gettext_lazy("Export")
 
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(verbose_name=gettext_lazy("Kind"), max_length=10, choices=Kind.choices)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("User"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    created_at = models.DateTimeField(default=utc_now, editable=False)
-    file_name = models.CharField(max_length=255, blank=True, help_text="The uploaded file's name (import).")
-    upload = models.BinaryField(null=True, editable=False)  # the uploaded CSV (import)
-    dry_run = models.BooleanField(default=False)
-    options = models.JSONField(default=dict, blank=True)  # export: the list's filters, or the ids; excel
+    created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now, editable=False)
+    file_name = models.CharField(
+        verbose_name=gettext_lazy("File name"),
+        max_length=255,
+        blank=True,
+        help_text=gettext_lazy("The uploaded file's name (import)."),
+    )
+    upload = models.BinaryField(
+        verbose_name=gettext_lazy("Uploaded file"), null=True, editable=False
+    )  # the uploaded CSV (import)
+    dry_run = models.BooleanField(verbose_name=gettext_lazy("Dry run"), default=False)
+    options = models.JSONField(
+        verbose_name=gettext_lazy("Options"), default=dict, blank=True
+    )  # export: the list's filters, or the ids; excel
     # The transfer owns its job (Job.owner "people_transfer:<id>"); pruning the job takes the transfer along.
-    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.CASCADE, related_name="people_transfer")
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(null=True, blank=True)  # known once the file is read
-    report = models.JSONField(null=True, blank=True)  # import: counts and problems; export: rows
-    result = models.BinaryField(null=True, editable=False)  # the exported CSV
-    error = models.TextField(blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    job = models.OneToOneField(
+        Job,
+        verbose_name=gettext_lazy("Job"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="people_transfer",
+    )
+    done = models.PositiveIntegerField(verbose_name=gettext_lazy("Done"), default=0)
+    total = models.PositiveIntegerField(
+        verbose_name=gettext_lazy("Total"), null=True, blank=True
+    )  # known once the file is read
+    report = models.JSONField(
+        verbose_name=gettext_lazy("Report"), null=True, blank=True
+    )  # import: counts and problems; export: rows
+    result = models.BinaryField(verbose_name=gettext_lazy("Result"), null=True, editable=False)  # the exported CSV
+    error = models.TextField(verbose_name=gettext_lazy("Error"), blank=True)
+    finished_at = models.DateTimeField(verbose_name=gettext_lazy("Finished at"), null=True, blank=True)
 
     # The bytes are read only to run the job or download the result, never to show a page.
     LIGHT = ("upload", "result")

@@ -19,7 +19,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -69,7 +69,12 @@ def check_readable(data: bytes) -> None:
 @transaction.atomic
 def start_import(data: bytes, file_name: str, dry_run: bool = False, user: User | None = None) -> PeopleTransfer:
     transfer = PeopleTransfer.objects.create(
-        kind=PeopleTransfer.Kind.IMPORT, user=user, file_name=file_name[:255], upload=data, dry_run=dry_run
+        kind=PeopleTransfer.Kind.IMPORT,
+        user=user,
+        file_name=file_name[:255],
+        upload=data,
+        dry_run=dry_run,
+        options={"language": translation.get_language()},  # the report's language: its reader's
     )
     return _start(transfer, IMPORT_KIND, IMPORT_TIMEOUT, f"Import people #{transfer.pk}: {file_name}")
 
@@ -89,6 +94,7 @@ def start_export(
     else:
         options = {"filters": chosen_filters(filters or {})}
     options["excel"] = bool(excel)
+    options["language"] = translation.get_language()  # its messages' language: its reader's
     transfer = PeopleTransfer.objects.create(kind=PeopleTransfer.Kind.EXPORT, user=user, options=options)
     return _start(transfer, EXPORT_KIND, EXPORT_TIMEOUT, f"Export people #{transfer.pk}")
 
@@ -158,6 +164,13 @@ def run_import(transfer_id: int) -> dict[str, Any]:
     # each person's identity); the report says how far that attempt had come.
     earlier = transfer.done
     assert transfer.upload is not None  # dropped only when the transfer finishes
+    # The report is written in the language of whoever started the import (it is read on their page).
+    with translation.override(transfer.options.get("language") or settings.LANGUAGE_CODE):
+        return _import(transfer, earlier)
+
+
+def _import(transfer: PeopleTransfer, earlier: int) -> dict[str, Any]:
+    assert transfer.upload is not None
     try:
         report = people_csv.import_people(
             bytes(transfer.upload), dry_run=transfer.dry_run, progress=Progress(transfer.pk), every=PROGRESS_EVERY
@@ -189,7 +202,8 @@ def run_export(transfer_id: int) -> dict[str, Any]:
     progress(0, total)
     rows = _Counted(chosen.iterator(chunk_size=1000), total, progress)
     try:
-        data = people_csv.export_people(rows, options["excel"])
+        with translation.override(options.get("language") or settings.LANGUAGE_CODE):
+            data = people_csv.export_people(rows, options["excel"])
     except people_csv.CsvError as exc:
         _finish(transfer, error=str(exc))
         raise PermanentError(str(exc)) from None

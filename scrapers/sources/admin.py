@@ -19,18 +19,18 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from scheduler import services
 from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, clip, job_link, local_time
-from scheduler.shared import budgets
+from scheduler.shared import budgets, recorded
 from scrapers import ratelimit
 from scrapers.models import HostBudget, Item, ItemRevision, Source
 from scrapers.sources.services import SourceForm, job_of, set_enabled
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups, _FieldOpts, _FieldsetSpec
-    from django_stubs_ext import WithAnnotations
+    from django_stubs_ext import StrOrPromise, WithAnnotations
 
     class ItemCount(TypedDict):  # SourceAdmin.get_queryset's annotation
         item_count: int
@@ -72,16 +72,16 @@ class SourceAdmin(admin.ModelAdmin):
         "last_item_count",
         "consecutive_failures",
         "broken",
-        "last_error",
+        "recorded_error",
         "last_error_at",
         "etag",
         "last_modified",
     ]
     readonly_fields = health_fields
     edit_fieldsets: "_FieldsetSpec" = [
-        ("What", {"fields": ["name", "kind", "url", "config"]}),
+        (gettext_lazy("What"), {"fields": ["name", "kind", "url", "config"]}),
         (
-            "Schedule",
+            gettext_lazy("Schedule"),
             {
                 "fields": [
                     "interval_seconds",
@@ -93,10 +93,13 @@ class SourceAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Request", {"fields": ["method", "headers", "timeout_seconds", "user_agent"]}),
+        (gettext_lazy("Request"), {"fields": ["method", "headers", "timeout_seconds", "user_agent"]}),
     ]
     # (a list of names is field groups too: cast only because the stubs' list type is invariant)
-    health_fieldset: "tuple[str, _FieldOpts]" = ("Health", {"fields": cast("_FieldGroups", health_fields)})
+    health_fieldset: "tuple[StrOrPromise, _FieldOpts]" = (
+        gettext_lazy("Health"),
+        {"fields": cast("_FieldGroups", health_fields)},
+    )
 
     def get_fieldsets(self, request: HttpRequest, obj: Source | None = None) -> "_FieldsetSpec":
         # A source being added has no health yet.
@@ -117,33 +120,38 @@ class SourceAdmin(admin.ModelAdmin):
         perms_needed = {"item"} if items and not request.user.has_perm("scrapers.delete_item") else set()
         return [str(source) for source in sources], {"sources": len(sources), "items": items}, perms_needed, []
 
-    @admin.display(description="URL", ordering="url")
+    @admin.display(description=gettext_lazy("URL"), ordering="url")
     def short_url(self, source: Source) -> str:
         return clip(source.url, 50)
 
-    @admin.display(description="Health", ordering="consecutive_failures")
+    @admin.display(description=gettext_lazy("Health"), ordering="consecutive_failures")
     def health_badge(self, source: Source) -> SafeString:
         health = source.health
         label = f"{health.label} {source.consecutive_failures}" if health == Source.Health.FAILING else health.label
         tone = TONES[health]
         # classes, not style="": the Content-Security-Policy forbids inline styles (static/css/admin.css)
-        return format_html('<span class="vigia-badge vigia-{}" title="{}">{}</span>', tone, source.last_error, label)
+        title = recorded.translated(source.last_error)  # stored in English
+        return format_html('<span class="vigia-badge vigia-{}" title="{}">{}</span>', tone, title, label)
 
-    @admin.display(description="Last success", ordering="last_success_at")
+    @admin.display(description=gettext_lazy("Last error"))
+    def recorded_error(self, source: Source) -> str:
+        return recorded.translated(source.last_error)  # stored in English
+
+    @admin.display(description=gettext_lazy("Last success"), ordering="last_success_at")
     def last_success(self, source: Source) -> str:
         return local_time(source.last_success_at)
 
-    @admin.display(description="Items", ordering="item_count")
+    @admin.display(description=gettext_lazy("Items"), ordering="item_count")
     def item_count(self, source: "WithAnnotations[Source, ItemCount]") -> int:
         return source.item_count
 
-    @admin.display(description="Job")
+    @admin.display(description=gettext_lazy("Job"))
     def job_link(self, source: Source) -> str:
         if not source.job_id:
             return _("No schedule: this source is not checked. Save it or check it now to give it one.")
         return job_link(source)
 
-    @admin.action(description="Check now", permissions=["change"])
+    @admin.action(description=gettext_lazy("Check now"), permissions=["change"])
     def check_now(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         # Not here, in the request: a recorded manual run of each source's job, on the workers' queue, with
         # a link to the run's page, which follows it live.
@@ -154,13 +162,17 @@ class SourceAdmin(admin.ModelAdmin):
             url = reverse("scheduler:run", args=[run.pk])
             self.message_user(request, format_html(text, name=source.name, url=url, run=run.pk), messages.SUCCESS)
 
-    @admin.action(description="Enable", permissions=["change"])
+    @admin.action(description=gettext_lazy("Enable"), permissions=["change"])
     def enable(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
-        self.message_user(request, f"Enabled {self._set_enabled(queryset, True)} source(s).", messages.SUCCESS)
+        count = self._set_enabled(queryset, True)
+        text = ngettext("Enabled %(count)d source.", "Enabled %(count)d sources.", count) % {"count": count}
+        self.message_user(request, text, messages.SUCCESS)
 
-    @admin.action(description="Disable", permissions=["change"])
+    @admin.action(description=gettext_lazy("Disable"), permissions=["change"])
     def disable(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
-        self.message_user(request, f"Disabled {self._set_enabled(queryset, False)} source(s).", messages.SUCCESS)
+        count = self._set_enabled(queryset, False)
+        text = ngettext("Disabled %(count)d source.", "Disabled %(count)d sources.", count) % {"count": count}
+        self.message_user(request, text, messages.SUCCESS)
 
     @staticmethod
     def _set_enabled(queryset: QuerySet[Source], enabled: bool) -> int:
@@ -187,7 +199,7 @@ class ItemAdmin(ReadOnlyAdmin):  # items come from checks; deleting one would on
     show_full_result_count = False
     inlines = [ItemRevisionInline]
 
-    @admin.display(description="Key", ordering="key")
+    @admin.display(description=gettext_lazy("Key"), ordering="key")
     def short_key(self, item: Item) -> str:
         return clip(item.key)
 

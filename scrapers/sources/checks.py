@@ -18,15 +18,21 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from channels_app.events import publish
 from scheduler.errors import JobDataError, JobError, PermanentError
+from scheduler.shared import recorded
 from scrapers.models import SELECTORS_BROKEN, Item, ItemRevision, Source
 from scrapers.sources.fetch import fetch
 from scrapers.sources.kinds import base as kinds
 from scrapers.sources.kinds import textutil
 
 log = logging.getLogger("vigia.sources")
+# Recorded on the run and the source in English, shown in the reader's language (scheduler.shared.recorded).
+EMPTY_PAGE = recorded.message(gettext_noop("Selectors may be broken: 0 items where the last check found %(count)s."))
+UNPARSABLE = recorded.message(gettext_noop("Could not parse the page: %(error)s"))
+assert EMPTY_PAGE.startswith(SELECTORS_BROKEN)  # Source.health reads the start
 MAX_KEY = 500
 CONTENT = ("title", "url", "body", "published_at", "raw")  # an item as the page gives it
 
@@ -105,7 +111,7 @@ def check_source(
         outcome = _fetch_and_parse(source, config, conditional=not dry_run, deadline=deadline, known=source)
         expected = source.last_item_count or 0
         if outcome.status == "checked" and not outcome.items and expected:
-            raise PermanentError(f"{SELECTORS_BROKEN}: 0 items where the last check found {expected}.")
+            raise PermanentError(EMPTY_PAGE % {"count": expected})
     except JobError as exc:
         if not dry_run:
             record_failure(source, str(exc), now)
@@ -163,7 +169,7 @@ def _fetch_and_parse(
     try:
         parsed = kinds.get(source.kind).parse(document, config, source=known)
     except kinds.ParseError as exc:
-        raise PermanentError(f"Could not parse the page: {exc}") from exc
+        raise PermanentError(UNPARSABLE % {"error": exc}) from exc
     finally:
         textutil.page_zone.reset(zone)
     outcome.items = with_keys(parsed)

@@ -2,7 +2,7 @@
 
 from django.db import models
 from django.utils.timezone import now as utc_now
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from scheduler.models import Budget, Job, default_timezone
 from scheduler.shared import bounds
@@ -25,51 +25,92 @@ class Source(models.Model):
         SELECTORS = "selectors", gettext_lazy("selectors may be broken")
         BROKEN = "broken", gettext_lazy("broken")
 
-    name = models.CharField(max_length=200, unique=True)
-    kind = models.CharField(max_length=50, help_text="A scraper kind: html, json, feed, page_watch, ...")
-    url = models.URLField(max_length=2000)
-    config = models.JSONField(default=dict, blank=True, help_text="Validated by the kind (selectors, paths...).")
+    name = models.CharField(verbose_name=gettext_lazy("Name"), max_length=200, unique=True)
+    kind = models.CharField(
+        verbose_name=gettext_lazy("Kind"),
+        max_length=50,
+        help_text=gettext_lazy("A scraper kind: html, json, feed, page_watch, ..."),
+    )
+    url = models.URLField(verbose_name=gettext_lazy("URL"), max_length=2000)
+    config = models.JSONField(
+        verbose_name=gettext_lazy("Settings"),
+        default=dict,
+        blank=True,
+        help_text=gettext_lazy("Validated by the kind (selectors, paths...)."),
+    )
 
-    method = models.CharField(max_length=6, choices=Method.choices, default=Method.GET)
-    headers = models.JSONField(default=dict, blank=True)
-    timeout_seconds = models.FloatField(default=15)
-    user_agent = models.CharField(max_length=300, blank=True, help_text="Empty: Vigia's identifying agent.")
+    method = models.CharField(
+        verbose_name=gettext_lazy("Method"), max_length=6, choices=Method.choices, default=Method.GET
+    )
+    headers = models.JSONField(verbose_name=gettext_lazy("Headers"), default=dict, blank=True)
+    timeout_seconds = models.FloatField(verbose_name=gettext_lazy("Timeout (seconds)"), default=15)
+    user_agent = models.CharField(
+        verbose_name=gettext_lazy("User agent"),
+        max_length=300,
+        blank=True,
+        help_text=gettext_lazy("Empty: Vigia's identifying agent."),
+    )
 
     # The schedule is a scheduler Job of kind check_source, kept in step with these fields.
-    interval_seconds = models.PositiveIntegerField(default=60, null=True, blank=True)
-    cron = models.CharField(max_length=200, blank=True, help_text="Instead of the interval, when set.")
-    timezone = models.CharField(max_length=64, default=default_timezone)
-    active_from = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
-    active_until = models.DateTimeField(null=True, blank=True, validators=[bounds.check_date])
-    enabled = models.BooleanField(default=True)
+    interval_seconds = models.PositiveIntegerField(
+        verbose_name=gettext_lazy("Interval (seconds)"), default=60, null=True, blank=True
+    )
+    cron = models.CharField(
+        verbose_name=gettext_lazy("Cron expression"),
+        max_length=200,
+        blank=True,
+        help_text=gettext_lazy("Instead of the interval, when set."),
+    )
+    timezone = models.CharField(verbose_name=gettext_lazy("Time zone"), max_length=64, default=default_timezone)
+    active_from = models.DateTimeField(
+        verbose_name=gettext_lazy("Active from"), null=True, blank=True, validators=[bounds.check_date]
+    )
+    active_until = models.DateTimeField(
+        verbose_name=gettext_lazy("Active until"), null=True, blank=True, validators=[bounds.check_date]
+    )
+    enabled = models.BooleanField(verbose_name=gettext_lazy("Enabled"), default=True)
     announce_first_check = models.BooleanField(
-        default=False, help_text="Announce the items the first check finds (otherwise they are the baseline)."
+        verbose_name=gettext_lazy("Announce the first check"),
+        default=False,
+        help_text=gettext_lazy("Announce the items the first check finds (otherwise they are the baseline)."),
     )
     # The source owns its job (Job.owner "source:<id>"): the job is deleted with the source, never alone.
-    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.PROTECT, related_name="source")
+    job = models.OneToOneField(
+        Job, verbose_name=gettext_lazy("Job"), null=True, blank=True, on_delete=models.PROTECT, related_name="source"
+    )
 
     # Conditional requests: what the last 200 answered.
-    etag = models.CharField(max_length=500, blank=True)
-    last_modified = models.CharField(max_length=100, blank=True)
+    etag = models.CharField(verbose_name=gettext_lazy("ETag"), max_length=500, blank=True)
+    last_modified = models.CharField(verbose_name=gettext_lazy("Last-Modified"), max_length=100, blank=True)
     # What the last successful check parsed (see checks.py): the same again is "unchanged", as a 304 is.
-    content_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    content_fingerprint = models.CharField(
+        verbose_name=gettext_lazy("Content fingerprint"), max_length=64, blank=True, editable=False
+    )
 
     # Health
-    last_checked_at = models.DateTimeField(null=True, blank=True)
-    last_success_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    last_error_at = models.DateTimeField(null=True, blank=True)
-    consecutive_failures = models.PositiveIntegerField(default=0)
-    last_item_count = models.PositiveIntegerField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(verbose_name=gettext_lazy("Last checked at"), null=True, blank=True)
+    last_success_at = models.DateTimeField(verbose_name=gettext_lazy("Last success at"), null=True, blank=True)
+    last_error = models.TextField(verbose_name=gettext_lazy("Last error"), blank=True)
+    last_error_at = models.DateTimeField(verbose_name=gettext_lazy("Last error at"), null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(verbose_name=gettext_lazy("Consecutive failures"), default=0)
+    last_item_count = models.PositiveIntegerField(
+        verbose_name=gettext_lazy("Items in the last check"), null=True, blank=True
+    )
     # When a check last parsed a changed page (its items are last_item_count): what a 304 is "unchanged since".
-    last_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_changed_at = models.DateTimeField(
+        verbose_name=gettext_lazy("Last changed at"), null=True, blank=True, editable=False
+    )
     # The last check's own outcome (Outcome.summary(), or {"status": "failed", "error": ...}), written with
     # last_checked_at in the same UPDATE, so the page's health line and its figures cannot disagree.
-    last_check = models.JSONField(default=dict, blank=True, editable=False)
-    broken = models.BooleanField(default=False, help_text="Raised after repeated failures; cleared on success.")
+    last_check = models.JSONField(verbose_name=gettext_lazy("Last check"), default=dict, blank=True, editable=False)
+    broken = models.BooleanField(
+        verbose_name=gettext_lazy("Broken"),
+        default=False,
+        help_text=gettext_lazy("Raised after repeated failures; cleared on success."),
+    )
 
-    created_at = models.DateTimeField(default=utc_now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now, editable=False)
+    updated_at = models.DateTimeField(verbose_name=gettext_lazy("Updated at"), auto_now=True)
 
     class Meta:
         verbose_name = gettext_lazy("source")
@@ -95,17 +136,19 @@ class Source(models.Model):
 
 
 class Item(models.Model):
-    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="items")
-    key = models.CharField(max_length=500)
-    title = models.TextField(blank=True)
-    url = models.URLField(max_length=2000, blank=True)
-    body = models.TextField(blank=True)
-    published_at = models.DateTimeField(null=True, blank=True)
-    raw = models.JSONField(default=dict, blank=True)
-    content_hash = models.CharField(max_length=64)
-    first_seen = models.DateTimeField(default=utc_now)
-    last_seen = models.DateTimeField(default=utc_now)
-    revisions_count = models.PositiveIntegerField(default=0)
+    source = models.ForeignKey(
+        Source, verbose_name=gettext_lazy("Source"), on_delete=models.CASCADE, related_name="items"
+    )
+    key = models.CharField(verbose_name=gettext_lazy("Key"), max_length=500)
+    title = models.TextField(verbose_name=gettext_lazy("Title"), blank=True)
+    url = models.URLField(verbose_name=gettext_lazy("URL"), max_length=2000, blank=True)
+    body = models.TextField(verbose_name=gettext_lazy("Body"), blank=True)
+    published_at = models.DateTimeField(verbose_name=gettext_lazy("Published at"), null=True, blank=True)
+    raw = models.JSONField(verbose_name=gettext_lazy("Raw data"), default=dict, blank=True)
+    content_hash = models.CharField(verbose_name=gettext_lazy("Content hash"), max_length=64)
+    first_seen = models.DateTimeField(verbose_name=gettext_lazy("First seen"), default=utc_now)
+    last_seen = models.DateTimeField(verbose_name=gettext_lazy("Last seen"), default=utc_now)
+    revisions_count = models.PositiveIntegerField(verbose_name=gettext_lazy("Revisions"), default=0)
 
     class Meta:
         verbose_name = gettext_lazy("item")
@@ -124,15 +167,19 @@ class Item(models.Model):
 class ItemRevision(models.Model):
     """An item as it was before a change (organizers amend tasks)."""
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="revisions")
-    title = models.TextField(blank=True)
-    url = models.URLField(max_length=2000, blank=True)
-    body = models.TextField(blank=True)
-    published_at = models.DateTimeField(null=True, blank=True)
-    raw = models.JSONField(default=dict, blank=True)
-    content_hash = models.CharField(max_length=64)
-    valid_from = models.DateTimeField(help_text="When this version was first seen.")
-    replaced_at = models.DateTimeField(default=utc_now)
+    item = models.ForeignKey(
+        Item, verbose_name=gettext_lazy("Item"), on_delete=models.CASCADE, related_name="revisions"
+    )
+    title = models.TextField(verbose_name=gettext_lazy("Title"), blank=True)
+    url = models.URLField(verbose_name=gettext_lazy("URL"), max_length=2000, blank=True)
+    body = models.TextField(verbose_name=gettext_lazy("Body"), blank=True)
+    published_at = models.DateTimeField(verbose_name=gettext_lazy("Published at"), null=True, blank=True)
+    raw = models.JSONField(verbose_name=gettext_lazy("Raw data"), default=dict, blank=True)
+    content_hash = models.CharField(verbose_name=gettext_lazy("Content hash"), max_length=64)
+    valid_from = models.DateTimeField(
+        verbose_name=gettext_lazy("Valid from"), help_text=gettext_lazy("When this version was first seen.")
+    )
+    replaced_at = models.DateTimeField(verbose_name=gettext_lazy("Replaced at"), default=utc_now)
 
     class Meta:
         verbose_name = gettext_lazy("item revision")
@@ -140,7 +187,10 @@ class ItemRevision(models.Model):
         indexes = [models.Index(fields=["item", "-replaced_at"], name="revision_item_recent")]
 
     def __str__(self) -> str:
-        return f"{self.item_id} until {self.replaced_at:%Y-%m-%d %H:%M}"
+        return gettext("%(item)s until %(moment)s") % {
+            "item": self.item_id,
+            "moment": f"{self.replaced_at:%Y-%m-%d %H:%M}",
+        }
 
 
 class HostBudget(Budget):

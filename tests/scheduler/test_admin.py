@@ -108,7 +108,7 @@ def test_a_valid_add_saves_the_job_and_computes_its_next_run(db, admin_client):
             "The end must be after the start.",
         ),
         ({"kind": "http_request", "params": '{"url": "ftp://x"}'}, "params", "url: Enter an http:// or https://"),
-        ({"params": '{"surprise": 1}'}, "params", "Unknown parameter(s): surprise."),
+        ({"params": '{"surprise": 1}'}, "params", "Unknown parameter: surprise."),
         ({"params": "{not json"}, "params", "Enter a valid JSON."),
         ({"kind": "no_such_kind"}, "kind", "Unknown kind"),
     ],
@@ -177,7 +177,7 @@ def test_run_now_queues_a_manual_run_per_selected_job(db, admin_client):
 
     response = act(admin_client, JOBS, "run_now", jobs)
 
-    assert "Queued 2 run(s)." in messages_of(response)
+    assert "Queued 2 runs." in messages_of(response)
     assert sorted(Run.objects.values_list("job_id", "trigger", "status")) == sorted(
         (job.pk, "manual", "queued") for job in jobs
     )
@@ -189,7 +189,7 @@ def test_pause_and_resume(db, admin_client):
 
     response = act(admin_client, JOBS, "pause", jobs)
 
-    assert "Paused 2 job(s)." in messages_of(response)
+    assert "Paused 2 jobs." in messages_of(response)
     assert list(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("enabled", "next_run_at")) == [
         (False, None),
         (False, None),
@@ -198,7 +198,7 @@ def test_pause_and_resume(db, admin_client):
 
     response = act(admin_client, JOBS, "resume", jobs)
 
-    assert "Resumed 2 job(s)." in messages_of(response)
+    assert "Resumed 2 jobs." in messages_of(response)
     for job in Job.objects.filter(pk__in=[j.pk for j in jobs]):
         assert job.enabled and job.next_run_at > timezone.now()
 

@@ -70,6 +70,14 @@ class _Capture:
         return 1
 
 
+@pytest.fixture(autouse=True)
+def fresh_capacity(monkeypatch):
+    """A cluster's capacity of its own (the module keeps one per process, as a cluster's main does): one made
+    by an earlier test of this worker process for other served queues would not fit this test's broker."""
+    monkeypatch.setattr(djq, "_capacity", None)
+    monkeypatch.setattr(djq, "_waker", None)
+
+
 def test_our_payload_is_the_one_django_q2_itself_builds():
     capture = _Capture()
     async_task(queue.EXECUTE, 7, broker=capture, timeout=90, ack_failure=True, task_name="run-7")
@@ -171,13 +179,6 @@ def test_the_worker_kills_a_task_past_its_own_timeout():
     assert time.monotonic() - started < 4, "task['timeout'] is no longer the worker's limit for this task"
     assert task["success"] is False and "timeout" in task["result"], task["result"]
     assert timer.value == 0, "the worker no longer tells the guard (timer 0) to replace it after a timeout"
-
-
-@pytest.fixture
-def fresh_capacity(monkeypatch):
-    """A cluster's capacity of its own (the module keeps one per process, as a cluster's main does)."""
-    monkeypatch.setattr(djq, "_capacity", None)
-    monkeypatch.setattr(djq, "_waker", None)
 
 
 def test_the_pusher_takes_what_the_cluster_can_start_high_first(fresh_capacity):

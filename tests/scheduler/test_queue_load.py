@@ -62,10 +62,10 @@ def test_waiting_taken_running_and_later_are_counted_apart_under_the_queue_they_
     assert _cells(html, "later") == {"high": "0", "default": "1", "low": "0"}
     taken_list = html.split('id="queue-taken"', 1)[1].split("</section>", 1)[0]
     assert f'href="/runs/{taken.pk}/"' in taken_list and "Forced check" in taken_list
-    assert "<td>high</td>" in taken_list and "taken by a worker cluster" in taken_list
+    assert "<td>High</td>" in taken_list and "taken by a worker cluster" in taken_list
     assert f'href="/runs/{waiting.pk}/"' not in taken_list and f'href="/runs/{busy.pk}/"' not in taken_list
     running_row = html.split(f'href="/runs/{busy.pk}/"', 1)[1].split("</tr>", 1)[0]
-    assert '<td class="hide-sm">high</td>' in running_row  # the queue it is counted under, not its job's
+    assert '<td class="hide-sm">High</td>' in running_row  # the queue it is counted under, not its job's
 
 
 def test_rates_per_minute_come_from_the_runs_that_ended(viewer_client):

@@ -191,7 +191,7 @@ def test_disable_and_enable_pause_and_resume_the_jobs(db, admin_client):
 
     response = act(admin_client, "disable", sources)
 
-    assert "Disabled 2 source(s)." in messages_of(response)
+    assert "Disabled 2 sources." in messages_of(response)
     states = dict(Job.objects.values_list("params__source_id", "enabled"))
     assert states == {sources[0].pk: False, sources[1].pk: False, other.pk: True}
     assert Job.objects.filter(enabled=False, next_run_at__isnull=False).count() == 0
@@ -199,7 +199,7 @@ def test_disable_and_enable_pause_and_resume_the_jobs(db, admin_client):
 
     response = act(admin_client, "enable", sources)
 
-    assert "Enabled 2 source(s)." in messages_of(response)
+    assert "Enabled 2 sources." in messages_of(response)
     for job in Job.objects.all():
         assert job.enabled and job.next_run_at > timezone.now()
     assert Source.objects.filter(enabled=True).count() == 3

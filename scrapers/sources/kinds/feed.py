@@ -33,7 +33,10 @@ class FeedKind(ScraperKind):
 
     class Config(forms.Form):
         limit = forms.IntegerField(
-            required=False, min_value=1, help_text=gettext_lazy("Only the first N entries. Empty: all.")
+            label=gettext_lazy("Limit"),
+            required=False,
+            min_value=1,
+            help_text=gettext_lazy("Only the first N entries. Empty: all."),
         )
 
     def parse(self, document: Document, config: dict[str, Any], source: "Source | None" = None) -> list[ParsedItem]:

@@ -45,15 +45,19 @@ class HtmlKind(ScraperKind):
     class Config(forms.Form):
         # Whole sentences, one per field, so that each translates as a sentence.
         items = SelectorField(
-            attribute_allowed=False, help_text=gettext_lazy("CSS selector matching each item (li.task).")
+            label=gettext_lazy("Items"),
+            attribute_allowed=False,
+            help_text=gettext_lazy("CSS selector matching each item (li.task)."),
         )
         title = SelectorField(
+            label=gettext_lazy("Title"),
             required=False,
             help_text=gettext_lazy(
                 "CSS selector of the title within an item; end with @attr for an attribute (a@href)."
             ),
         )
         link = SelectorField(
+            label=gettext_lazy("Link"),
             required=False,
             help_text=gettext_lazy(
                 "CSS selector of the link within an item; end with @attr for an attribute (a@href). "
@@ -61,18 +65,21 @@ class HtmlKind(ScraperKind):
             ),
         )
         body = SelectorField(
+            label=gettext_lazy("Body"),
             required=False,
             help_text=gettext_lazy(
                 "CSS selector of the body text within an item; end with @attr for an attribute (a@href)."
             ),
         )
         id = SelectorField(
+            label=gettext_lazy("Stable id"),
             required=False,
             help_text=gettext_lazy(
                 "CSS selector of the stable id (@data-id) within an item; end with @attr for an attribute (a@href)."
             ),
         )
         date = SelectorField(
+            label=gettext_lazy("Date"),
             required=False,
             help_text=gettext_lazy(
                 "CSS selector of the date (time@datetime) within an item; end with @attr for an attribute (a@href)."

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from scheduler.shared import bounds
 from scrapers.sources.kinds.base import Document, ParsedItem, ParseError, ScraperKind, register
@@ -57,7 +57,7 @@ def type_name(value: object) -> str:
     return names.get(type(value), "number")
 
 
-class FieldsField(bounds.JSONField):
+class FieldsField(bounds.NameValueField):
     def validate(self, value: object) -> None:
         super().validate(value)
         if value in self.empty_values:
@@ -67,7 +67,11 @@ class FieldsField(bounds.JSONField):
         unknown = sorted(set(value) - set(FIELDS))
         if unknown:
             raise forms.ValidationError(
-                _("Unknown field(s): %(unknown)s. Use: %(fields)s."),
+                ngettext(  # one English wording; the plural form lets other languages agree with the count
+                    "Unknown field(s): %(unknown)s. Use: %(fields)s.",
+                    "Unknown field(s): %(unknown)s. Use: %(fields)s.",
+                    len(unknown),
+                ),
                 params={"unknown": ", ".join(unknown), "fields": ", ".join(FIELDS)},
             )
         for name, path in value.items():
@@ -99,10 +103,15 @@ class JsonKind(ScraperKind):
 
     class Config(forms.Form):
         items_path = PathField(
-            required=False, help_text=gettext_lazy("Dotted path to the list (data.tasks). Empty: the root.")
+            label=gettext_lazy("Items path"),
+            required=False,
+            help_text=gettext_lazy("Dotted path to the list (data.tasks). Empty: the root."),
         )
         fields = FieldsField(  # type: ignore[assignment]  # a form field named "fields": the stubs see BaseForm.fields
-            help_text=gettext_lazy('Our fields to paths within an item: {"title": "name", "link": "url"}.')
+            label=gettext_lazy("Fields"),
+            help_text=gettext_lazy(
+                'Our fields to paths within an item, one "field: path" per line (title: name, link: url).'
+            ),
         )
 
     def parse(self, document: Document, config: dict[str, Any], source: "Source | None" = None) -> list[ParsedItem]:

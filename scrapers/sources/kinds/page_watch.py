@@ -28,11 +28,13 @@ class PageWatchKind(ScraperKind):
 
     class Config(forms.Form):
         selector = SelectorField(
+            label=gettext_lazy("Selector"),
             attribute_allowed=False,
             required=False,
             help_text=gettext_lazy("CSS selector of the part to watch. Empty: the page."),
         )
         ignore = SelectorField(
+            label=gettext_lazy("Ignore"),
             attribute_allowed=False,
             required=False,
             help_text=gettext_lazy("CSS selector(s) of parts to ignore (.clock, .ads)."),
