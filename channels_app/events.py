@@ -28,9 +28,11 @@ log = logging.getLogger("vigia.events")
 SEND = "channels_app.sending.send_delivery"
 
 
-def publish(topic: str, event: dict[str, Any], key: str | None = None) -> Event | None:
-    """Record an event and queue a message to each subscriber of `topic`. Returns the Event, or None when
-    an event with the same `key` was already published (the caller is repeating itself)."""
+def publish(topic: str, event: dict[str, Any], key: str | None = None, also: Sequence[str] = ()) -> Event | None:
+    """Record an event and queue a message to each subscriber of `topic`, and of the topics in `also` (a source
+    broken is news on `source:12` and on `sources:broken`): one Event, so a recipient subscribed to several of
+    them, or to `*`, gets it once. Returns the Event, or None when an event with the same `key` was already
+    published (the caller is repeating itself)."""
     # savepoint=False: inside the caller's transaction this adds no savepoint of its own (a check stores
     # and announces in one); a keyed event already recorded is skipped by the insert itself.
     with transaction.atomic(savepoint=False):
@@ -43,7 +45,11 @@ def publish(topic: str, event: dict[str, Any], key: str | None = None) -> Event 
             if not ids:  # published before: the caller is repeating itself
                 return None
             recorded.pk, recorded._state.adding, recorded._state.db = ids[0], False, insert.conn.alias
-        deliveries = deliver(recorded, subscribers(topic, recorded.type), new=True)
+        recipients = subscribers(topic, recorded.type)
+        for other in also:  # recipients by id: the first subscription found of each is kept
+            known = {recipient.pk for recipient in recipients}
+            recipients += [found for found in subscribers(other, recorded.type) if found.pk not in known]
+        deliveries = deliver(recorded, recipients, new=True)
     log.info("event", extra={"topic": topic, "type": recorded.type, "event": recorded.pk, "deliveries": deliveries})
     return recorded
 

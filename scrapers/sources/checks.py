@@ -331,7 +331,7 @@ def record_failure(source: Source, error: str, now: datetime) -> None:
 
 def _health_event(source: Source, event_type: str, error: str) -> None:
     event = {"type": event_type, "source": source.pk, "source_name": source.name, "error": error}
-    transaction.on_commit(lambda: (publish(source.topic, event), publish("sources:broken", event)))
+    transaction.on_commit(lambda: publish(source.topic, event, also=["sources:broken"]))  # once per recipient
 
 
 def _digest(parts: list[object]) -> str:

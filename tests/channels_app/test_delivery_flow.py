@@ -65,6 +65,21 @@ def test_publish_fans_out_to_exact_star_and_pattern_subscriptions(channel, wuzap
     assert not wuzapi.requests  # publishing sends nothing by itself
 
 
+def test_an_event_heard_on_several_topics_reaches_each_recipient_once(channel):
+    """A source broken is news on its own topic and on sources:broken: one event, one message per recipient."""
+    everything = recipient(channel, "5511900000001", topics=["*", "sources:broken", "source:1"])
+    watcher = recipient(channel, "5511900000002", topics=["sources:broken"])
+    owner = recipient(channel, "5511900000003", topics=["source:1"], event_types=["source.broken"])
+    recipient(channel, "5511900000004", topics=["sources:broken"], event_types=["source.recovered"])  # other type
+    broken = {"type": "source.broken", "source": 1, "source_name": "Gincana", "error": "HTTP 503"}
+
+    event = publish("source:1", broken, also=["sources:broken"])
+
+    assert Event.objects.count() == 1
+    heard = sorted(Delivery.objects.filter(event=event).values_list("recipient", flat=True))
+    assert heard == sorted(r.pk for r in [everything, watcher, owner])
+
+
 def test_a_repeated_publish_with_the_same_key_creates_nothing(channel):
     recipient(channel, topics=["source:1"])
     first = publish("source:1", item_event(), key="item.new:1:abc")
