@@ -459,16 +459,19 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SECURE_CSP = content_security_policy()  # everything from our own origin; no inline script or style at all
 
-# Login throttling: this many failed logins for one username, or from one address, within the lockout
-# period lock that username/address out for the period (HTTP 429), even with the right password.
-# The counts live in a database cache table (`manage.py createcachetable`), so every web worker sees them.
-VIGIA_LOGIN_MAX_FAILURES = env_int("VIGIA_LOGIN_MAX_FAILURES", 5)
-VIGIA_LOGIN_LOCKOUT_SECONDS = env_int("VIGIA_LOGIN_LOCKOUT_SECONDS", 900)
+# Login throttling (config.login_throttle), per (username, address) pair: after this many failures each further
+# one makes the pair wait DELAY seconds, doubling up to LOCKOUT (HTTP 429 meanwhile, even with the right
+# password); failures are remembered for MEMORY seconds. The counts live in a database cache table
+# (`manage.py createcachetable`), so every web worker sees them.
+VIGIA_LOGIN_MAX_FAILURES = env_int("VIGIA_LOGIN_MAX_FAILURES", 5, low=1)
+VIGIA_LOGIN_DELAY_SECONDS = env_int("VIGIA_LOGIN_DELAY_SECONDS", 15, low=1)
+VIGIA_LOGIN_LOCKOUT_SECONDS = env_int("VIGIA_LOGIN_LOCKOUT_SECONDS", 900, low=1)
+VIGIA_LOGIN_MEMORY_SECONDS = env_int("VIGIA_LOGIN_MEMORY_SECONDS", 86400, low=60)
 CACHES: dict[str, dict[str, Any]] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CACHES["login_throttle"] = {
     "BACKEND": "django.core.cache.backends.db.DatabaseCache",
     "LOCATION": "vigia_cache",
-    "TIMEOUT": VIGIA_LOGIN_LOCKOUT_SECONDS,
+    "TIMEOUT": VIGIA_LOGIN_MEMORY_SECONDS,
     "OPTIONS": {"MAX_ENTRIES": 100_000},  # culling at the default 300 would let a spray of names erase counts
 }
 VIGIA_DB_RETRY_AFTER = env_int("VIGIA_DB_RETRY_AFTER", 30)  # Retry-After (seconds) on the database-down 503
