@@ -6,7 +6,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.core.checks import CheckMessage, Tags, Warning, register
 
-from channels_app import crypto
+from scheduler.shared import crypto
 
 
 @register(Tags.security, deploy=True)
@@ -17,7 +17,8 @@ def encryption_keys_set(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
         return []
     return [
         Warning(
-            "VIGIA_ENCRYPTION_KEYS is not set: channel secrets are encrypted with a key derived from SECRET_KEY.",
+            "VIGIA_ENCRYPTION_KEYS is not set: stored secrets (channel tokens, source and job headers) are "
+            "encrypted with a key derived from SECRET_KEY.",
             hint=f"Set VIGIA_ENCRYPTION_KEYS to a key of your own ({crypto.GENERATE}), "
             "then run `python manage.py rotate_secrets`.",
             id="vigia.W001",

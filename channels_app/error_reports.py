@@ -4,7 +4,8 @@ Django already hides settings and request headers named like KEY/TOKEN/SECRET/PA
 and SECRET_KEY show as stars), but shows every POST field and local variable unless a view or function is
 decorated. This filter also hides, by name, POST fields (the channel form's `secrets`) and local variables
 (`secrets`, `token`, `headers`, `url`…) wherever an exception passes, decorated or not. Values read from
-Channel.secrets carry a masked repr as well (channels_app.fields), whatever their variable's name.
+Channel.secrets, Source.headers and Job.secrets carry a masked repr as well (scheduler.shared.fields), whatever
+their variable's name.
 
 Unlike Django's default, the filter stays on with DEBUG: a debug page left on in production (or shown on a
 screen share) must not show a token either.

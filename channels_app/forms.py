@@ -14,10 +14,10 @@ from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from channels_app import crypto, rendering, topics
+from channels_app import rendering, topics
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, MessageTemplate, Recipient, Subscription
-from scheduler.shared import bounds, kind_fields
+from scheduler.shared import bounds, crypto, kind_fields
 from scheduler.shared.kind_registry import add_nested_errors
 
 # --- channels --------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from django.db.models import Q
 from django.utils.timezone import now as utc_now
 from django.utils.translation import gettext, gettext_lazy
 
-from channels_app.fields import EncryptedJSONField
 from scheduler.shared import bounds
+from scheduler.shared.fields import EncryptedJSONField
 
 
 class Event(models.Model):
@@ -52,7 +52,7 @@ class Channel(models.Model):
         help_text=gettext_lazy("Settings that may be shown (URLs, sender)."),
     )
     # Tokens, passwords, signing secrets: write-only. Never rendered back in pages, admin, API or logs, and
-    # encrypted at rest (channels_app.crypto): the column holds Fernet ciphertext only.
+    # encrypted at rest (scheduler.shared.crypto): the column holds Fernet ciphertext only.
     secrets = EncryptedJSONField(verbose_name=gettext_lazy("Secrets"), default=dict, blank=True, editable=False)
     enabled = models.BooleanField(verbose_name=gettext_lazy("Enabled"), default=True)
     pace_per_minute = models.PositiveIntegerField(

@@ -19,7 +19,7 @@ from channels_app import sending, sendtest
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery, Recipient
 from channels_app.views_common import done
-from scheduler.shared.web import Request, keyset_page, query_without, render_page, staff_required
+from scheduler.shared.web import Request, admin_required, keyset_page, operator_required, query_without, render_page
 
 TEMPLATE = "channels_app/channel.html"
 RECENT = timedelta(hours=24)
@@ -142,7 +142,7 @@ def channel(request: Request, pk: int) -> HttpResponse:
     return render_page(request, TEMPLATE, _page_context(request, found, channel_forms.ChannelForm(instance=found)))
 
 
-@staff_required
+@admin_required
 def _save(request: Request, pk: int | None) -> HttpResponse:
     found = get_object_or_404(Channel, pk=pk) if pk else None
     form = channel_forms.ChannelForm(request.POST, instance=found)
@@ -155,7 +155,7 @@ def _save(request: Request, pk: int | None) -> HttpResponse:
     return render_page(request, TEMPLATE, _page_context(request, stored, form), partial="channel_form")
 
 
-@staff_required
+@admin_required
 def channel_test(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Channel, pk=pk)
     form = sendtest.TestSendForm(found, request.POST)
@@ -172,7 +172,7 @@ def channel_test(request: Request, pk: int) -> HttpResponse:
     return render_page(request, TEMPLATE, context, partial="test_form")
 
 
-@staff_required
+@operator_required
 def channel_retry_dead(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Channel, pk=pk)
     dead = Delivery.objects.filter(recipient__channel=found, status=Delivery.Status.DEAD).only("pk")

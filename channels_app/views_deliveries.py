@@ -13,7 +13,7 @@ from channels_app import sending
 from channels_app.models import Channel, Delivery
 from channels_app.views_common import REVIVABLE, done
 from scheduler.shared import bounds
-from scheduler.shared.web import Request, keyset_page, query_without, render_page, staff_required
+from scheduler.shared.web import Request, keyset_page, operator_required, query_without, render_page
 
 PAGE_SIZE = 50
 PAYLOAD_SHOWN = 4000  # characters of the event's payload on the delivery page
@@ -66,7 +66,7 @@ def delivery(request: Request, pk: int) -> HttpResponse:
     return render_page(request, "channels_app/delivery.html", context)
 
 
-@staff_required
+@operator_required
 def delivery_retry(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Delivery, pk=pk)
     if sending.revive([found]):

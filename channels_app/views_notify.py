@@ -14,8 +14,8 @@ from django.utils.translation import gettext as _
 from channels_app import topics
 from channels_app.forms import NotifyForm
 from channels_app.models import Subscription
-from scheduler.shared import bounds
-from scheduler.shared.web import Request, staff_required
+from scheduler.shared import bounds, roles
+from scheduler.shared.web import Request, admin_required
 
 TEMPLATE = "channels_app/_notify.html"
 
@@ -41,7 +41,7 @@ def panel(topic: str, user: object, form: NotifyForm | None = None, note: str = 
         if heard:
             words = topics.in_words([] if heard == published else heard)
             via.append((subscription, described[subscription.topic][0], words))
-    can_edit = bool(getattr(user, "is_staff", False))  # the page's user; writing is for staff
+    can_edit = roles.can(user, "administer")  # the page's user; subscriptions are the admin role's
     if can_edit and form is None:
         form = NotifyForm(topic)
     return {
@@ -55,7 +55,7 @@ def panel(topic: str, user: object, form: NotifyForm | None = None, note: str = 
     }
 
 
-@staff_required
+@admin_required
 def notify(request: Request) -> HttpResponse:
     """POST topic + recipient + event_types: subscribe (or update that recipient's events); topic + remove=<id>:
     remove that subscription."""

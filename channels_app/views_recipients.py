@@ -13,7 +13,7 @@ from channels_app import topics
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Recipient, Subscription
 from channels_app.views_common import done
-from scheduler.shared.web import Request, render_page, staff_required
+from scheduler.shared.web import Request, admin_required, render_page
 
 TEMPLATE = "channels_app/recipient.html"
 
@@ -61,7 +61,7 @@ def recipient(request: Request, pk: int) -> HttpResponse:
     return render_page(request, TEMPLATE, _context(found, channel_forms.RecipientForm(instance=found)))
 
 
-@staff_required
+@admin_required
 def _save(request: Request, pk: int | None, channel_pk: int | None) -> HttpResponse:
     found = get_object_or_404(Recipient.objects.select_related("channel"), pk=pk) if pk else None
     channel = found.channel if found else get_object_or_404(Channel, pk=channel_pk)
@@ -74,7 +74,7 @@ def _save(request: Request, pk: int | None, channel_pk: int | None) -> HttpRespo
     return render_page(request, TEMPLATE, _context(stored, form, channel=channel), partial="recipient_form")
 
 
-@staff_required
+@admin_required
 def recipient_delete(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Recipient, pk=pk)
     channel_pk = found.channel_id
@@ -83,7 +83,7 @@ def recipient_delete(request: Request, pk: int) -> HttpResponse:
     return done(request, reverse("channels_app:channel", args=[channel_pk]))
 
 
-@staff_required
+@admin_required
 def subscription_new(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Recipient.objects.select_related("channel"), pk=pk)
     data = request.POST.copy()
@@ -98,7 +98,7 @@ def subscription_new(request: Request, pk: int) -> HttpResponse:
     return render_page(request, TEMPLATE, context, partial="subscription_form")
 
 
-@staff_required
+@admin_required
 def subscription_delete(request: Request, pk: int) -> HttpResponse:
     found = get_object_or_404(Subscription, pk=pk)
     recipient_pk = found.recipient_id

@@ -13,7 +13,7 @@ from channels_app import rendering
 from channels_app.models import MessageTemplate
 from channels_app.views_common import done
 from scheduler.shared import bounds
-from scheduler.shared.web import Request, render_page, staff_required
+from scheduler.shared.web import Request, admin_required, render_page
 
 TEMPLATE = "channels_app/template.html"
 
@@ -57,7 +57,7 @@ def template(request: Request, pk: int) -> HttpResponse:
     return render_page(request, TEMPLATE, _context(found, channel_forms.MessageTemplateForm(instance=found)))
 
 
-@staff_required
+@admin_required
 def _save(request: Request, pk: int | None) -> HttpResponse:
     found = get_object_or_404(MessageTemplate, pk=pk) if pk else None
     form = channel_forms.MessageTemplateForm(request.POST, instance=found)
@@ -76,7 +76,7 @@ def _save(request: Request, pk: int | None) -> HttpResponse:
     return render_page(request, TEMPLATE, context, partial="template_form")
 
 
-@staff_required
+@admin_required
 def template_preview(request: Request) -> HttpResponse:
     # The template being edited, if any: an id that is not one (typed, tampered) previews as a new template.
     # (pk=None finds nothing: the stubs take no None for pk)

@@ -12,7 +12,6 @@ it would post the form again, and the name, already taken, is refused.
 """
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -25,7 +24,7 @@ from channels_app import tokens
 from channels_app.forms_tokens import ApiTokenForm
 from channels_app.models import ApiToken
 from channels_app.views_common import done
-from scheduler.shared import bounds
+from scheduler.shared import bounds, roles
 from scheduler.shared.web import Request, keyset_page, query_without, render_page
 
 TEMPLATE = "channels_app/tokens.html"
@@ -34,8 +33,7 @@ LISTED += ["created_at", "last_used_at", "revoked_at"]  # not the digest, not th
 
 
 def _check(request: Request) -> None:
-    if not request.user.is_superuser:
-        raise PermissionDenied
+    roles.require(request.user, "administer")
 
 
 def _page(request: Request, form: ApiTokenForm) -> HttpResponse:

@@ -179,6 +179,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "django.template.context_processors.tz",
+                "scheduler.shared.roles.context",  # perms_vigia.operate etc.: which buttons a page shows
             ],
         },
     },

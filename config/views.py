@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 
 from config import overview as summary
 from scheduler import liveness
-from scheduler.shared.web import Request, render_page, staff_required
+from scheduler.shared.web import Request, operator_required, render_page
 from scrapers.people.views import people_sync
 from scrapers.sources import services as sources
 
@@ -76,7 +76,7 @@ def _queued(request: Request, text: str) -> HttpResponse | HttpResponseRedirect:
     return redirect("overview")
 
 
-@staff_required
+@operator_required
 def force_sync_sources(request: Request) -> HttpResponse | HttpResponseRedirect:
     n = sources.force_sync()
     return _queued(request, ngettext("Queued %(n)d source check.", "Queued %(n)d source checks.", n) % {"n": n})

@@ -13,9 +13,12 @@ class SchedulerConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib import admin
+        from django.db.models.signals import post_migrate
 
         from scheduler import kinds  # noqa: F401  (registers the built-in job kinds)
-        from scheduler.shared import bounds, permission_labels, pgtypes
+        from scheduler.shared import bounds, permission_labels, pgtypes, roles
+
+        post_migrate.connect(roles.after_migrate, dispatch_uid="vigia-roles")  # the groups get new models' permissions
 
         bounds.guard_admin(admin.site)  # the admin's modules were all imported by admin's own ready()
         permission_labels.translate(admin.site)  # permissions named in the reader's language

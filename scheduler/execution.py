@@ -34,7 +34,7 @@ from scheduler.endings import HeldBy, end_run, schedule_retry  # noqa: F401  (sc
 from scheduler.errors import JobDataError, JobError, RunCancelled, RunTimeout
 from scheduler.models import Job, Run
 from scheduler.shared import budgets, rawsql
-from scheduler.shared.logs import log_context
+from scheduler.shared.logs import log_context, redact
 
 log = logging.getLogger("vigia.runs")
 STUCK_GRACE = 10  # seconds a run may ignore its interruption before the worker is recycled
@@ -113,6 +113,9 @@ def _execute(run: Run, me: str, held: dict[str, float] | None = None) -> str:
     except Exception as exc:  # a bug in a kind (a KeyError included): keep the traceback, retry per policy
         status, error, trace = Run.Status.FAILED, _describe(exc), traceback.format_exc()
     duration_ms = int((time.monotonic() - started) * 1000)
+    # The run's error and traceback are shown on pages and in the API: secret values (those decrypted here, such
+    # as the job's header values) and secret-looking ones are masked there as in log lines.
+    error, trace = redact(error), redact(trace)
     outcome = {"result": result, "error": error, "trace": trace, "permanent": permanent, "wait": wait}
     finish(run, me, status, duration_ms=duration_ms, pause=pause, **outcome)
     return status
@@ -125,7 +128,7 @@ def prepare(job: Job) -> tuple[job_kinds.JobKind, dict[str, Any]]:
     if kind is None:
         raise JobDataError(endings.UNKNOWN_KIND % {"kind": job.kind})
     try:
-        return kind, job_kinds.clean_params(job.kind, job.params)
+        return kind, job_kinds.clean_params(job.kind, job_kinds.unsealed_params(job))
     except ValidationError as exc:
         raise JobDataError(_describe(exc)) from None
 

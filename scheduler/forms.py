@@ -158,8 +158,30 @@ class JobForm(forms.ModelForm):
             return
         try:
             data["params"] = job_kinds.clean_params(kind, data.get("params") or {})
+            self._secret_params(kind, data["params"])
         except ValidationError as exc:
             add_nested_errors(self, "params", exc)
+
+    def _secret_params(self, kind: str, params: dict[str, Any]) -> None:
+        """Write-only secret params (http_request's headers, bounds.SecretNameValueField): left empty in the page's
+        fields, the stored ones are kept (elsewhere, the API's or an import's params are the whole object: left
+        out is removed); CLEAR removes them; given, they replace them (a value MASK keeps that name's stored value,
+        which Job.save's job_kinds.seal puts back)."""
+        before = self.instance.params if self.instance.pk and self.instance.kind == kind else None
+        typed = kind_fields.posted_mode(self.data, self.add_prefix("params")) == "fields"
+        for key in job_kinds.secret_params(kind):
+            value = params.get(key)
+            old = before.get(key) if isinstance(before, dict) and isinstance(before.get(key), dict) else None
+            if value is None:
+                if old and typed:
+                    params[key] = dict(old)  # the names, each MASK: the values stay
+            elif value == bounds.CLEAR:
+                del params[key]
+            elif isinstance(value, dict):
+                try:
+                    bounds.resolve_masked(value, old)
+                except ValidationError as exc:
+                    raise ValidationError({f"params.{key}": exc.messages}) from None
 
     def _clean_schedule(self, data: dict[str, Any]) -> None:
         kind = data.get("schedule_type")

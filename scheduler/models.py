@@ -1,6 +1,6 @@
 """Jobs, their runs, and the scheduler lease."""
 
-from typing import Self
+from typing import Any, Self
 
 from django.conf import settings
 from django.db import models
@@ -9,6 +9,7 @@ from django.utils.timezone import now as utc_now
 from django.utils.translation import gettext, gettext_lazy
 
 from scheduler.shared import bounds
+from scheduler.shared.fields import EncryptedJSONField
 
 # Hard bounds the database enforces whatever path writes a job (forms, admin, import, API, shell).
 # VIGIA_MAX_TIMEOUT may only lower TIMEOUT_CEILING (checked at startup).
@@ -175,6 +176,9 @@ class Job(models.Model):
     api_digest = models.CharField(verbose_name=gettext_lazy("API digest"), max_length=100, blank=True, editable=False)
     # Told each run's final status by a signed POST (channels_app.callbacks).
     callback_url = models.URLField(gettext_lazy("Callback URL"), max_length=2000, blank=True)
+    # The values of the kind's secret params (an http_request job's header values), encrypted at rest; params keep
+    # the names only, each with the value "********" (scheduler.job_kinds.seal on every save that writes params).
+    secrets = EncryptedJSONField(verbose_name=gettext_lazy("Secrets"), default=dict, blank=True, editable=False)
 
     # Set at construction (not on insert) so an interval schedule's anchor is known before the first save.
     created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now, editable=False)
@@ -201,6 +205,15 @@ class Job(models.Model):
         from scheduler import system_jobs  # a system job's name in the operator's language
 
         return str(system_jobs.display_name(self))
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from scheduler import job_kinds  # the registry, filled when the kinds are imported
+
+        fields = kwargs.get("update_fields")
+        if fields is None or "params" in fields:
+            if job_kinds.seal(self) and fields is not None:
+                kwargs["update_fields"] = [*fields, "secrets"]
+        super().save(*args, **kwargs)
 
     @property
     def schedule_display(self) -> str:

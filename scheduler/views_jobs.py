@@ -8,7 +8,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -23,7 +22,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from scheduler import cron_text, job_kinds, owners, schedules, services, system_jobs
 from scheduler.forms import JobForm
 from scheduler.models import Job, Run
-from scheduler.shared.web import Request, keyset_page, query_without, render_page, staff_required
+from scheduler.shared import roles
+from scheduler.shared.web import Request, keyset_page, operator_required, query_without, render_page
 from scheduler.views_runs import STATUSES, label_rows
 
 PAGE_SIZE = 50
@@ -150,10 +150,9 @@ def _both_zones(job: Job) -> dict[str, Any]:
 
 
 def _editor(request: Request, instance: Job, template: str, initial: dict[str, Any] | None = None) -> HttpResponse:
-    """GET shows the form; a staff POST validates with JobForm and saves through services.save_job."""
+    """GET shows the form; an operator's POST validates with JobForm and saves through services.save_job."""
     if request.method == "POST":
-        if not request.user.is_staff:
-            raise PermissionDenied
+        roles.require(request.user, "operate")
         form = JobEditForm(request.POST, instance=instance)
         if form.is_valid():
             saved = services.save_job(form.save(commit=False))
@@ -184,7 +183,7 @@ def cron_preview(request: Request) -> HttpResponse:
     return render_page(request, "scheduler/_job_cron_preview.html", {"preview": preview})
 
 
-@staff_required
+@operator_required
 def job_pause(request: Request, pk: int) -> HttpResponse:
     target = get_object_or_404(Job, pk=pk)
     services.pause([target])
@@ -192,7 +191,7 @@ def job_pause(request: Request, pk: int) -> HttpResponse:
     return _go(request, _back(request, target))
 
 
-@staff_required
+@operator_required
 def job_resume(request: Request, pk: int) -> HttpResponse:
     target = get_object_or_404(Job, pk=pk)
     services.resume([target])
@@ -200,7 +199,7 @@ def job_resume(request: Request, pk: int) -> HttpResponse:
     return _go(request, _back(request, target))
 
 
-@staff_required
+@operator_required
 def job_run(request: Request, pk: int) -> HttpResponse:
     """Run now: answers at once; HTMX gets the new run's live status fragment (it polls until final)."""
     target = get_object_or_404(Job, pk=pk)
@@ -211,7 +210,7 @@ def job_run(request: Request, pk: int) -> HttpResponse:
     return redirect("scheduler:run", pk=run.pk)
 
 
-@staff_required
+@operator_required
 def job_duplicate(request: Request, pk: int) -> HttpResponse:
     """A paused copy named "<name> (copy)", without the external id (that pair is unique); opens its editor."""
     copy = get_object_or_404(Job, pk=pk)
@@ -244,7 +243,7 @@ def _copy_name(name: str) -> str:
     return candidate
 
 
-@staff_required
+@operator_required
 def job_delete(request: Request, pk: int) -> HttpResponse:
     target = get_object_or_404(Job, pk=pk)
     name = target.name

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from scheduler import liveness, progress, services
 from scheduler.models import Run
-from scheduler.shared.web import Request, render_page, staff_required
+from scheduler.shared.web import Request, operator_required, render_page
 
 TEMPLATE = "scheduler/queue.html"
 
@@ -43,7 +43,7 @@ def queue(request: Request) -> HttpResponse:
     return render_page(request, TEMPLATE, _context(timezone.now()), partial="live")
 
 
-@staff_required
+@operator_required
 def cancel(request: Request, pk: int) -> HttpResponse:
     """Cancel a waiting run (it never starts) or ask a running one to stop (within a heartbeat)."""
     run = get_object_or_404(Run, pk=pk)

@@ -18,8 +18,18 @@ def _test_kinds():
     import tests.support.kinds  # noqa: F401  (registers the test-only kinds in this process too)
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a pt-BR request's language stays active in the thread after
+    the response (Django does not reset it), and would otherwise leak into whichever test runs next."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
 from tests.support.browser import browser_page, chromium  # noqa: E402,F401  (browser fixtures)
-from tests.support.web import staff_client, viewer_client  # noqa: E402,F401  (logged-in test clients)
+from tests.support.web import operator_client, staff_client, viewer_client  # noqa: E402,F401  (logged-in test clients)
 
 # Tiers: a test that uses Chromium is `browser`, one that starts real processes `process`, whether or not its
 # module says so, so `pytest -m "not process and not browser"` (make fast) leaves out exactly those.

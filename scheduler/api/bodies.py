@@ -226,7 +226,8 @@ def form_data(data: Mapping[str, Any], job: Job | None) -> dict[str, Any]:
             found[name] = moment.replace(microsecond=0).isoformat()
     params = found.get("params")
     if isinstance(params, dict) and isinstance(params.get("headers"), dict):
-        old = job.params.get("headers") if job is not None and isinstance(job.params, dict) else None
+        stored = job_kinds.unsealed_params(job) if job is not None else None  # the values, from Job.secrets
+        old = stored.get("headers") if isinstance(stored, dict) else None
         old = old if isinstance(old, dict) else {}
         headers = dict(params["headers"])
         for name, value in headers.items():
@@ -298,7 +299,9 @@ def as_declared(job: Job, who: Caller, digest: str) -> bool:
 def declaration(job: Job, digest: str) -> str:
     """`<the body's digest>:<the digest of what the job now declares>` (Job.api_digest)."""
     names = [*ApiJobForm.Meta.fields, "enabled"]
-    state = json.dumps([getattr(job, name) for name in names], sort_keys=True, default=str)
+    # The params with their secret values in place, whether the job is saved (sealed) yet or not.
+    values = [job_kinds.unsealed_params(job) if name == "params" else getattr(job, name) for name in names]
+    state = json.dumps(values, sort_keys=True, default=str)
     return f"{digest[:32]}:{hashlib.sha256(state.encode()).hexdigest()[:32]}"
 
 
@@ -328,6 +331,7 @@ def update(job: Job, data: Mapping[str, Any], known: Schemas, replace: bool = Fa
         submitted = {**fresh, **submitted}
     names = [name for name in ApiJobForm.Meta.fields if name != "enabled"]
     before = {name: getattr(job, name) for name in names}
+    before["params"] = job_kinds.unsealed_params(job)  # as the form will give them: the secret values in place
     form = bound(submitted, kind, known, job)  # the form wrote its cleaned values on `job`
     changed = {name for name in names if getattr(job, name) != before[name]}
     owner = owners.of(job)

@@ -4,7 +4,8 @@ The outcome is judged by scheduler.shared.answers, as every outbound answer is, 
 thing: network trouble, timeouts, 408/425 and 5xx are transient, 429 is rate-limited (its Retry-After is the
 retry's floor); other unexpected statuses and GraphQL errors are permanent. The request goes through the
 process's one outbound client (kept-alive connections, every hop's address checked) within a deadline for
-the whole attempt. Request header values never appear in errors or results, since they often carry tokens.
+the whole attempt. Request header values never appear in errors or results, since they often carry tokens; they
+are stored encrypted (Job.secrets, merged back into the params for the run) and never shown back.
 """
 
 import json
@@ -20,7 +21,7 @@ from django.utils.translation import gettext_lazy, gettext_noop
 
 from scheduler.errors import PermanentError
 from scheduler.job_kinds import JobKind, RunContext, register
-from scheduler.shared import answers, bounds, outbound, recorded
+from scheduler.shared import answers, bounds, logs, outbound, recorded
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 BODYLESS = ("GET", "HEAD")
@@ -80,6 +81,7 @@ def _json_object[T](value: T, message: str) -> T:
 @register
 class HttpRequest(JobKind):
     name = "http_request"
+    secret_params = ("headers",)  # the values live encrypted in Job.secrets (job_kinds.seal)
     label = gettext_lazy("HTTP request / webhook / GraphQL")
     description = gettext_lazy("Calls a URL; 2xx (or the expected statuses) is success, 5xx/429/timeouts are retried.")
 
@@ -90,10 +92,14 @@ class HttpRequest(JobKind):
             required=False,
         )
         url = forms.CharField(label=gettext_lazy("URL"), max_length=2048)
-        headers = bounds.NameValueField(
+        headers = bounds.SecretNameValueField(
             label=gettext_lazy("Headers"),
             required=False,
-            help_text=gettext_lazy('One "Name: value" per line (or a JSON object), e.g. Authorization: Bearer …'),
+            help_text=gettext_lazy(
+                'One "Name: value" per line (or a JSON object), e.g. Authorization: Bearer …. Write-only: the '
+                "values are never shown again. Leave it empty to keep the stored headers; lines typed here replace "
+                "them all (a value ******** keeps that header's stored value); type - alone to remove them all."
+            ),
         )
         query = bounds.NameValueField(
             label=gettext_lazy("Query string"),
@@ -121,7 +127,10 @@ class HttpRequest(JobKind):
             outbound.validate_host(url.host)  # loopback, private... (names are resolved when the job runs)
             return value
 
-        def clean_headers(self) -> dict[str, str] | None:
+        def clean_headers(self) -> dict[str, str] | str | None:
+            # None (left empty) and CLEAR ("-") are JobForm's to act on: keep, or remove, the stored headers.
+            if self.cleaned_data["headers"] == bounds.CLEAR:
+                return bounds.CLEAR
             headers = _json_object(self.cleaned_data["headers"], _("Headers must be a JSON object."))
             if problem := bounds.header_problem(headers or {}):
                 raise ValidationError(problem, code="invalid")
@@ -188,14 +197,15 @@ class HttpRequest(JobKind):
                 "status": status,
                 "latency_ms": int((time.monotonic() - started) * 1000),
                 "url": _public_url(final_url),
-                "response": text,
+                "response": logs.redact(text),  # a server echoing the request's headers: masked here too
                 "truncated": truncated,
             }
 
         # The job's own headers may override these. Uncompressed replies keep the 1 MiB cap a real memory
         # bound: httpx decompresses a whole network chunk at once, whatever its expanded size.
         headers = httpx.Headers({"User-Agent": _user_agent(context), "Accept-Encoding": "identity"})
-        headers.update(params.get("headers") or {})
+        if isinstance(params.get("headers"), dict):
+            headers.update(params["headers"])
         http = outbound.client()  # every hop's address checked: loopback, private... are refused
         try:
             with (

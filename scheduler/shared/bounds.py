@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.forms.fields import InvalidJSONInput, JSONString
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -276,3 +277,65 @@ def _as_line(name: object, value: object) -> bool:
         and value == value.strip()
         and not any(char in name + value for char in "\r\n")
     )
+
+
+# --- write-only {name: value} objects (request headers) -----------------------------------------------------
+SECRET_MASK = (
+    "********"  # a value shown in place of a secret one (the API, exports); sent back, it keeps the stored one
+)
+CLEAR = "-"  # typed alone in a write-only field: remove every stored value
+
+
+class SecretLinesWidget(forms.Textarea):
+    """A textarea that never renders a value: below it, the names stored (a dict), each marked "set"."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> Any:
+        html = super().render(name, None, attrs, renderer)
+        if not isinstance(value, dict) or not value:
+            return html
+        names = format_html_join(
+            " ", '<code>{}</code> <span class="badge healthy">{}</span>', ((key, _("set")) for key in value)
+        )
+        return format_html('{}<small class="secret-names">{} {}</small>', html, _("Stored:"), names)
+
+
+class SecretNameValueField(NameValueField):
+    """Write-only request headers: a NameValueField that never shows a value, only the names stored ("set").
+
+    What a form does with what it cleans (SourceForm, JobForm through the kind's `secret_params`):
+    - None (the field left empty, or absent): keep the stored headers;
+    - CLEAR (`-` typed alone, or an empty JSON object): remove them all;
+    - a dict: the new headers, replacing the stored ones; a value SECRET_MASK keeps that name's stored value."""
+
+    widget = SecretLinesWidget(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"})
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value.strip() == CLEAR:
+            return CLEAR
+        if isinstance(value, dict) and not value:
+            return CLEAR
+        found = super().to_python(value)
+        return CLEAR if isinstance(found, dict) and not found and isinstance(value, str) and value.strip() else found
+
+    def prepare_value(self, value: Any) -> Any:
+        return value if isinstance(value, dict) else ""  # the widget shows the names only
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return data not in (None, "")
+
+
+def resolve_masked(headers: dict[str, Any], stored: object) -> dict[str, Any]:
+    """`headers` with each SECRET_MASK value replaced by the stored one of that name; ValidationError naming the
+    headers given as SECRET_MASK with nothing stored."""
+    old = stored if isinstance(stored, dict) else {}
+    missing = [name for name, value in headers.items() if value == SECRET_MASK and name not in old]
+    if missing:
+        raise ValidationError(
+            _("Type the value of %(names)s: %(mask)s keeps a stored value only."),
+            code="invalid",
+            params={"names": ", ".join(missing), "mask": SECRET_MASK},
+        )
+    return {name: old[name] if value == SECRET_MASK else value for name, value in headers.items()}

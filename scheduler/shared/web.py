@@ -1,19 +1,16 @@
-"""What every dashboard view shares: the staff check for changes, full page vs HTMX fragment, and keyset
+"""What every dashboard view shares: the role checks for changes, full page vs HTMX fragment, and keyset
 paging that stays fast on millions of rows (no OFFSET, no COUNT)."""
 
 from collections.abc import Callable, Iterator, Mapping
-from functools import wraps
 from typing import Concatenate
 
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
-from django.views.decorators.http import require_POST
 from django_htmx.middleware import HtmxDetails
 
-from scheduler.shared import bounds
+from scheduler.shared import bounds, roles
 
 
 class Request(HttpRequest):
@@ -24,19 +21,19 @@ class Request(HttpRequest):
     user: User
 
 
-def staff_required[**P, R: HttpResponseBase](
+# Dashboard changes are POSTs gated by a role (scheduler.shared.roles); reading needs any login.
+def operator_required[**P, R: HttpResponseBase](
     view: Callable[Concatenate[Request, P], R],
 ) -> Callable[Concatenate[Request, P], R]:
-    """Changes need a staff login (reading needs any login: LoginRequiredMiddleware). Changes are POSTs."""
+    """A change to the work (jobs, sources, people, runs): POST only, the operator role (or admin)."""
+    return roles.role_required("operate", view)
 
-    @require_POST
-    @wraps(view)
-    def wrapped(request: Request, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        if not request.user.is_staff:
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
 
-    return wrapped
+def admin_required[**P, R: HttpResponseBase](
+    view: Callable[Concatenate[Request, P], R],
+) -> Callable[Concatenate[Request, P], R]:
+    """A change to delivery or access (channels, recipients, subscriptions, templates, tokens, users)."""
+    return roles.role_required("administer", view)
 
 
 def render_page(

@@ -172,6 +172,16 @@ def format_document(number: str) -> str:
     return number
 
 
+def mask_document(number: str) -> str:
+    """The stored CPF/CNPJ as a viewer sees it: the middle digits only, as public records print a CPF
+    (***.982.247-**, **.ABC.345/****-**). Empty stays empty."""
+    if len(number) == 11:
+        return f"***.{number[3:6]}.{number[6:9]}-**"
+    if len(number) == 14:
+        return f"**.{number[2:5]}.{number[5:8]}/****-**"
+    return "*" * len(number)
+
+
 def clean_oab(number: str | None, uf: str | None) -> tuple[str, str]:
     """(number, UF) of an OAB registration, e.g. ('123456', 'SP'); ('', '') when neither is given."""
     number, uf = digits(number).lstrip("0"), (uf or "").strip().upper()

@@ -27,7 +27,7 @@ from scheduler import owners, services
 from scheduler.errors import PermanentError
 from scheduler.models import Job, Run
 from scheduler.progress import Throttled
-from scheduler.shared import retention
+from scheduler.shared import retention, roles
 from scrapers.models import MonitoredPerson, PeopleTransfer
 from scrapers.people import csv_io as people_csv
 from scrapers.people.filters import PeopleFilters, filtered_people
@@ -246,9 +246,9 @@ def summary(transfer: PeopleTransfer) -> dict[str, Any]:
 
 
 def visible_to(user: User) -> QuerySet[PeopleTransfer]:
-    """Staff see every transfer; anyone else only their own (only staff may import)."""
+    """Operators see every transfer; anyone else only their own (only operators may import or export)."""
     transfers = PeopleTransfer.objects.defer(*PeopleTransfer.LIGHT)
-    return transfers if user.is_staff else transfers.filter(user=user)
+    return transfers if roles.can(user, "operate") else transfers.filter(user=user)
 
 
 def state(transfer: PeopleTransfer) -> dict[str, object]:

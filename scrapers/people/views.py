@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,8 +19,8 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from scheduler import progress
 from scheduler.models import Run
-from scheduler.shared import bounds
-from scheduler.shared.web import Request, query_without, render_page, staff_required
+from scheduler.shared import bounds, roles
+from scheduler.shared.web import Request, operator_required, query_without, render_page
 from scrapers.models import MonitoredPerson, PublicationMatch
 from scrapers.people import brazil
 from scrapers.people import services as operations
@@ -64,6 +63,13 @@ class NamePage:
         return len(self.rows)
 
 
+def shown_document(request: Request, number: str) -> str:
+    """The CPF/CNPJ as the page's user may see it: whole for operators and admins, masked for viewers."""
+    if roles.can(request.user, "see_documents"):
+        return brazil.format_document(number)
+    return brazil.mask_document(number)
+
+
 def page_by_name(queryset: QuerySet[MonitoredPerson], request: Request, size: int) -> NamePage:
     after = bounds.parse_id(request.GET.get("after", ""))
     if after is not None:
@@ -74,7 +80,7 @@ def page_by_name(queryset: QuerySet[MonitoredPerson], request: Request, size: in
             queryset = queryset.filter(normalized_name__gte=last).filter(Q(normalized_name__gt=last) | Q(pk__gt=after))
     rows = list(queryset.order_by("normalized_name", "pk").only(*LIST_FIELDS)[: size + 1])
     for row in rows:
-        row.document = brazil.format_document(row.document)  # shown only, never saved
+        row.document = shown_document(request, row.document)  # shown only, never saved
     return NamePage(rows, size, after)
 
 
@@ -92,7 +98,7 @@ def people(request: Request) -> HttpResponse:
     return render_page(request, "scrapers/people.html", context, partial="results")
 
 
-@staff_required
+@operator_required
 def people_sync(request: Request) -> HttpResponse:
     """ "Check all people now" (here and on the overview): a run of the sync_people job queues the checks on
     a worker; the answer follows that run until it says how many it queued."""
@@ -132,8 +138,7 @@ def person_new(request: Request) -> HttpResponse:
     """The form; a POST saves through PersonForm (the person, its job, its first check queued at once) and
     goes to the person page, where that check is watched. Errors come back inline; nothing is saved."""
     if request.method == "POST":
-        if not request.user.is_staff:
-            raise PermissionDenied
+        roles.require(request.user, "operate")
         form = NewPersonForm(request.POST)
         if form.is_valid():
             person = form.save()
@@ -195,7 +200,7 @@ def person(request: Request, pk: int) -> HttpResponse:
     context = {
         **check_context(person),
         "title": person.name,
-        "document": brazil.format_document(person.document),
+        "document": shown_document(request, person.document),
         "matches": latest_matches(person),
         "limit": LATEST_MATCHES,
         "job_url": _url_or_empty("scheduler:job", person.job_id) if person.job_id else "",
@@ -214,7 +219,7 @@ def person_status(request: Request, pk: int) -> HttpResponse:
     return render(request, "scrapers/_person_status.html", context)
 
 
-@staff_required
+@operator_required
 def person_check(request: Request, pk: int) -> HttpResponse:
     """Check now: queue a check of this person (scrapers.people.services.force_sync; one already waiting is kept)."""
     person = get_object_or_404(MonitoredPerson, pk=pk)
@@ -230,7 +235,7 @@ def person_check(request: Request, pk: int) -> HttpResponse:
     return redirect("scrapers:person", pk=pk)
 
 
-@staff_required
+@operator_required
 def person_deactivate(request: Request, pk: int) -> HttpResponse:
     person = get_object_or_404(MonitoredPerson, pk=pk)
     if operations.deactivate([person]):

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
-from scheduler.shared import bounds
+from scheduler.shared import bounds, roles
 from scheduler.shared.web import Request, query_without, render_page
 from scrapers.models import MonitoredPerson, Publication, PublicationMatch
 from scrapers.people import brazil, search
@@ -220,7 +220,9 @@ def export_rows(queryset: Iterable[Publication]) -> Iterator[str]:
 
 @require_GET
 def publications_export(request: Request) -> StreamingHttpResponse:
-    """The filtered list as CSV, streamed in chunks: 100,000 rows never sit in memory at once."""
+    """The filtered list as CSV, streamed in chunks: 100,000 rows never sit in memory at once. A viewer may not
+    export (403): the texts may hold documents and phone numbers a viewer's pages mask."""
+    roles.require(request.user, "export")
     _filters, chosen = filtered_publications(request.GET)
     rows = with_people(chosen.order_by(*ORDER)).iterator(chunk_size=EXPORT_CHUNK)
     response = StreamingHttpResponse(

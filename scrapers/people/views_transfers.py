@@ -3,7 +3,6 @@ either one live (progress every second, then the report or the file). The work r
 (scrapers.people.transfers); these views only validate, start it and show it."""
 
 from django import forms
-from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -13,6 +12,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
+from scheduler.shared import roles
 from scheduler.shared.web import Request, render_page
 from scrapers.models import PeopleTransfer
 from scrapers.people import csv_io as people_csv
@@ -57,11 +57,10 @@ def _to_transfer(request: Request, transfer: PeopleTransfer) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def people_import(request: Request) -> HttpResponse:
-    """Upload a CSV (staff only). A file that cannot be read at all is refused here, with nothing stored;
+    """Upload a CSV (operators only). A file that cannot be read at all is refused here, with nothing stored;
     otherwise the import starts as a job and the browser goes to its page."""
     if request.method == "POST":
-        if not request.user.is_staff:
-            raise PermissionDenied
+        roles.require(request.user, "operate")
         form = ImportForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["file"]
@@ -76,7 +75,8 @@ def people_import(request: Request) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def people_export(request: Request) -> HttpResponse:
     """GET: what will be exported (the list's filters, from the query string); POST: start the export job.
-    Any operator may export, as any operator may read the list."""
+    Only a role that sees every column may export (scheduler.shared.roles, "export"): a viewer gets 403."""
+    roles.require(request.user, "export")
     if request.method == "POST":
         form = ExportForm(request.POST)
         form.is_valid()  # invalid filters are ignored, as the list ignores them

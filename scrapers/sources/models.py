@@ -6,6 +6,7 @@ from django.utils.translation import gettext, gettext_lazy
 
 from scheduler.models import Budget, Job, default_timezone
 from scheduler.shared import bounds
+from scheduler.shared.fields import EncryptedJSONField
 
 # The start of a check's error when a page that had items shows none (scrapers.sources.checks): its layout changed.
 SELECTORS_BROKEN = "Selectors may be broken"
@@ -42,7 +43,9 @@ class Source(models.Model):
     method = models.CharField(
         verbose_name=gettext_lazy("Method"), max_length=6, choices=Method.choices, default=Method.GET
     )
-    headers = models.JSONField(verbose_name=gettext_lazy("Headers"), default=dict, blank=True)
+    # Request headers (a Cookie or Authorization for an organizer's logged-in page): encrypted at rest, write-only
+    # everywhere they are edited or shown (scheduler.shared.bounds.SecretNameValueField; the API's "********").
+    headers = EncryptedJSONField(verbose_name=gettext_lazy("Headers"), default=dict, blank=True)
     timeout_seconds = models.FloatField(verbose_name=gettext_lazy("Timeout (seconds)"), default=15)
     user_agent = models.CharField(
         verbose_name=gettext_lazy("User agent"),

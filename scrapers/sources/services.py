@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 from scheduler import owners, services, signals
 from scheduler.forms import add_cron_error, clean_zone_name
 from scheduler.models import Job, Run
-from scheduler.shared import bounds, kind_fields, outbound
+from scheduler.shared import bounds, crypto, kind_fields, outbound
 from scheduler.shared.kind_registry import add_nested_errors
 from scrapers.models import Source
 from scrapers.sources.kinds import base as kinds
@@ -57,10 +57,14 @@ class SourceForm(forms.ModelForm):
         label=gettext_lazy("Settings of the kind"),
         help_text=gettext_lazy("JSON object; the settings depend on the kind."),
     )
-    headers = bounds.NameValueField(
+    headers = bounds.SecretNameValueField(
         required=False,
         label=gettext_lazy("Headers"),
-        help_text=gettext_lazy('One "Name: value" per line (or a JSON object), e.g. Cookie: session=…'),
+        help_text=gettext_lazy(
+            'One "Name: value" per line (or a JSON object), e.g. Cookie: session=…. Write-only: the values are '
+            "never shown again. Leave it empty to keep the stored headers; lines typed here replace them all "
+            "(a value ******** keeps that header's stored value); type - alone to remove them all."
+        ),
     )
 
     class Meta:
@@ -68,6 +72,13 @@ class SourceForm(forms.ModelForm):
         fields = FIELDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        instance = kwargs.get("instance")
+        self.headers_unreadable = False  # stored headers no configured key opens: they must be typed again
+        if instance is not None and instance.pk:
+            try:
+                instance.headers  # noqa: B018  (decrypted now, so a lost key is a field error, not a 500)
+            except crypto.SecretsUnreadable:
+                self.headers_unreadable, instance.headers = True, {}
         super().__init__(*args, **kwargs)
         cast(forms.Select, self.fields["kind"].widget).choices = [("", "---------"), *kinds.choices()]
         kind_fields.follow_kind(self, "config")
@@ -84,10 +95,24 @@ class SourceForm(forms.ModelForm):
         return url
 
     def clean_headers(self) -> dict[str, Any]:
-        headers = self.cleaned_data.get("headers") or {}
+        """Write-only (bounds.SecretNameValueField): empty keeps the stored headers, `-` removes them, lines
+        replace them."""
+        headers = self.cleaned_data.get("headers")
+        stored = self.instance.headers if self.instance.pk else {}
+        if headers is None:
+            if self.headers_unreadable:
+                raise ValidationError(
+                    _(
+                        "The stored headers cannot be decrypted (is a key missing from VIGIA_ENCRYPTION_KEYS?): "
+                        "type them again, or - to remove them."
+                    )
+                )
+            return dict(stored or {})
+        if headers == bounds.CLEAR:
+            return {}
         if problem := bounds.header_problem(headers):
             raise ValidationError(problem)
-        return headers
+        return bounds.resolve_masked(headers, stored)
 
     def clean_timeout_seconds(self) -> float | None:
         value = self.cleaned_data.get("timeout_seconds")

@@ -20,7 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from scheduler import services
 from scheduler.models import Run
 from scheduler.shared import bounds
-from scheduler.shared.web import Request, keyset_page, query_without, render_page, staff_required
+from scheduler.shared.web import Request, keyset_page, operator_required, query_without, render_page
 from scrapers.models import Item, Source
 from scrapers.sources import diffs
 from scrapers.sources import preview as previews
@@ -121,7 +121,7 @@ def source(request: Request, pk: int) -> HttpResponse:
     return _editor(request, SourceForm(instance=found), found)
 
 
-@staff_required
+@operator_required
 def _save(request: Request, found: Source | None) -> HttpResponse:
     # The form edits its own copy: on errors the page still shows the stored name and health.
     form = SourceForm(request.POST, instance=Source.objects.get(pk=found.pk) if found else None)
@@ -133,7 +133,7 @@ def _save(request: Request, found: Source | None) -> HttpResponse:
     return _editor(request, form, found)
 
 
-@staff_required
+@operator_required
 def source_preview(request: Request) -> HttpResponse:
     """Run the editor's current values against the live page; saves nothing (the source need not exist)."""
     found = None
@@ -168,7 +168,7 @@ def _editor(
 # --- checking now -------------------------------------------------------------------------------------
 
 
-@staff_required
+@operator_required
 def source_check(request: Request, pk: int) -> HttpResponse:
     """Force a check of one source now: a recorded manual run of its check_source job, on the job's queue
     (never in this request); the status fragment then follows it live. A source left without a job gets

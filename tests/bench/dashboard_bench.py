@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from channels_app.models import Channel, Delivery, Event, Recipient, Subscription
 from scheduler.models import Job, Run
+from scheduler.shared import roles
 from scrapers.models import Item, ItemRevision, MonitoredPerson, Publication, PublicationMatch, Source
 from scrapers.people.brazil import normalize_name
 from tests.bench import register
@@ -86,7 +87,9 @@ def run(env, quick, say, log_dir):
     }
     with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"], STORAGES=plain_static):
         client = Client()
-        client.force_login(get_user_model().objects.create_user("bench", is_staff=True))
+        bench_user = get_user_model().objects.create_user("bench", is_staff=True)
+        roles.set_role(bench_user, roles.ADMIN)  # every button on the pages, as before roles
+        client.force_login(bench_user)
         for name, url, headers, expected in pages():
             try:
                 p50, p95, size_bytes = measure(client, url, headers, expected, size["requests"])

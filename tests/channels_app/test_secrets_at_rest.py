@@ -1,4 +1,4 @@
-"""Channel secrets encrypted at rest (channels_app.crypto, channels_app.fields): ciphertext in the column,
+"""Channel secrets encrypted at rest (scheduler.shared.crypto, scheduler.shared.fields): ciphertext in the column,
 key rotation, a wrong or malformed key, the migration of plaintext rows, and no secret in error reports."""
 
 import json
@@ -18,13 +18,12 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import RequestFactory, override_settings
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
-from channels_app import crypto
 from channels_app import forms as channel_forms
-from channels_app.fields import Sealed
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Delivery
 from scheduler.errors import JobError
-from scheduler.shared import logs
+from scheduler.shared import crypto, logs
+from scheduler.shared.fields import Sealed
 from tests.loopback.server import LoopbackServer
 
 KEY_A = Fernet.generate_key().decode()

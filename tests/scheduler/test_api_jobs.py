@@ -100,7 +100,8 @@ def test_a_declared_job_answers_its_next_occurrences_in_its_own_zone(client, raw
     assert job["params"]["query"] == {"source": "vigia"} and job["params"]["json"] == {"event": 42}
     assert job["callback_url"] == "https://smartmei.example.org/callback" and job["last_run"] is None
     stored = Job.objects.get(pk=job["id"])
-    assert stored.params["headers"] == {"Authorization": "Bearer s3cret"}
+    assert stored.params["headers"] == {"Authorization": MASK}  # the value is in Job.secrets
+    assert stored.secrets == {"headers": {"Authorization": "Bearer s3cret"}}
     assert stored.api_caller.startswith("token:") and stored.next_run_at.isoformat() == job["next_run_at"]
 
 
@@ -261,7 +262,7 @@ def test_put_creates_then_updates_in_place_and_a_repeat_changes_nothing(client, 
     assert again.status_code == 200 and again.json()["id"] == job["id"]
     same = Job.objects.get(pk=job["id"])
     assert (same.occurrences, same.next_run_at, same.updated_at) == (3, stored.next_run_at, stored.updated_at)
-    assert same.params["headers"] == {"Authorization": "Bearer s3cret"}
+    assert same.secrets == {"headers": {"Authorization": "Bearer s3cret"}}
 
     # what the job answers can be sent back: masked headers keep their value
     masked = {**declared, "params": {**declared["params"], "headers": {"Authorization": MASK}}}
@@ -396,7 +397,7 @@ def test_patch_changes_only_what_it_names_and_keeps_the_schedule(client, raw):
     after = Job.objects.get(pk=job["id"])
     assert (after.queue, after.timeout_seconds, after.cron, after.name) == ("high", 30, "0 1 15 8 *", before.name)
     assert (after.occurrences, after.next_run_at) == (2, before.next_run_at)
-    assert after.params["headers"] == {"Authorization": "Bearer s3cret"}
+    assert after.secrets == {"headers": {"Authorization": "Bearer s3cret"}}
 
     bad = send(client, "patch", f"{JOBS}/{job['id']}", raw, {"cron": "0 25 * * *"})
     assert bad.status_code == 422 and bad.json()["errors"]["cron"] == form_errors({"cron": "0 25 * * *"})["cron"]

@@ -99,7 +99,9 @@ def test_an_http_request_job_shows_its_url_method_and_headers_as_lines(staff_cli
     assert {"params-url", "params-method", "params-headers", "params-query"} <= fields_of(body, "params")
     assert re.search(r'<input type="text" name="params-url" value="https://example.org/hook"', body)
     assert re.search(r'<option value="POST" selected>POST</option>', body)
-    assert re.search(r'<textarea name="params-headers"[^>]*>\nAuthorization: Bearer x</textarea>', body)
+    # write-only: an empty box, the names stored marked "set", never a value
+    assert re.search(r'<textarea name="params-headers"[^>]*>\n</textarea>', body)
+    assert "<code>Authorization</code>" in body and "Bearer x" not in body
 
 
 def test_a_json_source_shows_its_paths_and_its_field_mapping_as_lines(staff_client):
@@ -152,9 +154,10 @@ def test_posting_the_fields_creates_the_job_with_headers_lines_stored_as_a_dict(
     assert job.params == {
         "url": "https://example.org/hook",
         "method": "GET",  # the kind's default, as the API's
-        "headers": {"Authorization": "Bearer x", "X-Team": "plantão"},
+        "headers": {"Authorization": "********", "X-Team": "********"},  # the names; the values are encrypted
         "query": {"page": "2"},
     }
+    assert job.secrets == {"headers": {"Authorization": "Bearer x", "X-Team": "plantão"}}
 
 
 def test_posting_the_fields_creates_the_source_with_its_field_mapping(staff_client):
@@ -232,12 +235,14 @@ def test_the_json_toggle_of_a_job_reads_its_params(staff_client):
     params = '{"url": "https://example.org/x", "headers": {"A": "1"}, "query": {"n": 2}}'
     staff_client.post(NEW_JOB, job_post(params_as_json="on", params=params))
 
-    assert Job.objects.get().params == {
+    job = Job.objects.get()
+    assert job.params == {
         "url": "https://example.org/x",
         "method": "GET",
-        "headers": {"A": "1"},
+        "headers": {"A": "********"},
         "query": {"n": 2},  # JSON keeps the number
     }
+    assert job.secrets == {"headers": {"A": "1"}}
 
 
 # --- secrets ---------------------------------------------------------------------------------------------------

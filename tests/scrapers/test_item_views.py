@@ -70,7 +70,7 @@ def test_the_feed_costs_a_bounded_number_of_queries(viewer_client, django_assert
     owners = [source(f"S{number}") for number in range(3)]
     for number in range(30):
         item(owners[number % 3], str(number), f"T{number}")
-    with django_assert_max_num_queries(4):  # session, user, the page with its sources, the source filter
+    with django_assert_max_num_queries(5):  # session, user, role, the page with its sources, the source filter
         response = viewer_client.get(reverse("scrapers:items"))
     assert response.status_code == 200 and len(response.context["page"]) == 30
 
@@ -105,7 +105,7 @@ def test_an_item_page_diffs_consecutive_revisions(viewer_client, django_assert_m
         item=found, title="Audiência dia 11", body=XSS, content_hash="b",
         valid_from=now - timedelta(days=1), replaced_at=now,
     )  # fmt: skip
-    with django_assert_max_num_queries(4):  # session, user, item with source, revisions
+    with django_assert_max_num_queries(5):  # session, user, role, item with source, revisions
         response = viewer_client.get(reverse("scrapers:item", args=[found.pk]))
     text = response.content.decode()
     assert text.count('class="diff-step"') == 2

@@ -9,10 +9,12 @@ from django.test import Client
 from django.urls import reverse
 
 from scheduler.models import Run
+from scheduler.shared import roles
 from scrapers.models import MonitoredPerson, PeopleTransfer
 from tests.scrapers.test_people_import import cpf
 from tests.scrapers.test_people_transfers import csv_file
 from tests.support.processes import wait_for
+from tests.support.web import user_with_role
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 ROWS = 2000
@@ -22,7 +24,7 @@ STATE = re.compile(r'data-state="(\w+)"')
 
 def test_an_upload_is_imported_by_a_worker_while_its_page_shows_the_progress(processes, django_user_model):
     client = Client()
-    client.force_login(django_user_model.objects.create_user("staff", password="x", is_staff=True))
+    client.force_login(user_with_role(django_user_model, "staff", roles.OPERATOR))
     lines = ["name,cpf_cnpj,active"] + [f"Pessoa {i:05d},{cpf(100_000 + i)},no" for i in range(ROWS)]
     lines[7] = "Pessoa Errada,123,no"  # line 8: a CPF with the wrong length
     processes.qcluster(VIGIA_WORKERS=1)

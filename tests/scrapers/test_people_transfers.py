@@ -13,7 +13,7 @@ from django.utils import timezone
 from scheduler import services
 from scheduler.execution import execute_run
 from scheduler.models import Job, Run
-from scheduler.shared import retention
+from scheduler.shared import retention, roles
 from scrapers.models import MonitoredPerson, PeopleTransfer
 from scrapers.people import transfers
 from scrapers.people.brazil import normalize_name
@@ -255,19 +255,24 @@ def test_the_lists_export_link_follows_the_filters(staff_client):
 # --- who sees what --------------------------------------------------------------------------------------
 
 
-def test_only_staff_import_and_others_see_only_their_own_exports(staff_client, viewer_client):
+def test_only_operators_import_or_export_and_others_see_only_their_own(staff_client, operator_client, viewer_client):
     assert upload(viewer_client, b"name\nMaria Lima\n").status_code == 403
+    assert viewer_client.post(url("people_export")).status_code == 403  # a viewer may not export
+    assert viewer_client.get(url("people_export")).status_code == 403
     assert not PeopleTransfer.objects.exists()
-    upload(staff_client, b"name\nMaria Lima\n")
-    staffs = PeopleTransfer.objects.get()
-    viewer_client.post(url("people_export"))
-    viewers = PeopleTransfer.objects.latest("pk")
-    assert viewers.user == viewer_client.user and viewers.kind == "export"
+    upload(operator_client, b"name\nMaria Lima\n")
+    operators = PeopleTransfer.objects.get()
+    staff_client.post(url("people_export"))
+    admins = PeopleTransfer.objects.latest("pk")
+    assert admins.user == staff_client.user and admins.kind == "export"
 
-    assert viewer_client.get(url("people_transfer", staffs.pk)).status_code == 404
-    assert viewer_client.get(url("people_transfer_download", staffs.pk)).status_code == 404
-    assert viewer_client.get(url("people_transfer", viewers.pk)).status_code == 200
-    assert staff_client.get(url("people_transfer", viewers.pk)).status_code == 200
+    assert viewer_client.get(url("people_transfer", operators.pk)).status_code == 404
+    assert viewer_client.get(url("people_transfer_download", admins.pk)).status_code == 404
+    assert operator_client.get(url("people_transfer", admins.pk)).status_code == 200
+    assert staff_client.get(url("people_transfer", operators.pk)).status_code == 200
+    roles.set_role(operator_client.user, roles.VIEWER)  # demoted: their own transfer only, from the next request
+    assert operator_client.get(url("people_transfer", operators.pk)).status_code == 200
+    assert operator_client.get(url("people_transfer", admins.pk)).status_code == 404
 
 
 @pytest.mark.parametrize("name", ["people_transfer", "people_transfer_download"])

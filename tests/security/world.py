@@ -129,7 +129,8 @@ def build(text, link="https://example.org/page"):
         job=sync_job, scheduled_for=now, due_at=now, status=Run.Status.FAILED, error=text("sync error")
     )
     group = Group.objects.create(name=text("group name")[:150])
-    User.objects.create_user("watcher", first_name=text("user name")[:150], password="x").groups.add(group)
+    watcher = User.objects.create_user("watcher", first_name=text("user name")[:150], password="x")
+    watcher.groups.add(group)
     world = World(secrets=(CHANNEL_SECRET, raw_token))
     world.objects.update(
         jobs=job,
@@ -145,6 +146,7 @@ def build(text, link="https://example.org/page"):
         deliveries=delivery,
         transfers=transfer,
         sync=sync,
+        users=watcher,  # /users/<pk>/role/ and /users/<pk>/deactivate/
     )
     return world
 

@@ -1,10 +1,14 @@
-"""`python manage.py export_sources [--output FILE]`: every source as JSON, in the shape import_sources reads."""
+"""`python manage.py export_sources [--output FILE]`: every source as JSON, in the shape import_sources reads.
+
+Header values are secrets: written as "********", which import_sources reads back as "keep the stored value"
+(for a source of that name already there; a new source needs the values typed in)."""
 
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
 from scheduler.importing import export_values, write_export
+from scheduler.shared.bounds import SECRET_MASK
 from scrapers.models import Source
 from scrapers.sources.services import FIELDS
 
@@ -16,5 +20,10 @@ class Command(BaseCommand):
         parser.add_argument("--output", "-o", help="Write to this file instead of stdout.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        sources = [export_values(source, FIELDS) for source in Source.objects.order_by("name")]
+        sources = [_masked(export_values(source, FIELDS)) for source in Source.objects.order_by("name")]
         write_export(self, sources, options["output"], "source")
+
+
+def _masked(values: dict[str, object]) -> dict[str, object]:
+    headers = values.get("headers")
+    return {**values, "headers": {name: SECRET_MASK for name in headers} if isinstance(headers, dict) else {}}

@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Model
 
-from channels_app import crypto
-from channels_app.fields import EncryptedJSONField, Sealed
+from scheduler.shared import crypto
+from scheduler.shared.fields import EncryptedJSONField, Sealed
 
 
 def encrypted_fields() -> Iterator[tuple[type[Model], EncryptedJSONField]]:

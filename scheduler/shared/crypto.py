@@ -1,4 +1,5 @@
-"""Encryption at rest for stored secrets (channel tokens, passwords, signing secrets, Apprise URLs).
+"""Encryption at rest for stored secrets (channel tokens, passwords, signing secrets, Apprise URLs, the request
+headers of sources and http_request jobs).
 
 Fernet (AES-128-CBC + HMAC-SHA256, from `cryptography`) with the keys in VIGIA_ENCRYPTION_KEYS: the first
 encrypts, every one decrypts, so a key is rotated by putting a new one first and running
