@@ -29,8 +29,9 @@ from ninja.openapi.schema import OpenAPISchema
 from ninja.security.base import AuthBase
 
 from channels_app import api as messages_api
-from channels_app import callers
+from channels_app import api_alerts, callers
 from scheduler import api as scheduler_api
+from scheduler.shared import audit
 from scheduler.shared.api import ApiError, Caller, invalid, not_found, require, too_large
 from scrapers.people import api as people_api
 from scrapers.sources import api as sources_api
@@ -45,6 +46,8 @@ class BearerToken(AuthBase):
 
     def __call__(self, request: HttpRequest) -> Caller:
         who = callers.identify(request)
+        # The audit trail names the caller: an API token by its name, a JWT by its issuer and subject.
+        audit.identify(f"token:{who.name}" if who.token_id is not None else f"jwt:{who.name}")
         resource = RESOURCE_OF.get(request.path_info.removeprefix(PREFIX).split("/", 1)[0])
         if resource is not None:  # the one rule, before any body is read: reads need read, the rest write
             request.auth = who  # type: ignore[attr-defined]  # ninja's own attribute, set early for require()
@@ -63,6 +66,7 @@ RESOURCE_OF = {
     "items": "sources",
     "messages": "messages",
     "queue": "queue",
+    "alerts": "queue",  # the operators' view of the work, as the queue is (channels_app.api_alerts)
 }
 
 
@@ -92,6 +96,7 @@ api.add_router("", scheduler_api.router)
 api.add_router("", people_api.router)
 api.add_router("", sources_api.router)
 api.add_router("", messages_api.router)
+api.add_router("", api_alerts.router)
 
 
 def urls() -> tuple[list[URLResolver | URLPattern], str, str]:

@@ -63,3 +63,34 @@ class RequestIdMiddleware:
             response = self.get_response(request)
         response["X-Request-ID"] = request.id
         return response
+
+
+class AuditMiddleware:
+    """Who is acting, for the audit trail (scheduler.shared.audit): the signed-in account, via "admin" under the
+    Django admin's prefix, "dashboard" elsewhere; under the API's prefix via "api", the caller named by the
+    API's authentication ("token:<name>"). After AuthenticationMiddleware: the user is read when a change is
+    recorded, not before."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        self.admin_prefix: str | None = None
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        from scheduler.shared import audit
+
+        with audit.acting(audit.Actor(via=self.via(request), user=getattr(request, "user", None))):
+            return self.get_response(request)
+
+    def via(self, request: HttpRequest) -> str:
+        from scheduler.shared import audit
+
+        if self.admin_prefix is None:
+            from django.urls import NoReverseMatch, reverse
+
+            try:
+                self.admin_prefix = reverse("admin:index")
+            except NoReverseMatch:
+                self.admin_prefix = "/admin/"
+        if request.path_info.startswith("/api/"):
+            return audit.API
+        return audit.ADMIN if request.path.startswith(self.admin_prefix) else audit.DASHBOARD

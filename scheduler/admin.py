@@ -1,5 +1,6 @@
 """The operator's admin for jobs and runs. Thin: validation is JobForm's, actions are services'."""
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, cast
@@ -17,8 +18,8 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from scheduler import owners, schedules, services
 from scheduler.forms import JobForm
-from scheduler.models import ClusterPresence, Housekeeping, Job, JobQuerySet, Lease, Run
-from scheduler.shared import recorded
+from scheduler.models import AuditEntry, ClusterPresence, Housekeeping, Job, JobQuerySet, Lease, Run
+from scheduler.shared import audit, recorded
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups, _FieldOpts
@@ -400,3 +401,49 @@ class HousekeepingAdmin(ReadOnlyAdmin):
     """The scheduler leader's own chores (scheduler.periodic): when each last ran, and how it went."""
 
     list_display = ["name", "every_seconds", "last_finished_at", "last_ok_at", "runs", "failures", "last_error"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """The audit trail (scheduler.shared.audit): read here, never written or deleted (the retention job prunes
+    it); the dashboard's /audit/ page filters it by object and by actor."""
+
+    list_display = ["at", "actor", "via", "action_label", "object_type", "object_id", "object_shown"]
+    list_filter = ["via", "object_type"]
+    search_fields = ["actor", "object_id", "object_repr"]
+    ordering = ["-pk"]
+    shown: tuple[str, ...] = ("at", "actor", "user", "os_user", "via", "action_label", "object_type", "object_id")
+    shown += ("object_shown", "changes_shown")
+    fields = shown
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any | None = None) -> list[str]:
+        return list(self.shown)
+
+    @admin.display(description=gettext_lazy("Action"), ordering="action")
+    def action_label(self, entry: AuditEntry) -> str:
+        return audit.action_label(entry.action)
+
+    @admin.display(description=gettext_lazy("Object"), ordering="object_repr")
+    def object_shown(self, entry: AuditEntry) -> str:
+        return format_html("<code>{}</code>", entry.object_repr) if entry.object_repr else "—"
+
+    @admin.display(description=gettext_lazy("Changes"))
+    def changes_shown(self, entry: AuditEntry) -> str:
+        """Each changed field: its name, then the old and the new value (secrets were masked when recorded)."""
+        found = entry.changes if isinstance(entry.changes, dict) else {}
+        rows = [(audit.field_label(entry.object_type, str(name)), *_pair(value)) for name, value in found.items()]
+        if not rows:
+            return "—"
+        items = format_html_join("", "<li>{}: <code>{}</code> → <code>{}</code></li>", rows)
+        return format_html("<ul>{}</ul>", items)
+
+
+def _pair(value: Any) -> tuple[str, str]:
+    old, new = value if isinstance(value, list) and len(value) == 2 else (None, value)
+    return _shown(old), _shown(new)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "—"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)

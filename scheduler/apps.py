@@ -29,3 +29,13 @@ class SchedulerConfig(AppConfig):
         for module in settings.VIGIA_EXTRA_JOB_KINDS:
             importlib.import_module(module)
         pgtypes.register_choices()  # after every app's models (and their choices) are loaded
+        self._audit()
+
+    def _audit(self) -> None:
+        from scheduler.shared import audit
+
+        audit.install_command_hook()  # a person's `manage.py …` acts as "command:<name>"
+        # The engine's bookkeeping on a job (its next run, counters, the API's digest) is not a change.
+        audit.track("scheduler.Job", ignore=["next_run_at", "completed_at", "occurrences", "api_digest"])
+        audit.track("auth.User", ignore=["last_login"], m2m=["groups"])  # roles are group memberships
+        audit.track("auth.Group", m2m=["permissions"])

@@ -403,3 +403,48 @@ class Housekeeping(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AuditEntry(models.Model):
+    """One change a person made (scheduler.shared.audit): who (an account, an API token, a command), through
+    what, to which object, and the changed fields as {field: [old, new]} with secrets as "********"."""
+
+    class Via(models.TextChoices):
+        DASHBOARD = "dashboard", gettext_lazy("Dashboard")
+        ADMIN = "admin", gettext_lazy("Django admin")
+        API = "api", gettext_lazy("API")
+        COMMAND = "command", gettext_lazy("Command")
+
+    at = models.DateTimeField(verbose_name=gettext_lazy("At"), default=utc_now, db_index=True)
+    # The account's username, "token:<name>" (an API token), "jwt:<issuer>/<subject>" or "command:<name>".
+    actor = models.CharField(verbose_name=gettext_lazy("Actor"), max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("User"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    via = models.CharField(verbose_name=gettext_lazy("Via"), max_length=10, choices=Via.choices)
+    # create, update, delete, or a named action: pause, resume, run now, force sync, import…
+    action = models.CharField(verbose_name=gettext_lazy("Action"), max_length=50)
+    object_type = models.CharField(verbose_name=gettext_lazy("Object type"), max_length=100)  # app_label.model
+    object_id = models.CharField(verbose_name=gettext_lazy("Object id"), max_length=64, blank=True)
+    object_repr = models.CharField(verbose_name=gettext_lazy("Object"), max_length=200, blank=True)
+    changes = models.JSONField(verbose_name=gettext_lazy("Changes"), default=dict, blank=True)
+    os_user = models.CharField(verbose_name=gettext_lazy("System user"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = gettext_lazy("audit entry")
+        verbose_name_plural = gettext_lazy("audit trail")
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "-at"], name="audit_object"),
+            models.Index(fields=["actor", "-at"], name="audit_actor"),
+        ]
+
+    def __str__(self) -> str:
+        from scheduler.shared import audit  # the labels of the actions live with the trail's writer
+
+        what = self.object_repr or f"{self.object_type} #{self.object_id}"
+        return f"{self.actor}: {audit.action_label(self.action)} {what}"

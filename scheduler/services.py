@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from scheduler import endings, owners, queue, schedules, signals
 from scheduler.models import Job, Run
-from scheduler.shared import rawsql
+from scheduler.shared import audit, rawsql
 
 log = logging.getLogger("vigia.scheduler")
 
@@ -122,6 +122,7 @@ def run_now(
     )
     if enqueue:
         queue.enqueue([(run.id, queue_name or job.queue, job.timeout_seconds)])
+    audit.record(job, "run now", {"run": [None, run.id]})  # a person's (button, admin, API, command) only
     log.info("run queued", extra={"run": run.id, "job": job.id, "trigger": trigger})
     return run
 
@@ -161,7 +162,11 @@ def pause(jobs: Iterable[Job], reason: str = "") -> int:
     changes: dict[str, object] = {"enabled": False, "next_run_at": None, "updated_at": timezone.now()}
     if reason:
         changes["paused_reason"] = reason[:1000]
+    # QuerySet.update sends no signal: one entry per job a person paused (none for the engine's pauses).
+    before = list(Job.objects.filter(pk__in=ids)) if audit.current() is not None else []
     count = Job.objects.filter(pk__in=ids).update(**changes)
+    for job in before:
+        audit.record(job, "pause", {"enabled": [job.enabled, False]} if job.enabled else {})
     signals.jobs_paused.send(sender=Job, job_ids=ids, reason=reason)
     return count
 
@@ -179,7 +184,8 @@ def resume(jobs: Iterable[Job]) -> int:
         except Exception as exc:  # noqa: BLE001 - the job's own data: say so on the job, keep it paused
             endings.pause_job(job, endings.unplannable_reason(job, exc))
             continue
-        job.save(update_fields=["enabled", "paused_reason", "next_run_at", "completed_at", "updated_at"])
+        with audit.as_action("resume"):  # the save is recorded (enabled: false → true) as a resume
+            job.save(update_fields=["enabled", "paused_reason", "next_run_at", "completed_at", "updated_at"])
         resumed.append(job.pk)
     if resumed:
         signals.jobs_resumed.send(sender=Job, job_ids=resumed)

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from scheduler import system_jobs
-from scheduler.models import Job, Run
+from scheduler.models import AuditEntry, Job, Run
 
 log = logging.getLogger("vigia.retention")
 
@@ -34,14 +34,23 @@ class Pruner:
     name: str
     setting: str  # settings attribute with the age in days
     prunable: Callable[[datetime], QuerySet[Any]]
+    default: int | None = None  # the days when the setting is not defined (None: it must be)
+
+    def days(self) -> int:
+        if self.default is None:
+            return int(getattr(settings, self.setting))
+        return int(getattr(settings, self.setting, self.default))
 
 
 _pruners: dict[str, Pruner] = {}
 
 
-def register[F: Callable[[datetime], QuerySet[Any]]](name: str, setting: str, prunable: F) -> F:
-    """Add (or replace) the pruner `name`; pruners run in the order they were first registered."""
-    _pruners[name] = Pruner(name, setting, prunable)
+def register[F: Callable[[datetime], QuerySet[Any]]](
+    name: str, setting: str, prunable: F, default: int | None = None
+) -> F:
+    """Add (or replace) the pruner `name`; pruners run in the order they were first registered. `default`: the
+    days when the setting is not defined."""
+    _pruners[name] = Pruner(name, setting, prunable, default)
     return prunable
 
 
@@ -78,7 +87,7 @@ def prune_all(
     result: dict[str, dict[str, int | str]] = {}
     failed: list[str] = []
     for pruner in pruners():
-        days = getattr(settings, pruner.setting)
+        days = pruner.days()
         if not days:
             result[pruner.name] = {"days": 0}
             continue
@@ -106,6 +115,11 @@ def prunable_runs(cutoff: datetime) -> QuerySet[Run]:
     return Run.objects.filter(Exists(newer), scheduled_for__lt=cutoff, status__in=Run.FINAL)
 
 
+def prunable_audit(cutoff: datetime) -> QuerySet[Any]:
+    """Audit entries older than VIGIA_RETAIN_AUDIT_DAYS."""
+    return AuditEntry.objects.filter(at__lt=cutoff)
+
+
 def prunable_tasks(cutoff: datetime) -> QuerySet[Any]:
     """django-q2's task records (failures; successes are not saved). Its queue (OrmQ) is never touched."""
     from scheduler import djq
@@ -115,6 +129,7 @@ def prunable_tasks(cutoff: datetime) -> QuerySet[Any]:
 
 register("runs", "VIGIA_RETAIN_RUNS_DAYS", prunable_runs)
 register("tasks", "VIGIA_RETAIN_TASKS_DAYS", prunable_tasks)
+register("audit", "VIGIA_RETAIN_AUDIT_DAYS", prunable_audit)
 
 # The daily job, created with the other system jobs when VIGIA_SYSTEM_JOBS is on (channels_app.jobs).
 PRUNE_JOB: dict[str, Any] = system_jobs.declare(

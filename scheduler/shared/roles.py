@@ -71,6 +71,38 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "administer": ("channels_app.change_channel", "channels_app.add_apitoken", "auth.change_user"),
 }
 
+# What each API scope (scheduler.shared.api_callers.SCOPES) stands for among these actions: a scope is the API's
+# name for a role's permission. None: any signed-in user may (reading jobs, sources, runs, messages and the queue
+# is open to viewers on the pages too). A token may only be given the scopes its creator's role allows, and in
+# use it keeps only those its creator may still do (channels_app.tokens.effective_scopes).
+SCOPE_ACTIONS: dict[str, str | None] = {
+    "jobs:read": None,
+    "jobs:write": "operate",  # create, edit, pause, run, delete jobs; cancel their runs
+    "people:read": "see_documents",  # the API answers full CPF/CNPJ, which viewers never see
+    "people:write": "operate",
+    "sources:read": None,
+    "sources:write": "operate",
+    "messages:read": None,
+    "messages:write": "administer",  # sending through the channels: delivery is the admin's
+    "queue:read": None,
+    "queue:write": "operate",  # cancel waiting and running work
+}
+
+
+def scope_allowed(user: object, scope: str) -> bool:
+    """Whether `user` may hold (or give a token) `scope`: its action's permission, when it names one. A scope
+    write implies read, so a write scope also needs what its read scope needs."""
+    resource, _sep, level = scope.partition(":")
+    needed = [SCOPE_ACTIONS[scope]] + ([SCOPE_ACTIONS.get(f"{resource}:read")] if level == "write" else [])
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return False
+    return all(action is None or can(user, action) for action in needed)
+
+
+def scopes_allowed(user: object) -> frozenset[str]:
+    """The scopes `user` may give a token (or a token created by `user` may use)."""
+    return frozenset(scope for scope in SCOPE_ACTIONS if scope_allowed(user, scope))
+
 
 def can(user: object, action: str) -> bool:
     """Whether `user` may do `action` (a key of ACTIONS); an unknown action is an error, not a refusal."""

@@ -31,7 +31,7 @@ from django.utils.translation import ngettext
 
 from scheduler import services
 from scheduler.models import Job, Run
-from scheduler.shared import rawsql
+from scheduler.shared import audit, rawsql
 from scrapers.models import MonitoredPerson
 from scrapers.people import brazil
 from scrapers.people import services as people
@@ -265,7 +265,20 @@ def import_people(
         run.write()
     if progress and rows:
         progress(len(rows), len(rows))
+    if not dry_run:
+        record_import(run.report)  # when a person runs it (the command); a transfer records as its user
     return run.report
+
+
+def record_import(report: "Report") -> None:
+    """One audit entry for an import (rows are written in bulk, past the per-object signals): its counts."""
+    if report.created or report.updated:
+        audit.record(
+            None,
+            "import",
+            {"created": [None, report.created], "updated": [None, report.updated]},
+            object_type=MonitoredPerson._meta.label_lower,
+        )
 
 
 class Import:

@@ -27,7 +27,7 @@ from channels_app.events import publish
 from scheduler import services, system_jobs
 from scheduler.forms import model_words
 from scheduler.models import Job, Run
-from scheduler.shared import bounds
+from scheduler.shared import audit, bounds
 from scrapers.models import MonitoredPerson
 from scrapers.people import brazil
 
@@ -413,6 +413,8 @@ def force_sync(
     waiting is kept, not doubled. Returns the count queued. `progress(done, total, queued)` hears of each
     page (the sync_people job's run shows it)."""
     chosen = monitored() if people is None else MonitoredPerson.objects.filter(pk__in=[p.pk for p in people])
+    if people is not None and audit.current() is not None:  # "check now" by a person: one entry each
+        audit.record_each(chosen, "check now")
     chosen = chosen.select_related("job").order_by("pk")
     total = chosen.count() if progress else None
     queued, done, after = 0, 0, 0
@@ -441,6 +443,10 @@ def start_force_sync() -> Run:
 def deactivate(people: Iterable[MonitoredPerson]) -> int:
     ids = [person.pk for person in people]
     with transaction.atomic():
+        if audit.current() is not None:  # QuerySet.update sends no signal
+            audit.record_each(
+                MonitoredPerson.objects.filter(pk__in=ids, active=True), "deactivate", {"active": [True, False]}
+            )
         count = MonitoredPerson.objects.filter(pk__in=ids, active=True).update(active=False, updated_at=timezone.now())
         Job.objects.filter(person__pk__in=ids).update(enabled=False)
     return count

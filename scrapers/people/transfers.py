@@ -27,7 +27,7 @@ from scheduler import owners, services
 from scheduler.errors import PermanentError
 from scheduler.models import Job, Run
 from scheduler.progress import Throttled
-from scheduler.shared import retention, roles
+from scheduler.shared import audit, retention, roles
 from scrapers.models import MonitoredPerson, PeopleTransfer
 from scrapers.people import csv_io as people_csv
 from scrapers.people.filters import PeopleFilters, filtered_people
@@ -181,6 +181,10 @@ def _import(transfer: PeopleTransfer, earlier: int) -> dict[str, Any]:
     problems = [
         {"line": p.line, "name": p.name, "column": p.column, "message": str(p.message)} for p in report.problems
     ]
+    # On a worker no one is acting: the audit names who uploaded the file.
+    if not transfer.dry_run and transfer.user_id is not None and audit.current() is None:
+        with audit.acting(audit.Actor(via=audit.DASHBOARD, user=transfer.user)):
+            people_csv.record_import(report)
     counts = {"rows": report.rows, "created": report.created, "updated": report.updated}
     counts.update(unchanged=report.unchanged, rejected=report.rejected, earlier_attempt_rows=earlier)
     _finish(transfer, report={**counts, "problems": problems}, done=report.rows, total=report.rows)

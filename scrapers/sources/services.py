@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 from scheduler import owners, services, signals
 from scheduler.forms import add_cron_error, clean_zone_name
 from scheduler.models import Job, Run
-from scheduler.shared import bounds, crypto, kind_fields, outbound
+from scheduler.shared import audit, bounds, crypto, kind_fields, outbound
 from scheduler.shared.kind_registry import add_nested_errors
 from scrapers.models import Source
 from scrapers.sources.kinds import base as kinds
@@ -162,7 +162,9 @@ def force_sync() -> int:
     """One manual run of every enabled source's check now (the overview's button); sources with a run
     already waiting are skipped. Returns the count."""
     enabled = Source.objects.filter(enabled=True).select_related("job").order_by("pk")
-    return services.run_many([job_of(source) for source in enabled], trigger=Run.Trigger.MANUAL)
+    count = services.run_many([job_of(source) for source in enabled], trigger=Run.Trigger.MANUAL)
+    audit.record(None, "force sync", {"queued": [None, count]}, object_type=Source._meta.label_lower)
+    return count
 
 
 def job_of(source: Source) -> Job:
