@@ -8,14 +8,15 @@
 
 200 when every check passes, 503 otherwise; the JSON body says which check failed. It never raises: a
 failing check reports its error's class name only (a database error's message can carry its address).
+
+The engine's figures (leader, clusters, queue, dispatch) are scheduler.health's, which the system watchdog
+(channels_app.watchdog) reads too.
 """
 
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -23,7 +24,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from scheduler import dispatch, liveness
+from scheduler.health import check_clusters, check_dispatch, check_queue, check_scheduler
 
 
 def check_database() -> dict[str, Any]:
@@ -32,40 +33,6 @@ def check_database() -> dict[str, Any]:
         cursor.execute("SELECT 1")
         cursor.fetchone()
     return {"ok": True, "latency_ms": round((time.monotonic() - started) * 1000, 1)}
-
-
-def check_scheduler(now: datetime) -> dict[str, Any]:
-    """A leader whose lease renewal is recent. Between two leaders (the lease expired, the standby has
-    not yet taken it) the age grows for a few seconds only, well under the threshold."""
-    leader = liveness.leader(now)
-    age = leader.age.total_seconds() if leader and leader.age is not None else None
-    ok = age is not None and age <= settings.VIGIA_HEALTH_MAX_HEARTBEAT_AGE
-    return {"ok": ok, "leader": bool(leader and leader.alive), "heartbeat_age_s": _round(age)}
-
-
-def check_clusters(now: datetime) -> dict[str, Any]:
-    alive = sum(1 for cluster in liveness.clusters(now) if cluster.alive)
-    return {"ok": alive > 0, "alive": alive}
-
-
-def check_queue(now: datetime) -> dict[str, Any]:
-    """The oldest task waiting on any queue: workers exist but do not keep up (or do not serve a queue)."""
-    oldest = min((q.oldest for q in liveness.queue_depths(now) if q.oldest), default=None)
-    age = (now - oldest).total_seconds() if oldest else None
-    ok = age is None or age <= settings.VIGIA_HEALTH_MAX_QUEUE_AGE
-    return {"ok": ok, "oldest_waiting_s": _round(age)}
-
-
-def check_dispatch(now: datetime) -> dict[str, Any]:
-    """Dispatch advances: no enabled job is overdue by more than VIGIA_HEALTH_MAX_OVERDUE (a leader that
-    renews its lease but cannot dispatch fails here)."""
-    overdue, job_id = dispatch.most_overdue(now)
-    ok = overdue <= settings.VIGIA_HEALTH_MAX_OVERDUE
-    return {"ok": ok, "most_overdue_s": _round(overdue), "most_overdue_job": job_id}
-
-
-def _round(seconds: float | None) -> float | None:
-    return None if seconds is None else round(max(0.0, seconds), 1)
 
 
 def _safely(check: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:

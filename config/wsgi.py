@@ -7,3 +7,9 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_wsgi_application()
+
+# The hooks every live process runs (the system watchdog, scheduler.everywhere), in a thread of each web
+# process: gunicorn's workers (the app is loaded after the fork), runserver's serving child.
+from scheduler import everywhere  # noqa: E402  (after Django is set up)
+
+everywhere.start_thread()

@@ -59,7 +59,7 @@ from django_q.models import OrmQ, Task
 from django_q.signals import post_execute_in_worker, pre_execute
 from django_q.signing import SignedPackage
 
-from scheduler import wakeups
+from scheduler import everywhere, wakeups
 
 if TYPE_CHECKING:
     import ctypes
@@ -492,8 +492,12 @@ class PriorityORMBroker(ORM):
         return _fetch(sql, [*queues, now], lambda cursor: cursor.fetchone() is not None, lost=False)
 
     def set_stat(self, key: str, value: str, timeout: int) -> object:
-        result = super().set_stat(key, value, timeout)
         stat = read_stat(value)
+        if stat and not stat.stopping:
+            # The hooks every live process runs (scheduler.everywhere: the system watchdog), from the guard
+            # loop of the cluster's main process; before saving the stat, which fails while the database is away.
+            everywhere.run_due()
+        result = super().set_stat(key, value, timeout)
         if stat and (stat.stopping or monotonic() - self._last_beat >= settings.VIGIA_HEARTBEAT_SECONDS):
             from scheduler import liveness  # liveness reads the queue through this module
 

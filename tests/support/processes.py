@@ -22,6 +22,9 @@ def django_env(**extra):
         PYTHONUNBUFFERED="1",
         # The outbound allow-list in force here (the loopback stand-ins, or a test's override), not a default.
         VIGIA_OUTBOUND_ALLOW=",".join(settings.VIGIA_OUTBOUND_ALLOW),
+        # The system watchdog would open alerts of its own in other tests' database (no leader...); its tests
+        # turn it on.
+        VIGIA_WATCHDOG_ENABLED="0",
     )
     env.update({key: str(value) for key, value in extra.items()})
     return env

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from scheduler import dispatch, lease, periodic, reaper, wakeups
+from scheduler import dispatch, everywhere, lease, periodic, reaper, wakeups
 
 log = logging.getLogger("vigia.scheduler")
 POLL = wakeups.POLL  # without notifications (SQLite), new or edited jobs are noticed within this (the issue asks 0.5 s)
@@ -79,6 +79,7 @@ class Command(BaseCommand):
         known: dispatch.Wakes | None
         known, looked_at = None, 0.0
         while not stop.is_set():
+            everywhere.run_due()  # every replica, leading or not, and while the database is away (never raises)
             try:
                 now_mono = time.monotonic()
                 if not leading or now_mono - last_renew >= renew_every:
@@ -129,9 +130,9 @@ class Command(BaseCommand):
         limits = [renew_at - now_mono]
         if known is None or not listening:
             limits.append(POLL)
-        chore_at = periodic.next_due()
-        if chore_at is not None:
-            limits.append(chore_at - now_mono)
+        for chore_at in (periodic.next_due(), everywhere.next_due()):
+            if chore_at is not None:
+                limits.append(chore_at - now_mono)
         soonest = _soonest(known)
         if soonest is not None:
             limits.append((soonest - timezone.now()).total_seconds())
