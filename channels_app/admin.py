@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from channels_app import callbacks, rendering, scheduled, sending, tokens
+from channels_app import alerts, callbacks, digests, forms_alerts, rendering, scheduled, sending, tokens, views_alerts
 from channels_app import forms as channel_forms
 from channels_app.models import (
     ApiToken,
@@ -30,8 +30,10 @@ from channels_app.models import (
     MessageTemplate,
     Recipient,
     Subscription,
+    Watch,
 )
 from scheduler.admin import ReadOnlyAdmin, clip, local_time
+from scheduler.shared import roles
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups
@@ -138,18 +140,130 @@ class RecipientAdmin(admin.ModelAdmin):
         return recipient.subscription_count
 
 
+@admin.register(Watch)
+class WatchAdmin(admin.ModelAdmin):
+    """Each watched object's alert: its policy edited here (the Watch fields' validators), its state read-only
+    (channels_app.alerts moves it); acknowledge and silence as on the dashboard, for operators."""
+
+    list_display = ["subject", "name", "state_badge", "failures", "since", "silenced"]
+    list_filter = ["state"]
+    search_fields = ["subject", "name"]
+    ordering = ["state", "-failing_since", "subject"]
+    show_full_result_count = False
+    actions = ["acknowledge", "silence_hour", "silence_day", "unsilence"]
+    POLICY = ["alert_after", "remind_every", "notify_recovery", "expect_every", "expect_grace"]
+    DEADLINE = ["expect_every", "expect_grace"]  # jobs only: the dead man's switch
+    STATE = [
+        "subject",
+        "name",
+        "state",
+        "state_words",
+        "failures",
+        "failing_since",
+        "alerted_at",
+        "last_error",
+        "next_reminder_at",
+        "reminders_sent",
+        "acknowledged_at",
+        "acknowledged_by",
+        "silenced_until",
+        "silenced_by",
+        "policy_set_at",
+        "updated_at",
+    ]
+
+    def get_fields(self, request: HttpRequest, obj: Watch | None = None) -> "_FieldGroups":
+        job = obj is None or obj.subject.startswith("job:")
+        policy = [name for name in self.POLICY if job or name not in self.DEADLINE]
+        return [*self.STATE[:4], *policy, *self.STATE[4:]]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Watch | None = None) -> list[str]:
+        return self.STATE
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a Watch is made by the first failure or a policy set on the object's page
+
+    def has_view_permission(self, request: HttpRequest, obj: Watch | None = None) -> bool:
+        return self.has_operate_permission(request) or super().has_view_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Watch | None = None) -> bool:
+        return self.has_operate_permission(request)
+
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        return roles.can(request.user, "operate")
+
+    def save_model(self, request: HttpRequest, obj: Watch, form: "ModelForm[Watch]", change: bool) -> None:
+        # The policy fields only: the state moves under its own lock and is not written back from the form.
+        policy = {name: form.cleaned_data[name] for name in self.POLICY if name in form.cleaned_data}
+        forms_alerts.set_policy(obj.subject, obj.name, policy)
+
+    @admin.display(description=gettext_lazy("State"), ordering="state")
+    def state_badge(self, watch: Watch) -> SafeString:
+        tone = {"bad": "broken", "warn": "failing", "ok": "ok"}[views_alerts.tone(watch)]
+        return _badge(watch.get_state_display(), tone, " · ".join(views_alerts.state_words(watch)))
+
+    @admin.display(description=gettext_lazy("State in words"))
+    def state_words(self, watch: Watch) -> str:
+        return " · ".join(views_alerts.state_words(watch))
+
+    @admin.display(description=gettext_lazy("Failing since"), ordering="failing_since")
+    def since(self, watch: Watch) -> str:
+        return local_time(watch.failing_since)
+
+    @admin.display(description=gettext_lazy("Silenced until"), ordering="silenced_until")
+    def silenced(self, watch: Watch) -> str:
+        if not watch.silenced_until or watch.silenced_until <= timezone.now():
+            return "—"
+        return local_time(watch.silenced_until)
+
+    def _done(self, request: HttpRequest, count: int) -> None:
+        text = ngettext("%(count)d alert changed.", "%(count)d alerts changed.", count) % {"count": count}
+        self.message_user(request, text, messages.SUCCESS)
+
+    @admin.action(description=gettext_lazy("Acknowledge (no more reminders)"), permissions=["operate"])
+    def acknowledge(self, request: HttpRequest, queryset: QuerySet[Watch]) -> None:
+        watches = list(queryset)
+        for watch in watches:
+            alerts.acknowledge(watch, request.user.get_username())
+        self._done(request, len(watches))
+
+    def _silence(self, request: HttpRequest, queryset: QuerySet[Watch], period: timedelta | None) -> None:
+        watches = list(queryset)
+        until = timezone.now() + period if period else None
+        for watch in watches:
+            alerts.silence(watch, until, request.user.get_username())
+        self._done(request, len(watches))
+
+    @admin.action(description=gettext_lazy("Silence for 1 hour"), permissions=["operate"])
+    def silence_hour(self, request: HttpRequest, queryset: QuerySet[Watch]) -> None:
+        self._silence(request, queryset, timedelta(hours=1))
+
+    @admin.action(description=gettext_lazy("Silence for 1 day"), permissions=["operate"])
+    def silence_day(self, request: HttpRequest, queryset: QuerySet[Watch]) -> None:
+        self._silence(request, queryset, timedelta(days=1))
+
+    @admin.action(description=gettext_lazy("Unsilence"), permissions=["operate"])
+    def unsilence(self, request: HttpRequest, queryset: QuerySet[Watch]) -> None:
+        self._silence(request, queryset, None)
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
     form = channel_forms.SubscriptionForm
-    list_display = ["topic", "recipient", "types"]
-    list_filter = ["recipient__channel"]
+    list_display = ["topic", "recipient", "types", "delivery"]
+    list_filter = ["recipient__channel", "digest"]
     search_fields = ["topic"]
     ordering = ["topic", "id"]
     list_select_related = ["recipient__channel"]
+    readonly_fields = ["digest_through"]  # the digests' own bookkeeping (channels_app.digests)
 
     @admin.display(description=gettext_lazy("Event types"))
     def types(self, subscription: Subscription) -> str:
         return ", ".join(subscription.event_types) or _("all")
+
+    @admin.display(description=gettext_lazy("Delivery"), ordering="digest")
+    def delivery(self, subscription: Subscription) -> str:
+        return digests.in_words(subscription) or _("at once")
 
 
 @admin.register(MessageTemplate)
@@ -268,7 +382,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         from channels_app.forms_tokens import ApiTokenForm
 
         if obj is None:
-            kwargs["form"] = ApiTokenForm
+            kwargs["form"] = ApiTokenForm.for_user(request.user)  # no scope beyond the creator's role
         return super().get_form(request, obj, change, **kwargs)
 
     @admin.display(description=gettext_lazy("Scopes"))

@@ -72,7 +72,7 @@ def caller_of(token: ApiToken) -> Caller:
     return Caller(
         key=f"token:{token.pk}",
         name=token.name,
-        scopes=frozenset(s for s in token.scopes or [] if s in SCOPES),
+        scopes=tokens.effective_scopes(token),  # the stored scopes its creator's role still allows
         token_id=token.pk,
         channels=frozenset(token.channels) if token.channels else None,
         addresses=tuple(token.addresses or ()),

@@ -10,7 +10,7 @@ when the change it announces was committed, and at-least-once execution never se
 import fnmatch
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -19,7 +19,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 from django.utils import timezone
 
-from channels_app import rendering
+from channels_app import alert_notices, rendering
 from channels_app.models import Channel, Delivery, Event, Recipient, Subscription
 from scheduler import queue
 from scheduler.shared import rawsql
@@ -28,11 +28,18 @@ log = logging.getLogger("vigia.events")
 SEND = "channels_app.sending.send_delivery"
 
 
-def publish(topic: str, event: dict[str, Any], key: str | None = None, also: Sequence[str] = ()) -> Event | None:
+def publish(
+    topic: str,
+    event: dict[str, Any],
+    key: str | None = None,
+    also: Sequence[str] = (),
+    skip_channel: int | None = None,
+) -> Event | None:
     """Record an event and queue a message to each subscriber of `topic`, and of the topics in `also` (a source
     broken is news on `source:12` and on `sources:broken`): one Event, so a recipient subscribed to several of
-    them, or to `*`, gets it once. Returns the Event, or None when an event with the same `key` was already
-    published (the caller is repeating itself)."""
+    them, or to `*`, gets it once. `skip_channel`: nobody on that channel hears of it (a channel's own alert).
+    Digest subscriptions get nothing now (channels_app.digests lists the event later). Returns the Event, or
+    None when an event with the same `key` was already published (the caller is repeating itself)."""
     # savepoint=False: inside the caller's transaction this adds no savepoint of its own (a check stores
     # and announces in one); a keyed event already recorded is skipped by the insert itself.
     with transaction.atomic(savepoint=False):
@@ -49,6 +56,8 @@ def publish(topic: str, event: dict[str, Any], key: str | None = None, also: Seq
         for other in also:  # recipients by id: the first subscription found of each is kept
             known = {recipient.pk for recipient in recipients}
             recipients += [found for found in subscribers(other, recorded.type) if found.pk not in known]
+        if skip_channel is not None:
+            recipients = [recipient for recipient in recipients if recipient.channel_id != skip_channel]
         deliveries = deliver(recorded, recipients, new=True)
     log.info("event", extra={"topic": topic, "type": recorded.type, "event": recorded.pk, "deliveries": deliveries})
     return recorded
@@ -72,6 +81,8 @@ def subscribers(topic: str, event_type: str) -> list[Recipient]:
         if subscription.topic not in (topic, "*") and not fnmatch.fnmatchcase(topic, subscription.topic):
             continue
         if subscription.event_types and event_type not in subscription.event_types:
+            continue
+        if subscription.digest:  # told later, in its digest
             continue
         found[subscription.recipient_id] = subscription.recipient
     return list(found.values())
@@ -123,27 +134,41 @@ def deliver(
     assert subject is not None  # given with the text, or rendered with it
     now = timezone.now()
     safety_net = now + timedelta(seconds=settings.VIGIA_DELIVERY_REQUEUE_AFTER)
-    rows = [
-        Delivery(
-            event=event,
-            recipient=recipient,
-            subject=subject[:300],
-            body=text,
-            template_error=problem,
-            next_attempt_at=safety_net,
+    held: dict[int, datetime] = {}  # alerts held to be grouped, notices waiting for the end of quiet hours
+    rows = []
+    for recipient in recipients:
+        release = alert_notices.release_at(event.type, recipient, now)
+        if release is not None:
+            held[recipient.pk] = release
+        rows.append(
+            Delivery(
+                event=event,
+                recipient=recipient,
+                subject=subject[:300],
+                body=text,
+                template_error=problem,
+                next_attempt_at=release or safety_net,
+            )
         )
-        for recipient in recipients
-    ]
     if new:  # nothing to collide with: the insert returns the ids
-        fresh = [delivery.pk for delivery in Delivery.objects.bulk_create(rows)]
+        added: list[tuple[int, int]] = [(row.pk, row.recipient_id) for row in Delivery.objects.bulk_create(rows)]
     else:  # a recipient who already has this event's delivery keeps that one
         existing = set(Delivery.objects.filter(event=event).values_list("pk", flat=True))
         Delivery.objects.bulk_create(rows, ignore_conflicts=True)
-        fresh = list(Delivery.objects.filter(event=event).exclude(pk__in=existing).values_list("pk", flat=True))
-    enqueue(fresh)
-    return len(fresh)
+        added = list(Delivery.objects.filter(event=event).exclude(pk__in=existing).values_list("pk", "recipient_id"))
+    enqueue([pk for pk, whom in added if whom not in held])
+    # Held a moment (to be grouped): queued now, started at their time. Held longer (quiet hours): the requeue
+    # sweep queues them when their time comes.
+    later: dict[datetime, list[int]] = {}
+    for pk, whom in added:
+        if whom in held and held[whom] <= safety_net:
+            later.setdefault(held[whom], []).append(pk)
+    for release, ids in later.items():
+        enqueue(ids, not_before=release)
+    return len(added)
 
 
-def enqueue(delivery_ids: Iterable[int]) -> None:
+def enqueue(delivery_ids: Iterable[int], not_before: datetime | None = None) -> None:
     timeout = settings.VIGIA_DELIVERY_SEND_TIMEOUT
-    queue.enqueue_tasks(SEND, [((pk,), settings.VIGIA_DELIVERY_QUEUE, timeout) for pk in delivery_ids])
+    entries = [((pk,), settings.VIGIA_DELIVERY_QUEUE, timeout) for pk in delivery_ids]
+    queue.enqueue_tasks(SEND, entries, not_before=not_before)

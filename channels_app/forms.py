@@ -11,10 +11,11 @@ from typing import Any, cast
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from channels_app import rendering, topics
+from channels_app import digests, rendering, topics
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, MessageTemplate, Recipient, Subscription
 from scheduler.shared import bounds, crypto, kind_fields
@@ -167,11 +168,21 @@ class RecipientForm(forms.ModelForm):
 
     class Meta:
         model = Recipient
-        fields = ["channel", "address", "label", "active"]
+        fields = ["channel", "address", "label", "active", "time_zone", "quiet_from", "quiet_until"]
+        widgets = {
+            # the zone names offered by the page's datalist (scheduler/_job_zones.html); any name is checked
+            "time_zone": forms.TextInput(attrs={"list": "zone-names", "spellcheck": "false", "autocomplete": "off"}),
+            "quiet_from": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "quiet_until": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }
+
+    def clean_time_zone(self) -> str:
+        return (self.cleaned_data.get("time_zone") or "").strip()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         assert data is not None  # a ModelForm's clean returns its cleaned_data
+        self._check_quiet_hours(data)
         channel = data.get("channel")
         if channel is None or "address" in self.errors:
             return data
@@ -193,6 +204,18 @@ class RecipientForm(forms.ModelForm):
             )
         data["address"] = address
         return data
+
+    def _check_quiet_hours(self, data: dict[str, Any]) -> None:
+        """Quiet hours: both ends or neither (22:00–07:00 runs over midnight), never the same time."""
+        if "quiet_from" in self.errors or "quiet_until" in self.errors:
+            return
+        start, end = data.get("quiet_from"), data.get("quiet_until")
+        if start is not None and end is None:
+            self.add_error("quiet_until", _("Give both ends of the quiet hours, or neither."))
+        elif end is not None and start is None:
+            self.add_error("quiet_from", _("Give both ends of the quiet hours, or neither."))
+        elif start is not None and start == end:
+            self.add_error("quiet_until", _("The quiet hours must end at another time than they start."))
 
 
 class EventTypesField(forms.MultipleChoiceField):
@@ -230,16 +253,31 @@ class SubscriptionForm(forms.ModelForm):
     event_types = EventTypesField(
         label=gettext_lazy("Events"), required=False, help_text=gettext_lazy("None ticked: every event.")
     )
+    # Delivery: at once, or a digest (channels_app.digests). The rules are digests.check's, shared by every path.
+    digest_hours = forms.IntegerField(
+        label=gettext_lazy("Every (hours)"),
+        required=False,
+        widget=forms.NumberInput(attrs={"min": digests.HOURS_MIN, "max": digests.HOURS_MAX}),
+        help_text=gettext_lazy("For a digest every few hours: 1 to 168, counted from midnight."),
+    )
+    digest_at = forms.TimeField(
+        label=gettext_lazy("Daily at"),
+        required=False,
+        widget=forms.TimeInput(format="%H:%M", attrs={"type": "time"}),
+        help_text=gettext_lazy("For a daily digest: HH:MM on the recipient's clock."),
+    )
 
     instance: Subscription
     offers_topics = True  # a select of every pattern and object (a few queries)
 
     class Meta:
         model = Subscription
-        fields = ["recipient", "topic", "event_types"]
+        fields = ["recipient", "topic", "event_types", "digest", "digest_hours", "digest_at"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._stored_digest = self.instance.digest if self.instance.pk else ""
+        self.fields["digest"].help_text = _("At once: a message per event. A digest: one message per period.")
         cast(forms.ModelChoiceField, self.fields["recipient"]).queryset = Recipient.objects.select_related("channel")
         if self.offers_topics:
             self._offer_topics()
@@ -271,7 +309,18 @@ class SubscriptionForm(forms.ModelForm):
                 topics.check_event_types(topic, data["event_types"])
             except ValidationError as exc:
                 self.add_error("event_types", exc)
+        if "digest" not in self.errors:
+            problems = digests.check(data.get("digest") or "", data.get("digest_hours"), data.get("digest_at"))
+            for field, error in problems.items():
+                if field not in self.errors:
+                    self.add_error(field, error)
         return data
+
+    def save(self, commit: bool = True) -> Subscription:
+        if not self.errors and self.instance.digest and not self._stored_digest:  # (errors: cleans first)
+            # Now a digest: its first one starts here (what was sent at once is not told again).
+            self.instance.digest_through = timezone.now()
+        return super().save(commit)
 
 
 class NotifyForm(SubscriptionForm):

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy
 
 from channels_app import tokens
 from channels_app.models import ApiToken, Channel
-from scheduler.shared import bounds
+from scheduler.shared import bounds, roles
 from scheduler.shared.api_callers import SCOPES
 
 MAX_PATTERNS = 100
@@ -45,6 +45,30 @@ def scope_label(scope: str) -> str:
 
 def scope_choices() -> list[tuple[str, str]]:
     return [(scope, scope_label(scope)) for scope in SCOPES]
+
+
+# What each scope needs of its creator's role (roles.SCOPE_ACTIONS), in words, for the tokens page.
+ACTION_LABELS = {
+    None: gettext_lazy("any role"),
+    "operate": gettext_lazy("operator or admin"),
+    "see_documents": gettext_lazy("operator or admin (full CPF/CNPJ)"),
+    "administer": gettext_lazy("admin"),
+    "export": gettext_lazy("operator or admin (export)"),
+}
+
+
+def scope_roles() -> list[tuple[str, str, str]]:
+    """(scope, what it allows, the role it needs), one per scope, for the table on the tokens page."""
+    rows = []
+    for scope in SCOPES:
+        resource, _sep, level = scope.partition(":")
+        needed = roles.SCOPE_ACTIONS[scope]
+        if level == "write" and needed is None:
+            needed = roles.SCOPE_ACTIONS.get(f"{resource}:read")
+        what = RESOURCES.get(resource, resource)
+        text = _("read %(what)s") if level == "read" else _("read and change %(what)s")
+        rows.append((scope, text % {"what": what}, str(ACTION_LABELS.get(needed, needed))))
+    return rows
 
 
 def channel_choices() -> list[tuple[str, str]]:
@@ -156,10 +180,21 @@ class ApiTokenForm(forms.ModelForm):
         labels = {"name": gettext_lazy("Name")}
         help_texts = {"name": gettext_lazy("Which client or service holds it (unique).")}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    # Who is creating it (a form made for a request: `user=`, or the admin's `for_user()`); None at the shell
+    # (create_api_token), where every scope may be given.
+    creator: Any = None
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if user is not None:
+            self.creator = user
         if not self.is_bound and "scopes" not in (kwargs.get("initial") or {}):
             self.initial["scopes"] = list(tokens.DEFAULT_SCOPES)
+
+    @classmethod
+    def for_user(cls, user: Any) -> "type[ApiTokenForm]":
+        """This form bound to its creator, for the admin (which makes its form instances itself)."""
+        return type(cls.__name__, (cls,), {"creator": user})
 
     def clean_name(self) -> str:
         name = str(self.cleaned_data["name"]).strip()
@@ -168,7 +203,15 @@ class ApiTokenForm(forms.ModelForm):
         return name
 
     def clean_scopes(self) -> list[str]:
-        return sorted(set(self.cleaned_data["scopes"])) or list(tokens.DEFAULT_SCOPES)
+        scopes = sorted(set(self.cleaned_data["scopes"])) or list(tokens.DEFAULT_SCOPES)
+        if self.creator is not None:  # never beyond what the creator's own role allows (roles.SCOPE_ACTIONS)
+            beyond = [scope for scope in scopes if not roles.scope_allowed(self.creator, scope)]
+            if beyond:
+                raise ValidationError(
+                    _("Your role does not allow these scopes: %(scopes)s. A token may do no more than its creator.")
+                    % {"scopes": ", ".join(beyond)}
+                )
+        return scopes
 
     def clean_expires_at(self) -> datetime | None:
         moment = self.cleaned_data["expires_at"]
@@ -186,4 +229,5 @@ class ApiTokenForm(forms.ModelForm):
             channels=sorted(data["channels"]),
             addresses=data["addresses"],
             rate_per_minute=data["rate_per_minute"],
+            created_by=self.creator,
         )

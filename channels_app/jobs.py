@@ -8,11 +8,12 @@ from django import forms
 from django.apps import AppConfig
 from django.conf import settings
 from django.db import transaction
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy, gettext_noop
 
-from channels_app import callbacks, scheduled, sending
+from channels_app import alerts, callbacks, scheduled, sending
+from channels_app.models import Channel
 from scheduler import periodic, services, system_jobs, views_runs
 from scheduler.errors import PermanentError
 from scheduler.job_kinds import JobKind, RunContext, register
@@ -32,6 +33,8 @@ RETIRED_SYSTEM_JOBS = ["deliver_due"]
 
 # Every 5 s on the scheduler leader, outside the run history: retries that are due, and lost sending tasks.
 periodic.register("requeue_deliveries", 5, lambda: {"queued": sending.requeue_due()})
+# Alert reminders and dead man's switches (channels_app.alerts).
+periodic.register("alert_reminders", 5, alerts.sweep)
 # Likewise for callbacks (a run's or message's final status, told to its callback URL).
 periodic.register("requeue_callbacks", 5, lambda: {"queued": callbacks.requeue_due()})
 # The run's page shows its callback (the scheduler does not import this app).
@@ -57,28 +60,22 @@ class SendMessage(JobKind):
 
 @receiver(run_finished)
 def _alert_job_failure(sender: type[Run], run: Run, **kwargs: Any) -> None:
-    """A run that failed for good (no retry left) is published on `job:<id>:failed`."""
-    if run.status not in (Run.Status.FAILED, Run.Status.TIMED_OUT):
-        return
+    """A run that failed for good (no retry left) is one more failure of its job (channels_app.alerts: the job's
+    policy says after how many in a row `job.failed` is published on `job:<id>:failed`, with reminders and a
+    recovery); a success ends the failing, and resets its dead man's switch."""
     job = run.job
-    if _retry_follows(run):
+    if job.kind in ("check_source", "check_person"):
+        return  # sources and people have their own alerts (scrapers.alerts)
+    if run.status == Run.Status.SUCCEEDED:
+        alerts.succeeded_any([f"job:{job.pk}", f"deadline:{job.pk}"], extra={"job_name": job.name, "run": run.pk})
         return
-    if job.kind == "check_source":
-        return  # sources have their own broken/recovered events
-    from channels_app.events import publish
-
-    publish(
-        f"job:{job.pk}:failed",
-        {
-            "type": "job.failed",
-            "job": job.pk,
-            "job_name": job.name,
-            "run": run.pk,
-            "status": run.status,
-            "attempt": run.attempt,
-            "error": run.error[:1000],
-        },
-        key=f"job.failed:{run.pk}",
+    if run.status not in (Run.Status.FAILED, Run.Status.TIMED_OUT) or _retry_follows(run):
+        return
+    alerts.failed(
+        f"job:{job.pk}",
+        run.error,
+        name=job.name,
+        extra={"job_name": job.name, "run": run.pk, "status": run.status, "attempt": run.attempt},
     )
 
 
@@ -96,6 +93,16 @@ def _tell_run_callback(sender: type[Run], run: Run, **kwargs: Any) -> None:
             callbacks.schedule(f"run:{run.pk}", job.callback_url, callbacks.run_document(run), job.api_caller)
     except Exception:  # noqa: BLE001 - logged; the run's ending stands
         log.exception("the run's callback could not be scheduled", extra={"run": run.pk, "job": job.pk})
+
+
+@receiver(post_delete, sender=Job)
+def _forget_job_alerts(sender: type[Job], instance: Job, **kwargs: Any) -> None:
+    alerts.forget(f"job:{instance.pk}", f"deadline:{instance.pk}")
+
+
+@receiver(post_delete, sender=Channel)
+def _forget_channel_alerts(sender: type[Channel], instance: Channel, **kwargs: Any) -> None:
+    alerts.forget(f"channel:{instance.pk}")
 
 
 def _retry_follows(run: Run) -> bool:

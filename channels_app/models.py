@@ -7,6 +7,8 @@ an event addressed to its one recipient when it is due.
 
 from typing import Any
 
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now as utc_now
@@ -65,6 +67,9 @@ class Channel(models.Model):
     # session logged out, a token it does not know); cleared by the next send that works.
     down_since = models.DateTimeField(verbose_name=gettext_lazy("Down since"), null=True, blank=True, editable=False)
     down_reason = models.CharField(verbose_name=gettext_lazy("Why down"), max_length=500, blank=True, editable=False)
+    # Set while its Watch (`channel:<id>`) counts failures: read with every send (the claim loads the channel),
+    # so a send that works tells channels_app.alerts only when there is something to clear.
+    failing = models.BooleanField(verbose_name=gettext_lazy("Failing"), default=False, editable=False)
     created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now, editable=False)
     updated_at = models.DateTimeField(verbose_name=gettext_lazy("Updated at"), auto_now=True)
 
@@ -91,6 +96,22 @@ class Recipient(models.Model):
     )
     label = models.CharField(verbose_name=gettext_lazy("Label"), max_length=200, blank=True)
     active = models.BooleanField(verbose_name=gettext_lazy("Active"), default=True)
+    # Where the recipient lives: quiet hours and daily digests are read on this clock. Empty: TIME_ZONE.
+    time_zone = models.CharField(
+        verbose_name=gettext_lazy("Time zone"),
+        max_length=64,
+        blank=True,
+        validators=[bounds.check_time_zone],
+        help_text=gettext_lazy("For quiet hours and daily digests, e.g. America/Sao_Paulo. Empty: the site's zone."),
+    )
+    # Quiet hours: reminders and recoveries wait until they end; a new alert is urgent and goes at once.
+    quiet_from = models.TimeField(verbose_name=gettext_lazy("Quiet from"), null=True, blank=True)
+    quiet_until = models.TimeField(
+        verbose_name=gettext_lazy("Quiet until"),
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("Reminders and recovery notices wait until then. Both empty: no quiet hours."),
+    )
     created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now, editable=False)
 
     class Meta:
@@ -116,6 +137,28 @@ class Subscription(models.Model):
         default=list,
         blank=True,
         help_text=gettext_lazy("Empty: every event type."),
+    )
+
+    class Digest(models.TextChoices):
+        NONE = "", gettext_lazy("At once")
+        HOURS = "hours", gettext_lazy("Digest every few hours")
+        DAILY = "daily", gettext_lazy("Daily digest")
+
+    # A digest subscription gets no message per event: one message every `digest_hours` hours, or daily at
+    # `digest_at` (the recipient's clock), lists what happened since the last one (channels_app.digests).
+    digest = models.CharField(
+        verbose_name=gettext_lazy("Delivery"), max_length=5, choices=Digest.choices, default="", blank=True
+    )
+    digest_hours = models.PositiveSmallIntegerField(
+        verbose_name=gettext_lazy("Every (hours)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(168)],
+    )
+    digest_at = models.TimeField(verbose_name=gettext_lazy("Daily at"), null=True, blank=True)
+    # The end of the last period a digest was made for (sent, or empty and skipped).
+    digest_through = models.DateTimeField(
+        verbose_name=gettext_lazy("Digest covered until"), null=True, blank=True, editable=False
     )
     created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now, editable=False)
 
@@ -166,8 +209,9 @@ class Delivery(models.Model):
         FAILED = "failed", gettext_lazy("Failed (permanent error)")
         DEAD = "dead", gettext_lazy("Dead (retries exhausted)")
         CANCELLED = "cancelled", gettext_lazy("Cancelled")
+        GROUPED = "grouped", gettext_lazy("Sent in a grouped notice")
 
-    FINAL = (Status.SENT, Status.FAILED, Status.DEAD, Status.CANCELLED)
+    FINAL = (Status.SENT, Status.FAILED, Status.DEAD, Status.CANCELLED, Status.GROUPED)
 
     event = models.ForeignKey(
         Event, verbose_name=gettext_lazy("Event"), on_delete=models.CASCADE, related_name="deliveries"
@@ -193,6 +237,16 @@ class Delivery(models.Model):
     # wording went out instead, and this tells the operator what to fix. "" when the template was used.
     template_error = models.CharField(verbose_name=gettext_lazy("Template error"), max_length=500, blank=True)
     sent_at = models.DateTimeField(verbose_name=gettext_lazy("Sent at"), null=True, blank=True)
+    # Alerts held together (channels_app.alert_notices): this one went out inside that delivery's message.
+    grouped_into = models.ForeignKey(
+        "self",
+        verbose_name=gettext_lazy("Sent within"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="grouped",
+        editable=False,
+    )
     created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now)
     updated_at = models.DateTimeField(verbose_name=gettext_lazy("Updated at"), auto_now=True)
 
@@ -253,6 +307,19 @@ class ApiToken(models.Model):
         blank=True,
         help_text=gettext_lazy("Empty: VIGIA_API_RATE_PER_MINUTE."),
     )
+    # Who made it: its scopes in force are those its creator's role still allows (channels_app.tokens). Empty
+    # `creator_name`: made at the shell or before roles (every scope it holds); a name without an account: the
+    # account was deleted (reads only).
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("Created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    creator_name = models.CharField(verbose_name=gettext_lazy("Creator"), max_length=150, blank=True, editable=False)
     # Signs the callbacks of what this token created (HMAC-SHA256); shown once with the token, like it.
     callback_secret = EncryptedJSONField(
         verbose_name=gettext_lazy("Callback secret"), default=dict, blank=True, editable=False
@@ -401,3 +468,79 @@ class Callback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} {self.get_status_display()}"
+
+
+class Watch(models.Model):
+    """One watched object's alerting: its policy (empty fields: the kind's defaults) and its state.
+
+    The subject names the object (`job:7`, `job:7:late` for a job's dead man's switch, `source:12`,
+    `person:45`, `channel:3`, `system:no_leader`); channels_app.alerts moves the state and publishes the
+    alert, reminder and recovery events on the object's topic. A row exists once an object has failed, or has
+    a policy of its own."""
+
+    class State(models.TextChoices):
+        OK = "ok", gettext_lazy("OK")
+        FAILING = "failing", gettext_lazy("Failing, not alerted yet")
+        ALERTING = "alerting", gettext_lazy("Alerting")
+
+    subject = models.CharField(verbose_name=gettext_lazy("Object"), max_length=100, unique=True)
+    name = models.CharField(verbose_name=gettext_lazy("Name"), max_length=300, blank=True)
+    # Policy
+    alert_after = models.PositiveIntegerField(
+        verbose_name=gettext_lazy("Alert after (consecutive failures)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text=gettext_lazy(
+            "Empty: 1 for jobs, 3 for source checks, person checks and channels (a channel its provider says is "
+            "down alerts at once)."
+        ),
+    )
+    remind_every = models.DurationField(
+        verbose_name=gettext_lazy("Remind every"),
+        null=True,
+        blank=True,
+        validators=[bounds.at_least_a_minute],
+        help_text=gettext_lazy("While it is still failing. Empty: no reminders."),
+    )
+    notify_recovery = models.BooleanField(verbose_name=gettext_lazy("Notify when it works again"), default=True)
+    expect_every = models.DurationField(
+        verbose_name=gettext_lazy("Must succeed at least every"),
+        null=True,
+        blank=True,
+        validators=[bounds.at_least_a_minute],
+        help_text=gettext_lazy("Jobs only: no success for this long (plus the grace) is an alert. Empty: off."),
+    )
+    expect_grace = models.DurationField(
+        verbose_name=gettext_lazy("Grace"),
+        null=True,
+        blank=True,
+        validators=[bounds.not_negative_duration],
+    )
+    policy_set_at = models.DateTimeField(
+        verbose_name=gettext_lazy("Policy set at"), null=True, blank=True, editable=False
+    )
+    # State
+    state = models.CharField(verbose_name=gettext_lazy("State"), max_length=10, choices=State.choices, default=State.OK)
+    failures = models.PositiveIntegerField(verbose_name=gettext_lazy("Consecutive failures"), default=0)
+    failing_since = models.DateTimeField(verbose_name=gettext_lazy("Failing since"), null=True, blank=True)
+    alerted_at = models.DateTimeField(verbose_name=gettext_lazy("Alerted at"), null=True, blank=True)
+    last_error = models.TextField(verbose_name=gettext_lazy("Last error"), blank=True)
+    next_reminder_at = models.DateTimeField(verbose_name=gettext_lazy("Next reminder"), null=True, blank=True)
+    reminders_sent = models.PositiveIntegerField(verbose_name=gettext_lazy("Reminders sent"), default=0)
+    acknowledged_at = models.DateTimeField(verbose_name=gettext_lazy("Acknowledged at"), null=True, blank=True)
+    acknowledged_by = models.CharField(verbose_name=gettext_lazy("Acknowledged by"), max_length=150, blank=True)
+    silenced_until = models.DateTimeField(verbose_name=gettext_lazy("Silenced until"), null=True, blank=True)
+    silenced_by = models.CharField(verbose_name=gettext_lazy("Silenced by"), max_length=150, blank=True)
+    updated_at = models.DateTimeField(verbose_name=gettext_lazy("Updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = gettext_lazy("alert")
+        verbose_name_plural = gettext_lazy("alerts")
+        indexes = [
+            models.Index(fields=["state", "-failing_since"], name="watch_open"),
+            models.Index(fields=["next_reminder_at"], name="watch_reminder", condition=Q(state="alerting")),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.subject

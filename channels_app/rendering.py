@@ -57,13 +57,61 @@ DEFAULTS = {
     "job.failed": (
         "Falha: {{ job_name }}",
         "❌ A rotina *{{ job_name }}* {% if status == 'timed_out' %}excedeu o tempo limite{% else %}falhou{% endif %}"
-        " após {{ attempt }} tentativa{{ attempt|pluralize }}.\n{{ error|truncatechars:1000 }}",
+        "{% if attempt %} após {{ attempt }} tentativa{{ attempt|pluralize }}{% endif %}"
+        "{% if failures > 1 %} ({{ failures }} vezes seguidas){% endif %}.\n{{ error|truncatechars:1000 }}",
     ),
     "source.broken": (
         "Fonte com problema: {{ source_name }}",
         "⚠️ A fonte *{{ source_name }}* está falhando.\n{{ error|truncatechars:1000 }}",
     ),
     "source.recovered": ("Fonte recuperada: {{ source_name }}", "✅ A fonte *{{ source_name }}* voltou a funcionar."),
+    "source.still_broken": (
+        "Fonte ainda com problema: {{ source_name }}",
+        "⏰ A fonte *{{ source_name }}* continua falhando ({{ failures }} falha{{ failures|pluralize }} seguida"
+        "{{ failures|pluralize }}).\n{{ error|truncatechars:500 }}{% if link %}\n{{ link }}{% endif %}",
+    ),
+    "job.still_failing": (
+        "Ainda falhando: {{ job_name }}",
+        "⏰ A rotina *{{ job_name }}* continua falhando ({{ failures }} falha{{ failures|pluralize }} seguida"
+        "{{ failures|pluralize }}).\n{{ error|truncatechars:500 }}",
+    ),
+    "job.recovered": ("Rotina recuperada: {{ job_name }}", "✅ A rotina *{{ job_name }}* voltou a funcionar."),
+    "job.late": (
+        "Atrasada: {{ job_name }}",
+        "⏳ A rotina *{{ job_name }}* não teve sucesso no prazo.\n{{ error|truncatechars:500 }}",
+    ),
+    "job.still_late": (
+        "Ainda atrasada: {{ job_name }}",
+        "⏰ A rotina *{{ job_name }}* continua sem sucesso no prazo.\n{{ error|truncatechars:500 }}",
+    ),
+    "job.on_time": ("Rotina em dia: {{ job_name }}", "✅ A rotina *{{ job_name }}* voltou a ter sucesso."),
+    "person.failing": (
+        "Consulta com problema: {{ person_name }}",
+        "⚠️ A consulta de publicações de *{{ person_name }}* está falhando.\n{{ error|truncatechars:1000 }}",
+    ),
+    "person.still_failing": (
+        "Consulta ainda com problema: {{ person_name }}",
+        "⏰ A consulta de publicações de *{{ person_name }}* continua falhando.\n{{ error|truncatechars:500 }}",
+    ),
+    "person.recovered": (
+        "Consulta recuperada: {{ person_name }}",
+        "✅ A consulta de publicações de *{{ person_name }}* voltou a funcionar.",
+    ),
+    "channel.down": (
+        "Canal fora do ar: {{ channel_name }}",
+        "📵 O canal *{{ channel_name }}* não está entregando mensagens.\n{{ error|truncatechars:1000 }}",
+    ),
+    "channel.still_down": (
+        "Canal ainda fora do ar: {{ channel_name }}",
+        "⏰ O canal *{{ channel_name }}* continua sem entregar mensagens.\n{{ error|truncatechars:500 }}",
+    ),
+    "channel.recovered": ("Canal de volta: {{ channel_name }}", "✅ O canal *{{ channel_name }}* voltou a entregar."),
+    "system.alert": ("Vigia: {{ name }}", "🚨 Vigia: *{{ name }}*\n{{ error|truncatechars:1000 }}"),
+    "system.still_alerting": (
+        "Vigia, ainda: {{ name }}",
+        "⏰ Vigia, ainda: *{{ name }}*\n{{ error|truncatechars:500 }}",
+    ),
+    "system.recovered": ("Vigia normalizado: {{ name }}", "✅ Vigia: *{{ name }}* normalizado."),
     "people.expired": (
         "Monitoramentos encerrados: {{ count }}",
         "⌛ {{ count }} monitoramento{{ count|pluralize }} encerrado{{ count|pluralize }}:"
@@ -110,6 +158,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "run": 70,
         "status": "failed",
         "attempt": 3,
+        "failures": 1,
         "error": "HTTP 503",
     },
     "source.broken": {"source": 1, "source_name": "Diário Oficial", "error": "HTTP 503 three times in a row"},
@@ -125,6 +174,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
 }
 SAMPLES["item.updated"] = SAMPLES["item.new"]
 SAMPLES["source.recovered"] = {**SAMPLES["source.broken"], "error": ""}
+_ALERT = {"failures": 3, "since": "2026-03-02T10:00:00+00:00", "link": "/", "error": "HTTP 503"}
+SAMPLES["source.still_broken"] = {**SAMPLES["source.broken"], **_ALERT}
+for _type in ("job.still_failing", "job.recovered", "job.late", "job.still_late", "job.on_time"):
+    SAMPLES[_type] = {"job": 7, "job_name": "Relatório diário", **_ALERT}
+for _type in ("person.failing", "person.still_failing", "person.recovered"):
+    SAMPLES[_type] = {"person": 1, "person_name": "Maria da Silva", **_ALERT}
+for _type in ("channel.down", "channel.still_down", "channel.recovered"):
+    SAMPLES[_type] = {"channel": 1, "channel_name": "WhatsApp da equipe", **_ALERT}
+for _type in ("system.alert", "system.still_alerting", "system.recovered"):
+    SAMPLES[_type] = {"name": "Nenhum líder do agendador", **_ALERT}
 
 
 @dataclass(frozen=True)

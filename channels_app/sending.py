@@ -24,7 +24,7 @@
 import logging
 import random
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -37,7 +37,7 @@ from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.utils import timezone
 
-from channels_app import events, pacing
+from channels_app import alert_notices, alerts, events, pacing
 from channels_app.kinds import base as kinds
 from channels_app.models import Callback, Channel, Delivery, Event, Recipient
 from scheduler.errors import ChannelDown, JobError, PermanentError
@@ -78,6 +78,7 @@ def _send(delivery: Delivery, me: str) -> str:
         later = pacing.reserve(channel, max_wait=settings.VIGIA_DELIVERY_MAX_PACE_WAIT)
         if later is not None:
             return defer(delivery, me, later)
+        alert_notices.absorb(delivery)  # other alerts held for this recipient go out in this message
         message = kinds.Outgoing(
             key=delivery.idempotency_key,
             subject=delivery.subject,
@@ -88,6 +89,8 @@ def _send(delivery: Delivery, me: str) -> str:
     except ChannelDown as exc:
         _report_down(channel, str(exc))
         return finish(delivery, me, error=ChannelDown(f"channel down: {exc}"))
+    except UnknownKind as exc:  # not the provider's doing: no channel alert
+        return finish(delivery, me, error=exc)
     except JobError as exc:
         if exc.permanent and (down := _down_for_settings(channel, delivery, me)):
             return down
@@ -97,9 +100,10 @@ def _send(delivery: Delivery, me: str) -> str:
             return down
         log.exception("channel kind crashed", extra={"delivery": delivery.pk, "channel": channel.pk})
         return finish(delivery, me, error=JobError(_crash(exc)))
-    if channel.down_since:  # the probe went through: the operator fixed it
-        Channel.objects.filter(pk=channel.pk).update(down_since=None, down_reason="")
+    if channel.down_since or channel.failing:  # the probe went through: the operator fixed it
+        Channel.objects.filter(pk=channel.pk).update(down_since=None, down_reason="", failing=False)
         log.warning("channel up again", extra={"channel": channel.pk})
+        _channel_alerts(lambda: alerts.succeeded(f"channel:{channel.pk}"), channel)
     return finish(delivery, me, provider_id=sent.provider_id)
 
 
@@ -149,9 +153,29 @@ def _report_down(channel: Channel, reason: str) -> None:
     )
     budgets.hold(_probe(channel), settings.VIGIA_CHANNEL_PROBE_SECONDS)
     log.error("channel down: %s", reason, extra={"channel": channel.pk, "kind": channel.kind})
+    _channel_failed(channel, reason, at_once=True)
     for _listener, problem in channel_down.send_robust(sender=type(channel), channel=channel, reason=reason):
         if isinstance(problem, Exception):
             log.error("channel_down listener failed: %r", problem, extra={"channel": channel.pk})
+
+
+def _channel_failed(channel: Channel, reason: str, at_once: bool = False) -> None:
+    """A message the channel could not deliver for good counts against the channel (its Watch `channel:<id>`;
+    N failures in a row alert the *other* channels); `at_once` when the provider says the channel is down."""
+    Channel.objects.filter(pk=channel.pk, failing=False).update(failing=True)
+    _channel_alerts(
+        lambda: alerts.failed(
+            f"channel:{channel.pk}", reason, name=channel.name, at_once=at_once, extra={"channel_name": channel.name}
+        ),
+        channel,
+    )
+
+
+def _channel_alerts(call: Callable[[], object], channel: Channel) -> None:
+    try:
+        call()
+    except Exception:  # noqa: BLE001 - an alert that cannot be recorded must not change the send's outcome
+        log.exception("the channel's alert state could not be updated", extra={"channel": channel.pk})
 
 
 def _crash(exc: BaseException) -> str:
@@ -246,6 +270,11 @@ def finish(delivery: Delivery, me: str, provider_id: str = "", error: JobError |
         setattr(delivery, name, value)
     level = logging.INFO if error is None else logging.WARNING
     log.log(level, "delivery", extra={"delivery": delivery.pk, "status": delivery.status, "attempt": delivery.attempts})
+    if error is None and delivery.event.type in alerts.alert_types():
+        alert_notices.mark_sent(delivery)
+    elif delivery.status in (Delivery.Status.FAILED, Delivery.Status.DEAD) and not isinstance(error, ChannelDown):
+        if not isinstance(error, UnknownKind) and delivery.recipient.channel.enabled:
+            _channel_failed(delivery.recipient.channel, str(error))
     if delivery.status in Delivery.FINAL:
         for _listener, problem in delivery_finished.send_robust(sender=Delivery, delivery=delivery):
             if isinstance(problem, Exception):  # a listener's bug must not undo or repeat the send

@@ -71,6 +71,11 @@ def register_pattern(pattern: Pattern) -> Pattern:
     return pattern
 
 
+def pattern(topic: str) -> Pattern | None:
+    """The registered pattern named `topic` (`sources:broken`, `source:*`), or None."""
+    return _patterns.get(topic)
+
+
 def parse(topic: str) -> tuple[Family, int] | None:
     """(family, id) of an object's topic (`source:12`), None for anything else."""
     prefix, _sep, rest = topic.partition(":")
@@ -114,6 +119,8 @@ def validate(topic: str) -> str:
     """The topic, stripped, or a ValidationError: malformed, a reserved prefix used wrongly, or an object that
     does not exist. Other services' topics (`api:my-app`) pass: nothing here knows them."""
     topic = topic.strip()
+    if topic in _patterns:  # registered words, such as `system`
+        return topic
     if not TOPIC.match(topic):
         raise ValidationError(
             _("A topic is * or name:value (source:12, job:*:failed) made of letters, digits and : * _ - .")
@@ -235,7 +242,49 @@ register_family(
         plural=gettext_lazy("Jobs"),
         any_label=gettext_lazy("Any job failing"),
         lookup=_jobs,
-        events=[(gettext_lazy("Run failed"), ("job.failed",))],
+        events=[
+            (gettext_lazy("Run failed"), ("job.failed", "job.still_failing", "job.recovered")),
+            (gettext_lazy("No success in time"), ("job.late", "job.still_late", "job.on_time")),
+        ],
         order=90,  # after the domain's families
+    )
+)
+
+
+# --- the channels' family (a channel down alerts the other channels) and the watchdog's `system` ----------------
+
+
+def _channels(ids: Collection[int] | None) -> dict[int, tuple[str, str | None]]:
+    from channels_app.models import Channel
+
+    rows = Channel.objects.order_by("name")
+    rows = rows[:LIMIT] if ids is None else rows.filter(pk__in=ids)
+    return {pk: (name, reverse("channels_app:channel", args=[pk])) for pk, name in rows.values_list("pk", "name")}
+
+
+CHANNEL_DOWN = (gettext_lazy("Channel down or back"), ("channel.down", "channel.still_down", "channel.recovered"))
+register_family(
+    Family(
+        prefix="channel",
+        noun=gettext_lazy("Channel"),
+        plural=gettext_lazy("Channels"),
+        any_label=gettext_lazy("Any channel down"),
+        lookup=_channels,
+        events=[CHANNEL_DOWN],
+        order=95,
+    )
+)
+register_pattern(Pattern("channels:down", gettext_lazy("Any channel down or back"), [CHANNEL_DOWN], covers="channel"))
+SYSTEM = "system"
+register_pattern(
+    Pattern(
+        SYSTEM,
+        gettext_lazy("Vigia itself (watchdog)"),
+        [
+            (
+                gettext_lazy("Vigia alert or back to normal"),
+                ("system.alert", "system.still_alerting", "system.recovered"),
+            )
+        ],
     )
 )

@@ -1,4 +1,4 @@
-from channels_app import views, views_tokens
+from channels_app import views, views_alerts, views_tokens
 
 app_name = "channels_app"
-urlpatterns = views.urls + views_tokens.urls  # the API tokens page: channels_app.views_tokens
+urlpatterns = views.urls + views_tokens.urls + views_alerts.urls  # API tokens; open alerts (channels_app.views_alerts)

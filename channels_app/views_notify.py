@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
-from channels_app import topics
+from channels_app import digests, topics
 from channels_app.forms import NotifyForm
 from channels_app.models import Subscription
 from scheduler.shared import bounds, roles
@@ -57,8 +57,8 @@ def panel(topic: str, user: object, form: NotifyForm | None = None, note: str = 
 
 @admin_required
 def notify(request: Request) -> HttpResponse:
-    """POST topic + recipient + event_types: subscribe (or update that recipient's events); topic + remove=<id>:
-    remove that subscription."""
+    """POST topic + recipient + event_types (+ digest, digest_hours, digest_at): subscribe (or update that
+    recipient's events and delivery); topic + remove=<id>: remove that subscription."""
     topic = request.POST.get("topic", "")
     if topics.parse(topic) is None:
         raise Http404
@@ -79,6 +79,12 @@ def notify(request: Request) -> HttpResponse:
                 "recipient": who,
                 "channel": saved.recipient.channel.name,
             }
+            if words := digests.in_words(saved):
+                note = _("%(recipient)s on %(channel)s will be notified: %(delivery)s.") % {
+                    "recipient": who,
+                    "channel": saved.recipient.channel.name,
+                    "delivery": words,
+                }
             form = None
     if request.htmx:
         return render(request, TEMPLATE, panel(topic, request.user, form, note))

@@ -1,6 +1,7 @@
 """Recipient pages: add, edit and delete a channel's recipient, and its subscriptions (topics offered and shown
 in words by channels_app.topics). Validation is RecipientForm's and SubscriptionForm's."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -13,6 +14,7 @@ from channels_app import topics
 from channels_app.kinds import base as kinds
 from channels_app.models import Channel, Recipient, Subscription
 from channels_app.views_common import done
+from scheduler import schedules
 from scheduler.shared.web import Request, admin_required, render_page
 
 TEMPLATE = "channels_app/recipient.html"
@@ -26,6 +28,9 @@ def _context(
 ) -> dict[str, object]:
     channel = channel or recipient.channel  # type: ignore[union-attr]  # a channel is given when there is no recipient
     context: dict[str, object] = {"recipient": recipient, "form": form, "channel": channel}
+    context["zone_names"] = sorted(schedules.zone_names())  # the time zone field's suggestions
+    if recipient is not None and recipient.quiet_from and recipient.quiet_until:
+        context["quiet_zone"] = recipient.time_zone or settings.TIME_ZONE
     try:  # what an address is on this channel's kind
         form.fields["address"].help_text = kinds.get(channel.kind).address_help or _("This kind takes no address.")
     except KeyError:

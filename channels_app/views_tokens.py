@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from channels_app import tokens
-from channels_app.forms_tokens import ApiTokenForm
+from channels_app.forms_tokens import ApiTokenForm, scope_roles
 from channels_app.models import ApiToken
 from channels_app.views_common import done
 from scheduler.shared import bounds, roles
@@ -46,6 +46,7 @@ def _page(request: Request, form: ApiTokenForm) -> HttpResponse:
         "tokens": rows,
         "query": query_without(request, "before"),
         "form": form,
+        "scope_roles": scope_roles(),
     }
     return render_page(request, TEMPLATE, context)
 
@@ -53,14 +54,14 @@ def _page(request: Request, form: ApiTokenForm) -> HttpResponse:
 @require_GET
 def token_list(request: Request) -> HttpResponse:
     _check(request)
-    return _page(request, ApiTokenForm())
+    return _page(request, ApiTokenForm(user=request.user))
 
 
 @never_cache
 @require_POST
 def token_new(request: Request) -> HttpResponse:
     _check(request)
-    form = ApiTokenForm(request.POST)
+    form = ApiTokenForm(request.POST, user=request.user)  # no scope beyond the creator's role
     if not form.is_valid():
         return _page(request, form)
     token, raw = form.create()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import secrets
 import sys
 from collections.abc import Mapping, Sequence
@@ -98,6 +99,14 @@ def env_seconds(
     return value
 
 
+def env_url(name: str) -> str:
+    """An http(s) address without a query, or "" when unset; anything else stops the start with its name."""
+    value = os.environ.get(name, "").strip()
+    if value and (not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value)):
+        raise ImproperlyConfigured(f"{name} must be an http:// or https:// address, got {value!r}.")
+    return value
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
 
@@ -158,6 +167,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.OperatorTimezoneMiddleware",
+    "config.middleware.AuditMiddleware",  # who is acting, for the audit trail (after authentication)
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -302,6 +312,8 @@ VIGIA_FETCH_MAX_BYTES = env_int("VIGIA_FETCH_MAX_BYTES", 5 * 1024 * 1024)
 VIGIA_FETCH_MAX_REDIRECTS = env_int("VIGIA_FETCH_MAX_REDIRECTS", 5)
 VIGIA_FETCH_RETRIES = env_int("VIGIA_FETCH_RETRIES", 2)  # quick retries inside one check
 VIGIA_USER_AGENT = os.environ.get("VIGIA_USER_AGENT", "Vigia/0.1 (self-hosted change monitor; rate-limited)")
+# The dashboard's address as people reach it (https://vigia.example.org): links in messages, digests and alerts.
+VIGIA_BASE_URL = env_url("VIGIA_BASE_URL")
 VIGIA_SOURCE_BROKEN_AFTER = env_int("VIGIA_SOURCE_BROKEN_AFTER", 3)  # consecutive failures = broken
 
 # --- Monitored people (DJEN court journal) ------------------------------------------------------
@@ -328,6 +340,17 @@ VIGIA_DELIVERY_STALE_AFTER = env_int(
     "VIGIA_DELIVERY_STALE_AFTER", int(VIGIA_STALE_AFTER) + VIGIA_DELIVERY_SEND_TIMEOUT + 30
 )
 VIGIA_CHANNEL_PROBE_SECONDS = env_float("VIGIA_CHANNEL_PROBE_SECONDS", 60.0)  # a down channel: one try this often
+# Alert notices wait this long, so alerts arriving together go out as one message per recipient (0: at once);
+# with VIGIA_ALERT_FLOOD_SECONDS, a recipient's alerts within that time of their last alert message are gathered
+# into one message at its end (fewer messages, later ones; 0: off).
+VIGIA_ALERT_GROUP_SECONDS = env_float("VIGIA_ALERT_GROUP_SECONDS", 1.0)
+VIGIA_ALERT_FLOOD_SECONDS = env_float("VIGIA_ALERT_FLOOD_SECONDS", 0.0)
+# --- The system watchdog (channels_app.watchdog): every live process checks Vigia itself, alerts on `system` ---
+VIGIA_WATCHDOG_ENABLED = env_bool("VIGIA_WATCHDOG_ENABLED", True)
+VIGIA_WATCHDOG_AFTER_SECONDS = env_float("VIGIA_WATCHDOG_AFTER_SECONDS", 120.0)  # a condition lasting this long alerts
+VIGIA_WATCHDOG_INTERVAL_SECONDS = env_seconds("VIGIA_WATCHDOG_INTERVAL_SECONDS", 15.0, 0.1, 3600.0)  # per process
+VIGIA_WATCHDOG_QUEUE_AGE_SECONDS = env_float("VIGIA_WATCHDOG_QUEUE_AGE_SECONDS", 300.0)  # oldest waiting task
+VIGIA_WATCHDOG_WEBHOOK_URL = os.environ.get("VIGIA_WATCHDOG_WEBHOOK_URL", "").strip()  # told directly: database down
 VIGIA_DELIVERY_MAX_PACE_WAIT = env_float("VIGIA_DELIVERY_MAX_PACE_WAIT", 5.0)  # longer: wait in line, not asleep
 VIGIA_EMAIL_DOMAIN = os.environ.get("VIGIA_EMAIL_DOMAIN", "vigia.local")  # right side of our Message-IDs
 # --- Secrets at rest (channels_app.crypto) ---
@@ -375,6 +398,7 @@ Q_CLUSTER = {
 
 # --- Retention (scheduler.shared.retention; the daily "Prune history" job). Ages in days; 0 keeps forever. ---
 VIGIA_RETAIN_RUNS_DAYS = env_int("VIGIA_RETAIN_RUNS_DAYS", 90)  # finished runs (each job's latest is kept)
+VIGIA_RETAIN_AUDIT_DAYS = env_int("VIGIA_RETAIN_AUDIT_DAYS", 365)  # the audit trail: who changed what
 VIGIA_RETAIN_TASKS_DAYS = env_int("VIGIA_RETAIN_TASKS_DAYS", 7)  # django-q2's task records
 VIGIA_RETAIN_DELIVERIES_DAYS = env_int("VIGIA_RETAIN_DELIVERIES_DAYS", 90)  # finished deliveries, then their events
 VIGIA_RETAIN_ITEM_HISTORY_DAYS = env_int("VIGIA_RETAIN_ITEM_HISTORY_DAYS", 180)  # item revisions (latest kept)

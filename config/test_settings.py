@@ -22,6 +22,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The shared per-host rate limit is exercised by its own tests; elsewhere it would only slow tests down.
 VIGIA_HOST_RATE = 1000.0
 VIGIA_API_RATE_PER_MINUTE = 0  # the API's rate limit likewise: its tests give their tokens a rate of their own
+VIGIA_ALERT_GROUP_SECONDS = 0.0  # alerts go at once; the tests of grouping hold them themselves
 VIGIA_SYSTEM_JOBS = False  # tests create the people cycle jobs themselves when they need them
 
 # Outbound safety: the tests' loopback stand-ins are allowed explicitly. Exported, so every process the

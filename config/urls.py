@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from config import api, health, kinds, metrics, users, views
+from config import api, audit, health, kinds, metrics, users, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -12,6 +12,7 @@ urlpatterns = [
     path("metrics", metrics.metrics, name="metrics"),  # bearer token, no session (config.metrics)
     path("", include(views.urls)),  # the overview's force-sync buttons
     path("", include(users.urls)),  # /users/: accounts and their roles (the admin role)
+    path("", include(audit.urls)),  # /audit/: who changed what and when (the admin role)
     path("kinds/<slug:endpoint>/fields/", kinds.kind_fields_view, name="kind_fields"),  # the kind select's swap
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -18,3 +18,18 @@ class ScrapersConfig(AppConfig):
         from scrapers import topics
 
         topics.register()  # sources and people, in words, for the subscription forms
+        from scrapers import alerts
+
+        alerts.register()  # their failure alerts (channels_app.alerts)
+        from scrapers import watchdog
+
+        watchdog.register()  # DJEN and source hosts failing for every request (channels_app.watchdog)
+
+        from scheduler.shared import audit
+
+        # Who changed a source or a person (the checks' own bookkeeping is not a change).
+        audit.track(
+            "scrapers.Source",
+            ignore=["etag", "content_fingerprint", "consecutive_failures", "broken"],
+        )
+        audit.track("scrapers.MonitoredPerson", ignore=["normalized_name"])

@@ -9,7 +9,11 @@ from django.utils.translation import gettext_lazy
 from channels_app import topics
 from scrapers.models import MonitoredPerson, Source
 
-BROKEN = (gettext_lazy("Source broken or recovered"), ("source.broken", "source.recovered"))
+BROKEN = (gettext_lazy("Source broken or recovered"), ("source.broken", "source.still_broken", "source.recovered"))
+CHECK_FAILING = (
+    gettext_lazy("Check failing or recovered"),
+    ("person.failing", "person.still_failing", "person.recovered"),
+)
 EXPIRED = (gettext_lazy("Monitoring expired"), ("people.expired",))
 
 
@@ -50,7 +54,7 @@ def register() -> None:
             plural=gettext_lazy("People"),
             any_label=gettext_lazy("Any person"),
             lookup=_people,
-            events=[(gettext_lazy("New publication"), ("publication.new",))],
+            events=[(gettext_lazy("New publication"), ("publication.new",)), CHECK_FAILING],
             order=20,
         )
     )

@@ -84,6 +84,12 @@ def clean_http_url(value: str | None) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(_("Use an http:// or https:// address with a host."))
+    if parts.username is not None or parts.password is not None:
+        # The address is a setting shown on the channel's page: a password inside it would be shown to everyone
+        # who may read the page. The channel's own secret (a token, a signing secret) is where it belongs.
+        raise ValidationError(
+            _("Leave the user and password out of the address: it is shown on the channel's page."), code="userinfo"
+        )
     # Loopback, private, link-local... addresses are refused unless VIGIA_OUTBOUND_ALLOW lists them (a
     # self-hosted provider on a private network is added there). Names are resolved at send time.
     outbound.validate_url(value)

@@ -12,7 +12,7 @@ and a number beyond a bigint fails in the database driver.
 import json
 import re
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from django import forms
@@ -339,3 +339,34 @@ def resolve_masked(headers: dict[str, Any], stored: object) -> dict[str, Any]:
             params={"names": ", ".join(missing), "mask": SECRET_MASK},
         )
     return {name: old[name] if value == SECRET_MASK else value for name, value in headers.items()}
+
+
+def check_time_zone(value: object) -> None:
+    """A model field's validator: an IANA zone name Vigia knows (empty is the field's own business)."""
+    if not value:
+        return
+    from scheduler.schedules import ScheduleError, get_zone  # the schedule math owns the zone list
+
+    try:
+        get_zone(str(value))
+    except ScheduleError as exc:
+        raise ValidationError(str(exc), code="time_zone") from exc
+
+
+def at_least_a_minute(value: object) -> None:
+    """A period an operator sets (a reminder, a dead man's switch): at least a minute, at most a year."""
+    if value is None:
+        return
+    if not isinstance(value, timedelta) or value < timedelta(minutes=1):
+        raise ValidationError(_("Choose at least one minute."), code="too_short")
+    if value > timedelta(days=366):
+        raise ValidationError(_("Choose at most a year."), code="too_long")
+
+
+def not_negative_duration(value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, timedelta) or value < timedelta(0):
+        raise ValidationError(_("Choose a period of zero or more."), code="negative")
+    if value > timedelta(days=366):
+        raise ValidationError(_("Choose at most a year."), code="too_long")

@@ -19,6 +19,7 @@ the page that swaps the fields when the kind changes lives in the composition ro
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from django import forms
 from django.forms.boundfield import BoundField
@@ -219,7 +220,7 @@ def render(
         if data is not None:
             form = _settings_form(registry, entry, data=data, files=files, **shown_as)
         else:
-            public = {key: value for key, value in parsed.items() if key not in all_secrets}
+            public = {key: masked_url(value) for key, value in parsed.items() if key not in all_secrets}
             form = _settings_form(registry, entry, initial=public, **shown_as)
         for key, sub in form.fields.items():
             sub.disabled = sub.disabled or field.disabled
@@ -269,8 +270,20 @@ def _json_text(values: Any, parsed: dict[str, Any], secrets: set[str]) -> str:
     shown back); unparsable text as typed, unless it seems to hold a secret."""
     if isinstance(values, str) and not isinstance(_loads(values), dict):
         return "" if any(f'"{key}"' in values for key in secrets) else values
-    public = {key: value for key, value in parsed.items() if key not in secrets}
+    public = {key: masked_url(value) for key, value in parsed.items() if key not in secrets}
     return json.dumps(public, ensure_ascii=False, indent=2) if public else "{}"
+
+
+def masked_url(value: Any) -> Any:
+    """A setting as shown: an address saved with a password inside (before addresses refused them) shows
+    ******** in its place; anything else as it is."""
+    if not isinstance(value, str) or "@" not in value or "://" not in value:
+        return value
+    parts = urlsplit(value)
+    if parts.password is None:
+        return value
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:********@{host}"))
 
 
 def _loads(text: str) -> Any:

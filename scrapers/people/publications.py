@@ -23,6 +23,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
 from django.utils import timezone
 
+from channels_app import alerts
 from channels_app.events import publish
 from scheduler.errors import JobError
 from scheduler.shared import rawsql
@@ -168,12 +169,15 @@ def store(person: MonitoredPerson, found: Found, outcome: Outcome, now: datetime
         outcome.new = [match.publication_id for match in matches if match.publication_id in new]
         _announce(person, outcome.new, ids, found)
         first = person.first_check == MonitoredPerson.FirstCheck.PENDING or not person.last_success_at
+        failing = bool(person.last_error)  # read before this check: no alert look otherwise
         changes: dict[str, object] = {"last_checked_at": now, "last_success_at": now, "last_error": ""}
         if first:
             changes["first_check"] = MonitoredPerson.FirstCheck.DONE
         _update_person(person.pk, changes)
         for name, value in changes.items():
             setattr(person, name, value)
+        if failing:
+            alerts.succeeded(person.topic, extra={"person_name": person.name})
 
 
 def _publication_ids(found: Found, now: datetime) -> dict[int, int]:
@@ -245,3 +249,5 @@ def record_failure(person: MonitoredPerson, exc: JobError, now: datetime) -> Non
     if person.first_check == MonitoredPerson.FirstCheck.PENDING and getattr(exc, "permanent", False):
         changes["first_check"] = MonitoredPerson.FirstCheck.FAILED
     MonitoredPerson.objects.filter(pk=person.pk).update(**changes)
+    # N failed checks in a row (the person's policy, default 3) alert `person:<id>` (channels_app.alerts).
+    alerts.failed(person.topic, str(exc), name=person.name, now=now, extra={"person_name": person.name})

@@ -225,6 +225,8 @@ class HostBudgetForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if not self.instance._state.adding:
             del self.fields["host"]  # the name is the primary key: changing it would save a second row
+        if "per_second" not in self.fields:  # shown read-only (view permission only): nothing to explain
+            return
         self.fields["per_second"].help_text = _(
             "Requests per second to this host, shared by every worker. "
             "Empty: the default, VIGIA_HOST_RATE (%(rate)s/s)."

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from channels_app import alerts
 from channels_app.events import publish
+from channels_app.models import Watch
 from scheduler.errors import JobDataError, JobError, PermanentError
 from scheduler.shared import recorded
 from scrapers.models import SELECTORS_BROKEN, Item, ItemRevision, Source
@@ -303,14 +304,16 @@ def record_success(source: Source, outcome: Outcome, now: datetime) -> None:
             last_modified=outcome.last_modified,
             content_fingerprint=outcome.fingerprint,
         )
+    failing = source.broken or source.consecutive_failures > 0  # read before this check: no alert look otherwise
     Source.objects.filter(pk=source.pk).update(**changes)
     for name, value in changes.items():
         setattr(source, name, value)
-    # Flip the flag with a conditional UPDATE so "recovered" is announced once, even with concurrent checks.
-    # (A check that began before another marked the source broken leaves the flag to the next success.)
-    if source.broken and Source.objects.filter(pk=source.pk, broken=True).update(broken=False):
-        source.broken = False
-        _health_event(source, "source.recovered", "")
+    if failing:
+        # The alert's state moves under its row lock, so "recovered" is announced once even with concurrent
+        # checks; the page's flag follows it.
+        alerts.succeeded(source.topic, extra={"source_name": source.name})
+        if source.broken and Source.objects.filter(pk=source.pk, broken=True).update(broken=False):
+            source.broken = False
     log.info("source checked", extra={"source": source.pk, **outcome.summary()})
 
 
@@ -322,16 +325,20 @@ def record_failure(source: Source, error: str, now: datetime) -> None:
         last_check={"status": "failed", "found": 0, "new": 0, "updated": 0, "error": error[:5000]},
         consecutive_failures=F("consecutive_failures") + 1,
     )
-    threshold = settings.VIGIA_SOURCE_BROKEN_AFTER
-    if Source.objects.filter(pk=source.pk, broken=False, consecutive_failures__gte=threshold).update(broken=True):
-        _health_event(source, "source.broken", error)
     source.refresh_from_db()
+    # The source's policy (channels_app.alerts: N failures in a row, default VIGIA_SOURCE_BROKEN_AFTER) decides
+    # when it is broken; the alert goes to `source:<id>` and `sources:broken`, once per recipient.
+    watch = alerts.failed(
+        source.topic,
+        error,
+        name=source.name,
+        now=now,
+        count=source.consecutive_failures,
+        extra={"source_name": source.name},
+    )
+    if watch.state == Watch.State.ALERTING and not source.broken:
+        source.broken = bool(Source.objects.filter(pk=source.pk, broken=False).update(broken=True)) or source.broken
     log.warning("source check failed", extra={"source": source.pk, "error": error[:300]})
-
-
-def _health_event(source: Source, event_type: str, error: str) -> None:
-    event = {"type": event_type, "source": source.pk, "source_name": source.name, "error": error}
-    transaction.on_commit(lambda: publish(source.topic, event, also=["sources:broken"]))  # once per recipient
 
 
 def _digest(parts: list[object]) -> str:

@@ -302,9 +302,13 @@ def test_an_event_its_topic_never_publishes_is_refused_in_words(someone, objects
 
     assert form.errors == {"event_types": ["Never published on Source: Gincana 2026: New publication."]}
     # One box may stand for two types; the stored list is flat.
-    data = {"recipient": someone.pk, "topic": source, "event_types": ["item.new", "source.broken,source.recovered"]}
+    data = {
+        "recipient": someone.pk,
+        "topic": source,
+        "event_types": ["item.new", "source.broken,source.still_broken,source.recovered"],
+    }
     saved = SubscriptionForm(data=data).save()
-    assert saved.event_types == ["item.new", "source.broken", "source.recovered"]
+    assert saved.event_types == ["item.new", "source.broken", "source.still_broken", "source.recovered"]
 
 
 def test_a_repeated_topic_is_a_field_error_and_topics_are_offered(someone, objects):
@@ -318,7 +322,7 @@ def test_a_repeated_topic_is_a_field_error_and_topics_are_offered(someone, objec
     assert '<select name="topic"' in page and '<optgroup label="Sources">' in page
     assert '<option value="sources:broken">Any source broken or recovered</option>' in page
     assert f'<option value="{source}">Gincana 2026</option>' in page
-    assert 'value="source.broken,source.recovered"' in page and "Source broken or recovered" in page
+    assert 'value="source.broken,source.still_broken,source.recovered"' in page and "Source broken or recovered" in page
 
 
 def test_a_stored_topic_not_offered_stays_selected(someone):

@@ -340,7 +340,8 @@ def test_a_recipient_is_edited_and_deleted(staff_client, db):
 def test_the_recipient_page_lists_subscriptions_and_suggests_topics(staff_client, django_assert_max_num_queries, db):
     channel = make_channel()
     person = recipient(channel, topics=[f"source:{n}" for n in range(30)], event_types=["item.new"])
-    with django_assert_max_num_queries(10):  # the 30 sources' names in one query; + the role's permissions
+    # one query per family (sources, people, jobs, channels); + the role's permissions
+    with django_assert_max_num_queries(11):
         body = staff_client.get(url("recipient", person.pk)).content.decode()
     assert "Source #29 (deleted)" in body and "New item" in body and "item.new" not in body.split("<select")[0]
     assert '<option value="job:*:failed">Any job failing</option>' in body  # from the topic registry

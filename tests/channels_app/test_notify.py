@@ -55,7 +55,7 @@ def test_topics_are_described_in_words_in_one_query_per_family(source, django_as
         "source:*": ("Any source", None),
         "api:x": ("api:x", None),
     }
-    assert topics.in_words(["item.new", "source.broken", "source.recovered"]) == (
+    assert topics.in_words(["item.new", "source.broken", "source.still_broken", "source.recovered"]) == (
         "New item, Source broken or recovered"
     )
     assert topics.in_words([]) == "all events"
@@ -118,12 +118,12 @@ def test_the_recipient_page_lists_subscriptions_by_name_with_links_and_events_in
 
 
 def test_the_recipient_page_subscribes_to_a_chosen_object(staff_client, group, source):
-    data = {"topic": source.topic, "event_types": ["source.broken,source.recovered"]}
+    data = {"topic": source.topic, "event_types": ["source.broken,source.still_broken,source.recovered"]}
 
     response = staff_client.post(reverse("channels_app:subscription_new", args=[group.pk]), data, **HTMX)
 
     assert response["HX-Redirect"] == reverse("channels_app:recipient", args=[group.pk])
-    assert Subscription.objects.get().event_types == ["source.broken", "source.recovered"]
+    assert Subscription.objects.get().event_types == ["source.broken", "source.still_broken", "source.recovered"]
 
 
 # --- the Notify panel on a source's page -----------------------------------------------------------------
@@ -161,14 +161,15 @@ def test_the_panels_form_offers_recipients_by_channel_and_the_sources_events_all
     assert panel.index("Grupo Gincana") < panel.index("ops@example.org")  # the active ones first
     for value, words in [("item.new", "New item"), ("item.updated", "Changed item")]:
         assert f'value="{value}" id="notify-event_types_' in panel and words in panel
-    assert 'value="source.broken,source.recovered"' in panel and "Source broken or recovered" in panel
+    broken = "source.broken,source.still_broken,source.recovered"  # the alert, its reminders, its recovery
+    assert f'value="{broken}"' in panel and "Source broken or recovered" in panel
     assert panel.count("checked") == 3 and "New publication" not in panel and "Run failed" not in panel
     assert f'hx-post="{NOTIFY}" hx-target="#notify" hx-swap="outerHTML"' in panel
     assert "csrfmiddlewaretoken" in panel
 
 
 def test_all_events_ticked_is_stored_as_all_events(staff_client, group, source):
-    every = ["item.new", "item.updated", "source.broken,source.recovered"]
+    every = ["item.new", "item.updated", "source.broken,source.still_broken,source.recovered"]
 
     staff_client.post(NOTIFY, {"topic": source.topic, "recipient": group.pk, "event_types": every}, **HTMX)
 
@@ -179,12 +180,16 @@ def test_all_events_ticked_is_stored_as_all_events(staff_client, group, source):
 def test_subscribing_again_updates_the_events(staff_client, group, source):
     Subscription.objects.create(recipient=group, topic=source.topic, event_types=["item.new"])
 
-    data = {"topic": source.topic, "recipient": group.pk, "event_types": ["source.broken,source.recovered"]}
+    data = {
+        "topic": source.topic,
+        "recipient": group.pk,
+        "event_types": ["source.broken,source.still_broken,source.recovered"],
+    }
     response = staff_client.post(NOTIFY, data, **HTMX)
 
     assert response.status_code == 200 and "error" not in panel_of(response.content.decode())
     assert list(Subscription.objects.values_list("topic", "event_types")) == [
-        (source.topic, ["source.broken", "source.recovered"])
+        (source.topic, ["source.broken", "source.still_broken", "source.recovered"])
     ]
 
 
@@ -256,7 +261,8 @@ def test_the_person_page_panel(staff_client, group):
     page = reverse("scrapers:person", args=[person.pk])
     assert "New publication" in panel_of(staff_client.get(page).content.decode())
 
-    data = {"topic": person.topic, "recipient": group.pk, "event_types": ["publication.new"]}
+    every = ["publication.new", "person.failing,person.still_failing,person.recovered"]
+    data = {"topic": person.topic, "recipient": group.pk, "event_types": every}
     panel = staff_client.post(NOTIFY, data, **HTMX).content.decode()
 
     assert "Grupo Gincana" in panel and "all events" in panel

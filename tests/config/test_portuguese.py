@@ -31,8 +31,8 @@ from django.test import Client, RequestFactory, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone, translation
 
+from channels_app import alerts, rendering, tokens
 from channels_app import jobs as channel_jobs
-from channels_app import rendering, tokens
 from channels_app.kinds.base import channel_kinds
 from channels_app.models import (
     Callback,
@@ -43,6 +43,7 @@ from channels_app.models import (
     MessageTemplate,
     Recipient,
     Subscription,
+    Watch,
 )
 from scheduler import dispatch, endings, job_kinds, lease, liveness, periodic, schedules, services
 from scheduler.execution import execute_run
@@ -451,6 +452,14 @@ def build_world(client):
     assert set(scraper_kinds.names()) <= set(Source.objects.values_list("kind", flat=True))
     assert set(channel_kinds.names()) <= set(Channel.objects.values_list("kind", flat=True))
     world["user"] = get_user_model().objects.create_user("leitora", password="x")  # /users/<pk>/…
+    # alerts in every state: a source failing, a job alerting (acknowledged, silenced) with a dead man's switch
+    source_subject = f"source:{world['source_html'].pk}"
+    alerts.failed(source_subject, "HTTP 503", name=world["source_html"].name)
+    job_subject = f"job:{world['job'].pk}"
+    world["watch"] = alerts.failed(job_subject, "boom", name=world["job"].name)
+    alerts.acknowledge(world["watch"], "operadora")
+    alerts.silence(world["watch"], timezone.now() + timedelta(hours=1), "operadora")
+    Watch.objects.filter(subject=job_subject).update(expect_every=timedelta(hours=2), remind_every=timedelta(hours=1))
     return world
 
 
@@ -489,6 +498,8 @@ ACTIONS = {
     "scheduler:cron_preview",
     "scrapers:source_preview",
     "channels_app:template_preview",
+    "channels_app:alert_act",
+    "channels_app:alert_policy",
 }
 # The object each <int:pk> of a URL names.
 OBJECTS = {
@@ -675,6 +686,19 @@ def test_every_page_reads_in_portuguese(operadora):
     reader.post(reverse("scheduler:cron_preview"), {"cron": "61 * * * *", "timezone": "Marte/Base"})
     reader.post(reverse("scheduler:cron_preview"), {"cron": "0 9 * * 1-5", "timezone": "America/Sao_Paulo"})
     reader.post(reverse("scheduler:cron_preview"), {"cron": "0 0 30 2 *", "timezone": "UTC"})
+    for show in ("alerting", "silenced"):
+        reader.get(reverse("channels_app:alerts") + f"?show={show}")
+    subject = f"job:{world['job'].pk}"
+    for headers in ({}, HTMX):  # the alert panel's policy form and actions, with bad values
+        reader.post(reverse("channels_app:alert_policy"), {"subject": subject, "alert_after": "0"}, **headers)
+        policy = {field: BAD for field in ("alert_after", "remind_minutes", "expect_every", "expect_grace")}
+        reader.post(reverse("channels_app:alert_policy"), {"subject": subject, **policy}, **headers)
+        reader.post(reverse("channels_app:alert_policy"), {"subject": subject, "remind_every": "other"}, **headers)
+        reader.post(reverse("channels_app:alert_policy"), {"subject": subject, "alert_after": "2"}, **headers)
+        for do in ("acknowledge", "1h", "unsilence"):
+            reader.post(reverse("channels_app:alert_act"), {"subject": subject, "do": do, "where": "panel"}, **headers)
+        reader.post(reverse("channels_app:alert_act"), {"subject": subject, "do": "until", "until": BAD}, **headers)
+        reader.post(reverse("channels_app:alert_act"), {"subject": subject, "do": "until", "where": "list"}, **headers)
     upload = SimpleUploadedFile("pessoas.txt", b"\x00\x01", content_type="text/plain")
     reader.post(reverse("scrapers:people_import"), {"file": upload})
 

@@ -196,7 +196,7 @@ def test_job_page_shows_the_job_its_runs_and_the_form(db, staff_client, django_a
     job = make_job(name="page job", schedule_type="cron", cron="30 8 * * *", timezone="Europe/Lisbon")
     for n in range(60):
         add_run(job, "failed" if n % 2 else "succeeded", minutes_ago=n + 1)
-    with django_assert_max_num_queries(8):  # + the Notify panel's subscriptions and recipients, the role
+    with django_assert_max_num_queries(9):  # + the Notify panel's subscriptions and recipients, the role, alerts
         response = staff_client.get(job_url(job))
     body = response.content.decode()
     assert "page job" in body and 'value="30 8 * * *"' in body

@@ -202,7 +202,7 @@ def test_the_source_page_costs_a_bounded_number_of_queries(viewer_client, django
     made = source()
     for number in range(30):
         Item.objects.create(source=made, key=str(number), title=f"T{number}", content_hash="x")
-    with django_assert_max_num_queries(7):  # session, user, role, source, runs, items
+    with django_assert_max_num_queries(8):  # session, user, role, source, runs, items, its alert state
         response = viewer_client.get(reverse("scrapers:source", args=[made.pk]))
     assert response.status_code == 200 and len(response.context["latest"]) == 20
 

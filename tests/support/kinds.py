@@ -107,3 +107,20 @@ class UsesABudget(JobKind):
 
         waited = budgets.wait_for(params["budget"], params["per_second"])
         return {"waited": round(waited, 3), "went_at": time.time()}
+
+
+@register
+class FailRuns(JobKind):
+    """Fails its job's first `runs` runs for good (one attempt each), then succeeds: a job that breaks and
+    recovers, run after run."""
+
+    name = "test_fail_runs"
+
+    class Params(forms.Form):
+        runs = forms.IntegerField(min_value=0)
+
+    def run(self, params, context):
+        failed = Run.objects.filter(job_id=context.job_id, status__in=["failed", "timed_out"]).count()
+        if failed < params["runs"]:
+            raise PermanentError(f"planned failure {failed + 1}")
+        return {"failed_before": failed}
