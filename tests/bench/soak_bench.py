@@ -13,7 +13,13 @@ through the login form and poll the overview, the queue fragment (HTMX), the run
 - failures not caused by upstreams (target 0): runs in the window that failed, timed out or were
   cancelled for any reason but an HTTP error answered by a loopback site, runs not final 60 s after the
   window, dashboard answers 5xx or not answered at all, and processes that exited;
-- start lag, started_at − scheduled_for, of the window's runs (p99 target ≤ 0.5 s).
+- start lag, started_at − scheduled_for, of the window's runs (p99 target ≤ 0.5 s);
+- alerts: one more upstream (its own loopback site) serves ALERT_SOURCES sources polled every 2 s and goes down
+  for OUTAGE seconds (2 minutes; --quick: 45 s) during the run, then comes back. Each of its sources must be
+  announced broken (at its N-th failure in a row, the default policy's 3) and recovered, exactly once, to a
+  WhatsApp recipient on a loopback Wuzapi, with production's alert settings (a 1 s grouping hold): alerts sent,
+  missed and duplicated, and the latency from the failure (or success) that decided it, as recorded with the
+  event in the same transaction, to the provider accepting the message (p99 targets ≤ 2 s).
 """
 
 import multiprocessing
@@ -36,6 +42,7 @@ from django.core.management import CommandError
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from channels_app.models import Channel, Delivery, Event, Recipient, Subscription
 from scheduler import lease
 from scheduler.models import Job, Run
 from scheduler.processes import MANAGE, stop
@@ -46,10 +53,22 @@ from scrapers.sources.services import sync_job
 from tests.bench import engine, memory, register
 from tests.bench.figures import percentile, seconds
 from tests.loopback.server import LoopbackServer, Response
+from tests.loopback.wuzapi import FakeWuzapi
 
 SITES, SOURCES, INTERVAL, WORKERS, WEB_WORKERS = 4, 200, 10, 4, 2
 POLLERS, POLL_EVERY, WARM_UP, SETTLE = 5, 2.0, 30, 60
-TARGETS = {"rss_growth_max_pct": 10, "non_upstream_failures": 0, "start_lag_p99_s": 0.5}
+TARGETS = {
+    "rss_growth_max_pct": 10,
+    "non_upstream_failures": 0,
+    "start_lag_p99_s": 0.5,
+    "alerts_missed": 0,
+    "alerts_duplicated": 0,
+    "alert_latency_p99_s": 2.0,
+    "recovery_latency_p99_s": 2.0,
+}
+ALERT_SOURCES, ALERT_INTERVAL = 5, 2
+OUTAGE_AT = 100  # seconds after the sites start: past the start-up and the warm-up
+HEALTH_TYPES = ("source.broken", "source.recovered")
 CONFIG = {"items": "li.task", "title": "h3", "link": "a@href", "body": "p", "id": "@data-id"}
 PAGES = [("/", {}), ("/queue/", {"HX-Request": "true"}), ("/runs/", {}), ("/jobs/", {})]
 ALLOW = "127.0.0.1,localhost"  # the outbound guard's allow-list: the loopback sites are ours
@@ -65,10 +84,12 @@ def run(env, quick, say, log_dir):
     # collected into a directory of their own.
     env = {**env, "DEBUG": "0", "VIGIA_OUTBOUND_ALLOW": ALLOW, "VIGIA_STATIC_ROOT": str(log_dir / "static")}
     connections.close_all()  # the upstream process is forked: it must not share this connection
-    with Upstreams(SITES) as upstreams:
+    outage = 45 if quick else 120
+    with Upstreams(SITES + 1, outage=outage) as upstreams, FakeWuzapi() as wuzapi:
         # The people cycle would call the real DJEN: only the soak's sources and the delivery sweep run.
         Job.objects.update(enabled=False, next_run_at=None)
-        make_sources(upstreams.urls)
+        make_sources(upstreams.urls[:SITES])
+        watched = make_alert_sources(upstreams.urls[SITES], wuzapi)
         users = [
             get_user_model().objects.create_user(f"soak{i}", password=PASSWORD, is_staff=True).username
             for i in range(POLLERS)
@@ -100,7 +121,10 @@ def run(env, quick, say, log_dir):
             exited = [name for name, child in children.items() if child.poll() is not None]
             runs = Run.objects.filter(scheduled_for__gte=t0, scheduled_for__lt=t1)
             _wait(lambda: not runs.exclude(status__in=Run.FINAL).exists(), SETTLE, "the window's runs", fail=False)
+            expected = 2 * len(watched)
+            _wait(lambda: len(wuzapi.messages) and _notices_sent(watched) >= expected, SETTLE, "the alerts", fail=False)
         served = upstreams.counts()
+        alerting = alert_figures(watched, wuzapi, say)
     hosts = {ratelimit.host_key(site) for site in upstreams.urls}
     figures = run_figures(runs, hosts, window, say)
     dashboard = pollers.figures(t0, t1)
@@ -122,6 +146,7 @@ def run(env, quick, say, log_dir):
         "upstream_requests": served["requests"],
         "upstream_503s": served["unavailable"],
         "items_stored": Item.objects.count(),
+        **alerting,
         # All the soak's processes (web included), per run that ran: what one check costs end to end.
         "cpu_ms_per_run": round(sum(cpu.values()) * 1000 / max(figures["runs_total"] - figures["skipped_runs"], 1), 1),
         "cpu_s_by_role": cpu,
@@ -137,6 +162,76 @@ def run(env, quick, say, log_dir):
         "pollers": POLLERS,
         "quick": quick,
         "targets": TARGETS,
+    }
+
+
+def make_alert_sources(site, wuzapi):
+    """ALERT_SOURCES sources every ALERT_INTERVAL s on the site that will go down, and one WhatsApp recipient told
+    when each breaks and recovers."""
+    config = kinds.clean_config("html", CONFIG)
+    ratelimit.set_rate(ratelimit.host_key(site), 100_000)
+    channel = Channel.objects.create(
+        name="Soak WhatsApp", kind="wuzapi", config={"base_url": wuzapi.url}, secrets={"token": wuzapi.token}
+    )
+    person = Recipient.objects.create(channel=channel, address="5511900000000", label="Plantão")
+    sources = []
+    for index in range(ALERT_SOURCES):
+        source = Source.objects.create(
+            name=f"Soak alert source {index}",
+            kind="html",
+            url=f"{site}/a/{index}",
+            config=config,
+            timeout_seconds=5,
+            interval_seconds=ALERT_INTERVAL,
+            timezone="UTC",
+        )
+        sync_job(source)
+        Subscription.objects.create(recipient=person, topic=source.topic, event_types=list(HEALTH_TYPES))
+        sources.append(source)
+    return sources
+
+
+def _notices(sources):
+    return Delivery.objects.filter(event__topic__in=[s.topic for s in sources], event__type__in=HEALTH_TYPES)
+
+
+def _notices_sent(sources):
+    return _notices(sources).filter(status__in=[Delivery.Status.SENT, Delivery.Status.GROUPED]).count()
+
+
+def alert_figures(sources, wuzapi, say):
+    """Each alert source broken and recovered once: what reached the provider, and how long after the check
+    that decided it (the event is recorded in that check's transaction). A notice grouped into another
+    message arrived with that message."""
+    offset = time.time() - time.monotonic()  # Arrival.at is this process's monotonic clock
+    arrived = {arrival.id: arrival.at + offset for arrival in wuzapi.messages.values()}
+    latencies = {kind: [] for kind in HEALTH_TYPES}
+    delivered = Counter()
+    for delivery in _notices(sources).select_related("event"):
+        carrier = f"vigia-{delivery.grouped_into_id}" if delivery.grouped_into_id else delivery.idempotency_key
+        if carrier not in arrived:
+            continue
+        delivered[(delivery.event.topic, delivery.event.type)] += 1
+        latencies[delivery.event.type].append(arrived[carrier] - delivery.event.created_at.timestamp())
+    events = Counter(
+        Event.objects.filter(topic__in=[s.topic for s in sources], type__in=HEALTH_TYPES).values_list("topic", "type")
+    )
+    expected = [(source.topic, kind) for source in sources for kind in HEALTH_TYPES]
+    missed = sum(1 for key in expected if not delivered[key])
+    duplicated = sum(count - 1 for count in events.values() if count > 1)
+    duplicated += sum(count - 1 for count in delivered.values() if count > 1)
+    say(f"  alerts: {sum(delivered.values())} of {len(expected)} notices in {len(arrived)} WhatsApp messages")
+    broken, recovered = latencies["source.broken"], latencies["source.recovered"]
+    return {
+        "alerts_expected": len(expected),
+        "alerts_sent": sum(delivered.values()),
+        "alerts_missed": missed,
+        "alerts_duplicated": duplicated,
+        "alert_messages": len(arrived),
+        "alert_latency_p50_s": round(percentile(broken, 0.5), 3) if broken else None,
+        "alert_latency_p99_s": round(percentile(broken, 0.99), 3) if broken else None,
+        "recovery_latency_p50_s": round(percentile(recovered, 0.5), 3) if recovered else None,
+        "recovery_latency_p99_s": round(percentile(recovered, 0.99), 3) if recovered else None,
     }
 
 
@@ -223,7 +318,10 @@ class Upstreams:
     """`count` loopback organizer sites (one port each) served by a forked process, so serving them never
     competes with the pollers for this process's GIL. Counts requests and 503s in shared memory."""
 
-    def __init__(self, count):
+    def __init__(self, count, outage):
+        # The last site is the one that goes down, from OUTAGE_AT seconds from now for `outage` seconds.
+        self.outage_from = time.time() + OUTAGE_AT
+        self.outage_until = self.outage_from + outage
         context = multiprocessing.get_context("fork")
         self.requests, self.unavailable = context.Value("q", 0), context.Value("q", 0)
         # GET only, one request per connection (HTTP/1.0); no request log: the child would grow for nothing
@@ -254,11 +352,12 @@ class Upstreams:
         self.servers[0].serve_forever()
 
     def _answer(self, request):
-        index = int(request.target.rsplit("/", 1)[1]) if request.target.startswith("/s/") else 0
+        index = int(request.target.rsplit("/", 1)[1]) if request.target.startswith(("/s/", "/a/")) else 0
         now = time.time()
         with self.requests.get_lock():
             self.requests.value += 1
-        if down(index, now):
+        outage = request.target.startswith("/a/") and self.outage_from <= now < self.outage_until
+        if outage or (request.target.startswith("/s/") and down(index, now)):
             with self.unavailable.get_lock():
                 self.unavailable.value += 1
             status, payload = 503, b"busy"
