@@ -29,8 +29,10 @@ def test_bad_jobs_are_paused_with_their_reason_and_the_healthy_one_keeps_its_sch
     Job.objects.filter(pk=zone.pk).update(timezone="Atlantis/Capital")
     kind = make_job(name="kind gone", schedule_type="interval", interval_seconds=1, start_at=start)
     Job.objects.filter(pk=kind.pk).update(kind="uninstalled")
+    # Its params are checked by the worker when the run starts: a 3 s interval leaves a loaded machine the time
+    # to end that run (and pause the job) before the next occurrence is due.
     params = make_job(
-        name="params rejected", kind="test_sleep", params={"seconds": 0}, interval_seconds=1, start_at=start
+        name="params rejected", kind="test_sleep", params={"seconds": 0}, interval_seconds=3, start_at=start
     )
     Job.objects.filter(pk=params.pk).update(params={"seconds": "a while"})
 
