@@ -34,7 +34,11 @@ def test_the_walk_finds_the_forms_that_matter(site):
     actions = {form.action for form in forms}
     for expected in ("/jobs/new/", "/sources/new/", "/people/new/", "/admin/scheduler/job/add/"):
         assert expected in actions, sorted(actions)
+    # issue 16's inputs: alert policies and actions, digests (the Notify panel), recipients' quiet hours
+    for expected in ("/alerts/policy/", "/alerts/act/", "/notify/", "/channels/1/recipients/new/"):
+        assert expected in actions, sorted(actions)
     assert "/runs/" in paths and "/items/" in paths
+    assert "/alerts/" in paths and "/audit/" in paths
 
 
 def test_hostile_form_posts_never_fail_and_refusals_say_why_and_store_nothing(site):
