@@ -77,6 +77,42 @@ class Source(models.Model):
         default=False,
         help_text=gettext_lazy("Announce the items the first check finds (otherwise they are the baseline)."),
     )
+    # Adaptive polling: with a floor and a ceiling, the interval drops to the floor when a check finds
+    # something (tasks come in bursts) and backs off towards the ceiling while nothing changes.
+    poll_floor_seconds = models.FloatField(
+        verbose_name=gettext_lazy("Fastest poll (seconds)"),
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("Adaptive polling: the interval right after a check found something."),
+    )
+    poll_ceiling_seconds = models.FloatField(
+        verbose_name=gettext_lazy("Slowest poll (seconds)"),
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("Adaptive polling: the longest interval while nothing changes."),
+    )
+    # The adaptive interval now in force (None: the source's fixed interval or cron).
+    current_interval_seconds = models.FloatField(
+        verbose_name=gettext_lazy("Current interval (seconds)"), null=True, blank=True, editable=False
+    )
+    # Mirrors: other addresses of the same page (a static export...), tried in order when the URL fails.
+    fallback_urls = models.JSONField(verbose_name=gettext_lazy("Fallback URLs"), default=list, blank=True)
+    # A login step for a page behind a login: the form's address, the fields it posts (encrypted, write-only)
+    # and how success shows. The session's cookies are kept per source, encrypted, for every worker.
+    login_url = models.URLField(verbose_name=gettext_lazy("Login form URL"), max_length=2000, blank=True)
+    login_fields = EncryptedJSONField(verbose_name=gettext_lazy("Login fields"), default=dict, blank=True)
+    login_success_cookie = models.CharField(
+        verbose_name=gettext_lazy("Cookie set on success"), max_length=200, blank=True
+    )
+    login_success_text = models.CharField(
+        verbose_name=gettext_lazy("Text shown on success"), max_length=200, blank=True
+    )
+    session_cookies = EncryptedJSONField(
+        verbose_name=gettext_lazy("Session cookies"), default=dict, blank=True, editable=False
+    )
+    session_started_at = models.DateTimeField(
+        verbose_name=gettext_lazy("Session started at"), null=True, blank=True, editable=False
+    )
     # The source owns its job (Job.owner "source:<id>"): the job is deleted with the source, never alone.
     job = models.OneToOneField(
         Job, verbose_name=gettext_lazy("Job"), null=True, blank=True, on_delete=models.PROTECT, related_name="source"
@@ -152,6 +188,9 @@ class Item(models.Model):
     first_seen = models.DateTimeField(verbose_name=gettext_lazy("First seen"), default=utc_now)
     last_seen = models.DateTimeField(verbose_name=gettext_lazy("Last seen"), default=utc_now)
     revisions_count = models.PositiveIntegerField(verbose_name=gettext_lazy("Revisions"), default=0)
+    # The images and documents the item carries, as found on the page: [{"url": ..., "name": ...}]. Fetched
+    # once, when first sent (channels_app.attachments).
+    attachments = models.JSONField(verbose_name=gettext_lazy("Attachments"), default=list, blank=True)
 
     class Meta:
         verbose_name = gettext_lazy("item")

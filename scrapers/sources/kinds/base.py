@@ -37,6 +37,8 @@ class ParsedItem:
     key: str | None = None  # from the configured id selector/field; None: the link, else a content hash
     published_at: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # Images and documents the item carries: [{"url": absolute URL, "name": a file name or ""}].
+    attachments: list[dict[str, str]] = field(default_factory=list)
 
 
 class ParseError(Exception):
