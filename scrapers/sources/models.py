@@ -79,20 +79,20 @@ class Source(models.Model):
     )
     # Adaptive polling: with a floor and a ceiling, the interval drops to the floor when a check finds
     # something (tasks come in bursts) and backs off towards the ceiling while nothing changes.
-    poll_floor_seconds = models.FloatField(
+    poll_floor_seconds = models.PositiveIntegerField(
         verbose_name=gettext_lazy("Fastest poll (seconds)"),
         null=True,
         blank=True,
         help_text=gettext_lazy("Adaptive polling: the interval right after a check found something."),
     )
-    poll_ceiling_seconds = models.FloatField(
+    poll_ceiling_seconds = models.PositiveIntegerField(
         verbose_name=gettext_lazy("Slowest poll (seconds)"),
         null=True,
         blank=True,
         help_text=gettext_lazy("Adaptive polling: the longest interval while nothing changes."),
     )
     # The adaptive interval now in force (None: the source's fixed interval or cron).
-    current_interval_seconds = models.FloatField(
+    current_interval_seconds = models.PositiveIntegerField(
         verbose_name=gettext_lazy("Current interval (seconds)"), null=True, blank=True, editable=False
     )
     # Mirrors: other addresses of the same page (a static export...), tried in order when the URL fails.
