@@ -31,6 +31,7 @@ def discover():
         cycle_bench,
         dashboard_bench,
         deliveries_bench,
+        e2e_bench,
         fuzz_bench,
         idle_bench,
         import_bench,
