@@ -237,6 +237,12 @@ class Delivery(models.Model):
     # wording went out instead, and this tells the operator what to fix. "" when the template was used.
     template_error = models.CharField(verbose_name=gettext_lazy("Template error"), max_length=500, blank=True)
     sent_at = models.DateTimeField(verbose_name=gettext_lazy("Sent at"), null=True, blank=True)
+    # The provider ids of the parts already accepted (a text's parts, each attachment), by part key: a retry
+    # after a partial send skips them (channels_app.kinds.base.Outgoing.part).
+    parts = models.JSONField(verbose_name=gettext_lazy("Parts sent"), default=dict, blank=True, editable=False)
+    # What became of each of the event's attachments in this message: [{"url", "name", "content_type",
+    # "size", "sent", "reason"}] ("reason": why it was not sent; the text carried a note saying so).
+    attachments = models.JSONField(verbose_name=gettext_lazy("Attachments"), default=list, blank=True, editable=False)
     # Alerts held together (channels_app.alert_notices): this one went out inside that delivery's message.
     grouped_into = models.ForeignKey(
         "self",
@@ -269,6 +275,43 @@ class Delivery(models.Model):
     def idempotency_key(self) -> str:
         """Sent to providers that accept one (Wuzapi `Id`, webhook header), so a re-send is recognizable."""
         return f"vigia-{self.pk}"
+
+
+class Attachment(models.Model):
+    """A file an item carries (an image, a PDF), fetched once for every message that sends it
+    (channels_app.attachments) and kept in the database, so every worker host reads the same bytes."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", gettext_lazy("Not fetched yet")
+        STORED = "stored", gettext_lazy("Stored")
+        REFUSED = "refused", gettext_lazy("Refused")
+
+    url = models.CharField(verbose_name=gettext_lazy("URL"), max_length=2000, unique=True)
+    name = models.CharField(verbose_name=gettext_lazy("File name"), max_length=200, blank=True)
+    status = models.CharField(
+        verbose_name=gettext_lazy("Status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    content_type = models.CharField(verbose_name=gettext_lazy("Content type"), max_length=100, blank=True)
+    size = models.PositiveIntegerField(verbose_name=gettext_lazy("Size (bytes)"), null=True, blank=True)
+    sha256 = models.CharField(verbose_name=gettext_lazy("SHA-256"), max_length=64, blank=True)
+    data = models.BinaryField(verbose_name=gettext_lazy("Data"), default=bytes, blank=True, editable=False)
+    # Why it is not sent (refused), in English (scheduler.shared.recorded): shown in the reader's language.
+    error = models.CharField(verbose_name=gettext_lazy("Why refused"), max_length=500, blank=True)
+    fetched_at = models.DateTimeField(verbose_name=gettext_lazy("Fetched at"), null=True, blank=True)
+    # A worker is fetching it until then; the others wait for its result instead of fetching it again.
+    fetching_until = models.DateTimeField(
+        verbose_name=gettext_lazy("Being fetched until"), null=True, blank=True, editable=False
+    )
+    created_at = models.DateTimeField(verbose_name=gettext_lazy("Created at"), default=utc_now, editable=False)
+    last_used_at = models.DateTimeField(verbose_name=gettext_lazy("Last used at"), default=utc_now)
+
+    class Meta:
+        verbose_name = gettext_lazy("attachment")
+        verbose_name_plural = gettext_lazy("attachments")
+        indexes = [models.Index(fields=["last_used_at"], name="attachment_last_used")]
+
+    def __str__(self) -> str:
+        return self.name or self.url
 
 
 class ApiToken(models.Model):

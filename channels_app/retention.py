@@ -2,14 +2,15 @@
 
 Deliveries go once final (sent, failed, dead, cancelled); pending, sending and retrying ones stay whatever
 their age. An event goes after its deliveries, once none remains. Both after VIGIA_RETAIN_DELIVERIES_DAYS, as do
-the API's finished callbacks (sent, failed, dead): they are the same kind of record.
+the API's finished callbacks (sent, failed, dead): they are the same kind of record. Attachments (the files
+fetched for messages) go VIGIA_RETAIN_ATTACHMENT_DAYS after a message last used them.
 """
 
 from datetime import datetime
 
 from django.db.models import Exists, OuterRef, QuerySet
 
-from channels_app.models import Callback, Delivery, Event
+from channels_app.models import Attachment, Callback, Delivery, Event
 from scheduler.shared import retention
 
 
@@ -25,7 +26,13 @@ def prunable_callbacks(cutoff: datetime) -> QuerySet[Callback]:
     return Callback.objects.filter(created_at__lt=cutoff, status__in=Callback.FINAL)
 
 
+def prunable_attachments(cutoff: datetime) -> QuerySet[Attachment]:
+    # Not one being fetched right now (its worker is about to use it).
+    return Attachment.objects.filter(last_used_at__lt=cutoff, fetching_until__isnull=True)
+
+
 # Registration order is run order: deliveries first, so their events are free to go in the same run.
 retention.register("deliveries", "VIGIA_RETAIN_DELIVERIES_DAYS", prunable_deliveries)
 retention.register("events", "VIGIA_RETAIN_DELIVERIES_DAYS", prunable_events)
 retention.register("callbacks", "VIGIA_RETAIN_DELIVERIES_DAYS", prunable_callbacks)
+retention.register("attachments", "VIGIA_RETAIN_ATTACHMENT_DAYS", prunable_attachments)

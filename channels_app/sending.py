@@ -37,7 +37,7 @@ from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.utils import timezone
 
-from channels_app import alert_notices, alerts, events, pacing
+from channels_app import alert_notices, alerts, attachments, events, pacing
 from channels_app.kinds import base as kinds
 from channels_app.models import Callback, Channel, Delivery, Event, Recipient
 from scheduler.errors import ChannelDown, JobError, PermanentError
@@ -75,6 +75,9 @@ def _send(delivery: Delivery, me: str) -> str:
             raise UnknownKind(f"unknown channel kind {channel.kind!r}: it is not installed")
         if channel.down_since and not _probe_due(channel):
             raise ChannelDown(channel.down_reason or "the provider said it cannot send")
+        # Fetched (once for all deliveries) before the pace's slot is taken: a slow file does not hold it.
+        last_attempt = delivery.attempts >= settings.VIGIA_DELIVERY_MAX_ATTEMPTS
+        files, note = attachments.prepare(delivery, with_data=kind.sends_files, last_attempt=last_attempt)
         later = pacing.reserve(channel, max_wait=settings.VIGIA_DELIVERY_MAX_PACE_WAIT)
         if later is not None:
             return defer(delivery, me, later)
@@ -82,8 +85,12 @@ def _send(delivery: Delivery, me: str) -> str:
         message = kinds.Outgoing(
             key=delivery.idempotency_key,
             subject=delivery.subject,
-            text=delivery.body,
+            text=attachments.with_note(delivery.body, note),
             event={"type": delivery.event.type, "topic": delivery.event.topic, "event": delivery.event.payload},
+            attachments=files,
+            done=dict(delivery.parts or {}),
+            # Parts are recorded as they go when there are several kinds of them (a text and files).
+            record=partial(_record_part, delivery, me) if files else None,
         )
         sent = kind.send(channel.config, channel.secrets, recipient.address, message)
     except ChannelDown as exc:
@@ -105,6 +112,12 @@ def _send(delivery: Delivery, me: str) -> str:
         log.warning("channel up again", extra={"channel": channel.pk})
         _channel_alerts(lambda: alerts.succeeded(f"channel:{channel.pk}"), channel)
     return finish(delivery, me, provider_id=sent.provider_id)
+
+
+def _record_part(delivery: Delivery, me: str, key: str, provider_id: str) -> None:
+    """A part the provider accepted, recorded at once: a retry after a later part failed skips it."""
+    delivery.parts = {**(delivery.parts or {}), key: provider_id}
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING, worker=me).update(parts=delivery.parts)
 
 
 def _probe_due(channel: Channel) -> bool:

@@ -7,10 +7,10 @@ database's clock and sleeps until it outside any transaction, so waiting never h
 outside atomic blocks.
 """
 
-import httpx
 from django.conf import settings
 
 from scheduler.shared import budgets
+from scheduler.shared.budgets import host_key  # noqa: F401 - re-exported: channels_app's attachments share it
 
 PREFIX = "host:"
 
@@ -19,15 +19,6 @@ PREFIX = "host:"
 # their slots were; with exact spacing, rate + 1 requests could then fall in one 1-second window. The
 # margin absorbs up to 30 ms of such jitter per second at a cost of 3 % of the throughput.
 MARGIN = 1.03
-
-
-def host_key(url: str | httpx.URL) -> str:
-    """The budget's key for a URL: the lower-case host, plus :port when it is not the scheme's default."""
-    url = url if isinstance(url, httpx.URL) else httpx.URL(str(url))
-    host = url.host.lower()
-    if ":" in host:  # IPv6 literal: brackets keep the port distinguishable
-        host = f"[{host}]"
-    return f"{host}:{url.port}" if url.port else host  # httpx leaves port None for 80/443
 
 
 def budget_name(host: str) -> str:

@@ -52,22 +52,25 @@ def post(
     content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     who: str = "the server",
+    timeout: float | None = None,
 ) -> Answer:
-    """POST and return the Answer (status, headers, the first MAX_ANSWER_BYTES of the body)."""
+    """POST and return the Answer (status, headers, the first MAX_ANSWER_BYTES of the body) within `timeout`
+    seconds (None: TIMEOUT)."""
+    timeout = TIMEOUT if timeout is None else timeout
     headers = httpx.Headers(headers or {})
     headers.setdefault("Accept-Encoding", "identity")  # the cap stays a real bound: nothing inflates
     try:
         with (
-            outbound.deadline(TIMEOUT),  # the whole exchange: a receiver answering a byte a second ends too
+            outbound.deadline(timeout),  # the whole exchange: a receiver answering a byte a second ends too
             outbound.client().stream(
-                "POST", url, json=json, content=content, headers=headers, timeout=TIMEOUT
+                "POST", url, json=json, content=content, headers=headers, timeout=timeout
             ) as response,
         ):
             body, truncated = outbound.read_capped(response, MAX_ANSWER_BYTES, deadline=None)
     except (httpx.RequestError, TimeoutError) as exc:
-        verdict = answers.of_exception(exc, TIMEOUT)
+        verdict = answers.of_exception(exc, timeout)
         if verdict.reason.startswith("timed out"):
-            raise verdict.error(f"{who} did not answer within {TIMEOUT:g} s") from None
+            raise verdict.error(f"{who} did not answer within {timeout:g} s") from None
         if not verdict.retried:
             raise verdict.error(f"invalid request to {who} (check the URL)") from None
         raise verdict.error(f"{who} unreachable: {type(exc).__name__}") from None

@@ -93,6 +93,6 @@ class Apprise(ChannelKind):
         for url in _urls(secrets.get("urls")):
             client.add(url)
         check_targets(client)  # Refused (permanent) before anything is sent
-        if not client.notify(body=message.text, title=message.subject):
+        if not client.notify(body=message.text_with_links(), title=message.subject):
             raise TransientError("Apprise could not notify every target")
         return Sent(provider_id=f"apprise:{len(client)}")

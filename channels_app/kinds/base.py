@@ -9,7 +9,8 @@ an operator acts (a bad token, a logged-out WhatsApp session). Anything else it 
 a transient failure, with its traceback.
 """
 
-from collections.abc import Mapping
+import mimetypes
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -26,6 +27,25 @@ if TYPE_CHECKING:
 
 
 @dataclass
+class File:
+    """An attachment that goes with the message (channels_app.attachments fetched and checked it): its bytes for
+    the kinds that send files, its link for the others."""
+
+    url: str
+    name: str
+    content_type: str
+    size: int
+    data: bytes = b""  # empty for the kinds that send links
+
+    @property
+    def file_name(self) -> str:
+        """The name to give the file: its own, with the extension its type has when it lacks one."""
+        name = self.name or self.url.split("?")[0].rstrip("/").rpartition("/")[2] or "anexo"
+        extension = mimetypes.guess_extension(self.content_type) or ""
+        return name if "." in name.lstrip(".") or not extension else name + extension
+
+
+@dataclass
 class Outgoing:
     """What one delivery sends."""
 
@@ -33,6 +53,25 @@ class Outgoing:
     subject: str
     text: str
     event: dict[str, Any] = field(default_factory=dict)  # the event's type, topic and payload (webhooks send it whole)
+    attachments: list[File] = field(default_factory=list)
+    # Parts the provider accepted on an earlier attempt (part key → provider id), and how to record one now:
+    # a retry after a partial send (the text and the image went, the document failed) sends only the rest.
+    done: dict[str, str] = field(default_factory=dict)
+    record: Callable[[str, str], None] | None = None
+
+    def part(self, key: str, send: Callable[[], str]) -> str:
+        """Send one part once: the provider id recorded for `key` on an earlier attempt, else send() it (which
+        returns the provider's id) and record it at once."""
+        if key in self.done:
+            return self.done[key]
+        provider_id = self.done[key] = send()
+        if self.record is not None:
+            self.record(key, provider_id)
+        return provider_id
+
+    def text_with_links(self) -> str:
+        """The text, then one line per attachment with its link (for the kinds that send links)."""
+        return "\n".join([self.text, *(f"📎 {file.file_name}: {file.url}" for file in self.attachments)])
 
 
 @dataclass
@@ -47,6 +86,7 @@ class ChannelKind:
     address_help: "StrOrPromise" = ""  # what an address is for this kind; "" = it takes none
     max_length: int | None = None  # the longest text one message may carry (None: no limit)
     splits = False  # whether a longer text is sent as ordered parts (else it is refused)
+    sends_files = False  # whether it sends the attachments' bytes (else their links: Outgoing.text_with_links)
 
     class Config(forms.Form):
         pass

@@ -29,6 +29,7 @@ class Email(ChannelKind):
     name = "email"
     label = gettext_lazy("E-mail")
     address_help = gettext_lazy("An e-mail address.")
+    sends_files = True
 
     class Config(forms.Form):
         from_email = forms.EmailField(
@@ -56,6 +57,8 @@ class Email(ChannelKind):
             headers={"Message-ID": f"<{message.key}@{settings.VIGIA_EMAIL_DOMAIN}>"},
         )
         email.attach_alternative(f"<html><body>{linebreaks(escape(message.text))}</body></html>", "text/html")
+        for file in message.attachments:
+            email.attach(file.file_name, file.data, file.content_type)
         try:
             email.send(fail_silently=False)
         except smtplib.SMTPRecipientsRefused as exc:

@@ -1,5 +1,5 @@
 """outbox: the message stays in Vigia's database (the Delivery row) and nothing leaves. The demo's channel,
-and what a team sees before it sets a real one up."""
+and what a team sees before it sets a real one up. Attachments stay links (the delivery lists them)."""
 
 from collections.abc import Mapping
 from typing import Any

@@ -52,10 +52,13 @@ class Webhook(ChannelKind):
 
     @sensitive_variables("secrets")
     def send(self, config: Mapping[str, Any], secrets: Mapping[str, Any], address: str, message: Outgoing) -> Sent:
-        body = json.dumps(
-            {"delivery": message.key, "subject": message.subject, "text": message.text, **message.event},
-            ensure_ascii=False,
-        ).encode()
+        sent: dict[str, Any] = {"delivery": message.key, "subject": message.subject, "text": message.text}
+        if message.attachments:  # links: the receiver fetches what it wants
+            sent["attachments"] = [
+                {"url": file.url, "name": file.file_name, "content_type": file.content_type, "size": file.size}
+                for file in message.attachments
+            ]
+        body = json.dumps({**sent, **message.event}, ensure_ascii=False).encode()
         timestamp = str(int(time.time()))
         answer = post(
             config["url"],

@@ -21,8 +21,10 @@ Errors at the HTTP level from whatever stands in front of Wuzapi (a proxy's 502/
 Retry-After, a timeout, a refused connection) are judged as every outbound answer is.
 """
 
+import base64
 import re
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import httpx
@@ -31,8 +33,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from channels_app import phones
-from channels_app.kinds._http import post
-from channels_app.kinds.base import ChannelKind, Outgoing, Sent, clean_http_url, register
+from channels_app.kinds._http import Answer, post
+from channels_app.kinds.base import ChannelKind, File, Outgoing, Sent, clean_http_url, register
 from scheduler.errors import ChannelDown, JobError, PermanentError, RateLimited, TransientError
 from scheduler.shared import answers, bounds
 
@@ -40,6 +42,18 @@ LIMIT = 4096  # WhatsApp's longest text message
 PATH = "/chat/send/text"
 RATE_WAIT = 60.0  # seconds before trying again when WhatsApp answers rate-overlimit (it names no wait)
 SENDING = "Error sending message: "  # handlers.go, SendMessage: the prefix of every whatsmeow error
+# Files (handlers.go SendImage, SendDocument at 79ee4cd): the same checks and answers as a text, plus
+# 400 "Missing Image in Payload" / "Missing Document in Payload" / "Missing FileName in Payload", the data URL's
+# prefix and base64 (400), 500 "Failed to upload file: " + whatsmeow's upload error (judged as a send's), and,
+# for an image, 500 "Could not decode image for thumbnail preparation: " when Go's image.Decode cannot read it:
+# only PNG and JPEG are registered in Wuzapi's binary (image/jpeg in handlers.go, image/png through go-qrcode),
+# so other images go as documents.
+IMAGE_PATH, DOCUMENT_PATH = "/chat/send/image", "/chat/send/document"
+IMAGES = frozenset({"image/png", "image/jpeg"})
+UPLOADING = "Failed to upload file: "
+NO_THUMBNAIL = "Could not decode image for thumbnail preparation"
+CAPTION_LIMIT = 1024  # WhatsApp's longest caption: a longer text goes as text before the files
+MEDIA_TIMEOUT = 60.0  # Wuzapi uploads the file to WhatsApp before it answers
 
 # Whatsmeow's own error texts (errors.go unless noted) inside "Error sending message: …", in the order they
 # are looked for, with what they mean for the channel. The first that the text contains decides.
@@ -82,6 +96,7 @@ class Wuzapi(ChannelKind):
     address_help = gettext_lazy("A phone with country code (+55 11 91234-5678) or a group JID (…@g.us).")
     max_length = LIMIT
     splits = True
+    sends_files = True
 
     class Config(forms.Form):
         base_url = forms.CharField(
@@ -107,11 +122,22 @@ class Wuzapi(ChannelKind):
             raise PermanentError(
                 f"the address {address!r} has non-ASCII characters and would reach nobody: edit the recipient"
             )
-        parts = split(message.text, LIMIT)
+        files = message.attachments
+        # The text is the first file's caption when it fits one, else it goes first as text.
+        captioned = bool(files) and len(message.text) <= CAPTION_LIMIT
         sent = []
-        for number, text in enumerate(parts, 1):
-            key = message.key if len(parts) == 1 else f"{message.key}-{number}"
-            sent.append(_send_part(config, secrets, address, text, key))
+        if not captioned:
+            parts = split(message.text, LIMIT)
+            for number, text in enumerate(parts, 1):
+                key = message.key if len(parts) == 1 else f"{message.key}-{number}"
+                sent.append(message.part(key, partial(_send_part, config, secrets, address, text, key)))
+        for number, file in enumerate(files, 1):
+            # Each file its own stable Id: the one carrying the text is the message's own.
+            key = message.key if captioned and number == 1 else f"{message.key}-file{number}"
+            caption = f"{number}/{len(files)}" if len(files) > 1 else ""
+            if captioned and number == 1:
+                caption = message.text
+            sent.append(message.part(key, partial(_send_file, config, secrets, address, file, caption, key)))
         return Sent(provider_id=",".join(sent))
 
 
@@ -123,15 +149,49 @@ def _send_part(config: Mapping[str, Any], secrets: Mapping[str, Any], address: s
         headers={"Token": secrets.get("token", "")},
         who="Wuzapi",
     )
+    return _accepted(answer, key, PATH)
+
+
+@sensitive_variables("secrets")
+def _send_file(
+    config: Mapping[str, Any], secrets: Mapping[str, Any], address: str, file: File, caption: str, key: str
+) -> str:
+    """An image Wuzapi can make a thumbnail of goes as an image, anything else as a document (with its name)."""
+    encoded = base64.b64encode(file.data).decode()
+    if file.content_type in IMAGES:
+        payload = {"Phone": address, "Image": f"data:{file.content_type};base64,{encoded}", "Caption": caption}
+        answer = _post_media(config, secrets, IMAGE_PATH, {**payload, "Id": key})
+        body = answer.json()
+        error = body.get("error") if isinstance(body, dict) else None
+        if not (isinstance(error, str) and error.startswith(NO_THUMBNAIL)):
+            return _accepted(answer, key, IMAGE_PATH)
+        # Its bytes are not an image Wuzapi can decode after all: the file still goes, as a document.
+    payload = {
+        "Phone": address,
+        "Document": f"data:application/octet-stream;base64,{encoded}",
+        "FileName": file.file_name,
+        "Caption": caption,
+        "Id": key,
+    }
+    return _accepted(_post_media(config, secrets, DOCUMENT_PATH, payload), key, DOCUMENT_PATH)
+
+
+@sensitive_variables("secrets")
+def _post_media(config: Mapping[str, Any], secrets: Mapping[str, Any], path: str, payload: dict[str, str]) -> Answer:
+    headers = {"Token": secrets.get("token", "")}
+    return post(f"{config['base_url']}{path}", json=payload, headers=headers, who="Wuzapi", timeout=MEDIA_TIMEOUT)
+
+
+def _accepted(answer: Answer, key: str, path: str) -> str:
     body = answer.json()
     if answer.ok and isinstance(body, dict) and body.get("success") is True:
         data = body.get("data")
         data = data if isinstance(data, dict) else {}
         return str(data.get("Id") or key)
-    raise judge(answer.status, body, answer.headers)
+    raise judge(answer.status, body, answer.headers, path)
 
 
-def judge(status: int, body: object, headers: httpx.Headers | None = None) -> JobError:
+def judge(status: int, body: object, headers: httpx.Headers | None = None, path: str = PATH) -> JobError:
     """The error for an answer that is not "sent": Wuzapi's own (a JSON {"code", "error", "success": false})
     by its text, anything else (a proxy's page, a stray server) by its HTTP status."""
     text = body.get("error") if isinstance(body, dict) else None
@@ -140,9 +200,9 @@ def judge(status: int, body: object, headers: httpx.Headers | None = None) -> Jo
     if 200 <= status < 300:
         if isinstance(body, dict) and "success" in body:
             return PermanentError(f"Wuzapi refused the message: {(text or str(body))[:200]}")
-        return ChannelDown(f"the base URL does not lead to Wuzapi's API: {PATH} answered {said} without Wuzapi's JSON")
+        return ChannelDown(f"the base URL does not lead to Wuzapi's API: {path} answered {said} without Wuzapi's JSON")
     if status == 404:
-        return ChannelDown(f"the base URL does not lead to Wuzapi's API: {PATH} answered {said}")
+        return ChannelDown(f"the base URL does not lead to Wuzapi's API: {path} answered {said}")
     if text is None:  # not Wuzapi speaking: something in front of it
         return answers.of_status(status, headers).error(f"Wuzapi answered {said}")
     if status == 401:
@@ -153,7 +213,7 @@ def judge(status: int, body: object, headers: httpx.Headers | None = None) -> Jo
         return PermanentError(f"Wuzapi refused the request ({said})")
     if text.lower() == "no session":
         return ChannelDown(f"Wuzapi has no WhatsApp session for this token: connect it and scan the QR code ({said})")
-    if text.startswith(SENDING):
+    if text.startswith((SENDING, UPLOADING)):
         return _whatsmeow(text, said)
     return answers.of_status(status, headers).error(f"Wuzapi could not send the message ({said})")
 

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TypedDict
 
+import httpx
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -169,6 +170,16 @@ def next_free(name: str) -> datetime | None:
     if ahead is None or ahead <= 0:
         return None
     return timezone.now() + timedelta(seconds=ahead)
+
+
+def host_key(url: "str | httpx.URL") -> str:
+    """The key of a URL's host budget ("host:<key>": scrapers.ratelimit's, channels_app.attachments'): the
+    lower-case host, plus :port when it is not the scheme's default."""
+    url = url if isinstance(url, httpx.URL) else httpx.URL(str(url))
+    host = url.host.lower()
+    if ":" in host:  # IPv6 literal: brackets keep the port distinguishable
+        host = f"[{host}]"
+    return f"{host}:{url.port}" if url.port else host  # httpx leaves port None for 80/443
 
 
 def _check_rate(per_second: float | None, allow_none: bool) -> None:

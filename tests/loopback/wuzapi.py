@@ -1,17 +1,18 @@
 """A loopback stand-in for a Wuzapi server, for `bench deliveries` and the tests.
 
-It answers POST /chat/send/text exactly as Wuzapi does, byte for byte, for every situation its source can
-produce (asternic/wuzapi at 79ee4cd, May 2025, built with whatsmeow v0.0.0-20250501130609-4c93ee4e6efa; the
-file and line of each answer are in ANSWERS below): the same checks in the same order (route, then the
-`Token` header, then the WhatsApp session, then the JSON body), the same status codes, and the same bodies
-(Go's json.Encoder: compact, keys sorted, a trailing newline). Like WhatsApp, it takes a message's Id as
-its identity: a repeated Id answers success again but is not a new message. Like Wuzapi (wmiau.go:105,
-parseJID) it reads nothing of the Phone but a leading '+' and a missing user before '@': anything else
-(spaces, other scripts' digits, a number without its country code) is accepted and recorded as it came,
-so a test sees exactly what WhatsApp would have been asked to reach. It records every request (monotonic
-arrival time, Id, Phone, Body) so a test or benchmark can check the pace, and can hold an answer after
-accepting the message (to kill a worker after the provider took a message but before the answer reached
-it).
+It answers POST /chat/send/text, /chat/send/image and /chat/send/document exactly as Wuzapi does, byte for
+byte, for every situation its source can produce (asternic/wuzapi at 79ee4cd, May 2025, built with whatsmeow
+v0.0.0-20250501130609-4c93ee4e6efa; the file and line of each answer are in ANSWERS below): the same checks in
+the same order (route, then the `Token` header, then the WhatsApp session, then the JSON body), the same status
+codes, and the same bodies (Go's json.Encoder: compact, keys sorted, a trailing newline). Like WhatsApp, it
+takes a message's Id as its identity: a repeated Id answers success again but is not a new message. Like
+Wuzapi (wmiau.go:105, parseJID) it reads nothing of the Phone but a leading '+' and a missing user before '@':
+anything else (spaces, other scripts' digits, a number without its country code) is accepted and recorded as
+it came, so a test sees exactly what WhatsApp would have been asked to reach. It records every request
+(monotonic arrival time, Id, Phone, Body or Caption, a file's bytes and name) so a test or benchmark can check
+the pace and the files, and can hold an answer after accepting the message (to kill a worker after the
+provider took a message but before the answer reached it). Files are checked as Wuzapi does: the data URL's
+prefix and base64, and an image must be one Go's image.Decode reads in Wuzapi's binary (PNG or JPEG).
 
 The WhatsApp session is a state, as on a real server (`session`): "connected" (the default), "no_session"
 (never connected, logged out, or its QR code expired), "not_logged_in" (connected to WhatsApp but not
@@ -28,6 +29,7 @@ what something in front of Wuzapi may answer (a proxy's 502, a 429 with Retry-Af
         assert len(wuzapi.messages) == 12 and wuzapi.max_per_second() <= 2
 """
 
+import base64
 import json
 import multiprocessing
 import threading
@@ -35,10 +37,23 @@ import time
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import unquote_to_bytes
 
 from tests.loopback.server import LoopbackServer, Response
 
 PATH = "/chat/send/text"
+IMAGE_PATH, DOCUMENT_PATH = "/chat/send/image", "/chat/send/document"
+ROUTES = {PATH: "text", IMAGE_PATH: "image", DOCUMENT_PATH: "document"}  # routes.go:87-91
+# What each route requires in its JSON, in the order it checks (handlers.go:1732-1737 SendMessage, 907-915
+# SendImage, 655-668 SendDocument), with the situation answered when it is missing.
+REQUIRED = {
+    "text": (("Phone", "missing_phone"), ("Body", "missing_body")),
+    "image": (("Phone", "missing_phone"), ("Image", "missing_image")),
+    "document": (("Phone", "missing_phone"), ("Document", "missing_document"), ("FileName", "missing_filename")),
+}
+# The data URL's start each file route checks (handlers.go:938 `t.Image[0:10]`, 688 `t.Document[0:29]`): a
+# shorter value panics in the handler, and net/http drops the connection unanswered.
+PREFIXES = {"image": "data:image", "document": "data:application/octet-stream"}
 SENDING = "Error sending message: "  # handlers.go:1777: fmt.Sprintf("Error sending message: %v", err)
 JSON = "application/json"  # handlers.go:3369, Respond: w.Header().Set("Content-Type", "application/json")
 USYNC = "failed to get device list: failed to send usync query: "  # whatsmeow send.go:1049 and user.go:814
@@ -91,6 +106,24 @@ ANSWERS = {
     "unknown_server": (500, SENDING + "can't send message to unknown server c.us"),  # Phone "…@c.us"
     "device_jid": (500, SENDING + "message recipient must be a user JID with no device part"),
 }
+# What only the file routes answer: handlers.go SendImage (875-1023) and SendDocument (627-750). The answers
+# above apply to them too (the same session, payload and send checks).
+FILE_ANSWERS = {
+    "missing_image": (400, "Missing Image in Payload"),
+    "missing_document": (400, "Missing Document in Payload"),
+    "missing_filename": (400, "Missing FileName in Payload"),
+    "image_prefix": (400, 'Image data should start with "data:image/png;base64,"'),
+    "document_prefix": (400, 'Document data should start with "data:application/octet-stream;base64,"'),
+    "bad_base64": (400, "Could not decode base64 encoded data from payload"),
+    # handlers.go:946/699 with whatsmeow's Upload error (upload.go:197 + mediaconn.go:68) when not connected.
+    "upload_not_connected": (
+        500,
+        "Failed to upload file: failed to refresh media connections: failed to query media connections: "
+        "websocket not connected",
+    ),
+    # handlers.go:955: image.Decode knows PNG (registered by go-qrcode) and JPEG (handlers.go imports it) only.
+    "no_thumbnail": (500, "Could not decode image for thumbnail preparation: image: unknown format"),
+}
 SESSIONS = ("connected", "no_session", "not_logged_in", "not_connected")
 GENERIC = {400: "bad request", 401: "unauthorized", 404: "not found", 429: "too many requests"}  # fail_next()
 
@@ -132,6 +165,10 @@ class Arrival:
     token: str = ""
     status: int = 0  # the status answered (set once decided)
     peer: int = 0  # the client's port: one port, one connection (kept alive)
+    kind: str = "text"  # "text", "image" or "document" (the route); `body` is a file's Caption
+    file_name: str = ""  # a document's FileName
+    data: bytes = b""  # a file's bytes, decoded from its data URL
+    mimetype: str = ""  # as Wuzapi records it: http.DetectContentType's reading of the bytes
 
 
 class FakeWuzapi:
@@ -161,9 +198,9 @@ class FakeWuzapi:
 
     def answer_next(self, situation, count=1, after=0):
         """Answer the next `count` sends (after `after` normal ones) as Wuzapi does in `situation` (a key of
-        ANSWERS), accepting no message. Token and route checks come first, as on the real server."""
-        if situation not in ANSWERS:
-            raise ValueError(f"unknown situation {situation!r}; see ANSWERS")
+        ANSWERS or FILE_ANSWERS), accepting no message. Token and route checks come first, as on the real server."""
+        if situation not in ANSWERS and situation not in FILE_ANSWERS:
+            raise ValueError(f"unknown situation {situation!r}; see ANSWERS and FILE_ANSWERS")
         with self._lock:
             self._failures.extend([None] * after + [situation] * count)
 
@@ -252,7 +289,7 @@ class FakeWuzapi:
 
     # --- answering ------------------------------------------------------------------------------
     def _serve(self, request):
-        if request.method == "GET":  # /chat/send/text is POST only: the static file server answers
+        if request.method == "GET":  # /chat/send/* are POST only: the static file server answers
             return _reply(NOT_FOUND[0], NOT_FOUND[1], {"Content-Type": NOT_FOUND[2]})
         # authalice reads the header "token" (any case), else the ?token= query parameter
         answer = self._answer(request.target, request.header("Token", ""), request.body, request.peer)
@@ -267,18 +304,25 @@ class FakeWuzapi:
         except ValueError:
             payload = None
         fields = payload if isinstance(payload, dict) else {}
+        kind = ROUTES.get(path.split("?")[0], "text")
         arrival = Arrival(
             arrived,
             str(fields.get("Id") or ""),
             str(fields.get("Phone") or ""),
-            str(fields.get("Body") or ""),
+            str(fields.get("Body" if kind == "text" else "Caption") or ""),
             token,
             peer=peer,
+            kind=kind,
+            file_name=str(fields.get("FileName") or ""),
         )
         hold = 0.0
         with self._lock:
             self.requests.append(arrival)
-            status, body, headers = self._decide(path, token, payload, arrival)
+            decided = self._decide(path, token, payload, arrival)
+            if decided is None:  # the handler panicked: net/http closes the connection
+                self._lock.notify_all()
+                return None
+            status, body, headers = decided
             arrival.status = status
             if status == 200 and self._holds:
                 hold = self._holds.pop(0)
@@ -292,7 +336,8 @@ class FakeWuzapi:
     def _decide(self, path, token, payload, arrival):
         """(status, body bytes, headers) for one request, in the real server's order; records an accepted
         message. Called under the lock."""
-        if path.split("?")[0] != PATH:  # routes.go:87 matches the exact path; anything else: routes.go:122
+        route = ROUTES.get(path.split("?")[0])
+        if route is None:  # routes.go:87 matches the exact path; anything else: routes.go:122
             return NOT_FOUND[0], NOT_FOUND[1], {"Content-Type": NOT_FOUND[2]}
         if token != self.token:  # handlers.go:105
             return _situation("unauthorized")
@@ -310,12 +355,16 @@ class FakeWuzapi:
             return _situation("no_session")  # handlers.go:1716, before the body is read
         if not isinstance(payload, dict):  # handlers.go:1727
             return _situation("bad_payload")
-        for name, situation in (("Phone", "missing_phone"), ("Body", "missing_body")):  # handlers.go:1732, 1737
+        for name, situation in REQUIRED[route]:
             if not payload.get(name):
                 return _situation(situation)
         phone = str(payload["Phone"]).removeprefix("+")
         if "@" in phone and not phone.split("@", 1)[0]:  # wmiau.go:105 parseJID: a JID without its user
             return _situation("bad_phone")
+        if route != "text":
+            problem = self._file(route, str(payload["Image" if route == "image" else "Document"]), arrival)
+            if problem is not None:
+                return None if problem == "panic" else _situation(problem)
         if self.session == "not_logged_in":  # whatsmeow send.go:196, before anything is sent
             return _situation("not_logged_in")
         if self.session == "not_connected":
@@ -326,6 +375,55 @@ class FakeWuzapi:
         data = {"Details": "Sent", "Id": arrival.id, "Timestamp": go_time(datetime.now().astimezone())}
         return 200, go_json({"code": 200, "data": data, "success": True}), {}  # handlers.go:1782-1787
 
+    def _file(self, route, value, arrival):
+        """Check and decode a file's data URL as SendImage/SendDocument do; returns the situation that stops it
+        ("panic" for a value too short to slice), or None with arrival.data and arrival.mimetype set."""
+        prefix = PREFIXES[route]
+        if len(value) < len(prefix):
+            return "panic"
+        if value[: len(prefix)] != prefix:
+            return "image_prefix" if route == "image" else "document_prefix"
+        data = _data_url(value)  # vincent-petithory/dataurl DecodeString
+        if data is None:
+            return "bad_base64"
+        if self.session == "not_connected":  # the upload comes before the send
+            return "upload_not_connected"
+        if route == "image" and not data.startswith((PNG, JPEG)):
+            return "no_thumbnail"
+        arrival.data, arrival.mimetype = data, detect_content_type(data)
+        return None
+
+
+PNG, JPEG = b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff"
+
+
+def _data_url(value):
+    """The bytes of `data:[<type>][;base64],<data>`, or None where dataurl.DecodeString fails."""
+    header, comma, encoded = value[len("data:") :].partition(",")
+    if not comma:
+        return None
+    if header.endswith(";base64"):
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except ValueError:
+            return None
+    return unquote_to_bytes(encoded)
+
+
+def detect_content_type(data):
+    """The part of Go's http.DetectContentType (its sniffing table) that tests meet."""
+    for magic, kind in (
+        (b"%PDF-", "application/pdf"),
+        (PNG, "image/png"),
+        (JPEG, "image/jpeg"),
+        (b"GIF87a", "image/gif"),
+        (b"GIF89a", "image/gif"),
+        (b"PK\x03\x04", "application/zip"),
+    ):
+        if data.startswith(magic):
+            return kind
+    return "application/octet-stream"
+
 
 def _reply(status, body, headers):
     headers = dict(headers)
@@ -334,7 +432,7 @@ def _reply(status, body, headers):
 
 
 def _situation(name):
-    status, text = ANSWERS[name]
+    status, text = ANSWERS[name] if name in ANSWERS else FILE_ANSWERS[name]
     return status, error_body(status, text), {}
 
 

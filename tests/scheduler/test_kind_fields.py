@@ -110,7 +110,7 @@ def test_a_json_source_shows_its_paths_and_its_field_mapping_as_lines(staff_clie
 
     body = staff_client.get(reverse("scrapers:source", args=[source.pk])).content.decode()
 
-    assert fields_of(body, "config") == {"config-items_path", "config-fields"}
+    assert fields_of(body, "config") == {"config-items_path", "config-fields", "config-attachments"}
     mapping = re.search(r'<textarea name="config-fields"[^>]*>\n([^<]*)</textarea>', body)
     assert mapping and sorted(mapping.group(1).splitlines()) == ["link: url", "title: name"]  # jsonb sorts keys
     assert re.search(r'<textarea name="headers"', body)  # the source's own headers: lines too

@@ -4,6 +4,7 @@ The parser never resolves entities, loads a DTD or touches the network (no XXE, 
 retries in recovery mode so a feed with one stray `&` still yields its items.
 """
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -11,7 +12,15 @@ from django.utils.translation import gettext_lazy
 from lxml import etree
 
 from scrapers.sources.kinds.base import Document, ParsedItem, ParseError, ScraperKind, register
-from scrapers.sources.kinds.textutil import absolute_url, element_text, html_to_text, normalize, parse_date, shorten
+from scrapers.sources.kinds.textutil import (
+    absolute_url,
+    attachment_list,
+    element_text,
+    html_to_text,
+    normalize,
+    parse_date,
+    shorten,
+)
 
 if TYPE_CHECKING:
     from scrapers.sources.models import Source
@@ -94,6 +103,7 @@ def _rss_item(node: etree._Element, base: str, ns: str = "") -> ParsedItem:
         key=guid_text or None,
         published_at=parse_date(date_text),
         raw={key: value for key, value in raw.items() if value},
+        attachments=_enclosures(node.iterfind("enclosure"), "url", base),
     )
 
 
@@ -113,7 +123,19 @@ def _atom_entry(node: etree._Element, base: str) -> ParsedItem:
         key=entry_id or None,
         published_at=parse_date(date_text),
         raw={key: value for key, value in raw.items() if value},
+        attachments=_enclosures((link for link in links if link.get("rel") == "enclosure"), "href", base),
     )
+
+
+def _enclosures(nodes: Iterable[etree._Element], attribute: str, base: str) -> list[dict[str, str]]:
+    """RSS <enclosure url type length> and Atom <link rel="enclosure" href type title>: the item's files.
+    A podcast's audio and video are left out (only images and documents are sent with a message)."""
+    found = [
+        (node.get(attribute), node.get("title") or "")
+        for node in nodes
+        if not (node.get("type") or "").lower().startswith(("audio/", "video/"))
+    ]
+    return attachment_list(base, found)
 
 
 def _atom_text(node: etree._Element | None) -> str:

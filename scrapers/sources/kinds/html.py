@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from bs4 import Tag
 from django import forms
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from lxml import etree
 
 from scrapers.sources.kinds import css
 from scrapers.sources.kinds.base import Document, ParsedItem, ScraperKind, register
-from scrapers.sources.kinds.textutil import absolute_url, normalize, parse_date, shorten
+from scrapers.sources.kinds.textutil import absolute_url, attachment_list, normalize, parse_date, shorten
 
 if TYPE_CHECKING:
     from scrapers.sources.models import Source
@@ -35,6 +36,50 @@ class SelectorField(forms.CharField):
                 css.spec(value, self.attribute_allowed)
             except css.InvalidSelector as exc:
                 raise forms.ValidationError(str(exc), code="invalid") from None
+
+
+class AttachmentsField(forms.CharField):
+    """Comma-separated CSS selectors, each ending with the attribute that holds the file's URL
+    (`img@src, a[href$=".pdf"]@href`)."""
+
+    def validate(self, value: str) -> None:
+        super().validate(value)
+        if value:
+            try:
+                attachment_specs(value)
+            except css.InvalidSelector as exc:
+                raise forms.ValidationError(str(exc), code="invalid") from None
+
+
+def attachment_specs(text: str) -> list[css.Spec]:
+    """The selectors of an `attachments` setting; InvalidSelector names the one without an @attribute."""
+    specs = []
+    for part in _top_level_commas(text):
+        found = css.spec(part)
+        if found.attribute is None or found.selector is None:
+            message = _("'%(selector)s' must name an element and the attribute with the file's URL (img@src).")
+            raise css.InvalidSelector(message % {"selector": part})
+        specs.append(found)
+    return specs
+
+
+def _top_level_commas(text: str) -> list[str]:
+    """Split at the commas outside brackets, parentheses and quotes (`a[href$=","]@href` stays whole)."""
+    parts, depth, quote, start = [], 0, "", 0
+    for index, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[(":
+            depth += 1
+        elif char in "])":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return [part.strip() for part in parts if part.strip()]
 
 
 @register
@@ -85,13 +130,40 @@ class HtmlKind(ScraperKind):
                 "CSS selector of the date (time@datetime) within an item; end with @attr for an attribute (a@href)."
             ),
         )
+        attachments = AttachmentsField(
+            label=gettext_lazy("Attachments"),
+            required=False,
+            help_text=gettext_lazy(
+                "CSS selectors of the images and documents an item carries, each with the attribute holding "
+                'its URL, separated by commas (img@src, a[href$=".pdf"]@href). Sent with the message.'
+            ),
+        )
 
     def parse(self, document: Document, config: dict[str, Any], source: "Source | None" = None) -> list[ParsedItem]:
         items = css.spec(config["items"], False).selector
         assert items is not None  # spec() refuses an empty selector, and an @attribute here
         specs = {name: css.spec(config[name]) for name in FIELDS if config.get(name)}
-        page = css.load(document.text, [items, *(s.selector for s in specs.values() if s.selector)])
-        return [_item(page, node, specs, document.url) for node in page.select(items)]
+        files = attachment_specs(config["attachments"]) if config.get("attachments") else []
+        selectors = [items, *(s.selector for s in [*specs.values(), *files] if s.selector)]
+        page = css.load(document.text, selectors)
+        nodes = page.select(items)
+        parsed = [_item(page, node, specs, document.url) for node in nodes]
+        for item, node in zip(parsed, nodes if files else [], strict=False):
+            item.attachments = _attachments(page, node, files, document.url)
+        return parsed
+
+
+def _attachments(
+    page: css.LxmlPage | css.SoupPage, node: etree._Element | Tag, files: list[css.Spec], base: str
+) -> list[dict[str, str]]:
+    """Every element each selector finds within the item, in selector order; the file's name is an <a>'s
+    `download` attribute when it has one."""
+    found: list[tuple[str | None, str]] = []
+    for spec in files:
+        assert spec.selector is not None and spec.attribute is not None  # attachment_specs() checked
+        for element in page.select(spec.selector, node):
+            found.append((page.attribute(element, spec.attribute), page.attribute(element, "download") or ""))
+    return attachment_list(base, found)
 
 
 def _item(

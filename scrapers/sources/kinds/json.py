@@ -13,7 +13,15 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from scheduler.shared import bounds
 from scrapers.sources.kinds.base import Document, ParsedItem, ParseError, ScraperKind, register
-from scrapers.sources.kinds.textutil import absolute_url, from_timestamp, html_to_text, normalize, parse_date, shorten
+from scrapers.sources.kinds.textutil import (
+    absolute_url,
+    attachment_list,
+    from_timestamp,
+    html_to_text,
+    normalize,
+    parse_date,
+    shorten,
+)
 
 if TYPE_CHECKING:
     from scrapers.sources.models import Source
@@ -113,6 +121,14 @@ class JsonKind(ScraperKind):
                 'Our fields to paths within an item, one "field: path" per line (title: name, link: url).'
             ),
         )
+        attachments = PathField(
+            label=gettext_lazy("Attachments path"),
+            required=False,
+            help_text=gettext_lazy(
+                "Dotted path within an item to the URL of an image or document, or to a list of them (files); "
+                'a list of objects gives each one\'s "url" and "name". Sent with the message.'
+            ),
+        )
 
     def parse(self, document: Document, config: dict[str, Any], source: "Source | None" = None) -> list[ParsedItem]:
         try:
@@ -129,7 +145,14 @@ class JsonKind(ScraperKind):
         if not isinstance(items, list):
             raise ParseError(f"{where} is not a list (found {type_name(items)})")
         paths = {name: split_path(path) for name, path in config["fields"].items()}
-        return [_item(entry, paths, document.url) for entry in items]
+        files = split_path(config.get("attachments") or "")
+        parsed = []
+        for entry in items:
+            item = _item(entry, paths, document.url)
+            if files:
+                item.attachments = _attachments(follow(entry, files), document.url)
+            parsed.append(item)
+        return parsed
 
 
 def _item(entry: object, paths: dict[str, list[str]], base: str) -> ParsedItem:
@@ -149,6 +172,18 @@ def _item(entry: object, paths: dict[str, list[str]], base: str) -> ParsedItem:
         published_at=published_at,
         raw=entry if isinstance(entry, dict) else {"value": entry},  # Item.raw is an object
     )
+
+
+def _attachments(value: object, base: str) -> list[dict[str, str]]:
+    """A URL, an object with "url" (and "name"), or a list of either: the item's files."""
+    found: list[tuple[str | None, str]] = []
+    for entry in value if isinstance(value, list) else [value]:
+        if isinstance(entry, str):
+            found.append((entry, ""))
+        elif isinstance(entry, dict) and isinstance(entry.get("url"), str):
+            name = entry.get("name")
+            found.append((entry["url"], name if isinstance(name, str) else ""))
+    return attachment_list(base, found)
 
 
 def _text(value: object) -> str:

@@ -5,7 +5,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache, lru_cache
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -109,6 +109,29 @@ def absolute_url(base: str, href: str | None) -> str:
         except ValueError:  # a malformed IPv6 host and the like
             return ""
     return url if url[:8].lower().startswith(("http://", "https://")) and len(url) <= URL_MAX else ""
+
+
+MAX_ATTACHMENTS = 10  # per item: a task's images and documents, never a whole gallery
+
+
+def attachment_list(base: str, found: list[tuple[str | None, str]]) -> list[dict[str, str]]:
+    """[{"url", "name"}] from (link, name) pairs: resolved against the page's URL, web links only, each URL
+    once, at most MAX_ATTACHMENTS. An empty name is the last segment of the URL's path, when it has one."""
+    result: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for href, name in found:
+        url = absolute_url(base, href)
+        if not url or url in seen:
+            continue
+        seen.add(url)
+        result.append({"url": url, "name": normalize(name)[:200] or _file_name(url)})
+        if len(result) == MAX_ATTACHMENTS:
+            break
+    return result
+
+
+def _file_name(url: str) -> str:
+    return unquote(urlsplit(url).path.rpartition("/")[2])[:200]
 
 
 @lru_cache(maxsize=64)
