@@ -5,6 +5,9 @@ whole Django process. It runs each child in a session of its own, prefixes their
 when one dies or on Ctrl-C/SIGTERM, and exits 0 after a requested stop (1 when a child died).
 
     python scheduler/supervise.py MANAGE_PY '{"web": ["runserver", ...], "worker": ["qcluster"], ...}'
+
+A child whose arguments start with "-m" is a plain Python module run from the project's folder (`up`'s demo
+organizer site: ["-m", "tests.loopback.demo_site", "--port", "8001"]), not a manage.py command.
 """
 
 import json
@@ -24,8 +27,13 @@ def main(manage: str, children: Mapping[str, Sequence[str]]) -> int:
     out = sys.stdout
     processes: dict[str, subprocess.Popen[bytes]] = {}
     for name, args in children.items():
+        module = bool(args) and args[0] == "-m"
         processes[name] = subprocess.Popen(
-            [sys.executable, manage, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            [sys.executable, *args] if module else [sys.executable, manage, *args],
+            cwd=os.path.dirname(os.path.abspath(manage)) if module else None,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         threading.Thread(target=_relay, args=(name, processes[name], out), daemon=True).start()
     code = 0

@@ -2,7 +2,8 @@
 
 Loopback, unspecified, private, link-local (cloud metadata at 169.254.169.254), shared CGNAT, multicast and
 reserved addresses are refused — in any spelling (2130706433, 0x7f.1, ::ffff:127.0.0.1) — unless
-VIGIA_OUTBOUND_ALLOW lists the URL's host, or addresses or networks holding each forbidden address it resolves to.
+VIGIA_OUTBOUND_ALLOW lists the URL's host, or addresses or networks holding each forbidden address it resolves to,
+or the URL's host:port exactly (`127.0.0.1:8001`, `[::1]:8001`: that port only; `up` allows its demo this way).
 
 Two moments:
 - saving a URL (forms, the API): `validate_url` refuses literal addresses and names such as `localhost`,
@@ -25,6 +26,7 @@ another. Each attempt still runs inside `deadline()`.
 import contextvars
 import ipaddress
 import os
+import re
 import socket
 import ssl
 import threading
@@ -47,9 +49,12 @@ from scheduler.shared import tls
 
 type IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 type IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-type AllowList = tuple[frozenset[str], tuple[IPNetwork, ...]]  # (host names, networks)
+# (host names, networks, (host, port) endpoints: a literal address in its canonical spelling, or a name)
+type AllowList = tuple[frozenset[str], tuple[IPNetwork, ...], frozenset[tuple[str, int]]]
 
 SETTING = "VIGIA_OUTBOUND_ALLOW"
+ENDPOINT = re.compile(r"(\[[^\]]+\]|[^:\[\]]+):(\d{1,5})")  # host:port, [v6]:port (a bare v6 address has colons)
+DEFAULT_PORTS = {"http": 80, "https": 443}
 ADVICE = f"add the host to {SETTING} to allow it"
 LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 # What ipaddress's properties do not all cover (or name) in every Python version.
@@ -128,10 +133,15 @@ def _entries() -> AllowList:
 
 @cache
 def _parse(entries: tuple[str, ...]) -> AllowList:
-    """(host names, networks) from entries such as `wuzapi`, `10.0.0.5`, `10.0.0.0/8`, `[::1]`."""
+    """(host names, networks, endpoints) from entries such as `wuzapi`, `10.0.0.5`, `10.0.0.0/8`, `[::1]`,
+    `127.0.0.1:8001`."""
     names: set[str] = set()
     nets: list[IPNetwork] = []
+    endpoints: set[tuple[str, int]] = set()
     for entry in entries:
+        if endpoint := ENDPOINT.fullmatch(entry.strip()):
+            endpoints.add((_key(endpoint[1]), int(endpoint[2])))
+            continue
         entry = entry.strip().strip("[]").rstrip(".").lower()
         if not entry:
             continue
@@ -143,17 +153,28 @@ def _parse(entries: tuple[str, ...]) -> AllowList:
                 nets.append(ipaddress.ip_network(ip))
             else:
                 names.add(entry)
-    return frozenset(names), tuple(nets)
+    return frozenset(names), tuple(nets), frozenset(endpoints)
 
 
 def _normal(host: str | None) -> str:
     return (host or "").strip().strip("[]").rstrip(".").lower()
 
 
-def host_allowed(host: str | None) -> bool:
-    names, nets = _entries()
+def _key(host: str | None) -> str:
+    """How an endpoint entry and a URL's host are compared: a literal address in one spelling, else the name."""
     ip = literal_ip(host)
-    return _normal(host) in names or (ip is not None and _in(ip, nets))
+    return str(ip) if ip is not None else _normal(host)
+
+
+def host_allowed(host: str | None, port: int | None = None) -> bool:
+    """Whether the allow-list lets `host` (on `port`) through. A host:port entry allows that port only; judged
+    without a port (a form that checks a host alone), any of its ports: each request is checked with its own."""
+    names, nets, endpoints = _entries()
+    ip = literal_ip(host)
+    if _normal(host) in names or (ip is not None and _in(ip, nets)):
+        return True
+    key = _key(host)
+    return any(name == key and port in (None, allowed) for name, allowed in endpoints)
 
 
 def _in(ip: IPAddress, nets: Iterable[IPNetwork]) -> bool:
@@ -177,15 +198,16 @@ def _a(kind: str) -> str:
     return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
-def check_host(host: str | None) -> None:
-    """Refused unless the host may be called, judged without DNS (literal addresses and local names)."""
-    if host_allowed(host):
+def check_host(host: str | None, port: int | None = None) -> None:
+    """Refused unless the host (on `port`) may be called, judged without DNS (literal addresses and local
+    names)."""
+    if host_allowed(host, port):
         return
     ip = literal_ip(host)
     if ip is not None:
         kind = forbidden_class(ip)
     elif _is_local_name(host):  # loopback whatever DNS says; allowed with the addresses it stands for
-        _names, nets = _entries()
+        _names, nets, _endpoints = _entries()
         kind = None if any(_in(loopback, nets) for loopback in LOOPBACKS) else "loopback"
     else:
         return
@@ -201,16 +223,16 @@ def _is_local_name(host: str | None) -> bool:
 
 def vet(host: str, port: int) -> list[str]:
     """The addresses to connect to for host:port, resolved once; Refused if any of them is forbidden."""
-    check_host(host)
+    check_host(host, port)
     try:
         found = socket.getaddrinfo(_normal(host), port, type=socket.SOCK_STREAM)
     except OSError as exc:  # unknown name, no network: what the connect itself would have said
         raise Unresolved(str(exc)) from exc
     # An AF_INET or AF_INET6 address: (host, port, ...).
     addresses = list(dict.fromkeys(cast(str, info[4][0]) for info in found))
-    if host_allowed(host):
+    if host_allowed(host, port):
         return addresses
-    _names, nets = _entries()
+    _names, nets, _endpoints = _entries()
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         kind = forbidden_class(ip)
@@ -224,15 +246,20 @@ def vet(host: str, port: int) -> list[str]:
 def validate_url(value: object) -> None:
     """For forms and the API: a field-level ValidationError when the URL names a forbidden host (no DNS)."""
     try:
-        host = httpx.URL(str(value).strip()).host
+        url = httpx.URL(str(value).strip())
     except httpx.InvalidURL:
         return  # the field's own checks report malformed URLs
-    validate_host(host)
+    validate_host(url.host, port_of(url))
 
 
-def validate_host(host: str | None) -> None:
+def port_of(url: httpx.URL) -> int | None:
+    """The port a request to `url` goes to (None for a scheme with no default port)."""
+    return url.port or DEFAULT_PORTS.get(url.scheme)
+
+
+def validate_host(host: str | None, port: int | None = None) -> None:
     try:
-        check_host(host)
+        check_host(host, port)
     except Refused:
         ip = literal_ip(host)
         kind = forbidden_class(ip) if ip is not None else "loopback"
@@ -332,7 +359,7 @@ class GuardedTransport(httpx.HTTPTransport):
         )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        check_host(request.url.host)  # before a kept-alive connection is reused for it
+        check_host(request.url.host, port_of(request.url))  # before a kept-alive connection is reused for it
         return super().handle_request(request)
 
 

@@ -1,4 +1,5 @@
-"""`manage.py up` (the README's first command) runs web + worker + scheduler and Ctrl-C stops them all."""
+"""`manage.py up` (the README's first command) runs web + worker + scheduler (+ the demo organizer site) and
+Ctrl-C stops them all."""
 
 import os
 import re
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from scheduler.models import Job, Run
+from scrapers.models import Source
 from tests.support.processes import wait_for
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
@@ -42,9 +44,17 @@ def alive(pid):
     return bool(state.strip()) and not state.startswith("Z")
 
 
+def environment_of(pid):
+    entries = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")  # noqa: SIM115 - read at once
+    return dict(entry.decode().split("=", 1) for entry in entries if b"=" in entry)
+
+
 def test_up_serves_runs_jobs_and_stops_cleanly_on_ctrl_c(processes, tmp_path):
     base = f"http://127.0.0.1:{free_port()}"
-    up = processes.start("up", "up", "--addr", base.removeprefix("http://"), VIGIA_DATA_DIR=tmp_path)
+    # Nothing of loopback allowed beforehand: `up` allows its own web server and demo site, and only those.
+    up = processes.start(
+        "up", "up", "--addr", base.removeprefix("http://"), VIGIA_DATA_DIR=tmp_path, VIGIA_OUTBOUND_ALLOW=""
+    )
 
     wait_for(lambda: status_of(f"{base}/admin/login/") == 200, 60, message="the web server")
     assert status_of(f"{base}/admin/") == 302  # every page needs a login
@@ -65,8 +75,12 @@ def test_up_serves_runs_jobs_and_stops_cleanly_on_ctrl_c(processes, tmp_path):
         assert reply.status_code == 302 and reply.headers["location"] == "/admin/"
         assert browser.get("/admin/scheduler/job/").status_code == 200
 
+    site = Source.objects.get(name__startswith="Demo:").url  # the demo organizer site, watched by the demo source
+    assert status_of(site) == 200 and "Demonstração do Vigia" in httpx.get(site).text
     children = children_of(up.pid)
-    assert len(children) == 3
+    assert len(children) == 4  # web, worker, scheduler, demo site
+    allowed = {environment_of(pid)["VIGIA_OUTBOUND_ALLOW"] for pid in children}
+    assert allowed == {f"{base.removeprefix('http://')},{site.removeprefix('http://').removesuffix('/tarefas')}"}
     up.kill(signal.SIGINT, group=False)  # what Ctrl-C delivers to the foreground process
     assert up.popen.wait(30) == 0
     assert "[up] stopped." in up.output()

@@ -2,7 +2,12 @@
 
 `--addr` is where this host's web server listens (`up` passes its own): the demo's checks of Vigia itself
 call that address, and a later run on another address moves them there. Only a demo job (by name) whose
-URL is still a self-check of this host is moved: jobs an operator made, or pointed elsewhere, stay as they are."""
+URL is still a self-check of this host is moved: jobs an operator made, or pointed elsewhere, stay as they are.
+
+`--site` is where the demo organizer site listens (`up` runs it, tests/loopback/demo_site.py): the apps' demo
+data watch it (scrapers adds a source). `--remove` deletes the demo data instead: each app's, then the jobs.
+`--pause` is for `up` with the demo off: the demo's checks of this host, which the outbound guard then refuses,
+are paused with DEMO_OFF as their reason, and the next load resumes exactly those."""
 
 from importlib import import_module
 from typing import Any
@@ -11,10 +16,12 @@ from urllib.parse import urlsplit
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
+from scheduler import services
 from scheduler.forms import JobForm
 from scheduler.models import Job
-from scheduler.shared import outbound
+from scheduler.shared import outbound, recorded
 
 DEMO_JOBS: list[dict[str, object]] = [
     {
@@ -46,6 +53,7 @@ DEMO_JOBS: list[dict[str, object]] = [
     },
 ]
 SELF = "{self}"
+DEMO_OFF = recorded.message(gettext_noop("Paused: the demo is off (VIGIA_DEMO=0 or up --no-demo)."))
 DEFAULT_ADDR = "127.0.0.1:8000"
 WILDCARDS = {"", "0", "0.0.0.0", "::", "localhost"}  # runserver's "every interface" spellings (and a name)
 SELF_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
@@ -109,12 +117,37 @@ class Command(BaseCommand):
         parser.add_argument(
             "--addr", default=DEFAULT_ADDR, help="Where this host's web server listens (the demo checks it)."
         )
+        parser.add_argument(
+            "--site", default="", help="Where the demo organizer site listens (`up` runs it): a demo source watches it."
+        )
+        parser.add_argument(
+            "--remove", action="store_true", help="Remove the demo data (jobs, source, outbox...) instead."
+        )
+        parser.add_argument(
+            "--pause", action="store_true", help="Pause the demo's checks of this host (`up` with the demo off)."
+        )
 
     @transaction.atomic
-    def handle(self, *args: Any, addr: str = DEFAULT_ADDR, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        addr: str = DEFAULT_ADDR,
+        site: str = "",
+        remove: bool = False,
+        pause: bool = False,
+        **options: Any,
+    ) -> None:
+        if remove:
+            self._remove()
+            return
+        if pause:
+            self._pause()
+            return
         base = self_base(addr)
-        # The demo's http_request job calls this host's own web server; `up` lets its processes reach it.
-        outbound.allow(urlsplit(base).hostname or "127.0.0.1")
+        site_base = self_base(site) if site else None
+        # The demo calls this host's own web server (its http_request job) and the demo organizer site (its
+        # source): exactly those host:port may be reached, here and in the processes `up` starts afterwards.
+        outbound.allow(*(urlsplit(url).netloc for url in (base, site_base) if url))
         created = moved = 0
         for entry in DEMO_JOBS:
             wanted = _with_base(entry, base)
@@ -131,15 +164,30 @@ class Command(BaseCommand):
         self.stdout.write(f"demo: {created} job(s) created")
         if moved:
             self.stdout.write(f"demo: {moved} job(s) now check {base}")
-        # Other apps add theirs in a `demo_data` module with a `load(stdout)` function; the engine knows none.
-        for app in apps.get_app_configs():
-            try:
-                module = import_module(f"{app.name}.demo_data")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{app.name}.demo_data":
-                    raise
-                continue
-            module.load(self.stdout)
+        for module in _app_modules():
+            module.load(self.stdout, site_base)
+        resumed = services.resume(Job.objects.filter(enabled=False, paused_reason=DEMO_OFF))
+        if resumed:
+            self.stdout.write(f"demo: {resumed} demo job(s) resumed")
+
+    def _pause(self) -> None:
+        demo = Job.objects.filter(name__in=[entry["name"] for entry in DEMO_JOBS], enabled=True)
+        jobs = [job for job in demo if _is_self_check((job.params or {}).get("url"))]
+        jobs += [job for module in _app_modules() if hasattr(module, "jobs") for job in module.jobs() if job.enabled]
+        if jobs:
+            services.pause(jobs, reason=DEMO_OFF)
+            self.stdout.write(
+                f"demo: off, {len(jobs)} demo job(s) paused until it is on again (`manage.py demo --remove` "
+                "removes the demo data)"
+            )
+
+    def _remove(self) -> None:
+        for module in reversed(_app_modules()):  # what depends on other apps' data goes first
+            module.remove(self.stdout)
+        _count, deleted = services.delete(Job.objects.filter(name__in=[entry["name"] for entry in DEMO_JOBS]))
+        self.stdout.write(
+            f"demo: removed {deleted.get('scheduler.Job', 0)} job(s) and their {deleted.get('scheduler.Run', 0)} run(s)"
+        )
 
     @staticmethod
     def _follow(job: Job, wanted: dict[str, Any]) -> int:
@@ -151,3 +199,17 @@ class Command(BaseCommand):
         job.params = {**job.params, "url": url}
         job.save(update_fields=["params"])
         return 1
+
+
+def _app_modules() -> list[Any]:
+    """Other apps' demo data: a `demo_data` module with `load(stdout, site)` (site: the demo organizer site's base
+    URL, or None when none runs), `remove(stdout)` and optionally `jobs()` (its jobs that call the demo site, to
+    pause while the demo is off). The engine knows none of them."""
+    found = []
+    for app in apps.get_app_configs():
+        try:
+            found.append(import_module(f"{app.name}.demo_data"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{app.name}.demo_data":
+                raise
+    return found
