@@ -308,6 +308,7 @@ def _reserved_worker_count() -> int:
 VIGIA_QUEUE_PREFETCH = env_int("VIGIA_QUEUE_PREFETCH", 4)  # tasks a cluster takes beyond its busy workers
 VIGIA_DEFER_AFTER = env_float("VIGIA_DEFER_AFTER", 1.0)  # a run's first rate-limit wait longer: back on the queue
 VIGIA_HOST_RATE = env_float("VIGIA_HOST_RATE", 1.0)  # requests per second per host, unless set per host
+VIGIA_POLL_BURST_SECONDS = env_float("VIGIA_POLL_BURST_SECONDS", 60.0)  # adaptive sources: fast after a find
 VIGIA_FETCH_MAX_BYTES = env_int("VIGIA_FETCH_MAX_BYTES", 5 * 1024 * 1024)
 VIGIA_FETCH_MAX_REDIRECTS = env_int("VIGIA_FETCH_MAX_REDIRECTS", 5)
 VIGIA_FETCH_RETRIES = env_int("VIGIA_FETCH_RETRIES", 2)  # quick retries inside one check
@@ -353,6 +354,10 @@ VIGIA_WATCHDOG_QUEUE_AGE_SECONDS = env_float("VIGIA_WATCHDOG_QUEUE_AGE_SECONDS",
 VIGIA_WATCHDOG_WEBHOOK_URL = os.environ.get("VIGIA_WATCHDOG_WEBHOOK_URL", "").strip()  # told directly: database down
 VIGIA_DELIVERY_MAX_PACE_WAIT = env_float("VIGIA_DELIVERY_MAX_PACE_WAIT", 5.0)  # longer: wait in line, not asleep
 VIGIA_EMAIL_DOMAIN = os.environ.get("VIGIA_EMAIL_DOMAIN", "vigia.local")  # right side of our Message-IDs
+# Items' images and documents (channels_app.attachments): fetched once, at most this big (WhatsApp's image limit),
+# kept this many days after a message last used them (0: forever).
+VIGIA_ATTACHMENT_MAX_BYTES = env_int("VIGIA_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024)
+VIGIA_RETAIN_ATTACHMENT_DAYS = env_int("VIGIA_RETAIN_ATTACHMENT_DAYS", 30)
 # --- Secrets at rest (channels_app.crypto) ---
 # Comma-separated Fernet keys: the first encrypts, all decrypt (rotation: put a new key first, then run
 # `manage.py rotate_secrets`). Empty: a key derived from SECRET_KEY, and `check --deploy` warns (vigia.W001).
@@ -503,5 +508,10 @@ VIGIA_DB_RETRY_AFTER = env_int("VIGIA_DB_RETRY_AFTER", 30)  # Retry-After (secon
 
 # Outbound safety (SSRF): URLs from operators and API clients may not reach loopback, private, link-local
 # (cloud metadata), CGNAT, multicast or reserved addresses, unless listed here: host names, IPs or CIDR
-# networks, comma-separated (e.g. "wuzapi,10.0.0.0/8"). Checked after DNS and on every redirect.
+# networks, or host:port for that port only, comma-separated (e.g. "wuzapi,10.0.0.0/8,127.0.0.1:8001").
+# Checked after DNS and on every redirect.
 VIGIA_OUTBOUND_ALLOW = env_list("VIGIA_OUTBOUND_ALLOW")
+
+# `manage.py up` loads the demo data and runs the demo organizer site beside Vigia (on loopback, the web port + 1:
+# a gincana task every minute, watched by a demo source); 0 turns both off, as `up --no-demo` does.
+VIGIA_DEMO = env_bool("VIGIA_DEMO", True)

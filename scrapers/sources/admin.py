@@ -26,6 +26,7 @@ from scheduler.admin import ReadOnlyAdmin, ReadOnlyInline, clip, job_link, local
 from scheduler.shared import budgets, recorded
 from scrapers import ratelimit
 from scrapers.models import HostBudget, Item, ItemRevision, Source
+from scrapers.sources import access
 from scrapers.sources.services import SourceForm, job_of, set_enabled
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class SourceAdmin(admin.ModelAdmin):
         "broken",
         "recorded_error",
         "last_error_at",
+        "login_status",
         "etag",
         "last_modified",
     ]
@@ -93,7 +95,11 @@ class SourceAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        (gettext_lazy("Request"), {"fields": ["method", "headers", "timeout_seconds", "user_agent"]}),
+        (gettext_lazy("Request"), {"fields": ["method", "headers", "timeout_seconds", "user_agent", "fallback_urls"]}),
+        (
+            gettext_lazy("Login"),
+            {"fields": ["login_url", "login_fields", "login_success_cookie", "login_success_text"]},
+        ),
     ]
     # (a list of names is field groups too: cast only because the stubs' list type is invariant)
     health_fieldset: "tuple[StrOrPromise, _FieldOpts]" = (
@@ -136,6 +142,18 @@ class SourceAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("Last error"))
     def recorded_error(self, source: Source) -> str:
         return recorded.translated(source.last_error)  # stored in English
+
+    @admin.display(description=gettext_lazy("Login"))
+    def login_status(self, source: Source) -> str:
+        """In words, never the session's cookies."""
+        state = access.login_state(source)
+        if state["state"] == "logged_in":
+            return _("Logged in since %(since)s") % {"since": local_time(state["since"])}
+        if state["state"] == "rejected":
+            return recorded.translated(state["error"])
+        if state["state"] == "pending":
+            return _("Logging in…")
+        return _("Not logged in yet") if state["state"] else "-"
 
     @admin.display(description=gettext_lazy("Last success"), ordering="last_success_at")
     def last_success(self, source: Source) -> str:

@@ -49,6 +49,7 @@ from scheduler.shared.api import (
 from scheduler.shared.api import READ_ERRORS as shared_read_errors
 from scheduler.shared.bounds import MAX_ID
 from scrapers.models import Item, ItemRevision, Source
+from scrapers.sources import access, polling
 from scrapers.sources import preview as previews
 from scrapers.sources.kinds import base as kinds
 from scrapers.sources.services import SourceForm, job_of
@@ -73,6 +74,12 @@ HEADERS_SCHEMA: dict[str, Any] = {
     "description": 'Header names to values, e.g. {"Cookie": "…"}. Answers show each value as "' + MASK + '"; '
     "send that back to keep a stored value.",
 }
+LOGIN_FIELDS_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "additionalProperties": {"type": "string"},
+    "description": 'The fields the login form posts, e.g. {"email": "…", "senha": "…"}. Answers show each value '
+    'as "' + MASK + '"; send that back to keep a stored value.',
+}
 # SourceForm's timeout is a FloatField, which Django derives from IntegerField: schema_of would say integer.
 TIMEOUT_SCHEMA: dict[str, Any] = {
     "type": "number",
@@ -93,6 +100,7 @@ def variant(kind: str, partial: bool = False, only: tuple[str, ...] | None = Non
         "kind": {"type": "string", "const": kind, "title": str(kinds.get(kind).label)},
         "config": {**config, "description": f"The {kind} kind's settings."},
         "headers": HEADERS_SCHEMA,
+        "login_fields": LOGIN_FIELDS_SCHEMA,
         "timeout_seconds": TIMEOUT_SCHEMA,
     }
     required = ["kind", "url"] if only else ["name", "kind", "url"]
@@ -135,6 +143,15 @@ class HealthOut(Schema):
     last_item_count: int | None = Field(description="Items the last successful check found.")
 
 
+class LoginOut(Schema):
+    state: Literal["", "none", "pending", "logged_in", "rejected"] = Field(
+        description='"" without a login; none: not logged in yet; pending: logging in; logged_in; rejected: the '
+        "site refused the login settings (no check logs in again until they change)."
+    )
+    since: str | None = Field(json_schema_extra={"format": "date-time"})
+    error: str = Field(description="Why the login was rejected.")
+
+
 class SourceOut(Schema):
     id: int
     name: str
@@ -146,12 +163,21 @@ class SourceOut(Schema):
     timeout_seconds: float
     user_agent: str
     interval_seconds: int | None
+    poll_floor_seconds: int | None = Field(description="Adaptive polling: the interval right after a find.")
+    poll_ceiling_seconds: int | None = Field(description="Adaptive polling: the longest interval when quiet.")
+    current_interval_seconds: int | None = Field(description="The adaptive interval in force (null: not adaptive).")
     cron: str
     timezone: str
     active_from: str | None = Field(json_schema_extra={"format": "date-time"})
     active_until: str | None = Field(json_schema_extra={"format": "date-time"})
     enabled: bool
     announce_first_check: bool
+    fallback_urls: list[str] = Field(description="Tried in order when the URL fails.")
+    login_url: str
+    login_fields: dict[str, str] = Field(description=f'Field names; every value shows as "{MASK}".')
+    login_success_cookie: str
+    login_success_text: str
+    login: LoginOut = Field(description="The login's state (never the session's cookies).")
     job: int | None = Field(description="The source's check_source job (deleted with the source).")
     health: HealthOut
     created_at: str = Field(json_schema_extra={"format": "date-time"})
@@ -223,12 +249,23 @@ def _source_out(source: Source) -> dict[str, Any]:
         "timeout_seconds": source.timeout_seconds,
         "user_agent": source.user_agent,
         "interval_seconds": source.interval_seconds,
+        "poll_floor_seconds": source.poll_floor_seconds,
+        "poll_ceiling_seconds": source.poll_ceiling_seconds,
+        "current_interval_seconds": source.current_interval_seconds if polling.adaptive(source) else None,
         "cron": source.cron,
         "timezone": source.timezone,
         "active_from": iso(source.active_from),
         "active_until": iso(source.active_until),
         "enabled": source.enabled,
         "announce_first_check": source.announce_first_check,
+        "fallback_urls": list(source.fallback_urls) if isinstance(source.fallback_urls, list) else [],
+        "login_url": source.login_url,
+        "login_fields": {str(name): MASK for name in source.login_fields}
+        if isinstance(source.login_fields, dict)
+        else {},
+        "login_success_cookie": source.login_success_cookie,
+        "login_success_text": source.login_success_text,
+        "login": _login_out(source),
         "job": source.job_id,
         "health": {
             "status": source.health.value,
@@ -242,6 +279,11 @@ def _source_out(source: Source) -> dict[str, Any]:
         "created_at": iso(source.created_at),
         "updated_at": iso(source.updated_at),
     }
+
+
+def _login_out(source: Source) -> dict[str, Any]:
+    state = access.login_state(source)
+    return {"state": state["state"], "since": iso(state.get("since")), "error": state.get("error", "")}
 
 
 def _found(source_id: int) -> Source:

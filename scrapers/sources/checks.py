@@ -25,7 +25,7 @@ from channels_app.models import Watch
 from scheduler.errors import JobDataError, JobError, PermanentError
 from scheduler.shared import recorded
 from scrapers.models import SELECTORS_BROKEN, Item, ItemRevision, Source
-from scrapers.sources.fetch import fetch
+from scrapers.sources import access, polling
 from scrapers.sources.kinds import base as kinds
 from scrapers.sources.kinds import textutil
 
@@ -54,6 +54,8 @@ class Outcome:
     # An unchanged page: when it last changed (the last check that parsed it) and the items that check found.
     since: datetime | None = None
     known_items: int | None = None
+    via: str = ""  # the page came from a fallback URL ("fallback 1"...), the source's URL having failed with:
+    primary_error: str = ""
 
     def summary(self) -> dict[str, object]:
         found: dict[str, object] = {
@@ -71,6 +73,8 @@ class Outcome:
                 since=self.since.isoformat() if self.since else None,
                 items=self.known_items,
             )
+        if self.via:
+            found.update(via=self.via, primary_error=self.primary_error)
         return found
 
 
@@ -140,31 +144,24 @@ def check_source(
 def _fetch_and_parse(
     source: Source, config: dict[str, Any], *, conditional: bool, deadline: float | None, known: Source | None
 ) -> Outcome:
-    result = fetch(
-        source.url,
-        method=source.method,
-        headers=source.headers or {},
-        timeout=source.timeout_seconds,
-        user_agent=source.user_agent or None,
-        etag=source.etag if conditional else "",
-        last_modified=source.last_modified if conditional else "",
-        deadline=deadline,
-    )
+    result = access.fetch_page(source, conditional=conditional, deadline=deadline)  # a login, a fallback URL...
     outcome = Outcome(status="checked", http_status=result.status, elapsed_ms=result.elapsed_ms)
     outcome.encoding = result.encoding or ""
-    outcome.etag, outcome.last_modified = result.etag or "", result.last_modified or ""
+    outcome.via, outcome.primary_error = result.via, result.primary_error
+    if not result.via:  # a fallback's validators are its own: kept, they would be sent to the source's URL
+        outcome.etag, outcome.last_modified = result.etag or "", result.last_modified or ""
     if result.not_modified:
         outcome.status = "unchanged"
         return outcome
     # The same page parsed the same way yields the same items: like a 304, nothing to parse or store. Most
     # organizers send no validators, and most checks find the page as it was.
     if known is not None:  # a stored source (a preview has nothing to compare with, nor to keep)
-        outcome.fingerprint = _digest([result.url, result.text, source.kind, config, source.timezone])
+        outcome.fingerprint = _digest([result.base, result.text, source.kind, config, source.timezone])
         if conditional and known.content_fingerprint == outcome.fingerprint:
             outcome.status = "unchanged"
             return outcome
-    document = kinds.Document(
-        url=result.url, text=result.text, content_type=result.headers.get("content-type", ""), headers=result.headers
+    document = kinds.Document(  # a fallback's page is read at the source's URL: the same links, the same keys
+        url=result.base, text=result.text, content_type=result.headers.get("content-type", ""), headers=result.headers
     )
     zone = textutil.page_zone.set(source.timezone or None)
     try:
@@ -196,7 +193,10 @@ def with_keys(parsed: Iterable[kinds.ParsedItem]) -> list[kinds.ParsedItem]:
 
 def content_hash(item: kinds.ParsedItem) -> str:
     published = item.published_at.isoformat() if item.published_at else ""
-    return _digest([item.title, item.url, item.body, published])
+    parts: list[object] = [item.title, item.url, item.body, published]
+    if item.attachments:  # only then: items stored before attachments existed keep their hashes (no update flood)
+        parts.append([attachment["url"] for attachment in item.attachments])
+    return _digest(parts)
 
 
 def store_items(
@@ -226,7 +226,15 @@ def store_items(
 
 def _new_row(source: Source, item: kinds.ParsedItem, digest: str, now: datetime) -> Item:
     assert item.key is not None  # with_keys gave every item its key
-    return Item(source=source, key=item.key, **_content(item), content_hash=digest, first_seen=now, last_seen=now)
+    return Item(
+        source=source,
+        key=item.key,
+        **_content(item),
+        attachments=item.attachments,
+        content_hash=digest,
+        first_seen=now,
+        last_seen=now,
+    )
 
 
 def _content(obj: Item | ItemRevision | kinds.ParsedItem) -> dict[str, Any]:
@@ -251,7 +259,13 @@ def _insert(rows: list[Item]) -> list[int]:
 
 
 def _fields(row: Item) -> dict[str, Any]:
-    return {**_content(row), "content_hash": row.content_hash, "first_seen": row.first_seen, "last_seen": row.last_seen}
+    return {
+        **_content(row),
+        "attachments": row.attachments,
+        "content_hash": row.content_hash,
+        "first_seen": row.first_seen,
+        "last_seen": row.last_seen,
+    }
 
 
 def _revise(row: Item, item: kinds.ParsedItem, digest: str, now: datetime) -> None:
@@ -265,6 +279,7 @@ def _revise(row: Item, item: kinds.ParsedItem, digest: str, now: datetime) -> No
     )
     for name, value in _content(item).items():
         setattr(row, name, value)
+    row.attachments = item.attachments
     row.content_hash, row.last_seen, row.revisions_count = digest, now, row.revisions_count + 1
     row.save()
 
@@ -273,17 +288,20 @@ def _announce(source: Source, new_ids: list[int], updated_ids: list[int]) -> Non
     for event_type, ids in (("item.new", new_ids), ("item.updated", updated_ids)):
         for item in Item.objects.filter(pk__in=ids).order_by("pk"):
             version = f":{item.revisions_count}" if event_type == "item.updated" else ""
+            payload = {
+                "type": event_type,
+                "source": source.pk,
+                "source_name": source.name,
+                "item": item.pk,
+                "title": item.title,
+                "url": item.url,
+                "body": item.body,
+            }
+            if item.attachments:  # [{"url", "name"}]: fetched and sent by channels_app.attachments
+                payload["attachments"] = [{"url": a["url"], "name": a.get("name", "")} for a in item.attachments]
             publish(
                 source.topic,
-                {
-                    "type": event_type,
-                    "source": source.pk,
-                    "source_name": source.name,
-                    "item": item.pk,
-                    "title": item.title,
-                    "url": item.url,
-                    "body": item.body,
-                },
+                payload,
                 key=f"{event_type}:{item.pk}{version}",  # a repeated check announces an item (version) once
             )
 
@@ -314,6 +332,8 @@ def record_success(source: Source, outcome: Outcome, now: datetime) -> None:
         alerts.succeeded(source.topic, extra={"source_name": source.name})
         if source.broken and Source.objects.filter(pk=source.pk, broken=True).update(broken=False):
             source.broken = False
+    found = bool(outcome.new or outcome.updated) and not outcome.baseline  # a baseline is not news
+    polling.after_check(source, found=found, now=now)  # adaptive sources: faster after a find
     log.info("source checked", extra={"source": source.pk, **outcome.summary()})
 
 

@@ -15,7 +15,7 @@ import re
 import time
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from django.conf import settings
@@ -49,6 +49,8 @@ class FetchResult:
     size: int  # body bytes after content decoding
     etag: str
     last_modified: str
+    # Cookies the starting origin set along the way (every hop), name → value; None: the cookie was deleted.
+    cookies: dict[str, str | None] = field(default_factory=dict)
 
 
 def fetch(
@@ -65,6 +67,10 @@ def fetch(
     retries: int | None = None,
     deadline: float | None = None,  # a time.monotonic() value no wait (rate limit, backoff, Retry-After) may pass
     retry_after_default: float | None = None,  # seconds to wait after a 429 that names no Retry-After (None: backoff)
+    data: Mapping[str, str] | None = None,  # form fields, sent url-encoded (a login form's POST)
+    # A cookie jar for the starting origin (a login session): sent with the request, and the cookies that host
+    # sets on a redirect hop are sent on the next ones, as a browser does. None: no jar (cookies only reported).
+    cookies: Mapping[str, str] | None = None,
 ) -> FetchResult:
     max_bytes = settings.VIGIA_FETCH_MAX_BYTES if max_bytes is None else max_bytes
     max_redirects = settings.VIGIA_FETCH_MAX_REDIRECTS if max_redirects is None else max_redirects
@@ -72,6 +78,9 @@ def fetch(
     started = time.monotonic()
     current, method = _checked_url(url, None), method.upper()
     request_headers = _request_headers(headers, user_agent, etag, last_modified)
+    home, jar, collected = _origin(current), dict(cookies) if cookies is not None else None, {}
+    if jar:
+        request_headers = _with_cookies(request_headers, jar)
     failures = hops = 0
     # Redirects are followed here, not by httpx, so each hop takes its rate-limit slot and is checked.
     http = outbound.client()
@@ -79,7 +88,9 @@ def fetch(
         where = ratelimit.host_key(current)
         ratelimit.acquire(where, max_wait=None if deadline is None else max(0.0, deadline - time.monotonic()))
         try:
-            response, body = _attempt(http, method, current, request_headers, timeout, max_bytes, where)
+            response, body = _attempt(http, method, current, request_headers, timeout, max_bytes, where, data)
+            if _origin(current) == home:
+                collected.update(_set_cookies(response))
             status = response.status_code
             if 200 <= status < 300 or status == 304:
                 break
@@ -87,7 +98,11 @@ def fetch(
                 hops += 1
                 if hops > max_redirects:
                     raise PermanentError(f"too many redirects (more than {max_redirects})")
+                was = method
                 current, method, request_headers = _redirect(response, current, method, request_headers, where)
+                data = data if method == was else None  # a POST turned GET drops its body
+                if jar is not None and _origin(current) == home:
+                    request_headers = _with_cookies(request_headers, {**jar, **collected})
                 continue
             verdict = answers.of_status(status, response.headers, default_wait=retry_after_default)
             if not verdict.retried:
@@ -115,6 +130,7 @@ def fetch(
         # A 304 need not repeat the validators: keep the ones that were sent.
         etag=found.get("etag", etag if status == 304 else ""),
         last_modified=found.get("last-modified", last_modified if status == 304 else ""),
+        cookies=collected,
     )
     if status != 304:
         result.text, result.encoding = decode(body, found.get("content-type", ""))
@@ -135,13 +151,20 @@ TIMED_OUT = answers.Verdict(TransientError, "timed out")
 
 
 def _attempt(
-    http: httpx.Client, method: str, url: httpx.URL, headers: httpx.Headers, timeout: float, max_bytes: int, where: str
+    http: httpx.Client,
+    method: str,
+    url: httpx.URL,
+    headers: httpx.Headers,
+    timeout: float,
+    max_bytes: int,
+    where: str,
+    data: Mapping[str, str] | None = None,
 ) -> tuple[httpx.Response, bytes]:
     """One request. Returns (response, body): the body is read for 2xx only, and the response is closed."""
     began = time.monotonic()
     try:
         with outbound.deadline(timeout):  # the whole attempt, headers trickling in included
-            request = http.build_request(method, url, headers=headers, timeout=httpx.Timeout(timeout))
+            request = http.build_request(method, url, headers=headers, data=data, timeout=httpx.Timeout(timeout))
             response = http.send(request, stream=True)
             try:
                 ok = 200 <= response.status_code < 300 and method != "HEAD"
@@ -290,6 +313,34 @@ def _request_headers(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     return headers
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
+
+
+def _with_cookies(headers: httpx.Headers, jar: Mapping[str, str | None]) -> httpx.Headers:
+    """`headers` with the jar's cookies in the Cookie header (over a cookie of the same name already there)."""
+    pairs = dict(part.strip().partition("=")[::2] for part in headers.get("cookie", "").split(";") if part.strip())
+    pairs.update(jar)
+    headers = httpx.Headers(headers)
+    headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in pairs.items() if value is not None)
+    if not headers["Cookie"]:
+        del headers["Cookie"]
+    return headers
+
+
+def _set_cookies(response: httpx.Response) -> dict[str, str | None]:
+    """The cookies an answer sets, name → value (None: deleted, by Max-Age=0 or an empty value)."""
+    found: dict[str, str | None] = {}
+    for line in response.headers.get_list("set-cookie"):
+        pair, *attributes = line.split(";")
+        name, equals, value = pair.strip().partition("=")
+        if not equals or not name:
+            continue
+        gone = not value.strip('"') or any(a.strip().lower().replace(" ", "") == "max-age=0" for a in attributes)
+        found[name] = None if gone else value
+    return found
 
 
 def _backoff(failures: int) -> float:

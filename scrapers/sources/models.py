@@ -95,6 +95,9 @@ class Source(models.Model):
     current_interval_seconds = models.PositiveIntegerField(
         verbose_name=gettext_lazy("Current interval (seconds)"), null=True, blank=True, editable=False
     )
+    last_found_at = models.DateTimeField(
+        verbose_name=gettext_lazy("Last found something at"), null=True, blank=True, editable=False
+    )
     # Mirrors: other addresses of the same page (a static export...), tried in order when the URL fails.
     fallback_urls = models.JSONField(verbose_name=gettext_lazy("Fallback URLs"), default=list, blank=True)
     # A login step for a page behind a login: the form's address, the fields it posts (encrypted, write-only)

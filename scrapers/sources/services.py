@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
@@ -26,6 +27,7 @@ from scheduler.models import Job, Run
 from scheduler.shared import audit, bounds, crypto, kind_fields, outbound
 from scheduler.shared.kind_registry import add_nested_errors
 from scrapers.models import Source
+from scrapers.sources import access, polling
 from scrapers.sources.kinds import base as kinds
 
 FIELDS = [
@@ -44,7 +46,35 @@ FIELDS = [
     "active_until",
     "enabled",
     "announce_first_check",
+    "fallback_urls",
+    "login_url",
+    "login_fields",
+    "login_success_cookie",
+    "login_success_text",
+    "poll_floor_seconds",
+    "poll_ceiling_seconds",
 ]
+MAX_POLL_SECONDS = 86_400
+MAX_FALLBACK_URLS = 5
+
+
+class UrlLinesField(forms.Field):
+    """URLs typed one per line (the API sends a JSON list); cleaned to a list, blank lines dropped."""
+
+    widget = forms.Textarea(attrs={"rows": 2, "spellcheck": "false"})
+    json_schema = {"type": "array", "items": {"type": "string"}, "maxItems": MAX_FALLBACK_URLS}
+
+    def to_python(self, value: Any) -> list[str]:
+        if value in (None, ""):
+            return []
+        if isinstance(value, str):
+            value = value.splitlines()
+        if not isinstance(value, list | tuple) or not all(isinstance(line, str) for line in value):
+            raise ValidationError(_("One URL per line."), code="invalid")
+        return [line.strip() for line in value if line.strip()]
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list | tuple) else value or ""
 
 
 class SourceForm(forms.ModelForm):
@@ -67,18 +97,53 @@ class SourceForm(forms.ModelForm):
         ),
     )
 
+    fallback_urls = UrlLinesField(
+        required=False,
+        label=gettext_lazy("Fallback URLs"),
+        help_text=gettext_lazy(
+            "Other addresses of the same page (a mirror, a static export), one per line, tried in order when the "
+            "URL fails. Items keep their keys: relative links on a fallback's page are read as the URL's."
+        ),
+    )
+    login_fields = bounds.SecretNameValueField(
+        required=False,
+        label=gettext_lazy("Login fields"),
+        help_text=gettext_lazy(
+            'The fields the login form posts, one "name: value" per line, e.g. email: … and senha: …. '
+            "Write-only: the values are never shown again. Leave it empty to keep the stored fields (a value "
+            "******** keeps that field's stored value); type - alone to remove them all."
+        ),
+    )
+
     class Meta:
         model = Source
         fields = FIELDS
+        help_texts = {
+            "login_url": gettext_lazy("For a page behind a login: the address of its login form."),
+            "login_success_cookie": gettext_lazy(
+                "Optional: a cookie the site sets when the login succeeds (e.g. sessionid)."
+            ),
+            "login_success_text": gettext_lazy(
+                "Optional: a text the page after a successful login shows. With neither, a login succeeds when "
+                "the site does not show the login form again."
+            ),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         instance = kwargs.get("instance")
         self.headers_unreadable = False  # stored headers no configured key opens: they must be typed again
+        self.login_unreadable = False  # the same for the login fields
+        self.login_before: str | None = None  # the stored login's fingerprint: a change ends its session
         if instance is not None and instance.pk:
             try:
                 instance.headers  # noqa: B018  (decrypted now, so a lost key is a field error, not a 500)
             except crypto.SecretsUnreadable:
                 self.headers_unreadable, instance.headers = True, {}
+            try:
+                instance.login_fields  # noqa: B018
+                self.login_before = access.login_fingerprint(instance)
+            except crypto.SecretsUnreadable:
+                self.login_unreadable, instance.login_fields = True, {}
         super().__init__(*args, **kwargs)
         cast(forms.Select, self.fields["kind"].widget).choices = [("", "---------"), *kinds.choices()]
         kind_fields.follow_kind(self, "config")
@@ -114,6 +179,51 @@ class SourceForm(forms.ModelForm):
             raise ValidationError(problem)
         return bounds.resolve_masked(headers, stored)
 
+    def clean_fallback_urls(self) -> list[str]:
+        urls = self.cleaned_data.get("fallback_urls") or []
+        if len(urls) > MAX_FALLBACK_URLS:
+            raise ValidationError(_("At most %(count)s fallback URLs.") % {"count": MAX_FALLBACK_URLS})
+        check = URLValidator(schemes=["http", "https"])
+        for number, url in enumerate(urls, 1):
+            try:
+                if len(url) > 2000:
+                    raise ValidationError(_("Too long."))
+                check(url)
+                outbound.validate_url(url)
+            except ValidationError as exc:
+                message = _("Use an http:// or https:// address.") if exc.code == "invalid" else " ".join(exc.messages)
+                raise ValidationError(_("Line %(line)s: %(error)s") % {"line": number, "error": message}) from None
+            if url in urls[: number - 1]:
+                raise ValidationError(_("Line %(line)s: given twice.") % {"line": number})
+        return urls
+
+    def clean_login_url(self) -> str:
+        url = self.cleaned_data.get("login_url") or ""
+        if url and not url.lower().startswith(("http://", "https://")):
+            raise ValidationError(_("Use an http:// or https:// address."))
+        if url:
+            outbound.validate_url(url)
+        return url
+
+    def clean_login_fields(self) -> dict[str, Any]:
+        """Write-only, as the headers are: empty keeps the stored fields, `-` removes them, lines replace them."""
+        fields = self.cleaned_data.get("login_fields")
+        stored = self.instance.login_fields if self.instance.pk and not self.login_unreadable else {}
+        if fields is None:
+            if self.login_unreadable and self.cleaned_data.get("login_url"):  # without a login they do not matter
+                raise ValidationError(
+                    _(
+                        "The stored login fields cannot be decrypted (is a key missing from VIGIA_ENCRYPTION_KEYS?): "
+                        "type them again, or - to remove them."
+                    )
+                )
+            return dict(stored or {})
+        if fields == bounds.CLEAR:
+            return {}
+        if not isinstance(fields, dict) or not all(isinstance(value, str) for value in fields.values()):
+            raise ValidationError(_('One "name: value" per line, each value text.'))
+        return bounds.resolve_masked(fields, stored)
+
     def clean_timeout_seconds(self) -> float | None:
         value = self.cleaned_data.get("timeout_seconds")
         if value is not None and not 0.5 <= value <= 120:
@@ -132,14 +242,64 @@ class SourceForm(forms.ModelForm):
             except ValidationError as exc:
                 add_nested_errors(self, "config", exc)
         cron = (data.get("cron") or "").strip()
+        adaptive = self._check_adaptive(data, cron)
         if cron:
             add_cron_error(self, cron)
+        elif adaptive and not data.get("interval_seconds"):
+            data["interval_seconds"] = data["poll_ceiling_seconds"]  # the interval it backs off to
         elif not data.get("interval_seconds") or data["interval_seconds"] < 1:
             self.add_error("interval_seconds", _("Give a positive interval in seconds, or a cron expression."))
         start, end = data.get("active_from"), data.get("active_until")
         if start and end and end <= start:
             self.add_error("active_until", _("The end must be after the start."))
+        self._check_login(data)
         return data
+
+    def _check_adaptive(self, data: dict[str, Any], cron: str) -> bool:
+        """Adaptive polling needs a floor and a ceiling (whole seconds, floor ≤ ceiling), an interval schedule,
+        and a floor the host's budget can serve. Returns whether the source polls adaptively."""
+        if "poll_floor_seconds" not in self.fields or {"poll_floor_seconds", "poll_ceiling_seconds"} & set(self.errors):
+            return False
+        floor, ceiling = data.get("poll_floor_seconds"), data.get("poll_ceiling_seconds")
+        if floor is None and ceiling is None:
+            return False
+        for name, value in (("poll_floor_seconds", floor), ("poll_ceiling_seconds", ceiling)):
+            if value is None:
+                self.add_error(name, _("Give both the fastest and the slowest poll, or neither."))
+            elif not 1 <= value <= MAX_POLL_SECONDS:
+                self.add_error(name, _("Between 1 and %(most)s seconds.") % {"most": MAX_POLL_SECONDS})
+        if (
+            floor is None
+            or ceiling is None
+            or self.has_error("poll_floor_seconds")
+            or self.has_error("poll_ceiling_seconds")
+        ):
+            return False
+        if floor > ceiling:
+            self.add_error("poll_ceiling_seconds", _("The slowest poll must not be faster than the fastest."))
+            return False
+        if cron:
+            self.add_error("cron", _("Adaptive polling works on an interval: remove the cron expression."))
+            return False
+        url = data.get("url")
+        if url and not self.has_error("url"):
+            probe = Source(pk=self.instance.pk, url=url)
+            if problem := polling.budget_problem(probe, floor):
+                self.add_error("poll_floor_seconds", problem)
+                return False
+        return True
+
+    def _check_login(self, data: dict[str, Any]) -> None:
+        """A login needs its form's URL and the fields it posts; the success signs need a login."""
+        if {"login_url", "login_fields"} & set(self.errors) or "login_url" not in self.fields:
+            return
+        url, fields = data.get("login_url"), data.get("login_fields")
+        if url and not fields:
+            self.add_error("login_fields", _("Give the fields the login form posts (e.g. email: … and senha: …)."))
+        elif fields and not url:
+            self.add_error("login_url", _("Give the login form's URL, or remove the login fields (type -)."))
+        elif not url and (data.get("login_success_cookie") or data.get("login_success_text")):
+            self.add_error("login_url", _("Give the login form's URL: the success cookie and text apply to a login."))
 
     @transaction.atomic
     def save(self, commit: bool = True) -> Source:
@@ -150,6 +310,13 @@ class SourceForm(forms.ModelForm):
             columns = {field.name for field in Source._meta.concrete_fields}
             shown = [name for name in self.fields if name in columns]
             new = source.pk is None
+            if not new and "login_url" in self.fields and access.login_fingerprint(source) != self.login_before:
+                # Another login: its session (or the site's refusal of the old one) no longer holds.
+                source.session_cookies, source.session_started_at = {}, None
+                shown += ["session_cookies", "session_started_at"]
+            if {"poll_floor_seconds", "poll_ceiling_seconds", "cron"} & set(self.changed_data):
+                source.current_interval_seconds = None  # new bounds: start again from the floor
+                shown.append("current_interval_seconds")
             source.save(update_fields=None if new else [*shown, "updated_at"])
             # The pause state changes only when the operator changed it here; otherwise the source follows
             # its job, so a pause made on the Jobs pages (or by the scheduler) survives this save.
@@ -199,7 +366,8 @@ def sync_job(source: Source, enabled: bool | None = None) -> Job:
     if source.cron:
         job.schedule_type, job.cron, job.interval_seconds = Job.ScheduleType.CRON, source.cron, None
     else:
-        job.schedule_type, job.cron, job.interval_seconds = Job.ScheduleType.INTERVAL, "", source.interval_seconds
+        job.schedule_type, job.cron = Job.ScheduleType.INTERVAL, ""
+        job.interval_seconds = polling.job_interval(source)  # an adaptive source's interval in force
     job.timezone = source.timezone
     job.start_at, job.end_at = source.active_from, source.active_until
     # Room for the fetch's own retries and a rate-limit wait; the next poll is the real retry.

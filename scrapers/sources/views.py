@@ -22,7 +22,7 @@ from scheduler.models import Run
 from scheduler.shared import bounds
 from scheduler.shared.web import Request, keyset_page, operator_required, query_without, render_page
 from scrapers.models import Item, Source
-from scrapers.sources import diffs
+from scrapers.sources import access, diffs
 from scrapers.sources import preview as previews
 from scrapers.sources.kinds import base as kinds
 from scrapers.sources.services import SourceForm, job_of
@@ -231,6 +231,7 @@ def _status_context(found: Source, started: Run | None = None) -> dict[str, obje
         "checking": any(run.status in WAITING for run in runs),
         "last": last_check(found),
         "last_success": {"at": found.last_success_at, "items": found.last_item_count},
+        "login": access.login_state(found),  # in words on the page, never the cookies
     }
 
 
@@ -245,6 +246,8 @@ def outcome(result: object, error: str = "") -> dict[str, Any]:
     since = found.get("since")
     found["since"] = parse_datetime(since) if isinstance(since, str) else None
     found.setdefault("status", "")
+    via = found.get("via")  # "fallback 2": the page came from the second fallback URL
+    found["fallback"] = via.removeprefix("fallback ") if isinstance(via, str) and via.startswith("fallback ") else ""
     return found
 
 

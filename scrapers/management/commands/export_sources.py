@@ -1,7 +1,7 @@
 """`python manage.py export_sources [--output FILE]`: every source as JSON, in the shape import_sources reads.
 
-Header values are secrets: written as "********", which import_sources reads back as "keep the stored value"
-(for a source of that name already there; a new source needs the values typed in)."""
+Header values and login fields are secrets: written as "********", which import_sources reads back as "keep the
+stored value" (for a source of that name already there; a new source needs the values typed in)."""
 
 from typing import Any
 
@@ -25,5 +25,8 @@ class Command(BaseCommand):
 
 
 def _masked(values: dict[str, object]) -> dict[str, object]:
-    headers = values.get("headers")
-    return {**values, "headers": {name: SECRET_MASK for name in headers} if isinstance(headers, dict) else {}}
+    masked = dict(values)
+    for name in ("headers", "login_fields"):
+        found = values.get(name)
+        masked[name] = {key: SECRET_MASK for key in found} if isinstance(found, dict) else {}
+    return masked
