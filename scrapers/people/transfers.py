@@ -262,6 +262,11 @@ def state(transfer: PeopleTransfer) -> dict[str, object]:
         run = Run.objects.filter(job_id=transfer.job_id).order_by("-scheduled_for", "-attempt").first()
     finished = transfer.finished_at is not None
     ended = finished or run is None or run.status in Run.FINAL
+    if ended and not finished and run is not None:
+        # The transfer was read before its run: the worker may have recorded both in between (the page showed
+        # "Failed: the run ended without a result" for a run that succeeded). Read it again after the run.
+        transfer.refresh_from_db(fields=["finished_at", "error", "report"])
+        finished = transfer.finished_at is not None
     if finished:
         error = transfer.error
     elif ended:  # timed out, cancelled, or failed with no retry left, before the transfer recorded anything

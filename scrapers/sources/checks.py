@@ -35,6 +35,8 @@ EMPTY_PAGE = recorded.message(gettext_noop("Selectors may be broken: 0 items whe
 UNPARSABLE = recorded.message(gettext_noop("Could not parse the page: %(error)s"))
 assert EMPTY_PAGE.startswith(SELECTORS_BROKEN)  # Source.health reads the start
 MAX_KEY = 500
+# A source's settings for reaching its page (scrapers.sources.access), which a preview uses too.
+REACHING = ("fallback_urls", "login_url", "login_fields", "login_success_cookie", "login_success_text")
 CONTENT = ("title", "url", "body", "published_at", "raw")  # an item as the page gives it
 
 
@@ -93,13 +95,18 @@ def preview(
     headers: dict[str, object] | None = None,
     timeout: float = 15.0,
     user_agent: str = "",
+    reaching: dict[str, Any] | None = None,
 ) -> Outcome:
     """What a configuration extracts from a page right now, saving nothing (for the dashboard's editor).
+    `reaching`: the source's REACHING settings (its login, its fallback URLs), used the way a check uses them,
+    the session thrown away.
 
     Raises ValidationError for a bad configuration and JobError for an upstream problem.
     """
     cleaned = kinds.clean_config(kind, config)
     source = Source(name="preview", kind=kind, url=url, config=cleaned, method=method, headers=headers or {})
+    for name, value in (reaching or {}).items():
+        setattr(source, name, value)
     source.timeout_seconds, source.user_agent = timeout, user_agent
     return _fetch_and_parse(source, cleaned, conditional=False, deadline=time.monotonic() + timeout * 3, known=None)
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("vigia.sources")
 
 # What the preview needs; errors on the other fields (name, schedule) don't stop a preview.
-FIELDS = ("kind", "url", "config", "method", "headers", "timeout_seconds", "user_agent")
+FIELDS = ("kind", "url", "config", "method", "headers", "timeout_seconds", "user_agent", *checks.REACHING)
 SHOWN = 20
 MAX_TIMEOUT = 20.0  # a preview holds a web request: a slower site is better checked by "check now"
 
@@ -73,6 +73,7 @@ def run(form: "SourceForm") -> Preview | None:
             headers=data.get("headers") or {},
             timeout=min(data.get("timeout_seconds") or MAX_TIMEOUT, MAX_TIMEOUT),
             user_agent=data.get("user_agent") or "",
+            reaching={name: data[name] for name in checks.REACHING if data.get(name)},
         )
     except ValidationError as exc:  # the kind refused the configuration
         form.add_error("config", exc.messages)

@@ -140,7 +140,8 @@ def source_preview(request: Request) -> HttpResponse:
     source_id = bounds.parse_id(request.POST.get("source_id"))
     if source_id:
         found = get_object_or_404(Source, pk=source_id)
-    form = SourceForm(request.POST)
+    # Bound to the stored source, so its write-only values (headers, login fields) left empty are the stored ones.
+    form = SourceForm(request.POST, instance=Source.objects.get(pk=found.pk) if found else None)
     result = previews.run(form)
     return _editor(request, form, found, preview=result, previewing=True)
 

@@ -5,9 +5,12 @@ import json
 import pytest
 from django.urls import reverse
 
+from channels_app.models import Channel, Delivery, Recipient, Subscription
 from scheduler import services
 from scheduler.errors import PermanentError, TransientError
 from scheduler.execution import execute_run
+from scheduler.models import Run
+from scrapers import ratelimit
 from scrapers.models import Item, Source
 from scrapers.sources import checks
 from scrapers.sources.services import SourceForm
@@ -15,6 +18,7 @@ from tests.loopback import organizer
 from tests.loopback.login_site import USER, LoginSite
 from tests.loopback.organizer import CONFIG, page
 from tests.loopback.server import LoopbackServer, closed_url
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.django_db
 TASKS = [(1, "Tarefa 1", "Traga um guarda-chuva"), (2, "Tarefa 2", "Cante")]
@@ -217,3 +221,34 @@ def test_the_source_page_says_the_check_came_from_a_fallback(site, mirror, staff
     html = staff_client.get(reverse("scrapers:source", args=[source.pk])).content.decode()
     assert "(from fallback URL 1: the URL failed)" in html
     assert 'title="HTTP 503 from 127.0.0.1' in html
+
+
+# --- on real processes ----------------------------------------------------------------------------------------
+@pytest.mark.process
+@pytest.mark.django_db(transaction=True)
+def test_real_workers_keep_announcing_through_the_mirror_while_the_site_is_down(processes):
+    """The organizer's site falls over mid-gincana; the static export keeps the tasks coming, each announced
+    once to a subscriber, and nothing again when the site is back."""
+    with LoopbackServer() as site, LoopbackServer() as export:
+        for server in (site, export):
+            ratelimit.set_rate(ratelimit.host_key(server.url), 1000)
+        serve(site, "/tarefas", *TASKS)
+        outbox = Channel.objects.create(name="Caixa", kind="outbox")
+        Subscription.objects.create(recipient=Recipient.objects.create(channel=outbox, address=""), topic="source:*")
+        source = make_source(site, export, interval_seconds=1, announce_first_check=True)
+        processes.scheduler()
+        processes.qcluster(VIGIA_WORKERS=2, VIGIA_FETCH_RETRIES="0")
+        wait_for(lambda: Item.objects.filter(source=source).count() == 2, 30, message="the first check")
+
+        serve(site, "/tarefas", status=503)
+        serve(export, "/export/tarefas.html", *TASKS, NEW)
+        wait_for(lambda: Item.objects.filter(source=source, key="3").exists(), 30, message="the mirror's new task")
+        assert Source.objects.get(pk=source.pk).last_check.get("via") == "fallback 1"
+
+        serve(site, "/tarefas", *TASKS, NEW)
+        back = Source.objects.filter(pk=source.pk, last_check__status__in=["checked", "unchanged"])
+        wait_for(lambda: back.exclude(last_check__has_key="via").exists(), 30, message="the site back")
+        wait_for(lambda: not Delivery.objects.exclude(status=Delivery.Status.SENT).exists(), 30, message="deliveries")
+        titles = Delivery.objects.filter(recipient__channel=outbox).values_list("event__payload__title", flat=True)
+        assert sorted(titles) == ["Tarefa 1", "Tarefa 2", "Tarefa 3"]  # each once, whichever address it came from
+        assert not Run.objects.filter(job=source.job, status=Run.Status.FAILED).exists()

@@ -25,11 +25,14 @@ from scrapers.sources.fetch import fetch
 from scrapers.sources.services import SourceForm
 from tests.loopback.login_site import PASSWORD, USER, LoginSite
 from tests.loopback.organizer import CONFIG
+from tests.loopback.organizer import page as page_of
 from tests.loopback.server import LoopbackServer
 from tests.support.commands import call
 from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.django_db
+
+HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 
 @pytest.fixture
@@ -365,3 +368,47 @@ def test_a_check_waiting_for_another_workers_login_gives_up_at_its_deadline(logi
     with pytest.raises(TransientError, match="^Another check of this source is logging in"):
         check(source, deadline=time.monotonic() + 0.5)
     assert login_site.login_attempts == 0
+
+
+# --- the editor's preview -------------------------------------------------------------------------------------
+def test_the_editors_preview_logs_in_with_the_stored_fields_and_keeps_no_session(login_site, staff_client):
+    source = login_site.make_source()
+    data = {
+        "name": source.name,
+        "kind": "html",
+        "url": source.url,
+        "config": json.dumps(CONFIG),
+        "method": "GET",
+        "headers": "",
+        "timeout_seconds": "5",
+        "interval_seconds": "30",
+        "timezone": "UTC",
+        "source_id": str(source.pk),
+        "login_url": source.login_url,
+        "login_fields": "",  # write-only: empty keeps the stored user and password
+    }
+    answer = staff_client.post(reverse("scrapers:source_preview"), data, HTTP_HX_REQUEST="true")
+
+    text = answer.content.decode()
+    assert answer.status_code == 200 and "Tarefa 1" in text and "2 items extracted" in text
+    assert login_site.login_attempts == 1
+    source.refresh_from_db()
+    assert source.session_cookies == {} and source.session_started_at is None  # a preview stores nothing
+    assert PASSWORD not in text
+
+
+def test_the_preview_of_a_new_source_tries_its_fallback_url(staff_client):
+    with LoopbackServer() as primary, LoopbackServer() as mirror:
+        primary.respond("/tarefas", status=503)
+        mirror.respond("/export.html", body=page_of((7, "Tarefa 7", "do espelho")), headers=HTML)
+        data = {
+            "kind": "html",
+            "url": primary.url + "/tarefas",
+            "config": json.dumps(CONFIG),
+            "method": "GET",
+            "timeout_seconds": "5",
+            "fallback_urls": mirror.url + "/export.html",
+        }
+        answer = staff_client.post(reverse("scrapers:source_preview"), data, HTTP_HX_REQUEST="true")
+    assert "Tarefa 7" in answer.content.decode()
+    assert not Source.objects.exists()
