@@ -32,6 +32,9 @@ CANCELLED = recorded.message(gettext_noop("Cancelled by an operator."))
 TIMED_OUT = recorded.message(gettext_noop("Timed out after %(seconds)s s."))
 UNKNOWN_KIND = recorded.message(gettext_noop("Unknown kind '%(kind)s': no installed job kind has that name."))
 UNPLANNABLE = recorded.message(gettext_noop("Paused: the schedule cannot be evaluated (%(schedule)s): %(detail)s"))
+# Set by `manage.py up` on the demo's checks of this host while the demo is off; declared here, where every
+# process that shows a pause reason has it (the demo command is imported only where it runs).
+DEMO_OFF = recorded.message(gettext_noop("Paused: the demo is off (VIGIA_DEMO=0 or up --no-demo)."))
 
 
 def end_run(

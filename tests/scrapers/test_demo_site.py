@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from channels_app.models import Channel, Delivery, Event, Recipient, Subscription
-from scheduler import services
+from scheduler import job_kinds, services
 from scheduler.management.commands import demo, up
 from scheduler.models import Job, Run
 from scheduler.shared import outbound
@@ -224,6 +224,11 @@ def test_a_host_port_entry_allows_that_port_only(nothing_allowed):
         outbound.validate_url("http://127.0.0.1/")  # port 80
     assert outbound.host_allowed("127.0.0.1", allowed.port) and not outbound.host_allowed("127.0.0.2", allowed.port)
     assert outbound.host_allowed("localhost", 1) and not outbound.host_allowed("localhost", 2)
+    # An http_request job to another port of the allowed address is refused when saved, not when it runs.
+    job_kinds.clean_params("http_request", {"url": f"http://127.0.0.1:{allowed.port}/admin/login/"})
+    with pytest.raises(ValidationError) as refused:
+        job_kinds.clean_params("http_request", {"url": f"http://127.0.0.1:{other.port}/admin/login/"})
+    assert "not a public address" in " ".join(refused.value.message_dict["params.url"])
 
 
 def run_up(monkeypatch, *args):

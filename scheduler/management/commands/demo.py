@@ -16,12 +16,11 @@ from urllib.parse import urlsplit
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from django.utils.translation import gettext_noop
 
-from scheduler import services
+from scheduler import endings, services
 from scheduler.forms import JobForm
 from scheduler.models import Job
-from scheduler.shared import outbound, recorded
+from scheduler.shared import outbound
 
 DEMO_JOBS: list[dict[str, object]] = [
     {
@@ -53,7 +52,7 @@ DEMO_JOBS: list[dict[str, object]] = [
     },
 ]
 SELF = "{self}"
-DEMO_OFF = recorded.message(gettext_noop("Paused: the demo is off (VIGIA_DEMO=0 or up --no-demo)."))
+DEMO_OFF = endings.DEMO_OFF
 DEFAULT_ADDR = "127.0.0.1:8000"
 WILDCARDS = {"", "0", "0.0.0.0", "::", "localhost"}  # runserver's "every interface" spellings (and a name)
 SELF_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
