@@ -203,14 +203,15 @@ def test_real_workers_poll_slower_while_quiet_and_fast_again_after_a_find(proces
         wait_for(lambda: Source.objects.get(pk=source.pk).current_interval_seconds == 4, 30, message="backing off")
         time.sleep(9)
         quiet = [b - a for a, b in zip(served.times[-3:], served.times[-2:], strict=False)]
-        assert min(quiet) > 3  # polled every 4 s while nothing changed, each a 304
+        assert min(quiet) > 2.5  # polled every 4 s while nothing changed (one late start allowed), each a 304
         assert served.conditional >= 3
 
         served.tasks.insert(0, (3, "Tarefa 3", "Nova"))
         found_at = time.monotonic()
         wait_for(lambda: Item.objects.filter(source=source, key="3").exists(), 10, message="the new task")
-        assert Source.objects.get(pk=source.pk).current_interval_seconds == 1  # at once back to the floor
-        wait_for(lambda: len([t for t in served.times if t > found_at]) >= 5, 10, message="fast polls")
-        fast = [t for t in served.times if t > found_at][:5]
-        assert fast[-1] - fast[0] < 5.5  # every second for the burst window (6 s) after the find
+        # Back to the floor by the end of the check that stored it (its items commit first).
+        wait_for(lambda: Source.objects.get(pk=source.pk).current_interval_seconds == 1, 5, message="the floor")
+        wait_for(lambda: len([t for t in served.times if t > found_at]) >= 4, 10, message="fast polls")
+        fast = [t for t in served.times if t > found_at][:4]
+        assert fast[-1] - fast[0] < 5.5  # every second for the burst window (6 s) after the find, not every 4 s
         wait_for(lambda: Source.objects.get(pk=source.pk).current_interval_seconds == 4, 30, message="quiet again")
