@@ -332,7 +332,7 @@ def seed_items(count, now):
         cursor.execute(
             f"""
             INSERT INTO {table(Item)} (source_id, key, title, url, body, published_at, raw, content_hash,
-                first_seen, last_seen, revisions_count)
+                first_seen, last_seen, revisions_count, attachments)
             SELECT sources.ids[1 + mod(g, cardinality(sources.ids))], 'tarefa-' || g,
                 'Tarefa ' || g || ': ' || (%(verbs)s::text[])[1 + mod(g, 17)]
                     || ' ' || (%(things)s::text[])[1 + mod(g / 17, 31)]
@@ -342,7 +342,7 @@ def seed_items(count, now):
                     || repeat('Leia com atenção. ', 1 + mod(g, 8)::int),
                 at - interval '1 hour', jsonb_build_object('id', g), md5(g::text), at,
                 LEAST(at + interval '3 days', %(now)s::timestamptz),
-                CASE WHEN mod(g, 20) = 0 THEN 1 ELSE 0 END
+                CASE WHEN mod(g, 20) = 0 THEN 1 ELSE 0 END, '[]'::jsonb
             FROM (
                 SELECT g, %(now)s::timestamptz - %(span)s::interval * ((%(n)s - g)::float8 / %(n)s) AS at
                 FROM generate_series(1::bigint, %(n)s) AS g
@@ -447,7 +447,8 @@ def seed_deliveries(count, now):
                 RETURNING id, created_at
             )
             INSERT INTO {table(Delivery)} (event_id, recipient_id, status, subject, body, attempts, next_attempt_at,
-                claimed_at, worker, provider_id, error, template_error, sent_at, created_at, updated_at)
+                claimed_at, worker, provider_id, error, template_error, sent_at, created_at, updated_at, attachments,
+                parts)
             SELECT id, recipients.ids[1 + mod(id, cardinality(recipients.ids))], status, 'Nova tarefa',
                 'Nova tarefa publicada: Tarefa ' || id,
                 CASE status WHEN 'dead' THEN 5 WHEN 'pending' THEN 0 ELSE 1 END,
@@ -458,7 +459,7 @@ def seed_deliveries(count, now):
                 CASE WHEN status IN ('failed', 'dead', 'retrying') THEN 'HTTP 500 from the provider' ELSE '' END,
                 '',
                 CASE WHEN status = 'sent' THEN created_at + interval '2 seconds' END,
-                created_at, created_at + interval '2 seconds'
+                created_at, created_at + interval '2 seconds', '[]'::jsonb, '{{}}'::jsonb
             FROM (
                 SELECT id, created_at,
                     CASE WHEN id > max(id) OVER () - 10 THEN 'pending'
