@@ -214,6 +214,11 @@ class PreviewOut(Schema):
     items: list[PreviewItemOut]
 
 
+class AttachmentOut(Schema):
+    url: str
+    name: str = Field(description="The file's name, when the page gave one.")
+
+
 class ItemOut(Schema):
     id: int
     source: int
@@ -228,6 +233,7 @@ class ItemOut(Schema):
     last_seen: str = Field(json_schema_extra={"format": "date-time"})
     changed_at: str = Field(json_schema_extra={"format": "date-time"}, description="When this version was first seen.")
     revisions: int = Field(description="Earlier versions kept (the item changed this many times).")
+    attachments: list[AttachmentOut] = Field(description="The images and documents the item carries, as found.")
 
 
 class FeedOut(Schema):
@@ -483,6 +489,16 @@ def check_source(request: HttpRequest, source_id: SourceId) -> Status[dict[str, 
 
 
 # --- Items --------------------------------------------------------------------------------------------------
+def _attachments(stored: object) -> list[dict[str, str]]:
+    """An item's stored attachments as the API shows them (a malformed entry is left out)."""
+    files = stored if isinstance(stored, list) else []
+    return [
+        {"url": str(entry.get("url", "")), "name": str(entry.get("name") or "")}
+        for entry in files
+        if isinstance(entry, dict) and entry.get("url")
+    ]
+
+
 ITEM_COLUMNS = (
     "id",
     "source_id",
@@ -495,6 +511,7 @@ ITEM_COLUMNS = (
     "first_seen",
     "last_seen",
     "revisions_count",
+    "attachments",
 )
 
 
@@ -546,6 +563,7 @@ def items_feed(
             "last_seen": iso(row.last_seen),
             "changed_at": iso(changed.get(row.pk) or row.first_seen),
             "revisions": row.revisions_count,
+            "attachments": _attachments(row.attachments),
         }
         for row in found
     ]

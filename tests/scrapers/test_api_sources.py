@@ -439,6 +439,7 @@ def test_a_feed_item_carries_the_items_fields(api):
         body="Texto <b>cru</b>",
         raw={"title": "Task k1", "n": 3},
         revisions_count=1,
+        attachments=[{"url": "https://example.org/t/1/mapa.png", "name": "mapa.png"}],
     )
     changed = timezone.now() - timedelta(seconds=30)
     ItemRevision.objects.create(item=item, content_hash="old", valid_from=item.first_seen, replaced_at=changed)
@@ -457,6 +458,7 @@ def test_a_feed_item_carries_the_items_fields(api):
         "last_seen": item.last_seen.isoformat(),
         "changed_at": changed.isoformat(),
         "revisions": 1,
+        "attachments": [{"url": "https://example.org/t/1/mapa.png", "name": "mapa.png"}],
     }
 
 
