@@ -44,7 +44,6 @@ TIMEOUT = 20.0  # one request of a fetch, body included
 LEASE = timedelta(seconds=TIMEOUT * 3)  # a fetch (its redirects and budget wait included) ends well within this
 POLL = 0.2  # seconds between looks while another worker fetches
 MAX_REDIRECTS = 5
-HOST_MARGIN = 1.03  # as scrapers.ratelimit spaces the slots
 GENERIC = ("", "application/octet-stream", "binary/octet-stream", "application/x-download", "application/download")
 
 # Allowed types and how their content starts. Office documents are ZIP (Office Open XML, OpenDocument) or OLE2
@@ -140,12 +139,7 @@ def fetch(url: str, name: str = "") -> tuple[str, bytes]:
     limit = settings.VIGIA_ATTACHMENT_MAX_BYTES
     for _hop in range(MAX_REDIRECTS + 1):
         where = budgets.host_key(current)
-        budgets.wait_for(
-            f"host:{where}",
-            settings.VIGIA_HOST_RATE,
-            max_wait=settings.VIGIA_DELIVERY_MAX_PACE_WAIT,
-            margin=HOST_MARGIN,
-        )
+        budgets.wait_for_host(where, max_wait=settings.VIGIA_DELIVERY_MAX_PACE_WAIT)  # scrapers' budget too
         with _get(current, where) as response:
             status = response.status_code
             if status in (301, 302, 303, 307, 308) and "location" in response.headers:
@@ -158,10 +152,10 @@ def fetch(url: str, name: str = "") -> tuple[str, bytes]:
                 raise Refusal(UNAVAILABLE % {"error": f"HTTP {status}"})
             announced = response.headers.get("content-length", "")
             if announced.isdigit() and int(announced) > limit:
-                raise Refusal(TOO_LARGE % {"limit": size_text(limit)})
+                raise Refusal(TOO_LARGE % {"limit": outbound.size_text(limit)})
             data, more = outbound.read_capped(response, limit, deadline=time.monotonic() + TIMEOUT)
             if more:
-                raise Refusal(TOO_LARGE % {"limit": size_text(limit)})
+                raise Refusal(TOO_LARGE % {"limit": outbound.size_text(limit)})
             return checked_type(response.headers.get("content-type", ""), data, name or str(current)), data
     raise Refusal(UNAVAILABLE % {"error": "too many redirects"})
 
@@ -230,14 +224,6 @@ def _sniffed(data: bytes, name: str) -> str | None:
     if guessed in ALLOWED and ALLOWED[guessed] in (ZIP, OLE) and data.startswith(ALLOWED[guessed]):
         return guessed
     return None
-
-
-def size_text(count: int) -> str:
-    """5242880 → '5 MB', 1536 → '1.5 KB'."""
-    for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
-        if count >= scale:
-            return f"{count / scale:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{count} bytes"
 
 
 # --- for a delivery ---------------------------------------------------------------------------------------

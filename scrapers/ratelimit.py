@@ -7,23 +7,11 @@ database's clock and sleeps until it outside any transaction, so waiting never h
 outside atomic blocks.
 """
 
-from django.conf import settings
-
 from scheduler.shared import budgets
 from scheduler.shared.budgets import host_key  # noqa: F401 - re-exported: channels_app's attachments share it
 
-PREFIX = "host:"
-
-# Slots are spaced 3 % wider than 1/rate. Requests leave a little after their slot (sleep overshoot,
-# scheduling, connection setup) and by varying amounts, so two neighbouring requests can land closer than
-# their slots were; with exact spacing, rate + 1 requests could then fall in one 1-second window. The
-# margin absorbs up to 30 ms of such jitter per second at a cost of 3 % of the throughput.
-MARGIN = 1.03
-
-
-def budget_name(host: str) -> str:
-    """The budget of a host key: "host:example.org"."""
-    return PREFIX + host.lower()
+PREFIX, MARGIN = budgets.HOST_PREFIX, budgets.HOST_MARGIN
+budget_name = budgets.host_budget
 
 
 def acquire(host: str, max_wait: float | None = None) -> float:
@@ -32,7 +20,7 @@ def acquire(host: str, max_wait: float | None = None) -> float:
     Raises budgets.SlotTooFar (a TransientError whose retry_after is the wait), reserving nothing, when the
     slot is more than `max_wait` seconds away.
     """
-    return budgets.wait_for(budget_name(host), settings.VIGIA_HOST_RATE, max_wait=max_wait, margin=MARGIN)
+    return budgets.wait_for_host(host, max_wait=max_wait)
 
 
 def hold(host: str, seconds: float) -> None:

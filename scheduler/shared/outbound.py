@@ -424,3 +424,11 @@ def read_capped(response: httpx.Response, limit: int, deadline: float | None = N
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError("the response's body took too long")
     return b"".join(chunks), False
+
+
+def size_text(count: int) -> str:
+    """A size cap in words: 5242880 → '5 MB', 1536 → '1.5 KB'."""
+    for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{count} bytes"

@@ -183,21 +183,21 @@ def _read(response: httpx.Response, max_bytes: int, where: str, deadline: float,
     """The body, decoded from gzip/deflate as it streams, aborting as soon as it passes `max_bytes`."""
     announced = response.headers.get("content-length", "")
     if announced.isdigit() and int(announced) > max_bytes:
-        raise PermanentError(f"response larger than {_size(max_bytes)} cap")
+        raise PermanentError(f"response larger than {outbound.size_text(max_bytes)} cap")
     decoder = _Decoder(response.headers.get("content-encoding", ""), where)
     body = bytearray()  # grows to the cap at most: one byte more and we stop
     try:
         for raw in response.iter_raw():
             body += decoder.decode(raw, max_bytes - len(body) + 1)
             if len(body) > max_bytes:
-                raise PermanentError(f"response larger than {_size(max_bytes)} cap")
+                raise PermanentError(f"response larger than {outbound.size_text(max_bytes)} cap")
             if time.monotonic() > deadline:  # httpx bounds each read, not a body that trickles in
                 raise _Retry(f"timed out after {timeout:g} s ({where})", TIMED_OUT)
         body += decoder.flush(max_bytes - len(body) + 1)
     except zlib.error:
         raise _Retry(f"corrupt compressed response from {where}", answers.Verdict(TransientError, "corrupt"))
     if len(body) > max_bytes:
-        raise PermanentError(f"response larger than {_size(max_bytes)} cap")
+        raise PermanentError(f"response larger than {outbound.size_text(max_bytes)} cap")
     return bytes(body)
 
 
@@ -361,11 +361,3 @@ def _after_attempts(message: str, attempts: int) -> str:
     if attempts == 1:
         return ""
     return f" ({attempts} attempts)" if " after " in message else f" after {attempts} attempts"
-
-
-def _size(count: int) -> str:
-    """5242880 → '5 MB', 1536 → '1.5 KB'."""
-    for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
-        if count >= scale:
-            return f"{count / scale:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{count} bytes"
