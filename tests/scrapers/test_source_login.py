@@ -290,7 +290,9 @@ def test_the_api_takes_the_login_and_keeps_masked_fields(login_site):
 @pytest.mark.process
 @pytest.mark.django_db(transaction=True)
 def test_workers_keep_finding_new_tasks_behind_a_login_whose_session_expires(processes):
-    with LoginSite(session_seconds=2.5) as site:
+    # Sessions last 1.5 s and a task comes every second for 6 s: several expire while tasks keep coming, however
+    # late the first check lands (with 2.5 s, a slow CI run saw only one expiry before the last task).
+    with LoginSite(session_seconds=1.5) as site:
         ratelimit.set_rate(ratelimit.host_key(site.url), 1000)  # the workers run with production settings
         site.tasks = [(1, "Tarefa 1", "a")]
         source = site.make_source(interval_seconds=1)

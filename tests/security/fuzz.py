@@ -255,6 +255,7 @@ def post_case(client, form, values, tally, before):
         return world.snapshot()
     after = world.snapshot()
     page = response.content.decode("utf-8", "replace") if response.status_code == 200 else ""
+    _follow(client, response, label, tally)
     refused = 400 <= response.status_code < 500 or any(marker in page for marker in REFUSAL_MARKERS)
     if refused and after != before:
         tally.stored_on_refusal += 1
@@ -263,6 +264,18 @@ def post_case(client, form, values, tally, before):
         tally.silent_refusals += 1
         tally.record(f"{label}: refused without a message")
     return after
+
+
+def _follow(client, response, label, tally):
+    """Go where the answer sends the browser, as a browser does: that page shows (and so consumes) the
+    messages the action queued, which would otherwise show on the next case's page and be judged its own."""
+    target = response.get("Location") if 300 <= response.status_code < 400 else response.get("HX-Redirect")
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return
+    landed = client.get(target)
+    if landed.status_code >= 500:
+        tally.server_errors += 1
+        tally.record(f"{label}: then GET {target} answered {landed.status_code}{_error_of(landed)}")
 
 
 def _reported(page, response):
