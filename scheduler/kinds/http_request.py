@@ -124,7 +124,7 @@ class HttpRequest(JobKind):
                 raise ValidationError(_("Enter a valid URL (%(error)s)."), code="invalid", params={"error": exc})
             if url.scheme not in ("http", "https") or not url.host:
                 raise ValidationError(_("Enter an http:// or https:// URL with a host."), code="invalid")
-            outbound.validate_host(url.host, outbound.port_of(url))  # loopback, private... (names: when it runs)
+            outbound.validate_url(value)  # a password inside, loopback, private... (names: when it runs)
             return value
 
         def clean_headers(self) -> dict[str, str] | str | None:

@@ -244,11 +244,21 @@ def vet(host: str, port: int) -> list[str]:
 
 
 def validate_url(value: object) -> None:
-    """For forms and the API: a field-level ValidationError when the URL names a forbidden host (no DNS)."""
+    """For forms and the API: a field-level ValidationError when the URL names a forbidden host (no DNS) or
+    carries a user and password."""
     try:
         url = httpx.URL(str(value).strip())
     except httpx.InvalidURL:
         return  # the field's own checks report malformed URLs
+    if url.userinfo:
+        # An address is shown on pages, in run records and in logs: a password inside it would be too.
+        raise ValidationError(
+            _(
+                "Leave the user and password out of the address: it is shown on pages and in the run history. "
+                "Send credentials in the headers or the login settings."
+            ),
+            code="userinfo",
+        )
     validate_host(url.host, port_of(url))
 
 

@@ -404,3 +404,29 @@ def test_allowed_hosts_save_without_errors(allow):
         }
     )
     assert form.is_valid(), form.errors
+
+
+# A user and password inside an address would be shown wherever the address is: pages, runs, logs, exports.
+CREDENTIALS = "https://equipe:s3nha@organizador.example.org/tarefas"
+
+
+def test_a_password_inside_a_source_or_job_url_is_a_field_error_that_does_not_repeat_it():
+    data = {"name": "S", "kind": "html", "url": CREDENTIALS, "config": organizer.CONFIG, "interval_seconds": 30}
+    data.update(timeout_seconds=5, timezone="UTC", method="GET", headers={})
+    plain = "https://organizador.example.org/tarefas"
+    for field, values in {
+        "url": {},
+        "fallback_urls": {"url": plain, "fallback_urls": [plain + "2", CREDENTIALS]},
+        "login_url": {"url": plain, "login_url": CREDENTIALS, "login_fields": {"email": "e", "senha": "s"}},
+    }.items():
+        form = SourceForm(data={**data, **values})
+        assert not form.is_valid()
+        message = " ".join(form.errors[field])
+        assert "Leave the user and password out of the address" in message and "s3nha" not in message, field
+        assert ("Line 2: " in message) == (field == "fallback_urls")
+
+    with pytest.raises(ValidationError) as raised:
+        job_kinds.clean_params("http_request", {"url": CREDENTIALS, "method": "GET"})
+    assert list(raised.value.message_dict) == ["params.url"] and "s3nha" not in str(raised.value)
+    assert "Leave the user and password out" in str(raised.value)
+    assert SourceForm(data={**data, "url": plain}).is_valid()
