@@ -4,6 +4,7 @@ The check_source job kind, the `check_source` command, the admin's "check now" a
 preview all come through here, so every path behaves the same.
 """
 
+import copy
 import hashlib
 import json
 import logging
@@ -120,7 +121,9 @@ def check_source(
         return Outcome(status="inactive")
     try:
         config = kinds.clean_config(source.kind, source.config)
-        outcome = _fetch_and_parse(source, config, conditional=not dry_run, deadline=deadline, known=source)
+        # A dry run logs in afresh, as a preview does: a session it stored would be a change it made.
+        reaching = _detached(source) if dry_run else source
+        outcome = _fetch_and_parse(reaching, config, conditional=not dry_run, deadline=deadline, known=source)
         expected = source.last_item_count or 0
         if outcome.status == "checked" and not outcome.items and expected:
             raise PermanentError(EMPTY_PAGE % {"count": expected})
@@ -146,6 +149,13 @@ def check_source(
             outcome.since, outcome.known_items = source.last_changed_at, source.last_item_count
         record_success(source, outcome, now)
     return outcome
+
+
+def _detached(source: Source) -> Source:
+    """The source as an unsaved copy: reaching its page through it stores no session and no rejection."""
+    copy_of = copy.copy(source)
+    copy_of.pk = None
+    return copy_of
 
 
 def _fetch_and_parse(
@@ -279,6 +289,7 @@ def _revise(row: Item, item: kinds.ParsedItem, digest: str, now: datetime) -> No
     ItemRevision.objects.create(
         item=row,
         **_content(row),
+        attachments=row.attachments,
         content_hash=row.content_hash,
         valid_from=row.revisions.order_by("-replaced_at").values_list("replaced_at", flat=True).first()
         or row.first_seen,

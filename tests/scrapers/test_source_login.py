@@ -27,7 +27,7 @@ from tests.loopback.login_site import PASSWORD, USER, LoginSite
 from tests.loopback.organizer import CONFIG
 from tests.loopback.organizer import page as page_of
 from tests.loopback.server import LoopbackServer
-from tests.support.commands import call
+from tests.support.commands import call, call_failing
 from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -336,6 +336,26 @@ def test_export_masks_the_login_fields_and_import_keeps_them(login_site, tmp_pat
 
     source.refresh_from_db()
     assert source.login_fields == {"email": USER, "senha": PASSWORD} and source.login_success_text == "Tarefa"
+
+
+def test_a_dry_run_logs_in_but_stores_no_session_and_no_rejection(login_site):
+    source = login_site.make_source()
+    check(source)
+    stored = Source.objects.get(pk=source.pk)
+    login_site.expire_sessions()  # the dry run must log in again: its session goes nowhere
+
+    out, _ = call("check_source", str(source.pk), "--dry-run")
+
+    assert "Tarefa 1" in out and "dry run: nothing saved" in out and login_site.login_attempts == 2
+    after = Source.objects.get(pk=source.pk)
+    assert after.session_started_at == stored.session_started_at
+    assert after.session_cookies == stored.session_cookies
+
+    Source.objects.filter(pk=source.pk).update(login_fields={"email": USER, "senha": "errada"})
+    message, _, _ = call_failing("check_source", str(source.pk), "--dry-run")
+    assert "Login rejected" in message
+    after = Source.objects.get(pk=source.pk)  # the rejection stays the dry run's: the next check still tries
+    assert after.session_started_at == stored.session_started_at and "rejected" not in after.session_cookies
 
 
 # --- fetch's cookie jar -----------------------------------------------------------------------------------------
