@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 
     from scrapers.sources.models import Item, ItemRevision
 
-FIELDS = [("title", _("Title")), ("url", _("Link")), ("body", _("Text")), ("published_at", _("Published"))]
+FIELDS = [
+    ("title", _("Title")),
+    ("url", _("Link")),
+    ("body", _("Text")),
+    ("published_at", _("Published")),
+    ("attachments", _("Attachments")),
+]
 # Words with the whitespace after them (and any leading whitespace): the text rejoins exactly, and a changed
 # phrase shows as one deletion and one insertion rather than interleaved with the shared spaces.
 TOKENS = re.compile(r"^\s+|\S+\s*")
@@ -86,4 +92,6 @@ def _text(value: object) -> str:
         return ""
     if isinstance(value, datetime):  # shown in the operator's active time zone, as the page's other times
         return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
+    if isinstance(value, list):  # attachments: a file a line, by its address (a name alone may stay the same)
+        return "\n".join(str(entry.get("url", "")) if isinstance(entry, dict) else str(entry) for entry in value)
     return str(value)

@@ -220,6 +220,8 @@ class ItemRevision(models.Model):
     body = models.TextField(verbose_name=gettext_lazy("Body"), blank=True)
     published_at = models.DateTimeField(verbose_name=gettext_lazy("Published at"), null=True, blank=True)
     raw = models.JSONField(verbose_name=gettext_lazy("Raw data"), default=dict, blank=True)
+    # The files this version carried ([{"url", "name"}], as Item.attachments): a changed image is a change too.
+    attachments = models.JSONField(verbose_name=gettext_lazy("Attachments"), default=list, blank=True)
     content_hash = models.CharField(verbose_name=gettext_lazy("Content hash"), max_length=64)
     valid_from = models.DateTimeField(
         verbose_name=gettext_lazy("Valid from"), help_text=gettext_lazy("When this version was first seen.")

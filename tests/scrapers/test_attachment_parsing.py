@@ -193,6 +193,25 @@ def test_a_check_stores_the_files_and_announces_them(site, monkeypatch):
     assert published[-1]["type"] == "item.updated"
     assert [f["name"] for f in published[-1]["attachments"]] == ["mascote.png", "b.jpg"]
     assert [f["name"] for f in Item.objects.get(source=source).attachments] == ["mascote.png", "b.jpg"]
+    [revision] = Item.objects.get(source=source).revisions.all()  # the version before keeps its own files
+    assert revision.attachments == [file]
+
+
+@pytest.mark.django_db
+def test_the_items_page_shows_a_changed_file_as_a_change(site, viewer_client):
+    source = organizer.make_source(site.url + "/tarefas", config={**organizer.CONFIG, "attachments": "img@src"})
+    task = '<li class="task" data-id="1"><h3>Foto</h3><img src="/f/mascote.png"><p>Tirem uma foto</p></li>'
+    site.respond("/tarefas", body=f"<html><body><ul>{task}</ul></body></html>")
+    checks.check_source(Source.objects.get(pk=source.pk))
+    site.reset()  # the organizer swaps the image, nothing else
+    site.respond("/tarefas", body=f"<html><body><ul>{task.replace('mascote.png', 'mascote-v2.png')}</ul></body></html>")
+    checks.check_source(Source.objects.get(pk=source.pk))
+
+    found = Item.objects.get(source=source)
+    page = viewer_client.get(reverse("scrapers:item", args=[found.pk])).content.decode()
+
+    assert "This item has not changed" not in page and "Only fields not shown here changed" not in page
+    assert f"<del>{site.url}/f/mascote.png</del>" in page and f"<ins>{site.url}/f/mascote-v2.png</ins>" in page
 
 
 @pytest.mark.django_db
