@@ -18,10 +18,22 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from channels_app import alerts, callbacks, digests, forms_alerts, rendering, scheduled, sending, tokens, views_alerts
+from channels_app import (
+    alerts,
+    attachments,
+    callbacks,
+    digests,
+    forms_alerts,
+    rendering,
+    scheduled,
+    sending,
+    tokens,
+    views_alerts,
+)
 from channels_app import forms as channel_forms
 from channels_app.models import (
     ApiToken,
+    Attachment,
     Callback,
     Channel,
     Delivery,
@@ -33,7 +45,7 @@ from channels_app.models import (
     Watch,
 )
 from scheduler.admin import ReadOnlyAdmin, clip, local_time
-from scheduler.shared import roles
+from scheduler.shared import outbound, recorded, roles
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups
@@ -481,3 +493,61 @@ class CallbackAdmin(ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("Sent at"), ordering="sent_at")
     def sent_time(self, callback: Callback) -> str:
         return local_time(callback.sent_at)
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(ReadOnlyAdmin):
+    """The files messages carried (read-only; their bytes are never shown here), with why one was left out."""
+
+    list_display = ["file", "status_badge", "content_type", "size_shown", "fetched_time", "used_time", "reason"]
+    list_filter = ["status", "content_type"]
+    search_fields = ["url", "name"]
+    ordering = ["-last_used_at", "-id"]
+    exclude = ["data"]
+    show_full_result_count = False  # many rows: no unfiltered COUNT(*)
+    actions = ["fetch_again"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Attachment]:
+        return super().get_queryset(request).defer("data")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any | None = None) -> list[str]:
+        shown = [name for name in super().get_readonly_fields(request, obj) if name not in ("data", "error")]
+        return [*shown, "reason"]
+
+    def has_fetch_again_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("channels_app.change_attachment")
+
+    @admin.display(description=gettext_lazy("File"), ordering="name")
+    def file(self, attachment: Attachment) -> str:
+        return clip(attachment.name or attachment.url, 60)
+
+    @admin.display(description=gettext_lazy("Status"), ordering="status")
+    def status_badge(self, attachment: Attachment) -> SafeString:
+        tone = {"stored": "sent", "refused": "failed"}.get(attachment.status, "pending")
+        return _badge(attachment.get_status_display(), tone, recorded.translated(attachment.error))
+
+    @admin.display(description=gettext_lazy("Size"), ordering="size")
+    def size_shown(self, attachment: Attachment) -> str:
+        return outbound.size_text(attachment.size) if attachment.size is not None else "—"
+
+    @admin.display(description=gettext_lazy("Fetched at"), ordering="fetched_at")
+    def fetched_time(self, attachment: Attachment) -> str:
+        return local_time(attachment.fetched_at)
+
+    @admin.display(description=gettext_lazy("Last used at"), ordering="last_used_at")
+    def used_time(self, attachment: Attachment) -> str:
+        return local_time(attachment.last_used_at)
+
+    @admin.display(description=gettext_lazy("Why refused"))
+    def reason(self, attachment: Attachment) -> str:
+        return recorded.translated(attachment.error)  # stored in English
+
+    @admin.action(description=gettext_lazy("Fetch again (refused ones)"), permissions=["fetch_again"])
+    def fetch_again(self, request: HttpRequest, queryset: QuerySet[Attachment]) -> None:
+        count = attachments.fetch_again(queryset)
+        text = ngettext(
+            "%(count)d file will be fetched again by the next message that carries it.",
+            "%(count)d files will be fetched again by the next message that carries them.",
+            count,
+        ) % {"count": count}
+        self.message_user(request, text, messages.SUCCESS)

@@ -130,6 +130,13 @@ def _fetch_and_record(row: Attachment) -> Attachment:
     return row
 
 
+def fetch_again(rows: Any) -> int:
+    """Refused files back to "not fetched yet", so the next message that needs one fetches it again (after
+    the cap, the allowed hosts or the organizer's file changed). Messages already sent stay as they went."""
+    refused = rows.filter(status=Attachment.Status.REFUSED)
+    return int(refused.update(status=Attachment.Status.PENDING, error="", fetched_at=None, fetching_until=None))
+
+
 # --- fetching -------------------------------------------------------------------------------------------
 
 

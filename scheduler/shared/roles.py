@@ -51,6 +51,8 @@ _OPERATOR_GRANTS = (
     "scrapers.add_peopletransfer",
     "channels_app.view_delivery",
     "channels_app.change_delivery",
+    "channels_app.view_attachment",  # the files deliveries carried, and fetching a refused one again
+    "channels_app.change_attachment",
 )
 # The model permissions each group is given ("app_label.codename", shell-style patterns).
 GRANTS: dict[str, tuple[str, ...]] = {

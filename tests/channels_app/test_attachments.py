@@ -16,7 +16,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from channels_app import attachments, sending
 from channels_app.events import publish
@@ -25,7 +25,7 @@ from channels_app.models import Attachment, Channel, Delivery
 from scheduler import services
 from scheduler.errors import PermanentError, TransientError
 from scheduler.models import Job, Run
-from scheduler.shared import retention
+from scheduler.shared import recorded, retention
 from scrapers import ratelimit
 from scrapers.models import Source
 from tests.channels_app.support import item_event, recipient
@@ -545,3 +545,33 @@ def test_redirects_are_followed_and_each_hop_passes_the_guard(files):
     assert attachments.obtain(files.url + "/moved").status == "stored"
     sneaky = attachments.obtain(files.url + "/sneaky")
     assert (sneaky.status, sneaky.error) == ("refused", "its address is not public (169.254.169.254)")
+
+
+def test_the_admin_lists_the_files_with_why_one_was_refused_and_fetches_it_again(
+    channel, wuzapi, files, settings, operator_client, viewer_client
+):
+    settings.VIGIA_ATTACHMENT_MAX_BYTES = 4096
+    url = files.url + "/big.png"
+    assert send(one_delivery(channel, (url, "big.png"))) == "sent"
+    refused = Attachment.objects.get(url=url)
+    listing = reverse("admin:channels_app_attachment_changelist")
+    assert viewer_client.get(listing).status_code == 302  # a viewer has no admin: to its login
+
+    html = operator_client.get(listing).content.decode()
+    assert "big.png" in html and "larger than 4 KB" in html
+    with translation.override("pt-br"):
+        portuguese = recorded.translated(refused.error)
+    assert portuguese != refused.error  # the reason in the reader's language
+    assert portuguese in operator_client.get(listing, HTTP_ACCEPT_LANGUAGE="pt-br").content.decode()
+    page = operator_client.get(reverse("admin:channels_app_attachment_change", args=[refused.pk])).content.decode()
+    assert "larger than 4 KB" in page and "IHDR" not in page  # the file's bytes are never shown
+
+    settings.VIGIA_ATTACHMENT_MAX_BYTES = 64 * 1024  # the cap raised: the operator asks for the file again
+    answer = operator_client.post(listing, {"action": "fetch_again", "_selected_action": [refused.pk]}, follow=True)
+    assert "1 file will be fetched again" in answer.content.decode()
+    refused.refresh_from_db()
+    assert (refused.status, refused.error) == ("pending", "")
+
+    later = one_delivery(channel, (url, "big.png"), address="5511900000009")
+    assert send(later) == "sent", later.error
+    assert wuzapi.requests[-1].kind == "image" and Attachment.objects.get(url=url).status == "stored"
