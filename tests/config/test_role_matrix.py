@@ -28,7 +28,7 @@ from django.utils import timezone
 from django_q.models import Schedule, Task
 
 from channels_app import tokens
-from channels_app.models import Callback, Message, Watch
+from channels_app.models import Attachment, Callback, Message, Watch
 from config.api import RESOURCE_OF
 from scheduler import services
 from scheduler.models import AuditEntry, ClusterPresence, Housekeeping, Lease
@@ -81,6 +81,7 @@ def admin_rows(site):
     data, _pages = site
     now = timezone.now()
     Callback.objects.create(subject="run:1", url="https://example.org/callback", body={"type": "run"})
+    Attachment.objects.create(url="https://example.org/f.png", status="refused", error="its type is not allowed")
     Watch.objects.create(subject=f"job:{data.pk_for('jobs')}", name="Matrix")
     Task.objects.create(id="a" * 32, name="ok", func="math.floor", started=now, stopped=now, success=True)
     Task.objects.create(id="b" * 32, name="bad", func="math.floor", started=now, stopped=now, success=False)
