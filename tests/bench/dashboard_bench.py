@@ -360,10 +360,10 @@ def seed_items(count, now):
         )
         cursor.execute(
             f"""
-            INSERT INTO {table(ItemRevision)} (item_id, title, url, body, published_at, raw, content_hash,
-                valid_from, replaced_at)
-            SELECT id, title || ' (antes)', url, body, published_at, raw, md5(content_hash), first_seen,
-                first_seen + interval '1 hour'
+            INSERT INTO {table(ItemRevision)} (item_id, title, url, body, published_at, raw, attachments,
+                content_hash, valid_from, replaced_at)
+            SELECT id, title || ' (antes)', url, body, published_at, raw, attachments, md5(content_hash),
+                first_seen, first_seen + interval '1 hour'
             FROM {table(Item)} WHERE revisions_count = 1
             """
         )
