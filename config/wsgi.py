@@ -8,6 +8,10 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_wsgi_application()
 
+from config.settle import settle  # noqa: E402  (after Django is set up)
+
+settle()
+
 # The hooks every live process runs (the system watchdog, scheduler.everywhere), in a thread of each web
 # process: gunicorn's workers (the app is loaded after the fork), runserver's serving child.
 from scheduler import everywhere  # noqa: E402  (after Django is set up)

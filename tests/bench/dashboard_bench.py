@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from channels_app.models import Channel, Delivery, Event, Recipient, Subscription
+from config.settle import settle
 from scheduler.models import Job, Run
 from scheduler.shared import roles
 from scrapers.models import Item, ItemRevision, MonitoredPerson, Publication, PublicationMatch, Source
@@ -90,6 +91,7 @@ def run(env, quick, say, log_dir):
         bench_user = get_user_model().objects.create_user("bench", is_staff=True)
         roles.set_role(bench_user, roles.ADMIN)  # every button on the pages, as before roles
         client.force_login(bench_user)
+        settle()  # as config.wsgi does before a web process serves
         for name, url, headers, expected in pages():
             try:
                 p50, p95, size_bytes = measure(client, url, headers, expected, size["requests"])
