@@ -503,7 +503,6 @@ class AttachmentAdmin(ReadOnlyAdmin):
     list_filter = ["status", "content_type"]
     search_fields = ["url", "name"]
     ordering = ["-last_used_at", "-id"]
-    exclude = ["data"]
     show_full_result_count = False  # many rows: no unfiltered COUNT(*)
     actions = ["fetch_again"]
 

@@ -33,7 +33,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from channels_app.kinds.base import File
+from channels_app.kinds.base import File, url_file_name
 from channels_app.models import Attachment, Delivery
 from scheduler.errors import JobError
 from scheduler.shared import answers, budgets, outbound, recorded
@@ -43,6 +43,7 @@ log = logging.getLogger("vigia.deliveries")
 TIMEOUT = 20.0  # one request of a fetch, body included
 LEASE = timedelta(seconds=TIMEOUT * 3)  # a fetch (its redirects and budget wait included) ends well within this
 POLL = 0.2  # seconds between looks while another worker fetches
+USE_PRECISION = timedelta(hours=1)  # last_used_at is kept to this (retention counts in days)
 MAX_REDIRECTS = 5
 GENERIC = ("", "application/octet-stream", "binary/octet-stream", "application/x-download", "application/download")
 
@@ -93,7 +94,9 @@ def obtain(url: str, name: str = "") -> Attachment:
             return _fetch_and_record(row)
         time.sleep(POLL)  # another worker is fetching it: its result is ours too
         row = Attachment.objects.defer("data").get(pk=row.pk)
-    Attachment.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+    now = timezone.now()
+    if row.last_used_at < now - USE_PRECISION:  # pruning counts days: not a write per file per delivery
+        Attachment.objects.filter(pk=row.pk).update(last_used_at=now)
     return row
 
 
@@ -248,13 +251,16 @@ def wanted(payload: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-def prepare(delivery: Delivery, with_data: bool, last_attempt: bool) -> tuple[list[File], str]:
-    """(the files to send, the note to add to the text) for a delivery, recorded on it (Delivery.attachments).
-    Raises TransientError when a file may be fetched later, unless this is the delivery's last attempt: then
-    the message goes without it."""
+def prepare(delivery: Delivery, last_attempt: bool) -> tuple[list[File], str]:
+    """(the files to send, without their bytes (`load`), the note to add to the text) for a delivery, recorded
+    on it (Delivery.attachments). Raises TransientError when a file may be fetched later, unless this is the
+    delivery's last attempt: then the message goes without it."""
+    entries = wanted(delivery.event.payload)
+    if not entries:
+        return [], ""
     files: list[File] = []
     record: list[dict[str, Any]] = []
-    for entry in wanted(delivery.event.payload):
+    for entry in entries:
         try:
             attachment = obtain(entry["url"], entry["name"])
         except JobError as exc:  # a Refusal is recorded on the row: this is something else
@@ -271,7 +277,6 @@ def prepare(delivery: Delivery, with_data: bool, last_attempt: bool) -> tuple[li
             name=entry["name"] or attachment.name,
             content_type=attachment.content_type,
             size=attachment.size or 0,
-            data=_data(attachment) if with_data else b"",
         )
         files.append(file)
         record.append({**entry, "content_type": file.content_type, "size": file.size, "sent": True, "reason": ""})
@@ -281,23 +286,24 @@ def prepare(delivery: Delivery, with_data: bool, last_attempt: bool) -> tuple[li
     return files, note(record)
 
 
-def _data(attachment: Attachment) -> bytes:
-    data = Attachment.objects.filter(pk=attachment.pk).values_list("data", flat=True).first()
-    return bytes(data or b"")  # PostgreSQL hands back a memoryview
+def load(files: list[File]) -> None:
+    """The files' bytes, in one query: read once the message is about to go (after the pace's slot)."""
+    if not files:
+        return
+    stored = dict(Attachment.objects.filter(url__in={file.url for file in files}).values_list("url", "data"))
+    for file in files:
+        file.data = bytes(stored.get(file.url) or b"")  # PostgreSQL hands back a memoryview
 
 
 def note(record: list[dict[str, Any]]) -> str:
     """One line per file left out, in the messages' language."""
     with translation.override(settings.LANGUAGE_CODE):  # as channels_app.rendering words the messages
         return "\n".join(
-            _(NOTE) % {"name": _shown_name(entry), "reason": recorded.translated(entry["reason"])}
+            _(NOTE)
+            % {"name": entry["name"] or url_file_name(entry["url"]), "reason": recorded.translated(entry["reason"])}
             for entry in record
             if not entry["sent"]
         )
-
-
-def _shown_name(entry: dict[str, Any]) -> str:
-    return entry["name"] or entry["url"].split("?")[0].rstrip("/").rpartition("/")[2] or entry["url"]
 
 
 def with_note(text: str, extra: str) -> str:

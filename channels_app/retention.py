@@ -8,7 +8,8 @@ fetched for messages) go VIGIA_RETAIN_ATTACHMENT_DAYS after a message last used 
 
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from channels_app.models import Attachment, Callback, Delivery, Event
 from scheduler.shared import retention
@@ -27,8 +28,10 @@ def prunable_callbacks(cutoff: datetime) -> QuerySet[Callback]:
 
 
 def prunable_attachments(cutoff: datetime) -> QuerySet[Attachment]:
-    # Not one being fetched right now (its worker is about to use it).
-    return Attachment.objects.filter(last_used_at__lt=cutoff, fetching_until__isnull=True)
+    # Not one being fetched right now (its worker is about to use it); one whose fetch was abandoned (its lease
+    # ran out: the worker died) may go.
+    fetching = Q(fetching_until__isnull=False, fetching_until__gte=timezone.now())
+    return Attachment.objects.filter(last_used_at__lt=cutoff).exclude(fetching)
 
 
 # Registration order is run order: deliveries first, so their events are free to go in the same run.

@@ -77,10 +77,12 @@ def _send(delivery: Delivery, me: str) -> str:
             raise ChannelDown(channel.down_reason or "the provider said it cannot send")
         # Fetched (once for all deliveries) before the pace's slot is taken: a slow file does not hold it.
         last_attempt = delivery.attempts >= settings.VIGIA_DELIVERY_MAX_ATTEMPTS
-        files, note = attachments.prepare(delivery, with_data=kind.sends_files, last_attempt=last_attempt)
+        files, note = attachments.prepare(delivery, last_attempt=last_attempt)
         later = pacing.reserve(channel, max_wait=settings.VIGIA_DELIVERY_MAX_PACE_WAIT)
         if later is not None:
             return defer(delivery, me, later)
+        if kind.sends_files:  # the bytes only now: a delivery deferred for its slot has not read them
+            attachments.load(files)
         alert_notices.absorb(delivery)  # other alerts held for this recipient go out in this message
         message = kinds.Outgoing(
             key=delivery.idempotency_key,

@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
 
+def url_file_name(url: str, default: str = "") -> str:
+    """The last segment of a URL's path (a file's name when nothing else names it); `default`, else the URL,
+    when it has none."""
+    return url.split("?")[0].rstrip("/").rpartition("/")[2] or default or url
+
+
 @dataclass
 class File:
     """An attachment that goes with the message (channels_app.attachments fetched and checked it): its bytes for
@@ -40,7 +46,7 @@ class File:
     @property
     def file_name(self) -> str:
         """The name to give the file: its own, with the extension its type has when it lacks one."""
-        name = self.name or self.url.split("?")[0].rstrip("/").rpartition("/")[2] or "anexo"
+        name = self.name or url_file_name(self.url, "anexo")
         extension = mimetypes.guess_extension(self.content_type) or ""
         return name if "." in name.lstrip(".") or not extension else name + extension
 

@@ -143,13 +143,8 @@ class Wuzapi(ChannelKind):
 
 @sensitive_variables("secrets")
 def _send_part(config: Mapping[str, Any], secrets: Mapping[str, Any], address: str, text: str, key: str) -> str:
-    answer = post(
-        f"{config['base_url']}{PATH}",
-        json={"Phone": address, "Body": text, "Id": key},
-        headers={"Token": secrets.get("token", "")},
-        who="Wuzapi",
-    )
-    return _accepted(answer, key, PATH)
+    payload = {"Phone": address, "Body": text, "Id": key}
+    return _accepted(_post_media(config, secrets, PATH, payload, timeout=None), key, PATH)
 
 
 @sensitive_variables("secrets")
@@ -177,9 +172,15 @@ def _send_file(
 
 
 @sensitive_variables("secrets")
-def _post_media(config: Mapping[str, Any], secrets: Mapping[str, Any], path: str, payload: dict[str, str]) -> Answer:
+def _post_media(
+    config: Mapping[str, Any],
+    secrets: Mapping[str, Any],
+    path: str,
+    payload: dict[str, str],
+    timeout: float | None = MEDIA_TIMEOUT,  # None: a text's (post's own)
+) -> Answer:
     headers = {"Token": secrets.get("token", "")}
-    return post(f"{config['base_url']}{path}", json=payload, headers=headers, who="Wuzapi", timeout=MEDIA_TIMEOUT)
+    return post(f"{config['base_url']}{path}", json=payload, headers=headers, who="Wuzapi", timeout=timeout)
 
 
 def _accepted(answer: Answer, key: str, path: str) -> str:

@@ -465,6 +465,20 @@ def test_retention_removes_attachments_no_message_used_lately(settings):
     assert list(Attachment.objects.values_list("pk", flat=True)) == [recent.pk]
 
 
+def test_retention_keeps_a_file_being_fetched_but_not_one_whose_fetch_was_abandoned(settings):
+    settings.VIGIA_RETAIN_ATTACHMENT_DAYS = 30
+    long_ago, now = timezone.now() - timedelta(days=31), timezone.now()
+    fetching = Attachment.objects.create(url="https://x.example/a.png", fetching_until=now + timedelta(minutes=1))
+    abandoned = Attachment.objects.create(url="https://x.example/b.png", fetching_until=now - timedelta(hours=1))
+    Attachment.objects.update(last_used_at=long_ago)  # its worker died mid-fetch: the lease ran out long ago
+
+    result, failed = retention.prune_all(pause=0)
+
+    assert not failed and result["attachments"]["deleted"] == 1
+    assert list(Attachment.objects.values_list("pk", flat=True)) == [fetching.pk]
+    assert not Attachment.objects.filter(pk=abandoned.pk).exists()
+
+
 def test_a_file_pruned_is_fetched_again_when_a_message_needs_it(channel, wuzapi, files):
     assert send(one_delivery(channel, (files.url + "/mascote.png", ""))) == "sent"
     Attachment.objects.all().delete()
