@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
 from django.conf import settings
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from scheduler.models import Budget, Run
+from scheduler.models import Run
+from scheduler.shared import budgets
 
 EVERY_SECONDS = 1.0  # a page polls every second or two; more writes would only cost the database
 
@@ -98,18 +98,6 @@ def time_left(remaining: int, rate_per_minute: float | None, limit_per_minute: f
     return timedelta(minutes=remaining / min(rates))
 
 
-def host_rate_per_second(url: str) -> float:
-    """The per-host rate limit of `url`'s host: its budget row's own rate, else VIGIA_HOST_RATE (the budget is
-    named as scrapers.ratelimit names it: "host:" + the lower-case host, and :port when not the default)."""
-    parsed = httpx.URL(url)
-    host = parsed.host.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    name = "host:" + (f"{host}:{parsed.port}" if parsed.port else host)
-    own = Budget.objects.filter(name=name).values_list("per_second", flat=True).first()
-    return float(own or settings.VIGIA_HOST_RATE)
-
-
 def bulk(now: datetime | None = None) -> Bulk | None:
     """The latest bulk run (BULK_KINDS) started within BULK_WITHIN, running or ended in success; None if none.
 
@@ -148,7 +136,7 @@ def bulk(now: datetime | None = None) -> Bulk | None:
     if first is not None and done:
         minutes = (now - first).total_seconds() / 60
         rate = done / minutes if minutes >= MIN_MINUTES else None
-    limit = host_rate_per_second(getattr(settings, url_setting)) * 60
+    limit = budgets.host_rate(getattr(settings, url_setting)) * 60
     queuing_pair = (queuing[0], queuing[1]) if queuing else None
     remaining = max(0, total - done)
     return Bulk(run, total, done, queuing_pair, rate, limit, time_left(remaining, rate, limit))

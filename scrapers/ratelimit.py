@@ -10,7 +10,7 @@ outside atomic blocks.
 from scheduler.shared import budgets
 from scheduler.shared.budgets import host_key  # noqa: F401 - re-exported: channels_app's attachments share it
 
-PREFIX, MARGIN = budgets.HOST_PREFIX, budgets.HOST_MARGIN
+PREFIX = budgets.HOST_PREFIX
 budget_name = budgets.host_budget
 
 

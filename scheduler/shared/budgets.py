@@ -200,6 +200,12 @@ def host_key(url: "str | httpx.URL") -> str:
     return f"{host}:{url.port}" if url.port else host  # httpx leaves port None for 80/443
 
 
+def host_rate(url: "str | httpx.URL") -> float:
+    """The requests per second a URL's host budget allows: its row's own rate, else VIGIA_HOST_RATE."""
+    own = Budget.objects.filter(name=host_budget(host_key(url))).values_list("per_second", flat=True).first()
+    return float(own or settings.VIGIA_HOST_RATE)
+
+
 def _check_rate(per_second: float | None, allow_none: bool) -> None:
     if per_second is None and allow_none:
         return

@@ -12,6 +12,7 @@
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -108,13 +109,25 @@ _PATTERNS = [
     re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]*:)[^/\s@'\"]+(?=@)"),
 ]
 _SECRET_KEY = re.compile(rf"(?i)^{_SECRET_NAME}$|^authorization$")
-_known: set[str] = set()  # exact secret values (channel tokens...) registered by the code that decrypts them
+# Exact secret values (channel tokens...) registered by the code that decrypts them, oldest first. Bounded: a
+# source's login session is decrypted on each check and a site may renew its cookies on every answer, so the
+# values would pile up for the life of the worker (and every log line is checked against each). The newest
+# MAX_KNOWN stay: what the process decrypted lately is what it may log.
+_known: dict[str, None] = {}
+_known_lock = threading.Lock()
+MAX_KNOWN = 4096
 MIN_KNOWN_LENGTH = 6  # shorter values would mask ordinary words
 
 
 def remember_secrets(values: Iterable[object]) -> None:
     """Mask these exact values wherever they appear in a log line from now on (this process)."""
-    _known.update(str(v) for v in values if v and len(str(v)) >= MIN_KNOWN_LENGTH)
+    fresh = [str(v) for v in values if v and len(str(v)) >= MIN_KNOWN_LENGTH]
+    with _known_lock:
+        for value in fresh:
+            _known.pop(value, None)  # to the newest end
+            _known[value] = None
+        while len(_known) > MAX_KNOWN:
+            del _known[next(iter(_known))]
 
 
 @overload

@@ -125,7 +125,7 @@ def _reach(source: Source, url: str, *, conditional: bool, deadline: float | Non
     session = _session(source, deadline, expired=session)
     result = _get_logged_in(source, url, session, conditional=conditional, deadline=deadline)
     if result is None:  # logged in a moment ago: the login only looked successful
-        raise _rejected(source, session, STILL_ASKS)
+        raise _record_rejection(source, session.started, LoginRejected(LOGIN_REJECTED % {"reason": STILL_ASKS}))
     return result
 
 
@@ -233,8 +233,7 @@ def _session(source: Source, deadline: float | None, expired: Session | None = N
     try:
         cookies = _log_in(source, deadline)
     except LoginRejected as exc:
-        _swap(source, claimed, {"rejected": fingerprint, "error": [str(exc)]}, timezone.now())
-        log.warning("source login rejected", extra={"source": source.pk, "error": str(exc)})
+        _record_rejection(source, claimed, exc)
         raise
     except BaseException:
         _swap(source, claimed, {}, None)  # not the site's verdict on the login: a later check logs in again
@@ -278,9 +277,10 @@ def _swap(source: Source, before: datetime | None, state: dict[str, Any], starte
     return bool(rows.update(session_cookies=state, session_started_at=started))
 
 
-def _rejected(source: Source, session: Session, reason: str) -> LoginRejected:
-    error = LoginRejected(LOGIN_REJECTED % {"reason": reason})
-    _swap(source, session.started, {"rejected": login_fingerprint(source), "error": [str(error)]}, timezone.now())
+def _record_rejection(source: Source, before: datetime | None, error: LoginRejected) -> LoginRejected:
+    """Keep the rejection on the source (if the session is still the one started at `before`): no check logs in
+    again until the login settings change."""
+    _swap(source, before, {"rejected": login_fingerprint(source), "error": [str(error)]}, timezone.now())
     log.warning("source login rejected", extra={"source": source.pk, "error": str(error)})
     return error
 

@@ -16,7 +16,8 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from scheduler import services
-from scheduler.models import Budget, Job
+from scheduler.models import Job
+from scheduler.shared import budgets
 from scrapers import ratelimit
 from scrapers.sources.models import Source
 
@@ -27,22 +28,15 @@ def adaptive(source: Source) -> bool:
     return bool(source.poll_floor_seconds and source.poll_ceiling_seconds and not source.cron)
 
 
-def host_rate(url: str) -> float:
-    """The requests per second the URL's host budget allows (its row's own rate, else VIGIA_HOST_RATE)."""
-    name = ratelimit.budget_name(ratelimit.host_key(url))
-    rate = Budget.objects.filter(name=name).values_list("per_second", flat=True).first()
-    return rate or settings.VIGIA_HOST_RATE
-
-
 def fastest(url: str) -> int:
     """The shortest whole interval one source on this host may poll at without passing its budget."""
-    return max(1, math.ceil(1 / host_rate(url) - 1e-9))
+    return max(1, math.ceil(1 / budgets.host_rate(url) - 1e-9))
 
 
 def budget_problem(source: Source, floor: int) -> str:
     """Why `floor` is too fast for the source's host, counting the host's other enabled sources at their
     fastest; "" when it fits."""
-    rate = host_rate(source.url)
+    rate = budgets.host_rate(source.url)
     host = ratelimit.host_key(source.url)
     others = 0.0
     same_host = Source.objects.filter(enabled=True).exclude(pk=source.pk).filter(Q(url__icontains=host.split(":")[0]))

@@ -11,6 +11,7 @@ import pytest
 
 from scheduler import services
 from scheduler.execution import execute_run
+from scheduler.shared import logs
 from scheduler.shared.logs import (
     JsonFormatter,
     LogContextFilter,
@@ -128,3 +129,16 @@ def test_remembered_secret_values_are_masked_but_short_ones_are_ignored():
     )
     RedactSecretsFilter().filter(entry)
     assert entry.getMessage() == "sent with ***, abc"
+
+
+def test_remembered_values_stay_bounded_and_the_newest_stay_masked():
+    # A login session renewed on every answer is decrypted, and so remembered, on every check.
+    remember_secrets(["remembered-first-value"])
+    remember_secrets(f"session-cookie-{n:06d}" for n in range(logs.MAX_KNOWN + 10))
+    remember_secrets(["remembered-last-value"])
+
+    assert len(logs._known) == logs.MAX_KNOWN
+    text = (
+        "remembered-first-value session-cookie-000000 remembered-last-value " + f"session-cookie-{logs.MAX_KNOWN:06d}"
+    )
+    assert logs.redact(text) == "remembered-first-value session-cookie-000000 *** ***"
