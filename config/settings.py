@@ -308,7 +308,9 @@ def _reserved_worker_count() -> int:
 VIGIA_QUEUE_PREFETCH = env_int("VIGIA_QUEUE_PREFETCH", 4)  # tasks a cluster takes beyond its busy workers
 VIGIA_DEFER_AFTER = env_float("VIGIA_DEFER_AFTER", 1.0)  # a run's first rate-limit wait longer: back on the queue
 VIGIA_HOST_RATE = env_float("VIGIA_HOST_RATE", 1.0)  # requests per second per host, unless set per host
-VIGIA_POLL_BURST_SECONDS = env_float("VIGIA_POLL_BURST_SECONDS", 60.0)  # adaptive sources: fast after a find
+VIGIA_POLL_BURST_SECONDS = env_seconds(
+    "VIGIA_POLL_BURST_SECONDS", 60.0, 0.0, 86400.0
+)  # adaptive sources: fast after a find
 VIGIA_FETCH_MAX_BYTES = env_int("VIGIA_FETCH_MAX_BYTES", 5 * 1024 * 1024)
 VIGIA_FETCH_MAX_REDIRECTS = env_int("VIGIA_FETCH_MAX_REDIRECTS", 5)
 VIGIA_FETCH_RETRIES = env_int("VIGIA_FETCH_RETRIES", 2)  # quick retries inside one check
@@ -356,8 +358,9 @@ VIGIA_DELIVERY_MAX_PACE_WAIT = env_float("VIGIA_DELIVERY_MAX_PACE_WAIT", 5.0)  #
 VIGIA_EMAIL_DOMAIN = os.environ.get("VIGIA_EMAIL_DOMAIN", "vigia.local")  # right side of our Message-IDs
 # Items' images and documents (channels_app.attachments): fetched once, at most this big (WhatsApp's image limit),
 # kept this many days after a message last used them (0: forever).
-VIGIA_ATTACHMENT_MAX_BYTES = env_int("VIGIA_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024)
-VIGIA_RETAIN_ATTACHMENT_DAYS = env_int("VIGIA_RETAIN_ATTACHMENT_DAYS", 30)
+# A file is held in memory while it is checked and sent: 100 MB at most (WhatsApp's own limit for a document).
+VIGIA_ATTACHMENT_MAX_BYTES = env_int("VIGIA_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024, low=1, high=100 * 1024 * 1024)
+VIGIA_RETAIN_ATTACHMENT_DAYS = env_int("VIGIA_RETAIN_ATTACHMENT_DAYS", 30, high=36500)  # 0: for ever
 # --- Secrets at rest (channels_app.crypto) ---
 # Comma-separated Fernet keys: the first encrypts, all decrypt (rotation: put a new key first, then run
 # `manage.py rotate_secrets`). Empty: a key derived from SECRET_KEY, and `check --deploy` warns (vigia.W001).

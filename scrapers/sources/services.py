@@ -188,6 +188,8 @@ class SourceForm(forms.ModelForm):
             try:
                 if len(url) > 2000:
                     raise ValidationError(_("Too long."))
+                if problem := bounds.json_problem(url):  # NUL, a lone surrogate: PostgreSQL refuses them
+                    raise ValidationError(problem)
                 check(url)
                 outbound.validate_url(url)
             except ValidationError as exc:
@@ -196,6 +198,12 @@ class SourceForm(forms.ModelForm):
             if url in urls[: number - 1]:
                 raise ValidationError(_("Line %(line)s: given twice.") % {"line": number})
         return urls
+
+    def clean_login_success_cookie(self) -> str:
+        name = (self.cleaned_data.get("login_success_cookie") or "").strip()
+        if name and not bounds.HEADER_NAME.fullmatch(name):  # a cookie's name is an HTTP token
+            raise ValidationError(_("A cookie's name: letters, digits and -_.!#$%&'*+^`|~, without spaces."))
+        return name
 
     def clean_login_url(self) -> str:
         url = self.cleaned_data.get("login_url") or ""

@@ -105,3 +105,30 @@ def test_migrations_do_not_depend_on_the_environment_they_are_made_in():
         timeout=60,
     )
     assert done.returncode == 0 and "No changes detected" in done.stdout, done.stdout + done.stderr
+
+
+RETAIN_DAYS = "VIGIA_RETAIN_ATTACHMENT_DAYS must be a whole number from 0 to 36500"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("VIGIA_POLL_BURST_SECONDS", "1e14", "VIGIA_POLL_BURST_SECONDS must be a number of seconds from 0 to 86400"),
+        ("VIGIA_POLL_BURST_SECONDS", "-5", "VIGIA_POLL_BURST_SECONDS must be a number of seconds from 0 to 86400"),
+        ("VIGIA_ATTACHMENT_MAX_BYTES", "0", "VIGIA_ATTACHMENT_MAX_BYTES must be a whole number from 1 to 104857600"),
+        ("VIGIA_ATTACHMENT_MAX_BYTES", "10" * 12, "VIGIA_ATTACHMENT_MAX_BYTES must be a whole number from 1 to"),
+        ("VIGIA_RETAIN_ATTACHMENT_DAYS", "740000", RETAIN_DAYS),
+        ("VIGIA_RETAIN_ATTACHMENT_DAYS", "٣٠", RETAIN_DAYS),
+    ],
+)
+def test_the_attachment_and_polling_settings_refuse_values_that_would_break_later(name, value, message):
+    env = {**os.environ, name: value, "SECRET_KEY": "x", "DJANGO_SETTINGS_MODULE": "config.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0 and message in done.stderr, done.stderr[-500:]

@@ -129,6 +129,8 @@ def form_for(site, **fields):
         ({"poll_floor_seconds": 0, "poll_ceiling_seconds": 5}, "poll_floor_seconds", "Between 1"),
         ({"poll_floor_seconds": 2, "poll_ceiling_seconds": 90_000}, "poll_ceiling_seconds", "Between 1"),
         ({"poll_floor_seconds": 2, "poll_ceiling_seconds": 5, "cron": "* * * * *"}, "cron", "interval"),
+        ({"poll_floor_seconds": -1, "poll_ceiling_seconds": 5}, "poll_floor_seconds", "greater than or equal to 0"),
+        ({"poll_floor_seconds": 2, "poll_ceiling_seconds": 10**23}, "poll_ceiling_seconds", "Between 1"),
     ],
 )
 def test_bad_adaptive_settings_are_field_errors_that_change_nothing(site, fields, field, words):
@@ -136,6 +138,16 @@ def test_bad_adaptive_settings_are_field_errors_that_change_nothing(site, fields
     form = form_for(site, **fields)
     assert not form.is_valid()
     assert words in " ".join(form.errors[field])
+
+    # The same through the API, which saves what its form accepts: refused, naming the field, nothing stored.
+    raw = tokens.create("bot", scopes=["sources:read", "sources:write"])[1]
+    body = {"name": "Organizer", "kind": "html", "url": site.url + "/tarefas", "config": CONFIG, **fields}
+    if "cron" not in fields:
+        body["interval_seconds"] = 30
+    answer = Client().post(
+        "/api/v1/sources", json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
+    assert answer.status_code == 422 and field in answer.json()["errors"], answer.content
     assert not Source.objects.exists()
 
 

@@ -21,7 +21,7 @@ from scrapers.sources import checks
 from scrapers.sources.fetch import fetch
 from tests.loopback import demo_site
 from tests.loopback.server import LoopbackServer
-from tests.support.commands import call
+from tests.support.commands import call, call_failing
 
 pytestmark = pytest.mark.django_db
 
@@ -294,3 +294,12 @@ def test_with_the_demo_off_its_checks_of_this_host_wait_and_resume_when_it_is_ba
 
     run_up(monkeypatch, "--addr", "127.0.0.1:8031")
     assert demo_source().enabled and not Job.objects.filter(enabled=False).exists()
+
+
+@pytest.mark.parametrize(
+    "site", ["127.0.0.1:²", "127.0.0.1:١٢", "a\r\nb:80", "x" * 5000 + ":80", "127.0.0.1:0", "127.0.0.1:\x00", "host"]
+)
+def test_a_bad_demo_site_address_is_a_command_error_that_changes_nothing(site):
+    message, _, _ = call_failing("demo", site=site)
+    assert "is not an address with a port" in message and len(message) < 200
+    assert not Job.objects.exists() and not Source.objects.exists()

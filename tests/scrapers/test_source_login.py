@@ -167,6 +167,10 @@ def test_the_success_cookie_and_text_decide(login_site):
     with pytest.raises(PermanentError, match="^Login rejected: the site did not set the cookie auth_token$"):
         check(other)
 
+    third = login_site.make_source(name="Third", login_success_text="Bem-vinda, equipe")  # not on the tasks page
+    with pytest.raises(PermanentError, match="^Login rejected: the page after logging in does not show the expected"):
+        check(third)
+
 
 @pytest.mark.skipif(
     django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
@@ -205,6 +209,9 @@ def test_two_workers_finding_the_session_expired_log_in_once(login_site):
 
 
 # --- the form, the page, the API ----------------------------------------------------------------------------
+LOGIN = {"login_url": "http://127.0.0.1:9/login", "login_fields": "a: b"}
+
+
 def form_errors(**fields):
     data = {"name": "S", "kind": "html", "url": "http://127.0.0.1:9/tarefas", "config": json.dumps(CONFIG)}
     data.update(interval_seconds=30, timeout_seconds=5, timezone="UTC", method="GET")
@@ -222,6 +229,16 @@ def form_errors(**fields):
         ({"login_url": "ftp://127.0.0.1/login", "login_fields": "a: b"}, "login_url", "Use an http:// or https://"),
         ({"login_url": "http://127.0.0.1:9/login", "login_fields": "senha"}, "login_fields", 'write "name: value"'),
         ({"login_url": "http://127.0.0.1:9/login", "login_fields": "senha: ********"}, "login_fields", "Type the"),
+        # hostile values: each a field error, nothing stored (form_errors asserts the form is refused)
+        ({**LOGIN, "login_success_cookie": "sessionid\r\nX-Evil: 1"}, "login_success_cookie", "A cookie's name"),
+        ({**LOGIN, "login_success_cookie": "session id"}, "login_success_cookie", "A cookie's name"),
+        ({**LOGIN, "login_success_cookie": "s" * 201}, "login_success_cookie", "at most 200"),
+        ({**LOGIN, "login_success_text": "Sair\x00"}, "login_success_text", "Null characters are not allowed"),
+        ({**LOGIN, "login_url": "http://127.0.0.1:9/lo\x00gin"}, "login_url", "Null characters are not allowed"),
+        ({**LOGIN, "login_url": "http://127.0.0.1:9/" + "l" * 2000}, "login_url", "at most 2000"),
+        ({**LOGIN, "fallback_urls": "http://127.0.0.1:9/a\x00b"}, "fallback_urls", "Line 1: The NUL character"),
+        ({**LOGIN, "fallback_urls": "http://127.0.0.1:9/\ud800"}, "fallback_urls", "Line 1: Not valid Unicode"),
+        ({**LOGIN, "fallback_urls": "http://127.0.0.1:9/a\r\nhttp://127.0.0.1:9/b\n" * 3}, "fallback_urls", "At most"),
     ],
 )
 def test_an_incomplete_login_is_a_field_error(fields, field, message):

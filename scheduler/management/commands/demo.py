@@ -9,6 +9,7 @@ data watch it (scrapers adds a source). `--remove` deletes the demo data instead
 `--pause` is for `up` with the demo off: the demo's checks of this host, which the outbound guard then refuses,
 are paused with DEMO_OFF as their reason, and the next load resumes exactly those."""
 
+import re
 from importlib import import_module
 from typing import Any
 from urllib.parse import urlsplit
@@ -64,8 +65,10 @@ def self_base(addr: str) -> str:
     host, sep, port = addr.strip().rpartition(":")
     if not sep:
         host, port = "", addr.strip()
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise CommandError(f"{addr!r} is not an address with a port (e.g. 127.0.0.1:8000).")
+    # ASCII digits only ("²" and "١٢" are digits to str.isdigit) and a host that is one plain name or address.
+    plain = re.fullmatch(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{0,253}", host)
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536) or plain is None:
+        raise CommandError(f"{addr[:80]!r} is not an address with a port (e.g. 127.0.0.1:8000).")
     if host.strip("[]") in WILDCARDS:
         host = "127.0.0.1"
     return f"http://{host}:{int(port)}"
